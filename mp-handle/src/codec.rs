@@ -1,0 +1,169 @@
+use std::fmt;
+use std::os::fd::OwnedFd;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::fd::{Table, scoped};
+
+/// Why a value could not be encoded or decoded.
+#[derive(Debug)]
+pub enum Error {
+    /// The value could not be serialized (a `Serialize` impl failed).
+    Encode(postcard::Error),
+    /// The bytes are not a valid encoding of the expected type.
+    Decode(postcard::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Encode(e) => write!(f, "cannot encode value: {e}"),
+            Error::Decode(e) => write!(f, "cannot decode value: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Encode(e) | Error::Decode(e) => Some(e),
+        }
+    }
+}
+
+/// Serializes `value` with postcard, collecting the OS handles it holds.
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<OwnedFd>), Error> {
+    let mut bytes = Vec::new();
+    let fds = encode_into(value, &mut bytes)?;
+    Ok((bytes, fds))
+}
+
+/// Serializes `value` with postcard, appending to `buf` (so a transport can
+/// reserve room for a frame header first), and returns the OS handles it holds.
+///
+/// On error `buf` is truncated back to its length on entry.
+pub fn encode_into<T: Serialize + ?Sized>(
+    value: &T,
+    buf: &mut Vec<u8>,
+) -> Result<Vec<OwnedFd>, Error> {
+    let start = buf.len();
+    let (result, table) = scoped(Table::Collect(Vec::new()), || {
+        postcard::serialize_with_flavor(value, Append(buf))
+    });
+    match result {
+        Ok(()) => match table {
+            Table::Collect(fds) => Ok(fds),
+            Table::Provide(_) => unreachable!("encode installed a collecting table"),
+        },
+        Err(e) => {
+            buf.truncate(start);
+            Err(Error::Encode(e))
+        }
+    }
+}
+
+/// Deserializes a value from `bytes`, handing it the OS handles in `fds`.
+///
+/// Handles the value does not claim are closed.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T, Error> {
+    let table = Table::Provide(fds.into_iter().map(Some).collect());
+    let (result, _unclaimed) = scoped(table, || postcard::from_bytes(bytes));
+    result.map_err(Error::Decode)
+}
+
+/// A postcard flavor that appends to a `Vec` with whole-slice copies.
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Fd;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn plain_values_round_trip_without_handles() {
+        let value = (1u8, String::from("two"), vec![3.0f64, 4.5], Some(-5i64));
+        let (bytes, fds) = encode(&value).unwrap();
+        assert!(fds.is_empty());
+        let back: (u8, String, Vec<f64>, Option<i64>) = decode(&bytes, fds).unwrap();
+        assert_eq!(back, value);
+    }
+
+    #[test]
+    fn handles_are_collected_in_order_and_handed_back() {
+        let (r1, w1) = rustix::pipe::pipe().unwrap();
+        let (r2, _w2) = rustix::pipe::pipe().unwrap();
+        let value = vec![Fd::from(r1), Fd::from(r2)];
+        let (bytes, fds) = encode(&value).unwrap();
+        assert_eq!(fds.len(), 2);
+        let back: Vec<Fd> = decode(&bytes, fds).unwrap();
+        rustix::io::write(&w1, b"x").unwrap();
+        let mut buf = [0u8; 1];
+        rustix::io::read(&back[0], &mut buf).unwrap();
+        assert_eq!(&buf, b"x");
+        assert_ne!(back[0].as_raw_fd(), back[1].as_raw_fd());
+    }
+
+    #[test]
+    fn serializing_a_handle_outside_a_transport_is_an_error() {
+        let (r, _w) = rustix::pipe::pipe().unwrap();
+        let err = postcard::to_allocvec(&Fd::from(r)).unwrap_err();
+        assert!(matches!(err, postcard::Error::SerdeSerCustom), "{err:?}");
+    }
+
+    #[test]
+    fn a_missing_handle_is_a_decode_error() {
+        let (r, _w) = rustix::pipe::pipe().unwrap();
+        let (bytes, _fds) = encode(&Fd::from(r)).unwrap();
+        let err = decode::<Fd>(&bytes, Vec::new()).unwrap_err();
+        assert!(matches!(err, Error::Decode(_)), "{err}");
+    }
+
+    #[test]
+    fn encode_failure_leaves_the_buffer_as_it_was() {
+        struct Fails;
+        impl Serialize for Fails {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("no"))
+            }
+        }
+        let mut buf = vec![1, 2, 3];
+        assert!(encode_into(&(5u32, Fails), &mut buf).is_err());
+        assert_eq!(buf, [1, 2, 3]);
+    }
+
+    #[test]
+    fn nested_encode_keeps_tables_apart() {
+        struct Inner;
+        impl Serialize for Inner {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let (r, _w) = rustix::pipe::pipe().unwrap();
+                let (bytes, fds) = encode(&Fd::from(r)).unwrap();
+                assert_eq!(fds.len(), 1);
+                s.serialize_bytes(&bytes)
+            }
+        }
+        let (r, _w) = rustix::pipe::pipe().unwrap();
+        let (_, fds) = encode(&(Fd::from(r), Inner)).unwrap();
+        assert_eq!(fds.len(), 1);
+    }
+}

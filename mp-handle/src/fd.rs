@@ -1,0 +1,151 @@
+use std::cell::RefCell;
+use std::fmt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+use serde::de::Error as _;
+use serde::ser::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// An owned file descriptor that can be part of a serde value sent to another
+/// mp process.
+///
+/// Serializing an `Fd` duplicates the descriptor into the side table of the
+/// [`encode`](crate::encode) call in progress; deserializing takes it out of
+/// the table given to [`decode`](crate::decode). Outside those two calls
+/// (plain `postcard::to_vec`, `serde_json`, ...) serialization fails with a
+/// clear error instead of sending a number that means nothing elsewhere.
+#[derive(Debug)]
+pub struct Fd(OwnedFd);
+
+impl Fd {
+    /// Wraps an owned descriptor.
+    pub fn new(fd: OwnedFd) -> Fd {
+        Fd(fd)
+    }
+
+    /// Unwraps the descriptor.
+    pub fn into_owned(self) -> OwnedFd {
+        self.0
+    }
+
+    /// Serializes a borrowed descriptor as an [`Fd`] would serialize.
+    ///
+    /// This lets a type that keeps its descriptor in some other field
+    /// (`OwnedFd`, `File`, `UnixStream`) implement `Serialize` without giving
+    /// the descriptor up.
+    pub fn serialize_borrowed<S: Serializer>(
+        fd: BorrowedFd<'_>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let index = with_table(|table| match table {
+            Some(Table::Collect(fds)) => {
+                let dup = rustix::io::fcntl_dupfd_cloexec(fd, 0)
+                    .map_err(|e| S::Error::custom(format!("cannot duplicate descriptor: {e}")))?;
+                fds.push(dup);
+                u32::try_from(fds.len() - 1).map_err(|_| S::Error::custom("too many descriptors"))
+            }
+            _ => Err(S::Error::custom(
+                "an OS handle can only be serialized by an mp transport (mp_handle::encode)",
+            )),
+        })?;
+        serializer.serialize_newtype_struct(TOKEN, &index)
+    }
+}
+
+impl From<OwnedFd> for Fd {
+    fn from(fd: OwnedFd) -> Fd {
+        Fd(fd)
+    }
+}
+
+impl From<Fd> for OwnedFd {
+    fn from(fd: Fd) -> OwnedFd {
+        fd.0
+    }
+}
+
+impl AsFd for Fd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl AsRawFd for Fd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// The newtype name marks handle indexes in formats that keep names.
+const TOKEN: &str = "mp_handle::Fd";
+
+impl Serialize for Fd {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Fd::serialize_borrowed(self.0.as_fd(), serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Fd {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Fd, D::Error> {
+        struct Index(u32);
+        impl<'de> Deserialize<'de> for Index {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Index, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = Index;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("an OS handle index")
+                    }
+                    fn visit_newtype_struct<D: Deserializer<'de>>(
+                        self,
+                        d: D,
+                    ) -> Result<Index, D::Error> {
+                        u32::deserialize(d).map(Index)
+                    }
+                }
+                d.deserialize_newtype_struct(TOKEN, V)
+            }
+        }
+        let Index(index) = Index::deserialize(deserializer)?;
+        with_table(|table| match table {
+            Some(Table::Provide(fds)) => match fds.get_mut(index as usize).and_then(Option::take) {
+                Some(fd) => Ok(Fd(fd)),
+                None => Err(D::Error::custom(format!(
+                    "OS handle #{index} is missing or was already taken (the message carried {} handles)",
+                    fds.len()
+                ))),
+            },
+            _ => Err(D::Error::custom(
+                "an OS handle can only be deserialized by an mp transport (mp_handle::decode)",
+            )),
+        })
+    }
+}
+
+/// The side table of the `encode` or `decode` call running on this thread.
+pub(crate) enum Table {
+    Collect(Vec<OwnedFd>),
+    Provide(Vec<Option<OwnedFd>>),
+}
+
+thread_local! {
+    static TABLE: RefCell<Option<Table>> = const { RefCell::new(None) };
+}
+
+fn with_table<R>(f: impl FnOnce(Option<&mut Table>) -> R) -> R {
+    TABLE.with(|t| f(t.borrow_mut().as_mut()))
+}
+
+/// Installs `table` for the duration of `f` and returns it afterwards.
+///
+/// Nested calls (a value whose `Serialize` itself calls `encode`) keep their
+/// own tables: the outer one is put back when the inner call ends.
+pub(crate) fn scoped<R>(table: Table, f: impl FnOnce() -> R) -> (R, Table) {
+    let outer = TABLE.with(|t| t.borrow_mut().replace(table));
+    let result = f();
+    let table = TABLE.with(|t| std::mem::replace(&mut *t.borrow_mut(), outer));
+    (
+        result,
+        table.expect("handle table disappeared during a scoped call"),
+    )
+}

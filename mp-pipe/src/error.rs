@@ -1,0 +1,136 @@
+use std::fmt;
+use std::io;
+
+/// Everything that can go wrong on a [`Connection`](crate::Connection), a
+/// [`Listener`](crate::Listener) or a [`Client`](crate::Client).
+///
+/// Python raises `EOFError`, `BufferTooShort`, `AuthenticationError` and
+/// `OSError`; here they are variants of one enum.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// This end was closed with `close()`; nothing more can be done with it.
+    Closed,
+    /// The peer closed its end and every message it sent has been received
+    /// (Python's `EOFError`).
+    Eof,
+    /// The peer closed its end in the middle of a message: the partial
+    /// message is dropped.
+    Truncated,
+    /// A blocking call ran out of time. Nothing was consumed or written, so
+    /// the call can be retried.
+    Timeout,
+    /// The receiving end of a simplex pipe was used to send.
+    NotWritable,
+    /// The sending end of a simplex pipe was used to receive.
+    NotReadable,
+    /// An incoming message is larger than this end's limit. It was skipped:
+    /// the next `recv` returns the message after it.
+    MessageTooLarge {
+        /// The length the peer announced.
+        len: u64,
+        /// This end's limit ([`Connection::set_max_message_size`](crate::Connection::set_max_message_size)).
+        limit: u64,
+    },
+    /// `recv_bytes_into` was given a buffer shorter than the message; the
+    /// whole message is handed over here, nothing is lost.
+    BufferTooShort(Vec<u8>),
+    /// The value could not be serialized; nothing was sent.
+    Encode(mp_handle::Error),
+    /// The message could not be deserialized as the requested type; it was
+    /// consumed and the connection stays usable.
+    Decode(mp_handle::Error),
+    /// The value holds OS handles but this connection (TCP) cannot carry them.
+    HandlesNotSupported,
+    /// A `send_timeout` ran out of time after part of the message was
+    /// written: the stream cannot be resynchronised and this end refuses
+    /// further sends.
+    Torn,
+    /// The peer sent bytes that are not mp framing (or broke the protocol).
+    Protocol(String),
+    /// Authentication failed (Python's `AuthenticationError`): a wrong key on
+    /// either side, or a peer that does not speak the handshake.
+    Authentication(String),
+    /// TCP without an authkey was refused; see `allow_insecure_tcp`.
+    InsecureTcp,
+    /// An operating-system error.
+    Io(io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Closed => f.write_str("connection is closed"),
+            Error::Eof => f.write_str("end of file: the peer closed the connection"),
+            Error::Truncated => f.write_str("the peer closed the connection in the middle of a message"),
+            Error::Timeout => f.write_str("timed out"),
+            Error::NotWritable => f.write_str("connection is read-only"),
+            Error::NotReadable => f.write_str("connection is write-only"),
+            Error::MessageTooLarge { len, limit } => {
+                write!(f, "message of {len} bytes exceeds this connection's limit of {limit} bytes")
+            }
+            Error::BufferTooShort(msg) => {
+                write!(f, "buffer too short for a message of {} bytes", msg.len())
+            }
+            Error::Encode(e) => write!(f, "{e}"),
+            Error::Decode(e) => write!(f, "{e}"),
+            Error::HandlesNotSupported => {
+                f.write_str("value holds OS handles, which a TCP connection cannot carry")
+            }
+            Error::Torn => f.write_str("an earlier send timed out mid-message; the stream is unusable"),
+            Error::Protocol(why) => write!(f, "protocol error: {why}"),
+            Error::Authentication(why) => write!(f, "authentication failed: {why}"),
+            Error::InsecureTcp => f.write_str(
+                "TCP without an authkey is refused (anyone who can reach the port could talk to it); \
+                 give an authkey or call allow_insecure_tcp(true)",
+            ),
+            Error::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Encode(e) | Error::Decode(e) => Some(e),
+            Error::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Error {
+        Error::Io(e)
+    }
+}
+
+impl From<rustix::io::Errno> for Error {
+    fn from(e: rustix::io::Errno) -> Error {
+        Error::Io(e.into())
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        let kind = match &e {
+            Error::Io(inner) => return io::Error::new(inner.kind(), e),
+            Error::Eof | Error::Truncated => io::ErrorKind::UnexpectedEof,
+            Error::Timeout => io::ErrorKind::TimedOut,
+            Error::Authentication(_) | Error::InsecureTcp => io::ErrorKind::PermissionDenied,
+            Error::Encode(_)
+            | Error::Decode(_)
+            | Error::Protocol(_)
+            | Error::MessageTooLarge { .. } => io::ErrorKind::InvalidData,
+            Error::BufferTooShort(_) | Error::NotReadable | Error::NotWritable => {
+                io::ErrorKind::InvalidInput
+            }
+            Error::Closed | Error::Torn => io::ErrorKind::BrokenPipe,
+            Error::HandlesNotSupported => io::ErrorKind::Unsupported,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,65 @@
+//! Connections between processes: Python's `multiprocessing.Pipe` and
+//! `multiprocessing.connection` (`Listener`, `Client`, `wait`).
+//!
+//! | Python | mp-pipe |
+//! |---|---|
+//! | `a, b = Pipe()` | [`let (a, b) = pipe()?`](pipe) |
+//! | `r, w = Pipe(duplex=False)` | [`let (r, w) = pipe_simplex()?`](pipe_simplex) |
+//! | `conn.send(obj)` / `conn.recv()` | [`send`](Connection::send) / [`recv`](Connection::recv) (any serde value) |
+//! | `send_bytes` / `recv_bytes` / `recv_bytes_into` | same names |
+//! | `conn.poll(timeout)` | [`poll`](Connection::poll) |
+//! | `Listener(address, authkey=k)` | [`Listener::bind(address, Some(k))`](Listener::bind) |
+//! | `Client(address, authkey=k)` | [`Client::connect(&address, Some(k))`](Client::connect) |
+//! | `wait(objects, timeout)` | [`wait`] |
+//! | `EOFError`, `AuthenticationError`, `BufferTooShort` | [`Error::Eof`], [`Error::Authentication`], [`Error::BufferTooShort`] |
+//!
+//! What differs from CPython, on purpose:
+//!
+//! - Messages are serde values encoded with postcard, never pickles: a
+//!   message cannot run code in the receiver.
+//! - Every blocking call has a `_timeout` form, and a timeout never loses or
+//!   tears a message.
+//! - Every socket endpoint authenticates with HMAC-SHA256 both ways, TCP
+//!   without an authkey is refused unless explicitly allowed, and incoming
+//!   messages have a size limit.
+//! - A `Connection` holding OS handles (another `Connection`, shared memory)
+//!   can be sent over a Unix connection; the handles travel with `SCM_RIGHTS`.
+//!
+//! # Example
+//!
+//! ```
+//! # fn main() -> Result<(), mp_pipe::Error> {
+//! let (parent, child) = mp_pipe::pipe()?;
+//! std::thread::spawn(move || {
+//!     for msg in ["hello", "hey", "END"] {
+//!         child.send(msg).unwrap();
+//!     }
+//! });
+//! loop {
+//!     let msg: String = parent.recv()?;
+//!     if msg == "END" {
+//!         break;
+//!     }
+//!     println!("Received the message: {msg}");
+//! }
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+mod address;
+mod auth;
+mod connection;
+mod deadline;
+mod error;
+mod frame;
+mod listener;
+mod socket;
+mod wait;
+
+pub use address::{Address, AddressParseError};
+pub use auth::random_authkey;
+pub use connection::{Connection, pipe, pipe_simplex};
+pub use error::{Error, Result};
+pub use listener::{Client, DEFAULT_MAX_MESSAGE_SIZE, Listener, ListenerBuilder};
+pub use wait::{Waitable, wait};

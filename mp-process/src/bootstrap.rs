@@ -1,0 +1,114 @@
+//! The child's side of a start: what a re-executed (spawn) or forkserver
+//! child does from its first instruction to its exit.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+
+use mp_handle::Fd;
+use mp_pipe::Connection;
+use rustix::process::{Pid, Signal};
+use serde::{Deserialize, Serialize};
+
+use crate::current::Identity;
+use crate::{children, current, forkserver, sys};
+
+/// The first message a re-executed child reads.
+#[derive(Serialize, Deserialize)]
+pub(crate) enum Bootstrap {
+    /// Run a process body.
+    Run(Job),
+    /// Become the forkserver.
+    Forkserver(forkserver::Setup),
+}
+
+/// A process body and everything the child needs to run it.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Job {
+    pub(crate) identity: Identity,
+    /// The entry point, as an offset from `sys::anchor`.
+    pub(crate) entry: isize,
+    pub(crate) args: Vec<u8>,
+    pub(crate) fds: Vec<Fd>,
+    /// Where a `JoinHandle`'s result goes.
+    pub(crate) result: Option<Fd>,
+}
+
+/// How a finished child leaves.
+pub(crate) enum Exit {
+    /// `exit()`: a re-executed child has only its own exit handlers.
+    Normally,
+    /// `_exit()`: a forked child must not run its parent's exit handlers.
+    Immediately,
+}
+
+/// Entry from the start-up hook, before `main`: never returns.
+pub(crate) fn child_main(fd: OsString) -> ! {
+    sys::ignore_sigpipe();
+    let conn = match sys::take_inherited_fd(&fd) {
+        Ok(fd) => Connection::from(UnixStream::from(fd)),
+        Err(e) => fail(&format!("cannot open the bootstrap descriptor: {e}")),
+    };
+    match conn.recv::<Bootstrap>() {
+        Ok(Bootstrap::Run(job)) => {
+            drop(conn);
+            let code = run_job(job);
+            finish(code, Exit::Normally)
+        }
+        Ok(Bootstrap::Forkserver(setup)) => forkserver::serve(conn, setup),
+        Err(e) => fail(&format!("cannot read the bootstrap message: {e}")),
+    }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("mp: child start-up failed: {message}");
+    sys::exit_now(1)
+}
+
+/// Runs a job in this process (a re-executed child, or a forkserver child)
+/// and returns its exit code.
+pub(crate) fn run_job(job: Job) -> i32 {
+    current::become_child(&mut current::lock(), job.identity);
+    install_panic_banner();
+    let entry = sys::entry_at(job.entry);
+    let fds: Vec<OwnedFd> = job.fds.into_iter().map(Fd::into_owned).collect();
+    let result = job
+        .result
+        .map(|fd| Connection::from(UnixStream::from(fd.into_owned())));
+    entry(&job.args, fds, result)
+}
+
+/// Makes this process die with `parent` (the thread that forked it lives as
+/// long as that process). Fails if the parent is already gone.
+pub(crate) fn die_with_parent(parent: Pid) -> rustix::io::Result<()> {
+    rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
+    if rustix::process::getppid() == Some(parent) {
+        Ok(())
+    } else {
+        Err(rustix::io::Errno::SRCH)
+    }
+}
+
+/// Prefixes panic reports with the process name, as CPython prints
+/// `Process Process-1:` above a child's traceback.
+pub(crate) fn install_panic_banner() {
+    let name = current::current_process().name().to_owned();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        eprintln!("Process {name}:");
+        previous(info);
+    }));
+}
+
+/// Leaves like a Python child: join this process's own children, flush
+/// output, exit with `code`.
+pub(crate) fn finish(code: i32, exit: Exit) -> ! {
+    children::finish_all();
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    match exit {
+        Exit::Normally => std::process::exit(code),
+        Exit::Immediately => sys::exit_now(code),
+    }
+}

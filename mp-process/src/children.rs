@@ -1,0 +1,196 @@
+//! Started children: waiting for them, signalling them, and what happens to
+//! them when this process exits.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use rustix::io::Errno;
+use rustix::process::{Signal, WaitId, WaitIdOptions, WaitIdStatus};
+
+use crate::method::StartMethod;
+
+/// How long a daemon gets between SIGTERM and SIGKILL at exit.
+const DAEMON_GRACE: Duration = Duration::from_secs(1);
+
+/// A started child process.
+#[derive(Debug)]
+pub(crate) struct Child {
+    pub(crate) pid: u32,
+    pub(crate) name: String,
+    pub(crate) daemon: bool,
+    pub(crate) ident: Vec<u32>,
+    pub(crate) method: StartMethod,
+    /// The process that started it; only that process may wait for it.
+    owner: u32,
+    pidfd: OwnedFd,
+    /// A forkserver child's exit status arrives on this pipe (the forkserver
+    /// is its real parent and reaps it); `None` for our own children.
+    status_pipe: Option<OwnedFd>,
+    exit: Mutex<Option<i32>>,
+}
+
+impl Child {
+    pub(crate) fn new(
+        pid: u32,
+        pidfd: OwnedFd,
+        status_pipe: Option<OwnedFd>,
+        identity: &crate::current::Identity,
+        method: StartMethod,
+    ) -> Child {
+        Child {
+            pid,
+            name: identity.name.clone(),
+            daemon: identity.daemon,
+            ident: identity.ident.clone(),
+            method,
+            owner: std::process::id(),
+            pidfd,
+            status_pipe,
+            exit: Mutex::new(None),
+        }
+    }
+
+    /// Readable once the child has ended (Python's `sentinel`).
+    pub(crate) fn sentinel(&self) -> BorrowedFd<'_> {
+        self.status_pipe.as_ref().unwrap_or(&self.pidfd).as_fd()
+    }
+
+    pub(crate) fn is_ours(&self) -> bool {
+        self.owner == std::process::id()
+    }
+
+    /// The exit code if the child has ended (reaping it), without blocking.
+    pub(crate) fn poll_exit(&self) -> io::Result<Option<i32>> {
+        let mut exit = self.exit.lock().unwrap_or_else(PoisonError::into_inner);
+        if exit.is_none() {
+            *exit = match &self.status_pipe {
+                None => rustix::process::waitid(
+                    WaitId::PidFd(self.pidfd.as_fd()),
+                    WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
+                )?
+                .map(|status| exit_code(&status)),
+                Some(pipe) => read_status(pipe)?,
+            };
+        }
+        Ok(*exit)
+    }
+
+    /// Waits for the child to end, up to `timeout` (`None`: forever).
+    pub(crate) fn wait(&self, timeout: Option<Duration>) -> io::Result<Option<i32>> {
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        loop {
+            if let Some(code) = self.poll_exit()? {
+                return Ok(Some(code));
+            }
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if mp_pipe::wait(&[&self.sentinel()], left)?.is_empty() {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Sends `signal` unless the child has already ended.
+    pub(crate) fn signal(&self, signal: Signal) -> io::Result<()> {
+        if self.poll_exit()?.is_some() {
+            return Ok(());
+        }
+        match rustix::process::pidfd_send_signal(&self.pidfd, signal) {
+            Ok(()) | Err(Errno::SRCH) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Python's exit codes: the status of a normal exit, minus the signal number
+/// of a killing signal.
+pub(crate) fn exit_code(status: &WaitIdStatus) -> i32 {
+    match (status.exit_status(), status.terminating_signal()) {
+        (Some(code), _) => code,
+        (None, Some(signal)) => -signal,
+        (None, None) => -1,
+    }
+}
+
+/// Reads a forkserver child's exit code from its status pipe (non-blocking).
+fn read_status(pipe: &OwnedFd) -> io::Result<Option<i32>> {
+    let mut buf = [0u8; 4];
+    loop {
+        return match rustix::io::read(pipe, &mut buf) {
+            Ok(4) => Ok(Some(i32::from_le_bytes(buf))),
+            // The forkserver vanished before reporting; its children are
+            // killed with it (parent-death signal).
+            Ok(0) => Ok(Some(-libc::SIGKILL)),
+            Ok(n) => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{n}-byte exit status"),
+            )),
+            Err(Errno::AGAIN) => Ok(None),
+            Err(Errno::INTR) => continue,
+            Err(e) => Err(e.into()),
+        };
+    }
+}
+
+static CHILDREN: Mutex<Vec<Arc<Child>>> = Mutex::new(Vec::new());
+static AT_EXIT: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn lock() -> MutexGuard<'static, Vec<Arc<Child>>> {
+    CHILDREN.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Records a started child; forgets children that have been reaped.
+pub(crate) fn register(child: Arc<Child>) {
+    if !AT_EXIT.swap(true, Ordering::SeqCst) {
+        crate::sys::at_exit(at_exit);
+    }
+    let mut children = lock();
+    prune(&mut children);
+    children.push(child);
+}
+
+/// Drops finished children (reaping them, so none stays a zombie).
+fn prune(children: &mut Vec<Arc<Child>>) {
+    children.retain(|c| c.is_ours() && matches!(c.poll_exit(), Ok(None)));
+}
+
+/// The children of this process that are still running (Python's
+/// `active_children()`); finished ones are reaped on the way.
+pub fn active_children() -> Vec<crate::Process> {
+    let mut children = lock();
+    prune(&mut children);
+    children
+        .iter()
+        .cloned()
+        .map(crate::Process::from_child)
+        .collect()
+}
+
+/// What Python does at interpreter exit: terminate daemonic children, then
+/// join the others.
+pub(crate) fn finish_all() {
+    let children = std::mem::take(&mut *lock());
+    let children: Vec<_> = children.into_iter().filter(|c| c.is_ours()).collect();
+    let (daemons, others): (Vec<_>, Vec<_>) = children.into_iter().partition(|c| c.daemon);
+    for child in &daemons {
+        let _ = child.signal(Signal::TERM);
+    }
+    for child in &daemons {
+        if !matches!(child.wait(Some(DAEMON_GRACE)), Ok(Some(_))) {
+            let _ = child.signal(Signal::KILL);
+            let _ = child.wait(Some(DAEMON_GRACE));
+        }
+    }
+    for child in &others {
+        let _ = child.wait(None);
+    }
+    crate::forkserver::shutdown();
+}
+
+extern "C" fn at_exit() {
+    // Unwinding out of an atexit handler would abort; nothing here panics
+    // by design, and if it did, exiting anyway is the right outcome.
+    let _ = std::panic::catch_unwind(finish_all);
+}

@@ -1,0 +1,226 @@
+//! Who this process is: `current_process()`, `parent_process()`, and the
+//! identity a parent hands to each child.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rustix::process::{Pid, PidfdFlags};
+use serde::{Deserialize, Serialize};
+
+use crate::method::StartMethod;
+
+/// What a child is told about itself by its parent.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Identity {
+    pub(crate) name: String,
+    pub(crate) ident: Vec<u32>,
+    pub(crate) daemon: bool,
+    pub(crate) authkey: Vec<u8>,
+    pub(crate) parent_pid: u32,
+    pub(crate) parent_name: String,
+    /// The parent's default start method, inherited as the child's default.
+    pub(crate) method: StartMethod,
+}
+
+/// This process's own record.
+pub(crate) struct Current {
+    /// The process this record belongs to (a forked copy must not use it).
+    owner: u32,
+    name: String,
+    ident: Vec<u32>,
+    daemon: bool,
+    authkey: Vec<u8>,
+    parent: Option<(u32, String, Option<Arc<OwnedFd>>)>,
+    /// Children created so far (Python's `_process_counter`).
+    counter: u32,
+    pub(crate) method: StartMethod,
+    pub(crate) method_set: bool,
+}
+
+static CURRENT: Mutex<Option<Current>> = Mutex::new(None);
+
+pub(crate) fn lock() -> MutexGuard<'static, Option<Current>> {
+    CURRENT.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs `f` on this process's record, creating the `MainProcess` record on
+/// first use (or after an unannounced fork).
+pub(crate) fn with<R>(f: impl FnOnce(&mut Current) -> R) -> R {
+    let mut guard = lock();
+    let pid = std::process::id();
+    if guard.as_ref().is_none_or(|c| c.owner != pid) {
+        *guard = Some(Current {
+            owner: pid,
+            name: "MainProcess".to_owned(),
+            ident: Vec::new(),
+            daemon: false,
+            authkey: mp_pipe::random_authkey(),
+            parent: None,
+            counter: 0,
+            method: StartMethod::default(),
+            method_set: false,
+        });
+    }
+    f(guard.as_mut().expect("initialised above"))
+}
+
+/// Installs a child's identity as this process's record.
+pub(crate) fn become_child(slot: &mut Option<Current>, identity: Identity) {
+    let parent_fd = Pid::from_raw(identity.parent_pid as i32)
+        .and_then(|pid| rustix::process::pidfd_open(pid, PidfdFlags::empty()).ok())
+        .map(Arc::new);
+    *slot = Some(Current {
+        owner: std::process::id(),
+        name: identity.name,
+        ident: identity.ident,
+        daemon: identity.daemon,
+        authkey: identity.authkey,
+        parent: Some((identity.parent_pid, identity.parent_name, parent_fd)),
+        counter: 0,
+        method: identity.method,
+        method_set: false,
+    });
+}
+
+impl Current {
+    /// The identity of this process's next child (Python numbers children at
+    /// construction: `Process-3`, or `Process-1:3` inside `Process-1`).
+    pub(crate) fn next_child(&mut self) -> (String, Vec<u32>) {
+        self.counter += 1;
+        let mut ident = self.ident.clone();
+        ident.push(self.counter);
+        let numbers: Vec<String> = ident.iter().map(u32::to_string).collect();
+        (format!("Process-{}", numbers.join(":")), ident)
+    }
+
+    pub(crate) fn identity_for(&self, name: &str, ident: &[u32], daemon: bool) -> Identity {
+        Identity {
+            name: name.to_owned(),
+            ident: ident.to_vec(),
+            daemon,
+            authkey: self.authkey.clone(),
+            parent_pid: self.owner,
+            parent_name: self.name.clone(),
+            method: self.method,
+        }
+    }
+}
+
+/// The daemon flag a new `Process` inherits (Python copies the creator's).
+pub(crate) fn current_daemon(c: &Current) -> bool {
+    c.daemon
+}
+
+/// This process, as Python's `multiprocessing.current_process()` shows it.
+#[derive(Clone, Debug)]
+pub struct CurrentProcess {
+    name: String,
+    pid: u32,
+    ident: Vec<u32>,
+    daemon: bool,
+    authkey: Vec<u8>,
+}
+
+impl CurrentProcess {
+    /// `MainProcess` in the main process, `Process-N` (or the name given to
+    /// the `Process`) in a child.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// This process's id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The position in the process tree: `[]` for the main process, `[1, 2]`
+    /// for `Process-1:2` (Python's `_identity`).
+    pub fn ident(&self) -> &[u32] {
+        &self.ident
+    }
+
+    /// Whether this process was started as a daemon.
+    pub fn daemon(&self) -> bool {
+        self.daemon
+    }
+
+    /// The process's authkey: random in the main process and inherited by
+    /// children (the default key of managers and listeners).
+    pub fn authkey(&self) -> &[u8] {
+        &self.authkey
+    }
+}
+
+/// The process this code runs in (Python's `current_process()`).
+pub fn current_process() -> CurrentProcess {
+    with(|c| CurrentProcess {
+        name: c.name.clone(),
+        pid: c.owner,
+        ident: c.ident.clone(),
+        daemon: c.daemon,
+        authkey: c.authkey.clone(),
+    })
+}
+
+/// Renames this process (Python's `current_process().name = ...`).
+pub fn set_current_name(name: impl Into<String>) {
+    with(|c| c.name = name.into());
+}
+
+/// The process that started this one (Python's `parent_process()`); `None`
+/// in the main process.
+pub fn parent_process() -> Option<ParentProcess> {
+    with(|c| {
+        c.parent.as_ref().map(|(pid, name, pidfd)| ParentProcess {
+            pid: *pid,
+            name: name.clone(),
+            pidfd: pidfd.clone(),
+        })
+    })
+}
+
+/// The parent of this process, as returned by [`parent_process`].
+#[derive(Clone, Debug)]
+pub struct ParentProcess {
+    pid: u32,
+    name: String,
+    pidfd: Option<Arc<OwnedFd>>,
+}
+
+impl ParentProcess {
+    /// The parent's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The parent's name (`MainProcess` for a first-level child).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the parent is still running.
+    pub fn is_alive(&self) -> bool {
+        !self.wait_exit(Some(Duration::ZERO))
+    }
+
+    /// Waits up to `timeout` for the parent to exit; true if it did.
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        self.wait_exit(Some(timeout))
+    }
+
+    fn wait_exit(&self, timeout: Option<Duration>) -> bool {
+        match &self.pidfd {
+            // A pidfd turns readable when its process exits.
+            Some(fd) => mp_pipe::wait(&[&fd.as_fd()], timeout).is_ok_and(|ready| !ready.is_empty()),
+            // Its pidfd could not be opened: it was already gone.
+            None => true,
+        }
+    }
+}
+
+/// The number of CPUs this process may run on (Python's `cpu_count()`,
+/// honouring affinity masks and cgroup quotas like `os.process_cpu_count()`).
+pub fn cpu_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

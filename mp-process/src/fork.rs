@@ -1,0 +1,100 @@
+//! The `Fork` start method: the child is a copy of this process and runs the
+//! body directly (no encoding, so capturing closures work).
+
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use mp_pipe::Connection;
+use rustix::process::{Pid, PidfdFlags};
+
+use crate::children::Child;
+use crate::current::Identity;
+use crate::error::Result;
+use crate::method::StartMethod;
+use crate::payload::Payload;
+use crate::{bootstrap, children, current, forkserver, spawner, sys};
+
+pub(crate) fn start(
+    identity: Identity,
+    payload: Box<dyn Payload>,
+    result: Option<OwnedFd>,
+) -> Result<Arc<Child>> {
+    let child_identity = identity.clone();
+    let pid = spawner::run(move || fork_and_run(child_identity, payload, result))?;
+    let pid_t = Pid::from_raw(pid as i32).expect("fork returned a positive pid");
+    let pidfd = rustix::process::pidfd_open(pid_t, PidfdFlags::empty())?;
+    Ok(Arc::new(Child::new(
+        pid,
+        pidfd,
+        None,
+        &identity,
+        StartMethod::Fork,
+    )))
+}
+
+/// Forks; the child runs `payload` and exits, the parent gets the pid.
+fn fork_and_run(
+    identity: Identity,
+    payload: Box<dyn Payload>,
+    result: Option<OwnedFd>,
+) -> Result<u32> {
+    warn_if_threaded();
+    // Half-written lines would be printed twice.
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    let parent = rustix::process::getpid();
+    // mp's own locks are held across the fork, so the child's copies are
+    // consistent (no other thread is in the middle of changing them).
+    let mut current = current::lock();
+    let mut children = children::lock();
+    let mut forkserver = forkserver::lock();
+    let mut spawner = spawner::lock();
+    match sys::fork()? {
+        Some(pid) => Ok(pid),
+        None => {
+            current::become_child(&mut current, identity);
+            children.clear();
+            *forkserver = None;
+            spawner::reset_in_child(&mut spawner);
+            drop((current, children, forkserver, spawner));
+            if bootstrap::die_with_parent(parent).is_err() {
+                sys::exit_now(1);
+            }
+            bootstrap::install_panic_banner();
+            let result = result.map(|fd| Connection::from(UnixStream::from(fd)));
+            let code = payload.run(result);
+            bootstrap::finish(code, bootstrap::Exit::Immediately)
+        }
+    }
+}
+
+/// CPython 3.12+ warns too: a lock held by another thread at the moment of
+/// the fork stays locked forever in the child.
+fn warn_if_threaded() {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    // This thread, plus the spawner thread and the caller it is serving,
+    // which hold nothing while they wait.
+    let ours = 1 + usize::from(spawner::exists()) + usize::from(spawner::on_spawner_thread());
+    let threads = thread_count();
+    if threads > ours && !WARNED.swap(true, Ordering::Relaxed) {
+        eprintln!(
+            "mp: warning: forking a process that has {threads} threads; a lock another thread \
+             holds at this moment stays locked forever in the child. Prefer \
+             StartMethod::Forkserver or StartMethod::Spawn in threaded programs."
+        );
+    }
+}
+
+fn thread_count() -> usize {
+    // Field 20 of /proc/self/stat, counted after the parenthesised name.
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            let rest = &stat[stat.rfind(')')? + 1..];
+            rest.split_whitespace().nth(17)?.parse().ok()
+        })
+        .unwrap_or(1)
+}

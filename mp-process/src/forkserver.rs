@@ -1,0 +1,372 @@
+//! The `Forkserver` start method (the default).
+//!
+//! A forkserver is a fresh, single-threaded copy of this binary, started by
+//! re-execution the first time it is needed. It listens on a random abstract
+//! Unix address and authenticates every caller with HMAC-SHA256 (the key is
+//! random and known only to this process). A request carries a job; the
+//! forkserver forks, the fork runs the job, and the caller gets back the
+//! child's pid, a pidfd (for signals) and a pipe on which the forkserver
+//! writes the exit code when it reaps the child.
+//!
+//! Forking a small clean process is fast and safe however many threads the
+//! caller has. If the forkserver dies, the next start starts a new one.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use mp_handle::Fd;
+use mp_pipe::{Address, Client, Connection, Listener, Waitable};
+use rustix::pipe::PipeFlags;
+use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
+use serde::{Deserialize, Serialize};
+
+use crate::bootstrap::{self, Bootstrap, Exit, Job};
+use crate::children::{Child, exit_code};
+use crate::current::Identity;
+use crate::error::{Error, Result};
+use crate::method::StartMethod;
+use crate::{spawn, sys};
+
+/// How long a new forkserver may take to report that it listens.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the forkserver may take to answer a request.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a peer gets to authenticate or to send its request.
+const PEER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Idle authenticated connections kept for later starts.
+const MAX_IDLE: usize = 8;
+
+/// What a new forkserver is told.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct Setup {
+    address: Address,
+    authkey: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+enum Reply {
+    Started { pid: u32, pidfd: Fd, status: Fd },
+    Failed(String),
+}
+
+/// This process's forkserver.
+pub(crate) struct Handle {
+    owner: u32,
+    generation: u64,
+    process: Child,
+    /// The forkserver exits when this closes.
+    lifeline: Connection,
+    setup: Setup,
+    idle: Vec<Connection>,
+}
+
+static FORKSERVER: Mutex<Option<Handle>> = Mutex::new(None);
+
+pub(crate) fn lock() -> MutexGuard<'static, Option<Handle>> {
+    FORKSERVER.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Starts `job` in a child of the forkserver.
+pub(crate) fn start(job: Job) -> Result<Arc<Child>> {
+    let mut last = None;
+    // A broken connection may mean the forkserver died: one retry with a
+    // fresh connection (and a fresh forkserver if needed).
+    for _ in 0..2 {
+        let (conn, generation) = checkout()?;
+        match request(&conn, &job) {
+            Ok((pid, pidfd, status)) => {
+                checkin(conn, generation);
+                let child = Child::new(
+                    pid,
+                    pidfd,
+                    Some(status),
+                    &job.identity,
+                    StartMethod::Forkserver,
+                );
+                return Ok(Arc::new(child));
+            }
+            Err(e @ Error::Forkserver(_)) => return Err(e),
+            Err(e) => {
+                forget_if_dead(generation);
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.expect("the loop ran"))
+}
+
+fn request(conn: &Connection, job: &Job) -> Result<(u32, OwnedFd, OwnedFd)> {
+    conn.send(job)?;
+    match conn.recv_timeout::<Reply>(REPLY_TIMEOUT)? {
+        Reply::Started { pid, pidfd, status } => Ok((pid, pidfd.into_owned(), status.into_owned())),
+        Reply::Failed(why) => Err(Error::Forkserver(why)),
+    }
+}
+
+/// An authenticated connection to a running forkserver.
+fn checkout() -> Result<(Connection, u64)> {
+    let (setup, generation) = {
+        let mut slot = lock();
+        let handle = running(&mut slot)?;
+        if let Some(conn) = handle.idle.pop() {
+            return Ok((conn, handle.generation));
+        }
+        (handle.setup.clone(), handle.generation)
+    };
+    let conn = Client::builder(setup.address)
+        .authkey(&setup.authkey)
+        .timeout(PEER_TIMEOUT)
+        .connect_now()?;
+    Ok((conn, generation))
+}
+
+fn checkin(conn: Connection, generation: u64) {
+    let mut slot = lock();
+    if let Some(handle) = slot.as_mut().filter(|h| h.generation == generation) {
+        if handle.idle.len() < MAX_IDLE {
+            handle.idle.push(conn);
+        }
+    }
+}
+
+fn forget_if_dead(generation: u64) {
+    let mut slot = lock();
+    if slot
+        .as_ref()
+        .is_some_and(|h| h.generation == generation && !matches!(h.process.poll_exit(), Ok(None)))
+    {
+        *slot = None;
+    }
+}
+
+/// The running forkserver, started (or restarted) as needed.
+fn running(slot: &mut Option<Handle>) -> Result<&mut Handle> {
+    let pid = std::process::id();
+    let alive = slot
+        .as_ref()
+        .is_some_and(|h| h.owner == pid && matches!(h.process.poll_exit(), Ok(None)));
+    if !alive {
+        static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let generation = GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        *slot = Some(launch(generation)?);
+    }
+    Ok(slot.as_mut().expect("set above"))
+}
+
+fn launch(generation: u64) -> Result<Handle> {
+    let setup = Setup {
+        address: Address::unique(),
+        authkey: mp_pipe::random_authkey(),
+    };
+    let (lifeline, pid, pidfd) = spawn::exec_self()?;
+    let identity = Identity {
+        name: "ForkServer".into(),
+        ident: Vec::new(),
+        daemon: true,
+        authkey: Vec::new(),
+        parent_pid: std::process::id(),
+        parent_name: String::new(),
+        method: StartMethod::Spawn,
+    };
+    let process = Child::new(pid, pidfd, None, &identity, StartMethod::Spawn);
+    let ready = lifeline
+        .send(&Bootstrap::Forkserver(setup.clone()))
+        .and_then(|()| lifeline.recv_timeout::<Result<(), String>>(STARTUP_TIMEOUT));
+    match ready {
+        Ok(Ok(())) => Ok(Handle {
+            owner: std::process::id(),
+            generation,
+            process,
+            lifeline,
+            setup,
+            idle: Vec::new(),
+        }),
+        failed => {
+            let _ = process.signal(Signal::KILL);
+            let _ = process.wait(None);
+            Err(Error::Forkserver(match failed {
+                Ok(Err(why)) => why,
+                Err(e) => format!("did not start: {e}"),
+                Ok(Ok(())) => unreachable!(),
+            }))
+        }
+    }
+}
+
+/// At exit: close the lifeline so the forkserver exits, and reap it.
+pub(crate) fn shutdown() {
+    let handle = lock().take();
+    if let Some(handle) = handle.filter(|h| h.owner == std::process::id()) {
+        let Handle {
+            process,
+            lifeline,
+            idle,
+            ..
+        } = handle;
+        drop((lifeline, idle));
+        if !matches!(process.wait(Some(Duration::from_secs(1))), Ok(Some(_))) {
+            let _ = process.signal(Signal::KILL);
+            let _ = process.wait(Some(Duration::from_secs(1)));
+        }
+    }
+}
+
+/// The forkserver's main loop (in the re-executed process); never returns.
+pub(crate) fn serve(lifeline: Connection, setup: Setup) -> ! {
+    let listener = match Listener::builder(setup.address)
+        .authkey(&setup.authkey)
+        .handshake_timeout(PEER_TIMEOUT)
+        .bind()
+    {
+        Ok(listener) => listener,
+        Err(e) => {
+            let _ = lifeline.send(&Err::<(), String>(format!("cannot listen: {e}")));
+            sys::exit_now(1)
+        }
+    };
+    if lifeline.send(&Ok::<(), String>(())).is_err() {
+        sys::exit_now(1);
+    }
+    let mut server = Server {
+        lifeline,
+        listener,
+        clients: Vec::new(),
+        children: Vec::new(),
+    };
+    let job = server.run();
+    // In a fresh fork: none of the forkserver's descriptors belong here.
+    drop(server);
+    let code = bootstrap::run_job(job);
+    bootstrap::finish(code, Exit::Normally)
+}
+
+struct Server {
+    lifeline: Connection,
+    listener: Listener,
+    clients: Vec<Connection>,
+    children: Vec<Served>,
+}
+
+/// A child of the forkserver, until it is reaped.
+struct Served {
+    pidfd: OwnedFd,
+    /// Where its exit code goes.
+    status: OwnedFd,
+}
+
+impl Server {
+    /// Serves until the lifeline closes (then exits) or a fork happens
+    /// (then returns the job, in the child).
+    fn run(&mut self) -> Job {
+        loop {
+            let ready = {
+                let mut objects: Vec<&dyn Waitable> = vec![&self.lifeline, &self.listener];
+                objects.extend(self.clients.iter().map(|c| c as &dyn Waitable));
+                objects.extend(self.children.iter().map(|c| &c.pidfd as &dyn Waitable));
+                match mp_pipe::wait(&objects, None) {
+                    Ok(ready) => ready,
+                    Err(_) => sys::exit_now(1),
+                }
+            };
+            let clients = self.clients.len();
+            let mut gone_clients = Vec::new();
+            let mut reaped = Vec::new();
+            for index in ready {
+                match index {
+                    // The parent closed the lifeline (or died): stop. The
+                    // children follow through their parent-death signal.
+                    0 => sys::exit_now(0),
+                    1 => {
+                        if let Ok(conn) = self.listener.accept_timeout(PEER_TIMEOUT) {
+                            self.clients.push(conn);
+                        }
+                    }
+                    i if i < 2 + clients => {
+                        let client = i - 2;
+                        match self.clients[client].recv_timeout::<Job>(PEER_TIMEOUT) {
+                            Ok(job) => {
+                                if let Some(job) = self.fork(client, job) {
+                                    return job;
+                                }
+                            }
+                            Err(_) => gone_clients.push(client),
+                        }
+                    }
+                    i => reaped.push(i - 2 - clients),
+                }
+            }
+            for &child in reaped.iter().rev() {
+                if report_exit(&self.children[child]) {
+                    self.children.swap_remove(child);
+                }
+            }
+            for &client in gone_clients.iter().rev() {
+                self.clients.swap_remove(client);
+            }
+        }
+    }
+
+    /// Forks a child for `job`; returns the job in the child, `None` in the
+    /// forkserver (after replying to the client).
+    fn fork(&mut self, client: usize, job: Job) -> Option<Job> {
+        let reply = match rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK) {
+            Err(e) => Reply::Failed(format!("cannot create a status pipe: {e}")),
+            Ok((status_read, status_write)) => {
+                let parent = rustix::process::getpid();
+                // The forkserver is single-threaded: a plain fork is safe.
+                match sys::fork() {
+                    Ok(None) => {
+                        drop((status_read, status_write));
+                        if bootstrap::die_with_parent(parent).is_err() {
+                            sys::exit_now(1);
+                        }
+                        return Some(job);
+                    }
+                    Ok(Some(pid)) => match pidfd(pid) {
+                        Ok((ours, theirs)) => {
+                            self.children.push(Served {
+                                pidfd: ours,
+                                status: status_write,
+                            });
+                            Reply::Started {
+                                pid,
+                                pidfd: Fd::from(theirs),
+                                status: Fd::from(status_read),
+                            }
+                        }
+                        Err(e) => Reply::Failed(format!("cannot open a pidfd: {e}")),
+                    },
+                    Err(e) => Reply::Failed(format!("fork failed: {e}")),
+                }
+            }
+        };
+        // A client that vanished is noticed on its next poll.
+        let _ = self.clients[client].send(&reply);
+        None
+    }
+}
+
+/// Two pidfds for a new child: one to wait on here, one for the client.
+fn pidfd(pid: u32) -> rustix::io::Result<(OwnedFd, OwnedFd)> {
+    let pid = Pid::from_raw(pid as i32).ok_or(rustix::io::Errno::INVAL)?;
+    let ours = rustix::process::pidfd_open(pid, PidfdFlags::empty())?;
+    let theirs = rustix::io::fcntl_dupfd_cloexec(&ours, 0)?;
+    Ok((ours, theirs))
+}
+
+/// Reaps an ended child and writes its exit code to its status pipe;
+/// false if it has not ended after all.
+fn report_exit(served: &Served) -> bool {
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
+    match rustix::process::waitid(WaitId::PidFd(served.pidfd.as_fd()), options) {
+        Ok(Some(status)) => {
+            // Nobody may be listening any more (the client dropped its handle).
+            let _ = rustix::io::write(&served.status, &exit_code(&status).to_le_bytes());
+            true
+        }
+        Ok(None) => false,
+        // Not waitable (cannot happen for our own child): stop watching it.
+        Err(_) => true,
+    }
+}

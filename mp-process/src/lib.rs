@@ -1,0 +1,85 @@
+//! Processes: Python's `multiprocessing.Process` for Rust programs.
+//!
+//! | Python | mp-process |
+//! |---|---|
+//! | `Process(target=f, args=(a, b), name=n, daemon=d)` | [`Process::new(f, (a, b))`](Process::new)`.name(n).daemon(d)` |
+//! | subclass with `run()` | a type implementing [`Run`], [`Process::from_run`] |
+//! | `p.start()`, `p.join(timeout)` | [`start`](Process::start), [`join`](Process::join), [`join_timeout`](Process::join_timeout) |
+//! | `p.is_alive()`, `terminate()`, `kill()`, `close()` | same names |
+//! | `p.pid`, `p.exitcode`, `p.name`, `p.daemon`, `p.sentinel` | [`pid`](Process::pid), [`exitcode`](Process::exitcode), [`get_name`](Process::get_name), [`is_daemon`](Process::is_daemon), [`sentinel`](Process::sentinel) |
+//! | `current_process()`, `parent_process()`, `active_children()`, `cpu_count()` | same names |
+//! | `set_start_method(m)`, `get_context(m)` | [`set_start_method`], [`get_context`], [`Context`], [`StartMethod`] |
+//! | — | [`spawn`]: a `JoinHandle` whose `join()` returns the function's value |
+//!
+//! # How a child finds its function
+//!
+//! A target is a plain `fn` (or a closure that captures nothing) and its
+//! arguments are serde values. Under `Fork` the child simply calls it.
+//! Under `Spawn` and `Forkserver` the child is a fresh copy of this binary:
+//! the parent sends the address of a typed entry point (as an offset, so
+//! address-space randomisation does not matter) and the encoded arguments.
+//! A start-up hook that runs before `main` receives them, so neither a
+//! program's `main` nor libtest ever sees a child start: a plain `fn main`
+//! and a plain `#[test]` need no `init()` call.
+//!
+//! Arguments that hold OS handles (`Connection`, `Queue`, shared `Value`,
+//! locks, `SharedMemory`) travel with them under every start method.
+//!
+//! # Better than CPython
+//!
+//! - The default start method (`Forkserver`, as in CPython 3.14) is safe in
+//!   threaded programs; `Fork` with other threads alive prints a warning.
+//! - Children never outlive their parent: every child gets a parent-death
+//!   signal (children are forked from a thread that lives as long as the
+//!   process), so even a SIGKILLed parent leaves no orphans.
+//! - At normal exit daemonic children are terminated and the others joined,
+//!   as in Python; children are always reaped, never left as zombies.
+//!
+//! # Example
+//!
+//! ```
+//! use mp_process::{Process, current_process};
+//!
+//! fn task(name: String) {
+//!     println!("Task {name} running in process {}", current_process().pid());
+//! }
+//!
+//! # fn main() -> Result<(), mp_process::Error> {
+//! let mut p1 = Process::new(task, ("A".to_string(),));
+//! let mut p2 = Process::new(task, ("B".to_string(),));
+//! p1.start()?;
+//! p2.start()?;
+//! p1.join()?;
+//! p2.join()?;
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+mod bootstrap;
+mod children;
+mod current;
+mod error;
+mod fork;
+mod forkserver;
+mod handle;
+mod method;
+mod payload;
+mod process;
+mod spawn;
+mod spawner;
+mod sys;
+mod target;
+
+pub use children::active_children;
+pub use current::{
+    CurrentProcess, ParentProcess, cpu_count, current_process, parent_process, set_current_name,
+};
+pub use error::{Error, JoinError, Result};
+pub use handle::{JoinHandle, spawn};
+pub use method::{
+    Context, StartMethod, get_all_start_methods, get_context, get_start_method, set_start_method,
+    set_start_method_force,
+};
+pub use process::Process;
+pub use target::{Args, Run, Target};

@@ -1,0 +1,323 @@
+use std::fmt;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mp_handle::Fd;
+use mp_pipe::Waitable;
+use rustix::process::Signal;
+
+use crate::bootstrap::Job;
+use crate::children::{self, Child};
+use crate::error::{Error, Result};
+use crate::method::{StartMethod, get_start_method};
+use crate::payload::{Call, Closure, Payload, RunValue};
+use crate::target::{Args, Run, Target};
+use crate::{current, fork, forkserver, spawn, sys};
+
+/// A child process (Python's `multiprocessing.Process`).
+///
+/// Build it with [`Process::new`] (a function and its arguments),
+/// [`Process::from_run`] (a value with a `run` method, like a Python
+/// subclass) or [`Process::from_closure`] (a capturing closure, `Fork`
+/// only); configure it with [`name`](Process::name),
+/// [`daemon`](Process::daemon) and [`start_method`](Process::start_method);
+/// then [`start`](Process::start) and [`join`](Process::join) it.
+///
+/// Exit codes are Python's: 0 when the function returns, 1 when it panics
+/// (the message goes to the child's stderr), `n` after `exit(n)`, and
+/// `-signal` when a signal killed it.
+///
+/// The arguments are moved into the process and dropped in this process
+/// once the child has them: a `Connection` end given to a child is closed
+/// here, as Python code closes it by hand. Clone shared objects (`Value`,
+/// `Queue`, ...) you want to keep using.
+///
+/// # Example
+///
+/// ```
+/// use mp_process::Process;
+///
+/// fn greet(name: String, times: u32) {
+///     for _ in 0..times {
+///         println!("hello {name}");
+///     }
+/// }
+///
+/// # fn main() -> Result<(), mp_process::Error> {
+/// let mut p = Process::new(greet, ("bob".to_string(), 2)).name("greeter");
+/// p.start()?;
+/// assert_eq!(p.join()?, 0);
+/// assert_eq!(p.exitcode(), Some(0));
+/// # Ok(())
+/// # }
+/// ```
+pub struct Process {
+    name: String,
+    daemon: bool,
+    method: Option<StartMethod>,
+    ident: Vec<u32>,
+    payload: Option<Box<dyn Payload>>,
+    /// A `JoinHandle`'s end of the result channel, handed to the child.
+    pub(crate) result: Option<OwnedFd>,
+    child: Option<Arc<Child>>,
+    closed: bool,
+}
+
+impl Process {
+    /// A process that will run `target(args...)`; `args` is a tuple
+    /// (`()`, `(a,)`, `(a, b)`, ...) of serde values.
+    ///
+    /// `target` must be a `fn` item or a closure that captures nothing (a
+    /// compile-time check), so the child finds it in its own copy of the
+    /// program under every start method. Its return value is dropped; use
+    /// [`spawn`](crate::spawn) to get it back.
+    pub fn new<F: Target<A>, A: Args>(target: F, args: A) -> Process {
+        const {
+            assert!(
+                std::mem::size_of::<F>() == 0,
+                "a Process target must be a fn item or a non-capturing closure; \
+                 use Process::from_closure (Fork only) for closures that capture"
+            )
+        };
+        Process::with_payload(Box::new(Call { f: target, args }))
+    }
+
+    /// A process that will call `body.run()` (Python's `Process` subclass
+    /// with its own `run`). `body` travels to the child as serde data.
+    pub fn from_run<T: Run>(body: T) -> Process {
+        Process::with_payload(Box::new(RunValue(body)))
+    }
+
+    /// A process that will run a capturing closure. Only the `Fork` start
+    /// method can do this (the closure is not data that can be sent);
+    /// starting it with another method is [`Error::ClosureNeedsFork`].
+    pub fn from_closure<C: FnOnce() + Send + 'static>(body: C) -> Process {
+        Process::with_payload(Box::new(Closure(body))).start_method(StartMethod::Fork)
+    }
+
+    pub(crate) fn with_payload(payload: Box<dyn Payload>) -> Process {
+        let (name, ident, daemon) = current::with(|c| {
+            let (name, ident) = c.next_child();
+            (name, ident, current::current_daemon(c))
+        });
+        Process {
+            name,
+            daemon,
+            method: None,
+            ident,
+            payload: Some(payload),
+            result: None,
+            child: None,
+            closed: false,
+        }
+    }
+
+    pub(crate) fn from_child(child: Arc<Child>) -> Process {
+        Process {
+            name: child.name.clone(),
+            daemon: child.daemon,
+            method: Some(child.method),
+            ident: child.ident.clone(),
+            payload: None,
+            result: None,
+            child: Some(child),
+            closed: false,
+        }
+    }
+
+    /// Sets the name (default `Process-N`).
+    pub fn name(mut self, name: impl Into<String>) -> Process {
+        self.name = name.into();
+        self
+    }
+
+    /// Makes the process a daemon: it is terminated when this process exits
+    /// instead of being waited for (default: the creating process's flag).
+    pub fn daemon(mut self, daemon: bool) -> Process {
+        self.daemon = daemon;
+        self
+    }
+
+    /// Uses `method` instead of the default start method.
+    pub fn start_method(mut self, method: StartMethod) -> Process {
+        self.method = Some(method);
+        self
+    }
+
+    /// The process's name (Python's `p.name`).
+    pub fn get_name(&self) -> &str {
+        &self.name
+    }
+
+    /// Renames the process; the child sees the new name only if it is set
+    /// before `start`.
+    pub fn set_name(&mut self, name: impl Into<String>) {
+        self.name = name.into();
+    }
+
+    /// Whether the process is a daemon (Python's `p.daemon`).
+    pub fn is_daemon(&self) -> bool {
+        self.daemon
+    }
+
+    /// Sets the daemon flag (Python's `p.daemon = True`); only before `start`.
+    pub fn set_daemon(&mut self, daemon: bool) -> Result<()> {
+        if self.child.is_some() {
+            return Err(Error::AlreadyStarted);
+        }
+        self.daemon = daemon;
+        Ok(())
+    }
+
+    /// The start method this process uses (or will use).
+    pub fn get_start_method(&self) -> StartMethod {
+        self.method.unwrap_or_else(get_start_method)
+    }
+
+    /// Starts the child. Starting twice is [`Error::AlreadyStarted`].
+    pub fn start(&mut self) -> Result<()> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        let Some(payload) = &self.payload else {
+            return Err(Error::AlreadyStarted);
+        };
+        let method = self.get_start_method();
+        let identity = current::with(|c| c.identity_for(&self.name, &self.ident, self.daemon));
+        let child = match method {
+            StartMethod::Fork => {
+                let payload = self.payload.take().expect("checked above");
+                fork::start(identity, payload, self.result.take())?
+            }
+            StartMethod::Spawn | StartMethod::Forkserver => {
+                let encoded = payload.encode()?;
+                let job = Job {
+                    identity,
+                    entry: sys::entry_offset(encoded.entry),
+                    args: encoded.bytes,
+                    fds: encoded.fds.into_iter().map(Fd::from).collect(),
+                    result: self.result.take().map(Fd::from),
+                };
+                let child = if method == StartMethod::Spawn {
+                    spawn::start(job)?
+                } else {
+                    forkserver::start(job)?
+                };
+                // The child has its own copies of the arguments' handles now.
+                self.payload = None;
+                child
+            }
+        };
+        children::register(child.clone());
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Waits for the child to end and returns its exit code.
+    pub fn join(&self) -> Result<i32> {
+        Ok(self
+            .started()?
+            .wait(None)?
+            .expect("waiting without a timeout ends with an exit code"))
+    }
+
+    /// Waits up to `timeout`; `None` if the child is still running.
+    pub fn join_timeout(&self, timeout: Duration) -> Result<Option<i32>> {
+        Ok(self.started()?.wait(Some(timeout))?)
+    }
+
+    /// Whether the child has started and not yet ended.
+    pub fn is_alive(&self) -> bool {
+        self.started()
+            .is_ok_and(|c| matches!(c.poll_exit(), Ok(None)))
+    }
+
+    /// The exit code once the child has ended (Python's `exitcode`): `None`
+    /// while it runs or before it starts.
+    pub fn exitcode(&self) -> Option<i32> {
+        self.started()
+            .ok()
+            .and_then(|c| c.poll_exit().ok().flatten())
+    }
+
+    /// The child's process id, once started.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().filter(|_| !self.closed).map(|c| c.pid)
+    }
+
+    /// A descriptor that becomes readable when the child ends (Python's
+    /// `sentinel`); the process itself can also be passed to
+    /// [`mp_pipe::wait`].
+    pub fn sentinel(&self) -> Result<BorrowedFd<'_>> {
+        Ok(self.started()?.sentinel())
+    }
+
+    /// Sends SIGTERM (exit code -15 unless the child handles it).
+    pub fn terminate(&self) -> Result<()> {
+        Ok(self.started()?.signal(Signal::TERM)?)
+    }
+
+    /// Sends SIGKILL (exit code -9).
+    pub fn kill(&self) -> Result<()> {
+        Ok(self.started()?.signal(Signal::KILL)?)
+    }
+
+    /// Releases the handle (Python's `close`). Closing a running process is
+    /// [`Error::StillRunning`]; afterwards every call but `close` fails with
+    /// [`Error::Closed`].
+    pub fn close(&mut self) -> Result<()> {
+        if self.is_alive() {
+            return Err(Error::StillRunning);
+        }
+        self.closed = true;
+        self.child = None;
+        self.payload = None;
+        Ok(())
+    }
+
+    fn started(&self) -> Result<&Arc<Child>> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        let child = self.child.as_ref().ok_or(Error::NotStarted)?;
+        if child.is_ours() {
+            Ok(child)
+        } else {
+            Err(Error::NotOurChild)
+        }
+    }
+}
+
+impl<T: Run> From<T> for Process {
+    fn from(body: T) -> Process {
+        Process::from_run(body)
+    }
+}
+
+impl Waitable for Process {
+    fn wait_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.sentinel().ok()
+    }
+}
+
+impl fmt::Debug for Process {
+    /// Like Python's repr: `Process { name: "Process-1", pid: 123, state: "started" }`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.closed {
+            "closed".to_owned()
+        } else {
+            match (&self.child, self.exitcode()) {
+                (None, _) => "initial".to_owned(),
+                (Some(_), None) => "started".to_owned(),
+                (Some(_), Some(code)) => format!("stopped (exitcode {code})"),
+            }
+        };
+        f.debug_struct("Process")
+            .field("name", &self.name)
+            .field("pid", &self.pid())
+            .field("daemon", &self.daemon)
+            .field("state", &state)
+            .finish()
+    }
+}

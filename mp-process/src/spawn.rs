@@ -1,0 +1,50 @@
+//! The `Spawn` start method: re-execute this binary; the start-up hook in
+//! the new process reads the job from an inherited socket before `main`.
+
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+
+use mp_pipe::Connection;
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
+use rustix::process::{Pid, PidfdFlags};
+
+use crate::bootstrap::{Bootstrap, Job};
+use crate::children::Child;
+use crate::error::{Error, Result};
+use crate::method::StartMethod;
+use crate::{spawner, sys};
+
+pub(crate) fn start(job: Job) -> Result<Arc<Child>> {
+    let identity = job.identity.clone();
+    let (conn, pid, pidfd) = exec_self()?;
+    let child = Arc::new(Child::new(pid, pidfd, None, &identity, StartMethod::Spawn));
+    if let Err(e) = conn.send(&Bootstrap::Run(job)) {
+        // The child cannot run without its job: don't leave it behind.
+        let _ = child.signal(rustix::process::Signal::KILL);
+        let _ = child.wait(None);
+        return Err(Error::Pipe(e));
+    }
+    Ok(child)
+}
+
+/// Starts a copy of this binary that waits for a bootstrap message on the
+/// returned connection.
+pub(crate) fn exec_self() -> Result<(Connection, u32, std::os::fd::OwnedFd)> {
+    if !sys::HOOK_RAN.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(Error::StartUpHookMissing);
+    }
+    let (ours, theirs) = rustix::net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    // `theirs` stays open until the exec is done, then closes here.
+    let pid = spawner::run(move || sys::spawn_self(theirs.as_fd()))?;
+    let pidfd = rustix::process::pidfd_open(
+        Pid::from_raw(pid as i32).expect("spawn returned a positive pid"),
+        PidfdFlags::empty(),
+    )?;
+    Ok((Connection::from(UnixStream::from(ours)), pid, pidfd))
+}

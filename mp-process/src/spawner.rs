@@ -1,0 +1,103 @@
+//! Where children are forked from.
+//!
+//! Linux sends a child's parent-death signal when the *thread* that forked
+//! it exits, not the process. So children are forked from a thread that
+//! lives as long as the process: the main thread when it is the caller, and
+//! otherwise one long-lived `mp-spawner` thread. A child started from a
+//! short-lived worker thread (or a test thread) is then not killed when that
+//! thread ends, but still dies with the process.
+
+use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+type Job = Box<dyn FnOnce() + Send>;
+
+pub(crate) struct Spawner {
+    owner: u32,
+    jobs: Sender<Job>,
+}
+
+static SPAWNER: Mutex<Option<Spawner>> = Mutex::new(None);
+
+thread_local! {
+    static ON_SPAWNER: Cell<bool> = const { Cell::new(false) };
+}
+
+pub(crate) fn lock() -> MutexGuard<'static, Option<Spawner>> {
+    SPAWNER.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn on_main_thread() -> bool {
+    rustix::thread::gettid() == rustix::process::getpid()
+}
+
+/// Whether the calling thread is the spawner thread.
+pub(crate) fn on_spawner_thread() -> bool {
+    ON_SPAWNER.with(Cell::get)
+}
+
+/// Whether this process has a spawner thread.
+pub(crate) fn exists() -> bool {
+    lock()
+        .as_ref()
+        .is_some_and(|s| s.owner == std::process::id())
+}
+
+/// Runs `f` on a thread that lives as long as the process, and returns its
+/// result (a panic in `f` resumes in the caller).
+pub(crate) fn run<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    if on_main_thread() || on_spawner_thread() {
+        return f();
+    }
+    let (tx, rx) = mpsc::sync_channel(1);
+    let job: Job = Box::new(move || {
+        let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
+    });
+    {
+        let mut slot = lock();
+        let pid = std::process::id();
+        if slot.as_ref().is_none_or(|s| s.owner != pid) {
+            // A record copied by fork points at a thread that no longer exists.
+            if let Some(stale) = slot.take() {
+                std::mem::forget(stale);
+            }
+            *slot = Some(start());
+        }
+        slot.as_ref()
+            .expect("set above")
+            .jobs
+            .send(job)
+            .expect("the mp-spawner thread never exits");
+    }
+    match rx.recv().expect("the mp-spawner thread never exits") {
+        Ok(value) => value,
+        Err(panic) => resume_unwind(panic),
+    }
+}
+
+fn start() -> Spawner {
+    let (jobs, queue) = mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("mp-spawner".into())
+        .spawn(move || {
+            ON_SPAWNER.with(|f| f.set(true));
+            for job in queue {
+                job();
+            }
+        })
+        .expect("cannot start the mp-spawner thread");
+    Spawner {
+        owner: std::process::id(),
+        jobs,
+    }
+}
+
+/// In a forked child: the copied record names a thread that did not survive
+/// the fork. Forget it without touching the channel it holds.
+pub(crate) fn reset_in_child(slot: &mut Option<Spawner>) {
+    if let Some(stale) = slot.take() {
+        std::mem::forget(stale);
+    }
+}

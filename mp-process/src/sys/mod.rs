@@ -1,0 +1,167 @@
+//! Every `unsafe` operation of this crate, each with the reason it holds.
+#![allow(unsafe_code)]
+
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+use crate::payload::EntryFn;
+
+/// The environment variable that tells a re-executed child which inherited
+/// descriptor carries its bootstrap message.
+pub(crate) const BOOTSTRAP_ENV: &str = "MP_BOOTSTRAP_FD";
+
+/// Whether the start-up hook ran in this process (proves it is linked in,
+/// so a re-executed copy of this binary will run it too).
+pub(crate) static HOOK_RAN: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+ctor::declarative::ctor! {
+    // SAFETY: the hook only reads the environment, and when it finds the
+    // bootstrap variable it becomes the child: it is the first and only code
+    // of this process to run (no other thread exists yet).
+    #[ctor(unsafe, priority = late)]
+    fn mp_start_up_hook() {
+        HOOK_RAN.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(fd) = std::env::var_os(BOOTSTRAP_ENV) {
+            // SAFETY: no other thread exists before `main`.
+            unsafe { std::env::remove_var(BOOTSTRAP_ENV) };
+            crate::bootstrap::child_main(fd);
+        }
+    }
+}
+
+/// `fork()`: `Ok(None)` in the child, `Ok(Some(pid))` in the parent.
+///
+/// Only two callers: the forkserver (single-threaded), and the `Fork` start
+/// method, which holds every lock of mp's own across the call so the child's
+/// copies are consistent, and warns when other threads exist.
+pub(crate) fn fork() -> io::Result<Option<u32>> {
+    // SAFETY: the child runs only code whose state was consistent at the
+    // fork (see above); locks held by a user's other threads are the Fork
+    // start method's documented hazard, never touched by mp itself.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(None),
+        pid => Ok(Some(pid as u32)),
+    }
+}
+
+/// Ends this process at once with `code`: no atexit handlers, no destructors.
+/// A forked child uses this so the parent's exit handlers never run twice.
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: `_exit` is always safe to call; it does not return.
+    unsafe { libc::_exit(code) }
+}
+
+/// Registers `f` to run at normal process exit.
+pub(crate) fn at_exit(f: extern "C" fn()) {
+    // SAFETY: `f` is a plain function that stays valid for the whole process.
+    let rc = unsafe { libc::atexit(f) };
+    assert_eq!(rc, 0, "atexit registration failed");
+}
+
+/// Ignores `SIGPIPE`, as the Rust runtime does before `main` (a child
+/// bootstrapped before `main` must do it itself).
+pub(crate) fn ignore_sigpipe() {
+    // SAFETY: setting a signal disposition to SIG_IGN has no memory effects.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
+/// The zero-sized target `F`, made out of nothing.
+///
+/// Only function items and closures implement the `Fn` traits behind
+/// `Target`, and a zero-sized one is a `fn` item or a closure capturing
+/// nothing: a value with no data and no invariants.
+pub(crate) fn conjure<A, F: crate::Target<A>>() -> F {
+    const {
+        assert!(
+            std::mem::size_of::<F>() == 0,
+            "only zero-sized targets can be conjured"
+        )
+    };
+    // SAFETY: a zero-sized value has no bytes, so all-zero bytes are it (see above).
+    unsafe { std::mem::zeroed::<F>() }
+}
+
+/// A fixed point of this binary's code that entry points are measured from.
+#[inline(never)]
+fn anchor() -> i32 {
+    // A distinct body keeps the linker from folding this with another function.
+    std::hint::black_box(0x6d70)
+}
+
+/// The offset of an entry point from the anchor: the same in every process
+/// running this binary, whatever address space layout it was given.
+pub(crate) fn entry_offset(entry: EntryFn) -> isize {
+    (entry as *const () as usize as isize).wrapping_sub(anchor_address())
+}
+
+fn anchor_address() -> isize {
+    anchor as fn() -> i32 as *const () as usize as isize
+}
+
+/// The entry point at `offset` from the anchor.
+///
+/// Offsets only ever come from a bootstrap message: from the parent that
+/// re-executed this binary over a socket only the two share, or from an
+/// authenticated forkserver client running this same binary.
+pub(crate) fn entry_at(offset: isize) -> EntryFn {
+    let address = anchor_address().wrapping_add(offset) as usize as *const ();
+    // SAFETY: the offset was computed by `entry_offset` in a process running
+    // this same binary (see above), so `address` is an `EntryFn` here too.
+    unsafe { std::mem::transmute::<*const (), EntryFn>(address) }
+}
+
+/// Re-executes this binary (`/proc/self/exe`) with the bootstrap descriptor
+/// inherited, the child killed if this thread's process dies.
+pub(crate) fn spawn_self(bootstrap: BorrowedFd<'_>) -> io::Result<u32> {
+    let fd: RawFd = bootstrap.as_raw_fd();
+    let parent = rustix::process::getpid();
+    let mut command = Command::new("/proc/self/exe");
+    if let Some(arg0) = std::env::args_os().next() {
+        command.arg0(arg0);
+    }
+    command
+        .env(BOOTSTRAP_ENV, OsString::from(fd.to_string()))
+        .stdin(Stdio::null());
+    // SAFETY: the closure runs between fork and exec and only makes raw
+    // system calls (fcntl, prctl, getppid), which are async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            let inherited = BorrowedFd::borrow_raw(fd);
+            rustix::io::fcntl_setfd(inherited, rustix::io::FdFlags::empty())?;
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+            if rustix::process::getppid() != Some(parent) {
+                return Err(io::Error::other("parent exited during spawn"));
+            }
+            Ok(())
+        })
+    };
+    Ok(command.spawn()?.id())
+}
+
+/// Takes ownership of the descriptor named by the bootstrap variable.
+pub(crate) fn take_inherited_fd(value: &std::ffi::OsStr) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let fd: RawFd = value
+        .to_str()
+        .and_then(|s| s.parse().ok())
+        .filter(|fd| *fd >= 0)
+        .ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("bad {BOOTSTRAP_ENV}"))
+        })?;
+    // SAFETY: borrowed only for these two calls; fcntl on a descriptor that
+    // is not open fails with EBADF, which is all this checks.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let flags = rustix::io::fcntl_getfd(borrowed)?;
+    if !flags.contains(rustix::io::FdFlags::CLOEXEC) {
+        // Keep it from leaking into this child's own re-executed children.
+        rustix::io::fcntl_setfd(borrowed, flags | rustix::io::FdFlags::CLOEXEC)?;
+    }
+    // SAFETY: the parent passed this descriptor to this process alone, and
+    // the variable that names it was removed, so nothing else will claim it.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
