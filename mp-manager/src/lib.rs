@@ -1,1 +1,2 @@
-//! TODO
+//! Managers and proxies (work in progress).
+#![forbid(unsafe_code)]

@@ -1,1 +1,1 @@
-//! TODO
+//! Shared memory and process-shared locks (work in progress).

@@ -1,0 +1,2 @@
+//! Placeholder: filled by the manager issue.
+fn main() {}

@@ -1,0 +1,2 @@
+//! Placeholder: filled by the pool issue.
+fn main() {}

@@ -1,0 +1,2 @@
+//! Placeholder: filled by the queue issue.
+fn main() {}
