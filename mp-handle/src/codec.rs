@@ -54,7 +54,7 @@ pub fn encode_into<T: Serialize + ?Sized>(
     match result {
         Ok(()) => match table {
             Table::Collect(fds) => Ok(fds),
-            Table::Provide(_) => unreachable!("encode installed a collecting table"),
+            _ => unreachable!("encode installed a collecting table"),
         },
         Err(e) => {
             buf.truncate(start);
@@ -73,7 +73,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T,
 }
 
 /// A postcard flavor that appends to a `Vec` with whole-slice copies.
-struct Append<'a>(&'a mut Vec<u8>);
+pub(crate) struct Append<'a>(pub(crate) &'a mut Vec<u8>);
 
 impl postcard::ser_flavors::Flavor for Append<'_> {
     type Output = ();

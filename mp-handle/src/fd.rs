@@ -44,6 +44,10 @@ impl Fd {
                 fds.push(dup);
                 u32::try_from(fds.len() - 1).map_err(|_| S::Error::custom("too many descriptors"))
             }
+            Some(Table::Inspect(fds)) => {
+                fds.push(fd.as_raw_fd());
+                u32::try_from(fds.len() - 1).map_err(|_| S::Error::custom("too many descriptors"))
+            }
             _ => Err(S::Error::custom(
                 "an OS handle can only be serialized by an mp transport (mp_handle::encode)",
             )),
@@ -126,6 +130,8 @@ impl<'de> Deserialize<'de> for Fd {
 pub(crate) enum Table {
     Collect(Vec<OwnedFd>),
     Provide(Vec<Option<OwnedFd>>),
+    /// Records the raw numbers only (see `tracked::raw_fds`).
+    Inspect(Vec<RawFd>),
 }
 
 thread_local! {

@@ -40,6 +40,8 @@
 
 mod codec;
 mod fd;
+mod sys;
+pub mod tracked;
 
 pub use codec::{Error, decode, encode, encode_into};
 pub use fd::Fd;

@@ -98,6 +98,7 @@ fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
 
 impl Connection {
     fn new(fd: OwnedFd, readable: bool, writable: bool, unix: bool) -> Connection {
+        mp_handle::tracked::track(fd.as_fd());
         Connection {
             fd: Some(fd),
             readable,
@@ -196,7 +197,9 @@ impl Connection {
     /// has received what was sent. Every later call on this end fails with
     /// [`Error::Closed`]; closing twice is fine.
     pub fn close(&mut self) {
-        self.fd = None;
+        if let Some(fd) = self.fd.take() {
+            mp_handle::tracked::untrack(fd.as_fd());
+        }
         *self.reader.get_mut() = Reader::new();
     }
 
@@ -326,6 +329,12 @@ impl Connection {
             Payload::Owned(bytes) => bytes,
             Payload::Buffered(range) => reader.buf[range].to_vec(),
         })
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 

@@ -133,6 +133,7 @@ impl ListenerBuilder {
             }
         };
         rustix::net::listen(&fd, self.backlog)?;
+        mp_handle::tracked::track(fd.as_fd());
         // Port 0 becomes the real port.
         let address = Address::from_any(rustix::net::getsockname(&fd)?)
             .filter(|_| self.address.is_tcp())
@@ -199,7 +200,8 @@ impl Listener {
     /// Stops listening (and removes the socket file it created). Later
     /// `accept`s fail with [`Error::Closed`]; closing twice is fine.
     pub fn close(&mut self) {
-        if self.fd.take().is_some() {
+        if let Some(fd) = self.fd.take() {
+            mp_handle::tracked::untrack(fd.as_fd());
             self.remove_socket_file();
         }
     }

@@ -46,8 +46,10 @@ fn fork_and_run(
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     let parent = rustix::process::getpid();
+    let keep = payload.raw_fds();
     // mp's own locks are held across the fork, so the child's copies are
     // consistent (no other thread is in the middle of changing them).
+    let mut tracked = mp_handle::tracked::lock();
     let mut current = current::lock();
     let mut children = children::lock();
     let mut forkserver = forkserver::lock();
@@ -55,6 +57,12 @@ fn fork_and_run(
     match sys::fork()? {
         Some(pid) => Ok(pid),
         None => {
+            // Sockets of mp objects this child was not given must not stay
+            // open here: their peers would never see end of file.
+            if let Some(keep) = keep {
+                tracked.release_all_except(&keep);
+            }
+            drop(tracked);
             current::become_child(&mut current, identity);
             children.clear();
             *forkserver = None;

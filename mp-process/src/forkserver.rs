@@ -370,3 +370,12 @@ fn report_exit(served: &Served) -> bool {
         Err(_) => true,
     }
 }
+
+/// The forkserver's pid and address, if one is running (for tests that
+/// kill it or knock on its door).
+pub(crate) fn running_info() -> Option<(u32, Address)> {
+    let slot = lock();
+    slot.as_ref()
+        .filter(|h| h.owner == std::process::id())
+        .map(|h| (h.process.pid, h.setup.address.clone()))
+}

@@ -83,3 +83,10 @@ pub use method::{
 };
 pub use process::Process;
 pub use target::{Args, Run, Target};
+
+/// The running forkserver's pid and listening address, if any. For tests
+/// of forkserver restarts and authentication; not a stable API.
+#[doc(hidden)]
+pub fn forkserver_info() -> Option<(u32, mp_pipe::Address)> {
+    forkserver::running_info()
+}

@@ -2,7 +2,7 @@
 //! place (fork), or encoded as an entry point plus bytes (spawn, forkserver).
 
 use std::any::Any;
-use std::os::fd::OwnedFd;
+use std::os::fd::{OwnedFd, RawFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use mp_pipe::Connection;
@@ -30,6 +30,11 @@ pub(crate) trait Payload: Send + 'static {
     /// Runs the body in this process (a forked child) and returns the exit
     /// code. `result` is the channel of a `JoinHandle`.
     fn run(self: Box<Self>, result: Option<Connection>) -> i32;
+
+    /// The descriptors the body holds, or `None` if they cannot be known
+    /// (a closure's captures): a forked child keeps these and lets go of
+    /// every other mp socket it inherited.
+    fn raw_fds(&self) -> Option<Vec<RawFd>>;
 }
 
 /// Bodies that can be rebuilt from their encoding in the child.
@@ -84,6 +89,10 @@ impl<F: Target<A>, A: Args> Payload for Call<F, A> {
         let Call { f, args } = *self;
         exit_code(catch_unwind(AssertUnwindSafe(|| f.call(args))))
     }
+
+    fn raw_fds(&self) -> Option<Vec<RawFd>> {
+        Some(mp_handle::tracked::raw_fds(&self.args))
+    }
 }
 
 impl<F: Target<A>, A: Args> Decode for Call<F, A> {
@@ -130,6 +139,10 @@ where
             Err(_) => code,
         }
     }
+
+    fn raw_fds(&self) -> Option<Vec<RawFd>> {
+        self.0.raw_fds()
+    }
 }
 
 impl<F, A> Decode for Returning<F, A>
@@ -155,6 +168,10 @@ impl<T: Run> Payload for RunValue<T> {
         let value = self.0;
         exit_code(catch_unwind(AssertUnwindSafe(|| value.run())))
     }
+
+    fn raw_fds(&self) -> Option<Vec<RawFd>> {
+        Some(mp_handle::tracked::raw_fds(&self.0))
+    }
 }
 
 impl<T: Run> Decode for RunValue<T> {
@@ -174,6 +191,10 @@ impl<C: FnOnce() + Send + 'static> Payload for Closure<C> {
     fn run(self: Box<Self>, _result: Option<Connection>) -> i32 {
         let f = self.0;
         exit_code(catch_unwind(AssertUnwindSafe(f)))
+    }
+
+    fn raw_fds(&self) -> Option<Vec<RawFd>> {
+        None
     }
 }
 

@@ -1,0 +1,30 @@
+//! The one `unsafe` operation of this crate.
+#![allow(unsafe_code)]
+
+use std::os::fd::{AsRawFd, RawFd};
+
+use rustix::net::{AddressFamily, Shutdown, SocketFlags, SocketType};
+
+/// Makes each of `fds` a copy of a dead socket (best effort: a descriptor
+/// that cannot be replaced is left as it is).
+pub(crate) fn replace_with_dead_socket(fds: &[RawFd]) {
+    if fds.is_empty() {
+        return;
+    }
+    let Ok((dead, peer)) = rustix::net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    ) else {
+        return;
+    };
+    let _ = rustix::net::shutdown(&dead, Shutdown::Both);
+    drop(peer);
+    for &fd in fds {
+        // SAFETY: `fd` is a descriptor an mp object registered as its own;
+        // dup3 atomically re-points that number at the dead socket, so the
+        // number stays valid for whatever still names it (no reuse).
+        unsafe { libc::dup3(dead.as_raw_fd(), fd, libc::O_CLOEXEC) };
+    }
+}
