@@ -1,1 +1,95 @@
-//! Shared memory and process-shared locks (work in progress).
+//! Shared memory and process-shared locks: Python's `multiprocessing`
+//! `Value`, `Array`, `shared_memory`, and synchronization primitives.
+//!
+//! | Python | mp-shm |
+//! |---|---|
+//! | `Value('i', 0)`, `v.value`, `with v.get_lock(): v.value += 1` | [`Value::new(0i32)`](Value::new), [`value`](Value::value)/[`set_value`](Value::set_value), `*v.lock()? += 1` |
+//! | `Array('d', 10)`, `Array('i', [1, 2])`, `Array('c', n)` | [`Array::zeroed(10)`](Array::zeroed), [`Array::from_slice`], `Array<u8>` |
+//! | `Value(.., lock=lock)`, `v.get_lock()` | [`Value::with_lock`], [`Value::get_lock`] |
+//! | `RawValue`, `RawArray` | [`RawValue`], [`RawArray`] (atomic `load`/`store`) |
+//! | ctypes `Structure` | a `#[repr(C)]` struct with `unsafe impl` [`Shareable`] |
+//! | `shared_memory.SharedMemory(name, create=True, size=n)` | [`SharedMemory::create(name, n)`](SharedMemory::create) |
+//! | `SharedMemory(name)`, `shm.buf`, `close()`, `unlink()` | [`SharedMemory::open`], [`read_at`](SharedMemory::read_at)/[`write_at`](SharedMemory::write_at), [`close`](SharedMemory::close), [`unlink`](SharedMemory::unlink) |
+//! | `shared_memory.ShareableList([1, 'a'])` | [`ShareableList::create(None, [..])`](ShareableList::create) of [`Item`]s |
+//! | `Lock()`, `acquire(timeout=t)`, `acquire(False)`, `release()` | [`Lock`]: [`acquire`](Lock::acquire) (a guard), [`acquire_timeout`](Lock::acquire_timeout), [`try_acquire`](Lock::try_acquire), [`release`](Lock::release) |
+//! | `RLock()` | [`RLock`] |
+//! | `Semaphore(n)`, `BoundedSemaphore(n)`, `get_value()` | [`Semaphore`], [`BoundedSemaphore`], [`get_value`](Semaphore::get_value) |
+//! | `Condition(lock)`, `wait`, `wait_for`, `notify(n)`, `notify_all` | [`Condition`] |
+//! | `Event()`, `set`, `clear`, `is_set`, `wait(timeout)` | [`Event`] |
+//! | `Barrier(parties, action, timeout)`, `wait`, `abort`, `reset`, `broken` | [`Barrier`] |
+//! | `FileExistsError`, `ValueError`, `BrokenBarrierError`, ... | [`Error`] with an [`ErrorKind`] |
+//!
+//! Every object lives in shared memory — anonymous memfd segments for
+//! values and locks (nothing in `/dev/shm`, so nothing can leak), named
+//! segments for [`SharedMemory`] — and is given to a child process by
+//! passing a clone as an argument (`Process::new(f, (v.clone(),))`), under
+//! every start method. Receiving a handle of the wrong type is an error,
+//! not undefined behaviour.
+//!
+//! # Better than CPython
+//!
+//! - Locks are futexes in shared memory (no named semaphores to leak) that
+//!   spin briefly before sleeping: an uncontended `Value` increment costs
+//!   nanoseconds, not microseconds.
+//! - A lock whose holder died (even by SIGKILL) is taken over by the next
+//!   acquirer, who gets an [`OwnerDied`] instead of a deadlock.
+//! - A [`SharedMemory`] is unlinked by its creator's handle on drop, never
+//!   by a process that merely attached; segments of a crashed creator are
+//!   cleaned up by a tracker process; bytes round-trip exactly.
+//! - Every blocking call has a timeout form.
+//! - No safe API hands out a reference into memory another process may be
+//!   changing: data is reached through lock guards, atomics or copies, and
+//!   everything else is `unsafe` with a written contract.
+//!
+//! # Example
+//!
+//! ```
+//! use mp_process::Process;
+//! use mp_shm::{Array, Value};
+//!
+//! fn work(n: Value<f64>, a: Array<i32>) {
+//!     *n.lock().unwrap() = 3.1415927;
+//!     for x in a.lock().unwrap().iter_mut() {
+//!         *x = -*x;
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let num = Value::new(0.0f64)?;
+//! let arr = Array::from_slice(&(0..10).collect::<Vec<i32>>())?;
+//! let mut p = Process::new(work, (num.clone(), arr.clone()));
+//! p.start()?;
+//! p.join()?;
+//! assert_eq!(num.value()?, 3.1415927);
+//! assert_eq!(arr.to_vec()?, [0, -1, -2, -3, -4, -5, -6, -7, -8, -9]);
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+mod barrier;
+mod condition;
+mod error;
+mod event;
+mod identity;
+mod lock;
+mod object;
+mod raw_lock;
+mod semaphore;
+mod shareable_list;
+mod shared_memory;
+mod sys;
+mod tracker;
+mod value;
+
+pub use barrier::{Barrier, BarrierAction, NoAction};
+pub use condition::{Condition, ConditionGuard};
+pub use error::{AcquireError, Error, ErrorKind, LockResult, OwnerDied, Result};
+pub use event::Event;
+pub use lock::{Lock, LockGuard, RLock, RLockGuard};
+pub use semaphore::{BoundedSemaphore, BoundedSemaphoreGuard, Semaphore, SemaphoreGuard};
+pub use shareable_list::{Item, ShareableList};
+pub use shared_memory::{MAX_NAME_LEN, SharedMemory};
+pub use sys::Shareable;
+pub use sys::data::{ArrayGuard, ValueGuard};
+pub use value::{Array, RawArray, RawValue, Value};

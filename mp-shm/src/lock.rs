@@ -1,0 +1,430 @@
+//! `Lock` and `RLock`: robust futex locks in shared memory.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::{AcquireError, Error, ErrorKind, LockResult, OwnerDied, Result};
+use crate::identity;
+use crate::object::{self, Kind};
+use crate::raw_lock::{Acquired, Owner, ReleaseError, TimedOut, Wait};
+use crate::sys::layout::{LockState, RawLockState};
+use crate::sys::memory::View;
+
+/// A process-shared lock (Python's `multiprocessing.Lock`).
+///
+/// It lives in shared memory and is shared with another process by passing
+/// a clone to it (`Process::new(f, (lock.clone(),))`); every clone is the
+/// same lock. As in CPython, any process or thread may
+/// [`release`](Lock::release) it, not only the one that acquired it.
+///
+/// [`acquire`](Lock::acquire) returns a guard that releases on drop. If the
+/// process holding the lock dies, the next acquirer gets it inside an
+/// [`OwnerDied`] instead of waiting forever.
+///
+/// Acquiring it twice from one thread deadlocks (it is not recursive; use
+/// [`RLock`] for that), unless you use [`acquire_timeout`](Lock::acquire_timeout).
+///
+/// ```
+/// # fn main() -> Result<(), mp_shm::Error> {
+/// let lock = mp_shm::Lock::new()?;
+/// {
+///     let _guard = lock.acquire()?;
+///     assert!(lock.try_acquire().is_err());
+/// }
+/// assert!(lock.try_acquire().is_ok());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Lock {
+    view: View<LockState>,
+}
+
+/// A held [`Lock`]; releases it on drop.
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct LockGuard<'a> {
+    lock: &'a Lock,
+    pinned: bool,
+    id: u32,
+}
+
+impl Lock {
+    /// A new, unlocked lock in its own shared memory.
+    pub fn new() -> Result<Lock> {
+        Ok(Lock {
+            view: object::create(Kind::Lock, 0)?,
+        })
+    }
+
+    pub(crate) fn from_view(view: View<LockState>) -> Lock {
+        Lock { view }
+    }
+
+    pub(crate) fn raw(&self) -> &RawLockState {
+        &self.view.get().raw
+    }
+
+    /// Whether `self` and `other` are the same shared lock.
+    pub fn same_as(&self, other: &Lock) -> bool {
+        self.view.same(&other.view)
+    }
+
+    pub(crate) fn acquire_with(
+        &self,
+        pinned: bool,
+        wait: Wait,
+    ) -> std::result::Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
+        match self.raw().lock(Owner::Process, pinned, wait) {
+            Ok(acquired) => {
+                let guard = LockGuard {
+                    lock: self,
+                    pinned,
+                    id: identity::process().0,
+                };
+                match acquired {
+                    Acquired::Clean => Ok(guard),
+                    Acquired::OwnerDied => Err(AcquireError::OwnerDied(OwnerDied::new(guard))),
+                }
+            }
+            Err(TimedOut) => Err(AcquireError::Timeout),
+        }
+    }
+
+    /// Blocks until the lock is free and takes it (Python's `acquire()`).
+    pub fn acquire(&self) -> LockResult<LockGuard<'_>> {
+        forever(self.acquire_with(false, Wait::Forever))
+    }
+
+    /// Waits at most `timeout` (Python's `acquire(timeout=t)`).
+    pub fn acquire_timeout(
+        &self,
+        timeout: Duration,
+    ) -> std::result::Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
+        self.acquire_with(false, Wait::timeout(timeout))
+    }
+
+    /// Takes the lock only if it is free (Python's `acquire(False)`).
+    ///
+    /// If the holder has died, the lock is taken over at once
+    /// ([`AcquireError::OwnerDied`]).
+    #[doc(alias = "acquire_nowait")]
+    pub fn try_acquire(&self) -> std::result::Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
+        self.acquire_with(false, Wait::Never)
+    }
+
+    /// Releases the lock, whoever holds it (Python's `release()`, which any
+    /// process may call). Use it after [`LockGuard::forget`].
+    ///
+    /// Releasing an unlocked lock is [`ErrorKind::NotLocked`]; a lock held
+    /// through a `Value`/`Array` guard, which hands out references, is
+    /// [`ErrorKind::HeldByGuard`].
+    pub fn release(&self) -> Result<()> {
+        self.raw().release_any().map_err(|e| match e {
+            ReleaseError::NotLocked => Error::new(ErrorKind::NotLocked, "release of an unlocked lock"),
+            ReleaseError::Pinned => Error::new(
+                ErrorKind::HeldByGuard,
+                "the lock is held by a Value/Array guard and only that guard can release it",
+            ),
+        })
+    }
+
+    /// Whether some process holds the lock right now.
+    pub fn is_locked(&self) -> bool {
+        self.raw().holder() != 0
+    }
+
+    /// False after a holder died, until a guard's `mark_consistent`.
+    pub fn is_consistent(&self) -> bool {
+        self.raw().is_consistent()
+    }
+}
+
+pub(crate) fn forever<G>(r: std::result::Result<G, AcquireError<G>>) -> LockResult<G> {
+    match r {
+        Ok(g) => Ok(g),
+        Err(AcquireError::OwnerDied(e)) => Err(e),
+        Err(AcquireError::Timeout) => unreachable!("an unbounded wait does not time out"),
+    }
+}
+
+impl<'a> LockGuard<'a> {
+    /// The lock this guard holds.
+    pub fn lock(&self) -> &'a Lock {
+        self.lock
+    }
+
+    /// Declares the protected data repaired after an [`OwnerDied`]
+    /// (`pthread_mutex_consistent`): later acquirers get clean guards.
+    pub fn mark_consistent(&self) {
+        self.lock.raw().mark_consistent();
+    }
+
+    /// Releases the lock now (the same as dropping the guard).
+    pub fn release(self) {}
+
+    /// Keeps the lock held without a guard: it stays locked until some
+    /// process calls [`Lock::release`] (CPython's `acquire()` without
+    /// `release()`).
+    pub fn forget(self) {
+        std::mem::forget(self);
+    }
+
+    pub(crate) fn is_pinned(&self) -> bool {
+        self.pinned
+    }
+}
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        self.lock.raw().unlock_if_held_by(self.id);
+    }
+}
+
+impl fmt::Debug for LockGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockGuard").field("lock", &self.lock).finish()
+    }
+}
+
+impl fmt::Debug for Lock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lock")
+            .field("holder", &self.raw().holder())
+            .field("consistent", &self.is_consistent())
+            .finish()
+    }
+}
+
+impl Serialize for Lock {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        object::serialize_view(&self.view, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Lock {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Lock, D::Error> {
+        object::deserialize_view(deserializer, Kind::Lock).map(Lock::from_view)
+    }
+}
+
+/// A process-shared recursive lock (Python's `multiprocessing.RLock`).
+///
+/// The thread that holds it may acquire it again; it is free once every
+/// acquisition is released. Only the holding thread may release it:
+/// [`release`](RLock::release) by another thread or process is
+/// [`ErrorKind::NotOwner`], and past zero [`ErrorKind::NotLocked`]. If the
+/// holding thread dies (or its process), the next acquirer gets the lock
+/// inside an [`OwnerDied`].
+///
+/// ```
+/// # fn main() -> Result<(), mp_shm::Error> {
+/// let rlock = mp_shm::RLock::new()?;
+/// let outer = rlock.acquire()?;
+/// let inner = rlock.acquire()?; // same thread: no deadlock
+/// drop(inner);
+/// drop(outer);
+/// assert!(rlock.release().is_err()); // past zero
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RLock {
+    view: View<LockState>,
+}
+
+/// One level of a held [`RLock`]; releases it on drop. Not `Send`: the
+/// lock belongs to the thread that acquired it.
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct RLockGuard<'a> {
+    lock: &'a RLock,
+    _thread: PhantomData<*const ()>,
+}
+
+impl RLock {
+    /// A new, unlocked recursive lock in its own shared memory.
+    pub fn new() -> Result<RLock> {
+        Ok(RLock {
+            view: object::create(Kind::RLock, 0)?,
+        })
+    }
+
+    pub(crate) fn raw(&self) -> &RawLockState {
+        &self.view.get().raw
+    }
+
+    /// Whether `self` and `other` are the same shared lock.
+    pub fn same_as(&self, other: &RLock) -> bool {
+        self.view.same(&other.view)
+    }
+
+    fn acquire_with(
+        &self,
+        wait: Wait,
+    ) -> std::result::Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
+        let guard = RLockGuard {
+            lock: self,
+            _thread: PhantomData,
+        };
+        let raw = self.raw();
+        if self.is_owned() {
+            raw.count.fetch_add(1, Relaxed);
+            return Ok(guard);
+        }
+        match raw.lock(Owner::Thread, false, wait) {
+            Ok(acquired) => {
+                raw.count.store(1, Relaxed);
+                match acquired {
+                    Acquired::Clean => Ok(guard),
+                    Acquired::OwnerDied => Err(AcquireError::OwnerDied(OwnerDied::new(guard))),
+                }
+            }
+            Err(TimedOut) => {
+                std::mem::forget(guard);
+                Err(AcquireError::Timeout)
+            }
+        }
+    }
+
+    /// Blocks until this thread holds the lock (Python's `acquire()`).
+    pub fn acquire(&self) -> LockResult<RLockGuard<'_>> {
+        forever(self.acquire_with(Wait::Forever))
+    }
+
+    /// Waits at most `timeout`.
+    pub fn acquire_timeout(
+        &self,
+        timeout: Duration,
+    ) -> std::result::Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
+        self.acquire_with(Wait::timeout(timeout))
+    }
+
+    /// Takes the lock only if it is free or already this thread's.
+    pub fn try_acquire(&self) -> std::result::Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
+        self.acquire_with(Wait::Never)
+    }
+
+    /// Releases one level held by this thread (after [`RLockGuard::forget`]).
+    pub fn release(&self) -> Result<()> {
+        let raw = self.raw();
+        if raw.holder() == 0 || raw.count.load(Relaxed) == 0 {
+            return Err(Error::new(ErrorKind::NotLocked, "release of an unlocked RLock"));
+        }
+        if !self.is_owned() {
+            return Err(Error::new(
+                ErrorKind::NotOwner,
+                "cannot release an RLock held by another thread or process",
+            ));
+        }
+        self.release_one();
+        Ok(())
+    }
+
+    fn release_one(&self) {
+        let raw = self.raw();
+        let left = raw.count.load(Relaxed).saturating_sub(1);
+        raw.count.store(left, Relaxed);
+        if left == 0 {
+            raw.unlock();
+        }
+    }
+
+    /// Whether the calling thread holds the lock (Python's `_is_owned()`).
+    pub fn is_owned(&self) -> bool {
+        let holder = self.raw().holder();
+        holder != 0 && holder == identity::thread().0
+    }
+
+    /// How many times the holder has acquired it (0 when free).
+    pub fn count(&self) -> u32 {
+        if self.raw().holder() == 0 {
+            0
+        } else {
+            self.raw().count.load(Relaxed)
+        }
+    }
+
+    /// False after a holder died, until a guard's `mark_consistent`.
+    pub fn is_consistent(&self) -> bool {
+        self.raw().is_consistent()
+    }
+
+    /// Releases every level this thread holds and returns how many
+    /// (Python's `_release_save`, for `Condition::wait`).
+    pub(crate) fn release_all(&self) -> u32 {
+        let raw = self.raw();
+        let count = raw.count.swap(0, Relaxed);
+        raw.unlock();
+        count
+    }
+
+    /// Re-takes the lock `count` levels deep (Python's `_acquire_restore`).
+    pub(crate) fn restore(&self, count: u32) -> Acquired {
+        let raw = self.raw();
+        let acquired = raw
+            .lock(Owner::Thread, false, Wait::Forever)
+            .expect("an unbounded wait does not time out");
+        raw.count.store(count.max(1), Relaxed);
+        acquired
+    }
+}
+
+impl<'a> RLockGuard<'a> {
+    /// The lock this guard holds.
+    pub fn lock(&self) -> &'a RLock {
+        self.lock
+    }
+
+    /// Declares the protected data repaired after an [`OwnerDied`].
+    pub fn mark_consistent(&self) {
+        self.lock.raw().mark_consistent();
+    }
+
+    /// Releases this level now (the same as dropping the guard).
+    pub fn release(self) {}
+
+    /// Keeps this level held without a guard, to be released by
+    /// [`RLock::release`] from this thread.
+    pub fn forget(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for RLockGuard<'_> {
+    fn drop(&mut self) {
+        if self.lock.is_owned() {
+            self.lock.release_one();
+        }
+    }
+}
+
+impl fmt::Debug for RLockGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RLockGuard").field("lock", &self.lock).finish()
+    }
+}
+
+impl fmt::Debug for RLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RLock")
+            .field("holder", &self.raw().holder())
+            .field("count", &self.count())
+            .field("consistent", &self.is_consistent())
+            .finish()
+    }
+}
+
+impl Serialize for RLock {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        object::serialize_view(&self.view, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for RLock {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<RLock, D::Error> {
+        object::deserialize_view(deserializer, Kind::RLock).map(|view| RLock { view })
+    }
+}

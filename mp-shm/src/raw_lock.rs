@@ -1,0 +1,279 @@
+//! The robust futex mutex under every lock of the crate.
+//!
+//! The futex word holds the owner's id (a pid for process-owned locks, a
+//! tid for thread-owned ones) plus two flags; the owner's start time sits
+//! next to it. A waiter sleeps with a bounded futex timeout and, every
+//! [`CHECK_INTERVAL`], checks that the owner still exists (and is not a
+//! reused id); if it died, the waiter takes the lock over with a CAS and
+//! reports [`Acquired::OwnerDied`]. No glibc robust list is involved.
+
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use std::time::{Duration, Instant};
+
+use rustix::thread::futex;
+
+use crate::identity;
+use crate::sys::layout::RawLockState;
+
+/// Owner id bits of the futex word (pids and tids are below 2^22 on Linux).
+pub(crate) const ID_MASK: u32 = 0x3fff_ffff;
+/// The holder hands out references into shared data: `release()` by anyone
+/// else is refused.
+pub(crate) const PINNED: u32 = 1 << 30;
+/// Waiters may be asleep: the releaser must wake one.
+pub(crate) const CONTENDED: u32 = 1 << 31;
+
+/// How often a sleeping waiter checks that the holder still exists.
+pub(crate) const CHECK_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Spins before the first futex sleep (see the `shm` bench: spinning turns a
+/// 50 µs cross-core wake-up into a sub-microsecond hand-off).
+const SPINS: u32 = 200;
+
+/// Who owns a lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Owner {
+    /// The process (`Lock`: any thread may release; the lock is abandoned
+    /// only when the whole process is gone).
+    Process,
+    /// The thread (`RLock`).
+    Thread,
+}
+
+impl Owner {
+    #[inline]
+    pub(crate) fn me(self) -> (u32, u64) {
+        match self {
+            Owner::Process => identity::process(),
+            Owner::Thread => identity::thread(),
+        }
+    }
+}
+
+/// How long to wait.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Wait {
+    Forever,
+    Until(Instant),
+    /// One attempt (plus a check whether the holder died).
+    Never,
+}
+
+impl Wait {
+    pub(crate) fn timeout(d: Duration) -> Wait {
+        match Instant::now().checked_add(d) {
+            Some(t) => Wait::Until(t),
+            None => Wait::Forever,
+        }
+    }
+
+    /// Time left, `None` for forever; `Some(ZERO)` once expired.
+    pub(crate) fn left(self) -> Option<Duration> {
+        match self {
+            Wait::Forever => None,
+            Wait::Until(t) => Some(t.saturating_duration_since(Instant::now())),
+            Wait::Never => Some(Duration::ZERO),
+        }
+    }
+}
+
+/// A successful acquisition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Acquired {
+    Clean,
+    /// The previous holder died (now, or earlier and nobody marked the
+    /// data consistent since).
+    OwnerDied,
+}
+
+/// The lock stayed held for the whole wait.
+#[derive(Debug)]
+pub(crate) struct TimedOut;
+
+/// Sleeps on `word` while it equals `expected`, at most `left` (forever for
+/// `None`). Returns on wake-up, timeout, signal or a changed word alike.
+pub(crate) fn futex_wait(word: &std::sync::atomic::AtomicU32, expected: u32, left: Option<Duration>) {
+    let ts = left.map(|d| futex::Timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: d.subsec_nanos() as _,
+    });
+    // Errors are EAGAIN (word changed), ETIMEDOUT and EINTR: all mean "look again".
+    let _ = futex::wait(word, futex::Flags::empty(), expected, ts.as_ref());
+}
+
+/// Wakes up to `n` sleepers on `word`.
+pub(crate) fn futex_wake(word: &std::sync::atomic::AtomicU32, n: u32) {
+    let _ = futex::wake(word, futex::Flags::empty(), n);
+}
+
+impl RawLockState {
+    /// Acquires for `owner`; `pinned` marks a holder that hands out references.
+    #[inline]
+    pub(crate) fn lock(&self, owner: Owner, pinned: bool, wait: Wait) -> Result<Acquired, TimedOut> {
+        let (id, start) = owner.me();
+        let mine = id | if pinned { PINNED } else { 0 };
+        if self
+            .word
+            .compare_exchange(0, mine, Acquire, Relaxed)
+            .is_ok()
+        {
+            return Ok(self.acquired(start));
+        }
+        self.lock_slow(owner, mine, start, wait)
+    }
+
+    #[inline]
+    fn acquired(&self, start: u64) -> Acquired {
+        self.owner_start.store(start, Relaxed);
+        if self.inconsistent.load(Relaxed) != 0 {
+            Acquired::OwnerDied
+        } else {
+            Acquired::Clean
+        }
+    }
+
+    #[cold]
+    fn lock_slow(&self, owner: Owner, mine: u32, start: u64, wait: Wait) -> Result<Acquired, TimedOut> {
+        let mut spins = 0;
+        let mut slept = false;
+        let mut next_check = match wait {
+            Wait::Never => Some(Instant::now()),
+            _ => None,
+        };
+        loop {
+            let w = self.word.load(Relaxed);
+            if w == 0 {
+                // After a sleep, others may be asleep too: keep the flag.
+                let new = mine | if slept { CONTENDED } else { 0 };
+                if self.word.compare_exchange(0, new, Acquire, Relaxed).is_ok() {
+                    return Ok(self.acquired(start));
+                }
+                continue;
+            }
+            if spins < SPINS && w & CONTENDED == 0 && !matches!(wait, Wait::Never) {
+                spins += 1;
+                std::hint::spin_loop();
+                continue;
+            }
+            let now = Instant::now();
+            let check_at = *next_check.get_or_insert(now + CHECK_INTERVAL);
+            if now >= check_at {
+                next_check = Some(now + CHECK_INTERVAL);
+                if let Some(acquired) = self.take_over_if_dead(owner, w, mine, start) {
+                    return Ok(acquired);
+                }
+            }
+            let left = wait.left();
+            if left == Some(Duration::ZERO) {
+                return Err(TimedOut);
+            }
+            if w & CONTENDED == 0
+                && self
+                    .word
+                    .compare_exchange(w, w | CONTENDED, Relaxed, Relaxed)
+                    .is_err()
+            {
+                continue;
+            }
+            let until_check = check_at.saturating_duration_since(now).max(Duration::from_millis(1));
+            let nap = left.map_or(until_check, |l| l.min(until_check));
+            futex_wait(&self.word, w | CONTENDED, Some(nap));
+            slept = true;
+        }
+    }
+
+    /// If the holder recorded in `w` is dead, takes the lock over.
+    #[cold]
+    fn take_over_if_dead(&self, _owner: Owner, w: u32, mine: u32, start: u64) -> Option<Acquired> {
+        let holder = w & ID_MASK;
+        if holder == 0 {
+            return None;
+        }
+        let holder_start = self.owner_start.load(Acquire);
+        if identity::is_alive(holder, holder_start) {
+            return None;
+        }
+        // Keep CONTENDED: other waiters may be asleep.
+        self.word
+            .compare_exchange(w, mine | CONTENDED, AcqRel, Relaxed)
+            .ok()?;
+        self.inconsistent.store(1, Relaxed);
+        self.count.store(0, Relaxed);
+        self.owner_start.store(start, Relaxed);
+        Some(Acquired::OwnerDied)
+    }
+
+    /// Releases unconditionally.
+    #[inline]
+    pub(crate) fn unlock(&self) {
+        self.owner_start.store(0, Relaxed);
+        let w = self.word.swap(0, Release);
+        if w & CONTENDED != 0 {
+            futex_wake(&self.word, 1);
+        }
+    }
+
+    /// Releases if the word still names `id` (a guard whose lock was
+    /// released by another process does not release the next holder's).
+    #[inline]
+    pub(crate) fn unlock_if_held_by(&self, id: u32) {
+        let w = self.word.load(Relaxed);
+        if w & ID_MASK != id {
+            return;
+        }
+        self.owner_start.store(0, Relaxed);
+        match self.word.compare_exchange(w, 0, Release, Relaxed) {
+            Ok(w) => {
+                if w & CONTENDED != 0 {
+                    futex_wake(&self.word, 1);
+                }
+            }
+            // A waiter set CONTENDED meanwhile; the owner is still us.
+            Err(now) if now & ID_MASK == id => self.unlock(),
+            Err(_) => {}
+        }
+    }
+
+    /// The holder's id (0 when free).
+    pub(crate) fn holder(&self) -> u32 {
+        self.word.load(Relaxed) & ID_MASK
+    }
+
+    /// Clears the owner-died mark.
+    pub(crate) fn mark_consistent(&self) {
+        self.inconsistent.store(0, Relaxed);
+    }
+
+    pub(crate) fn is_consistent(&self) -> bool {
+        self.inconsistent.load(Relaxed) == 0
+    }
+}
+
+/// Why a holder-less release failed.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ReleaseError {
+    NotLocked,
+    Pinned,
+}
+
+impl RawLockState {
+    /// Releases whoever holds it (CPython's `Lock.release` from any
+    /// process), except a pinned holder.
+    pub(crate) fn release_any(&self) -> Result<(), ReleaseError> {
+        loop {
+            let w = self.word.load(Relaxed);
+            if w & ID_MASK == 0 {
+                return Err(ReleaseError::NotLocked);
+            }
+            if w & PINNED != 0 {
+                return Err(ReleaseError::Pinned);
+            }
+            if self.word.compare_exchange(w, 0, Release, Relaxed).is_ok() {
+                if w & CONTENDED != 0 {
+                    futex_wake(&self.word, 1);
+                }
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! `SharedMemory`: named POSIX shared memory segments (`/dev/shm`).
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use mp_handle::Fd;
+use rustix::fs::Mode;
+use rustix::io::Errno;
+use rustix::shm::OFlags;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::object::page_round;
+use crate::sys::memory::Segment;
+use crate::tracker;
+
+/// The longest name accepted (the kernel's limit is 255 with the slash).
+pub const MAX_NAME_LEN: usize = 250;
+
+/// A named block of shared memory (Python's
+/// `multiprocessing.shared_memory.SharedMemory`).
+///
+/// [`create`](SharedMemory::create) makes a new segment (with a generated
+/// `psm_…` name when none is given); [`open`](SharedMemory::open) attaches
+/// to an existing one by name from any process. Reads and writes copy
+/// ([`read_at`](SharedMemory::read_at), [`write_at`](SharedMemory::write_at)),
+/// which is sound while other processes write; zero-copy access is
+/// `unsafe` ([`as_slice`](SharedMemory::as_slice)).
+///
+/// Lifetime, unlike CPython 3.11:
+///
+/// - the handle that created the segment unlinks it when dropped, unless
+///   [`persist`](SharedMemory::persist)ed;
+/// - handles that only attached (`open`, clones, handles received by a
+///   child) never unlink it unless asked with [`unlink`](SharedMemory::unlink);
+/// - if the creating process dies without unlinking (even by SIGKILL), a
+///   cleanup tracker process unlinks its segments.
+///
+/// Give a child a clone (`Process::new(f, (shm.clone(),))`) or the name.
+///
+/// ```
+/// use mp_shm::SharedMemory;
+/// # fn main() -> Result<(), mp_shm::Error> {
+/// let shm = SharedMemory::create(None, 1024)?;
+/// shm.write_at(0, b"hello")?;
+/// let other = SharedMemory::open(shm.name())?;
+/// let mut buf = [0; 5];
+/// other.read_at(0, &mut buf)?;
+/// assert_eq!(&buf, b"hello");
+/// # Ok(())
+/// # }
+/// ```
+pub struct SharedMemory {
+    seg: Option<Arc<Segment>>,
+    name: String,
+    size: usize,
+    /// This handle created the segment and unlinks it on drop.
+    owner: bool,
+    /// Shared by the clones of this process's handles.
+    unlinked: Arc<AtomicBool>,
+}
+
+fn check_name(name: &str) -> Result<&str> {
+    let bare = name.strip_prefix('/').unwrap_or(name);
+    if bare.is_empty()
+        || bare.len() > MAX_NAME_LEN
+        || bare == "."
+        || bare == ".."
+        || !bare.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'/')
+    {
+        return Err(Error::new(
+            ErrorKind::InvalidName,
+            format!(
+                "invalid shared memory name {name:?}: use 1 to {MAX_NAME_LEN} printable ASCII characters without '/' or spaces"
+            ),
+        ));
+    }
+    Ok(bare)
+}
+
+fn generated_name() -> Result<String> {
+    let mut bytes = [0u8; 8];
+    rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty())?;
+    Ok(format!(
+        "psm_{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ))
+}
+
+fn path(name: &str) -> String {
+    format!("/{name}")
+}
+
+impl SharedMemory {
+    /// Creates a new segment of `size` bytes, zero-filled, named `name` or a
+    /// generated `psm_…` name for `None` (Python's
+    /// `SharedMemory(name, create=True, size=size)`).
+    ///
+    /// An existing name is [`ErrorKind::AlreadyExists`]; size 0 is
+    /// [`ErrorKind::ZeroSize`].
+    pub fn create<'a>(name: impl Into<Option<&'a str>>, size: usize) -> Result<SharedMemory> {
+        if size == 0 {
+            return Err(Error::new(ErrorKind::ZeroSize, "a shared memory segment needs a size above 0"));
+        }
+        let given = name.into().map(check_name).transpose()?;
+        let mut attempts = 0;
+        let (name, fd) = loop {
+            let name = match given {
+                Some(n) => n.to_owned(),
+                None => generated_name()?,
+            };
+            match rustix::shm::open(
+                path(&name).as_str(),
+                OFlags::CREATE | OFlags::EXCL | OFlags::RDWR,
+                Mode::RUSR | Mode::WUSR,
+            ) {
+                Ok(fd) => break (name, fd),
+                Err(Errno::EXIST) if given.is_none() && attempts < 8 => attempts += 1,
+                Err(Errno::EXIST) => {
+                    return Err(Error::new(
+                        ErrorKind::AlreadyExists,
+                        format!("shared memory {name:?} already exists"),
+                    ));
+                }
+                Err(e) => return Err(Error::io(format!("cannot create shared memory {name:?}"), e.into())),
+            }
+        };
+        let mapped = rustix::fs::ftruncate(&fd, size as u64)
+            .map_err(std::io::Error::from)
+            .and_then(|()| Segment::named(fd, size));
+        let seg = match mapped {
+            Ok(seg) => seg,
+            Err(e) => {
+                let _ = rustix::shm::unlink(path(&name).as_str());
+                return Err(Error::io(format!("cannot size shared memory {name:?}"), e));
+            }
+        };
+        tracker::register(&name);
+        Ok(SharedMemory {
+            seg: Some(seg),
+            name,
+            size,
+            owner: true,
+            unlinked: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Attaches to the existing segment `name` (Python's
+    /// `SharedMemory(name)`). A missing name is [`ErrorKind::NotFound`].
+    /// This handle never unlinks the segment by itself.
+    #[doc(alias = "attach")]
+    pub fn open(name: &str) -> Result<SharedMemory> {
+        let name = check_name(name)?;
+        let fd = rustix::shm::open(path(name).as_str(), OFlags::RDWR, Mode::empty()).map_err(|e| match e {
+            Errno::NOENT => Error::new(ErrorKind::NotFound, format!("no shared memory named {name:?}")),
+            e => Error::io(format!("cannot open shared memory {name:?}"), e.into()),
+        })?;
+        let size = rustix::fs::fstat(&fd)?.st_size as usize;
+        if size == 0 {
+            return Err(Error::new(
+                ErrorKind::ZeroSize,
+                format!("shared memory {name:?} has size 0"),
+            ));
+        }
+        let seg = Segment::named(fd, size)
+            .map_err(|e| Error::io(format!("cannot map shared memory {name:?}"), e))?;
+        Ok(SharedMemory {
+            seg: Some(seg),
+            name: name.to_owned(),
+            size,
+            owner: false,
+            unlinked: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// The name, without the leading `/` (Python's `shm.name`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The size in bytes: the size given to `create` (Python's `shm.size`).
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The size of the memory actually mapped: `size()` rounded up to whole
+    /// pages (what macOS reports as the size).
+    pub fn real_size(&self) -> usize {
+        page_round(self.size)
+    }
+
+    /// Whether this handle created the segment (and so unlinks it on drop).
+    pub fn is_creator(&self) -> bool {
+        self.owner
+    }
+
+    pub(crate) fn mapped(&self) -> Result<&Arc<Segment>> {
+        self.seg
+            .as_ref()
+            .ok_or_else(|| Error::new(ErrorKind::Closed, "shared memory handle is closed"))
+    }
+
+    fn range_error(&self, offset: usize, len: usize) -> Error {
+        Error::new(
+            ErrorKind::OutOfRange,
+            format!(
+                "bytes {offset}..{} are outside the segment of {} bytes",
+                offset.saturating_add(len),
+                self.size
+            ),
+        )
+    }
+
+    /// Copies `buf.len()` bytes starting at `offset` into `buf`.
+    ///
+    /// If another process writes the same bytes at the same time, the copy
+    /// may mix old and new bytes (use a lock to prevent it).
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+        if self.mapped()?.map().read(offset, buf) {
+            Ok(())
+        } else {
+            Err(self.range_error(offset, buf.len()))
+        }
+    }
+
+    /// Copies `data` into the segment at `offset`.
+    pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<()> {
+        if self.mapped()?.map().write(offset, data) {
+            Ok(())
+        } else {
+            Err(self.range_error(offset, data.len()))
+        }
+    }
+
+    /// A copy of the whole segment (`size()` bytes; Python's `bytes(shm.buf)`).
+    pub fn to_vec(&self) -> Result<Vec<u8>> {
+        let mut v = vec![0; self.size];
+        self.read_at(0, &mut v)?;
+        Ok(v)
+    }
+
+    /// The first byte in this process (`None` after close).
+    pub fn as_ptr(&self) -> Option<*mut u8> {
+        self.seg.as_ref().map(|s| s.map().as_ptr())
+    }
+
+    /// Unmaps the segment from this handle (Python's `close()`); other
+    /// handles and processes keep it. Reads and writes after it are
+    /// [`ErrorKind::Closed`]; `unlink` still works.
+    pub fn close(&mut self) {
+        self.seg = None;
+    }
+
+    /// Removes the name, so nobody can attach any more (Python's
+    /// `unlink()`); the memory lives until every handle is gone.
+    ///
+    /// A second unlink (by this handle or a clone, or of a name some other
+    /// process already removed) is [`ErrorKind::AlreadyUnlinked`].
+    pub fn unlink(&self) -> Result<()> {
+        if self.unlinked.swap(true, Ordering::AcqRel) {
+            return Err(Error::new(
+                ErrorKind::AlreadyUnlinked,
+                format!("shared memory {:?} was already unlinked", self.name),
+            ));
+        }
+        tracker::unregister(&self.name);
+        rustix::shm::unlink(path(&self.name).as_str()).map_err(|e| match e {
+            Errno::NOENT => Error::new(
+                ErrorKind::AlreadyUnlinked,
+                format!("shared memory {:?} was already unlinked", self.name),
+            ),
+            e => Error::io(format!("cannot unlink shared memory {:?}", self.name), e.into()),
+        })
+    }
+
+    /// Keeps the segment after this creating handle is dropped (and after
+    /// this process exits): someone must `unlink` it later.
+    pub fn persist(&mut self) {
+        if self.owner {
+            self.owner = false;
+            tracker::unregister(&self.name);
+        }
+    }
+}
+
+impl Clone for SharedMemory {
+    /// Another handle to the same mapping; it is an attacher: it never
+    /// unlinks on drop, even when cloned from the creator.
+    fn clone(&self) -> SharedMemory {
+        SharedMemory {
+            seg: self.seg.clone(),
+            name: self.name.clone(),
+            size: self.size,
+            owner: false,
+            unlinked: self.unlinked.clone(),
+        }
+    }
+}
+
+impl Drop for SharedMemory {
+    fn drop(&mut self) {
+        if self.owner && !self.unlinked.swap(true, Ordering::AcqRel) {
+            tracker::unregister(&self.name);
+            let _ = rustix::shm::unlink(path(&self.name).as_str());
+        }
+    }
+}
+
+impl fmt::Debug for SharedMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedMemory")
+            .field("name", &self.name)
+            .field("size", &self.size)
+            .field("creator", &self.owner)
+            .field("closed", &self.seg.is_none())
+            .finish()
+    }
+}
+
+#[derive(Serialize)]
+struct WireRef<'a> {
+    name: &'a str,
+    size: u64,
+    #[serde(serialize_with = "ser_fd")]
+    seg: &'a Segment,
+}
+
+fn ser_fd<S: Serializer>(seg: &&Segment, s: S) -> std::result::Result<S::Ok, S::Error> {
+    Fd::serialize_borrowed(seg.fd(), s)
+}
+
+#[derive(Deserialize)]
+struct WireOwned {
+    name: String,
+    size: u64,
+    seg: Fd,
+}
+
+impl Serialize for SharedMemory {
+    /// The segment travels as its descriptor (and name); the receiver gets
+    /// an attaching handle.
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let seg = self.mapped().map_err(serde::ser::Error::custom)?;
+        WireRef {
+            name: &self.name,
+            size: self.size as u64,
+            seg,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for SharedMemory {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<SharedMemory, D::Error> {
+        use serde::de::Error as _;
+        let wire = WireOwned::deserialize(d)?;
+        let fd = wire.seg.into_owned();
+        let actual = rustix::fs::fstat(&fd).map_err(D::Error::custom)?.st_size as u64;
+        if wire.size == 0 || actual < wire.size {
+            return Err(D::Error::custom("shared memory smaller than announced"));
+        }
+        let size = usize::try_from(wire.size).map_err(D::Error::custom)?;
+        let seg = Segment::named(fd, size).map_err(D::Error::custom)?;
+        Ok(SharedMemory {
+            seg: Some(seg),
+            name: wire.name,
+            size,
+            owner: false,
+            unlinked: Arc::new(AtomicBool::new(false)),
+        })
+    }
+}

@@ -1,0 +1,18 @@
+//! Every `unsafe` operation of this crate, each with the reason it holds.
+//!
+//! - [`memory`]: memory maps, and typed views of process-shared state made
+//!   of atomics only;
+//! - [`layout`]: the `#[repr(C)]` records that live in shared memory;
+//! - [`shareable`]: the [`Shareable`] contract for plain data;
+//! - [`data`]: typed data regions, the guards that hand out references under
+//!   a held lock, and the raw (lock-free) accessors;
+//! - [`os`]: `pthread_atfork`, signal dispositions, zero-sized values.
+#![allow(unsafe_code)]
+
+pub(crate) mod data;
+pub(crate) mod layout;
+pub(crate) mod memory;
+pub(crate) mod os;
+pub(crate) mod shareable;
+
+pub use shareable::Shareable;
