@@ -1,0 +1,256 @@
+//! The client side of the protocol: one pool of authenticated connections
+//! per (process, server address, authkey), shared by every proxy of that
+//! server in the process.
+//!
+//! A call checks a connection out of the pool (or opens one), sends its
+//! request, reads the reply and puts the connection back; so threads never
+//! wait for each other's calls, and a blocking `get` on one thread does not
+//! hold up the others (Python keeps a connection per thread for the same
+//! reason). All connections of a pool belong to one *session* on the server:
+//! the holds that keep objects alive and the locks the process owns belong
+//! to the session, and the server releases them once the session has had no
+//! connection for a moment (the process exited, crashed, or dropped its last
+//! proxy).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use mp_pipe::{Address, Client, Connection};
+
+use crate::error::{Error, Result, from_pipe};
+use crate::wire::{Answer, Fault, Reply, Request, SessionId, Wait};
+
+/// Idle connections kept per pool; more are closed when checked in.
+const MAX_IDLE: usize = 8;
+/// How long connecting and authenticating may take.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How much longer than a timed operation's own timeout the server may take
+/// to answer before the call gives up with [`Error::Timeout`].
+const REPLY_MARGIN: Duration = Duration::from_secs(10);
+
+/// Connections to one server, owned by one process.
+pub(crate) struct Pool {
+    owner: u32,
+    pub(crate) address: Address,
+    pub(crate) authkey: Option<Vec<u8>>,
+    pub(crate) session: SessionId,
+    idle: Mutex<Vec<Connection>>,
+    closed: AtomicBool,
+}
+
+/// Every pool this process has, to share them between proxies.
+static POOLS: Mutex<Vec<Weak<Pool>>> = Mutex::new(Vec::new());
+
+fn new_session() -> SessionId {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let random = mp_pipe::random_authkey();
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&random[..8]);
+    u64::from_le_bytes(bytes) ^ COUNTER.fetch_add(1, Ordering::Relaxed)
+}
+
+impl Pool {
+    /// The pool of this process for `address` with `authkey`, made if needed.
+    pub(crate) fn get(address: &Address, authkey: Option<&[u8]>) -> Arc<Pool> {
+        let pid = std::process::id();
+        let mut pools = POOLS.lock().unwrap_or_else(PoisonError::into_inner);
+        pools.retain(|weak| weak.strong_count() > 0);
+        for weak in pools.iter() {
+            if let Some(pool) = weak.upgrade() {
+                if pool.owner == pid
+                    && !pool.is_closed()
+                    && pool.address == *address
+                    && pool.authkey.as_deref() == authkey
+                {
+                    return pool;
+                }
+            }
+        }
+        let pool = Arc::new(Pool {
+            owner: pid,
+            address: address.clone(),
+            authkey: authkey.map(<[u8]>::to_vec),
+            session: new_session(),
+            idle: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+        });
+        pools.push(Arc::downgrade(&pool));
+        pool
+    }
+
+    /// Marks every pool of this process for `address` closed: their proxies
+    /// fail with [`Error::ManagerClosed`] from now on.
+    pub(crate) fn close_all(address: &Address) {
+        let pid = std::process::id();
+        let pools: Vec<Arc<Pool>> = POOLS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|p| p.owner == pid && p.address == *address)
+            .collect();
+        for pool in pools {
+            pool.close();
+        }
+    }
+
+    /// Whether this pool belongs to the calling process (a forked child has a
+    /// copy of its parent's pools, whose connections it must not touch).
+    pub(crate) fn is_ours(&self) -> bool {
+        self.owner == std::process::id()
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.idle_lock().clear();
+    }
+
+    fn idle_lock(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Opens and authenticates a new connection of this session.
+    pub(crate) fn connect(&self) -> std::result::Result<Connection, mp_pipe::Error> {
+        let mut client = Client::builder(self.address.clone()).timeout(CONNECT_TIMEOUT);
+        if let Some(key) = &self.authkey {
+            client = client.authkey(key);
+        }
+        let conn = client.connect_now()?;
+        conn.send(&Request::Hello {
+            session: self.session,
+        })?;
+        Ok(conn)
+    }
+
+    fn checkout(&self) -> Result<Connection> {
+        if self.is_closed() {
+            return Err(Error::ManagerClosed);
+        }
+        if let Some(conn) = self.idle_lock().pop() {
+            return Ok(conn);
+        }
+        self.connect().map_err(|e| self.fail(e))
+    }
+
+    fn checkin(&self, conn: Connection) {
+        if self.is_closed() {
+            return;
+        }
+        let mut idle = self.idle_lock();
+        if idle.len() < MAX_IDLE {
+            idle.push(conn);
+        }
+    }
+
+    /// Maps an error on one of this pool's connections; a vanished server
+    /// closes the pool for good (a restarted server has other objects).
+    fn fail(&self, e: mp_pipe::Error) -> Error {
+        let error = from_pipe(e);
+        if matches!(error, Error::ManagerClosed) {
+            self.close();
+        }
+        error
+    }
+
+    /// Sends `request` and returns the server's answer. `wait` is how long the
+    /// operation may block on the server.
+    pub(crate) fn request(&self, request: &Request, wait: Wait) -> Result<Answer> {
+        let conn = self.checkout()?;
+        if let Err(e) = conn.send(request) {
+            return Err(match e {
+                mp_pipe::Error::Encode(e) => {
+                    self.checkin(conn);
+                    Error::Encode(e.to_string())
+                }
+                e => self.fail(e),
+            });
+        }
+        let reply = match wait {
+            Wait::Now | Wait::Forever => conn.recv::<Reply>(),
+            Wait::For(d) => conn.recv_timeout::<Reply>(d.saturating_add(REPLY_MARGIN)),
+        };
+        match reply {
+            Ok(Reply(Ok(answer))) => {
+                self.checkin(conn);
+                Ok(answer)
+            }
+            Ok(Reply(Err(fault))) => {
+                // After these the server has closed this connection.
+                if !matches!(fault, Fault::MessageTooLarge { .. } | Fault::ShuttingDown) {
+                    self.checkin(conn);
+                }
+                Err(fault.into())
+            }
+            // A timed-out reply would arrive later and desynchronise the
+            // connection: it is dropped (not checked in).
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// Sends a request that has no reply (`DecRef`); errors are ignored (a
+    /// closed manager has nothing left to release).
+    pub(crate) fn post(&self, request: &Request) {
+        if !self.is_ours() || self.is_closed() {
+            return;
+        }
+        if let Ok(conn) = self.checkout() {
+            match conn.send(request) {
+                Ok(()) => self.checkin(conn),
+                Err(e) => {
+                    self.fail(e);
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("address", &self.address)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// A pool reference that follows the process across `fork`: a forked child
+/// gets (or makes) its own pool on first use.
+#[derive(Debug)]
+pub(crate) struct Link {
+    pid: u32,
+    pool: Arc<Pool>,
+}
+
+impl Link {
+    pub(crate) fn new(pool: Arc<Pool>) -> Link {
+        Link {
+            pid: pool.owner,
+            pool,
+        }
+    }
+
+    /// This process's pool; `true` if it had to be re-homed after a fork.
+    pub(crate) fn pool(&mut self) -> (Arc<Pool>, bool) {
+        let pid = std::process::id();
+        if self.pid == pid {
+            return (self.pool.clone(), false);
+        }
+        let pool = Pool::get(&self.pool.address, self.pool.authkey.as_deref());
+        // The parent's pool (and its connections) stay the parent's: this
+        // copy of the Arc is simply forgotten without running Pool's drop
+        // on shared state (dropping only closes this process's descriptors).
+        self.pool = pool.clone();
+        self.pid = pid;
+        (pool, true)
+    }
+
+    /// The pool as it is, for decisions that must not re-home.
+    pub(crate) fn current(&self) -> Option<&Arc<Pool>> {
+        (self.pid == std::process::id()).then_some(&self.pool)
+    }
+}

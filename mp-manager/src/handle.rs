@@ -1,0 +1,485 @@
+//! What every proxy is made of: a [`Handle`] on one server object, and how
+//! handles (and values holding them) are encoded.
+//!
+//! Reference counting works like CPython's `incref`/`decref`, with holds
+//! owned by client *sessions* (see `client`): a handle made by `create`,
+//! returned in a reply, or received as an argument holds its object once;
+//! clones share that hold; the last clone's drop releases it.
+//!
+//! A handle serializes as a token (address, id, kind). Three cases:
+//!
+//! - Inside a value stored on its own server (a list of dict proxies): the
+//!   token names no address and the request lists the id in the item's
+//!   `refs`, so the server keeps the object alive while the item exists, and
+//!   grants the reader's session a hold when it hands the item out.
+//! - Anywhere else (a child process's arguments, a message on a
+//!   `Connection`): serializing asks the server for a hold parked in this
+//!   session, and the receiver adopts it, so the object survives even if the
+//!   sender drops its proxy before the receiver decodes.
+//! - A `fork` child has a copy of the handle in memory: on first use it
+//!   re-homes the handle to its own session (see [`Link`]).
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::Arc;
+
+use mp_pipe::Address;
+use parking_lot::Mutex;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::client::{Link, Pool};
+use crate::error::{Error, Result};
+use crate::wire::{Answer, Item, ObjectId, ObjectKind, Op, Request, SessionId, Wait};
+
+/// A hold on one server object (the core of every proxy).
+#[doc(hidden)]
+pub struct Handle(Arc<Inner>);
+
+struct Inner {
+    id: ObjectId,
+    kind: ObjectKind,
+    typeid: Option<String>,
+    link: Mutex<LinkState>,
+}
+
+struct LinkState {
+    link: Link,
+    /// Whether this process's session holds the object for this handle.
+    held: bool,
+}
+
+impl Handle {
+    pub(crate) fn new(
+        pool: Arc<Pool>,
+        id: ObjectId,
+        kind: ObjectKind,
+        typeid: Option<String>,
+        held: bool,
+    ) -> Handle {
+        Handle(Arc::new(Inner {
+            id,
+            kind,
+            typeid,
+            link: Mutex::new(LinkState {
+                link: Link::new(pool),
+                held,
+            }),
+        }))
+    }
+
+    pub(crate) fn kind(&self) -> ObjectKind {
+        self.0.kind
+    }
+
+    pub(crate) fn typeid(&self) -> Option<&str> {
+        self.0.typeid.as_deref()
+    }
+
+    /// This process's pool for the object's server. In a forked child the
+    /// first call takes a hold for the child's own session.
+    pub(crate) fn pool(&self) -> Arc<Pool> {
+        let mut state = self.0.link.lock();
+        let (pool, rehomed) = state.link.pool();
+        if rehomed {
+            state.held = pool
+                .request(&Request::IncRef { id: self.0.id }, Wait::Now)
+                .is_ok();
+        }
+        pool
+    }
+
+    /// Runs `op` on the object; `wait` bounds how long it may block.
+    pub(crate) fn call(&self, op: Op, wait: Wait) -> Result<(Arc<Pool>, Answer)> {
+        let pool = self.pool();
+        let answer = pool.request(&Request::Call { id: self.0.id, op }, wait)?;
+        Ok((pool, answer))
+    }
+
+    /// Runs a non-blocking `op`.
+    pub(crate) fn op(&self, op: Op) -> Result<(Arc<Pool>, Answer)> {
+        self.call(op, Wait::Now)
+    }
+}
+
+impl Clone for Handle {
+    fn clone(&self) -> Handle {
+        Handle(self.0.clone())
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let state = self.link.get_mut();
+        if state.held {
+            if let Some(pool) = state.link.current() {
+                pool.post(&Request::DecRef { id: self.id });
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.0.link.lock();
+        let mut s = f.debug_struct("Proxy");
+        s.field("kind", &self.0.kind)
+            .field("id", &format_args!("{:x}", self.0.id));
+        if let Some(typeid) = &self.0.typeid {
+            s.field("typeid", typeid);
+        }
+        if let Some(pool) = state.link.current() {
+            s.field("address", &pool.address);
+        }
+        s.finish()
+    }
+}
+
+/// How a token says which key to connect with.
+#[derive(Serialize, Deserialize)]
+enum Auth {
+    /// The receiving process's own authkey (children inherit it).
+    Inherit,
+    /// No authkey (a Unix-socket manager without one).
+    None,
+    /// This key (a manager with a key other than the process's).
+    Key(Vec<u8>),
+}
+
+/// A handle as data (CPython's `Token` plus what is needed to reconnect).
+#[derive(Serialize, Deserialize)]
+struct Token {
+    id: ObjectId,
+    kind: ObjectKind,
+    typeid: Option<String>,
+    /// `None`: the server the enclosing value is stored on.
+    address: Option<Address>,
+    auth: Auth,
+    /// The session that parked a hold for the receiver.
+    from: Option<SessionId>,
+}
+
+/// The encoding in progress on this thread for a value stored on a server.
+struct StoreCtx {
+    address: Address,
+    refs: Vec<ObjectId>,
+}
+
+/// The decoding in progress on this thread of a value from a server.
+struct LoadCtx {
+    pool: Arc<Pool>,
+    /// Holds the server granted this session for the handles in the value.
+    grants: Vec<ObjectId>,
+}
+
+thread_local! {
+    static STORE: RefCell<Option<StoreCtx>> = const { RefCell::new(None) };
+    static LOAD: RefCell<Option<LoadCtx>> = const { RefCell::new(None) };
+}
+
+/// Puts the previous context back when dropped (also on panic).
+struct Restore<T: 'static> {
+    key: &'static std::thread::LocalKey<RefCell<Option<T>>>,
+    previous: Option<Option<T>>,
+}
+
+impl<T> Restore<T> {
+    fn install(key: &'static std::thread::LocalKey<RefCell<Option<T>>>, ctx: T) -> Restore<T> {
+        let previous = key.with(|c| c.borrow_mut().replace(ctx));
+        Restore {
+            key,
+            previous: Some(previous),
+        }
+    }
+
+    fn take(mut self) -> Option<T> {
+        let previous = self.previous.take().expect("taken once");
+        self.key
+            .with(|c| std::mem::replace(&mut *c.borrow_mut(), previous))
+    }
+}
+
+impl<T> Drop for Restore<T> {
+    fn drop(&mut self) {
+        if let Some(previous) = self.previous.take() {
+            self.key.with(|c| *c.borrow_mut() = previous);
+        }
+    }
+}
+
+impl Serialize for Handle {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let pool = self.pool();
+        let stored_here = STORE.with(|c| {
+            let mut ctx = c.borrow_mut();
+            match ctx.as_mut() {
+                Some(ctx) if ctx.address == pool.address => {
+                    ctx.refs.push(self.0.id);
+                    true
+                }
+                _ => false,
+            }
+        });
+        let token = if stored_here {
+            Token {
+                id: self.0.id,
+                kind: self.0.kind,
+                typeid: self.0.typeid.clone(),
+                address: None,
+                auth: Auth::Inherit,
+                from: None,
+            }
+        } else {
+            // Park a hold for the receiver (the sender may drop its proxy
+            // before the receiver decodes). If the manager is gone the
+            // receiver gets a proxy that reports it.
+            let parked = pool
+                .request(&Request::IncRef { id: self.0.id }, Wait::Now)
+                .is_ok();
+            let own = mp_process::current_process().authkey().to_vec();
+            let auth = match &pool.authkey {
+                None => Auth::None,
+                Some(key) if *key == own => Auth::Inherit,
+                Some(key) => Auth::Key(key.clone()),
+            };
+            Token {
+                id: self.0.id,
+                kind: self.0.kind,
+                typeid: self.0.typeid.clone(),
+                address: Some(pool.address.clone()),
+                auth,
+                from: parked.then_some(pool.session),
+            }
+        };
+        token.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Handle {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Handle, D::Error> {
+        let token = Token::deserialize(deserializer)?;
+        // A value read from a server: adopt the hold it granted.
+        let from_load = LOAD.with(|c| {
+            let mut ctx = c.borrow_mut();
+            let ctx = ctx.as_mut()?;
+            if token
+                .address
+                .as_ref()
+                .is_some_and(|a| *a != ctx.pool.address)
+            {
+                return None;
+            }
+            let granted = match ctx.grants.iter().position(|&g| g == token.id) {
+                Some(i) => {
+                    ctx.grants.swap_remove(i);
+                    true
+                }
+                None => false,
+            };
+            Some((ctx.pool.clone(), granted))
+        });
+        let (pool, held) = match from_load {
+            Some((pool, true)) => (pool, true),
+            Some((pool, false)) => {
+                let held = pool
+                    .request(&Request::IncRef { id: token.id }, Wait::Now)
+                    .is_ok();
+                (pool, held)
+            }
+            None => {
+                let address = token.address.ok_or_else(|| {
+                    serde::de::Error::custom(
+                        "a proxy token without an address outside of its manager",
+                    )
+                })?;
+                let own;
+                let key = match &token.auth {
+                    Auth::Inherit => {
+                        own = mp_process::current_process().authkey().to_vec();
+                        Some(own.as_slice())
+                    }
+                    Auth::None => None,
+                    Auth::Key(key) => Some(key.as_slice()),
+                };
+                let pool = Pool::get(&address, key);
+                let request = match token.from {
+                    Some(from) => Request::Adopt { from, id: token.id },
+                    None => Request::IncRef { id: token.id },
+                };
+                let held = pool.request(&request, Wait::Now).is_ok();
+                (pool, held)
+            }
+        };
+        Ok(Handle::new(pool, token.id, token.kind, token.typeid, held))
+    }
+}
+
+/// Encodes `value` to store on `pool`'s server, noting the handles inside.
+pub(crate) fn encode_item<T: Serialize + ?Sized>(pool: &Pool, value: &T) -> Result<Item> {
+    let guard = Restore::install(
+        &STORE,
+        StoreCtx {
+            address: pool.address.clone(),
+            refs: Vec::new(),
+        },
+    );
+    let bytes = postcard::to_allocvec(value);
+    let ctx = guard.take().expect("installed above");
+    let bytes = bytes.map_err(|e| Error::Encode(e.to_string()))?;
+    let mut refs = ctx.refs;
+    refs.sort_unstable();
+    Ok(Item { bytes, refs })
+}
+
+/// Encodes a key or a value to compare with (handles inside are compared,
+/// not held).
+pub(crate) fn encode_key<T: Serialize + ?Sized>(pool: &Pool, value: &T) -> Result<Vec<u8>> {
+    encode_item(pool, value).map(|item| item.bytes)
+}
+
+/// Decodes values from `pool`'s server; `refs` are the holds it granted
+/// for the handles inside them. Grants no handle took are released.
+pub(crate) fn decode_with<R>(
+    pool: &Arc<Pool>,
+    refs: Vec<ObjectId>,
+    f: impl FnOnce() -> Result<R>,
+) -> Result<R> {
+    let guard = Restore::install(
+        &LOAD,
+        LoadCtx {
+            pool: pool.clone(),
+            grants: refs,
+        },
+    );
+    let result = f();
+    let ctx = guard.take().expect("installed above");
+    for id in ctx.grants {
+        pool.post(&Request::DecRef { id });
+    }
+    result
+}
+
+/// Decodes one value of a postcard encoding, exactly (trailing bytes mean
+/// the stored value is of another type).
+pub(crate) fn decode_exact<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    match postcard::take_from_bytes(bytes) {
+        Ok((value, [])) => Ok(value),
+        Ok((_, rest)) => Err(Error::Decode(format!(
+            "{} trailing bytes after a {}: the stored value has another type",
+            rest.len(),
+            std::any::type_name::<T>()
+        ))),
+        Err(e) => Err(Error::Decode(format!(
+            "not a {}: {e}",
+            std::any::type_name::<T>()
+        ))),
+    }
+}
+
+/// Decodes one item from `pool`'s server.
+pub(crate) fn decode_item<T: DeserializeOwned>(pool: &Arc<Pool>, item: Item) -> Result<T> {
+    decode_with(pool, item.refs, || decode_exact(&item.bytes))
+}
+
+/// Decodes items from `pool`'s server.
+pub(crate) fn decode_items<T: DeserializeOwned>(
+    pool: &Arc<Pool>,
+    items: Vec<Item>,
+) -> Result<Vec<T>> {
+    let refs = items.iter().flat_map(|i| i.refs.iter().copied()).collect();
+    decode_with(pool, refs, || {
+        items.iter().map(|item| decode_exact(&item.bytes)).collect()
+    })
+}
+
+/// An answer of an unexpected shape (a server speaking another version).
+pub(crate) fn unexpected(answer: Answer) -> Error {
+    Error::BadRequest(format!("unexpected answer from the manager: {answer:?}"))
+}
+
+pub(crate) mod sealed {
+    pub trait Sealed {}
+}
+
+/// A proxy type: something [`Manager::get`](crate::Manager::get) can return.
+///
+/// Implemented by every proxy of this crate (sealed).
+pub trait Proxy: sealed::Sealed + Sized + Send + Sync {
+    /// Whether objects of `kind` can be used through this proxy type.
+    fn accepts(kind: ObjectKind) -> bool;
+
+    #[doc(hidden)]
+    fn from_handle(handle: Handle) -> Self;
+
+    #[doc(hidden)]
+    fn handle(&self) -> &Handle;
+}
+
+/// Checks a decoded handle's kind for proxy type `P`.
+pub(crate) fn check_kind<P: Proxy>(handle: &Handle) -> Result<()> {
+    if P::accepts(handle.kind()) {
+        Ok(())
+    } else {
+        Err(Error::WrongType {
+            expected: std::any::type_name::<P>().to_owned(),
+            found: handle.kind().to_string(),
+        })
+    }
+}
+
+/// Implements the proxy plumbing (sealing, serde, Clone, Debug) for a proxy
+/// struct with a `handle` field and a `PhantomData` field `_types`.
+macro_rules! proxy_plumbing {
+    ($name:ident $(<$($g:ident),*>)?, [$($kind:ident),*]) => {
+        impl$(<$($g),*>)? crate::handle::sealed::Sealed for $name$(<$($g),*>)? {}
+
+        impl$(<$($g),*>)? crate::handle::Proxy for $name$(<$($g),*>)? {
+            fn accepts(kind: crate::wire::ObjectKind) -> bool {
+                matches!(kind, $(crate::wire::ObjectKind::$kind)|*)
+            }
+
+            fn from_handle(handle: crate::handle::Handle) -> Self {
+                $name {
+                    handle,
+                    _types: std::marker::PhantomData,
+                }
+            }
+
+            fn handle(&self) -> &crate::handle::Handle {
+                &self.handle
+            }
+        }
+
+        impl$(<$($g),*>)? Clone for $name$(<$($g),*>)? {
+            /// Another proxy of the same object (no server round trip).
+            fn clone(&self) -> Self {
+                $name {
+                    handle: self.handle.clone(),
+                    _types: std::marker::PhantomData,
+                }
+            }
+        }
+
+        impl$(<$($g),*>)? std::fmt::Debug for $name$(<$($g),*>)? {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}{:?}", stringify!($name), self.handle)
+            }
+        }
+
+        impl$(<$($g),*>)? serde::Serialize for $name$(<$($g),*>)? {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                self.handle.serialize(s)
+            }
+        }
+
+        impl<'de $($(, $g)*)?> serde::Deserialize<'de> for $name$(<$($g),*>)? {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let handle = crate::handle::Handle::deserialize(d)?;
+                crate::handle::check_kind::<Self>(&handle).map_err(serde::de::Error::custom)?;
+                Ok(<Self as crate::handle::Proxy>::from_handle(handle))
+            }
+        }
+    };
+}
+
+pub(crate) use proxy_plumbing;

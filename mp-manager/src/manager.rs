@@ -1,0 +1,723 @@
+//! Starting, connecting to and stopping managers.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use mp_pipe::{Address, Connection};
+use mp_process::{Process, StartMethod};
+use serde::{Deserialize, Serialize};
+
+use crate::client::{Link, Pool};
+use crate::error::{Error, Result};
+use crate::handle::{Handle, Proxy, check_kind, encode_item, encode_key, unexpected};
+use crate::proxy::{
+    ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, JoinableQueueProxy, ListProxy,
+    LockProxy, Namespace, QueueProxy, RLockProxy, SemaphoreProxy, ValueProxy,
+};
+use crate::registry::{Registrar, Registry, ServerObject};
+use crate::server::Bound;
+use crate::wire::{Answer, DebugInfo, Init, Request, Wait};
+
+/// Incoming requests are limited to this many bytes by default.
+pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 256 << 20;
+/// How long a new server may take to report its address.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `shutdown` waits for the server to exit before killing it.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a server process is told.
+#[derive(Serialize, Deserialize)]
+struct Setup {
+    address: Address,
+    authkey: Option<Vec<u8>>,
+    max_message_size: u64,
+}
+
+/// What the server process reports back: its bound address, or why not.
+type Report = std::result::Result<Address, String>;
+
+/// Builds a [`Manager`]: where it listens, its authkey, what it offers, how
+/// its server process starts (Python's `BaseManager(address, authkey)` and
+/// its subclasses' `register` calls).
+///
+/// The defaults are private: a fresh abstract Unix socket, and this
+/// process's authkey (which children inherit). For remote use give a TCP
+/// address: [`Address::localhost(port)`](Address::localhost) binds loopback
+/// only; give `0.0.0.0:port` (or a host's address) to accept other hosts.
+/// TCP without an authkey is refused.
+///
+/// ```
+/// use mp_manager::{BaseManager, QueueProxy, Registrar, Registry, ServerObject};
+///
+/// struct QueueManager;
+///
+/// impl Registry for QueueManager {
+///     fn register(registrar: &mut Registrar) {
+///         registrar.register("get_queue", ServerObject::queue());
+///     }
+/// }
+///
+/// # fn main() -> Result<(), mp_manager::Error> {
+/// let server = BaseManager::new()
+///     .address(mp_pipe::Address::localhost(0))
+///     .authkey(b"abracadabra")
+///     .registry::<QueueManager>()
+///     .start()?;
+///
+/// // Elsewhere (another process, another host):
+/// let client = BaseManager::new()
+///     .address(server.address().clone())
+///     .authkey(b"abracadabra")
+///     .connect()?;
+/// let queue: QueueProxy<String> = client.get("get_queue")?;
+/// queue.put("hello")?;
+/// assert_eq!(queue.get()?, "hello");
+/// # Ok(())
+/// # }
+/// ```
+pub struct BaseManager {
+    address: Option<Address>,
+    authkey: Option<Vec<u8>>,
+    method: Option<StartMethod>,
+    max_message_size: u64,
+    registrar: Registrar,
+    register: fn(&mut Registrar),
+    serve: fn(Setup, Connection) -> Process,
+}
+
+impl Default for BaseManager {
+    fn default() -> BaseManager {
+        BaseManager::new()
+    }
+}
+
+impl BaseManager {
+    /// A manager with the defaults (see the type's docs).
+    pub fn new() -> BaseManager {
+        BaseManager {
+            address: None,
+            authkey: Some(mp_process::current_process().authkey().to_vec()),
+            method: None,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            registrar: Registrar::new(),
+            register: <() as Registry>::register,
+            serve: server_process::<()>,
+        }
+    }
+
+    /// Where the server listens (or where to connect).
+    pub fn address(mut self, address: impl Into<Address>) -> BaseManager {
+        self.address = Some(address.into());
+        self
+    }
+
+    /// The key peers must prove they hold (default: this process's authkey).
+    pub fn authkey(mut self, key: &[u8]) -> BaseManager {
+        self.authkey = Some(key.to_vec());
+        self
+    }
+
+    /// No authkey: any process that can reach the socket may use the
+    /// manager. Refused for TCP ([`Error::InsecureTcp`]).
+    pub fn no_authkey(mut self) -> BaseManager {
+        self.authkey = None;
+        self
+    }
+
+    /// The start method of the server process (default: the process default).
+    pub fn start_method(mut self, method: StartMethod) -> BaseManager {
+        self.method = Some(method);
+        self
+    }
+
+    /// The start method of `context` (Python's `ctx.Manager()`).
+    pub fn context(self, context: mp_process::Context) -> BaseManager {
+        self.start_method(context.start_method())
+    }
+
+    /// The limit on a request's size (default [`DEFAULT_MAX_MESSAGE_SIZE`]).
+    /// A larger request fails with [`Error::MessageTooLarge`] and costs its
+    /// client that one connection; other clients are not affected.
+    pub fn max_message_size(mut self, bytes: u64) -> BaseManager {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// Registers the typeids of `R`, made in the server process (works with
+    /// every start method).
+    pub fn registry<R: Registry>(mut self) -> BaseManager {
+        self.register = R::register;
+        self.serve = server_process::<R>;
+        self
+    }
+
+    /// Makes `typeid` return `object` (see [`Registrar::register`]).
+    ///
+    /// Objects and callables registered here live in this process's memory:
+    /// they reach a server made by [`get_server`](BaseManager::get_server) /
+    /// [`serve_forever`](BaseManager::serve_forever), or one started with
+    /// [`StartMethod::Fork`]. Under `Spawn` and `Forkserver` use
+    /// [`registry`](BaseManager::registry) (as in Python, where a lambda
+    /// given to `register` cannot be pickled for a spawned server).
+    pub fn register(mut self, typeid: impl Into<String>, object: ServerObject) -> BaseManager {
+        self.registrar.register(typeid, object);
+        self
+    }
+
+    /// Makes `typeid` call `callable` (see [`Registrar::register_with`] and
+    /// the note on [`register`](BaseManager::register)).
+    pub fn register_with<F>(mut self, typeid: impl Into<String>, callable: F) -> BaseManager
+    where
+        F: Fn(&[u8]) -> std::result::Result<ServerObject, crate::RemoteError>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.registrar.register_with(typeid, callable);
+        self
+    }
+
+    /// Makes `typeid` construct a `T` (see [`Registrar::register_type`] and
+    /// the note on [`register`](BaseManager::register)).
+    pub fn register_type<T, A, F>(
+        mut self,
+        typeid: impl Into<String>,
+        constructor: F,
+    ) -> BaseManager
+    where
+        T: crate::Shared,
+        A: serde::de::DeserializeOwned,
+        F: Fn(A) -> T + Send + Sync + 'static,
+    {
+        self.registrar.register_type(typeid, constructor);
+        self
+    }
+
+    fn setup(&self) -> Setup {
+        Setup {
+            address: self.address.clone().unwrap_or_else(Address::unique),
+            authkey: self.authkey.clone().filter(|k| !k.is_empty()),
+            max_message_size: self.max_message_size,
+        }
+    }
+
+    /// Starts the server in a new process and returns the handle that owns
+    /// it (Python's `start()`). The server stops when the handle is shut
+    /// down or dropped, and dies with this process.
+    pub fn start(self) -> Result<Manager> {
+        let setup = self.setup();
+        if setup.address.is_tcp() && setup.authkey.is_none() {
+            return Err(Error::InsecureTcp);
+        }
+        let authkey = setup.authkey.clone();
+        let method = self.method.unwrap_or_else(mp_process::get_start_method);
+        let (ours, theirs) = mp_pipe::pipe().map_err(Error::Pipe)?;
+        let process = if method == StartMethod::Fork {
+            let (registrar, register) = (self.registrar, self.register);
+            Process::from_closure(move || serve_with(registrar, register, setup, theirs))
+        } else if !self.registrar.is_empty() {
+            return Err(Error::Start(format!(
+                "typeids given to BaseManager::register live in this process's memory and \
+                 cannot reach a server started with {method}; implement Registry and use \
+                 BaseManager::registry, or use StartMethod::Fork or serve_forever"
+            )));
+        } else {
+            (self.serve)(setup, theirs).start_method(method)
+        };
+        // A daemon: it never keeps its owner from exiting (at exit it is
+        // terminated; if the owner is killed, the parent-death signal and
+        // the lifeline take it down).
+        let mut process = process.name("SyncManager").daemon(true);
+        process.start()?;
+        let report = match ours.recv_timeout::<Report>(START_TIMEOUT) {
+            Ok(report) => report,
+            Err(e) => {
+                let _ = process.kill();
+                let _ = process.join_timeout(STOP_TIMEOUT);
+                return Err(Error::Start(format!(
+                    "the server did not report its address: {e}"
+                )));
+            }
+        };
+        let address = match report {
+            Ok(address) => address,
+            Err(why) => {
+                let _ = process.join_timeout(STOP_TIMEOUT);
+                return Err(Error::Start(why));
+            }
+        };
+        let pool = Pool::get(&address, authkey.as_deref());
+        Ok(Manager {
+            address,
+            authkey,
+            link: parking_lot::Mutex::new(Link::new(pool)),
+            owner: std::process::id(),
+            server: Mutex::new(Some(ServerProcess {
+                process,
+                lifeline: ours,
+            })),
+        })
+    }
+
+    /// Connects to a running server at the configured address (Python's
+    /// `connect()`); the handle does not own the server.
+    ///
+    /// A wrong authkey is [`Error::Authentication`] here, and the server
+    /// refuses the peer too.
+    pub fn connect(self) -> Result<Manager> {
+        let address = self.address.ok_or_else(|| {
+            Error::Connect(mp_pipe::Error::Protocol(
+                "connect needs the server's address".into(),
+            ))
+        })?;
+        let authkey = self.authkey.filter(|k| !k.is_empty());
+        if address.is_tcp() && authkey.is_none() {
+            return Err(Error::InsecureTcp);
+        }
+        let pool = Pool::get(&address, authkey.as_deref());
+        let conn = pool.connect().map_err(|e| match e {
+            mp_pipe::Error::Authentication(why) => Error::Authentication(why),
+            mp_pipe::Error::InsecureTcp => Error::InsecureTcp,
+            other => Error::Connect(other),
+        })?;
+        drop(conn);
+        Ok(Manager {
+            address,
+            authkey,
+            link: parking_lot::Mutex::new(Link::new(pool)),
+            owner: std::process::id(),
+            server: Mutex::new(None),
+        })
+    }
+
+    /// Binds the server in this process, ready to
+    /// [`serve_forever`](Server::serve_forever) (Python's `get_server()`).
+    pub fn get_server(mut self) -> Result<Server> {
+        let setup = self.setup();
+        if setup.address.is_tcp() && setup.authkey.is_none() {
+            return Err(Error::InsecureTcp);
+        }
+        (self.register)(&mut self.registrar);
+        let bound = Bound::bind(
+            setup.address,
+            setup.authkey.as_deref(),
+            setup.max_message_size,
+            self.registrar,
+        )
+        .map_err(|e| match e {
+            mp_pipe::Error::InsecureTcp => Error::InsecureTcp,
+            other => Error::Pipe(other),
+        })?;
+        Ok(Server { bound })
+    }
+
+    /// Runs the server in this process until it fails (Python's
+    /// `get_server().serve_forever()`); nothing ties its life to another
+    /// process.
+    pub fn serve_forever(self) -> Result<()> {
+        self.get_server()?.serve_forever()
+    }
+}
+
+impl fmt::Debug for BaseManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BaseManager")
+            .field("address", &self.address)
+            .field("authenticated", &self.authkey.is_some())
+            .field("start_method", &self.method)
+            .field("registered", &self.registrar)
+            .finish()
+    }
+}
+
+/// The server process, not started yet.
+fn server_process<R: Registry>(setup: Setup, lifeline: Connection) -> Process {
+    Process::new(serve_process::<R>, (setup, lifeline))
+}
+
+/// The server process's body.
+fn serve_process<R: Registry>(setup: Setup, lifeline: Connection) {
+    serve_with(Registrar::new(), R::register, setup, lifeline);
+}
+
+fn serve_with(
+    mut registrar: Registrar,
+    register: fn(&mut Registrar),
+    setup: Setup,
+    lifeline: Connection,
+) {
+    mp_process::set_current_name("SyncManager");
+    register(&mut registrar);
+    let bound = match Bound::bind(
+        setup.address,
+        setup.authkey.as_deref(),
+        setup.max_message_size,
+        registrar,
+    ) {
+        Ok(bound) => bound,
+        Err(e) => {
+            let _ = lifeline.send(&Report::Err(e.to_string()));
+            return;
+        }
+    };
+    if lifeline.send(&Report::Ok(bound.address().clone())).is_err() {
+        return;
+    }
+    // The owner says stop, or is gone: either way the server ends.
+    let watcher = std::thread::Builder::new()
+        .name("mp-manager-lifeline".into())
+        .spawn(move || {
+            let _ = lifeline.recv::<()>();
+            std::process::exit(0);
+        });
+    if watcher.is_err() {
+        return;
+    }
+    let _ = bound.serve_forever();
+}
+
+/// A server bound in this process (from [`BaseManager::get_server`]).
+pub struct Server {
+    bound: Bound,
+}
+
+impl Server {
+    /// The address it listens on (with the real port if port 0 was asked for).
+    pub fn address(&self) -> &Address {
+        self.bound.address()
+    }
+
+    /// Serves clients until the listener fails (normally: forever).
+    pub fn serve_forever(self) -> Result<()> {
+        self.bound.serve_forever().map_err(Error::Io)
+    }
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("address", self.address())
+            .finish()
+    }
+}
+
+struct ServerProcess {
+    process: Process,
+    lifeline: Connection,
+}
+
+/// A running manager: the factory of proxies (Python's `SyncManager`, as
+/// returned by `multiprocessing.Manager()`).
+///
+/// Made by [`Manager::start`] (which starts a server process and owns it)
+/// or [`Manager::connect`] / [`BaseManager`] (a server that runs elsewhere).
+/// [`shutdown`](Manager::shutdown) (or drop) stops an owned server; from
+/// then on every proxy call fails at once with [`Error::ManagerClosed`],
+/// in this process and in every other.
+///
+/// ```
+/// # fn main() -> Result<(), mp_manager::Error> {
+/// let manager = mp_manager::Manager::start()?;
+/// let records = manager.list::<(String, u32)>()?;
+/// records.append(&("Sam".into(), 10))?;
+/// manager.shutdown()?;
+/// assert!(matches!(records.len(), Err(mp_manager::Error::ManagerClosed)));
+/// # Ok(())
+/// # }
+/// ```
+pub struct Manager {
+    address: Address,
+    authkey: Option<Vec<u8>>,
+    link: parking_lot::Mutex<Link>,
+    owner: u32,
+    server: Mutex<Option<ServerProcess>>,
+}
+
+impl Manager {
+    /// Starts a manager server with the defaults (Python's
+    /// `multiprocessing.Manager()`); see [`BaseManager`] for settings.
+    pub fn start() -> Result<Manager> {
+        BaseManager::new().start()
+    }
+
+    /// Connects to the manager at `address` (Python's
+    /// `BaseManager(address, authkey).connect()`).
+    pub fn connect(address: &Address, authkey: &[u8]) -> Result<Manager> {
+        BaseManager::new()
+            .address(address.clone())
+            .authkey(authkey)
+            .connect()
+    }
+
+    /// The server's address (give it, with the authkey, to other processes
+    /// that should connect).
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
+    /// The authkey in use.
+    pub fn authkey(&self) -> Option<&[u8]> {
+        self.authkey.as_deref()
+    }
+
+    /// The server's process id, if this handle started it.
+    pub fn pid(&self) -> Option<u32> {
+        self.server
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .and_then(|s| s.process.pid())
+    }
+
+    fn pool(&self) -> Arc<Pool> {
+        self.link.lock().pool().0
+    }
+
+    fn create<P: Proxy>(&self, pool: Arc<Pool>, init: Init) -> Result<P> {
+        match pool.request(&Request::Create(init), Wait::Now)? {
+            Answer::Created { id, kind, typeid } => {
+                Ok(P::from_handle(Handle::new(pool, id, kind, typeid, true)))
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    fn create_items<P: Proxy, T: Serialize>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+        init: fn(Vec<crate::wire::Item>) -> Init,
+    ) -> Result<P> {
+        let pool = self.pool();
+        let items = items
+            .into_iter()
+            .map(|v| encode_item(&pool, &v))
+            .collect::<Result<_>>()?;
+        self.create(pool, init(items))
+    }
+
+    /// A new empty list (Python's `manager.list()`).
+    pub fn list<T>(&self) -> Result<ListProxy<T>> {
+        self.create(self.pool(), Init::List(Vec::new()))
+    }
+
+    /// A new list of `items` (Python's `manager.list(sequence)`).
+    pub fn list_from<T: Serialize>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+    ) -> Result<ListProxy<T>> {
+        self.create_items(items, Init::List)
+    }
+
+    /// A new empty dict (Python's `manager.dict()`).
+    pub fn dict<K, V>(&self) -> Result<DictProxy<K, V>> {
+        self.create(self.pool(), Init::Dict(Vec::new()))
+    }
+
+    /// A new dict of `pairs` (Python's `manager.dict(mapping)`).
+    pub fn dict_from<K: Serialize, V: Serialize>(
+        &self,
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<DictProxy<K, V>> {
+        let pool = self.pool();
+        let pairs = pairs
+            .into_iter()
+            .map(|(k, v)| Ok((encode_key(&pool, &k)?, encode_item(&pool, &v)?)))
+            .collect::<Result<_>>()?;
+        self.create(pool, Init::Dict(pairs))
+    }
+
+    /// A new empty namespace (Python's `manager.Namespace()`).
+    #[doc(alias = "Namespace")]
+    pub fn namespace(&self) -> Result<Namespace> {
+        self.create(self.pool(), Init::Namespace(Vec::new()))
+    }
+
+    /// A new value (Python's `manager.Value(typecode, value)`).
+    #[doc(alias = "Value")]
+    pub fn value<T: Serialize>(&self, value: &T) -> Result<ValueProxy<T>> {
+        let pool = self.pool();
+        let item = encode_item(&pool, value)?;
+        self.create(pool, Init::Value(item))
+    }
+
+    /// A new fixed-length array (Python's `manager.Array(typecode, sequence)`).
+    #[doc(alias = "Array")]
+    pub fn array<T: Serialize>(&self, items: impl IntoIterator<Item = T>) -> Result<ArrayProxy<T>> {
+        self.create_items(items, Init::Array)
+    }
+
+    /// A new unbounded queue (Python's `manager.Queue()`).
+    #[doc(alias = "Queue")]
+    pub fn queue<T>(&self) -> Result<QueueProxy<T>> {
+        self.bounded_queue(0)
+    }
+
+    /// A new queue of at most `maxsize` items, 0 meaning unbounded (Python's
+    /// `manager.Queue(maxsize)`).
+    pub fn bounded_queue<T>(&self, maxsize: usize) -> Result<QueueProxy<T>> {
+        let init = Init::Queue {
+            maxsize: maxsize as u64,
+            joinable: false,
+        };
+        self.create(self.pool(), init)
+    }
+
+    /// A new joinable queue (Python's `manager.JoinableQueue(maxsize)`; 0:
+    /// unbounded).
+    #[doc(alias = "JoinableQueue")]
+    pub fn joinable_queue<T>(&self, maxsize: usize) -> Result<JoinableQueueProxy<T>> {
+        let init = Init::Queue {
+            maxsize: maxsize as u64,
+            joinable: true,
+        };
+        self.create(self.pool(), init)
+    }
+
+    /// A new lock (Python's `manager.Lock()`).
+    #[doc(alias = "Lock")]
+    pub fn lock(&self) -> Result<LockProxy> {
+        self.create(self.pool(), Init::Lock)
+    }
+
+    /// A new reentrant lock (Python's `manager.RLock()`).
+    #[doc(alias = "RLock")]
+    pub fn rlock(&self) -> Result<RLockProxy> {
+        self.create(self.pool(), Init::RLock)
+    }
+
+    /// A new semaphore (Python's `manager.Semaphore(value)`).
+    #[doc(alias = "Semaphore")]
+    pub fn semaphore(&self, value: usize) -> Result<SemaphoreProxy> {
+        let init = Init::Semaphore {
+            value: value as u64,
+            bounded: false,
+        };
+        self.create(self.pool(), init)
+    }
+
+    /// A new bounded semaphore (Python's `manager.BoundedSemaphore(value)`).
+    #[doc(alias = "BoundedSemaphore")]
+    pub fn bounded_semaphore(&self, value: usize) -> Result<SemaphoreProxy> {
+        let init = Init::Semaphore {
+            value: value as u64,
+            bounded: true,
+        };
+        self.create(self.pool(), init)
+    }
+
+    /// A new event (Python's `manager.Event()`).
+    #[doc(alias = "Event")]
+    pub fn event(&self) -> Result<EventProxy> {
+        self.create(self.pool(), Init::Event)
+    }
+
+    /// A new condition variable with its own reentrant lock (Python's
+    /// `manager.Condition()`).
+    #[doc(alias = "Condition")]
+    pub fn condition(&self) -> Result<ConditionProxy> {
+        self.create(self.pool(), Init::Condition)
+    }
+
+    /// A new barrier (Python's `manager.Barrier(parties)`).
+    #[doc(alias = "Barrier")]
+    pub fn barrier(&self, parties: usize) -> Result<BarrierProxy> {
+        self.create(
+            self.pool(),
+            Init::Barrier {
+                parties: parties as u64,
+            },
+        )
+    }
+
+    /// The object registered as `typeid` (Python's `manager.get_queue()`).
+    /// [`Error::WrongType`] if it is not what `P` proxies.
+    pub fn get<P: Proxy>(&self, typeid: &str) -> Result<P> {
+        self.get_with(typeid, &())
+    }
+
+    /// Calls registered `typeid` with `args` (Python's
+    /// `manager.MyType(*args)`).
+    pub fn get_with<P: Proxy, A: Serialize + ?Sized>(&self, typeid: &str, args: &A) -> Result<P> {
+        let pool = self.pool();
+        let args = postcard::to_allocvec(args).map_err(|e| Error::Encode(e.to_string()))?;
+        let request = Request::Typeid {
+            typeid: typeid.to_owned(),
+            args,
+        };
+        match pool.request(&request, Wait::Now)? {
+            Answer::Created { id, kind, typeid } => {
+                let handle = Handle::new(pool, id, kind, typeid, true);
+                check_kind::<P>(&handle)?;
+                Ok(P::from_handle(handle))
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Counters from the server (Python's `_debug_info`).
+    pub fn debug_info(&self) -> Result<DebugInfo> {
+        match self.pool().request(&Request::DebugInfo, Wait::Now)? {
+            Answer::Info(info) => Ok(info),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The number of objects on the server (Python's `_number_of_objects`).
+    #[doc(alias = "_number_of_objects")]
+    pub fn number_of_objects(&self) -> Result<usize> {
+        self.debug_info().map(|i| i.objects as usize)
+    }
+
+    /// Stops the server this handle started (Python's `shutdown()`); for a
+    /// connected handle, disconnects this process. Either way, every proxy
+    /// of this manager in this process fails with [`Error::ManagerClosed`]
+    /// from now on (in other processes too, for an owned server). Calling it
+    /// again does nothing.
+    pub fn shutdown(&self) -> Result<()> {
+        Pool::close_all(&self.address);
+        if std::process::id() != self.owner {
+            // A forked copy of the handle does not own the server.
+            return Ok(());
+        }
+        let server = self
+            .server
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let Some(ServerProcess { process, lifeline }) = server else {
+            return Ok(());
+        };
+        let _ = lifeline.send(&());
+        drop(lifeline);
+        if process.join_timeout(STOP_TIMEOUT)?.is_none() {
+            process.kill()?;
+            process.join_timeout(STOP_TIMEOUT)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Manager {
+    /// Stops an owned server (like [`shutdown`](Manager::shutdown)). Dropping
+    /// a connected handle, or a forked copy, leaves proxies working.
+    fn drop(&mut self) {
+        let owned = self
+            .server
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some();
+        if owned && std::process::id() == self.owner {
+            let _ = self.shutdown();
+        }
+    }
+}
+
+impl fmt::Debug for Manager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Manager")
+            .field("address", &self.address)
+            .field("pid", &self.pid())
+            .finish()
+    }
+}

@@ -1,0 +1,281 @@
+use std::borrow::Borrow;
+use std::marker::PhantomData;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::Result;
+use crate::handle::{
+    Handle, decode_exact, decode_item, decode_items, decode_with, encode_item, encode_key,
+    proxy_plumbing, unexpected,
+};
+use crate::number::{Number, arith};
+use crate::proxy::{boolean, count, to_usize, unit};
+use crate::wire::{Answer, Item, NumOp, Op};
+
+/// A dict on the manager's server (Python's `manager.dict()`).
+///
+/// Keys are compared by their serde encoding, so two keys are the same key
+/// exactly when they encode the same (true for integers, strings, tuples
+/// and derived types; floats by bit pattern). Iteration order is insertion
+/// order, as in Python. Reads return owned copies; see
+/// [`ListProxy`](crate::ListProxy) for why nested changes cannot get lost.
+///
+/// `d[k] += 1` from several processes races in Python; here use
+/// [`fetch_add`](DictProxy::fetch_add) for numbers or
+/// [`update_with`](DictProxy::update_with) for anything else.
+///
+/// ```
+/// # fn main() -> Result<(), mp_manager::Error> {
+/// let manager = mp_manager::Manager::start()?;
+/// let scores = manager.dict::<String, u32>()?;
+/// scores.insert("ann", &3)?;
+/// scores.fetch_add("ann", 2)?;
+/// scores.update_with("bob", |v| *v = Some(v.unwrap_or(0) + 10))?;
+/// assert_eq!(scores.get("ann")?, Some(5));
+/// assert_eq!(scores.items()?, [("ann".to_string(), 5), ("bob".to_string(), 10)]);
+/// # Ok(())
+/// # }
+/// ```
+pub struct DictProxy<K, V> {
+    handle: Handle,
+    _types: PhantomData<fn() -> (K, V)>,
+}
+
+proxy_plumbing!(DictProxy<K, V>, [Dict]);
+
+impl<K, V> DictProxy<K, V>
+where
+    K: Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned,
+{
+    fn key<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<Vec<u8>> {
+        encode_key(&self.handle.pool(), key)
+    }
+
+    fn maybe(&self, op: Op) -> Result<Option<V>> {
+        match self.handle.op(op)? {
+            (pool, Answer::MaybeItem(Some(item))) => decode_item(&pool, item).map(Some),
+            (_, Answer::MaybeItem(None)) => Ok(None),
+            (_, other) => Err(unexpected(other)),
+        }
+    }
+
+    /// Sets `key` to `value` (Python's `d[key] = value`); returns the old value.
+    #[doc(alias = "__setitem__")]
+    pub fn insert<Q, W>(&self, key: &Q, value: &W) -> Result<Option<V>>
+    where
+        K: Borrow<Q>,
+        V: Borrow<W>,
+        Q: Serialize + ?Sized,
+        W: Serialize + ?Sized,
+    {
+        let key = self.key(key)?;
+        let item = encode_item(&self.handle.pool(), value)?;
+        self.maybe(Op::MapInsert(key, item))
+    }
+
+    /// A copy of the value for `key` (Python's `d.get(key)`).
+    pub fn get<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<Option<V>>
+    where
+        K: Borrow<Q>,
+    {
+        let key = self.key(key)?;
+        self.maybe(Op::MapGet(key))
+    }
+
+    /// Removes `key` and returns its value (Python's `d.pop(key, None)`).
+    #[doc(alias = "pop")]
+    pub fn remove<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<Option<V>>
+    where
+        K: Borrow<Q>,
+    {
+        let key = self.key(key)?;
+        self.maybe(Op::MapRemove(key))
+    }
+
+    /// Whether `key` is present (Python's `key in d`).
+    #[doc(alias = "__contains__")]
+    pub fn contains_key<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<bool>
+    where
+        K: Borrow<Q>,
+    {
+        let key = self.key(key)?;
+        boolean(self.handle.op(Op::MapContains(key))?.1)
+    }
+
+    /// The keys, in insertion order.
+    pub fn keys(&self) -> Result<Vec<K>> {
+        match self.handle.op(Op::MapKeys)? {
+            (pool, Answer::Keys(keys)) => decode_with(&pool, Vec::new(), || {
+                keys.iter().map(|k| decode_exact(k)).collect()
+            }),
+            (_, other) => Err(unexpected(other)),
+        }
+    }
+
+    /// Copies of the values, in insertion order.
+    pub fn values(&self) -> Result<Vec<V>> {
+        match self.handle.op(Op::MapValues)? {
+            (pool, Answer::Items(items)) => decode_items(&pool, items),
+            (_, other) => Err(unexpected(other)),
+        }
+    }
+
+    /// Copies of the `(key, value)` pairs, in insertion order.
+    pub fn items(&self) -> Result<Vec<(K, V)>> {
+        match self.handle.op(Op::MapItems)? {
+            (pool, Answer::Pairs(pairs)) => {
+                let refs = pairs
+                    .iter()
+                    .flat_map(|(_, v)| v.refs.iter().copied())
+                    .collect();
+                decode_with(&pool, refs, || {
+                    pairs
+                        .iter()
+                        .map(|(k, v)| Ok((decode_exact(k)?, decode_exact(&v.bytes)?)))
+                        .collect()
+                })
+            }
+            (_, other) => Err(unexpected(other)),
+        }
+    }
+
+    /// The number of entries.
+    #[doc(alias = "__len__")]
+    pub fn len(&self) -> Result<usize> {
+        count(self.handle.op(Op::MapLen)?.1).map(to_usize)
+    }
+
+    /// Whether the dict is empty.
+    pub fn is_empty(&self) -> Result<bool> {
+        self.len().map(|n| n == 0)
+    }
+
+    /// Inserts every pair, atomically (Python's `d.update(pairs)`).
+    pub fn update<I, P, Q>(&self, pairs: I) -> Result<()>
+    where
+        I: IntoIterator<Item = (P, Q)>,
+        P: Borrow<K>,
+        Q: Borrow<V>,
+    {
+        let pool = self.handle.pool();
+        let pairs = pairs
+            .into_iter()
+            .map(|(k, v)| {
+                Ok((
+                    encode_key(&pool, k.borrow())?,
+                    encode_item(&pool, v.borrow())?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        unit(self.handle.op(Op::MapUpdate(pairs))?.1)
+    }
+
+    /// The value for `key`, inserting `default` first if it is missing
+    /// (Python's `d.setdefault(key, default)`), atomically.
+    pub fn setdefault<Q, W>(&self, key: &Q, default: &W) -> Result<V>
+    where
+        K: Borrow<Q>,
+        V: Borrow<W>,
+        Q: Serialize + ?Sized,
+        W: Serialize + ?Sized,
+    {
+        let key = self.key(key)?;
+        let item = encode_item(&self.handle.pool(), default)?;
+        match self.handle.op(Op::MapSetDefault(key, item))? {
+            (pool, Answer::Item(item)) => decode_item(&pool, item),
+            (_, other) => Err(unexpected(other)),
+        }
+    }
+
+    /// Removes every entry.
+    pub fn clear(&self) -> Result<()> {
+        unit(self.handle.op(Op::MapClear)?.1)
+    }
+
+    /// Removes and returns the most recently inserted pair (Python's
+    /// `popitem`); `None` if the dict is empty.
+    pub fn popitem(&self) -> Result<Option<(K, V)>> {
+        match self.handle.op(Op::MapPopItem)? {
+            (pool, Answer::MaybePair(Some((k, v)))) => decode_with(&pool, v.refs.clone(), || {
+                Ok(Some((decode_exact(&k)?, decode_exact(&v.bytes)?)))
+            }),
+            (_, Answer::MaybePair(None)) => Ok(None),
+            (_, other) => Err(unexpected(other)),
+        }
+    }
+
+    /// Adds `delta` to the number at `key` on the server and returns the old
+    /// value; a missing key counts as zero. Integers wrap on overflow.
+    pub fn fetch_add<Q: Serialize + ?Sized>(&self, key: &Q, delta: V) -> Result<V>
+    where
+        K: Borrow<Q>,
+        V: Number,
+    {
+        let key = self.key(key)?;
+        self.arith(key, NumOp::Add, delta)
+    }
+
+    /// Subtracts `delta` from the number at `key` (see [`fetch_add`](DictProxy::fetch_add)).
+    pub fn fetch_sub<Q: Serialize + ?Sized>(&self, key: &Q, delta: V) -> Result<V>
+    where
+        K: Borrow<Q>,
+        V: Number,
+    {
+        let key = self.key(key)?;
+        self.arith(key, NumOp::Sub, delta)
+    }
+
+    fn arith(&self, key: Vec<u8>, op: NumOp, delta: V) -> Result<V>
+    where
+        V: Number,
+    {
+        match self.handle.op(Op::MapArith(key, arith(op, delta)?))? {
+            (_, Answer::Item(item)) => decode_exact(&item.bytes),
+            (_, other) => Err(unexpected(other)),
+        }
+    }
+
+    /// Atomically updates the entry for `key`: `f` gets a copy of the value
+    /// (`None` if missing) to change, and setting it to `None` removes the
+    /// entry. If another call changed the entry meanwhile, `f` runs again on
+    /// the new value. Returns what `f` returned the time it stuck.
+    pub fn update_with<Q, R>(&self, key: &Q, mut f: impl FnMut(&mut Option<V>) -> R) -> Result<R>
+    where
+        K: Borrow<Q>,
+        Q: Serialize + ?Sized,
+    {
+        let key = self.key(key)?;
+        let mut current: Option<Item> = match self.handle.op(Op::MapGet(key.clone()))? {
+            (_, Answer::MaybeItem(item)) => item,
+            (_, other) => return Err(unexpected(other)),
+        };
+        loop {
+            let pool = self.handle.pool();
+            let expected = current.as_ref().map(|i| i.bytes.clone());
+            let mut value: Option<V> = match current.take() {
+                Some(item) => Some(decode_item(&pool, item)?),
+                None => None,
+            };
+            let result = f(&mut value);
+            let new = value.as_ref().map(|v| encode_item(&pool, v)).transpose()?;
+            let op = Op::MapCompareSwap {
+                key: key.clone(),
+                expected,
+                new,
+            };
+            match self.handle.op(op)? {
+                (pool, Answer::Swapped(Ok(old))) => {
+                    // The replaced value's holds came back to us: let them go.
+                    if let Some(old) = old {
+                        decode_with(&pool, old.refs, || Ok(()))?;
+                    }
+                    return Ok(result);
+                }
+                (_, Answer::Swapped(Err(now))) => current = now,
+                (_, other) => return Err(unexpected(other)),
+            }
+        }
+    }
+}

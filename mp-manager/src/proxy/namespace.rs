@@ -1,0 +1,175 @@
+use std::marker::PhantomData;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+use crate::handle::{
+    Handle, decode_exact, decode_item, decode_with, encode_item, encode_key, proxy_plumbing,
+    unexpected,
+};
+use crate::number::{Number, arith};
+use crate::proxy::boolean;
+use crate::wire::{Answer, Item, NumOp, Op};
+
+/// A namespace on the manager's server: named attributes of any serde type
+/// (Python's `manager.Namespace()`, where `ns.x = 1` becomes
+/// `ns.set("x", &1)` and `ns.x` becomes `ns.get::<i32>("x")`).
+///
+/// Each attribute is typed by the caller; reading one with another type is
+/// an [`Error::Decode`]. Reads return owned copies.
+///
+/// ```
+/// # fn main() -> Result<(), mp_manager::Error> {
+/// let manager = mp_manager::Manager::start()?;
+/// let ns = manager.namespace()?;
+/// ns.set("x", &10)?;
+/// ns.set("name", "run-1")?;
+/// ns.fetch_add("x", 5)?;
+/// assert_eq!(ns.get::<i32>("x")?, 15);
+/// assert_eq!(ns.get::<String>("name")?, "run-1");
+/// assert!(ns.get::<i32>("missing").is_err());
+/// # Ok(())
+/// # }
+/// ```
+pub struct Namespace {
+    handle: Handle,
+    _types: PhantomData<()>,
+}
+
+proxy_plumbing!(Namespace, [Namespace]);
+
+impl Namespace {
+    fn key(&self, name: &str) -> Result<Vec<u8>> {
+        encode_key(&self.handle.pool(), name)
+    }
+
+    /// A copy of attribute `name` (Python's `ns.name`);
+    /// [`Error::NoAttribute`] if it is not set.
+    #[doc(alias = "__getattr__")]
+    pub fn get<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
+        self.get_opt(name)?
+            .ok_or_else(|| Error::NoAttribute(name.to_owned()))
+    }
+
+    /// A copy of attribute `name`, `None` if it is not set (Python's
+    /// `getattr(ns, name, None)`).
+    #[doc(alias = "getattr")]
+    pub fn get_opt<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        let key = self.key(name)?;
+        match self.handle.op(Op::MapGet(key))? {
+            (pool, Answer::MaybeItem(Some(item))) => decode_item(&pool, item).map(Some),
+            (_, Answer::MaybeItem(None)) => Ok(None),
+            (_, other) => Err(unexpected(other)),
+        }
+    }
+
+    /// Sets attribute `name` (Python's `ns.name = value`).
+    #[doc(alias = "__setattr__")]
+    #[doc(alias = "setattr")]
+    pub fn set<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<()> {
+        let key = self.key(name)?;
+        let item = encode_item(&self.handle.pool(), value)?;
+        match self.handle.op(Op::MapInsert(key, item))? {
+            (pool, Answer::MaybeItem(old)) => {
+                if let Some(old) = old {
+                    decode_with(&pool, old.refs, || Ok(()))?;
+                }
+                Ok(())
+            }
+            (_, other) => Err(unexpected(other)),
+        }
+    }
+
+    /// Removes attribute `name` (Python's `del ns.name`); `false` if it was
+    /// not set.
+    #[doc(alias = "delattr")]
+    pub fn remove(&self, name: &str) -> Result<bool> {
+        let key = self.key(name)?;
+        match self.handle.op(Op::MapRemove(key))? {
+            (pool, Answer::MaybeItem(old)) => {
+                let present = old.is_some();
+                if let Some(old) = old {
+                    decode_with(&pool, old.refs, || Ok(()))?;
+                }
+                Ok(present)
+            }
+            (_, other) => Err(unexpected(other)),
+        }
+    }
+
+    /// Whether attribute `name` is set (Python's `hasattr`).
+    #[doc(alias = "hasattr")]
+    pub fn contains(&self, name: &str) -> Result<bool> {
+        let key = self.key(name)?;
+        boolean(self.handle.op(Op::MapContains(key))?.1)
+    }
+
+    /// The attribute names, in the order they were first set.
+    #[doc(alias = "dir")]
+    pub fn names(&self) -> Result<Vec<String>> {
+        match self.handle.op(Op::MapKeys)?.1 {
+            Answer::Keys(keys) => keys.iter().map(|k| decode_exact(k)).collect(),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Adds `delta` to the number in attribute `name` on the server and
+    /// returns the old value (an unset attribute counts as zero).
+    pub fn fetch_add<T: Number>(&self, name: &str, delta: T) -> Result<T> {
+        self.arith(name, NumOp::Add, delta)
+    }
+
+    /// Subtracts `delta` from the number in attribute `name` (see
+    /// [`fetch_add`](Namespace::fetch_add)).
+    pub fn fetch_sub<T: Number>(&self, name: &str, delta: T) -> Result<T> {
+        self.arith(name, NumOp::Sub, delta)
+    }
+
+    fn arith<T: Number>(&self, name: &str, op: NumOp, delta: T) -> Result<T> {
+        let key = self.key(name)?;
+        match self.handle.op(Op::MapArith(key, arith(op, delta)?))?.1 {
+            Answer::Item(item) => decode_exact(&item.bytes),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Atomically updates attribute `name`: `f` gets a copy (`None` if
+    /// unset) to change; `None` afterwards removes it. Runs again if another
+    /// call changed the attribute meanwhile.
+    pub fn update_with<T, R>(&self, name: &str, mut f: impl FnMut(&mut Option<T>) -> R) -> Result<R>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        let key = self.key(name)?;
+        let mut current: Option<Item> = match self.handle.op(Op::MapGet(key.clone()))?.1 {
+            Answer::MaybeItem(item) => item,
+            other => return Err(unexpected(other)),
+        };
+        loop {
+            let pool = self.handle.pool();
+            let expected = current.as_ref().map(|i| i.bytes.clone());
+            let mut value: Option<T> = match current.take() {
+                Some(item) => Some(decode_item(&pool, item)?),
+                None => None,
+            };
+            let result = f(&mut value);
+            let new = value.as_ref().map(|v| encode_item(&pool, v)).transpose()?;
+            let op = Op::MapCompareSwap {
+                key: key.clone(),
+                expected,
+                new,
+            };
+            match self.handle.op(op)? {
+                (pool, Answer::Swapped(Ok(old))) => {
+                    if let Some(old) = old {
+                        decode_with(&pool, old.refs, || Ok(()))?;
+                    }
+                    return Ok(result);
+                }
+                (_, Answer::Swapped(Err(now))) => current = now,
+                (_, other) => return Err(unexpected(other)),
+            }
+        }
+    }
+}

@@ -1,0 +1,261 @@
+use std::borrow::Borrow;
+use std::marker::PhantomData;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::Result;
+use crate::handle::{
+    Handle, decode_exact, decode_item, decode_items, decode_with, encode_item, encode_key,
+    proxy_plumbing, unexpected,
+};
+use crate::number::{Number, arith};
+use crate::proxy::{boolean, count, to_usize, unit};
+use crate::wire::{Answer, NumOp, Op};
+
+/// One value on the manager's server (Python's `manager.Value(typecode,
+/// value)`, whose `.value` is [`get`](ValueProxy::get) /
+/// [`set`](ValueProxy::set)).
+///
+/// `v.value += 1` from several processes races in Python (read, then
+/// write); here [`fetch_add`](ValueProxy::fetch_add) does it on the server
+/// in one step, and [`update_with`](ValueProxy::update_with) does any
+/// read-modify-write atomically.
+///
+/// ```
+/// # fn main() -> Result<(), mp_manager::Error> {
+/// let manager = mp_manager::Manager::start()?;
+/// let counter = manager.value(&0i64)?;
+/// assert_eq!(counter.fetch_add(5)?, 0);
+/// counter.update_with(|v| *v *= 3)?;
+/// assert_eq!(counter.get()?, 15);
+/// # Ok(())
+/// # }
+/// ```
+pub struct ValueProxy<T> {
+    handle: Handle,
+    _types: PhantomData<fn() -> T>,
+}
+
+proxy_plumbing!(ValueProxy<T>, [Value]);
+
+impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
+    /// A copy of the value (Python's `v.value`).
+    #[doc(alias = "value")]
+    pub fn get(&self) -> Result<T> {
+        match self.handle.op(Op::ValGet)? {
+            (pool, Answer::Item(item)) => decode_item(&pool, item),
+            (_, other) => Err(unexpected(other)),
+        }
+    }
+
+    /// Replaces the value (Python's `v.value = x`).
+    pub fn set<Q: Serialize + ?Sized>(&self, value: &Q) -> Result<()>
+    where
+        T: Borrow<Q>,
+    {
+        let item = encode_item(&self.handle.pool(), value)?;
+        unit(self.handle.op(Op::ValSet(item))?.1)
+    }
+
+    /// Replaces the value and returns the old one, atomically.
+    pub fn swap<Q: Serialize + ?Sized>(&self, value: &Q) -> Result<T>
+    where
+        T: Borrow<Q>,
+    {
+        let item = encode_item(&self.handle.pool(), value)?;
+        match self.handle.op(Op::ValSwap(item))? {
+            (pool, Answer::Item(item)) => decode_item(&pool, item),
+            (_, other) => Err(unexpected(other)),
+        }
+    }
+
+    /// Stores `new` if the value currently equals `current` (compared by
+    /// encoding): `Ok(old)` if it did, `Err(actual)` if not.
+    pub fn compare_exchange(&self, current: &T, new: &T) -> Result<Result<T, T>> {
+        let pool = self.handle.pool();
+        let expected = encode_key(&pool, current)?;
+        let new = encode_item(&pool, new)?;
+        match self.handle.op(Op::ValCompareSwap { expected, new })? {
+            (pool, Answer::Swapped(Ok(Some(old)))) => decode_item(&pool, old).map(Ok),
+            (pool, Answer::Swapped(Err(Some(now)))) => decode_item(&pool, now).map(Err),
+            (_, other) => Err(unexpected(other)),
+        }
+    }
+
+    /// Runs `f` on a copy of the value and stores the result, atomically:
+    /// if another call changed the value meanwhile, `f` runs again on the
+    /// new value. Returns what `f` returned the time it stuck.
+    pub fn update_with<R>(&self, mut f: impl FnMut(&mut T) -> R) -> Result<R> {
+        let (pool, mut current) = match self.handle.op(Op::ValGet)? {
+            (pool, Answer::Item(item)) => (pool, item),
+            (_, other) => return Err(unexpected(other)),
+        };
+        loop {
+            let expected = current.bytes.clone();
+            let mut value: T = decode_item(&pool, current)?;
+            let result = f(&mut value);
+            let new = encode_item(&pool, &value)?;
+            match self.handle.op(Op::ValCompareSwap { expected, new })? {
+                (pool, Answer::Swapped(Ok(old))) => {
+                    if let Some(old) = old {
+                        decode_with(&pool, old.refs, || Ok(()))?;
+                    }
+                    return Ok(result);
+                }
+                (_, Answer::Swapped(Err(Some(now)))) => current = now,
+                (_, other) => return Err(unexpected(other)),
+            }
+        }
+    }
+
+    /// Adds `delta` on the server and returns the old value (integers wrap
+    /// on overflow, like `AtomicI64::fetch_add`).
+    pub fn fetch_add(&self, delta: T) -> Result<T>
+    where
+        T: Number,
+    {
+        self.arith(NumOp::Add, delta)
+    }
+
+    /// Subtracts `delta` on the server and returns the old value.
+    pub fn fetch_sub(&self, delta: T) -> Result<T>
+    where
+        T: Number,
+    {
+        self.arith(NumOp::Sub, delta)
+    }
+
+    fn arith(&self, op: NumOp, delta: T) -> Result<T>
+    where
+        T: Number,
+    {
+        match self.handle.op(Op::ValArith(arith(op, delta)?))?.1 {
+            Answer::Item(item) => decode_exact(&item.bytes),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+/// A fixed-length array on the manager's server (Python's
+/// `manager.Array(typecode, sequence)`).
+///
+/// ```
+/// # fn main() -> Result<(), mp_manager::Error> {
+/// let manager = mp_manager::Manager::start()?;
+/// let a = manager.array([1.0f64, 2.0, 3.0])?;
+/// a.set(1, &5.0)?;
+/// a.fetch_add(2, 0.5)?;
+/// assert_eq!(a.to_vec()?, [1.0, 5.0, 3.5]);
+/// # Ok(())
+/// # }
+/// ```
+pub struct ArrayProxy<T> {
+    handle: Handle,
+    _types: PhantomData<fn() -> T>,
+}
+
+proxy_plumbing!(ArrayProxy<T>, [Array]);
+
+impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
+    /// A copy of the element at `index`.
+    #[doc(alias = "__getitem__")]
+    pub fn get(&self, index: usize) -> Result<T> {
+        match self.handle.op(Op::SeqGet(index as u64))? {
+            (pool, Answer::Item(item)) => decode_item(&pool, item),
+            (_, other) => Err(unexpected(other)),
+        }
+    }
+
+    /// Replaces the element at `index`.
+    #[doc(alias = "__setitem__")]
+    pub fn set<Q: Serialize + ?Sized>(&self, index: usize, value: &Q) -> Result<()>
+    where
+        T: Borrow<Q>,
+    {
+        let item = encode_item(&self.handle.pool(), value)?;
+        unit(self.handle.op(Op::SeqSet(index as u64, item))?.1)
+    }
+
+    /// The length.
+    #[doc(alias = "__len__")]
+    pub fn len(&self) -> Result<usize> {
+        count(self.handle.op(Op::SeqLen)?.1).map(to_usize)
+    }
+
+    /// Whether the array has no elements.
+    pub fn is_empty(&self) -> Result<bool> {
+        self.len().map(|n| n == 0)
+    }
+
+    /// A copy of every element (Python's `a[:]`).
+    pub fn to_vec(&self) -> Result<Vec<T>> {
+        match self.handle.op(Op::SeqSnapshot)? {
+            (pool, Answer::Versioned { items, .. }) => decode_items(&pool, items),
+            (_, other) => Err(unexpected(other)),
+        }
+    }
+
+    /// Adds `delta` to the element at `index` on the server; returns the old value.
+    pub fn fetch_add(&self, index: usize, delta: T) -> Result<T>
+    where
+        T: Number,
+    {
+        self.arith(index, NumOp::Add, delta)
+    }
+
+    /// Subtracts `delta` from the element at `index`; returns the old value.
+    pub fn fetch_sub(&self, index: usize, delta: T) -> Result<T>
+    where
+        T: Number,
+    {
+        self.arith(index, NumOp::Sub, delta)
+    }
+
+    fn arith(&self, index: usize, op: NumOp, delta: T) -> Result<T>
+    where
+        T: Number,
+    {
+        match self
+            .handle
+            .op(Op::SeqArith(index as u64, arith(op, delta)?))?
+            .1
+        {
+            Answer::Item(item) => decode_exact(&item.bytes),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Replaces every element at once (the length must stay the same).
+    pub fn set_all<I>(&self, items: I) -> Result<()>
+    where
+        I: IntoIterator,
+        I::Item: Borrow<T>,
+    {
+        let pool = self.handle.pool();
+        let items: Vec<_> = items
+            .into_iter()
+            .map(|v| encode_item(&pool, v.borrow()))
+            .collect::<Result<_>>()?;
+        loop {
+            let version = match self.handle.op(Op::SeqSnapshot)? {
+                (pool, Answer::Versioned { version, items }) => {
+                    decode_with(
+                        &pool,
+                        items.into_iter().flat_map(|i| i.refs).collect(),
+                        || Ok(()),
+                    )?;
+                    version
+                }
+                (_, other) => return Err(unexpected(other)),
+            };
+            let op = Op::SeqReplace {
+                version,
+                items: items.clone(),
+            };
+            if boolean(self.handle.op(op)?.1)? {
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,1135 @@
+//! One server object: its state, and every operation on it.
+//!
+//! Each object has its own mutex and condition variable; the server's
+//! table lock is taken only inside an object's lock (never the other way),
+//! to adjust holds for the objects an item refers to. Blocking operations
+//! wait on the condition variable in short slices, checking between slices
+//! whether their client hung up (the wait is abandoned, nothing is taken)
+//! and whether the server is stopping.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use crate::error::RemoteError;
+use crate::number;
+use crate::registry::{Blueprint, Shared};
+use crate::server::Cx;
+use crate::wire::{Answer, Fault, Init, Item, ObjectId, ObjectKind, Op, SessionId, Wait};
+
+/// How often a blocked operation checks on its client.
+const SLICE: Duration = Duration::from_millis(100);
+
+/// Why an operation ended without an answer.
+pub(crate) enum Stop {
+    Fault(Fault),
+    /// The client hung up while the operation waited: no reply, close.
+    Abandon,
+}
+
+impl From<Fault> for Stop {
+    fn from(fault: Fault) -> Stop {
+        Stop::Fault(fault)
+    }
+}
+
+type Outcome = Result<Answer, Stop>;
+
+pub(crate) struct Object {
+    pub(crate) kind: ObjectKind,
+    pub(crate) typeid: Option<String>,
+    state: Mutex<State>,
+    cond: Condvar,
+}
+
+enum State {
+    Seq(Seq),
+    Map(Map),
+    Value(Item),
+    Queue(Queue),
+    Lock(LockState),
+    Semaphore { value: u64, bound: Option<u64> },
+    Event(bool),
+    Condition(Cond),
+    Barrier(Bar),
+    Shared(SharedState),
+}
+
+struct Seq {
+    items: Vec<Item>,
+    version: u64,
+    fixed: bool,
+}
+
+/// A map that keeps insertion order (Python dicts do).
+#[derive(Default)]
+struct Map {
+    entries: HashMap<Vec<u8>, (u64, Item)>,
+    order: BTreeMap<u64, Vec<u8>>,
+    next: u64,
+}
+
+struct Queue {
+    items: VecDeque<Item>,
+    maxsize: u64,
+    unfinished: u64,
+}
+
+/// Who holds a lock: a thread of a client session.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Owner {
+    session: SessionId,
+    thread: u64,
+}
+
+impl Owner {
+    pub(crate) fn new(session: SessionId, thread: u64) -> Owner {
+        Owner { session, thread }
+    }
+}
+
+struct LockState {
+    owner: Option<Owner>,
+    count: u64,
+    reentrant: bool,
+}
+
+struct Cond {
+    lock: LockState,
+    waiters: VecDeque<u64>,
+    notified: HashSet<u64>,
+    next_ticket: u64,
+}
+
+struct Bar {
+    parties: u64,
+    count: u64,
+    generation: u64,
+    broken: bool,
+    /// Generations ended by `reset` (their waiters see a broken barrier).
+    resets: VecDeque<u64>,
+}
+
+struct SharedState {
+    value: Box<dyn Shared>,
+    exposed: &'static [&'static str],
+}
+
+/// When a blocking operation gives up.
+#[derive(Clone, Copy)]
+enum Deadline {
+    Now,
+    Never,
+    At(Instant),
+}
+
+impl Deadline {
+    fn new(wait: Wait) -> Deadline {
+        match wait {
+            Wait::Now => Deadline::Now,
+            Wait::Forever => Deadline::Never,
+            Wait::For(d) => Instant::now()
+                .checked_add(d)
+                .map_or(Deadline::Never, Deadline::At),
+        }
+    }
+}
+
+impl Map {
+    fn get(&self, key: &[u8]) -> Option<&Item> {
+        self.entries.get(key).map(|(_, item)| item)
+    }
+
+    /// Inserts or replaces (an existing key keeps its position); returns the old item.
+    fn insert(&mut self, key: Vec<u8>, item: Item) -> Option<Item> {
+        if let Some((_, slot)) = self.entries.get_mut(&key) {
+            return Some(std::mem::replace(slot, item));
+        }
+        let seq = self.next;
+        self.next += 1;
+        self.order.insert(seq, key.clone());
+        self.entries.insert(key, (seq, item));
+        None
+    }
+
+    fn remove(&mut self, key: &[u8]) -> Option<Item> {
+        let (seq, item) = self.entries.remove(key)?;
+        self.order.remove(&seq);
+        Some(item)
+    }
+
+    fn pop_last(&mut self) -> Option<(Vec<u8>, Item)> {
+        let (_, key) = self.order.pop_last()?;
+        let (_, item) = self.entries.remove(&key).expect("order and entries agree");
+        Some((key, item))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &Item)> {
+        self.order.values().map(|key| (key, &self.entries[key].1))
+    }
+
+    fn clear(&mut self) -> Vec<Item> {
+        self.order.clear();
+        self.entries.drain().map(|(_, (_, item))| item).collect()
+    }
+}
+
+fn refs_of<'a>(items: impl IntoIterator<Item = &'a Item>) -> Vec<ObjectId> {
+    items
+        .into_iter()
+        .flat_map(|i| i.refs.iter().copied())
+        .collect()
+}
+
+fn index(i: u64, len: usize) -> Result<usize, Fault> {
+    if i < len as u64 {
+        Ok(i as usize)
+    } else {
+        Err(Fault::IndexOutOfRange {
+            index: i,
+            len: len as u64,
+        })
+    }
+}
+
+impl Object {
+    /// A built-in object; the refs of its items must already be held.
+    pub(crate) fn from_init(init: Init) -> Object {
+        let kind = init.kind();
+        let state = match init {
+            Init::List(items) => State::Seq(Seq {
+                items,
+                version: 0,
+                fixed: false,
+            }),
+            Init::Array(items) => State::Seq(Seq {
+                items,
+                version: 0,
+                fixed: true,
+            }),
+            Init::Dict(pairs) | Init::Namespace(pairs) => {
+                let mut map = Map::default();
+                for (k, v) in pairs {
+                    map.insert(k, v);
+                }
+                State::Map(map)
+            }
+            Init::Value(item) => State::Value(item),
+            Init::Queue { maxsize, .. } => State::Queue(Queue {
+                items: VecDeque::new(),
+                maxsize,
+                unfinished: 0,
+            }),
+            Init::Lock => State::Lock(LockState::new(false)),
+            Init::RLock => State::Lock(LockState::new(true)),
+            Init::Semaphore { value, bounded } => State::Semaphore {
+                value,
+                bound: bounded.then_some(value),
+            },
+            Init::Event => State::Event(false),
+            Init::Condition => State::Condition(Cond {
+                lock: LockState::new(true),
+                waiters: VecDeque::new(),
+                notified: HashSet::new(),
+                next_ticket: 0,
+            }),
+            Init::Barrier { parties } => State::Barrier(Bar {
+                parties: parties.max(1),
+                count: 0,
+                generation: 0,
+                broken: false,
+                resets: VecDeque::new(),
+            }),
+        };
+        Object {
+            kind,
+            typeid: None,
+            state: Mutex::new(state),
+            cond: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn from_blueprint(blueprint: Blueprint, typeid: Option<String>) -> Object {
+        match blueprint {
+            Blueprint::Builtin(init) => {
+                let mut object = Object::from_init(init);
+                object.typeid = typeid;
+                object
+            }
+            Blueprint::Shared { value, exposed, .. } => Object {
+                kind: ObjectKind::Shared,
+                typeid,
+                state: Mutex::new(State::Shared(SharedState { value, exposed })),
+                cond: Condvar::new(),
+            },
+        }
+    }
+
+    /// The refs held by the object's items (to release when it is freed).
+    pub(crate) fn drain_refs(&self) -> Vec<ObjectId> {
+        let mut state = self.state.lock();
+        match &mut *state {
+            State::Seq(seq) => refs_of(std::mem::take(&mut seq.items).iter()),
+            State::Map(map) => refs_of(map.clear().iter()),
+            State::Value(item) => std::mem::take(&mut item.refs),
+            State::Queue(q) => refs_of(std::mem::take(&mut q.items).iter()),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Releases what a vanished session owned (locks).
+    pub(crate) fn session_ended(&self, session: SessionId) {
+        let mut state = self.state.lock();
+        let lock = match &mut *state {
+            State::Lock(lock) => lock,
+            State::Condition(cond) => &mut cond.lock,
+            _ => return,
+        };
+        if lock.owner.is_some_and(|o| o.session == session) {
+            lock.owner = None;
+            lock.count = 0;
+            self.cond.notify_all();
+        }
+    }
+
+    /// Waits for a change, up to `deadline`. `Ok(true)`: the time is up.
+    fn pause(
+        &self,
+        state: &mut MutexGuard<'_, State>,
+        deadline: Deadline,
+        cx: &Cx<'_>,
+    ) -> Result<bool, Stop> {
+        let slice = match deadline {
+            Deadline::Now => return Ok(true),
+            Deadline::Never => SLICE,
+            Deadline::At(at) => {
+                let now = Instant::now();
+                if now >= at {
+                    return Ok(true);
+                }
+                (at - now).min(SLICE)
+            }
+        };
+        self.cond.wait_for(state, slice);
+        if cx.gone() {
+            return Err(Stop::Abandon);
+        }
+        Ok(false)
+    }
+
+    /// Runs `op`.
+    pub(crate) fn execute(&self, op: Op, cx: &Cx<'_>) -> Outcome {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        match (state, op) {
+            (
+                State::Seq(seq),
+                op @ (Op::SeqPush(_)
+                | Op::SeqExtend(_)
+                | Op::SeqGet(_)
+                | Op::SeqSet(..)
+                | Op::SeqInsert(..)
+                | Op::SeqPop(_)
+                | Op::SeqRemove(_)
+                | Op::SeqIndex(_)
+                | Op::SeqCount(_)
+                | Op::SeqLen
+                | Op::SeqClear
+                | Op::SeqReverse
+                | Op::SeqSlice(..)
+                | Op::SeqSnapshot
+                | Op::SeqReplace { .. }
+                | Op::SeqPermute { .. }
+                | Op::SeqArith(..)),
+            ) => {
+                let answer = seq_op(seq, op, cx, self.kind)?;
+                Ok(answer)
+            }
+            (
+                State::Map(map),
+                op @ (Op::MapInsert(..)
+                | Op::MapGet(_)
+                | Op::MapRemove(_)
+                | Op::MapContains(_)
+                | Op::MapKeys
+                | Op::MapValues
+                | Op::MapItems
+                | Op::MapLen
+                | Op::MapUpdate(_)
+                | Op::MapSetDefault(..)
+                | Op::MapClear
+                | Op::MapPopItem
+                | Op::MapCompareSwap { .. }
+                | Op::MapArith(..)),
+            ) => Ok(map_op(map, op, cx)?),
+            (
+                State::Value(item),
+                op @ (Op::ValGet
+                | Op::ValSet(_)
+                | Op::ValSwap(_)
+                | Op::ValCompareSwap { .. }
+                | Op::ValArith(_)),
+            ) => Ok(value_op(item, op, cx)?),
+            (State::Queue(_), Op::QPut(item, wait)) => self.queue_put(&mut guard, item, wait, cx),
+            (State::Queue(_), Op::QGet(wait)) => self.queue_get(&mut guard, wait, cx),
+            (State::Queue(q), Op::QSize) => Ok(Answer::Count(q.items.len() as u64)),
+            (State::Queue(q), Op::QMaxSize) => Ok(Answer::Count(q.maxsize)),
+            (State::Queue(q), Op::QTaskDone) if self.kind == ObjectKind::JoinableQueue => {
+                if q.unfinished == 0 {
+                    return Err(Fault::TooManyReleases.into());
+                }
+                q.unfinished -= 1;
+                if q.unfinished == 0 {
+                    self.cond.notify_all();
+                }
+                Ok(Answer::Unit)
+            }
+            (State::Queue(_), Op::QJoin(wait)) if self.kind == ObjectKind::JoinableQueue => {
+                let deadline = Deadline::new(wait);
+                loop {
+                    let State::Queue(q) = &*guard else {
+                        unreachable!()
+                    };
+                    if q.unfinished == 0 {
+                        return Ok(Answer::Bool(true));
+                    }
+                    if self.pause(&mut guard, deadline, cx)? {
+                        return Ok(Answer::Bool(false));
+                    }
+                }
+            }
+            (State::Lock(_) | State::Condition(_), Op::LockAcquire { thread, wait }) => self
+                .acquire(&mut guard, cx.owner(thread), Deadline::new(wait), cx)
+                .map(Answer::Bool),
+            (State::Lock(lock), Op::LockRelease { thread }) => {
+                lock.release(cx.owner(thread))?;
+                self.cond.notify_all();
+                Ok(Answer::Unit)
+            }
+            (State::Condition(cond), Op::LockRelease { thread }) => {
+                cond.lock.release(cx.owner(thread))?;
+                self.cond.notify_all();
+                Ok(Answer::Unit)
+            }
+            (State::Lock(lock), Op::LockLocked) => Ok(Answer::Bool(lock.owner.is_some())),
+            (State::Condition(cond), Op::LockLocked) => Ok(Answer::Bool(cond.lock.owner.is_some())),
+            (State::Condition(_), Op::CondWait { thread, wait }) => {
+                self.cond_wait(&mut guard, cx.owner(thread), Deadline::new(wait), cx)
+            }
+            (State::Condition(cond), Op::CondNotify { thread, n }) => {
+                if cond.lock.owner != Some(cx.owner(thread)) {
+                    return Err(Fault::NotOwner.into());
+                }
+                let mut n = n;
+                while n > 0 {
+                    let Some(ticket) = cond.waiters.pop_front() else {
+                        break;
+                    };
+                    cond.notified.insert(ticket);
+                    n -= 1;
+                }
+                self.cond.notify_all();
+                Ok(Answer::Unit)
+            }
+            (State::Semaphore { .. }, Op::SemAcquire(wait)) => {
+                let deadline = Deadline::new(wait);
+                loop {
+                    let State::Semaphore { value, .. } = &mut *guard else {
+                        unreachable!()
+                    };
+                    if *value > 0 {
+                        *value -= 1;
+                        return Ok(Answer::Bool(true));
+                    }
+                    if self.pause(&mut guard, deadline, cx)? {
+                        return Ok(Answer::Bool(false));
+                    }
+                }
+            }
+            (State::Semaphore { value, bound }, Op::SemRelease(n)) => {
+                let new = value.saturating_add(n);
+                if bound.is_some_and(|b| new > b) {
+                    return Err(Fault::TooManyReleases.into());
+                }
+                *value = new;
+                self.cond.notify_all();
+                Ok(Answer::Unit)
+            }
+            (State::Semaphore { value, .. }, Op::SemValue) => Ok(Answer::Count(*value)),
+            (State::Event(flag), Op::EvSet) => {
+                *flag = true;
+                self.cond.notify_all();
+                Ok(Answer::Unit)
+            }
+            (State::Event(flag), Op::EvClear) => {
+                *flag = false;
+                Ok(Answer::Unit)
+            }
+            (State::Event(flag), Op::EvIsSet) => Ok(Answer::Bool(*flag)),
+            (State::Event(_), Op::EvWait(wait)) => {
+                let deadline = Deadline::new(wait);
+                loop {
+                    let State::Event(flag) = &*guard else {
+                        unreachable!()
+                    };
+                    if *flag {
+                        return Ok(Answer::Bool(true));
+                    }
+                    if self.pause(&mut guard, deadline, cx)? {
+                        return Ok(Answer::Bool(false));
+                    }
+                }
+            }
+            (State::Barrier(_), Op::BarWait(wait)) => self.barrier_wait(&mut guard, wait, cx),
+            (State::Barrier(bar), Op::BarReset) => {
+                if bar.count > 0 {
+                    bar.resets.push_back(bar.generation);
+                    if bar.resets.len() > 64 {
+                        bar.resets.pop_front();
+                    }
+                    bar.generation += 1;
+                }
+                bar.count = 0;
+                bar.broken = false;
+                self.cond.notify_all();
+                Ok(Answer::Unit)
+            }
+            (State::Barrier(bar), Op::BarAbort) => {
+                bar.broken = true;
+                self.cond.notify_all();
+                Ok(Answer::Unit)
+            }
+            (State::Barrier(bar), Op::BarParties) => Ok(Answer::Count(bar.parties)),
+            (State::Barrier(bar), Op::BarWaiting) => {
+                Ok(Answer::Count(if bar.broken { 0 } else { bar.count }))
+            }
+            (State::Barrier(bar), Op::BarBroken) => Ok(Answer::Bool(bar.broken)),
+            (State::Shared(shared), Op::Method { name, args }) => {
+                if !shared.exposed.contains(&name.as_str()) {
+                    return Err(Fault::NotExposed(name).into());
+                }
+                let value = &mut shared.value;
+                match catch_unwind(AssertUnwindSafe(|| value.call(&name, &args))) {
+                    Ok(Ok(bytes)) => Ok(Answer::Bytes(bytes)),
+                    Ok(Err(e)) => Err(Fault::Remote(e).into()),
+                    Err(panic) => Err(Fault::Remote(RemoteError::new(format!(
+                        "method {name:?} panicked: {}",
+                        panic_message(&*panic)
+                    )))
+                    .into()),
+                }
+            }
+            (_, op) => Err(Fault::WrongKind {
+                expected: op_family(&op).to_owned(),
+                found: self.kind,
+            }
+            .into()),
+        }
+    }
+
+    fn queue_put(
+        &self,
+        guard: &mut MutexGuard<'_, State>,
+        item: Item,
+        wait: Wait,
+        cx: &Cx<'_>,
+    ) -> Outcome {
+        cx.hold(&item.refs)?;
+        let deadline = Deadline::new(wait);
+        let mut item = Some(item);
+        loop {
+            let State::Queue(q) = &mut **guard else {
+                unreachable!()
+            };
+            if q.maxsize == 0 || (q.items.len() as u64) < q.maxsize {
+                q.items.push_back(item.take().expect("put once"));
+                q.unfinished += 1;
+                self.cond.notify_all();
+                return Ok(Answer::Unit);
+            }
+            let paused = self.pause(guard, deadline, cx);
+            if !matches!(paused, Ok(false)) {
+                cx.release(item.take().expect("not put").refs);
+                return match paused {
+                    Ok(_) => Err(Fault::Full.into()),
+                    Err(stop) => Err(stop),
+                };
+            }
+        }
+    }
+
+    fn queue_get(&self, guard: &mut MutexGuard<'_, State>, wait: Wait, cx: &Cx<'_>) -> Outcome {
+        let deadline = Deadline::new(wait);
+        loop {
+            let State::Queue(q) = &mut **guard else {
+                unreachable!()
+            };
+            if let Some(item) = q.items.pop_front() {
+                self.cond.notify_all();
+                cx.grant(&item.refs);
+                cx.release(item.refs.iter().copied());
+                return Ok(Answer::Item(item));
+            }
+            if self.pause(guard, deadline, cx)? {
+                return Err(Fault::Empty.into());
+            }
+        }
+    }
+
+    fn acquire(
+        &self,
+        guard: &mut MutexGuard<'_, State>,
+        me: Owner,
+        deadline: Deadline,
+        cx: &Cx<'_>,
+    ) -> Result<bool, Stop> {
+        loop {
+            let lock = match &mut **guard {
+                State::Lock(lock) => lock,
+                State::Condition(cond) => &mut cond.lock,
+                _ => unreachable!("checked by execute"),
+            };
+            if lock.try_acquire(me) {
+                return Ok(true);
+            }
+            if self.pause(guard, deadline, cx)? {
+                return Ok(false);
+            }
+        }
+    }
+
+    fn cond_wait(
+        &self,
+        guard: &mut MutexGuard<'_, State>,
+        me: Owner,
+        deadline: Deadline,
+        cx: &Cx<'_>,
+    ) -> Outcome {
+        let State::Condition(cond) = &mut **guard else {
+            unreachable!()
+        };
+        if cond.lock.owner != Some(me) {
+            return Err(Fault::NotOwner.into());
+        }
+        let saved = cond.lock.count;
+        cond.lock.owner = None;
+        cond.lock.count = 0;
+        let ticket = cond.next_ticket;
+        cond.next_ticket += 1;
+        cond.waiters.push_back(ticket);
+        self.cond.notify_all();
+        let forget = |guard: &mut MutexGuard<'_, State>| {
+            let State::Condition(cond) = &mut **guard else {
+                unreachable!()
+            };
+            cond.waiters.retain(|&t| t != ticket);
+            cond.notified.remove(&ticket);
+        };
+        let notified = loop {
+            let State::Condition(cond) = &mut **guard else {
+                unreachable!()
+            };
+            if cond.notified.remove(&ticket) {
+                break true;
+            }
+            match self.pause(guard, deadline, cx) {
+                Ok(false) => {}
+                Ok(true) => {
+                    forget(guard);
+                    break false;
+                }
+                Err(stop) => {
+                    forget(guard);
+                    return Err(stop);
+                }
+            }
+        };
+        // Re-acquire (without a time limit, as Python does).
+        loop {
+            let State::Condition(cond) = &mut **guard else {
+                unreachable!()
+            };
+            if cond.lock.owner.is_none() {
+                cond.lock.owner = Some(me);
+                cond.lock.count = saved;
+                return Ok(Answer::Bool(notified));
+            }
+            self.pause(guard, Deadline::Never, cx)?;
+        }
+    }
+
+    fn barrier_wait(&self, guard: &mut MutexGuard<'_, State>, wait: Wait, cx: &Cx<'_>) -> Outcome {
+        let State::Barrier(bar) = &mut **guard else {
+            unreachable!()
+        };
+        if bar.broken {
+            return Err(Fault::BrokenBarrier.into());
+        }
+        let index = bar.count;
+        let generation = bar.generation;
+        bar.count += 1;
+        if bar.count == bar.parties {
+            bar.count = 0;
+            bar.generation += 1;
+            self.cond.notify_all();
+            return Ok(Answer::Count(index));
+        }
+        let deadline = Deadline::new(wait);
+        loop {
+            let paused = self.pause(guard, deadline, cx);
+            let State::Barrier(bar) = &mut **guard else {
+                unreachable!()
+            };
+            if bar.generation != generation {
+                return if bar.resets.contains(&generation) {
+                    Err(Fault::BrokenBarrier.into())
+                } else {
+                    Ok(Answer::Count(index))
+                };
+            }
+            if bar.broken {
+                return Err(Fault::BrokenBarrier.into());
+            }
+            match paused {
+                Ok(false) => {}
+                // A waiter that times out or vanishes breaks the barrier, so
+                // the others do not wait for it forever.
+                Ok(true) => {
+                    bar.broken = true;
+                    self.cond.notify_all();
+                    return Err(Fault::BrokenBarrier.into());
+                }
+                Err(stop) => {
+                    bar.broken = true;
+                    self.cond.notify_all();
+                    return Err(stop);
+                }
+            }
+        }
+    }
+}
+
+impl LockState {
+    fn new(reentrant: bool) -> LockState {
+        LockState {
+            owner: None,
+            count: 0,
+            reentrant,
+        }
+    }
+
+    fn try_acquire(&mut self, me: Owner) -> bool {
+        match self.owner {
+            None => {
+                self.owner = Some(me);
+                self.count = 1;
+                true
+            }
+            Some(owner) if self.reentrant && owner == me => {
+                self.count += 1;
+                true
+            }
+            Some(_) => false,
+        }
+    }
+
+    fn release(&mut self, me: Owner) -> Result<(), Fault> {
+        match self.owner {
+            None => Err(Fault::NotOwner),
+            // Any thread may release a plain Lock (as in Python).
+            Some(_) if !self.reentrant => {
+                self.owner = None;
+                self.count = 0;
+                Ok(())
+            }
+            Some(owner) if owner == me => {
+                self.count -= 1;
+                if self.count == 0 {
+                    self.owner = None;
+                }
+                Ok(())
+            }
+            Some(_) => Err(Fault::NotOwner),
+        }
+    }
+}
+
+fn seq_op(seq: &mut Seq, op: Op, cx: &Cx<'_>, kind: ObjectKind) -> Result<Answer, Fault> {
+    let resizes = matches!(
+        op,
+        Op::SeqPush(_)
+            | Op::SeqExtend(_)
+            | Op::SeqInsert(..)
+            | Op::SeqPop(_)
+            | Op::SeqRemove(_)
+            | Op::SeqClear
+    );
+    if seq.fixed && resizes {
+        return Err(Fault::WrongKind {
+            expected: "a list (arrays have a fixed length)".to_owned(),
+            found: kind,
+        });
+    }
+    let answer = match op {
+        Op::SeqPush(item) => {
+            cx.hold(&item.refs)?;
+            seq.items.push(item);
+            Answer::Unit
+        }
+        Op::SeqExtend(items) => {
+            cx.hold(&refs_of(&items))?;
+            seq.items.extend(items);
+            Answer::Unit
+        }
+        Op::SeqGet(i) => {
+            let item = seq.items[index(i, seq.items.len())?].clone();
+            cx.grant(&item.refs);
+            return Ok(Answer::Item(item));
+        }
+        Op::SeqSet(i, item) => {
+            let i = index(i, seq.items.len())?;
+            cx.hold(&item.refs)?;
+            let old = std::mem::replace(&mut seq.items[i], item);
+            cx.release(old.refs);
+            Answer::Unit
+        }
+        Op::SeqInsert(i, item) => {
+            cx.hold(&item.refs)?;
+            let i = (i.min(seq.items.len() as u64)) as usize;
+            seq.items.insert(i, item);
+            Answer::Unit
+        }
+        Op::SeqPop(at) => {
+            let item = match at {
+                None => seq.items.pop(),
+                Some(i) => Some(seq.items.remove(index(i, seq.items.len())?)),
+            };
+            if let Some(item) = &item {
+                cx.grant(&item.refs);
+                cx.release(item.refs.iter().copied());
+            }
+            Answer::MaybeItem(item)
+        }
+        Op::SeqRemove(bytes) => match seq.items.iter().position(|i| i.bytes == bytes) {
+            Some(i) => {
+                let item = seq.items.remove(i);
+                cx.release(item.refs);
+                Answer::Bool(true)
+            }
+            None => return Ok(Answer::Bool(false)),
+        },
+        Op::SeqIndex(bytes) => {
+            return Ok(match seq.items.iter().position(|i| i.bytes == bytes) {
+                Some(i) => Answer::Count(i as u64),
+                None => Answer::Unit,
+            });
+        }
+        Op::SeqCount(bytes) => {
+            let n = seq.items.iter().filter(|i| i.bytes == bytes).count();
+            return Ok(Answer::Count(n as u64));
+        }
+        Op::SeqLen => return Ok(Answer::Count(seq.items.len() as u64)),
+        Op::SeqClear => {
+            let items = std::mem::take(&mut seq.items);
+            cx.release(refs_of(&items));
+            Answer::Unit
+        }
+        Op::SeqReverse => {
+            seq.items.reverse();
+            Answer::Unit
+        }
+        Op::SeqSlice(start, end) => {
+            let len = seq.items.len() as u64;
+            let (start, end) = (start.min(len) as usize, end.min(len) as usize);
+            let items = seq.items[start..end.max(start)].to_vec();
+            cx.grant(&refs_of(&items));
+            return Ok(Answer::Items(items));
+        }
+        Op::SeqSnapshot => {
+            let items = seq.items.clone();
+            cx.grant(&refs_of(&items));
+            return Ok(Answer::Versioned {
+                version: seq.version,
+                items,
+            });
+        }
+        Op::SeqReplace { version, items } => {
+            if version != seq.version {
+                return Ok(Answer::Bool(false));
+            }
+            if seq.fixed && items.len() != seq.items.len() {
+                return Err(Fault::WrongValue(format!(
+                    "an array of length {} cannot change length",
+                    seq.items.len()
+                )));
+            }
+            cx.hold(&refs_of(&items))?;
+            let old = std::mem::replace(&mut seq.items, items);
+            cx.release(refs_of(&old));
+            Answer::Bool(true)
+        }
+        Op::SeqPermute { version, perm } => {
+            if version != seq.version {
+                return Ok(Answer::Bool(false));
+            }
+            let n = seq.items.len();
+            let mut seen = vec![false; n];
+            let valid = perm.len() == n
+                && perm
+                    .iter()
+                    .all(|&p| (p as usize) < n && !std::mem::replace(&mut seen[p as usize], true));
+            if !valid {
+                return Err(Fault::BadRequest(
+                    "not a permutation of the list".to_owned(),
+                ));
+            }
+            let mut old: Vec<Option<Item>> = std::mem::take(&mut seq.items)
+                .into_iter()
+                .map(Some)
+                .collect();
+            seq.items = perm
+                .iter()
+                .map(|&p| old[p as usize].take().expect("each index once"))
+                .collect();
+            Answer::Bool(true)
+        }
+        Op::SeqArith(i, arith) => {
+            let i = index(i, seq.items.len())?;
+            let (old, new) = number::apply(Some(&seq.items[i].bytes), &arith)?;
+            seq.items[i].bytes = new;
+            Answer::Item(Item {
+                bytes: old,
+                refs: Vec::new(),
+            })
+        }
+        _ => unreachable!("dispatched by execute"),
+    };
+    seq.version += 1;
+    Ok(answer)
+}
+
+fn map_op(map: &mut Map, op: Op, cx: &Cx<'_>) -> Result<Answer, Fault> {
+    // An item handed back to the caller moves its holds to the caller.
+    let hand_over = |item: &Item| {
+        cx.grant(&item.refs);
+        cx.release(item.refs.iter().copied());
+    };
+    Ok(match op {
+        Op::MapInsert(key, item) => {
+            cx.hold(&item.refs)?;
+            let old = map.insert(key, item);
+            if let Some(old) = &old {
+                hand_over(old);
+            }
+            Answer::MaybeItem(old)
+        }
+        Op::MapGet(key) => {
+            let item = map.get(&key).cloned();
+            if let Some(item) = &item {
+                cx.grant(&item.refs);
+            }
+            Answer::MaybeItem(item)
+        }
+        Op::MapRemove(key) => {
+            let item = map.remove(&key);
+            if let Some(item) = &item {
+                hand_over(item);
+            }
+            Answer::MaybeItem(item)
+        }
+        Op::MapContains(key) => Answer::Bool(map.entries.contains_key(&key)),
+        Op::MapKeys => Answer::Keys(map.iter().map(|(k, _)| k.clone()).collect()),
+        Op::MapValues => {
+            let items: Vec<Item> = map.iter().map(|(_, v)| v.clone()).collect();
+            cx.grant(&refs_of(&items));
+            Answer::Items(items)
+        }
+        Op::MapItems => {
+            let pairs: Vec<(Vec<u8>, Item)> =
+                map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            cx.grant(&refs_of(pairs.iter().map(|(_, v)| v)));
+            Answer::Pairs(pairs)
+        }
+        Op::MapLen => Answer::Count(map.entries.len() as u64),
+        Op::MapUpdate(pairs) => {
+            cx.hold(&refs_of(pairs.iter().map(|(_, v)| v)))?;
+            let mut released = Vec::new();
+            for (k, v) in pairs {
+                if let Some(old) = map.insert(k, v) {
+                    released.extend(old.refs);
+                }
+            }
+            cx.release(released);
+            Answer::Unit
+        }
+        Op::MapSetDefault(key, item) => {
+            if let Some(existing) = map.get(&key) {
+                let existing = existing.clone();
+                cx.grant(&existing.refs);
+                return Ok(Answer::Item(existing));
+            }
+            cx.hold(&item.refs)?;
+            cx.grant(&item.refs);
+            map.insert(key, item.clone());
+            Answer::Item(item)
+        }
+        Op::MapClear => {
+            cx.release(refs_of(&map.clear()));
+            Answer::Unit
+        }
+        Op::MapPopItem => {
+            let pair = map.pop_last();
+            if let Some((_, item)) = &pair {
+                hand_over(item);
+            }
+            Answer::MaybePair(pair)
+        }
+        Op::MapCompareSwap { key, expected, new } => {
+            let current = map.get(&key);
+            if current.map(|i| &i.bytes) != expected.as_ref() {
+                let current = current.cloned();
+                if let Some(item) = &current {
+                    cx.grant(&item.refs);
+                }
+                return Ok(Answer::Swapped(Err(current)));
+            }
+            let old = match new {
+                Some(item) => {
+                    cx.hold(&item.refs)?;
+                    map.insert(key, item)
+                }
+                None => map.remove(&key),
+            };
+            if let Some(old) = &old {
+                hand_over(old);
+            }
+            Answer::Swapped(Ok(old))
+        }
+        Op::MapArith(key, arith) => {
+            let (old, new) = number::apply(map.get(&key).map(|i| i.bytes.as_slice()), &arith)?;
+            map.insert(
+                key,
+                Item {
+                    bytes: new,
+                    refs: Vec::new(),
+                },
+            );
+            Answer::Item(Item {
+                bytes: old,
+                refs: Vec::new(),
+            })
+        }
+        _ => unreachable!("dispatched by execute"),
+    })
+}
+
+fn value_op(value: &mut Item, op: Op, cx: &Cx<'_>) -> Result<Answer, Fault> {
+    Ok(match op {
+        Op::ValGet => {
+            cx.grant(&value.refs);
+            Answer::Item(value.clone())
+        }
+        Op::ValSet(item) => {
+            cx.hold(&item.refs)?;
+            let old = std::mem::replace(value, item);
+            cx.release(old.refs);
+            Answer::Unit
+        }
+        Op::ValSwap(item) => {
+            cx.hold(&item.refs)?;
+            let old = std::mem::replace(value, item);
+            cx.grant(&old.refs);
+            cx.release(old.refs.iter().copied());
+            Answer::Item(old)
+        }
+        Op::ValCompareSwap { expected, new } => {
+            if value.bytes != expected {
+                cx.grant(&value.refs);
+                return Ok(Answer::Swapped(Err(Some(value.clone()))));
+            }
+            cx.hold(&new.refs)?;
+            let old = std::mem::replace(value, new);
+            cx.grant(&old.refs);
+            cx.release(old.refs.iter().copied());
+            Answer::Swapped(Ok(Some(old)))
+        }
+        Op::ValArith(arith) => {
+            let (old, new) = number::apply(Some(&value.bytes), &arith)?;
+            value.bytes = new;
+            Answer::Item(Item {
+                bytes: old,
+                refs: Vec::new(),
+            })
+        }
+        _ => unreachable!("dispatched by execute"),
+    })
+}
+
+/// What kind of object an operation is for (for wrong-kind errors).
+fn op_family(op: &Op) -> &'static str {
+    match op {
+        Op::SeqPush(_)
+        | Op::SeqExtend(_)
+        | Op::SeqGet(_)
+        | Op::SeqSet(..)
+        | Op::SeqInsert(..)
+        | Op::SeqPop(_)
+        | Op::SeqRemove(_)
+        | Op::SeqIndex(_)
+        | Op::SeqCount(_)
+        | Op::SeqLen
+        | Op::SeqClear
+        | Op::SeqReverse
+        | Op::SeqSlice(..)
+        | Op::SeqSnapshot
+        | Op::SeqReplace { .. }
+        | Op::SeqPermute { .. }
+        | Op::SeqArith(..) => "a list or an array",
+        Op::MapInsert(..)
+        | Op::MapGet(_)
+        | Op::MapRemove(_)
+        | Op::MapContains(_)
+        | Op::MapKeys
+        | Op::MapValues
+        | Op::MapItems
+        | Op::MapLen
+        | Op::MapUpdate(_)
+        | Op::MapSetDefault(..)
+        | Op::MapClear
+        | Op::MapPopItem
+        | Op::MapCompareSwap { .. }
+        | Op::MapArith(..) => "a dict or a namespace",
+        Op::ValGet
+        | Op::ValSet(_)
+        | Op::ValSwap(_)
+        | Op::ValCompareSwap { .. }
+        | Op::ValArith(_) => "a Value",
+        Op::QPut(..) | Op::QGet(_) | Op::QSize | Op::QMaxSize => "a queue",
+        Op::QTaskDone | Op::QJoin(_) => "a JoinableQueue",
+        Op::LockAcquire { .. } | Op::LockRelease { .. } | Op::LockLocked => {
+            "a Lock, an RLock or a Condition"
+        }
+        Op::SemAcquire(_) | Op::SemRelease(_) | Op::SemValue => "a Semaphore",
+        Op::EvSet | Op::EvClear | Op::EvIsSet | Op::EvWait(_) => "an Event",
+        Op::CondWait { .. } | Op::CondNotify { .. } => "a Condition",
+        Op::BarWait(_)
+        | Op::BarReset
+        | Op::BarAbort
+        | Op::BarParties
+        | Op::BarWaiting
+        | Op::BarBroken => "a Barrier",
+        Op::Method { .. } => "a shared object",
+    }
+}
+
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a non-string panic".to_owned()
+    }
+}

@@ -1,0 +1,373 @@
+//! The manager protocol: requests and replies as plain serde data.
+//!
+//! Every connection starts (after the authkey handshake) with
+//! [`Request::Hello`], naming the client's session; then requests and
+//! replies alternate, except [`Request::DecRef`], which has no reply. The
+//! server never executes anything it receives: values are opaque postcard
+//! bytes ([`Item`]), operations are the closed set of [`Op`] variants, and
+//! user types are reached only through their exposed method names.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::RemoteError;
+
+/// A server object's id (random base + counter, so a restarted server does
+/// not reuse ids a stale proxy might still hold).
+pub(crate) type ObjectId = u64;
+
+/// A client process's session: every connection of one client pool shares
+/// it. Holds on objects and lock ownership belong to sessions.
+pub(crate) type SessionId = u64;
+
+/// A value as the server stores it: its postcard encoding, and the ids of
+/// the objects it refers to (nested proxies), which it keeps alive.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Item {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) refs: Vec<ObjectId>,
+}
+
+/// What kind of object the server holds (and which proxy type fits it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ObjectKind {
+    /// A list ([`ListProxy`](crate::ListProxy)).
+    List,
+    /// A dict ([`DictProxy`](crate::DictProxy)).
+    Dict,
+    /// A namespace ([`Namespace`](crate::Namespace)).
+    Namespace,
+    /// A single value ([`ValueProxy`](crate::ValueProxy)).
+    Value,
+    /// A fixed-length array ([`ArrayProxy`](crate::ArrayProxy)).
+    Array,
+    /// A FIFO queue ([`QueueProxy`](crate::QueueProxy)).
+    Queue,
+    /// A queue with `task_done`/`join` ([`JoinableQueueProxy`](crate::JoinableQueueProxy)).
+    JoinableQueue,
+    /// A lock ([`LockProxy`](crate::LockProxy)).
+    Lock,
+    /// A reentrant lock ([`RLockProxy`](crate::RLockProxy)).
+    RLock,
+    /// A (possibly bounded) semaphore ([`SemaphoreProxy`](crate::SemaphoreProxy)).
+    Semaphore,
+    /// An event ([`EventProxy`](crate::EventProxy)).
+    Event,
+    /// A condition variable with its own reentrant lock ([`ConditionProxy`](crate::ConditionProxy)).
+    Condition,
+    /// A barrier ([`BarrierProxy`](crate::BarrierProxy)).
+    Barrier,
+    /// An instance of a registered user type ([`SharedProxy`](crate::SharedProxy)).
+    Shared,
+}
+
+impl fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            ObjectKind::List => "list",
+            ObjectKind::Dict => "dict",
+            ObjectKind::Namespace => "Namespace",
+            ObjectKind::Value => "Value",
+            ObjectKind::Array => "Array",
+            ObjectKind::Queue => "Queue",
+            ObjectKind::JoinableQueue => "JoinableQueue",
+            ObjectKind::Lock => "Lock",
+            ObjectKind::RLock => "RLock",
+            ObjectKind::Semaphore => "Semaphore",
+            ObjectKind::Event => "Event",
+            ObjectKind::Condition => "Condition",
+            ObjectKind::Barrier => "Barrier",
+            ObjectKind::Shared => "shared object",
+        };
+        f.write_str(name)
+    }
+}
+
+/// How long a blocking operation may wait on the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Wait {
+    /// Not at all (`try_*`, `blocking=False`).
+    Now,
+    /// Until it can proceed.
+    Forever,
+    /// At most this long.
+    For(Duration),
+}
+
+/// The initial state of a built-in object.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum Init {
+    List(Vec<Item>),
+    Dict(Vec<(Vec<u8>, Item)>),
+    Namespace(Vec<(Vec<u8>, Item)>),
+    Value(Item),
+    Array(Vec<Item>),
+    Queue { maxsize: u64, joinable: bool },
+    Lock,
+    RLock,
+    Semaphore { value: u64, bounded: bool },
+    Event,
+    Condition,
+    Barrier { parties: u64 },
+}
+
+impl Init {
+    pub(crate) fn kind(&self) -> ObjectKind {
+        match self {
+            Init::List(_) => ObjectKind::List,
+            Init::Dict(_) => ObjectKind::Dict,
+            Init::Namespace(_) => ObjectKind::Namespace,
+            Init::Value(_) => ObjectKind::Value,
+            Init::Array(_) => ObjectKind::Array,
+            Init::Queue {
+                joinable: false, ..
+            } => ObjectKind::Queue,
+            Init::Queue { joinable: true, .. } => ObjectKind::JoinableQueue,
+            Init::Lock => ObjectKind::Lock,
+            Init::RLock => ObjectKind::RLock,
+            Init::Semaphore { .. } => ObjectKind::Semaphore,
+            Init::Event => ObjectKind::Event,
+            Init::Condition => ObjectKind::Condition,
+            Init::Barrier { .. } => ObjectKind::Barrier,
+        }
+    }
+}
+
+/// The numeric types the server can do arithmetic on (for `fetch_add`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum NumKind {
+    I8,
+    I16,
+    I32,
+    I64,
+    I128,
+    U8,
+    U16,
+    U32,
+    U64,
+    U128,
+    F32,
+    F64,
+}
+
+/// The arithmetic of a `fetch_*` call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum NumOp {
+    Add,
+    Sub,
+}
+
+/// A server-side read-modify-write on a number: `old op delta`, stored back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Arith {
+    pub(crate) kind: NumKind,
+    pub(crate) op: NumOp,
+    pub(crate) delta: Vec<u8>,
+}
+
+/// An operation on one object. The prefix says which kinds accept it:
+/// `Seq*` lists and arrays, `Map*` dicts and namespaces, `Val*` values,
+/// `Q*` queues, `Lock*` locks, rlocks and conditions, `Sem*` semaphores,
+/// `Ev*` events, `Cond*` conditions, `Bar*` barriers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum Op {
+    SeqPush(Item),
+    SeqExtend(Vec<Item>),
+    SeqGet(u64),
+    SeqSet(u64, Item),
+    SeqInsert(u64, Item),
+    SeqPop(Option<u64>),
+    SeqRemove(Vec<u8>),
+    SeqIndex(Vec<u8>),
+    SeqCount(Vec<u8>),
+    SeqLen,
+    SeqClear,
+    SeqReverse,
+    SeqSlice(u64, u64),
+    /// All items and the list's version.
+    SeqSnapshot,
+    /// Replaces every item if the version is unchanged (`Bool(applied)`).
+    SeqReplace {
+        version: u64,
+        items: Vec<Item>,
+    },
+    /// Reorders the items (`new[i] = old[perm[i]]`) if the version is
+    /// unchanged (`Bool(applied)`).
+    SeqPermute {
+        version: u64,
+        perm: Vec<u32>,
+    },
+    SeqArith(u64, Arith),
+    MapInsert(Vec<u8>, Item),
+    MapGet(Vec<u8>),
+    MapRemove(Vec<u8>),
+    MapContains(Vec<u8>),
+    MapKeys,
+    MapValues,
+    MapItems,
+    MapLen,
+    MapUpdate(Vec<(Vec<u8>, Item)>),
+    MapSetDefault(Vec<u8>, Item),
+    MapClear,
+    MapPopItem,
+    /// Sets (or with `None` removes) the entry if its current encoding is
+    /// `expected` (`None`: absent).
+    MapCompareSwap {
+        key: Vec<u8>,
+        expected: Option<Vec<u8>>,
+        new: Option<Item>,
+    },
+    /// `entry op delta`, a missing entry counting as zero.
+    MapArith(Vec<u8>, Arith),
+    ValGet,
+    ValSet(Item),
+    ValSwap(Item),
+    ValCompareSwap {
+        expected: Vec<u8>,
+        new: Item,
+    },
+    ValArith(Arith),
+    QPut(Item, Wait),
+    QGet(Wait),
+    QSize,
+    QMaxSize,
+    QTaskDone,
+    QJoin(Wait),
+    LockAcquire {
+        thread: u64,
+        wait: Wait,
+    },
+    LockRelease {
+        thread: u64,
+    },
+    LockLocked,
+    SemAcquire(Wait),
+    SemRelease(u64),
+    SemValue,
+    EvSet,
+    EvClear,
+    EvIsSet,
+    EvWait(Wait),
+    CondWait {
+        thread: u64,
+        wait: Wait,
+    },
+    CondNotify {
+        thread: u64,
+        n: u64,
+    },
+    BarWait(Wait),
+    BarReset,
+    BarAbort,
+    BarParties,
+    BarWaiting,
+    BarBroken,
+    Method {
+        name: String,
+        args: Vec<u8>,
+    },
+}
+
+/// A request from a client.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum Request {
+    /// The first message on every connection: which session it belongs to.
+    Hello { session: SessionId },
+    /// Creates a built-in object held by this session.
+    Create(Init),
+    /// Calls a registered typeid (Python's `manager.get_queue()`,
+    /// `manager.MyType(args)`).
+    Typeid { typeid: String, args: Vec<u8> },
+    /// An operation on an object.
+    Call { id: ObjectId, op: Op },
+    /// Adds a hold on `id` for this session.
+    IncRef { id: ObjectId },
+    /// Drops a hold on `id` of this session. No reply.
+    DecRef { id: ObjectId },
+    /// Moves a hold on `id` from session `from` (where a serialized proxy
+    /// left it) to this session; a plain `IncRef` if `from` has none.
+    Adopt { from: SessionId, id: ObjectId },
+    /// Counters about the server (Python's `_debug_info`, `_number_of_objects`).
+    DebugInfo,
+}
+
+/// A successful answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum Answer {
+    Unit,
+    Created {
+        id: ObjectId,
+        kind: ObjectKind,
+        typeid: Option<String>,
+    },
+    Bool(bool),
+    Count(u64),
+    Item(Item),
+    MaybeItem(Option<Item>),
+    Items(Vec<Item>),
+    Keys(Vec<Vec<u8>>),
+    Pairs(Vec<(Vec<u8>, Item)>),
+    MaybePair(Option<(Vec<u8>, Item)>),
+    Versioned {
+        version: u64,
+        items: Vec<Item>,
+    },
+    /// A compare-and-swap: `Ok` with the old value, or `Err` with the current one.
+    Swapped(Result<Option<Item>, Option<Item>>),
+    Bytes(Vec<u8>),
+    Info(DebugInfo),
+}
+
+/// Counters a server reports (Python's `manager._debug_info()` and
+/// `_number_of_objects()`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DebugInfo {
+    /// Objects alive on the server (including named registered ones, and
+    /// released ones during their short grace period).
+    pub objects: u64,
+    /// Client sessions (one per client process and manager).
+    pub sessions: u64,
+    /// Open client connections.
+    pub connections: u64,
+    /// Peers refused because their authkey was wrong.
+    pub refused: u64,
+}
+
+/// Why a request failed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum Fault {
+    UnknownObject(ObjectId),
+    WrongKind {
+        expected: String,
+        found: ObjectKind,
+    },
+    WrongValue(String),
+    IndexOutOfRange {
+        index: u64,
+        len: u64,
+    },
+    NoAttribute(String),
+    Empty,
+    Full,
+    BrokenBarrier,
+    NotOwner,
+    TooManyReleases,
+    UnknownTypeid(String),
+    NotExposed(String),
+    /// The request was too large; the server closes this connection.
+    MessageTooLarge {
+        len: u64,
+        limit: u64,
+    },
+    BadRequest(String),
+    Remote(RemoteError),
+    ShuttingDown,
+}
+
+/// The reply to every request but `Hello` and `DecRef`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Reply(pub(crate) Result<Answer, Fault>);
