@@ -411,17 +411,22 @@ impl Core {
     /// Serves one connection until it closes.
     fn serve_connection(self: Arc<Core>, conn: Connection) {
         self.connections.fetch_add(1, Ordering::Relaxed);
-        let session = match conn.recv::<Request>() {
-            Ok(Request::Hello { session }) => session,
-            Ok(_) => {
-                let _ = conn.send(&Reply(Err(Fault::BadRequest(
-                    "the first request must be Hello".into(),
-                ))));
-                self.connections.fetch_sub(1, Ordering::Relaxed);
-                return;
-            }
-            Err(e) => {
-                reply_to_bad_frame(&conn, e);
+        // Until the client names its session, everything else is refused
+        // (with a reply, so the stream stays in step).
+        let session = loop {
+            let fault = match conn.recv::<Request>() {
+                Ok(Request::Hello { session }) => break session,
+                Ok(_) => Fault::BadRequest("the first request must be Hello".into()),
+                Err(mp_pipe::Error::Decode(e)) => {
+                    Fault::BadRequest(format!("undecodable request: {e}"))
+                }
+                Err(e) => {
+                    reply_to_bad_frame(&conn, e);
+                    self.connections.fetch_sub(1, Ordering::Relaxed);
+                    return;
+                }
+            };
+            if conn.send(&Reply(Err(fault))).is_err() {
                 self.connections.fetch_sub(1, Ordering::Relaxed);
                 return;
             }

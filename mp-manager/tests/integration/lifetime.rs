@@ -1,0 +1,115 @@
+//! Object and server lifetimes: reference counting across processes, and a
+//! server that never outlives its owner.
+
+use std::time::Duration;
+
+use mp_manager::{DictProxy, ListProxy, Manager};
+use mp_pipe::Connection;
+use mp_process::Process;
+
+use crate::{DEADLINE, PATIENCE};
+
+/// Objects live while a proxy of them exists, and are freed after the last
+/// one is dropped; a list of dict proxies keeps the dicts alive.
+#[test]
+fn objects_are_freed_after_their_last_proxy() {
+    let _d = mp_testkit::deadline(DEADLINE);
+    let manager = Manager::start().unwrap();
+    let base = manager.number_of_objects().unwrap();
+    {
+        let list = manager.list::<u32>().unwrap();
+        let copy = list.clone();
+        let _dict = manager.dict::<u32, u32>().unwrap();
+        assert_eq!(manager.number_of_objects().unwrap(), base + 2);
+        drop(list);
+        copy.append(&1).unwrap();
+    }
+    assert!(mp_testkit::eventually(PATIENCE, || {
+        manager.number_of_objects().unwrap() == base
+    }));
+
+    let outer = manager.list::<DictProxy<String, u32>>().unwrap();
+    {
+        let inner = manager.dict::<String, u32>().unwrap();
+        inner.insert("a", &1).unwrap();
+        outer.append(&inner).unwrap();
+    }
+    // Past the grace period, the dict is still alive: the list holds it.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(manager.number_of_objects().unwrap(), base + 2);
+    let inner = outer.get(0).unwrap();
+    assert_eq!(inner.get("a").unwrap(), Some(1));
+    inner.insert("b", &2).unwrap();
+    assert_eq!(outer.get(0).unwrap().get("b").unwrap(), Some(2));
+    outer.clear().unwrap();
+    drop(inner);
+    assert!(mp_testkit::eventually(PATIENCE, || {
+        manager.number_of_objects().unwrap() == base + 1
+    }));
+    drop(outer);
+    assert!(mp_testkit::eventually(PATIENCE, || {
+        manager.number_of_objects().unwrap() == base
+    }));
+}
+
+fn use_later(list: ListProxy<u32>, go: Connection) -> usize {
+    go.recv::<()>().unwrap();
+    list.append(&7).unwrap();
+    list.len().unwrap()
+}
+
+/// A proxy given to a child keeps its object alive even when the parent
+/// drops every proxy of it before the child uses it.
+#[test]
+fn a_child_keeps_an_object_alive_after_the_parent_drops_it() {
+    let _d = mp_testkit::deadline(DEADLINE);
+    let manager = Manager::start().unwrap();
+    let base = manager.number_of_objects().unwrap();
+    let list = manager.list_from([1u32]).unwrap();
+    let (go, theirs) = mp_pipe::pipe().unwrap();
+    // The list proxy moves into the child's arguments: the parent has none left.
+    let handle = mp_process::spawn(use_later, (list, theirs)).unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(manager.number_of_objects().unwrap(), base + 1);
+    go.send(&()).unwrap();
+    assert_eq!(handle.join().unwrap(), 2);
+    // The child is gone: the list goes too.
+    assert!(mp_testkit::eventually(PATIENCE, || {
+        manager.number_of_objects().unwrap() == base
+    }));
+}
+
+fn own_a_manager(report: Connection) {
+    let manager = Manager::start().unwrap();
+    let list = manager.list_from([1u8]).unwrap();
+    report.send(&manager.pid().unwrap()).unwrap();
+    drop(list);
+    std::thread::sleep(Duration::from_secs(3600));
+}
+
+/// The server dies with its owner, even when the owner is SIGKILLed.
+#[test]
+fn the_server_never_outlives_a_killed_owner() {
+    let _d = mp_testkit::deadline(DEADLINE);
+    let (ours, theirs) = mp_pipe::pipe().unwrap();
+    let mut owner = Process::new(own_a_manager, (theirs,));
+    owner.start().unwrap();
+    let server: u32 = ours.recv_timeout(PATIENCE).unwrap();
+    assert!(mp_testkit::is_running(server));
+    owner.kill().unwrap();
+    owner.join_timeout(PATIENCE).unwrap();
+    assert!(mp_testkit::eventually(PATIENCE, || {
+        !mp_testkit::is_running(server)
+    }));
+}
+
+/// Dropping the manager stops (and reaps) its server.
+#[test]
+fn dropping_the_manager_stops_the_server() {
+    let _d = mp_testkit::deadline(DEADLINE);
+    let manager = Manager::start().unwrap();
+    let server = manager.pid().unwrap();
+    assert!(mp_testkit::is_running(server));
+    drop(manager);
+    assert!(!mp_testkit::is_running(server));
+}
