@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use rustix::fs::{MemfdFlags, SealFlags};
 use rustix::mm::{MapFlags, ProtFlags};
@@ -158,9 +158,21 @@ type Cache = HashMap<(u64, u64), Weak<Segment>>;
 /// memfds mapped by this process, so a handle received twice maps once.
 static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
 
-fn with_cache<R>(f: impl FnOnce(&mut Cache) -> R) -> R {
-    let mut guard = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
-    f(guard.get_or_insert_with(HashMap::new))
+/// Runs `f` on the cache; `None` if the cache stays locked (a forked child
+/// whose parent had another thread inside it at the fork): the cache only
+/// saves mappings, so callers then go without it.
+fn with_cache<R>(f: impl FnOnce(&mut Cache) -> R) -> Option<R> {
+    for attempt in 0..2000 {
+        match CACHE.try_lock() {
+            Ok(mut guard) => return Some(f(guard.get_or_insert_with(HashMap::new))),
+            Err(std::sync::TryLockError::Poisoned(p)) => {
+                return Some(f(p.into_inner().get_or_insert_with(HashMap::new)));
+            }
+            Err(std::sync::TryLockError::WouldBlock) if attempt < 100 => std::hint::spin_loop(),
+            Err(std::sync::TryLockError::WouldBlock) => std::thread::sleep(std::time::Duration::from_micros(1)),
+        }
+    }
+    None
 }
 
 fn file_key(fd: BorrowedFd<'_>) -> io::Result<((u64, u64), u64)> {
@@ -192,7 +204,7 @@ impl Segment {
     /// turn every access into a possible SIGBUS.
     pub(crate) fn attach(fd: OwnedFd) -> io::Result<Arc<Segment>> {
         let (key, size) = file_key(fd.as_fd())?;
-        if let Some(seg) = with_cache(|c| c.get(&key).and_then(Weak::upgrade)) {
+        if let Some(seg) = with_cache(|c| c.get(&key).and_then(Weak::upgrade)).flatten() {
             return Ok(seg);
         }
         let seals = rustix::fs::fcntl_get_seals(&fd)
@@ -209,14 +221,15 @@ impl Segment {
             fd,
             key: Some(key),
         });
-        Ok(with_cache(|c| match c.get(&key).and_then(Weak::upgrade) {
+        let cached = with_cache(|c| match c.get(&key).and_then(Weak::upgrade) {
             // Another thread attached the same file meanwhile: use its map.
             Some(existing) => existing,
             None => {
                 c.insert(key, Arc::downgrade(&seg));
-                seg
+                seg.clone()
             }
-        }))
+        });
+        Ok(cached.unwrap_or(seg))
     }
 
     /// A named POSIX segment's file, mapped for `len` bytes (not cached:

@@ -1,0 +1,214 @@
+use std::time::{Duration, Instant};
+
+use mp_process::{Process, StartMethod};
+use mp_shm::{AcquireError, ErrorKind, Event, Lock, RLock, Value};
+use mp_testkit::deadline;
+
+use crate::{LONG, join, started};
+
+#[test]
+fn lock_acquire_try_timeout_and_release_errors() {
+    let _d = deadline(LONG);
+    let lock = Lock::new().unwrap();
+    assert!(!lock.is_locked());
+    assert_eq!(lock.release().unwrap_err().kind(), ErrorKind::NotLocked);
+    let g = lock.acquire().unwrap();
+    assert!(lock.is_locked());
+    assert!(matches!(lock.try_acquire(), Err(AcquireError::Timeout)));
+    let t = Instant::now();
+    assert!(matches!(
+        lock.acquire_timeout(Duration::from_millis(200)),
+        Err(AcquireError::Timeout)
+    ));
+    assert!(t.elapsed() >= Duration::from_millis(200));
+    g.release();
+    assert!(lock.try_acquire().is_ok());
+    assert!(!lock.is_locked());
+}
+
+fn take_and_keep(lock: Lock, taken: Event) {
+    lock.acquire().unwrap().forget();
+    taken.set();
+}
+
+fn release_it(lock: Lock) {
+    lock.release().unwrap();
+}
+
+#[test]
+fn another_process_may_release_a_lock() {
+    let _d = deadline(LONG);
+    let lock = Lock::new().unwrap();
+    let taken = Event::new().unwrap();
+    let p = started(
+        Process::new(take_and_keep, (lock.clone(), taken.clone())),
+        StartMethod::Forkserver,
+    );
+    assert!(taken.wait_timeout(LONG));
+    assert_eq!(join(&p), 0);
+    // The child left it locked; a second child releases it.
+    let p = started(Process::new(release_it, (lock.clone(),)), StartMethod::Spawn);
+    assert_eq!(join(&p), 0);
+    assert!(!lock.is_locked());
+    // And the parent can release what a child holds.
+    lock.acquire().unwrap().forget();
+    lock.release().unwrap();
+}
+
+fn contend(lock: Lock, counter: Value<u64>) {
+    for _ in 0..2000 {
+        let g = lock.acquire().unwrap();
+        let v = counter.get_with(&g).unwrap();
+        counter.set_with(&g, v + 1).unwrap();
+    }
+}
+
+#[test]
+fn a_lock_excludes_across_processes_and_threads() {
+    let _d = deadline(LONG);
+    let lock = Lock::new().unwrap();
+    let counter = Value::with_lock(0u64, lock.clone()).unwrap();
+    let p = started(
+        Process::new(contend, (lock.clone(), counter.clone())),
+        StartMethod::Forkserver,
+    );
+    let (l2, c2) = (lock.clone(), counter.clone());
+    let t = std::thread::spawn(move || contend(l2, c2));
+    contend(lock.clone(), counter.clone());
+    t.join().unwrap();
+    assert_eq!(join(&p), 0);
+    assert_eq!(counter.value().unwrap(), 6000);
+}
+
+fn rlock_in_child(r: RLock) -> i32 {
+    // Not the owner: releasing is refused.
+    match r.release() {
+        Err(e) if e.kind() == ErrorKind::NotOwner => {}
+        _ => return 1,
+    }
+    if r.try_acquire().is_ok() {
+        return 2;
+    }
+    // Waits for the parent to let go.
+    let _g = r.acquire_timeout(Duration::from_secs(20)).unwrap();
+    0
+}
+
+#[test]
+fn rlock_is_recursive_and_owner_tracked() {
+    let _d = deadline(LONG);
+    let r = RLock::new().unwrap();
+    let a = r.acquire().unwrap();
+    let b = r.acquire().unwrap();
+    b.forget();
+    assert_eq!(r.count(), 2);
+    assert!(r.is_owned());
+    let child = mp_process::Context::new(StartMethod::Forkserver)
+        .spawn(rlock_in_child, (r.clone(),))
+        .unwrap();
+    // Another thread of this process is not the owner either.
+    let r2 = r.clone();
+    let other = std::thread::spawn(move || r2.release().unwrap_err().kind());
+    assert_eq!(other.join().unwrap(), ErrorKind::NotOwner);
+    std::thread::sleep(Duration::from_millis(100));
+    r.release().unwrap();
+    drop(a);
+    assert_eq!(child.join().unwrap(), 0);
+    assert_eq!(r.count(), 0);
+    assert_eq!(r.release().unwrap_err().kind(), ErrorKind::NotLocked);
+}
+
+fn hold_lock(lock: Lock, held: Event) {
+    let _g = lock.acquire().unwrap();
+    held.set();
+    std::thread::sleep(Duration::from_secs(120));
+}
+
+fn hold_rlock(lock: RLock, held: Event) {
+    let _a = lock.acquire().unwrap();
+    let _b = lock.acquire().unwrap();
+    held.set();
+    std::thread::sleep(Duration::from_secs(120));
+}
+
+fn half_update(v: Value<[u64; 2]>, held: Event) {
+    let mut g = v.lock().unwrap();
+    g[0] = 1;
+    held.set();
+    std::thread::sleep(Duration::from_secs(120));
+    g[1] = 1;
+}
+
+fn kill_holder(p: Process, held: &Event) {
+    assert!(held.wait_timeout(LONG), "holder never took the lock");
+    p.kill().unwrap();
+    assert_eq!(crate::join(&p), -9);
+}
+
+#[test]
+fn a_lock_whose_holder_was_killed_is_taken_over_with_owner_died() {
+    let _d = deadline(LONG);
+    for m in [StartMethod::Fork, StartMethod::Forkserver] {
+        let lock = Lock::new().unwrap();
+        let held = Event::new().unwrap();
+        let p = started(Process::new(hold_lock, (lock.clone(), held.clone())), m);
+        assert!(held.wait_timeout(LONG));
+        // One waiter is already asleep on the futex when the holder dies.
+        let l2 = lock.clone();
+        let waiter = std::thread::spawn(move || match l2.acquire() {
+            Err(died) => {
+                let g = died.into_inner();
+                g.mark_consistent();
+                true
+            }
+            Ok(_) => false,
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        kill_holder(p, &held);
+        assert!(waiter.join().unwrap(), "{m}: the waiter must see OwnerDied");
+        assert!(lock.is_consistent());
+        assert!(lock.acquire().is_ok(), "{m}: clean once marked consistent");
+    }
+}
+
+#[test]
+fn an_rlock_whose_holder_was_killed_is_taken_over_with_owner_died() {
+    let _d = deadline(LONG);
+    let lock = RLock::new().unwrap();
+    let held = Event::new().unwrap();
+    let p = started(
+        Process::new(hold_rlock, (lock.clone(), held.clone())),
+        StartMethod::Spawn,
+    );
+    kill_holder(p, &held);
+    let died = lock.acquire().unwrap_err();
+    let g = died.into_inner();
+    assert!(lock.is_owned());
+    assert_eq!(lock.count(), 1, "the dead owner's depth is gone");
+    // Not marked consistent: the next acquirer is told again.
+    drop(g);
+    assert!(!lock.is_consistent());
+    let g = lock.try_acquire().unwrap_err();
+    let AcquireError::OwnerDied(died) = g else { panic!("expected OwnerDied") };
+    died.into_inner().mark_consistent();
+    assert!(lock.acquire().is_ok());
+}
+
+#[test]
+fn a_value_whose_holder_was_killed_can_be_repaired() {
+    let _d = deadline(LONG);
+    let v = Value::new([0u64; 2]).unwrap();
+    let held = Event::new().unwrap();
+    let p = started(
+        Process::new(half_update, (v.clone(), held.clone())),
+        StartMethod::Forkserver,
+    );
+    kill_holder(p, &held);
+    assert_eq!(v.value().unwrap_err().kind(), ErrorKind::OwnerDied);
+    let mut g = v.lock().unwrap_err().into_inner();
+    assert_eq!(*g, [1, 0], "the half-done update is visible");
+    g[1] = 1;
+    g.mark_consistent();
+    drop(g);
+    assert_eq!(v.value().unwrap(), [1, 1]);
+}

@@ -1,0 +1,216 @@
+#![allow(unsafe_code, reason = "exercises the unsafe accessors and the Shareable contract")]
+
+use std::time::Duration;
+
+use mp_process::{Process, StartMethod};
+use mp_shm::{Array, ErrorKind, Lock, RawArray, RawValue, Shareable, Value};
+use mp_testkit::deadline;
+
+use crate::{LONG, join, started};
+
+fn add_thousand(v: Value<i64>) {
+    for _ in 0..1000 {
+        *v.lock().unwrap() += 1;
+    }
+}
+
+#[test]
+fn four_processes_thousand_locked_increments_total_exactly_4000() {
+    let _d = deadline(LONG);
+    let v = Value::new(0i64).unwrap();
+    let methods = [
+        StartMethod::Fork,
+        StartMethod::Forkserver,
+        StartMethod::Spawn,
+        StartMethod::Forkserver,
+    ];
+    let ps: Vec<Process> = methods
+        .iter()
+        .map(|m| started(Process::new(add_thousand, (v.clone(),)), *m))
+        .collect();
+    for p in &ps {
+        assert_eq!(join(p), 0);
+    }
+    assert_eq!(v.value().unwrap(), 4000);
+}
+
+fn negate_all(a: Array<f64>) {
+    for x in a.lock().unwrap().iter_mut() {
+        *x = -*x;
+    }
+    a.set(0, 42.0).unwrap();
+}
+
+#[test]
+fn a_childs_writes_to_an_array_are_seen_by_the_parent() {
+    let _d = deadline(LONG);
+    for m in StartMethod::ALL {
+        let a = Array::from_slice(&[1.0f64, 2.0, 3.0, 4.0]).unwrap();
+        let p = started(Process::new(negate_all, (a.clone(),)), m);
+        assert_eq!(join(&p), 0, "{m}");
+        assert_eq!(a.to_vec().unwrap(), [42.0, -2.0, -3.0, -4.0], "{m}");
+        assert_eq!(a.get(4).unwrap_err().kind(), ErrorKind::OutOfRange);
+    }
+}
+
+fn rewrite_bytes(a: Array<u8>, expect: Vec<u8>) {
+    assert_eq!(a.to_vec().unwrap(), expect);
+    a.lock().unwrap().copy_from_slice(b"\0\0child\0\0\xff");
+}
+
+#[test]
+fn byte_arrays_keep_exact_bytes_including_nuls() {
+    let _d = deadline(LONG);
+    let bytes = b"he\0llo\0\0\0\0".to_vec();
+    let a = Array::<u8>::from_slice(&bytes).unwrap();
+    assert_eq!(a.len(), 10);
+    let p = started(
+        Process::new(rewrite_bytes, (a.clone(), bytes)),
+        StartMethod::Spawn,
+    );
+    assert_eq!(join(&p), 0);
+    assert_eq!(a.to_vec().unwrap(), b"\0\0child\0\0\xff");
+    let zeroed = Array::<u8>::zeroed(3).unwrap();
+    assert_eq!(zeroed.to_vec().unwrap(), [0, 0, 0]);
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+struct Point {
+    x: f64,
+    y: f64,
+    tag: [u8; 8],
+}
+
+// SAFETY: repr(C), floats and bytes, no padding, no pointers.
+unsafe impl Shareable for Point {}
+
+fn move_point(p: Value<Point>) {
+    let mut g = p.lock().unwrap();
+    g.x += 1.0;
+    g.y *= 2.0;
+    g.tag = *b"moved\0\0\0";
+}
+
+#[test]
+fn repr_c_structs_are_shared_values() {
+    let _d = deadline(LONG);
+    let v = Value::new(Point {
+        x: 1.0,
+        y: 2.0,
+        tag: [0; 8],
+    })
+    .unwrap();
+    let p = started(Process::new(move_point, (v.clone(),)), StartMethod::Forkserver);
+    assert_eq!(join(&p), 0);
+    assert_eq!(
+        v.value().unwrap(),
+        Point {
+            x: 2.0,
+            y: 4.0,
+            tag: *b"moved\0\0\0"
+        }
+    );
+}
+
+fn bump_both(a: Value<u32>, b: Value<u32>) {
+    let guard = a.get_lock().acquire().unwrap();
+    let x = a.get_with(&guard).unwrap();
+    let y = b.get_with(&guard).unwrap();
+    a.set_with(&guard, x + 1).unwrap();
+    b.set_with(&guard, y + 10).unwrap();
+}
+
+#[test]
+fn values_can_share_one_lock() {
+    let _d = deadline(LONG);
+    let lock = Lock::new().unwrap();
+    let a = Value::with_lock(1u32, lock.clone()).unwrap();
+    let b = Value::with_lock(2u32, lock.clone()).unwrap();
+    assert!(a.get_lock().same_as(&lock) && b.get_lock().same_as(&lock));
+    let p = started(Process::new(bump_both, (a.clone(), b.clone())), StartMethod::Spawn);
+    assert_eq!(join(&p), 0);
+    assert_eq!((a.value().unwrap(), b.value().unwrap()), (2, 12));
+    // The shared lock really is one lock.
+    let held = a.lock().unwrap();
+    assert!(b.try_lock().is_err());
+    assert!(lock.try_acquire().is_err());
+    drop(held);
+    // A guard of another lock does not open a value.
+    let other = Lock::new().unwrap();
+    let g = other.acquire().unwrap();
+    assert_eq!(a.get_with(&g).unwrap_err().kind(), ErrorKind::LockNotHeld);
+}
+
+#[test]
+fn a_value_guard_cannot_be_released_by_anyone_else() {
+    let _d = deadline(LONG);
+    let v = Value::new(5u8).unwrap();
+    let mut g = v.lock().unwrap();
+    assert_eq!(v.get_lock().release().unwrap_err().kind(), ErrorKind::HeldByGuard);
+    *g = 6;
+    drop(g);
+    assert_eq!(v.get_lock().release().unwrap_err().kind(), ErrorKind::NotLocked);
+    assert_eq!(v.value().unwrap(), 6);
+    assert!(matches!(
+        v.lock_timeout(Duration::from_millis(10)),
+        Ok(g) if *g == 6
+    ));
+}
+
+fn raw_writer(v: RawValue<u64>, a: RawArray<u16>) {
+    v.store(0xdead_beef_0000_0001);
+    a.store(2, 7).unwrap();
+    a.write_from(3, &[8, 9]).unwrap();
+    assert!(a.store(5, 1).is_err());
+}
+
+#[test]
+fn raw_values_and_arrays_are_shared_without_a_lock() {
+    let _d = deadline(LONG);
+    for m in [StartMethod::Fork, StartMethod::Spawn] {
+        let v = RawValue::new(1u64).unwrap();
+        let a = RawArray::<u16>::zeroed(5).unwrap();
+        let p = started(Process::new(raw_writer, (v.clone(), a.clone())), m);
+        assert_eq!(join(&p), 0);
+        assert_eq!(v.load(), 0xdead_beef_0000_0001);
+        assert_eq!(a.to_vec(), [0, 0, 7, 8, 9]);
+        let mut two = [0u16; 2];
+        a.read_into(3, &mut two).unwrap();
+        assert_eq!(two, [8, 9]);
+        assert_eq!(a.read_into(4, &mut two).unwrap_err().kind(), ErrorKind::OutOfRange);
+        assert_eq!(a.load(5).unwrap_err().kind(), ErrorKind::OutOfRange);
+        // SAFETY: no other process touches the array any more.
+        assert_eq!(unsafe { a.as_slice() }, [0, 0, 7, 8, 9]);
+        let big = RawValue::new([1u32; 5]).unwrap();
+        // SAFETY: this test is the only user of `big`.
+        unsafe { big.write([2; 5]) };
+        // SAFETY: as above.
+        assert_eq!(unsafe { big.read() }, [2; 5]);
+    }
+}
+
+#[test]
+fn a_handle_decoded_as_another_type_is_an_error() {
+    let _d = deadline(LONG);
+    let v = Value::new(7u32).unwrap();
+    let (bytes, fds) = mp_handle::encode(&v).unwrap();
+    assert!(mp_handle::decode::<Value<u64>>(&bytes, fds).is_err(), "other size");
+
+    let (bytes, fds) = mp_handle::encode(&v).unwrap();
+    assert!(mp_handle::decode::<Value<i32>>(&bytes, fds).is_err(), "same size, other type");
+    let (bytes, fds) = mp_handle::encode(&v).unwrap();
+    assert!(mp_handle::decode::<Array<u32>>(&bytes, fds).is_err(), "value as array");
+    let (bytes, fds) = mp_handle::encode(&v).unwrap();
+    assert!(mp_handle::decode::<RawValue<u32>>(&bytes, fds).is_err(), "value as raw");
+    let (bytes, fds) = mp_handle::encode(&v.get_lock().clone()).unwrap();
+    assert!(mp_handle::decode::<mp_shm::RLock>(&bytes, fds).is_err(), "lock as rlock");
+    let (bytes, fds) = mp_handle::encode(&mp_shm::Event::new().unwrap()).unwrap();
+    assert!(mp_handle::decode::<mp_shm::Semaphore>(&bytes, fds).is_err(), "event as semaphore");
+
+    let (bytes, fds) = mp_handle::encode(&v).unwrap();
+    let same: Value<u32> = mp_handle::decode(&bytes, fds).unwrap();
+    same.set_value(8).unwrap();
+    assert_eq!(v.value().unwrap(), 8);
+    assert!(same.get_lock().same_as(v.get_lock()));
+}
