@@ -89,11 +89,26 @@ impl Handle {
         pool
     }
 
+    /// Runs `op` on the object through `pool` (this process's pool, from
+    /// [`pool`](Handle::pool)); `wait` bounds how long it may block.
+    pub(crate) fn call_on(
+        &self,
+        pool: &Arc<Pool>,
+        op: Op,
+        wait: Wait,
+    ) -> Result<(Arc<Pool>, Answer)> {
+        let answer = pool.request(&Request::Call { id: self.0.id, op }, wait)?;
+        Ok((pool.clone(), answer))
+    }
+
+    /// Runs a non-blocking `op` through `pool`.
+    pub(crate) fn op_on(&self, pool: &Arc<Pool>, op: Op) -> Result<(Arc<Pool>, Answer)> {
+        self.call_on(pool, op, Wait::Now)
+    }
+
     /// Runs `op` on the object; `wait` bounds how long it may block.
     pub(crate) fn call(&self, op: Op, wait: Wait) -> Result<(Arc<Pool>, Answer)> {
-        let pool = self.pool();
-        let answer = pool.request(&Request::Call { id: self.0.id, op }, wait)?;
-        Ok((pool, answer))
+        self.call_on(&self.pool(), op, wait)
     }
 
     /// Runs a non-blocking `op`.
@@ -119,19 +134,26 @@ impl Drop for Inner {
     }
 }
 
-impl fmt::Debug for Handle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Handle {
+    /// Formats the handle as proxy type `name` (for the proxies' `Debug`).
+    pub(crate) fn fmt_as(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.0.link.lock();
-        let mut s = f.debug_struct("Proxy");
+        let mut s = f.debug_struct(name);
         s.field("kind", &self.0.kind)
             .field("id", &format_args!("{:x}", self.0.id));
         if let Some(typeid) = &self.0.typeid {
             s.field("typeid", typeid);
         }
         if let Some(pool) = state.link.current() {
-            s.field("address", &pool.address);
+            s.field("address", &format_args!("{}", pool.address));
         }
         s.finish()
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_as("Handle", f)
     }
 }
 
@@ -161,7 +183,7 @@ struct Token {
 
 /// The encoding in progress on this thread for a value stored on a server.
 struct StoreCtx {
-    address: Address,
+    pool: Arc<Pool>,
     refs: Vec<ObjectId>,
 }
 
@@ -213,7 +235,7 @@ impl Serialize for Handle {
         let stored_here = STORE.with(|c| {
             let mut ctx = c.borrow_mut();
             match ctx.as_mut() {
-                Some(ctx) if ctx.address == pool.address => {
+                Some(ctx) if Arc::ptr_eq(&ctx.pool, &pool) || ctx.pool.address == pool.address => {
                     ctx.refs.push(self.0.id);
                     true
                 }
@@ -315,11 +337,11 @@ impl<'de> Deserialize<'de> for Handle {
 }
 
 /// Encodes `value` to store on `pool`'s server, noting the handles inside.
-pub(crate) fn encode_item<T: Serialize + ?Sized>(pool: &Pool, value: &T) -> Result<Item> {
+pub(crate) fn encode_item<T: Serialize + ?Sized>(pool: &Arc<Pool>, value: &T) -> Result<Item> {
     let guard = Restore::install(
         &STORE,
         StoreCtx {
-            address: pool.address.clone(),
+            pool: pool.clone(),
             refs: Vec::new(),
         },
     );
@@ -333,7 +355,7 @@ pub(crate) fn encode_item<T: Serialize + ?Sized>(pool: &Pool, value: &T) -> Resu
 
 /// Encodes a key or a value to compare with (handles inside are compared,
 /// not held).
-pub(crate) fn encode_key<T: Serialize + ?Sized>(pool: &Pool, value: &T) -> Result<Vec<u8>> {
+pub(crate) fn encode_key<T: Serialize + ?Sized>(pool: &Arc<Pool>, value: &T) -> Result<Vec<u8>> {
     encode_item(pool, value).map(|item| item.bytes)
 }
 
@@ -378,6 +400,10 @@ pub(crate) fn decode_exact<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 
 /// Decodes one item from `pool`'s server.
 pub(crate) fn decode_item<T: DeserializeOwned>(pool: &Arc<Pool>, item: Item) -> Result<T> {
+    if item.refs.is_empty() {
+        // No handle of this server inside (each one would be in `refs`).
+        return decode_exact(&item.bytes);
+    }
     decode_with(pool, item.refs, || decode_exact(&item.bytes))
 }
 
@@ -462,7 +488,7 @@ macro_rules! proxy_plumbing {
 
         impl$(<$($g),*>)? std::fmt::Debug for $name$(<$($g),*>)? {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                write!(f, "{}{:?}", stringify!($name), self.handle)
+                self.handle.fmt_as(stringify!($name), f)
             }
         }
 

@@ -1,9 +1,11 @@
 use std::borrow::Borrow;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::client::Pool;
 use crate::error::Result;
 use crate::handle::{
     Handle, decode_exact, decode_item, decode_items, decode_with, encode_item, encode_key,
@@ -49,12 +51,8 @@ where
     K: Serialize + DeserializeOwned,
     V: Serialize + DeserializeOwned,
 {
-    fn key<Q: Serialize + ?Sized>(&self, key: &Q) -> Result<Vec<u8>> {
-        encode_key(&self.handle.pool(), key)
-    }
-
-    fn maybe(&self, op: Op) -> Result<Option<V>> {
-        match self.handle.op(op)? {
+    fn maybe(&self, pool: &Arc<Pool>, op: Op) -> Result<Option<V>> {
+        match self.handle.op_on(pool, op)? {
             (pool, Answer::MaybeItem(Some(item))) => decode_item(&pool, item).map(Some),
             (_, Answer::MaybeItem(None)) => Ok(None),
             (_, other) => Err(unexpected(other)),
@@ -70,9 +68,10 @@ where
         Q: Serialize + ?Sized,
         W: Serialize + ?Sized,
     {
-        let key = self.key(key)?;
-        let item = encode_item(&self.handle.pool(), value)?;
-        self.maybe(Op::MapInsert(key, item))
+        let pool = self.handle.pool();
+        let key = encode_key(&pool, key)?;
+        let item = encode_item(&pool, value)?;
+        self.maybe(&pool, Op::MapInsert(key, item))
     }
 
     /// A copy of the value for `key` (Python's `d.get(key)`).
@@ -80,8 +79,9 @@ where
     where
         K: Borrow<Q>,
     {
-        let key = self.key(key)?;
-        self.maybe(Op::MapGet(key))
+        let pool = self.handle.pool();
+        let key = encode_key(&pool, key)?;
+        self.maybe(&pool, Op::MapGet(key))
     }
 
     /// Removes `key` and returns its value (Python's `d.pop(key, None)`).
@@ -90,8 +90,9 @@ where
     where
         K: Borrow<Q>,
     {
-        let key = self.key(key)?;
-        self.maybe(Op::MapRemove(key))
+        let pool = self.handle.pool();
+        let key = encode_key(&pool, key)?;
+        self.maybe(&pool, Op::MapRemove(key))
     }
 
     /// Whether `key` is present (Python's `key in d`).
@@ -100,8 +101,9 @@ where
     where
         K: Borrow<Q>,
     {
-        let key = self.key(key)?;
-        boolean(self.handle.op(Op::MapContains(key))?.1)
+        let pool = self.handle.pool();
+        let key = encode_key(&pool, key)?;
+        boolean(self.handle.op_on(&pool, Op::MapContains(key))?.1)
     }
 
     /// The keys, in insertion order.
@@ -169,7 +171,7 @@ where
                 ))
             })
             .collect::<Result<_>>()?;
-        unit(self.handle.op(Op::MapUpdate(pairs))?.1)
+        unit(self.handle.op_on(&pool, Op::MapUpdate(pairs))?.1)
     }
 
     /// The value for `key`, inserting `default` first if it is missing
@@ -181,9 +183,10 @@ where
         Q: Serialize + ?Sized,
         W: Serialize + ?Sized,
     {
-        let key = self.key(key)?;
-        let item = encode_item(&self.handle.pool(), default)?;
-        match self.handle.op(Op::MapSetDefault(key, item))? {
+        let pool = self.handle.pool();
+        let key = encode_key(&pool, key)?;
+        let item = encode_item(&pool, default)?;
+        match self.handle.op_on(&pool, Op::MapSetDefault(key, item))? {
             (pool, Answer::Item(item)) => decode_item(&pool, item),
             (_, other) => Err(unexpected(other)),
         }
@@ -213,8 +216,9 @@ where
         K: Borrow<Q>,
         V: Number,
     {
-        let key = self.key(key)?;
-        self.arith(key, NumOp::Add, delta)
+        let pool = self.handle.pool();
+        let key = encode_key(&pool, key)?;
+        self.arith(&pool, key, NumOp::Add, delta)
     }
 
     /// Subtracts `delta` from the number at `key` (see [`fetch_add`](DictProxy::fetch_add)).
@@ -223,15 +227,19 @@ where
         K: Borrow<Q>,
         V: Number,
     {
-        let key = self.key(key)?;
-        self.arith(key, NumOp::Sub, delta)
+        let pool = self.handle.pool();
+        let key = encode_key(&pool, key)?;
+        self.arith(&pool, key, NumOp::Sub, delta)
     }
 
-    fn arith(&self, key: Vec<u8>, op: NumOp, delta: V) -> Result<V>
+    fn arith(&self, pool: &Arc<Pool>, key: Vec<u8>, op: NumOp, delta: V) -> Result<V>
     where
         V: Number,
     {
-        match self.handle.op(Op::MapArith(key, arith(op, delta)?))? {
+        match self
+            .handle
+            .op_on(pool, Op::MapArith(key, arith(op, delta)?))?
+        {
             (_, Answer::Item(item)) => decode_exact(&item.bytes),
             (_, other) => Err(unexpected(other)),
         }
@@ -246,8 +254,9 @@ where
         K: Borrow<Q>,
         Q: Serialize + ?Sized,
     {
-        let key = self.key(key)?;
-        let mut current: Option<Item> = match self.handle.op(Op::MapGet(key.clone()))? {
+        let pool = self.handle.pool();
+        let key = encode_key(&pool, key)?;
+        let mut current: Option<Item> = match self.handle.op_on(&pool, Op::MapGet(key.clone()))? {
             (_, Answer::MaybeItem(item)) => item,
             (_, other) => return Err(unexpected(other)),
         };
@@ -265,7 +274,7 @@ where
                 expected,
                 new,
             };
-            match self.handle.op(op)? {
+            match self.handle.op_on(&pool, op)? {
                 (pool, Answer::Swapped(Ok(old))) => {
                     // The replaced value's holds came back to us: let them go.
                     if let Some(old) = old {

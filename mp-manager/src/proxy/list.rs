@@ -57,7 +57,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     {
         let pool = self.handle.pool();
         let item = encode_item(&pool, value)?;
-        unit(self.handle.op(Op::SeqPush(item))?.1)
+        unit(self.handle.op_on(&pool, Op::SeqPush(item))?.1)
     }
 
     /// Adds every item at the end, atomically (no other call lands in between).
@@ -71,7 +71,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
             .into_iter()
             .map(|v| encode_item(&pool, v.borrow()))
             .collect::<Result<_>>()?;
-        unit(self.handle.op(Op::SeqExtend(items))?.1)
+        unit(self.handle.op_on(&pool, Op::SeqExtend(items))?.1)
     }
 
     /// A copy of the item at `index` ([`Error::IndexOutOfRange`](crate::Error::IndexOutOfRange)
@@ -92,7 +92,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     {
         let pool = self.handle.pool();
         let item = encode_item(&pool, value)?;
-        unit(self.handle.op(Op::SeqSet(index as u64, item))?.1)
+        unit(self.handle.op_on(&pool, Op::SeqSet(index as u64, item))?.1)
     }
 
     /// Inserts `value` before `index` (at the end if `index` is past it, as
@@ -103,7 +103,11 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     {
         let pool = self.handle.pool();
         let item = encode_item(&pool, value)?;
-        unit(self.handle.op(Op::SeqInsert(index as u64, item))?.1)
+        unit(
+            self.handle
+                .op_on(&pool, Op::SeqInsert(index as u64, item))?
+                .1,
+        )
     }
 
     /// Removes and returns the last item; `None` if the list is empty.
@@ -130,8 +134,9 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     where
         T: Borrow<Q>,
     {
-        let key = encode_key(&self.handle.pool(), value)?;
-        boolean(self.handle.op(Op::SeqRemove(key))?.1)
+        let pool = self.handle.pool();
+        let key = encode_key(&pool, value)?;
+        boolean(self.handle.op_on(&pool, Op::SeqRemove(key))?.1)
     }
 
     /// The position of the first item equal to `value`.
@@ -139,8 +144,9 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     where
         T: Borrow<Q>,
     {
-        let key = encode_key(&self.handle.pool(), value)?;
-        match self.handle.op(Op::SeqIndex(key))?.1 {
+        let pool = self.handle.pool();
+        let key = encode_key(&pool, value)?;
+        match self.handle.op_on(&pool, Op::SeqIndex(key))?.1 {
             Answer::Count(i) => Ok(Some(to_usize(i))),
             Answer::Unit => Ok(None),
             other => Err(unexpected(other)),
@@ -152,8 +158,9 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     where
         T: Borrow<Q>,
     {
-        let key = encode_key(&self.handle.pool(), value)?;
-        count(self.handle.op(Op::SeqCount(key))?.1).map(to_usize)
+        let pool = self.handle.pool();
+        let key = encode_key(&pool, value)?;
+        count(self.handle.op_on(&pool, Op::SeqCount(key))?.1).map(to_usize)
     }
 
     /// Whether an item equals `value` (Python's `value in list`).
@@ -228,15 +235,19 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// This is the read-modify-write that a Python user does by hand with a
     /// lock around `l[:]` and a write-back.
     pub fn update_with<R>(&self, mut f: impl FnMut(&mut Vec<T>) -> R) -> Result<R> {
+        let pool = self.handle.pool();
         loop {
             let (version, mut values) = self.snapshot()?;
             let result = f(&mut values);
-            let pool = self.handle.pool();
             let items = values
                 .iter()
                 .map(|v| encode_item(&pool, v))
                 .collect::<Result<_>>()?;
-            if boolean(self.handle.op(Op::SeqReplace { version, items })?.1)? {
+            if boolean(
+                self.handle
+                    .op_on(&pool, Op::SeqReplace { version, items })?
+                    .1,
+            )? {
                 return Ok(result);
             }
         }

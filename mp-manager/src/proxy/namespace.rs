@@ -40,10 +40,6 @@ pub struct Namespace {
 proxy_plumbing!(Namespace, [Namespace]);
 
 impl Namespace {
-    fn key(&self, name: &str) -> Result<Vec<u8>> {
-        encode_key(&self.handle.pool(), name)
-    }
-
     /// A copy of attribute `name` (Python's `ns.name`);
     /// [`Error::NoAttribute`] if it is not set.
     #[doc(alias = "__getattr__")]
@@ -56,8 +52,9 @@ impl Namespace {
     /// `getattr(ns, name, None)`).
     #[doc(alias = "getattr")]
     pub fn get_opt<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
-        let key = self.key(name)?;
-        match self.handle.op(Op::MapGet(key))? {
+        let pool = self.handle.pool();
+        let key = encode_key(&pool, name)?;
+        match self.handle.op_on(&pool, Op::MapGet(key))? {
             (pool, Answer::MaybeItem(Some(item))) => decode_item(&pool, item).map(Some),
             (_, Answer::MaybeItem(None)) => Ok(None),
             (_, other) => Err(unexpected(other)),
@@ -68,9 +65,10 @@ impl Namespace {
     #[doc(alias = "__setattr__")]
     #[doc(alias = "setattr")]
     pub fn set<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<()> {
-        let key = self.key(name)?;
-        let item = encode_item(&self.handle.pool(), value)?;
-        match self.handle.op(Op::MapInsert(key, item))? {
+        let pool = self.handle.pool();
+        let key = encode_key(&pool, name)?;
+        let item = encode_item(&pool, value)?;
+        match self.handle.op_on(&pool, Op::MapInsert(key, item))? {
             (pool, Answer::MaybeItem(old)) => {
                 if let Some(old) = old {
                     decode_with(&pool, old.refs, || Ok(()))?;
@@ -85,8 +83,9 @@ impl Namespace {
     /// not set.
     #[doc(alias = "delattr")]
     pub fn remove(&self, name: &str) -> Result<bool> {
-        let key = self.key(name)?;
-        match self.handle.op(Op::MapRemove(key))? {
+        let pool = self.handle.pool();
+        let key = encode_key(&pool, name)?;
+        match self.handle.op_on(&pool, Op::MapRemove(key))? {
             (pool, Answer::MaybeItem(old)) => {
                 let present = old.is_some();
                 if let Some(old) = old {
@@ -101,8 +100,9 @@ impl Namespace {
     /// Whether attribute `name` is set (Python's `hasattr`).
     #[doc(alias = "hasattr")]
     pub fn contains(&self, name: &str) -> Result<bool> {
-        let key = self.key(name)?;
-        boolean(self.handle.op(Op::MapContains(key))?.1)
+        let pool = self.handle.pool();
+        let key = encode_key(&pool, name)?;
+        boolean(self.handle.op_on(&pool, Op::MapContains(key))?.1)
     }
 
     /// The attribute names, in the order they were first set.
@@ -127,8 +127,13 @@ impl Namespace {
     }
 
     fn arith<T: Number>(&self, name: &str, op: NumOp, delta: T) -> Result<T> {
-        let key = self.key(name)?;
-        match self.handle.op(Op::MapArith(key, arith(op, delta)?))?.1 {
+        let pool = self.handle.pool();
+        let key = encode_key(&pool, name)?;
+        match self
+            .handle
+            .op_on(&pool, Op::MapArith(key, arith(op, delta)?))?
+            .1
+        {
             Answer::Item(item) => decode_exact(&item.bytes),
             other => Err(unexpected(other)),
         }
@@ -141,8 +146,9 @@ impl Namespace {
     where
         T: Serialize + DeserializeOwned,
     {
-        let key = self.key(name)?;
-        let mut current: Option<Item> = match self.handle.op(Op::MapGet(key.clone()))?.1 {
+        let pool = self.handle.pool();
+        let key = encode_key(&pool, name)?;
+        let mut current: Option<Item> = match self.handle.op_on(&pool, Op::MapGet(key.clone()))?.1 {
             Answer::MaybeItem(item) => item,
             other => return Err(unexpected(other)),
         };
@@ -160,7 +166,7 @@ impl Namespace {
                 expected,
                 new,
             };
-            match self.handle.op(op)? {
+            match self.handle.op_on(&pool, op)? {
                 (pool, Answer::Swapped(Ok(old))) => {
                     if let Some(old) = old {
                         decode_with(&pool, old.refs, || Ok(()))?;

@@ -44,8 +44,9 @@ macro_rules! queue_methods {
         where
             T: Borrow<Q>,
         {
-            let item = encode_item(&self.handle.pool(), value)?;
-            unit(self.handle.call(Op::QPut(item, wait), wait)?.1)
+            let pool = self.handle.pool();
+            let item = encode_item(&pool, value)?;
+            unit(self.handle.call_on(&pool, Op::QPut(item, wait), wait)?.1)
         }
 
         /// Takes the front item, waiting until there is one.

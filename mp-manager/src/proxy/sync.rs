@@ -34,7 +34,7 @@ impl Drop for LockGuard<'_> {
 
 impl fmt::Debug for LockGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "LockGuard({:?})", self.handle)
+        self.handle.fmt_as("LockGuard", f)
     }
 }
 

@@ -54,8 +54,9 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
     where
         T: Borrow<Q>,
     {
-        let item = encode_item(&self.handle.pool(), value)?;
-        unit(self.handle.op(Op::ValSet(item))?.1)
+        let pool = self.handle.pool();
+        let item = encode_item(&pool, value)?;
+        unit(self.handle.op_on(&pool, Op::ValSet(item))?.1)
     }
 
     /// Replaces the value and returns the old one, atomically.
@@ -63,8 +64,9 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
     where
         T: Borrow<Q>,
     {
-        let item = encode_item(&self.handle.pool(), value)?;
-        match self.handle.op(Op::ValSwap(item))? {
+        let pool = self.handle.pool();
+        let item = encode_item(&pool, value)?;
+        match self.handle.op_on(&pool, Op::ValSwap(item))? {
             (pool, Answer::Item(item)) => decode_item(&pool, item),
             (_, other) => Err(unexpected(other)),
         }
@@ -76,7 +78,10 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
         let pool = self.handle.pool();
         let expected = encode_key(&pool, current)?;
         let new = encode_item(&pool, new)?;
-        match self.handle.op(Op::ValCompareSwap { expected, new })? {
+        match self
+            .handle
+            .op_on(&pool, Op::ValCompareSwap { expected, new })?
+        {
             (pool, Answer::Swapped(Ok(Some(old)))) => decode_item(&pool, old).map(Ok),
             (pool, Answer::Swapped(Err(Some(now)))) => decode_item(&pool, now).map(Err),
             (_, other) => Err(unexpected(other)),
@@ -173,8 +178,9 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
     where
         T: Borrow<Q>,
     {
-        let item = encode_item(&self.handle.pool(), value)?;
-        unit(self.handle.op(Op::SeqSet(index as u64, item))?.1)
+        let pool = self.handle.pool();
+        let item = encode_item(&pool, value)?;
+        unit(self.handle.op_on(&pool, Op::SeqSet(index as u64, item))?.1)
     }
 
     /// The length.
@@ -238,7 +244,7 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
             .map(|v| encode_item(&pool, v.borrow()))
             .collect::<Result<_>>()?;
         loop {
-            let version = match self.handle.op(Op::SeqSnapshot)? {
+            let version = match self.handle.op_on(&pool, Op::SeqSnapshot)? {
                 (pool, Answer::Versioned { version, items }) => {
                     decode_with(
                         &pool,
@@ -253,7 +259,7 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
                 version,
                 items: items.clone(),
             };
-            if boolean(self.handle.op(op)?.1)? {
+            if boolean(self.handle.op_on(&pool, op)?.1)? {
                 return Ok(());
             }
         }

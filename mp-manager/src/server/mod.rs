@@ -558,9 +558,11 @@ fn accept_loop(listener: &Listener, core: &Arc<Core>) {
             Err(mp_pipe::Error::Authentication(_)) => {
                 core.refused.fetch_add(1, Ordering::Relaxed);
             }
-            // Running out of descriptors, or a peer that misbehaved during
-            // the handshake: pause briefly and keep accepting.
-            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            // Out of descriptors (or memory): pause briefly, keep accepting.
+            Err(mp_pipe::Error::Io(_)) => std::thread::sleep(Duration::from_millis(10)),
+            // A peer that misbehaved during the handshake (timed out, hung
+            // up, sent junk): its problem only.
+            Err(_) => {}
         }
     }
 }

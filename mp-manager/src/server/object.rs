@@ -1133,3 +1133,62 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         "a non-string panic".to_owned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(b: u8) -> Item {
+        Item {
+            bytes: vec![b],
+            refs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn map_keeps_insertion_order_and_replaces_in_place() {
+        let mut map = Map::default();
+        assert!(map.insert(b"b".to_vec(), item(1)).is_none());
+        assert!(map.insert(b"a".to_vec(), item(2)).is_none());
+        assert_eq!(map.insert(b"b".to_vec(), item(3)), Some(item(1)));
+        let keys: Vec<&[u8]> = map.iter().map(|(k, _)| k.as_slice()).collect();
+        assert_eq!(keys, [&b"b"[..], b"a"]);
+        assert_eq!(map.pop_last(), Some((b"a".to_vec(), item(2))));
+        assert_eq!(map.remove(b"b"), Some(item(3)));
+        assert!(map.remove(b"b").is_none());
+        assert!(map.pop_last().is_none());
+        assert_eq!(map.iter().count(), 0);
+    }
+
+    #[test]
+    fn lock_state_follows_python_lock_and_rlock() {
+        let (a, b) = (Owner::new(1, 1), Owner::new(1, 2));
+        let mut lock = LockState::new(false);
+        assert!(lock.try_acquire(a));
+        assert!(!lock.try_acquire(a), "a plain lock is not reentrant");
+        assert!(
+            lock.release(b).is_ok(),
+            "any thread may release a plain lock"
+        );
+        assert!(matches!(lock.release(a), Err(Fault::NotOwner)));
+
+        let mut rlock = LockState::new(true);
+        assert!(rlock.try_acquire(a));
+        assert!(rlock.try_acquire(a));
+        assert!(!rlock.try_acquire(b));
+        assert!(matches!(rlock.release(b), Err(Fault::NotOwner)));
+        assert!(rlock.release(a).is_ok());
+        assert!(rlock.owner.is_some());
+        assert!(rlock.release(a).is_ok());
+        assert!(rlock.owner.is_none());
+    }
+
+    #[test]
+    fn an_index_past_the_end_is_a_fault() {
+        assert_eq!(index(2, 3).ok(), Some(2));
+        assert!(matches!(
+            index(3, 3),
+            Err(Fault::IndexOutOfRange { index: 3, len: 3 })
+        ));
+    }
+}
