@@ -361,7 +361,8 @@ fn serve_with(
             return;
         }
     };
-    if lifeline.send(&Report::Ok(bound.address().clone())).is_err() {
+    let address = bound.address().clone();
+    if lifeline.send(&Report::Ok(address.clone())).is_err() {
         return;
     }
     // The owner says stop, or is gone: either way the server ends.
@@ -369,12 +370,25 @@ fn serve_with(
         .name("mp-manager-lifeline".into())
         .spawn(move || {
             let _ = lifeline.recv::<()>();
+            remove_socket_file(&address);
             std::process::exit(0);
         });
     if watcher.is_err() {
         return;
     }
     let _ = bound.serve_forever();
+}
+
+/// Removes the socket file of a Unix-path address (the listener's own
+/// cleanup does not run when the server process exits). Only a socket is
+/// removed, never another kind of file.
+fn remove_socket_file(address: &Address) {
+    use std::os::unix::fs::FileTypeExt;
+    if let Address::Unix(path) = address {
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// A server bound in this process (from [`BaseManager::get_server`]).
@@ -693,6 +707,8 @@ impl Manager {
         if process.join_timeout(STOP_TIMEOUT)?.is_none() {
             process.kill()?;
             process.join_timeout(STOP_TIMEOUT)?;
+            // A killed server could not clean up after itself.
+            remove_socket_file(&self.address);
         }
         Ok(())
     }

@@ -28,7 +28,7 @@ pub(crate) const GRACE: Duration = Duration::from_secs(1);
 const REAP_EVERY: Duration = Duration::from_millis(200);
 /// Threads accepting connections: a peer that never finishes the handshake
 /// holds one of them for at most the handshake timeout.
-const ACCEPTORS: usize = 4;
+const ACCEPTORS: usize = 8;
 /// How long a new peer has to authenticate.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -112,3 +112,48 @@ fn tcp_without_a_key_is_refused() {
     let nowhere = Manager::connect(&Address::unique(), b"key");
     assert!(matches!(nowhere, Err(Error::Connect(_))), "{nowhere:?}");
 }
+
+fn unix_client(address: Address, key: Vec<u8>) -> u32 {
+    let manager = Manager::connect(&address, &key).unwrap();
+    let queue: QueueProxy<u32> = manager.get("get_queue").unwrap();
+    queue.put(&42).unwrap();
+    queue.qsize().unwrap() as u32
+}
+
+/// A manager on a Unix socket path: used from another process, and the
+/// socket file is gone after shutdown (so the path can be bound again).
+#[test]
+fn a_manager_on_a_unix_socket_path() {
+    let _d = mp_testkit::deadline(DEADLINE);
+    let path = std::env::temp_dir().join(format!("mp-manager-test-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let key = b"unix key".to_vec();
+    for _ in 0..2 {
+        let manager = BaseManager::new()
+            .address(Address::Unix(path.clone()))
+            .authkey(&key)
+            .registry::<QueueManager>()
+            .start()
+            .unwrap();
+        assert_eq!(manager.address(), &Address::Unix(path.clone()));
+        assert!(path.exists());
+        let child =
+            mp_process::spawn(unix_client, (manager.address().clone(), key.clone())).unwrap();
+        assert_eq!(child.join().unwrap(), 1);
+        manager.shutdown().unwrap();
+        assert!(!path.exists());
+    }
+    let _ = PATIENCE;
+}
+
+fn assert_send_sync<T: Send + Sync + 'static>() {}
+
+#[test]
+fn errors_are_send_sync_and_convert_to_io_errors() {
+    let _d = mp_testkit::deadline(DEADLINE);
+    assert_send_sync::<Error>();
+    let io: std::io::Error = Error::ManagerClosed.into();
+    assert_eq!(io.kind(), std::io::ErrorKind::BrokenPipe);
+    let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(Error::Empty);
+    assert_eq!(boxed.to_string(), "the queue is empty");
+}
