@@ -15,7 +15,10 @@
 //! - Anywhere else (a child process's arguments, a message on a
 //!   `Connection`): serializing asks the server for a hold parked in this
 //!   session, and the receiver adopts it, so the object survives even if the
-//!   sender drops its proxy before the receiver decodes.
+//!   sender drops its proxy before the receiver decodes. (A hold parked for
+//!   a receiver that never decodes is released when the sender's session
+//!   ends. A proxy of another manager stored inside a manager's object keeps
+//!   its object alive while the storing process's session lasts.)
 //! - A `fork` child has a copy of the handle in memory: on first use it
 //!   re-homes the handle to its own session (see [`Link`]).
 
@@ -324,9 +327,13 @@ impl<'de> Deserialize<'de> for Handle {
                     Auth::Key(key) => Some(key.as_slice()),
                 };
                 let pool = Pool::get(&address, key);
+                // A proxy of another manager stored inside a manager's object
+                // may be read many times: readers take their own holds and
+                // leave the parked one (owned by the storing process).
+                let stored_elsewhere = LOAD.with(|c| c.borrow().is_some());
                 let request = match token.from {
-                    Some(from) => Request::Adopt { from, id: token.id },
-                    None => Request::IncRef { id: token.id },
+                    Some(from) if !stored_elsewhere => Request::Adopt { from, id: token.id },
+                    _ => Request::IncRef { id: token.id },
                 };
                 let held = pool.request(&request, Wait::Now).is_ok();
                 (pool, held)

@@ -38,6 +38,21 @@
 //! exists in any process, and is freed soon after the last one goes
 //! (including when a client process crashes).
 //!
+//! Details worth knowing:
+//!
+//! - The server is a daemon child: it never keeps its owner from exiting,
+//!   and it dies with the owner (lifeline pipe and parent-death signal)
+//!   even if the owner is killed. Only [`BaseManager::serve_forever`] runs a
+//!   server that answers to nobody.
+//! - Holds and locks of a client process are released about a second after
+//!   its last connection closes (a short grace period, so a reconnecting
+//!   client keeps them; an object whose last proxy is gone lingers as long).
+//! - Under `Spawn` and `Forkserver` (the default), a proxy passed to a child
+//!   keeps its object alive until the child has it, even if the parent drops
+//!   its own proxy at once. Under `Fork` the child has a memory copy and
+//!   takes its own hold on first use: if the parent dropped its last proxy
+//!   of that object, the child must use it within that grace period.
+//!
 //! # Better than CPython
 //!
 //! - Reads return owned copies. In CPython, `d["k"]["x"] = 1` on a nested

@@ -113,3 +113,24 @@ fn dropping_the_manager_stops_the_server() {
     drop(manager);
     assert!(!mp_testkit::is_running(server));
 }
+
+/// A proxy of one manager stored in another manager's list comes back live,
+/// as often as it is read.
+#[test]
+fn a_proxy_of_another_manager_can_be_stored() {
+    let _d = mp_testkit::deadline(DEADLINE);
+    let m1 = Manager::start().unwrap();
+    let m2 = Manager::start().unwrap();
+    let list = m1.list::<DictProxy<String, u32>>().unwrap();
+    {
+        let dict = m2.dict::<String, u32>().unwrap();
+        list.append(&dict).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    for round in 1..=3 {
+        let dict = list.get(0).unwrap();
+        dict.fetch_add("reads", 1).unwrap();
+        assert_eq!(dict.get("reads").unwrap(), Some(round));
+    }
+    assert_eq!(m2.number_of_objects().unwrap(), 1);
+}
