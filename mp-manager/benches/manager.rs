@@ -4,6 +4,11 @@
 //! Every manager call is one request/reply on a Unix socket to the server
 //! process, so the target is <= 1.3x the pipe round trip (CPython: 25-60 us
 //! per call).
+//!
+//! On a busy 2-core machine a round trip is either a same-core hand-off or
+//! a cross-core wake-up (5-15 us vs 50-60 us), which makes unpinned runs
+//! bimodal. For stable same-core numbers run the bench under
+//! `taskset -c 1` (the server and the echo child inherit the affinity).
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -241,9 +241,8 @@ impl Link {
             return (self.pool.clone(), false);
         }
         let pool = Pool::get(&self.pool.address, self.pool.authkey.as_deref());
-        // The parent's pool (and its connections) stay the parent's: this
-        // copy of the Arc is simply forgotten without running Pool's drop
-        // on shared state (dropping only closes this process's descriptors).
+        // The parent's pool is never used here; dropping this copy only
+        // closes this process's duplicates of its descriptors.
         self.pool = pool.clone();
         self.pid = pid;
         (pool, true)
