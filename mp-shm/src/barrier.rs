@@ -103,7 +103,10 @@ impl<A: BarrierAction> Barrier<A> {
             )
         };
         if parties == 0 {
-            return Err(Error::new(ErrorKind::InvalidArgument, "a barrier needs at least 1 party"));
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "a barrier needs at least 1 party",
+            ));
         }
         let view = object::create::<BarrierState>(Kind::Barrier, 0)?;
         let st = view.get();

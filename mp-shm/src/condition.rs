@@ -313,7 +313,9 @@ impl<'a> ConditionGuard<'a> {
 
 impl fmt::Debug for ConditionGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConditionGuard").field("cond", &self.cond).finish()
+        f.debug_struct("ConditionGuard")
+            .field("cond", &self.cond)
+            .finish()
     }
 }
 
@@ -333,7 +335,10 @@ struct WireRef<'a> {
     lock: &'a CondLock,
 }
 
-fn ser_view<S: Serializer>(v: &&View<ConditionState>, s: S) -> std::result::Result<S::Ok, S::Error> {
+fn ser_view<S: Serializer>(
+    v: &&View<ConditionState>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
     object::serialize_view(v, s)
 }
 

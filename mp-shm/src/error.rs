@@ -243,7 +243,9 @@ impl<G> std::error::Error for AcquireError<G> {}
 impl<G> From<AcquireError<G>> for Error {
     fn from(e: AcquireError<G>) -> Error {
         match e {
-            AcquireError::Timeout => Error::new(ErrorKind::Timeout, "timed out waiting for the lock"),
+            AcquireError::Timeout => {
+                Error::new(ErrorKind::Timeout, "timed out waiting for the lock")
+            }
             AcquireError::OwnerDied(e) => e.into(),
         }
     }

@@ -78,7 +78,7 @@ fn parse_stat(stat: &str) -> Option<(char, u64)> {
 pub(crate) fn is_alive(id: u32, start: u64) -> bool {
     match std::fs::read_to_string(format!("/proc/{id}/stat")) {
         Ok(stat) => match parse_stat(&stat) {
-            Some((state, _)) if matches!(state, 'Z' | 'X' | 'x') => false,
+            Some(('Z' | 'X' | 'x', _)) => false,
             Some((_, now)) => start == 0 || now == start,
             None => true,
         },

@@ -124,7 +124,9 @@ impl Lock {
     /// [`ErrorKind::HeldByGuard`].
     pub fn release(&self) -> Result<()> {
         self.raw().release_any().map_err(|e| match e {
-            ReleaseError::NotLocked => Error::new(ErrorKind::NotLocked, "release of an unlocked lock"),
+            ReleaseError::NotLocked => {
+                Error::new(ErrorKind::NotLocked, "release of an unlocked lock")
+            }
             ReleaseError::Pinned => Error::new(
                 ErrorKind::HeldByGuard,
                 "the lock is held by a Value/Array guard and only that guard can release it",
@@ -186,7 +188,9 @@ impl Drop for LockGuard<'_> {
 
 impl fmt::Debug for LockGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LockGuard").field("lock", &self.lock).finish()
+        f.debug_struct("LockGuard")
+            .field("lock", &self.lock)
+            .finish()
     }
 }
 
@@ -311,7 +315,10 @@ impl RLock {
     pub fn release(&self) -> Result<()> {
         let raw = self.raw();
         if raw.holder() == 0 || raw.count.load(Relaxed) == 0 {
-            return Err(Error::new(ErrorKind::NotLocked, "release of an unlocked RLock"));
+            return Err(Error::new(
+                ErrorKind::NotLocked,
+                "release of an unlocked RLock",
+            ));
         }
         if !self.is_owned() {
             return Err(Error::new(
@@ -403,7 +410,9 @@ impl Drop for RLockGuard<'_> {
 
 impl fmt::Debug for RLockGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RLockGuard").field("lock", &self.lock).finish()
+        f.debug_struct("RLockGuard")
+            .field("lock", &self.lock)
+            .finish()
     }
 }
 

@@ -11,8 +11,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys::layout::{
-    BarrierState, ConditionState, DataHeader, EventState, ListHeader, LockState, MAGIC, SemaphoreState,
-    State,
+    BarrierState, ConditionState, DataHeader, EventState, ListHeader, LockState, MAGIC,
+    SemaphoreState, State,
 };
 use crate::sys::memory::{Segment, View};
 
@@ -57,9 +57,10 @@ impl Kind {
             Kind::RawArray,
             Kind::ShareableList,
         ];
-        all.iter()
-            .find(|k| k.tag() == tag)
-            .map_or_else(|| format!("unknown kind {}", tag & 0xffff_ffff), |k| format!("{k:?}"))
+        all.iter().find(|k| k.tag() == tag).map_or_else(
+            || format!("unknown kind {}", tag & 0xffff_ffff),
+            |k| format!("{k:?}"),
+        )
     }
 }
 
@@ -117,10 +118,7 @@ pub(crate) fn view<S: Tagged>(seg: Arc<Segment>, offset: usize, kind: Kind) -> R
     if tag != kind.tag() {
         return Err(Error::new(
             ErrorKind::WrongType,
-            format!(
-                "expected a shared {kind:?}, found {}",
-                Kind::name_of(tag)
-            ),
+            format!("expected a shared {kind:?}, found {}", Kind::name_of(tag)),
         ));
     }
     Ok(view)

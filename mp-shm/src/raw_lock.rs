@@ -92,7 +92,11 @@ pub(crate) struct TimedOut;
 
 /// Sleeps on `word` while it equals `expected`, at most `left` (forever for
 /// `None`). Returns on wake-up, timeout, signal or a changed word alike.
-pub(crate) fn futex_wait(word: &std::sync::atomic::AtomicU32, expected: u32, left: Option<Duration>) {
+pub(crate) fn futex_wait(
+    word: &std::sync::atomic::AtomicU32,
+    expected: u32,
+    left: Option<Duration>,
+) {
     let ts = left.map(|d| futex::Timespec {
         tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
         tv_nsec: d.subsec_nanos() as _,
@@ -109,7 +113,12 @@ pub(crate) fn futex_wake(word: &std::sync::atomic::AtomicU32, n: u32) {
 impl RawLockState {
     /// Acquires for `owner`; `pinned` marks a holder that hands out references.
     #[inline]
-    pub(crate) fn lock(&self, owner: Owner, pinned: bool, wait: Wait) -> Result<Acquired, TimedOut> {
+    pub(crate) fn lock(
+        &self,
+        owner: Owner,
+        pinned: bool,
+        wait: Wait,
+    ) -> Result<Acquired, TimedOut> {
         let (id, start) = owner.me();
         let mine = id | if pinned { PINNED } else { 0 };
         if self
@@ -133,7 +142,13 @@ impl RawLockState {
     }
 
     #[cold]
-    fn lock_slow(&self, owner: Owner, mine: u32, start: u64, wait: Wait) -> Result<Acquired, TimedOut> {
+    fn lock_slow(
+        &self,
+        owner: Owner,
+        mine: u32,
+        start: u64,
+        wait: Wait,
+    ) -> Result<Acquired, TimedOut> {
         let mut spins = 0;
         let mut slept = false;
         let mut next_check = match wait {
@@ -175,7 +190,9 @@ impl RawLockState {
             {
                 continue;
             }
-            let until_check = check_at.saturating_duration_since(now).max(Duration::from_millis(1));
+            let until_check = check_at
+                .saturating_duration_since(now)
+                .max(Duration::from_millis(1));
             let nap = left.map_or(until_check, |l| l.min(until_check));
             futex_wait(&self.word, w | CONTENDED, Some(nap));
             slept = true;

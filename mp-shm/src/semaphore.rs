@@ -144,7 +144,10 @@ macro_rules! semaphore {
                 if self.counter.acquire(wait) {
                     Ok($guard { sem: self })
                 } else {
-                    Err(Error::new(ErrorKind::Timeout, "timed out waiting for the semaphore"))
+                    Err(Error::new(
+                        ErrorKind::Timeout,
+                        "timed out waiting for the semaphore",
+                    ))
                 }
             }
 
@@ -213,7 +216,10 @@ impl Semaphore {
     /// Overflowing `u32` is [`ErrorKind::ReleasedTooManyTimes`].
     pub fn release(&self) -> Result<()> {
         self.counter.release(1).map_err(|()| {
-            Error::new(ErrorKind::ReleasedTooManyTimes, "semaphore counter overflow")
+            Error::new(
+                ErrorKind::ReleasedTooManyTimes,
+                "semaphore counter overflow",
+            )
         })
     }
 }
@@ -256,4 +262,8 @@ impl BoundedSemaphore {
     }
 }
 
-semaphore!(BoundedSemaphore, BoundedSemaphoreGuard, Kind::BoundedSemaphore);
+semaphore!(
+    BoundedSemaphore,
+    BoundedSemaphoreGuard,
+    Kind::BoundedSemaphore
+);

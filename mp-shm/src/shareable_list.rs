@@ -188,14 +188,20 @@ impl ShareableList {
     }
 
     fn from_shm(shm: SharedMemory) -> Result<ShareableList> {
-        let wrong = || Error::new(ErrorKind::WrongType, format!("{:?} is not a ShareableList", shm.name()));
+        let wrong = || {
+            Error::new(
+                ErrorKind::WrongType,
+                format!("{:?} is not a ShareableList", shm.name()),
+            )
+        };
         let map = shm.mapped()?.map();
         let header = map.state::<ListHeader>(0).ok_or_else(wrong)?;
         if header.tag.load(Acquire) != Kind::ShareableList.tag() {
             return Err(wrong());
         }
         let len = usize::try_from(header.count.load(Relaxed)).map_err(|_| wrong())?;
-        map.states::<SlotMeta>(SLOTS_OFFSET, len).ok_or_else(wrong)?;
+        map.states::<SlotMeta>(SLOTS_OFFSET, len)
+            .ok_or_else(wrong)?;
         Ok(ShareableList { shm, len })
     }
 
@@ -245,7 +251,9 @@ impl ShareableList {
             .lock(Owner::Process, false, Wait::Forever)
             .expect("an unbounded wait does not time out");
         header.lock.mark_consistent();
-        let slots = map.states::<SlotMeta>(SLOTS_OFFSET, self.len).expect("checked at open");
+        let slots = map
+            .states::<SlotMeta>(SLOTS_OFFSET, self.len)
+            .expect("checked at open");
         Ok((Held(header), slots))
     }
 
@@ -260,11 +268,17 @@ impl ShareableList {
             slot.offset.load(Relaxed) as usize,
         );
         if len as u64 > slot.capacity.load(Relaxed) {
-            return Err(Error::new(ErrorKind::InvalidData, "corrupt ShareableList slot"));
+            return Err(Error::new(
+                ErrorKind::InvalidData,
+                "corrupt ShareableList slot",
+            ));
         }
         let mut bytes = vec![0; len];
         if !self.shm.mapped()?.map().read(offset, &mut bytes) {
-            return Err(Error::new(ErrorKind::InvalidData, "corrupt ShareableList slot"));
+            return Err(Error::new(
+                ErrorKind::InvalidData,
+                "corrupt ShareableList slot",
+            ));
         }
         drop(held);
         Item::decode(code, bytes)
@@ -290,7 +304,10 @@ impl ShareableList {
         }
         let offset = slot.offset.load(Relaxed) as usize;
         if !self.shm.mapped()?.map().write(offset, &payload) {
-            return Err(Error::new(ErrorKind::InvalidData, "corrupt ShareableList slot"));
+            return Err(Error::new(
+                ErrorKind::InvalidData,
+                "corrupt ShareableList slot",
+            ));
         }
         slot.len.store(payload.len() as u32, Relaxed);
         slot.kind.store(item.code(), Relaxed);

@@ -67,7 +67,9 @@ fn check_name(name: &str) -> Result<&str> {
         || bare.len() > MAX_NAME_LEN
         || bare == "."
         || bare == ".."
-        || !bare.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'/')
+        || !bare
+            .bytes()
+            .all(|b| (0x21..=0x7e).contains(&b) && b != b'/')
     {
         return Err(Error::new(
             ErrorKind::InvalidName,
@@ -101,7 +103,10 @@ impl SharedMemory {
     /// [`ErrorKind::ZeroSize`].
     pub fn create<'a>(name: impl Into<Option<&'a str>>, size: usize) -> Result<SharedMemory> {
         if size == 0 {
-            return Err(Error::new(ErrorKind::ZeroSize, "a shared memory segment needs a size above 0"));
+            return Err(Error::new(
+                ErrorKind::ZeroSize,
+                "a shared memory segment needs a size above 0",
+            ));
         }
         let given = name.into().map(check_name).transpose()?;
         let mut attempts = 0;
@@ -123,7 +128,12 @@ impl SharedMemory {
                         format!("shared memory {name:?} already exists"),
                     ));
                 }
-                Err(e) => return Err(Error::io(format!("cannot create shared memory {name:?}"), e.into())),
+                Err(e) => {
+                    return Err(Error::io(
+                        format!("cannot create shared memory {name:?}"),
+                        e.into(),
+                    ));
+                }
             }
         };
         let mapped = rustix::fs::ftruncate(&fd, size as u64)
@@ -152,10 +162,15 @@ impl SharedMemory {
     #[doc(alias = "attach")]
     pub fn open(name: &str) -> Result<SharedMemory> {
         let name = check_name(name)?;
-        let fd = rustix::shm::open(path(name).as_str(), OFlags::RDWR, Mode::empty()).map_err(|e| match e {
-            Errno::NOENT => Error::new(ErrorKind::NotFound, format!("no shared memory named {name:?}")),
-            e => Error::io(format!("cannot open shared memory {name:?}"), e.into()),
-        })?;
+        let fd = rustix::shm::open(path(name).as_str(), OFlags::RDWR, Mode::empty()).map_err(
+            |e| match e {
+                Errno::NOENT => Error::new(
+                    ErrorKind::NotFound,
+                    format!("no shared memory named {name:?}"),
+                ),
+                e => Error::io(format!("cannot open shared memory {name:?}"), e.into()),
+            },
+        )?;
         let size = rustix::fs::fstat(&fd)?.st_size as usize;
         if size == 0 {
             return Err(Error::new(
@@ -270,7 +285,10 @@ impl SharedMemory {
                 ErrorKind::AlreadyUnlinked,
                 format!("shared memory {:?} was already unlinked", self.name),
             ),
-            e => Error::io(format!("cannot unlink shared memory {:?}", self.name), e.into()),
+            e => Error::io(
+                format!("cannot unlink shared memory {:?}", self.name),
+                e.into(),
+            ),
         })
     }
 

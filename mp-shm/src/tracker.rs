@@ -13,9 +13,8 @@ use std::collections::HashSet;
 use std::io::{BufRead, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::Ordering;
-use std::sync::{Mutex, PoisonError};
 
-use crate::sys::os::{HOOK_RAN, ignore_termination_signals};
+use crate::sys::os::{HOOK_RAN, PidMutex, ignore_termination_signals};
 
 /// Set in the tracker's environment.
 pub(crate) const TRACKER_ENV: &str = "MP_SHM_TRACKER";
@@ -27,7 +26,9 @@ struct Tracker {
     names: HashSet<String>,
 }
 
-static TRACKER: Mutex<Option<Tracker>> = Mutex::new(None);
+/// A `PidMutex`: a forked child may inherit it locked, and must start its
+/// own tracker anyway.
+static TRACKER: PidMutex<Option<Tracker>> = PidMutex::new();
 static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Tells the tracker that this process created `name`.
@@ -41,7 +42,8 @@ pub(crate) fn unregister(name: &str) {
 }
 
 fn send(register: bool, name: &str) {
-    let mut slot = TRACKER.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut guard = TRACKER.lock();
+    let slot = &mut *guard;
     let pid = std::process::id();
     if let Some(t) = slot.as_mut() {
         if t.pid != pid {
@@ -82,7 +84,9 @@ fn start(pid: u32) -> Option<Tracker> {
     use std::os::unix::process::CommandExt;
     if !HOOK_RAN.load(Ordering::Relaxed) {
         if !WARNED.swap(true, Ordering::Relaxed) {
-            eprintln!("mp-shm: the tracker hook is not linked in; segments of a crashed process will not be cleaned up");
+            eprintln!(
+                "mp-shm: the tracker hook is not linked in; segments of a crashed process will not be cleaned up"
+            );
         }
         return None;
     }

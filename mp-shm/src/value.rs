@@ -42,8 +42,10 @@ fn create_data<T: Shareable>(kind: Kind, len: usize, inline_lock: bool) -> Resul
     let header = object::create::<DataHeader>(kind, bytes)?;
     let h = header.get();
     h.type_hash.store(type_hash::<T>(), Ordering::Relaxed);
-    h.elem_size.store(std::mem::size_of::<T>() as u64, Ordering::Relaxed);
-    h.elem_align.store(std::mem::align_of::<T>() as u64, Ordering::Relaxed);
+    h.elem_size
+        .store(std::mem::size_of::<T>() as u64, Ordering::Relaxed);
+    h.elem_align
+        .store(std::mem::align_of::<T>() as u64, Ordering::Relaxed);
     h.len.store(len as u64, Ordering::Release);
     let seg = header.segment().clone();
     if inline_lock {
@@ -54,7 +56,11 @@ fn create_data<T: Shareable>(kind: Kind, len: usize, inline_lock: bool) -> Resul
 }
 
 /// The data region of a received segment, checked against `T` and `kind`.
-fn attach_data<T: Shareable>(seg: Arc<Segment>, offset: usize, kind: Kind) -> Result<DataRegion<T>> {
+fn attach_data<T: Shareable>(
+    seg: Arc<Segment>,
+    offset: usize,
+    kind: Kind,
+) -> Result<DataRegion<T>> {
     let header = object::view::<DataHeader>(seg, offset, kind)?;
     let h = header.get();
     let (hash, size, align) = (
@@ -96,7 +102,10 @@ fn check_lock(guard: &LockGuard<'_>, lock: &Lock) -> Result<()> {
 }
 
 fn out_of_range(i: usize, len: usize) -> Error {
-    Error::new(ErrorKind::OutOfRange, format!("index {i} out of range for length {len}"))
+    Error::new(
+        ErrorKind::OutOfRange,
+        format!("index {i} out of range for length {len}"),
+    )
 }
 
 fn check_span(start: usize, n: usize, len: usize) -> Result<()> {
@@ -105,7 +114,10 @@ fn check_span(start: usize, n: usize, len: usize) -> Result<()> {
     } else {
         Err(Error::new(
             ErrorKind::OutOfRange,
-            format!("elements {start}..{} out of range for length {len}", start.saturating_add(n)),
+            format!(
+                "elements {start}..{} out of range for length {len}",
+                start.saturating_add(n)
+            ),
         ))
     }
 }
@@ -117,7 +129,10 @@ struct WireRef<'a> {
     lock: Option<&'a Lock>,
 }
 
-fn ser_region<S: Serializer>(r: &(&Arc<Segment>, usize), s: S) -> std::result::Result<S::Ok, S::Error> {
+fn ser_region<S: Serializer>(
+    r: &(&Arc<Segment>, usize),
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
     object::serialize_place(r.0, r.1, s)
 }
 
@@ -222,7 +237,9 @@ impl<T: Shareable> Value<T> {
     }
 
     /// [`lock`](Value::lock) only if the lock is free.
-    pub fn try_lock(&self) -> std::result::Result<ValueGuard<'_, T>, AcquireError<ValueGuard<'_, T>>> {
+    pub fn try_lock(
+        &self,
+    ) -> std::result::Result<ValueGuard<'_, T>, AcquireError<ValueGuard<'_, T>>> {
         self.lock_with(Wait::Never)
     }
 
@@ -391,7 +408,9 @@ impl<T: Shareable> Array<T> {
     }
 
     /// [`lock`](Array::lock) only if the lock is free.
-    pub fn try_lock(&self) -> std::result::Result<ArrayGuard<'_, T>, AcquireError<ArrayGuard<'_, T>>> {
+    pub fn try_lock(
+        &self,
+    ) -> std::result::Result<ArrayGuard<'_, T>, AcquireError<ArrayGuard<'_, T>>> {
         self.lock_with(Wait::Never)
     }
 
@@ -549,7 +568,12 @@ impl<T: Shareable> RawValue<T> {
 
     /// The address of the value in this process (never dereferenced here).
     pub fn as_ptr(&self) -> *mut T {
-        self.data.segment().map().as_ptr().wrapping_add(self.data.offset()).cast()
+        self.data
+            .segment()
+            .map()
+            .as_ptr()
+            .wrapping_add(self.data.offset())
+            .cast()
     }
 }
 
@@ -663,7 +687,12 @@ impl<T: Shareable> RawArray<T> {
 
     /// The address of the first element in this process.
     pub fn as_ptr(&self) -> *mut T {
-        self.data.segment().map().as_ptr().wrapping_add(self.data.offset()).cast()
+        self.data
+            .segment()
+            .map()
+            .as_ptr()
+            .wrapping_add(self.data.offset())
+            .cast()
     }
 }
 

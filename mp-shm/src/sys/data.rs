@@ -49,7 +49,11 @@ impl<T: Shareable> DataRegion<T> {
     }
 
     fn ptr(&self) -> *mut T {
-        self.seg.map().as_ptr().wrapping_add(self.offset).cast::<T>()
+        self.seg
+            .map()
+            .as_ptr()
+            .wrapping_add(self.offset)
+            .cast::<T>()
     }
 
     /// Atomic load of element `i` (`T` of 1, 2, 4 or 8 bytes).
@@ -66,10 +70,18 @@ impl<T: Shareable> DataRegion<T> {
         // or zero (`Shareable`), so they are a valid `T` of the same size.
         unsafe {
             match std::mem::size_of::<T>() {
-                1 => std::mem::transmute_copy(&AtomicU8::from_ptr(p.cast()).load(Ordering::Acquire)),
-                2 => std::mem::transmute_copy(&AtomicU16::from_ptr(p.cast()).load(Ordering::Acquire)),
-                4 => std::mem::transmute_copy(&AtomicU32::from_ptr(p.cast()).load(Ordering::Acquire)),
-                8 => std::mem::transmute_copy(&AtomicU64::from_ptr(p.cast()).load(Ordering::Acquire)),
+                1 => {
+                    std::mem::transmute_copy(&AtomicU8::from_ptr(p.cast()).load(Ordering::Acquire))
+                }
+                2 => {
+                    std::mem::transmute_copy(&AtomicU16::from_ptr(p.cast()).load(Ordering::Acquire))
+                }
+                4 => {
+                    std::mem::transmute_copy(&AtomicU32::from_ptr(p.cast()).load(Ordering::Acquire))
+                }
+                8 => {
+                    std::mem::transmute_copy(&AtomicU64::from_ptr(p.cast()).load(Ordering::Acquire))
+                }
                 _ => unreachable!("checked at compile time by the callers"),
             }
         }
@@ -83,10 +95,14 @@ impl<T: Shareable> DataRegion<T> {
         // bytes are an initialized integer of the same size.
         unsafe {
             match std::mem::size_of::<T>() {
-                1 => AtomicU8::from_ptr(p.cast()).store(std::mem::transmute_copy(&value), Ordering::Release),
-                2 => AtomicU16::from_ptr(p.cast()).store(std::mem::transmute_copy(&value), Ordering::Release),
-                4 => AtomicU32::from_ptr(p.cast()).store(std::mem::transmute_copy(&value), Ordering::Release),
-                8 => AtomicU64::from_ptr(p.cast()).store(std::mem::transmute_copy(&value), Ordering::Release),
+                1 => AtomicU8::from_ptr(p.cast())
+                    .store(std::mem::transmute_copy(&value), Ordering::Release),
+                2 => AtomicU16::from_ptr(p.cast())
+                    .store(std::mem::transmute_copy(&value), Ordering::Release),
+                4 => AtomicU32::from_ptr(p.cast())
+                    .store(std::mem::transmute_copy(&value), Ordering::Release),
+                8 => AtomicU64::from_ptr(p.cast())
+                    .store(std::mem::transmute_copy(&value), Ordering::Release),
                 _ => unreachable!("checked at compile time by the callers"),
             }
         }
@@ -311,7 +327,9 @@ impl SharedMemory {
     /// If the handle was closed.
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn as_mut_slice(&self) -> &mut [u8] {
-        let seg = self.mapped().expect("SharedMemory::as_mut_slice after close");
+        let seg = self
+            .mapped()
+            .expect("SharedMemory::as_mut_slice after close");
         // SAFETY: exclusivity is the caller's promise.
         unsafe { &mut seg.map().slice_mut()[..self.size()] }
     }

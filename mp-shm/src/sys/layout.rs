@@ -125,8 +125,8 @@ pub(crate) struct SlotMeta {
     pub(crate) offset: AtomicU64,
 }
 
-// SAFETY (all impls below): each type is `#[repr(C)]` and made only of
-// atomic integers, as the trait requires.
+// SAFETY: each type below is `#[repr(C)]` and made only of atomic
+// integers, as the trait requires.
 unsafe impl State for LockState {}
 // SAFETY: see above.
 unsafe impl State for SemaphoreState {}

@@ -5,12 +5,13 @@ use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 
 use rustix::fs::{MemfdFlags, SealFlags};
 use rustix::mm::{MapFlags, ProtFlags};
 
 use super::layout::State;
+use super::os::PidMutex;
 
 /// A `MAP_SHARED` read/write mapping of a whole file, unmapped on drop.
 #[derive(Debug)]
@@ -48,7 +49,8 @@ impl Mapping {
                 0,
             )?
         };
-        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap gave null"))?;
+        let ptr =
+            NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap gave null"))?;
         Ok(Mapping { ptr, len })
     }
 
@@ -84,7 +86,10 @@ impl Mapping {
 
     /// Copies `dst.len()` bytes from `offset`; false if out of bounds.
     pub(crate) fn read(&self, offset: usize, dst: &mut [u8]) -> bool {
-        if offset.checked_add(dst.len()).is_none_or(|end| end > self.len) {
+        if offset
+            .checked_add(dst.len())
+            .is_none_or(|end| end > self.len)
+        {
             return false;
         }
         // SAFETY: the source range is inside the mapping (checked above) and
@@ -93,14 +98,21 @@ impl Mapping {
         // see a mix of old and new bytes, which is a valid `[u8]`; nothing
         // else in this process holds a reference to them.
         unsafe {
-            std::ptr::copy_nonoverlapping(self.ptr.as_ptr().add(offset), dst.as_mut_ptr(), dst.len())
+            std::ptr::copy_nonoverlapping(
+                self.ptr.as_ptr().add(offset),
+                dst.as_mut_ptr(),
+                dst.len(),
+            )
         };
         true
     }
 
     /// Copies `src` to `offset`; false if out of bounds.
     pub(crate) fn write(&self, offset: usize, src: &[u8]) -> bool {
-        if offset.checked_add(src.len()).is_none_or(|end| end > self.len) {
+        if offset
+            .checked_add(src.len())
+            .is_none_or(|end| end > self.len)
+        {
             return false;
         }
         // SAFETY: in bounds (checked above), no overlap with `src`; no safe
@@ -156,23 +168,11 @@ pub(crate) struct Segment {
 type Cache = HashMap<(u64, u64), Weak<Segment>>;
 
 /// memfds mapped by this process, so a handle received twice maps once.
-static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
+/// (A `PidMutex`: a forked child may inherit it locked.)
+static CACHE: PidMutex<Cache> = PidMutex::new();
 
-/// Runs `f` on the cache; `None` if the cache stays locked (a forked child
-/// whose parent had another thread inside it at the fork): the cache only
-/// saves mappings, so callers then go without it.
-fn with_cache<R>(f: impl FnOnce(&mut Cache) -> R) -> Option<R> {
-    for attempt in 0..2000 {
-        match CACHE.try_lock() {
-            Ok(mut guard) => return Some(f(guard.get_or_insert_with(HashMap::new))),
-            Err(std::sync::TryLockError::Poisoned(p)) => {
-                return Some(f(p.into_inner().get_or_insert_with(HashMap::new)));
-            }
-            Err(std::sync::TryLockError::WouldBlock) if attempt < 100 => std::hint::spin_loop(),
-            Err(std::sync::TryLockError::WouldBlock) => std::thread::sleep(std::time::Duration::from_micros(1)),
-        }
-    }
-    None
+fn with_cache<R>(f: impl FnOnce(&mut Cache) -> R) -> R {
+    f(&mut CACHE.lock())
 }
 
 fn file_key(fd: BorrowedFd<'_>) -> io::Result<((u64, u64), u64)> {
@@ -204,7 +204,7 @@ impl Segment {
     /// turn every access into a possible SIGBUS.
     pub(crate) fn attach(fd: OwnedFd) -> io::Result<Arc<Segment>> {
         let (key, size) = file_key(fd.as_fd())?;
-        if let Some(seg) = with_cache(|c| c.get(&key).and_then(Weak::upgrade)).flatten() {
+        if let Some(seg) = with_cache(|c| c.get(&key).and_then(Weak::upgrade)) {
             return Ok(seg);
         }
         let seals = rustix::fs::fcntl_get_seals(&fd)
@@ -221,26 +221,21 @@ impl Segment {
             fd,
             key: Some(key),
         });
-        let cached = with_cache(|c| match c.get(&key).and_then(Weak::upgrade) {
+        Ok(with_cache(|c| match c.get(&key).and_then(Weak::upgrade) {
             // Another thread attached the same file meanwhile: use its map.
             Some(existing) => existing,
             None => {
                 c.insert(key, Arc::downgrade(&seg));
-                seg.clone()
+                seg
             }
-        });
-        Ok(cached.unwrap_or(seg))
+        }))
     }
 
     /// A named POSIX segment's file, mapped for `len` bytes (not cached:
     /// each `SharedMemory` handle has its own mapping, as in Python).
     pub(crate) fn named(fd: OwnedFd, len: usize) -> io::Result<Arc<Segment>> {
         let map = Mapping::map(fd.as_fd(), len)?;
-        Ok(Arc::new(Segment {
-            map,
-            fd,
-            key: None,
-        }))
+        Ok(Arc::new(Segment { map, fd, key: None }))
     }
 
     pub(crate) fn map(&self) -> &Mapping {
@@ -320,6 +315,8 @@ impl<S: State> Clone for View<S> {
 
 impl<S: State> std::fmt::Debug for View<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("View").field("offset", &self.offset).finish_non_exhaustive()
+        f.debug_struct("View")
+            .field("offset", &self.offset)
+            .finish_non_exhaustive()
     }
 }

@@ -45,7 +45,10 @@ fn barrier_of_five_four_children_and_the_parent_for_1000_cycles() {
         .iter()
         .map(|m| {
             started(
-                Process::new(party, (b.clone(), seen.clone(), CYCLES_RUN.get().unwrap().clone())),
+                Process::new(
+                    party,
+                    (b.clone(), seen.clone(), CYCLES_RUN.get().unwrap().clone()),
+                ),
                 *m,
             )
         })
@@ -62,7 +65,11 @@ fn barrier_of_five_four_children_and_the_parent_for_1000_cycles() {
         .filter(|(_, s)| *s != 0b11111)
         .collect();
     assert!(bad.is_empty(), "cycles without 5 distinct indexes: {bad:?}");
-    assert_eq!(counter.load(), CYCLES as u64, "the action ran once per cycle");
+    assert_eq!(
+        counter.load(),
+        CYCLES as u64,
+        "the action ran once per cycle"
+    );
     assert!(!b.is_broken());
     assert_eq!(b.n_waiting(), 0);
     assert_eq!(b.parties(), 5);
@@ -94,7 +101,10 @@ fn a_timeout_breaks_the_barrier_for_everyone() {
     assert!(!b.is_broken());
     let b1 = Barrier::new(1).unwrap();
     assert_eq!(b1.wait().unwrap(), 0);
-    assert_eq!(Barrier::new(0).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(
+        Barrier::new(0).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
 }
 
 fn wait_long(b: Barrier) -> i32 {
@@ -117,7 +127,10 @@ fn abort_and_reset_release_waiters_with_broken_barrier() {
     assert!(b.is_broken());
     b.reset();
     // reset() with a waiter: the waiter gets BrokenBarrier, the barrier is usable after.
-    let p = started(Process::new(wait_long, (b.clone(),)), StartMethod::Forkserver);
+    let p = started(
+        Process::new(wait_long, (b.clone(),)),
+        StartMethod::Forkserver,
+    );
     assert!(mp_testkit::eventually(LONG, || b.n_waiting() == 1));
     b.reset();
     assert_eq!(join(&p), 0);

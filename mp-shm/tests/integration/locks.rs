@@ -47,7 +47,10 @@ fn another_process_may_release_a_lock() {
     assert!(taken.wait_timeout(LONG));
     assert_eq!(join(&p), 0);
     // The child left it locked; a second child releases it.
-    let p = started(Process::new(release_it, (lock.clone(),)), StartMethod::Spawn);
+    let p = started(
+        Process::new(release_it, (lock.clone(),)),
+        StartMethod::Spawn,
+    );
     assert_eq!(join(&p), 0);
     assert!(!lock.is_locked());
     // And the parent can release what a child holds.
@@ -103,9 +106,12 @@ fn rlock_is_recursive_and_owner_tracked() {
     b.forget();
     assert_eq!(r.count(), 2);
     assert!(r.is_owned());
-    let child = mp_process::Context::new(StartMethod::Forkserver)
-        .spawn(rlock_in_child, (r.clone(),))
-        .unwrap();
+    let child = {
+        crate::warm_up();
+        mp_process::Context::new(StartMethod::Forkserver)
+            .spawn(rlock_in_child, (r.clone(),))
+            .unwrap()
+    };
     // Another thread of this process is not the owner either.
     let r2 = r.clone();
     let other = std::thread::spawn(move || r2.release().unwrap_err().kind());
@@ -189,7 +195,9 @@ fn an_rlock_whose_holder_was_killed_is_taken_over_with_owner_died() {
     drop(g);
     assert!(!lock.is_consistent());
     let g = lock.try_acquire().unwrap_err();
-    let AcquireError::OwnerDied(died) = g else { panic!("expected OwnerDied") };
+    let AcquireError::OwnerDied(died) = g else {
+        panic!("expected OwnerDied")
+    };
     died.into_inner().mark_consistent();
     assert!(lock.acquire().is_ok());
 }

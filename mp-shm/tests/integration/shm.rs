@@ -1,4 +1,7 @@
-#![allow(unsafe_code, reason = "exercises the unsafe accessors and the Shareable contract")]
+#![allow(
+    unsafe_code,
+    reason = "exercises the unsafe accessors and the Shareable contract"
+)]
 
 use std::time::Duration;
 
@@ -34,12 +37,18 @@ fn shared_memory_is_shared_by_name_and_by_handle() {
         let mut buf = vec![0; text.len()];
         shm.read_at(10, &mut buf).unwrap();
         assert_eq!(buf, text);
-        let p = started(Process::new(write_by_handle, (shm.clone(), text.clone())), m);
+        let p = started(
+            Process::new(write_by_handle, (shm.clone(), text.clone())),
+            m,
+        );
         assert_eq!(join(&p), 0);
         shm.read_at(100, &mut buf).unwrap();
         assert_eq!(buf, text);
     }
-    assert!(exists_in_dev_shm(&name), "children that attached never unlink");
+    assert!(
+        exists_in_dev_shm(&name),
+        "children that attached never unlink"
+    );
     drop(shm);
     assert!(!exists_in_dev_shm(&name), "the creator unlinks on drop");
 }
@@ -49,8 +58,14 @@ fn shared_memory_errors_are_typed() {
     let _d = deadline(LONG);
     let _n = NamedSegments::begin();
     let name = shm_name("errors");
-    assert_eq!(SharedMemory::create(name.as_str(), 0).unwrap_err().kind(), ErrorKind::ZeroSize);
-    assert_eq!(SharedMemory::open(&name).unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(
+        SharedMemory::create(name.as_str(), 0).unwrap_err().kind(),
+        ErrorKind::ZeroSize
+    );
+    assert_eq!(
+        SharedMemory::open(&name).unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
     let shm = SharedMemory::create(name.as_str(), 10).unwrap();
     assert_eq!(
         SharedMemory::create(name.as_str(), 10).unwrap_err().kind(),
@@ -64,19 +79,31 @@ fn shared_memory_errors_are_typed() {
         );
     }
     let mut buf = [0u8; 4];
-    assert_eq!(shm.read_at(8, &mut buf).unwrap_err().kind(), ErrorKind::OutOfRange);
-    assert_eq!(shm.write_at(usize::MAX, &buf).unwrap_err().kind(), ErrorKind::OutOfRange);
+    assert_eq!(
+        shm.read_at(8, &mut buf).unwrap_err().kind(),
+        ErrorKind::OutOfRange
+    );
+    assert_eq!(
+        shm.write_at(usize::MAX, &buf).unwrap_err().kind(),
+        ErrorKind::OutOfRange
+    );
     shm.unlink().unwrap();
     assert!(!exists_in_dev_shm(&name));
     assert_eq!(shm.unlink().unwrap_err().kind(), ErrorKind::AlreadyUnlinked);
-    assert_eq!(shm.clone().unlink().unwrap_err().kind(), ErrorKind::AlreadyUnlinked);
+    assert_eq!(
+        shm.clone().unlink().unwrap_err().kind(),
+        ErrorKind::AlreadyUnlinked
+    );
     // Memory stays usable after unlink while mapped.
     shm.write_at(0, b"ok").unwrap();
     // Someone else's unlink is seen too.
     let other = SharedMemory::create(name.as_str(), 10).unwrap();
     let attached = SharedMemory::open(&name).unwrap();
     other.unlink().unwrap();
-    assert_eq!(attached.unlink().unwrap_err().kind(), ErrorKind::AlreadyUnlinked);
+    assert_eq!(
+        attached.unlink().unwrap_err().kind(),
+        ErrorKind::AlreadyUnlinked
+    );
 }
 
 #[test]
@@ -92,9 +119,15 @@ fn sizes_close_persist_and_attachers_never_unlink() {
     assert_eq!(attacher.size(), 100);
     assert_eq!(attacher.to_vec().unwrap(), vec![7; 100]);
     drop(attacher);
-    assert!(exists_in_dev_shm(&name), "an attacher does not unlink on drop");
+    assert!(
+        exists_in_dev_shm(&name),
+        "an attacher does not unlink on drop"
+    );
     shm.close();
-    assert_eq!(shm.read_at(0, &mut [0]).unwrap_err().kind(), ErrorKind::Closed);
+    assert_eq!(
+        shm.read_at(0, &mut [0]).unwrap_err().kind(),
+        ErrorKind::Closed
+    );
     assert!(shm.as_ptr().is_none());
     shm.persist();
     drop(shm);
@@ -128,10 +161,17 @@ fn create_and_exit_without_drop(name: String) {
 fn segments_of_a_creator_killed_by_sigkill_are_cleaned_up() {
     let _d = deadline(LONG);
     let _n = NamedSegments::begin();
-    for m in [StartMethod::Forkserver, StartMethod::Fork, StartMethod::Spawn] {
+    for m in [
+        StartMethod::Forkserver,
+        StartMethod::Fork,
+        StartMethod::Spawn,
+    ] {
         let name = shm_name(&format!("killed_{m}"));
         let ready = Event::new().unwrap();
-        let p = started(Process::new(create_and_hang, (name.clone(), ready.clone())), m);
+        let p = started(
+            Process::new(create_and_hang, (name.clone(), ready.clone())),
+            m,
+        );
         assert!(ready.wait_timeout(LONG), "{m}");
         assert!(exists_in_dev_shm(&name), "{m}");
         p.kill().unwrap();
@@ -147,7 +187,9 @@ fn segments_of_a_creator_killed_by_sigkill_are_cleaned_up() {
         StartMethod::Forkserver,
     );
     assert_eq!(join(&p), 0);
-    assert!(eventually(Duration::from_secs(20), || !exists_in_dev_shm(&name)));
+    assert!(eventually(Duration::from_secs(20), || !exists_in_dev_shm(
+        &name
+    )));
 }
 
 fn set_items(list: ShareableList) {
@@ -207,9 +249,14 @@ fn shareable_list_errors_leave_neighbours_intact() {
         [Item::from("abc"), Item::from("12345678"), Item::from("ij")]
     );
     assert_eq!(
-        ShareableList::open("surely_missing_list").unwrap_err().kind(),
+        ShareableList::open("surely_missing_list")
+            .unwrap_err()
+            .kind(),
         ErrorKind::NotFound
     );
     let plain = SharedMemory::create(None, 64).unwrap();
-    assert_eq!(ShareableList::open(plain.name()).unwrap_err().kind(), ErrorKind::WrongType);
+    assert_eq!(
+        ShareableList::open(plain.name()).unwrap_err().kind(),
+        ErrorKind::WrongType
+    );
 }

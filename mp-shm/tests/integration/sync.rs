@@ -11,7 +11,9 @@ fn take_one(sem: Semaphore, got: RawValue<u32>) {
         got.store(99);
         return;
     }
-    sem.acquire_timeout(Duration::from_secs(20)).unwrap().forget();
+    sem.acquire_timeout(Duration::from_secs(20))
+        .unwrap()
+        .forget();
     got.store(1);
 }
 
@@ -40,7 +42,9 @@ fn semaphore_counts_across_processes() {
     let _g = sem.acquire();
     assert_eq!(sem.try_acquire().unwrap_err().kind(), ErrorKind::Timeout);
     assert_eq!(
-        sem.acquire_timeout(Duration::from_millis(150)).unwrap_err().kind(),
+        sem.acquire_timeout(Duration::from_millis(150))
+            .unwrap_err()
+            .kind(),
         ErrorKind::Timeout
     );
     assert!(t.elapsed() >= Duration::from_millis(150));
@@ -58,12 +62,18 @@ fn release_bounded(sem: BoundedSemaphore) -> i32 {
 fn bounded_semaphore_refuses_release_past_its_initial_value() {
     let _d = deadline(LONG);
     let sem = BoundedSemaphore::new(2).unwrap();
-    assert_eq!(sem.release().unwrap_err().kind(), ErrorKind::ReleasedTooManyTimes);
+    assert_eq!(
+        sem.release().unwrap_err().kind(),
+        ErrorKind::ReleasedTooManyTimes
+    );
     assert_eq!(sem.get_value(), 2);
     sem.acquire().forget();
-    let child = mp_process::Context::new(StartMethod::Spawn)
-        .spawn(release_bounded, (sem.clone(),))
-        .unwrap();
+    let child = {
+        crate::warm_up();
+        mp_process::Context::new(StartMethod::Spawn)
+            .spawn(release_bounded, (sem.clone(),))
+            .unwrap()
+    };
     assert_eq!(child.join().unwrap(), 0);
     assert_eq!(sem.get_value(), 2);
     {
@@ -120,15 +130,19 @@ fn condition_notify_wakes_n_waiters_and_notify_all_the_rest() {
     let cond = Condition::new().unwrap();
     let waiting = Value::new(0u32).unwrap();
     let woken = RawValue::new(0u32).unwrap();
-    let ps: Vec<Process> = [StartMethod::Forkserver, StartMethod::Spawn, StartMethod::Fork]
-        .into_iter()
-        .map(|m| {
-            started(
-                Process::new(cond_waiter, (cond.clone(), waiting.clone(), woken.clone())),
-                m,
-            )
-        })
-        .collect();
+    let ps: Vec<Process> = [
+        StartMethod::Forkserver,
+        StartMethod::Spawn,
+        StartMethod::Fork,
+    ]
+    .into_iter()
+    .map(|m| {
+        started(
+            Process::new(cond_waiter, (cond.clone(), waiting.clone(), woken.clone())),
+            m,
+        )
+    })
+    .collect();
     // Each child counts itself under the condition's lock and waits, which
     // releases it: once we hold the lock with 3 counted, all 3 are waiting.
     assert!(eventually(LONG, || waiting.value().unwrap() == 3));
@@ -165,15 +179,19 @@ fn condition_wait_for_a_value_sharing_its_lock() {
         StartMethod::Spawn,
     );
     let mut g = cond.acquire().unwrap();
-    cond.wait_for(&mut g, |g| flag.get_with(g.lock_guard().unwrap()).unwrap() == 1)
-        .unwrap();
+    cond.wait_for(&mut g, |g| {
+        flag.get_with(g.lock_guard().unwrap()).unwrap() == 1
+    })
+    .unwrap();
     drop(g);
     assert_eq!(join(&p), 0);
     let mut g = cond.acquire().unwrap();
     let t = Instant::now();
-    assert!(!cond
-        .wait_for_timeout(&mut g, |_| false, Duration::from_millis(150))
-        .unwrap());
+    assert!(
+        !cond
+            .wait_for_timeout(&mut g, |_| false, Duration::from_millis(150))
+            .unwrap()
+    );
     assert!(t.elapsed() >= Duration::from_millis(150));
 }
 
@@ -182,18 +200,27 @@ fn condition_without_its_lock_is_an_error() {
     let _d = deadline(LONG);
     let cond = Condition::new().unwrap();
     assert_eq!(cond.notify(1).unwrap_err().kind(), ErrorKind::LockNotHeld);
-    assert_eq!(cond.notify_all().unwrap_err().kind(), ErrorKind::LockNotHeld);
+    assert_eq!(
+        cond.notify_all().unwrap_err().kind(),
+        ErrorKind::LockNotHeld
+    );
     let other = Condition::new().unwrap();
     let mut g = other.acquire().unwrap();
     assert_eq!(
-        cond.wait_timeout(&mut g, Duration::from_millis(1)).unwrap_err().kind(),
+        cond.wait_timeout(&mut g, Duration::from_millis(1))
+            .unwrap_err()
+            .kind(),
         ErrorKind::LockNotHeld
     );
     // With its own lock: an RLock held twice is released fully while waiting.
     let cond = Condition::new().unwrap();
     let mut g = cond.acquire().unwrap();
     let inner = cond.acquire().unwrap();
-    assert!(!cond.wait_timeout(&mut g, Duration::from_millis(20)).unwrap());
+    assert!(
+        !cond
+            .wait_timeout(&mut g, Duration::from_millis(20))
+            .unwrap()
+    );
     drop(inner);
     drop(g);
     assert!(cond.try_acquire().is_ok());

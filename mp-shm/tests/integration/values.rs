@@ -1,4 +1,7 @@
-#![allow(unsafe_code, reason = "exercises the unsafe accessors and the Shareable contract")]
+#![allow(
+    unsafe_code,
+    reason = "exercises the unsafe accessors and the Shareable contract"
+)]
 
 use std::time::Duration;
 
@@ -101,7 +104,10 @@ fn repr_c_structs_are_shared_values() {
         tag: [0; 8],
     })
     .unwrap();
-    let p = started(Process::new(move_point, (v.clone(),)), StartMethod::Forkserver);
+    let p = started(
+        Process::new(move_point, (v.clone(),)),
+        StartMethod::Forkserver,
+    );
     assert_eq!(join(&p), 0);
     assert_eq!(
         v.value().unwrap(),
@@ -128,7 +134,10 @@ fn values_can_share_one_lock() {
     let a = Value::with_lock(1u32, lock.clone()).unwrap();
     let b = Value::with_lock(2u32, lock.clone()).unwrap();
     assert!(a.get_lock().same_as(&lock) && b.get_lock().same_as(&lock));
-    let p = started(Process::new(bump_both, (a.clone(), b.clone())), StartMethod::Spawn);
+    let p = started(
+        Process::new(bump_both, (a.clone(), b.clone())),
+        StartMethod::Spawn,
+    );
     assert_eq!(join(&p), 0);
     assert_eq!((a.value().unwrap(), b.value().unwrap()), (2, 12));
     // The shared lock really is one lock.
@@ -147,10 +156,16 @@ fn a_value_guard_cannot_be_released_by_anyone_else() {
     let _d = deadline(LONG);
     let v = Value::new(5u8).unwrap();
     let mut g = v.lock().unwrap();
-    assert_eq!(v.get_lock().release().unwrap_err().kind(), ErrorKind::HeldByGuard);
+    assert_eq!(
+        v.get_lock().release().unwrap_err().kind(),
+        ErrorKind::HeldByGuard
+    );
     *g = 6;
     drop(g);
-    assert_eq!(v.get_lock().release().unwrap_err().kind(), ErrorKind::NotLocked);
+    assert_eq!(
+        v.get_lock().release().unwrap_err().kind(),
+        ErrorKind::NotLocked
+    );
     assert_eq!(v.value().unwrap(), 6);
     assert!(matches!(
         v.lock_timeout(Duration::from_millis(10)),
@@ -178,7 +193,10 @@ fn raw_values_and_arrays_are_shared_without_a_lock() {
         let mut two = [0u16; 2];
         a.read_into(3, &mut two).unwrap();
         assert_eq!(two, [8, 9]);
-        assert_eq!(a.read_into(4, &mut two).unwrap_err().kind(), ErrorKind::OutOfRange);
+        assert_eq!(
+            a.read_into(4, &mut two).unwrap_err().kind(),
+            ErrorKind::OutOfRange
+        );
         assert_eq!(a.load(5).unwrap_err().kind(), ErrorKind::OutOfRange);
         // SAFETY: no other process touches the array any more.
         assert_eq!(unsafe { a.as_slice() }, [0, 0, 7, 8, 9]);
@@ -195,18 +213,36 @@ fn a_handle_decoded_as_another_type_is_an_error() {
     let _d = deadline(LONG);
     let v = Value::new(7u32).unwrap();
     let (bytes, fds) = mp_handle::encode(&v).unwrap();
-    assert!(mp_handle::decode::<Value<u64>>(&bytes, fds).is_err(), "other size");
+    assert!(
+        mp_handle::decode::<Value<u64>>(&bytes, fds).is_err(),
+        "other size"
+    );
 
     let (bytes, fds) = mp_handle::encode(&v).unwrap();
-    assert!(mp_handle::decode::<Value<i32>>(&bytes, fds).is_err(), "same size, other type");
+    assert!(
+        mp_handle::decode::<Value<i32>>(&bytes, fds).is_err(),
+        "same size, other type"
+    );
     let (bytes, fds) = mp_handle::encode(&v).unwrap();
-    assert!(mp_handle::decode::<Array<u32>>(&bytes, fds).is_err(), "value as array");
+    assert!(
+        mp_handle::decode::<Array<u32>>(&bytes, fds).is_err(),
+        "value as array"
+    );
     let (bytes, fds) = mp_handle::encode(&v).unwrap();
-    assert!(mp_handle::decode::<RawValue<u32>>(&bytes, fds).is_err(), "value as raw");
+    assert!(
+        mp_handle::decode::<RawValue<u32>>(&bytes, fds).is_err(),
+        "value as raw"
+    );
     let (bytes, fds) = mp_handle::encode(&v.get_lock().clone()).unwrap();
-    assert!(mp_handle::decode::<mp_shm::RLock>(&bytes, fds).is_err(), "lock as rlock");
+    assert!(
+        mp_handle::decode::<mp_shm::RLock>(&bytes, fds).is_err(),
+        "lock as rlock"
+    );
     let (bytes, fds) = mp_handle::encode(&mp_shm::Event::new().unwrap()).unwrap();
-    assert!(mp_handle::decode::<mp_shm::Semaphore>(&bytes, fds).is_err(), "event as semaphore");
+    assert!(
+        mp_handle::decode::<mp_shm::Semaphore>(&bytes, fds).is_err(),
+        "event as semaphore"
+    );
 
     let (bytes, fds) = mp_handle::encode(&v).unwrap();
     let same: Value<u32> = mp_handle::decode(&bytes, fds).unwrap();
