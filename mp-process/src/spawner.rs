@@ -79,15 +79,14 @@ pub(crate) fn run<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> 
 
 fn start() -> Spawner {
     let (jobs, queue) = mpsc::channel::<Job>();
-    std::thread::Builder::new()
-        .name("mp-spawner".into())
-        .spawn(move || {
-            ON_SPAWNER.with(|f| f.set(true));
-            for job in queue {
-                job();
-            }
-        })
-        .expect("cannot start the mp-spawner thread");
+    crate::sys::spawn_plain_thread(Box::new(move || {
+        let _ = rustix::thread::set_name(c"mp-spawner");
+        ON_SPAWNER.with(|f| f.set(true));
+        for job in queue {
+            job();
+        }
+    }))
+    .expect("cannot start the mp-spawner thread");
     Spawner {
         owner: std::process::id(),
         jobs,

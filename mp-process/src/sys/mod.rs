@@ -165,3 +165,30 @@ pub(crate) fn take_inherited_fd(value: &std::ffi::OsStr) -> io::Result<std::os::
     // the variable that names it was removed, so nothing else will claim it.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
+
+/// Starts a detached OS thread running `body`, created with `pthread_create`
+/// rather than `std::thread` so that it does not inherit the creating
+/// thread's libtest output capture: a child forked from it then prints to
+/// the real stdout/stderr, as spawn and forkserver children do.
+pub(crate) fn spawn_plain_thread(body: Box<dyn FnOnce() + Send>) -> io::Result<()> {
+    extern "C" fn start(arg: *mut libc::c_void) -> *mut libc::c_void {
+        // SAFETY: `arg` is the pointer leaked below, handed over exactly once.
+        let body = unsafe { Box::from_raw(arg.cast::<Box<dyn FnOnce() + Send>>()) };
+        // Unwinding across `extern "C"` would abort; the body catches its own panics.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
+        std::ptr::null_mut()
+    }
+    let arg = Box::into_raw(Box::new(body)).cast::<libc::c_void>();
+    let mut thread: libc::pthread_t = 0;
+    // SAFETY: `start` has the signature pthread_create expects and takes
+    // ownership of `arg`; default attributes.
+    let rc = unsafe { libc::pthread_create(&mut thread, std::ptr::null(), start, arg) };
+    if rc != 0 {
+        // SAFETY: the thread was not created, so `arg` is still ours.
+        drop(unsafe { Box::from_raw(arg.cast::<Box<dyn FnOnce() + Send>>()) });
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    // SAFETY: `thread` is a joinable thread we created and never join.
+    unsafe { libc::pthread_detach(thread) };
+    Ok(())
+}
