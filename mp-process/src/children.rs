@@ -134,11 +134,10 @@ fn read_status(pipe: &OwnedFd) -> io::Result<Option<i32>> {
     }
 }
 
-static CHILDREN: Mutex<Vec<Arc<Child>>> = Mutex::new(Vec::new());
 static AT_EXIT: AtomicBool = AtomicBool::new(false);
 
-pub(crate) fn lock() -> MutexGuard<'static, Vec<Arc<Child>>> {
-    CHILDREN.lock().unwrap_or_else(PoisonError::into_inner)
+fn lock() -> MutexGuard<'static, Vec<Arc<Child>>> {
+    crate::state::lock(&crate::state::get().children)
 }
 
 /// Records a started child; forgets children that have been reaped.

@@ -2,7 +2,7 @@
 //! identity a parent hands to each child.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
 use rustix::process::{Pid, PidfdFlags};
@@ -38,10 +38,8 @@ pub(crate) struct Current {
     pub(crate) method_set: bool,
 }
 
-static CURRENT: Mutex<Option<Current>> = Mutex::new(None);
-
 pub(crate) fn lock() -> MutexGuard<'static, Option<Current>> {
-    CURRENT.lock().unwrap_or_else(PoisonError::into_inner)
+    crate::state::lock(&crate::state::get().current)
 }
 
 /// Runs `f` on this process's record, creating the `MainProcess` record on

@@ -15,7 +15,7 @@ use crate::current::Identity;
 use crate::error::Result;
 use crate::method::StartMethod;
 use crate::payload::Payload;
-use crate::{bootstrap, children, current, forkserver, spawner, sys};
+use crate::{bootstrap, spawner, state, sys};
 
 pub(crate) fn start(
     identity: Identity,
@@ -47,13 +47,10 @@ fn fork_and_run(
     let _ = std::io::stderr().flush();
     let parent = rustix::process::getpid();
     let keep = payload.raw_fds();
-    // mp's own locks are held across the fork, so the child's copies are
-    // consistent (no other thread is in the middle of changing them).
+    // The registry of mp sockets is held across the fork (it is only ever
+    // locked for an insert or a removal), so the child's copy is complete.
+    // Everything else of mp's state is replaced in the child, not copied.
     let mut tracked = mp_handle::tracked::lock();
-    let mut current = current::lock();
-    let mut children = children::lock();
-    let mut forkserver = forkserver::lock();
-    let mut spawner = spawner::lock();
     match sys::fork()? {
         Some(pid) => Ok(pid),
         None => {
@@ -63,11 +60,7 @@ fn fork_and_run(
                 tracked.release_all_except(&keep);
             }
             drop(tracked);
-            current::become_child(&mut current, identity);
-            children.clear();
-            *forkserver = None;
-            spawner::reset_in_child(&mut spawner);
-            drop((current, children, forkserver, spawner));
+            state::replace_in_child(identity);
             if bootstrap::die_with_parent(parent).is_err() {
                 sys::exit_now(1);
             }

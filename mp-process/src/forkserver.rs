@@ -12,7 +12,7 @@
 //! caller has. If the forkserver dies, the next start starts a new one.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
 use mp_handle::Fd;
@@ -61,10 +61,8 @@ pub(crate) struct Handle {
     idle: Vec<Connection>,
 }
 
-static FORKSERVER: Mutex<Option<Handle>> = Mutex::new(None);
-
-pub(crate) fn lock() -> MutexGuard<'static, Option<Handle>> {
-    FORKSERVER.lock().unwrap_or_else(PoisonError::into_inner)
+fn lock() -> MutexGuard<'static, Option<Handle>> {
+    crate::state::lock(&crate::state::get().forkserver)
 }
 
 /// Starts `job` in a child of the forkserver.

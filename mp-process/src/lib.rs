@@ -68,6 +68,7 @@ mod payload;
 mod process;
 mod spawn;
 mod spawner;
+mod state;
 mod sys;
 mod target;
 

@@ -9,8 +9,8 @@
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::MutexGuard;
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -19,14 +19,12 @@ pub(crate) struct Spawner {
     jobs: Sender<Job>,
 }
 
-static SPAWNER: Mutex<Option<Spawner>> = Mutex::new(None);
-
 thread_local! {
     static ON_SPAWNER: Cell<bool> = const { Cell::new(false) };
 }
 
-pub(crate) fn lock() -> MutexGuard<'static, Option<Spawner>> {
-    SPAWNER.lock().unwrap_or_else(PoisonError::into_inner)
+fn lock() -> MutexGuard<'static, Option<Spawner>> {
+    crate::state::lock(&crate::state::get().spawner)
 }
 
 fn on_main_thread() -> bool {
@@ -59,7 +57,8 @@ pub(crate) fn run<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> 
         let mut slot = lock();
         let pid = std::process::id();
         if slot.as_ref().is_none_or(|s| s.owner != pid) {
-            // A record copied by fork points at a thread that no longer exists.
+            // A record copied by a raw fork names a thread that does not
+            // exist here; forget it without touching its channel.
             if let Some(stale) = slot.take() {
                 std::mem::forget(stale);
             }
@@ -90,13 +89,5 @@ fn start() -> Spawner {
     Spawner {
         owner: std::process::id(),
         jobs,
-    }
-}
-
-/// In a forked child: the copied record names a thread that did not survive
-/// the fork. Forget it without touching the channel it holds.
-pub(crate) fn reset_in_child(slot: &mut Option<Spawner>) {
-    if let Some(stale) = slot.take() {
-        std::mem::forget(stale);
     }
 }

@@ -192,3 +192,44 @@ pub(crate) fn spawn_plain_thread(body: Box<dyn FnOnce() + Send>) -> io::Result<(
     unsafe { libc::pthread_detach(thread) };
     Ok(())
 }
+
+/// A process-global value that is created once and can be replaced (in a
+/// forked child) without locking: old values are leaked, never freed, so a
+/// `&'static` handed out earlier stays valid.
+pub(crate) struct Leaked<T>(std::sync::atomic::AtomicPtr<T>);
+
+impl<T> Leaked<T> {
+    pub(crate) const fn new() -> Leaked<T> {
+        Leaked(std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()))
+    }
+
+    pub(crate) fn get_or_init(&self, init: impl FnOnce() -> T) -> &'static T {
+        use std::sync::atomic::Ordering;
+        let mut ptr = self.0.load(Ordering::Acquire);
+        if ptr.is_null() {
+            let fresh = Box::into_raw(Box::new(init()));
+            match self.0.compare_exchange(
+                std::ptr::null_mut(),
+                fresh,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => ptr = fresh,
+                Err(winner) => {
+                    // SAFETY: `fresh` was never published; it is still ours.
+                    drop(unsafe { Box::from_raw(fresh) });
+                    ptr = winner;
+                }
+            }
+        }
+        // SAFETY: every published pointer comes from `Box::into_raw` and is
+        // never freed (see `replace`), so it is valid for 'static.
+        unsafe { &*ptr }
+    }
+
+    pub(crate) fn replace(&self, value: T) {
+        let fresh = Box::into_raw(Box::new(value));
+        // The previous value is leaked on purpose: references to it may live on.
+        self.0.store(fresh, std::sync::atomic::Ordering::Release);
+    }
+}
