@@ -64,6 +64,7 @@ impl Lock {
         Lock { view }
     }
 
+    #[inline]
     pub(crate) fn raw(&self) -> &RawLockState {
         &self.view.get().raw
     }
@@ -73,17 +74,19 @@ impl Lock {
         self.view.same(&other.view)
     }
 
+    #[inline]
     pub(crate) fn acquire_with(
         &self,
         pinned: bool,
         wait: Wait,
     ) -> std::result::Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
-        match self.raw().lock(Owner::Process, pinned, wait) {
+        let (id, start) = identity::process();
+        match self.raw().lock_as(id, start, Owner::Process, pinned, wait) {
             Ok(acquired) => {
                 let guard = LockGuard {
                     lock: self,
                     pinned,
-                    id: identity::process().0,
+                    id,
                 };
                 match acquired {
                     Acquired::Clean => Ok(guard),
@@ -145,6 +148,7 @@ impl Lock {
     }
 }
 
+#[inline]
 pub(crate) fn forever<G>(r: std::result::Result<G, AcquireError<G>>) -> LockResult<G> {
     match r {
         Ok(g) => Ok(g),
@@ -181,6 +185,7 @@ impl<'a> LockGuard<'a> {
 }
 
 impl Drop for LockGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.lock.raw().unlock_if_held_by(self.id);
     }

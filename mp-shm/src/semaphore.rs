@@ -12,7 +12,9 @@ use crate::raw_lock::{Wait, futex_wait, futex_wake};
 use crate::sys::layout::SemaphoreState;
 use crate::sys::memory::View;
 
-const SPINS: u32 = 100;
+/// Polls with exponential backoff before a futex sleep (as `Lock`).
+const SPINS: u32 = 24;
+const SPIN_SHIFT: u32 = 6;
 
 /// The counter shared by both semaphore kinds.
 #[derive(Clone)]
@@ -42,14 +44,16 @@ impl Counter {
 
     fn acquire(&self, wait: Wait) -> bool {
         let st = self.view.get();
-        for _ in 0..SPINS {
+        for spin in 0..SPINS {
             if self.try_take() {
                 return true;
             }
             if matches!(wait, Wait::Never) {
                 return false;
             }
-            std::hint::spin_loop();
+            for _ in 0..(1u32 << spin.min(SPIN_SHIFT)) {
+                std::hint::spin_loop();
+            }
         }
         loop {
             if self.try_take() {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use mp_handle::Fd;
 use rustix::fs::Mode;
@@ -81,12 +81,26 @@ fn check_name(name: &str) -> Result<&str> {
     Ok(bare)
 }
 
+/// `psm_` and 16 hex digits: a random per-process seed (one `getrandom`)
+/// stirred with a counter by splitmix64. A name someone else took is
+/// simply skipped (`create` uses `O_EXCL`).
 fn generated_name() -> Result<String> {
-    let mut bytes = [0u8; 8];
-    rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty())?;
+    static SEED: AtomicU64 = AtomicU64::new(0);
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut seed = SEED.load(Ordering::Relaxed);
+    if seed == 0 {
+        let mut bytes = [0u8; 8];
+        rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty())?;
+        seed = u64::from_le_bytes(bytes) | 1;
+        SEED.store(seed, Ordering::Relaxed);
+    }
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut z = seed.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     Ok(format!(
-        "psm_{}",
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        "psm_{:016x}",
+        z ^ (z >> 31) ^ u64::from(crate::identity::process().0)
     ))
 }
 

@@ -125,6 +125,15 @@ pub(crate) struct SlotMeta {
     pub(crate) offset: AtomicU64,
 }
 
+/// One slot of the cleanup tracker's table (the name follows it).
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct TrackerSlot {
+    /// 0 free, 1 registered.
+    pub(crate) state: AtomicU32,
+    pub(crate) len: AtomicU32,
+}
+
 // SAFETY: each type below is `#[repr(C)]` and made only of atomic
 // integers, as the trait requires.
 unsafe impl State for LockState {}
@@ -142,3 +151,5 @@ unsafe impl State for DataHeader {}
 unsafe impl State for ListHeader {}
 // SAFETY: see above.
 unsafe impl State for SlotMeta {}
+// SAFETY: see above.
+unsafe impl State for TrackerSlot {}

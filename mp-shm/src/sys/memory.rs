@@ -280,6 +280,7 @@ impl<S: State> View<S> {
     }
 
     /// The shared record.
+    #[inline]
     pub(crate) fn get(&self) -> &S {
         // SAFETY: `ptr` came from `Mapping::state` (in bounds, aligned,
         // atomics only) of the mapping that `self.seg` keeps alive.

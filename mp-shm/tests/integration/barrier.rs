@@ -99,6 +99,14 @@ fn a_timeout_breaks_the_barrier_for_everyone() {
     assert_eq!(b.wait().unwrap_err().kind(), ErrorKind::BrokenBarrier);
     b.reset();
     assert!(!b.is_broken());
+    // The default timeout (Python's `Barrier(n, timeout=t)`) breaks it too.
+    let lonely = Barrier::new(2)
+        .unwrap()
+        .default_timeout(Duration::from_millis(100));
+    let t = Instant::now();
+    assert_eq!(lonely.wait().unwrap_err().kind(), ErrorKind::BrokenBarrier);
+    assert!(t.elapsed() >= Duration::from_millis(100));
+    assert!(lonely.is_broken());
     let b1 = Barrier::new(1).unwrap();
     assert_eq!(b1.wait().unwrap(), 0);
     assert_eq!(
