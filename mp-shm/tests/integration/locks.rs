@@ -106,12 +106,9 @@ fn rlock_is_recursive_and_owner_tracked() {
     b.forget();
     assert_eq!(r.count(), 2);
     assert!(r.is_owned());
-    let child = {
-        crate::warm_up();
-        mp_process::Context::new(StartMethod::Forkserver)
-            .spawn(rlock_in_child, (r.clone(),))
-            .unwrap()
-    };
+    let child = mp_process::Context::new(StartMethod::Forkserver)
+        .spawn(rlock_in_child, (r.clone(),))
+        .unwrap();
     // Another thread of this process is not the owner either.
     let r2 = r.clone();
     let other = std::thread::spawn(move || r2.release().unwrap_err().kind());

@@ -14,26 +14,8 @@ use mp_process::{Process, StartMethod};
 pub const LONG: Duration = Duration::from_secs(60);
 pub const JOIN: Duration = Duration::from_secs(30);
 
-fn nothing() {}
-
-/// Starts the forkserver once, before any test starts a child.
-///
-/// Works around a lock-order deadlock in mp-process: a `Fork` start holds
-/// the forkserver lock's neighbours and waits for it, while the first
-/// `Forkserver` start holds it and waits for the spawner thread (see the
-/// crate report). With the forkserver already running, the cycle cannot form.
-pub fn warm_up() {
-    static WARM: std::sync::Once = std::sync::Once::new();
-    WARM.call_once(|| {
-        let mut p = Process::new(nothing, ()).start_method(StartMethod::Forkserver);
-        p.start().expect("start the forkserver");
-        assert_eq!(p.join_timeout(JOIN).expect("join"), Some(0));
-    });
-}
-
 /// Starts `p` with `method` and returns it.
 pub fn started(p: Process, method: StartMethod) -> Process {
-    warm_up();
     let mut p = p.start_method(method);
     p.start().expect("start child");
     p

@@ -68,12 +68,9 @@ fn bounded_semaphore_refuses_release_past_its_initial_value() {
     );
     assert_eq!(sem.get_value(), 2);
     sem.acquire().forget();
-    let child = {
-        crate::warm_up();
-        mp_process::Context::new(StartMethod::Spawn)
-            .spawn(release_bounded, (sem.clone(),))
-            .unwrap()
-    };
+    let child = mp_process::Context::new(StartMethod::Spawn)
+        .spawn(release_bounded, (sem.clone(),))
+        .unwrap();
     assert_eq!(child.join().unwrap(), 0);
     assert_eq!(sem.get_value(), 2);
     {
