@@ -314,3 +314,81 @@ impl RawLockState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::layout::RawLockState;
+    use std::sync::atomic::{AtomicU32, AtomicU64};
+
+    fn state() -> RawLockState {
+        RawLockState {
+            word: AtomicU32::new(0),
+            count: AtomicU32::new(0),
+            owner_start: AtomicU64::new(0),
+            inconsistent: AtomicU32::new(0),
+            _reserved: AtomicU32::new(0),
+        }
+    }
+
+    #[test]
+    fn lock_unlock_and_release_rules() {
+        let s = state();
+        assert_eq!(
+            s.lock(Owner::Process, false, Wait::Never).unwrap(),
+            Acquired::Clean
+        );
+        assert_eq!(s.holder(), identity::process().0);
+        assert!(s.lock(Owner::Process, false, Wait::Never).is_err());
+        s.unlock_if_held_by(12345);
+        assert_ne!(s.holder(), 0, "another id does not release it");
+        assert_eq!(s.release_any(), Ok(()));
+        assert_eq!(s.release_any(), Err(ReleaseError::NotLocked));
+        s.lock(Owner::Process, true, Wait::Never).unwrap();
+        assert_eq!(s.release_any(), Err(ReleaseError::Pinned));
+        s.unlock();
+        assert_eq!(s.holder(), 0);
+    }
+
+    #[test]
+    fn a_dead_holder_is_taken_over() {
+        let s = state();
+        // A holder id that cannot exist (above pid_max), with a start time.
+        s.word.store(0x3fff_fff0, Relaxed);
+        s.owner_start.store(1, Relaxed);
+        assert_eq!(
+            s.lock(Owner::Process, false, Wait::Never).unwrap(),
+            Acquired::OwnerDied
+        );
+        assert!(!s.is_consistent());
+        s.unlock();
+        assert_eq!(
+            s.lock(Owner::Process, false, Wait::Never).unwrap(),
+            Acquired::OwnerDied
+        );
+        s.mark_consistent();
+        s.unlock();
+        assert_eq!(
+            s.lock(Owner::Process, false, Wait::Never).unwrap(),
+            Acquired::Clean
+        );
+    }
+
+    #[test]
+    fn a_timed_wait_on_a_live_holder_times_out() {
+        let s = state();
+        s.lock(Owner::Process, false, Wait::Forever).unwrap();
+        let t = Instant::now();
+        let other = std::thread::spawn(move || {
+            let r = s.lock(
+                Owner::Thread,
+                false,
+                Wait::timeout(Duration::from_millis(120)),
+            );
+            (r.is_err(), s)
+        });
+        let (timed_out, _s) = other.join().unwrap();
+        assert!(timed_out);
+        assert!(t.elapsed() >= Duration::from_millis(120));
+    }
+}

@@ -358,3 +358,35 @@ impl<'de> Deserialize<'de> for ShareableList {
         ShareableList::from_shm(shm).map_err(serde::de::Error::custom)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_encode_and_decode_exactly() {
+        let items = [
+            Item::None,
+            Item::Int(i64::MIN),
+            Item::Float(-0.5),
+            Item::Bool(false),
+            Item::Str("é\0".into()),
+            Item::Bytes(vec![0, 1, 0, 0]),
+        ];
+        for item in items {
+            let back = Item::decode(item.code(), item.payload()).unwrap();
+            assert_eq!(back, item);
+            assert!(item.payload().len() <= item.capacity());
+            assert_eq!(item.capacity() % ALIGN, 0);
+        }
+        assert_eq!(
+            Item::decode(4, vec![0xff]).unwrap_err().kind(),
+            ErrorKind::InvalidData
+        );
+        assert_eq!(
+            Item::decode(9, vec![]).unwrap_err().kind(),
+            ErrorKind::InvalidData
+        );
+        assert_eq!(Item::from("abcdefghi").capacity(), 16);
+    }
+}

@@ -403,3 +403,27 @@ impl<'de> Deserialize<'de> for SharedMemory {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked_and_generated_names_differ() {
+        assert_eq!(check_name("/psm_1").unwrap(), "psm_1");
+        assert_eq!(check_name("a.b-c_d").unwrap(), "a.b-c_d");
+        for bad in ["", "/", "..", "a/b", "a b", "ü", "x\n"] {
+            assert_eq!(
+                check_name(bad).unwrap_err().kind(),
+                ErrorKind::InvalidName,
+                "{bad:?}"
+            );
+        }
+        assert!(check_name(&"n".repeat(MAX_NAME_LEN)).is_ok());
+        assert!(check_name(&"n".repeat(MAX_NAME_LEN + 1)).is_err());
+        let a = generated_name().unwrap();
+        let b = generated_name().unwrap();
+        assert_ne!(a, b);
+        assert!(a.starts_with("psm_") && a.len() == 20, "{a}");
+    }
+}
