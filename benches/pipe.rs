@@ -1,1 +1,89 @@
-fn main() {}
+//! W2: a round trip to a child process over a pipe, beside the floor (a raw
+//! socketpair with one `write` and one `read` each way).
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use mp::pipe::{Connection, pipe};
+use mp::process::Process;
+
+fn echo_values(conn: Connection) {
+    while let Ok(v) = conn.recv::<u64>() {
+        conn.send(&v).unwrap();
+    }
+}
+
+fn echo_bytes(conn: Connection) {
+    let mut buf = [0u8; 64];
+    while let Ok(n) = conn.recv_bytes_into(&mut buf) {
+        conn.send_bytes(&buf[..n]).unwrap();
+    }
+}
+
+fn echo_raw(fd: mp::handle::Fd, size: usize) {
+    let mut stream = UnixStream::from(fd.into_owned());
+    let mut buf = vec![0u8; size];
+    while stream.read_exact(&mut buf).is_ok() {
+        stream.write_all(&buf).unwrap();
+    }
+}
+
+fn roundtrip(c: &mut Criterion) {
+    let mut group = c.benchmark_group("pipe/roundtrip");
+    group
+        .sample_size(50)
+        .measurement_time(Duration::from_secs(3));
+
+    for size in [8usize, 64] {
+        let (mut ours, theirs) = UnixStream::pair().unwrap();
+        let mut child = Process::new(
+            echo_raw,
+            (
+                mp::handle::Fd::from(std::os::fd::OwnedFd::from(theirs)),
+                size,
+            ),
+        );
+        child.start().unwrap();
+        let mut buf = vec![7u8; size];
+        group.bench_function(format!("raw_socketpair_{size}B"), |b| {
+            b.iter(|| {
+                ours.write_all(&buf).unwrap();
+                ours.read_exact(&mut buf).unwrap();
+            })
+        });
+        drop(ours);
+        child.join().unwrap();
+    }
+
+    let (ours, theirs) = pipe().unwrap();
+    let mut child = Process::new(echo_values, (theirs,));
+    child.start().unwrap();
+    group.bench_function("u64", |b| {
+        b.iter(|| {
+            ours.send(&42u64).unwrap();
+            ours.recv::<u64>().unwrap()
+        })
+    });
+    drop(ours);
+    child.join().unwrap();
+
+    let (ours, theirs) = pipe().unwrap();
+    let mut child = Process::new(echo_bytes, (theirs,));
+    child.start().unwrap();
+    let payload = [5u8; 64];
+    let mut back = [0u8; 64];
+    group.bench_function("bytes64", |b| {
+        b.iter(|| {
+            ours.send_bytes(&payload).unwrap();
+            ours.recv_bytes_into(&mut back).unwrap()
+        })
+    });
+    drop(ours);
+    child.join().unwrap();
+    group.finish();
+}
+
+criterion_group!(benches, roundtrip);
+criterion_main!(benches);

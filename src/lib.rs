@@ -1,1 +1,9 @@
-//! TODO
+//! mp: Python's `multiprocessing`, rebuilt in Rust (facade; being filled in).
+#![forbid(unsafe_code)]
+
+#[doc(inline)]
+pub use mp_handle as handle;
+#[doc(inline)]
+pub use mp_pipe as pipe;
+#[doc(inline)]
+pub use mp_process as process;

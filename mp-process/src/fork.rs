@@ -90,12 +90,7 @@ fn warn_if_threaded() {
 }
 
 fn thread_count() -> usize {
-    // Field 20 of /proc/self/stat, counted after the parenthesised name.
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|stat| {
-            let rest = &stat[stat.rfind(')')? + 1..];
-            rest.split_whitespace().nth(17)?.parse().ok()
-        })
-        .unwrap_or(1)
+    // procfs gives a task directory two links plus one per thread: one
+    // `stat`, where reading /proc/self/stat would format dozens of fields.
+    rustix::fs::stat("/proc/self/task").map_or(1, |st| (st.st_nlink as usize).saturating_sub(2))
 }
