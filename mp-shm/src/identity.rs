@@ -92,6 +92,7 @@ mod tests {
 
     #[test]
     fn this_process_and_thread_are_alive() {
+        let _d = mp_testkit::deadline(std::time::Duration::from_secs(30));
         let (pid, start) = process();
         assert_eq!(pid, std::process::id());
         assert!(start > 0);
@@ -106,6 +107,7 @@ mod tests {
 
     #[test]
     fn stat_lines_with_odd_names_parse() {
+        let _d = mp_testkit::deadline(std::time::Duration::from_secs(30));
         let line = "12 (a) b (c)) S 1 12 12 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 777 0 0";
         assert_eq!(parse_stat(line), Some(('S', 777)));
     }

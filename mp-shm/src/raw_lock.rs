@@ -333,6 +333,7 @@ mod tests {
 
     #[test]
     fn lock_unlock_and_release_rules() {
+        let _d = mp_testkit::deadline(std::time::Duration::from_secs(30));
         let s = state();
         assert_eq!(
             s.lock(Owner::Process, false, Wait::Never).unwrap(),
@@ -352,6 +353,7 @@ mod tests {
 
     #[test]
     fn a_dead_holder_is_taken_over() {
+        let _d = mp_testkit::deadline(std::time::Duration::from_secs(30));
         let s = state();
         // A holder id that cannot exist (above pid_max), with a start time.
         s.word.store(0x3fff_fff0, Relaxed);
@@ -376,6 +378,7 @@ mod tests {
 
     #[test]
     fn a_timed_wait_on_a_live_holder_times_out() {
+        let _d = mp_testkit::deadline(std::time::Duration::from_secs(30));
         let s = state();
         s.lock(Owner::Process, false, Wait::Forever).unwrap();
         let t = Instant::now();

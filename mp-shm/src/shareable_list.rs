@@ -365,6 +365,7 @@ mod tests {
 
     #[test]
     fn items_encode_and_decode_exactly() {
+        let _d = mp_testkit::deadline(std::time::Duration::from_secs(30));
         let items = [
             Item::None,
             Item::Int(i64::MIN),

@@ -410,6 +410,7 @@ mod tests {
 
     #[test]
     fn names_are_checked_and_generated_names_differ() {
+        let _d = mp_testkit::deadline(std::time::Duration::from_secs(30));
         assert_eq!(check_name("/psm_1").unwrap(), "psm_1");
         assert_eq!(check_name("a.b-c_d").unwrap(), "a.b-c_d");
         for bad in ["", "/", "..", "a/b", "a b", "ü", "x\n"] {
