@@ -51,7 +51,14 @@ fn fork_and_run(
     // locked for an insert or a removal), so the child's copy is complete.
     // Everything else of mp's state is replaced in the child, not copied.
     let mut tracked = mp_handle::tracked::lock();
-    match sys::fork()? {
+    // So are std's output locks: a child forked while another thread was
+    // printing would otherwise find them locked forever. (The forking thread
+    // goes on in the child, so it can release them there too.)
+    let stdout = std::io::stdout().lock();
+    let stderr = std::io::stderr().lock();
+    let forked = sys::fork();
+    drop((stdout, stderr));
+    match forked? {
         Some(pid) => Ok(pid),
         None => {
             // Sockets of mp objects this child was not given must not stay

@@ -1,0 +1,72 @@
+//! Chunk framing inside the ring: pure data, no I/O.
+//!
+//! A message is one or more chunks: `len: u32 | flags: u32 | payload`,
+//! padded to 8 bytes. A message that fits the free space is one chunk with
+//! `FIRST | LAST`; one that does not streams through as several.
+
+pub(crate) const HEADER: usize = 8;
+pub(crate) const FIRST: u32 = 1;
+pub(crate) const LAST: u32 = 2;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Chunk {
+    pub(crate) len: u32,
+    pub(crate) flags: u32,
+}
+
+impl Chunk {
+    pub(crate) fn encode(self) -> [u8; HEADER] {
+        let mut out = [0; HEADER];
+        out[..4].copy_from_slice(&self.len.to_le_bytes());
+        out[4..].copy_from_slice(&self.flags.to_le_bytes());
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Chunk {
+        Chunk {
+            len: u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")),
+            flags: u32::from_le_bytes(bytes[4..HEADER].try_into().expect("4 bytes")),
+        }
+    }
+
+    pub(crate) fn is_first(self) -> bool {
+        self.flags & FIRST != 0
+    }
+
+    pub(crate) fn is_last(self) -> bool {
+        self.flags & LAST != 0
+    }
+
+    /// Ring bytes the chunk occupies, header and padding included.
+    pub(crate) fn footprint(self) -> u64 {
+        footprint(self.len as usize)
+    }
+}
+
+/// Ring bytes a chunk with `len` payload bytes occupies.
+pub(crate) fn footprint(len: usize) -> u64 {
+    ((HEADER + len + 7) & !7) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_round_trip_and_pad_to_eight() {
+        for (len, flags) in [(0, FIRST | LAST), (1, FIRST), (4096, LAST), (u32::MAX, 0)] {
+            let c = Chunk { len, flags };
+            assert_eq!(Chunk::decode(&c.encode()), c);
+        }
+        assert_eq!(footprint(0), 8);
+        assert_eq!(footprint(1), 16);
+        assert_eq!(footprint(8), 16);
+        assert_eq!(footprint(9), 24);
+        let c = Chunk {
+            len: 3,
+            flags: FIRST | LAST,
+        };
+        assert!(c.is_first() && c.is_last());
+        assert_eq!(c.footprint(), 16);
+    }
+}

@@ -1,0 +1,682 @@
+//! The untyped queue: the ring protocol shared by `Queue`, `SimpleQueue`
+//! and `JoinableQueue`.
+//!
+//! Producers hold the producer lock while they write a message and publish
+//! it by advancing `tail`; consumers hold the consumer lock while they read
+//! one and release its bytes by advancing `head`. Bytes in `head..tail` are
+//! only ever read, bytes past `tail` only ever written, so the two sides
+//! never touch the same bytes. Both locks are robust: a process that dies
+//! holding one hands it to the next with an "owner died" indication, and
+//! the protocol then drops whatever message the dead process had half done.
+
+use std::fmt;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use mp_handle::Fd;
+use mp_shm::{AcquireError, Lock, LockGuard};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::chunk::{self, Chunk, FIRST, LAST};
+use crate::error::{Error, Result};
+use crate::header::{Header, MAGIC};
+use crate::sys::Ring;
+use crate::wait::{Deadline, wait_for, wake_all, wake_everyone};
+
+/// How often a waiter looks whether the process it waits on is still alive.
+const LIVENESS_SLICE: Duration = Duration::from_millis(50);
+
+/// A sleep slice for waits that only a wake-up ends.
+const SLEEP_SLICE: Duration = Duration::from_secs(3600);
+
+pub(crate) struct Core {
+    ring: Ring,
+    fd: OwnedFd,
+    put_lock: Lock,
+    get_lock: Lock,
+    /// This process's last look at `head` (producers) and `tail`
+    /// (consumers): they only grow, so a stale value is merely pessimistic,
+    /// and re-reading the other side's cache line is needed only when the
+    /// stale value says "no room" / "nothing there".
+    head_seen: AtomicU64,
+    tail_seen: AtomicU64,
+    /// `close()` was called in this process.
+    closed: AtomicBool,
+}
+
+/// Settings fixed when a queue is created.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Config {
+    pub(crate) maxsize: u64,
+    pub(crate) ring_size: usize,
+}
+
+impl Core {
+    pub(crate) fn create(config: Config) -> Result<Core> {
+        let page = rustix::param::page_size();
+        let ring_size = config.ring_size.max(page).div_ceil(page) * page;
+        let (fd, ring) = Ring::create(ring_size)?;
+        let header = ring.header();
+        header
+            .config
+            .0
+            .maxsize
+            .store(config.maxsize, Ordering::Relaxed);
+        header.config.0.magic.store(MAGIC, Ordering::Release);
+        Ok(Core::from_parts(fd, ring, Lock::new()?, Lock::new()?))
+    }
+
+    fn from_parts(fd: OwnedFd, ring: Ring, put_lock: Lock, get_lock: Lock) -> Core {
+        Core {
+            ring,
+            fd,
+            put_lock,
+            get_lock,
+            head_seen: AtomicU64::new(0),
+            tail_seen: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    fn header(&self) -> &Header {
+        self.ring.header()
+    }
+
+    fn capacity(&self) -> u64 {
+        self.ring.capacity() as u64
+    }
+
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        // Waiters of this process look again and see it.
+        let h = self.header();
+        for wakeup in [&h.data.0, &h.space.0, &h.joined.0] {
+            wake_everyone(wakeup);
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn maxsize(&self) -> u64 {
+        self.header().config.0.maxsize.load(Ordering::Relaxed)
+    }
+
+    /// Items in the queue (approximate while others put and get, as in Python).
+    pub(crate) fn qsize(&self) -> u64 {
+        let h = self.header();
+        let gets = h.consumer.0.gets.load(Ordering::Acquire);
+        h.producer
+            .0
+            .puts
+            .load(Ordering::Acquire)
+            .saturating_sub(gets)
+    }
+
+    pub(crate) fn torn(&self) -> u64 {
+        self.header().torn.0.load(Ordering::Relaxed)
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.is_closed() {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    // ----- producers -------------------------------------------------------
+
+    /// Serializes `item` into the ring. `joinable` counts it as a task.
+    pub(crate) fn put<T: Serialize + ?Sized>(
+        &self,
+        item: &T,
+        deadline: Deadline,
+        joinable: bool,
+    ) -> Result<()> {
+        self.check_open()?;
+        let _guard = self.lock_producers(deadline)?;
+        let h = self.header();
+        let maxsize = self.maxsize();
+        if maxsize > 0
+            && !wait_for(&h.space.0, deadline, SLEEP_SLICE, || {
+                self.qsize() < maxsize || self.is_closed()
+            })
+        {
+            return Err(Error::Full);
+        }
+        self.check_open()?;
+        let tail = h.producer.0.tail.load(Ordering::Relaxed);
+        // Most messages fit in the free space: serialize straight into it
+        // (with this process's view of the consumers' progress, then with a
+        // fresh one).
+        let attempt = match self.serialize_at(item, tail, self.free_bytes(tail, false)) {
+            Err(postcard::Error::SerializeBufferFull) => {
+                self.serialize_at(item, tail, self.free_bytes(tail, true))
+            }
+            other => other,
+        };
+        let len = match attempt {
+            Ok(len) => len,
+            Err(postcard::Error::SerializeBufferFull) => {
+                let len = serialized_len(item)?;
+                let needed = chunk::footprint(len);
+                if needed > self.capacity() {
+                    return self.stream(item, deadline, joinable);
+                }
+                if !wait_for(&h.space.0, deadline, SLEEP_SLICE, || {
+                    self.free_bytes(tail, true) >= needed
+                }) {
+                    return Err(Error::Full);
+                }
+                self.serialize_at(item, tail, needed)
+                    .map_err(encode_error)?
+            }
+            Err(e) => return Err(encode_error(e)),
+        };
+        let chunk = Chunk {
+            len: len as u32,
+            flags: FIRST | LAST,
+        };
+        self.publish(tail, chunk, true, joinable);
+        Ok(())
+    }
+
+    /// Bytes free after `tail`, from this process's view of `head`
+    /// (`refresh` re-reads it first; otherwise only when the view says full).
+    fn free_bytes(&self, tail: u64, refresh: bool) -> u64 {
+        let mut head = self.head_seen.load(Ordering::Relaxed);
+        if refresh || tail - head >= self.capacity() {
+            head = self.header().consumer.0.head.load(Ordering::Acquire);
+            self.head_seen.store(head, Ordering::Relaxed);
+        }
+        self.capacity() - (tail - head)
+    }
+
+    /// Serializes `item` as the payload of a chunk starting at `tail`,
+    /// within `room` ring bytes (header included). Returns the payload length.
+    fn serialize_at<T: Serialize + ?Sized>(
+        &self,
+        item: &T,
+        tail: u64,
+        room: u64,
+    ) -> postcard::Result<usize> {
+        let payload_room = room
+            .saturating_sub(chunk::HEADER as u64)
+            .min(u64::from(u32::MAX));
+        let writer = RingWriter {
+            ring: &self.ring,
+            start: tail + chunk::HEADER as u64,
+            pos: 0,
+            room: payload_room,
+        };
+        postcard::serialize_with_flavor(item, writer)
+    }
+
+    /// Writes the chunk header at `at` and publishes the chunk. `last`
+    /// completes a message.
+    fn publish(&self, at: u64, chunk: Chunk, last: bool, joinable: bool) {
+        let h = self.header();
+        self.ring.write(at, &chunk.encode());
+        if last {
+            if joinable {
+                h.unfinished.0.fetch_add(1, Ordering::AcqRel);
+            }
+            let puts = h.producer.0.puts.load(Ordering::Relaxed);
+            h.producer.0.puts.store(puts + 1, Ordering::Release);
+        }
+        h.producer
+            .0
+            .tail
+            .store(at + chunk.footprint(), Ordering::Release);
+        wake_all(&h.data.0);
+    }
+
+    /// Sends a message larger than the ring, chunk by chunk, as consumers
+    /// make room.
+    fn stream<T: Serialize + ?Sized>(
+        &self,
+        item: &T,
+        deadline: Deadline,
+        joinable: bool,
+    ) -> Result<()> {
+        let h = self.header();
+        h.producer
+            .0
+            .streaming
+            .store(std::process::id(), Ordering::Release);
+        let writer = StreamWriter {
+            core: self,
+            deadline,
+            joinable,
+            chunk_start: h.producer.0.tail.load(Ordering::Relaxed),
+            len: 0,
+            first: true,
+        };
+        let result = postcard::serialize_with_flavor(item, writer);
+        h.producer.0.streaming.store(0, Ordering::Release);
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // Chunks already published are now a torn message: consumers
+                // see the stream end without its last chunk and drop it.
+                h.torn.0.fetch_add(1, Ordering::Relaxed);
+                wake_all(&h.data.0);
+                Err(if matches!(e, postcard::Error::SerializeBufferFull) {
+                    Error::Full
+                } else {
+                    encode_error(e)
+                })
+            }
+        }
+    }
+
+    fn lock_producers(&self, deadline: Deadline) -> Result<LockGuard<'_>> {
+        let guard = lock(&self.put_lock, deadline).ok_or(Error::Full)?;
+        if let Err(died) = guard {
+            // The previous producer died mid-put. If it had published part of
+            // a streamed message, consumers drop that message; otherwise its
+            // message was never visible: count it as lost here.
+            let h = self.header();
+            if h.producer.0.streaming.swap(0, Ordering::AcqRel) == 0 {
+                h.torn.0.fetch_add(1, Ordering::Relaxed);
+            }
+            wake_all(&h.data.0);
+            died.mark_consistent();
+            return Ok(died);
+        }
+        Ok(guard.expect("checked above"))
+    }
+
+    // ----- consumers -------------------------------------------------------
+
+    pub(crate) fn get<T: DeserializeOwned>(&self, deadline: Deadline) -> Result<T> {
+        self.check_open()?;
+        let _guard = self.lock_consumers(deadline)?;
+        let h = self.header();
+        let mut head = h.consumer.0.head.load(Ordering::Relaxed);
+        let arrived = wait_for(&h.data.0, deadline, SLEEP_SLICE, || {
+            self.available(head) || self.is_closed()
+        });
+        if !arrived || !self.available(head) {
+            return Err(if self.is_closed() {
+                Error::Closed
+            } else {
+                Error::Empty
+            });
+        }
+        let first = self.chunk_at(head);
+        if !first.is_first() {
+            // The rest of a message whose consumer died halfway through it.
+            self.skip_torn(head);
+            return Err(Error::Torn);
+        }
+        if first.is_last() {
+            let payload = self
+                .ring
+                .read(head + chunk::HEADER as u64, first.len as usize);
+            let result = mp_handle::decode(payload, Vec::new()).map_err(Error::Decode);
+            self.release(head + first.footprint(), true);
+            return result;
+        }
+        // A streamed message: collect its chunks, releasing each at once so
+        // the producer can go on.
+        let mut bytes = Vec::new();
+        let mut chunk = first;
+        loop {
+            bytes.extend_from_slice(
+                self.ring
+                    .read(head + chunk::HEADER as u64, chunk.len as usize),
+            );
+            head += chunk.footprint();
+            self.release(head, chunk.is_last());
+            if chunk.is_last() {
+                return mp_handle::decode(&bytes, Vec::new()).map_err(Error::Decode);
+            }
+            if !self.wait_for_stream(head) {
+                h.torn.0.fetch_add(1, Ordering::Relaxed);
+                return Err(Error::Torn);
+            }
+            chunk = self.chunk_at(head);
+            if chunk.is_first() {
+                // The producer gave up (or died) and a new message began.
+                h.torn.0.fetch_add(1, Ordering::Relaxed);
+                return Err(Error::Torn);
+            }
+        }
+    }
+
+    fn available(&self, head: u64) -> bool {
+        if self.tail_seen.load(Ordering::Relaxed) > head {
+            return true;
+        }
+        let tail = self.header().producer.0.tail.load(Ordering::Acquire);
+        self.tail_seen.store(tail, Ordering::Relaxed);
+        tail > head
+    }
+
+    fn chunk_at(&self, head: u64) -> Chunk {
+        // Called only when `head < tail`: a published chunk header.
+        Chunk::decode(self.ring.read(head, chunk::HEADER))
+    }
+
+    /// Releases ring bytes up to `head`; `message_done` counts a message taken.
+    fn release(&self, head: u64, message_done: bool) {
+        let h = self.header();
+        if message_done {
+            let gets = h.consumer.0.gets.load(Ordering::Relaxed);
+            h.consumer.0.gets.store(gets + 1, Ordering::Release);
+        }
+        h.consumer.0.head.store(head, Ordering::Release);
+        wake_all(&h.space.0);
+    }
+
+    /// Waits for the next chunk of a streamed message; false if the stream
+    /// ended without it (its producer gave up or died).
+    fn wait_for_stream(&self, head: u64) -> bool {
+        let h = self.header();
+        let mut ok = true;
+        wait_for(&h.data.0, Deadline::NEVER, LIVENESS_SLICE, || {
+            if self.available(head) {
+                return true;
+            }
+            let producer = h.producer.0.streaming.load(Ordering::Acquire);
+            if producer == 0 || !process_alive(producer) {
+                // Look once more: the last chunk may have landed meanwhile.
+                ok = self.available(head);
+                return true;
+            }
+            false
+        });
+        ok && self.available(head)
+    }
+
+    /// Drops the remaining chunks of a torn message: up to its last chunk,
+    /// the start of the next message, or the end of its producer's stream.
+    fn skip_torn(&self, mut head: u64) {
+        let h = self.header();
+        h.torn.0.fetch_add(1, Ordering::Relaxed);
+        loop {
+            let chunk = self.chunk_at(head);
+            if chunk.is_first() {
+                return;
+            }
+            head += chunk.footprint();
+            self.release(head, false);
+            if chunk.is_last() || !self.wait_for_stream(head) {
+                return;
+            }
+        }
+    }
+
+    fn lock_consumers(&self, deadline: Deadline) -> Result<LockGuard<'_>> {
+        match lock(&self.get_lock, deadline) {
+            None => Err(Error::Empty),
+            Some(Ok(guard)) => Ok(guard),
+            // The previous consumer died mid-get: whatever it had half read
+            // is skipped by the next `get` (a chunk that does not start a message).
+            Some(Err(died)) => {
+                died.mark_consistent();
+                Ok(died)
+            }
+        }
+    }
+
+    // ----- JoinableQueue ---------------------------------------------------
+
+    pub(crate) fn task_done(&self) -> Result<()> {
+        let h = self.header();
+        let mut left = h.unfinished.0.load(Ordering::Acquire);
+        loop {
+            if left == 0 {
+                return Err(Error::TooManyTaskDone);
+            }
+            match h.unfinished.0.compare_exchange_weak(
+                left,
+                left - 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(now) => left = now,
+            }
+        }
+        if left == 1 {
+            wake_all(&h.joined.0);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn join(&self, deadline: Deadline) -> Result<()> {
+        let h = self.header();
+        if wait_for(&h.joined.0, deadline, SLEEP_SLICE, || {
+            h.unfinished.0.load(Ordering::Acquire) == 0
+        }) {
+            Ok(())
+        } else {
+            Err(Error::Timeout)
+        }
+    }
+
+    pub(crate) fn unfinished(&self) -> u64 {
+        self.header().unfinished.0.load(Ordering::Acquire)
+    }
+}
+
+/// `Some(Ok)` acquired, `Some(Err(guard))` acquired from a dead holder,
+/// `None` timed out.
+fn lock(lock: &Lock, deadline: Deadline) -> Option<Result<LockGuard<'_>, LockGuard<'_>>> {
+    let result = match deadline.remaining() {
+        None => lock.acquire().map_err(AcquireError::OwnerDied),
+        Some(left) if left.is_zero() => lock.try_acquire(),
+        Some(left) => lock.acquire_timeout(left),
+    };
+    match result {
+        Ok(guard) => Some(Ok(guard)),
+        Err(AcquireError::OwnerDied(died)) => Some(Err(died.into_inner())),
+        Err(AcquireError::Timeout) => None,
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    rustix::process::Pid::from_raw(pid as i32)
+        .is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok())
+}
+
+fn encode_error(e: postcard::Error) -> Error {
+    Error::Encode(mp_handle::Error::Encode(e))
+}
+
+/// The serialized length of `item`, by a counting pass.
+fn serialized_len<T: Serialize + ?Sized>(item: &T) -> Result<usize> {
+    postcard::serialize_with_flavor(item, Counter(0)).map_err(encode_error)
+}
+
+struct Counter(usize);
+
+impl postcard::ser_flavors::Flavor for Counter {
+    type Output = usize;
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0 += data.len();
+        Ok(())
+    }
+
+    fn try_push(&mut self, _: u8) -> postcard::Result<()> {
+        self.0 += 1;
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<usize> {
+        Ok(self.0)
+    }
+}
+
+/// Serializes into the free space of the ring; `SerializeBufferFull` when
+/// the item does not fit.
+struct RingWriter<'a> {
+    ring: &'a Ring,
+    start: u64,
+    pos: u64,
+    room: u64,
+}
+
+impl postcard::ser_flavors::Flavor for RingWriter<'_> {
+    type Output = usize;
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        if self.pos + data.len() as u64 > self.room {
+            return Err(postcard::Error::SerializeBufferFull);
+        }
+        // Inside the free space the producer checked (`room`).
+        self.ring.write(self.start + self.pos, data);
+        self.pos += data.len() as u64;
+        Ok(())
+    }
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.try_extend(&[byte])
+    }
+
+    fn finalize(self) -> postcard::Result<usize> {
+        Ok(self.pos as usize)
+    }
+}
+
+/// Serializes a message larger than the ring: fills the free space,
+/// publishes it as a chunk, waits for consumers to make room, goes on.
+struct StreamWriter<'a> {
+    core: &'a Core,
+    deadline: Deadline,
+    joinable: bool,
+    chunk_start: u64,
+    /// Payload bytes in the current chunk.
+    len: u64,
+    first: bool,
+}
+
+impl StreamWriter<'_> {
+    fn flush(&mut self, last: bool) {
+        let mut flags = if last { LAST } else { 0 };
+        if self.first {
+            flags |= FIRST;
+        }
+        let chunk = Chunk {
+            len: self.len as u32,
+            flags,
+        };
+        self.core
+            .publish(self.chunk_start, chunk, last, self.joinable);
+        self.chunk_start += chunk.footprint();
+        self.len = 0;
+        self.first = false;
+    }
+}
+
+impl postcard::ser_flavors::Flavor for StreamWriter<'_> {
+    type Output = ();
+
+    fn try_extend(&mut self, mut data: &[u8]) -> postcard::Result<()> {
+        let core = self.core;
+        let header = chunk::HEADER as u64;
+        while !data.is_empty() {
+            let used = header + self.len;
+            let mut room = core
+                .free_bytes(self.chunk_start, false)
+                .saturating_sub(used);
+            if room == 0 {
+                if self.len > 0 {
+                    self.flush(false);
+                }
+                let start = self.chunk_start;
+                // Room for a chunk header and at least 8 payload bytes.
+                let space = &core.header().space.0;
+                if !wait_for(space, self.deadline, SLEEP_SLICE, || {
+                    core.free_bytes(start, true) >= header + 8
+                }) {
+                    return Err(postcard::Error::SerializeBufferFull);
+                }
+                room = core.free_bytes(start, false) - header;
+            }
+            // Rings are smaller than 4 GiB, so a chunk length fits a u32.
+            let take = room.min(data.len() as u64) as usize;
+            // Inside the free space just checked, past `tail`.
+            core.ring
+                .write(self.chunk_start + header + self.len, &data[..take]);
+            self.len += take as u64;
+            data = &data[take..];
+        }
+        Ok(())
+    }
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.try_extend(&[byte])
+    }
+
+    fn finalize(mut self) -> postcard::Result<()> {
+        self.flush(true);
+        Ok(())
+    }
+}
+
+// ----- crossing processes --------------------------------------------------
+
+#[derive(Serialize)]
+struct WireRef<'a> {
+    #[serde(serialize_with = "serialize_fd")]
+    fd: BorrowedFd<'a>,
+    ring_size: u64,
+    put_lock: &'a Lock,
+    get_lock: &'a Lock,
+}
+
+#[derive(Deserialize)]
+struct WireOwned {
+    fd: Fd,
+    ring_size: u64,
+    put_lock: Lock,
+    get_lock: Lock,
+}
+
+fn serialize_fd<S: serde::Serializer>(fd: &BorrowedFd<'_>, s: S) -> Result<S::Ok, S::Error> {
+    Fd::serialize_borrowed(*fd, s)
+}
+
+impl Serialize for Core {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        WireRef {
+            fd: self.fd.as_fd(),
+            ring_size: self.capacity(),
+            put_lock: &self.put_lock,
+            get_lock: &self.get_lock,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Core {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Core, D::Error> {
+        use serde::de::Error as _;
+        let wire = WireOwned::deserialize(deserializer)?;
+        let fd = wire.fd.into_owned();
+        let ring = Ring::map(fd.as_fd(), wire.ring_size as usize).map_err(D::Error::custom)?;
+        if ring.header().config.0.magic.load(Ordering::Acquire) != MAGIC {
+            return Err(D::Error::custom("not an mp queue"));
+        }
+        Ok(Core::from_parts(fd, ring, wire.put_lock, wire.get_lock))
+    }
+}
+
+impl fmt::Debug for Core {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue")
+            .field("qsize", &self.qsize())
+            .field("maxsize", &self.maxsize())
+            .field("ring_size", &self.capacity())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}

@@ -1,0 +1,61 @@
+//! The shared header: every field an atomic, producer and consumer fields
+//! on separate cache lines so the two sides do not slow each other down.
+
+use std::sync::atomic::{AtomicU32, AtomicU64};
+
+/// Marks an initialised queue segment ("mpqueue1").
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"mpqueue1");
+
+#[repr(C, align(64))]
+#[derive(Default)]
+pub(crate) struct Line<T>(pub(crate) T);
+
+#[derive(Default)]
+pub(crate) struct Config {
+    pub(crate) magic: AtomicU64,
+    /// Most items in the queue at once; 0 means no limit.
+    pub(crate) maxsize: AtomicU64,
+}
+
+#[derive(Default)]
+pub(crate) struct Producer {
+    /// Ring bytes published so far (stream position; only grows).
+    pub(crate) tail: AtomicU64,
+    /// Messages published so far.
+    pub(crate) puts: AtomicU64,
+    /// The pid of a producer streaming a message larger than the free
+    /// space, while it does; 0 otherwise.
+    pub(crate) streaming: AtomicU32,
+}
+
+#[derive(Default)]
+pub(crate) struct Consumer {
+    /// Ring bytes consumed so far.
+    pub(crate) head: AtomicU64,
+    /// Messages taken so far.
+    pub(crate) gets: AtomicU64,
+}
+
+/// A futex word and the number of sleepers on it, so that a waker makes
+/// no system call when nobody sleeps.
+#[derive(Default)]
+pub(crate) struct Wakeup {
+    pub(crate) seq: AtomicU32,
+    pub(crate) sleepers: AtomicU32,
+}
+
+#[derive(Default)]
+pub(crate) struct Header {
+    pub(crate) config: Line<Config>,
+    pub(crate) producer: Line<Producer>,
+    pub(crate) consumer: Line<Consumer>,
+    /// Consumers wait here for data.
+    pub(crate) data: Line<Wakeup>,
+    /// Producers wait here for space (ring bytes or `maxsize`).
+    pub(crate) space: Line<Wakeup>,
+    /// `JoinableQueue`: tasks put but not yet marked done, and `join` waiters.
+    pub(crate) unfinished: Line<AtomicU64>,
+    pub(crate) joined: Line<Wakeup>,
+    /// Messages lost because a producer or consumer died holding them.
+    pub(crate) torn: Line<AtomicU64>,
+}

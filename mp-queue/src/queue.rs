@@ -1,0 +1,433 @@
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::core::{Config, Core};
+use crate::error::Result;
+use crate::wait::Deadline;
+
+/// Ring bytes per queue unless set with [`QueueBuilder::ring_size`]. The
+/// memory is only touched as it is used.
+pub const DEFAULT_RING_SIZE: usize = 16 << 20;
+
+/// The largest ring a queue may have.
+pub const MAX_RING_SIZE: usize = 1 << 30;
+
+/// Settings for a new queue.
+///
+/// ```
+/// use mp_queue::{Queue, QueueBuilder};
+///
+/// # fn main() -> Result<(), mp_queue::Error> {
+/// let q: Queue<String> = QueueBuilder::new().maxsize(10).ring_size(1 << 20).build()?;
+/// assert_eq!(q.maxsize(), Some(10));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct QueueBuilder {
+    config: Config,
+}
+
+impl Default for QueueBuilder {
+    fn default() -> QueueBuilder {
+        QueueBuilder::new()
+    }
+}
+
+impl QueueBuilder {
+    /// Default settings: no `maxsize`, a [`DEFAULT_RING_SIZE`] ring.
+    pub fn new() -> QueueBuilder {
+        QueueBuilder {
+            config: Config {
+                maxsize: 0,
+                ring_size: DEFAULT_RING_SIZE,
+            },
+        }
+    }
+
+    /// At most `n` items in the queue at once (Python's `Queue(maxsize)`);
+    /// 0 means no limit on the count.
+    pub fn maxsize(mut self, n: usize) -> Self {
+        self.config.maxsize = n as u64;
+        self
+    }
+
+    /// The size of the shared ring in bytes (rounded up to a page, at most
+    /// [`MAX_RING_SIZE`]): how much queued data the queue holds before `put`
+    /// waits for consumers. A message larger than the ring still goes
+    /// through, streamed as consumers make room.
+    pub fn ring_size(mut self, bytes: usize) -> Self {
+        self.config.ring_size = bytes.min(MAX_RING_SIZE);
+        self
+    }
+
+    /// Builds a [`Queue`].
+    pub fn build<T>(self) -> Result<Queue<T>> {
+        Ok(Queue::from_core(Core::create(self.config)?))
+    }
+
+    /// Builds a [`JoinableQueue`].
+    pub fn build_joinable<T>(self) -> Result<JoinableQueue<T>> {
+        Ok(JoinableQueue {
+            queue: self.build()?,
+        })
+    }
+}
+
+/// A FIFO queue between processes (Python's `multiprocessing.Queue`).
+///
+/// Items are serde values; `put` serializes them straight into a shared
+/// memory ring and returns once the item is there (there is no feeder
+/// thread: an error reaches the caller, and nothing is lost if the process
+/// exits right after `put`). Many processes may put and get at once; each
+/// producer's items arrive in its order.
+///
+/// A `Queue` is a handle: clone it to share it between threads, pass it
+/// (or a clone) as a `Process` argument to share it with a child.
+///
+/// # Example
+///
+/// ```
+/// use mp_queue::Queue;
+///
+/// # fn main() -> Result<(), mp_queue::Error> {
+/// let q: Queue<u32> = Queue::new()?;
+/// for n in [1, 2, 3, 4] {
+///     q.put(&(n * n))?;
+/// }
+/// assert_eq!(q.qsize(), 4);
+/// assert_eq!(q.get()?, 1);
+/// assert_eq!(q.try_get()?, 4);
+/// # Ok(())
+/// # }
+/// ```
+pub struct Queue<T> {
+    core: Arc<Core>,
+    _items: PhantomData<fn(T) -> T>,
+}
+
+impl<T> Queue<T> {
+    /// An unbounded queue (bounded only by its ring's memory).
+    pub fn new() -> Result<Queue<T>> {
+        QueueBuilder::new().build()
+    }
+
+    /// A queue that holds at most `n` items (Python's `Queue(maxsize=n)`).
+    pub fn with_maxsize(n: usize) -> Result<Queue<T>> {
+        QueueBuilder::new().maxsize(n).build()
+    }
+
+    fn from_core(core: Core) -> Queue<T> {
+        Queue {
+            core: Arc::new(core),
+            _items: PhantomData,
+        }
+    }
+
+    /// The number of items in the queue (Python's `qsize`; approximate while
+    /// other processes put and get).
+    pub fn qsize(&self) -> usize {
+        self.core.qsize() as usize
+    }
+
+    /// Whether the queue holds no items (Python's `empty`).
+    #[doc(alias = "empty")]
+    pub fn is_empty(&self) -> bool {
+        self.core.qsize() == 0
+    }
+
+    /// Whether the queue holds `maxsize` items (Python's `full`); always
+    /// false without a `maxsize`.
+    #[doc(alias = "full")]
+    pub fn is_full(&self) -> bool {
+        let max = self.core.maxsize();
+        max > 0 && self.core.qsize() >= max
+    }
+
+    /// The `maxsize` the queue was created with, if any.
+    pub fn maxsize(&self) -> Option<usize> {
+        Some(self.core.maxsize() as usize).filter(|&n| n > 0)
+    }
+
+    /// Closes the queue in this process (Python's `close`): later puts and
+    /// gets through any handle of this queue in this process fail with
+    /// [`Error::Closed`](crate::Error::Closed), and blocked ones wake up with
+    /// it. Other processes are not affected.
+    pub fn close(&self) {
+        self.core.close();
+    }
+
+    /// Messages lost so far because a process died while putting or getting
+    /// them.
+    pub fn torn(&self) -> u64 {
+        self.core.torn()
+    }
+}
+
+impl<T: Serialize> Queue<T> {
+    /// Puts an item, waiting while the queue is full (Python's `put`).
+    ///
+    /// An item that cannot be serialized is [`Error::Encode`](crate::Error::Encode),
+    /// and the queue is unchanged.
+    pub fn put(&self, item: &T) -> Result<()> {
+        self.core.put(item, Deadline::NEVER, false)
+    }
+
+    /// Like [`put`](Queue::put), waiting at most `timeout`;
+    /// [`Error::Full`](crate::Error::Full) if there was no room in time.
+    pub fn put_timeout(&self, item: &T, timeout: Duration) -> Result<()> {
+        self.core.put(item, Deadline::after(timeout), false)
+    }
+
+    /// Puts an item only if there is room right now (Python's `put_nowait`).
+    #[doc(alias = "put_nowait")]
+    pub fn try_put(&self, item: &T) -> Result<()> {
+        self.core.put(item, Deadline::after(Duration::ZERO), false)
+    }
+}
+
+impl<T: DeserializeOwned> Queue<T> {
+    /// Takes the oldest item, waiting until there is one (Python's `get`).
+    ///
+    /// An item that does not decode as `T` is taken off the queue and
+    /// reported as [`Error::Decode`](crate::Error::Decode).
+    pub fn get(&self) -> Result<T> {
+        self.core.get(Deadline::NEVER)
+    }
+
+    /// Like [`get`](Queue::get), waiting at most `timeout`;
+    /// [`Error::Empty`](crate::Error::Empty) if nothing came in time.
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
+        self.core.get(Deadline::after(timeout))
+    }
+
+    /// Takes an item only if one is there right now (Python's `get_nowait`).
+    #[doc(alias = "get_nowait")]
+    pub fn try_get(&self) -> Result<T> {
+        self.core.get(Deadline::after(Duration::ZERO))
+    }
+}
+
+impl<T> Clone for Queue<T> {
+    fn clone(&self) -> Queue<T> {
+        Queue {
+            core: self.core.clone(),
+            _items: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.core.fmt(f)
+    }
+}
+
+impl<T> Serialize for Queue<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.core.serialize(serializer)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for Queue<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Queue<T>, D::Error> {
+        Core::deserialize(deserializer).map(Queue::from_core)
+    }
+}
+
+/// A [`Queue`] whose consumers report each item done, so that producers can
+/// wait until all work is finished (Python's `JoinableQueue`).
+///
+/// ```
+/// use mp_queue::JoinableQueue;
+///
+/// # fn main() -> Result<(), mp_queue::Error> {
+/// let q: JoinableQueue<String> = JoinableQueue::new()?;
+/// q.put(&"job".to_string())?;
+/// assert_eq!(q.get()?, "job");
+/// assert_eq!(q.unfinished_tasks(), 1);
+/// q.task_done()?;
+/// q.join()?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct JoinableQueue<T> {
+    queue: Queue<T>,
+}
+
+impl<T> JoinableQueue<T> {
+    /// An unbounded joinable queue.
+    pub fn new() -> Result<JoinableQueue<T>> {
+        QueueBuilder::new().build_joinable()
+    }
+
+    /// A joinable queue holding at most `n` items.
+    pub fn with_maxsize(n: usize) -> Result<JoinableQueue<T>> {
+        QueueBuilder::new().maxsize(n).build_joinable()
+    }
+
+    /// Marks one item taken with `get` as done (Python's `task_done`). More
+    /// calls than items put is [`Error::TooManyTaskDone`](crate::Error::TooManyTaskDone).
+    pub fn task_done(&self) -> Result<()> {
+        self.queue.core.task_done()
+    }
+
+    /// Waits until every item put has been marked done (Python's `join`).
+    pub fn join(&self) -> Result<()> {
+        self.queue.core.join(Deadline::NEVER)
+    }
+
+    /// Like [`join`](JoinableQueue::join), giving up with
+    /// [`Error::Timeout`](crate::Error::Timeout) after `timeout`.
+    pub fn join_timeout(&self, timeout: Duration) -> Result<()> {
+        self.queue.core.join(Deadline::after(timeout))
+    }
+
+    /// Items put but not yet marked done.
+    pub fn unfinished_tasks(&self) -> usize {
+        self.queue.core.unfinished() as usize
+    }
+}
+
+impl<T: Serialize> JoinableQueue<T> {
+    /// Puts an item and counts it as an unfinished task.
+    pub fn put(&self, item: &T) -> Result<()> {
+        self.queue.core.put(item, Deadline::NEVER, true)
+    }
+
+    /// Like [`put`](JoinableQueue::put), waiting at most `timeout`.
+    pub fn put_timeout(&self, item: &T, timeout: Duration) -> Result<()> {
+        self.queue.core.put(item, Deadline::after(timeout), true)
+    }
+
+    /// Puts an item only if there is room right now.
+    #[doc(alias = "put_nowait")]
+    pub fn try_put(&self, item: &T) -> Result<()> {
+        self.queue
+            .core
+            .put(item, Deadline::after(Duration::ZERO), true)
+    }
+}
+
+impl<T> std::ops::Deref for JoinableQueue<T> {
+    type Target = Queue<T>;
+
+    /// Everything else is a [`Queue`]'s (`get`, `qsize`, `close`, ...).
+    fn deref(&self) -> &Queue<T> {
+        &self.queue
+    }
+}
+
+impl<T> Clone for JoinableQueue<T> {
+    fn clone(&self) -> JoinableQueue<T> {
+        JoinableQueue {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for JoinableQueue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinableQueue")
+            .field("queue", &self.queue)
+            .field("unfinished_tasks", &self.unfinished_tasks())
+            .finish()
+    }
+}
+
+impl<T> Serialize for JoinableQueue<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.queue.serialize(serializer)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for JoinableQueue<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<JoinableQueue<T>, D::Error> {
+        Queue::deserialize(deserializer).map(|queue| JoinableQueue { queue })
+    }
+}
+
+/// A plain unbounded FIFO between processes (Python's `SimpleQueue`):
+/// `put`, `get`, `is_empty`, `close`, plus the timeout forms.
+pub struct SimpleQueue<T> {
+    queue: Queue<T>,
+}
+
+impl<T> SimpleQueue<T> {
+    /// A new, empty queue.
+    pub fn new() -> Result<SimpleQueue<T>> {
+        Ok(SimpleQueue {
+            queue: Queue::new()?,
+        })
+    }
+
+    /// Whether the queue holds no items (Python's `empty`).
+    #[doc(alias = "empty")]
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Closes the queue in this process (see [`Queue::close`]).
+    pub fn close(&self) {
+        self.queue.close();
+    }
+}
+
+impl<T: Serialize> SimpleQueue<T> {
+    /// Puts an item.
+    pub fn put(&self, item: &T) -> Result<()> {
+        self.queue.put(item)
+    }
+
+    /// Puts an item, waiting at most `timeout` for room in the ring.
+    pub fn put_timeout(&self, item: &T, timeout: Duration) -> Result<()> {
+        self.queue.put_timeout(item, timeout)
+    }
+}
+
+impl<T: DeserializeOwned> SimpleQueue<T> {
+    /// Takes the oldest item, waiting until there is one.
+    pub fn get(&self) -> Result<T> {
+        self.queue.get()
+    }
+
+    /// Like [`get`](SimpleQueue::get), waiting at most `timeout`.
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
+        self.queue.get_timeout(timeout)
+    }
+}
+
+impl<T> Clone for SimpleQueue<T> {
+    fn clone(&self) -> SimpleQueue<T> {
+        SimpleQueue {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for SimpleQueue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SimpleQueue").field(&self.queue).finish()
+    }
+}
+
+impl<T> Serialize for SimpleQueue<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.queue.serialize(serializer)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for SimpleQueue<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<SimpleQueue<T>, D::Error> {
+        Queue::deserialize(deserializer).map(|queue| SimpleQueue { queue })
+    }
+}

@@ -1,0 +1,147 @@
+//! The ring's shared memory: one memfd holding a header page and the ring,
+//! with the ring mapped twice back to back, so that a message that runs
+//! past the end of the ring is still contiguous in memory.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::ptr::NonNull;
+
+use rustix::fs::MemfdFlags;
+use rustix::mm::{MapFlags, ProtFlags};
+
+use crate::header::Header;
+
+/// Bytes before the ring: the header, padded to a page.
+pub(crate) const HEADER_LEN: usize = 4096;
+
+/// A mapping of a queue's memfd.
+pub(crate) struct Ring {
+    base: NonNull<u8>,
+    capacity: usize,
+}
+
+// SAFETY: the mapping is shared memory that any thread may use; all access
+// goes through atomics (`Header`) or through the ring protocol, whose
+// cross-process locks decide who may touch which bytes.
+unsafe impl Send for Ring {}
+// SAFETY: as above.
+unsafe impl Sync for Ring {}
+
+impl Ring {
+    /// Creates a zeroed queue memfd with a ring of `capacity` bytes (a
+    /// multiple of the page size) and maps it.
+    pub(crate) fn create(capacity: usize) -> io::Result<(OwnedFd, Ring)> {
+        let fd = rustix::fs::memfd_create("mp-queue", MemfdFlags::CLOEXEC)?;
+        rustix::fs::ftruncate(&fd, (HEADER_LEN + capacity) as u64)?;
+        let ring = Ring::map(fd.as_fd(), capacity)?;
+        Ok((fd, ring))
+    }
+
+    /// Maps an existing queue memfd (received from another process).
+    pub(crate) fn map(fd: std::os::fd::BorrowedFd<'_>, capacity: usize) -> io::Result<Ring> {
+        let page = rustix::param::page_size();
+        let size = rustix::fs::fstat(fd)?.st_size as u64;
+        if capacity == 0 || capacity % page != 0 || size != (HEADER_LEN + capacity) as u64 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "not an mp queue segment",
+            ));
+        }
+        let total = HEADER_LEN + 2 * capacity;
+        // SAFETY: reserves fresh address space (no access), replaced below.
+        let base = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                total,
+                ProtFlags::empty(),
+                MapFlags::PRIVATE | MapFlags::NORESERVE,
+            )?
+        };
+        let map = |offset: usize, len: usize, file_offset: u64| {
+            // SAFETY: `base + offset .. + len` lies inside the reservation
+            // made above, which only this function knows about.
+            unsafe {
+                rustix::mm::mmap(
+                    base.cast::<u8>().add(offset).cast(),
+                    len,
+                    ProtFlags::READ | ProtFlags::WRITE,
+                    MapFlags::SHARED | MapFlags::FIXED,
+                    fd,
+                    file_offset,
+                )
+            }
+        };
+        let mapped = map(0, HEADER_LEN + capacity, 0)
+            .and_then(|_| map(HEADER_LEN + capacity, capacity, HEADER_LEN as u64));
+        if let Err(e) = mapped {
+            // SAFETY: unmaps exactly the reservation made above.
+            unsafe { rustix::mm::munmap(base, total)? };
+            return Err(e.into());
+        }
+        let base = NonNull::new(base.cast::<u8>()).expect("mmap never returns null");
+        Ok(Ring { base, capacity })
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The shared header: all atomics, valid from the zeroed memfd on.
+    pub(crate) fn header(&self) -> &Header {
+        const { assert!(std::mem::size_of::<Header>() <= HEADER_LEN) };
+        // SAFETY: the header page is mapped for the life of `self`, page
+        // aligned, and `Header` consists of atomics, for which any bytes
+        // (zero included) are valid and concurrent access is defined.
+        unsafe { self.base.cast::<Header>().as_ref() }
+    }
+
+    fn at(&self, pos: u64) -> *mut u8 {
+        // SAFETY: `pos % capacity` is inside the first copy of the ring.
+        unsafe {
+            self.base
+                .as_ptr()
+                .add(HEADER_LEN + (pos % self.capacity as u64) as usize)
+        }
+    }
+
+    /// Copies `data` into the ring at stream position `pos`.
+    ///
+    /// Only the producer holding the producer lock calls this, and only for
+    /// bytes past the published tail and within the free space it checked:
+    /// bytes no consumer reads until they are published.
+    pub(crate) fn write(&self, pos: u64, data: &[u8]) {
+        assert!(
+            data.len() <= self.capacity,
+            "a ring write larger than the ring"
+        );
+        // SAFETY: the mirror makes `at(pos) .. + len` contiguous and mapped
+        // for any len <= capacity; no reference to these bytes exists in this
+        // process (readers only borrow published bytes, see `read`).
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.at(pos), data.len()) };
+    }
+
+    /// The ring bytes at stream position `pos .. pos + len`.
+    ///
+    /// Only the consumer holding the consumer lock calls this, and only for
+    /// published bytes it has not released (`head <= pos`, `pos + len <=
+    /// tail`). The ring protocol keeps every writer away from those bytes
+    /// until `head` moves past them, which the same consumer does after the
+    /// slice is gone.
+    pub(crate) fn read(&self, pos: u64, len: usize) -> &[u8] {
+        assert!(len <= self.capacity, "a ring read larger than the ring");
+        // SAFETY: contiguous and mapped thanks to the mirror; by the ring
+        // protocol (above) nothing writes these bytes while the slice lives.
+        unsafe { std::slice::from_raw_parts(self.at(pos), len) }
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        // SAFETY: unmaps the whole reservation made by `map`; the header
+        // and slices borrowed from `self` cannot outlive it.
+        let _ = unsafe {
+            rustix::mm::munmap(self.base.as_ptr().cast(), HEADER_LEN + 2 * self.capacity)
+        };
+    }
+}
