@@ -27,7 +27,7 @@ pub(crate) enum Bootstrap {
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Job {
     pub(crate) identity: Identity,
-    /// The entry point, as an offset from `sys::anchor`.
+    /// The entry point (a `sys::CodeRef` offset).
     pub(crate) entry: isize,
     pub(crate) args: Vec<u8>,
     pub(crate) fds: Vec<Fd>,
@@ -71,7 +71,9 @@ fn fail(message: &str) -> ! {
 pub(crate) fn run_job(job: Job) -> i32 {
     current::become_child(&mut current::lock(), job.identity);
     install_panic_banner();
-    let entry = sys::entry_at(job.entry);
+    // The job came from the parent that re-executed this binary, or from an
+    // authenticated forkserver client running it: the offset is one of ours.
+    let entry = sys::CodeRef::<crate::payload::EntryFn>::from_verified_offset(job.entry).get();
     let fds: Vec<OwnedFd> = job.fds.into_iter().map(Fd::into_owned).collect();
     let result = job
         .result

@@ -82,6 +82,10 @@ pub(crate) fn become_child(slot: &mut Option<Current>, identity: Identity) {
 }
 
 impl Current {
+    pub(crate) fn authkey(&self) -> &[u8] {
+        &self.authkey
+    }
+
     /// The identity of this process's next child (Python numbers children at
     /// construction: `Process-3`, or `Process-1:3` inside `Process-1`).
     pub(crate) fn next_child(&mut self) -> (String, Vec<u32>) {

@@ -66,6 +66,7 @@ mod handle;
 mod method;
 mod payload;
 mod process;
+mod remote;
 mod spawn;
 mod spawner;
 mod state;
@@ -83,6 +84,7 @@ pub use method::{
     set_start_method_force,
 };
 pub use process::Process;
+pub use remote::{CallError, ErasedFn, RemoteFn, decode_results};
 pub use target::{Args, Run, Target};
 
 /// The running forkserver's pid and listening address, if any. For tests

@@ -194,7 +194,7 @@ impl Process {
                 let encoded = payload.encode()?;
                 let job = Job {
                     identity,
-                    entry: sys::entry_offset(encoded.entry),
+                    entry: sys::CodeRef::new(encoded.entry).offset(),
                     args: encoded.bytes,
                     fds: encoded.fds.into_iter().map(Fd::from).collect(),
                     result: self.result.take().map(Fd::from),

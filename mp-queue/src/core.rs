@@ -537,8 +537,15 @@ impl postcard::ser_flavors::Flavor for RingWriter<'_> {
         Ok(())
     }
 
+    #[inline]
     fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
-        self.try_extend(&[byte])
+        // serde sends a `Vec<u8>` byte by byte: keep this path short.
+        if self.pos >= self.room {
+            return Err(postcard::Error::SerializeBufferFull);
+        }
+        self.ring.write_byte(self.start + self.pos, byte);
+        self.pos += 1;
+        Ok(())
     }
 
     fn finalize(self) -> postcard::Result<usize> {

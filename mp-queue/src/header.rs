@@ -36,12 +36,12 @@ pub(crate) struct Consumer {
     pub(crate) gets: AtomicU64,
 }
 
-/// A futex word and the number of sleepers on it, so that a waker makes
-/// no system call when nobody sleeps.
+/// A futex word: 1 while someone sleeps (or is about to) waiting for a
+/// change, 0 once a waker has taken that on. A waker makes a system call
+/// only when it flips 1 to 0: once per sleep, however many changes follow.
 #[derive(Default)]
 pub(crate) struct Wakeup {
-    pub(crate) seq: AtomicU32,
-    pub(crate) sleepers: AtomicU32,
+    pub(crate) sleeping: AtomicU32,
 }
 
 #[derive(Default)]

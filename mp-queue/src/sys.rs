@@ -96,6 +96,7 @@ impl Ring {
         unsafe { self.base.cast::<Header>().as_ref() }
     }
 
+    #[inline]
     fn at(&self, pos: u64) -> *mut u8 {
         // SAFETY: `pos % capacity` is inside the first copy of the ring.
         unsafe {
@@ -119,6 +120,13 @@ impl Ring {
         // for any len <= capacity; no reference to these bytes exists in this
         // process (readers only borrow published bytes, see `read`).
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.at(pos), data.len()) };
+    }
+
+    /// Writes one byte at stream position `pos` (same contract as `write`).
+    #[inline]
+    pub(crate) fn write_byte(&self, pos: u64, byte: u8) {
+        // SAFETY: `at` points inside the mapping; same protocol as `write`.
+        unsafe { self.at(pos).write(byte) };
     }
 
     /// The ring bytes at stream position `pos .. pos + len`.

@@ -64,39 +64,43 @@ pub(crate) fn wait_for(
         }
     }
     loop {
-        let seen = wakeup.seq.load(Ordering::Acquire);
-        wakeup.sleepers.fetch_add(1, Ordering::SeqCst);
+        // Announce the sleep, then look once more: a waker that published
+        // after that look sees the announcement (both sides fence), so the
+        // wake-up cannot be lost.
+        wakeup.sleeping.store(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         if ready() {
-            wakeup.sleepers.fetch_sub(1, Ordering::SeqCst);
             return true;
         }
         let left = deadline.remaining().map_or(slice, |left| left.min(slice));
         if left.is_zero() {
-            wakeup.sleepers.fetch_sub(1, Ordering::SeqCst);
             return false;
         }
         let timeout = rustix::thread::futex::Timespec {
             tv_sec: left.as_secs() as i64,
             tv_nsec: i64::from(left.subsec_nanos()),
         };
-        // Woken, timed out, interrupted or the word changed: all mean "look again".
-        let _ = futex::wait(&wakeup.seq, futex::Flags::empty(), seen, Some(&timeout));
-        wakeup.sleepers.fetch_sub(1, Ordering::SeqCst);
+        // Woken, timed out, interrupted, or already woken (the word is 0):
+        // all mean "look again".
+        let _ = futex::wait(&wakeup.sleeping, futex::Flags::empty(), 1, Some(&timeout));
+        if ready() {
+            return true;
+        }
     }
 }
 
 /// Wakes everyone sleeping on `wakeup`, after the caller published a change
-/// (no system call when nobody sleeps).
+/// (no system call unless someone announced a sleep since the last wake).
+#[inline]
 pub(crate) fn wake_all(wakeup: &Wakeup) {
     fence(Ordering::SeqCst);
-    if wakeup.sleepers.load(Ordering::Relaxed) > 0 {
+    if wakeup.sleeping.load(Ordering::Relaxed) != 0 {
         wake_everyone(wakeup);
     }
 }
 
 /// Wakes everyone sleeping on `wakeup`, unconditionally.
 pub(crate) fn wake_everyone(wakeup: &Wakeup) {
-    wakeup.seq.fetch_add(1, Ordering::Release);
-    let _ = futex::wake(&wakeup.seq, futex::Flags::empty(), u32::MAX);
+    wakeup.sleeping.store(0, Ordering::SeqCst);
+    let _ = futex::wake(&wakeup.sleeping, futex::Flags::empty(), u32::MAX);
 }

@@ -7,8 +7,6 @@ use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
-use crate::payload::EntryFn;
-
 /// The environment variable that tells a re-executed child which inherited
 /// descriptor carries its bootstrap message.
 pub(crate) const BOOTSTRAP_ENV: &str = "MP_BOOTSTRAP_FD";
@@ -93,26 +91,8 @@ fn anchor() -> i32 {
     std::hint::black_box(0x6d70)
 }
 
-/// The offset of an entry point from the anchor: the same in every process
-/// running this binary, whatever address space layout it was given.
-pub(crate) fn entry_offset(entry: EntryFn) -> isize {
-    (entry as *const () as usize as isize).wrapping_sub(anchor_address())
-}
-
 fn anchor_address() -> isize {
     anchor as fn() -> i32 as *const () as usize as isize
-}
-
-/// The entry point at `offset` from the anchor.
-///
-/// Offsets only ever come from a bootstrap message: from the parent that
-/// re-executed this binary over a socket only the two share, or from an
-/// authenticated forkserver client running this same binary.
-pub(crate) fn entry_at(offset: isize) -> EntryFn {
-    let address = anchor_address().wrapping_add(offset) as usize as *const ();
-    // SAFETY: the offset was computed by `entry_offset` in a process running
-    // this same binary (see above), so `address` is an `EntryFn` here too.
-    unsafe { std::mem::transmute::<*const (), EntryFn>(address) }
 }
 
 /// Re-executes this binary (`/proc/self/exe`) with the bootstrap descriptor
@@ -233,3 +213,62 @@ impl<T> Leaked<T> {
         self.0.store(fresh, std::sync::atomic::Ordering::Release);
     }
 }
+
+/// A function pointer of type `F` (a `fn(..) -> ..` type), stored as an
+/// offset from the anchor so that it means the same function in every
+/// process running this binary.
+pub(crate) struct CodeRef<F> {
+    offset: isize,
+    _fn: std::marker::PhantomData<F>,
+}
+
+impl<F: Copy> CodeRef<F> {
+    /// The reference to `f`, which must be a function pointer.
+    pub(crate) fn new(f: F) -> CodeRef<F> {
+        const {
+            assert!(
+                std::mem::size_of::<F>() == std::mem::size_of::<*const ()>(),
+                "CodeRef holds fn pointers"
+            )
+        };
+        // SAFETY: `F` is pointer-sized and only ever a fn pointer type here
+        // (every caller passes one); reading it as a raw pointer is exact.
+        let address = unsafe { std::mem::transmute_copy::<F, *const ()>(&f) };
+        CodeRef {
+            offset: (address as usize as isize).wrapping_sub(anchor_address()),
+            _fn: std::marker::PhantomData,
+        }
+    }
+
+    /// A reference from a received offset. Callers must only pass offsets
+    /// made by [`CodeRef::new`] for the same `F` in a process running this
+    /// binary, and verified as such (`RemoteFn` checks an HMAC keyed by the
+    /// process tree's authkey before it calls this).
+    pub(crate) fn from_verified_offset(offset: isize) -> CodeRef<F> {
+        CodeRef {
+            offset,
+            _fn: std::marker::PhantomData,
+        }
+    }
+
+    pub(crate) fn offset(&self) -> isize {
+        self.offset
+    }
+
+    /// The function pointer.
+    pub(crate) fn get(&self) -> F {
+        let address = anchor_address().wrapping_add(self.offset) as usize as *const ();
+        // SAFETY: the offset was made by `new` from an `F` in this same
+        // binary (directly, or verified on receipt; see above), so
+        // `address` is that function; `F` is pointer-sized.
+        unsafe { std::mem::transmute_copy::<*const (), F>(&address) }
+    }
+}
+
+impl<F> Clone for CodeRef<F> {
+    fn clone(&self) -> CodeRef<F> {
+        *self
+    }
+}
+
+impl<F> Copy for CodeRef<F> {}

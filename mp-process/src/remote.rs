@@ -1,0 +1,249 @@
+//! Function references that other processes of this program can call: how
+//! a pool hands different functions to long-lived workers.
+
+use std::any::TypeId;
+use std::collections::HashSet;
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Mutex, PoisonError};
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::Sha256;
+
+use crate::payload::panic_message;
+use crate::sys::{self, CodeRef};
+use crate::target::{Args, Target};
+
+/// The type-erased form of a call: encoded arguments in, encoded results out.
+type Erased = fn(&[u8]) -> Result<Vec<u8>, CallError>;
+
+/// A plain function `f(A..) -> R` that any process running this program
+/// can call, and that can travel to it as a serde value.
+///
+/// It is a reference to code already in the binary, never code itself. Its
+/// encoding carries an HMAC-SHA256 tag keyed with the process tree's
+/// authkey ([`current_process().authkey()`](crate::current_process), which
+/// children inherit), so only processes of this tree can make one that
+/// decodes; anything else is a decode error, never a call.
+///
+/// ```
+/// use mp_process::RemoteFn;
+///
+/// fn cube(n: u64) -> u64 {
+///     n * n * n
+/// }
+///
+/// let f = RemoteFn::new(cube);
+/// assert_eq!(f.call((3,)), 27);
+/// // What a worker does with a batch of encoded arguments:
+/// let args = postcard::to_allocvec(&vec![(2u64,), (4,)]).unwrap();
+/// let results = f.erase().call(&args).unwrap();
+/// assert_eq!(mp_process::decode_results::<u64>(&results, 2).unwrap(), [Ok(8), Ok(64)]);
+/// ```
+pub struct RemoteFn<A, R> {
+    typed: CodeRef<fn(A) -> R>,
+    erased: CodeRef<Erased>,
+    _sig: PhantomData<fn(A) -> R>,
+}
+
+impl<A: Args, R: Serialize + DeserializeOwned + 'static> RemoteFn<A, R> {
+    /// A reference to `f`, a `fn` item or a closure that captures nothing.
+    pub fn new<F: Target<A, Output = R>>(f: F) -> RemoteFn<A, R> {
+        const {
+            assert!(
+                std::mem::size_of::<F>() == 0,
+                "a RemoteFn must be a fn item or a non-capturing closure"
+            )
+        };
+        drop(f);
+        RemoteFn {
+            typed: CodeRef::new(typed_entry::<F, A, R> as fn(A) -> R),
+            erased: CodeRef::new(erased_entry::<F, A, R> as Erased),
+            _sig: PhantomData,
+        }
+    }
+
+    /// Calls the function in this process.
+    pub fn call(&self, args: A) -> R {
+        (self.typed.get())(args)
+    }
+
+    /// The type-erased form, for a worker that runs functions it does not
+    /// know the types of.
+    pub fn erase(&self) -> ErasedFn {
+        ErasedFn {
+            erased: self.erased,
+        }
+    }
+
+    /// The MAC over a reference's offsets and signature, keyed with this
+    /// process tree's authkey.
+    fn mac(typed: i64, erased: i64) -> Hmac<Sha256> {
+        let key = crate::current::with(|c| c.authkey().to_vec());
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes keys of any length");
+        mac.update(b"mp RemoteFn\0");
+        mac.update(&typed.to_le_bytes());
+        mac.update(&erased.to_le_bytes());
+        mac.update(std::any::type_name::<(A, R)>().as_bytes());
+        mac
+    }
+}
+
+/// A function reference without its types: encoded arguments in (a
+/// postcard `Vec` of argument tuples), encoded results out (one postcard
+/// `Result<R, String>` per argument, `Err` holding a panic message). Made
+/// by [`RemoteFn::erase`]; travels inside a [`RemoteFn`].
+#[derive(Clone, Copy)]
+pub struct ErasedFn {
+    erased: CodeRef<Erased>,
+}
+
+impl ErasedFn {
+    /// Runs the function on every argument tuple in `args`. A panic is that
+    /// item's `Err`; the call as a whole fails only if `args` does not
+    /// decode or a result does not encode.
+    pub fn call(&self, args: &[u8]) -> Result<Vec<u8>, CallError> {
+        (self.erased.get())(args)
+    }
+}
+
+impl fmt::Debug for ErasedFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ErasedFn")
+            .field("offset", &self.erased.offset())
+            .finish()
+    }
+}
+
+/// Why an [`ErasedFn`] call produced no results.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CallError {
+    /// The arguments did not decode as the function's argument types.
+    Decode(String),
+    /// A result could not be encoded.
+    Encode(String),
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Decode(why) => write!(f, "the arguments did not decode: {why}"),
+            CallError::Encode(why) => write!(f, "a result did not encode: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// Decodes the output of an [`ErasedFn`] call made with `n` argument tuples.
+pub fn decode_results<R: DeserializeOwned>(
+    bytes: &[u8],
+    n: usize,
+) -> Result<Vec<Result<R, String>>, CallError> {
+    let mut rest = bytes;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (item, tail) = postcard::take_from_bytes::<Result<R, String>>(rest)
+            .map_err(|e| CallError::Decode(e.to_string()))?;
+        out.push(item);
+        rest = tail;
+    }
+    Ok(out)
+}
+
+fn typed_entry<F: Target<A, Output = R>, A, R>(args: A) -> R {
+    sys::conjure::<A, F>().call(args)
+}
+
+fn erased_entry<F, A, R>(input: &[u8]) -> Result<Vec<u8>, CallError>
+where
+    F: Target<A, Output = R>,
+    A: Args,
+    R: Serialize,
+{
+    let args: Vec<A> =
+        mp_handle::decode(input, Vec::new()).map_err(|e| CallError::Decode(e.to_string()))?;
+    let f = sys::conjure::<A, F>();
+    let mut out = Vec::with_capacity(args.len() * 8);
+    for a in args {
+        let result = catch_unwind(AssertUnwindSafe(|| f.call(a))).map_err(|p| panic_message(&*p));
+        if let Err(e) = mp_handle::encode_into(&result, &mut out) {
+            // Only this item's value failed: report it and keep the others.
+            let message = format!("the result did not encode: {e}");
+            mp_handle::encode_into(&Err::<(), String>(message), &mut out)
+                .map_err(|e| CallError::Encode(e.to_string()))?;
+        }
+    }
+    Ok(out)
+}
+
+/// `(typed, erased, signature)` triples already verified in this process.
+static VERIFIED: Mutex<Option<HashSet<(isize, isize, TypeId)>>> = Mutex::new(None);
+
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    typed: i64,
+    erased: i64,
+    tag: [u8; 32],
+}
+
+impl<A: Args, R: Serialize + DeserializeOwned + 'static> Serialize for RemoteFn<A, R> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (typed, erased) = (self.typed.offset() as i64, self.erased.offset() as i64);
+        let tag = Self::mac(typed, erased).finalize().into_bytes().into();
+        Wire { typed, erased, tag }.serialize(serializer)
+    }
+}
+
+impl<'de, A: Args, R: Serialize + DeserializeOwned + 'static> Deserialize<'de> for RemoteFn<A, R> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<RemoteFn<A, R>, D::Error> {
+        let wire = Wire::deserialize(deserializer)?;
+        let (typed, erased) = (wire.typed as isize, wire.erased as isize);
+        let key = (typed, erased, TypeId::of::<(A, R)>());
+        let known = VERIFIED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|s| s.contains(&key));
+        if !known {
+            // Constant-time comparison of the tag.
+            if Self::mac(wire.typed, wire.erased)
+                .verify_slice(&wire.tag)
+                .is_err()
+            {
+                return Err(serde::de::Error::custom(
+                    "not a function reference made by this process tree (wrong authkey or signature)",
+                ));
+            }
+            VERIFIED
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get_or_insert_with(HashSet::new)
+                .insert(key);
+        }
+        Ok(RemoteFn {
+            typed: CodeRef::from_verified_offset(typed),
+            erased: CodeRef::from_verified_offset(erased),
+            _sig: PhantomData,
+        })
+    }
+}
+
+impl<A, R> Clone for RemoteFn<A, R> {
+    fn clone(&self) -> RemoteFn<A, R> {
+        *self
+    }
+}
+
+impl<A, R> Copy for RemoteFn<A, R> {}
+
+impl<A, R> fmt::Debug for RemoteFn<A, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteFn")
+            .field("signature", &std::any::type_name::<fn(A) -> R>())
+            .finish()
+    }
+}
