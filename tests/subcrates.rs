@@ -1,0 +1,64 @@
+//! Every re-export of the facade resolves to the crate it names.
+
+use std::time::Duration;
+
+#[test]
+fn modules_are_the_crates() {
+    let _: fn() -> Result<(mp::pipe::Connection, mp::pipe::Connection), mp::pipe::Error> =
+        mp::pipe::pipe;
+    let _: Option<mp::process::StartMethod> = None;
+    let _: Option<mp::queue::Error> = None;
+    let _: Option<mp::shm::Error> = None;
+    let _: Option<mp::manager::Error> = None;
+    let _: Option<mp::handle::Fd> = None;
+}
+
+#[test]
+fn top_level_names_work() {
+    let _d = mp_testkit::deadline(Duration::from_secs(60));
+    let (a, b) = mp::pipe().unwrap();
+    a.send(&1u8).unwrap();
+    assert_eq!(b.recv::<u8>().unwrap(), 1);
+    let (_r, _w) = mp::pipe_simplex().unwrap();
+    assert!(mp::wait(&[&b], Some(Duration::ZERO)).unwrap().is_empty());
+    let q: mp::Queue<u8> = mp::Queue::new().unwrap();
+    let _: mp::SimpleQueue<u8> = mp::SimpleQueue::new().unwrap();
+    let _: mp::JoinableQueue<u8> = mp::JoinableQueue::new().unwrap();
+    q.put(&2).unwrap();
+    assert_eq!(q.get().unwrap(), 2);
+    let v = mp::Value::new(3i64).unwrap();
+    assert_eq!(*v.lock().unwrap(), 3);
+    let _ = mp::Array::<f64>::zeroed(3).unwrap();
+    let _ = mp::RawValue::<u32>::new(0).unwrap();
+    let _ = mp::RawArray::<u8>::zeroed(4).unwrap();
+    let _ = mp::Lock::new().unwrap();
+    let _ = mp::RLock::new().unwrap();
+    let _ = mp::Semaphore::new(1).unwrap();
+    let _ = mp::BoundedSemaphore::new(1).unwrap();
+    let _ = mp::Condition::new().unwrap();
+    let _ = mp::Event::new().unwrap();
+    let _ = mp::Barrier::new(1).unwrap();
+    let _: Option<mp::ShareableList> = None;
+    let _: Option<mp::SharedMemory> = None;
+    assert!(mp::cpu_count() >= 1);
+    assert_eq!(mp::current_process().name(), "MainProcess");
+    assert!(mp::parent_process().is_none());
+    let _ = mp::active_children();
+    assert_eq!(mp::get_start_method(), mp::StartMethod::Forkserver);
+    let _ = mp::get_context(None);
+    let _ = mp::set_start_method;
+    let _: Option<mp::Context> = None;
+    fn double(x: u32) -> u32 {
+        x * 2
+    }
+    let h: mp::JoinHandle<u32> = mp::spawn(double, (21,)).unwrap();
+    assert_eq!(h.join().unwrap(), 42);
+    let mut p = mp::Process::new(double, (1,));
+    p.start().unwrap();
+    assert_eq!(p.join().unwrap(), 0);
+    let _: Option<mp::Listener> = None;
+    let _: Option<mp::Client> = None;
+    let _: Option<mp::Manager> = None;
+    let _: Option<mp::BaseManager> = None;
+    fn _is_run<T: mp::Run>() {}
+}
