@@ -47,9 +47,7 @@ fn receiver(conn: Connection) {
 
 /// Runs the program.
 pub fn main() -> crate::Result {
-    let msgs: Vec<String> = ["hello", "hey", "hru?", "END"]
-        .map(String::from)
-        .to_vec();
+    let msgs: Vec<String> = ["hello", "hey", "hru?", "END"].map(String::from).to_vec();
 
     let (parent_conn, child_conn) = pipe()?;
 

@@ -30,7 +30,9 @@ fn add_100(numbers: Array<f64>, lock: Lock) {
         let held = lock.acquire().expect("acquire the lock");
         for i in 0..numbers.len() {
             let x = numbers.get_with(&held, i).expect("read under the lock");
-            numbers.set_with(&held, i, x + 1.0).expect("write under the lock");
+            numbers
+                .set_with(&held, i, x + 1.0)
+                .expect("write under the lock");
         }
     }
 }

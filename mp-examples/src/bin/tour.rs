@@ -16,7 +16,12 @@ fn main() -> ExitCode {
         if i > 0 {
             println!();
         }
-        println!("=== [{}/{total}] {} ({})", i + 1, program.name, program.origin);
+        println!(
+            "=== [{}/{total}] {} ({})",
+            i + 1,
+            program.name,
+            program.origin
+        );
         if let Err(e) = (program.main)() {
             eprintln!("{} failed: {e}", program.name);
             failed.push(program.name);
@@ -27,7 +32,11 @@ fn main() -> ExitCode {
         println!("=== all {total} programs ran");
         ExitCode::SUCCESS
     } else {
-        println!("=== {} of {total} programs failed: {}", failed.len(), failed.join(", "));
+        println!(
+            "=== {} of {total} programs failed: {}",
+            failed.len(),
+            failed.join(", ")
+        );
         ExitCode::FAILURE
     }
 }
