@@ -199,6 +199,11 @@ impl RawLockState {
             }
             let left = wait.left();
             if left == Some(Duration::ZERO) {
+                // Out of time: but a dead holder must not win against a
+                // short timeout (it would never be noticed), so look once.
+                if let Some(acquired) = self.take_over_if_dead(owner, w, mine, start) {
+                    return Ok(acquired);
+                }
                 return Err(TimedOut);
             }
             if w & CONTENDED == 0

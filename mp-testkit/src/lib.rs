@@ -29,7 +29,12 @@ pub fn deadline(limit: Duration) -> Deadline {
         .name(format!("deadline:{test}"))
         .spawn(move || {
             if let Err(RecvTimeoutError::Timeout) = armed.recv_timeout(limit) {
-                eprintln!("\n*** test `{test}` exceeded its deadline of {limit:?}: aborting ***\n");
+                // Straight to fd 2: `eprintln!` would go to libtest's capture
+                // buffer (inherited from the test thread) and die with us.
+                let message = format!(
+                    "\n*** test `{test}` exceeded its deadline of {limit:?}: aborting ***\n"
+                );
+                let _ = std::io::Write::write_all(&mut std::io::stderr(), message.as_bytes());
                 std::process::abort();
             }
         })

@@ -217,3 +217,22 @@ fn a_value_whose_holder_was_killed_can_be_repaired() {
     drop(g);
     assert_eq!(v.value().unwrap(), [1, 1]);
 }
+
+#[test]
+fn a_short_timeout_still_takes_over_from_a_dead_holder() {
+    let _d = deadline(LONG);
+    let lock = Lock::new().unwrap();
+    let held = Event::new().unwrap();
+    let p = started(
+        Process::new(hold_lock, (lock.clone(), held.clone())),
+        StartMethod::Forkserver,
+    );
+    kill_holder(p, &held);
+    // Shorter than the interval between liveness checks: the dead holder
+    // must still be noticed before the timeout is reported.
+    match lock.acquire_timeout(Duration::from_millis(10)) {
+        Err(AcquireError::OwnerDied(died)) => died.into_inner().mark_consistent(),
+        Err(AcquireError::Timeout) => panic!("a dead holder outlasted a short timeout"),
+        Ok(_) => panic!("the lock looked free although its holder died holding it"),
+    }
+}
