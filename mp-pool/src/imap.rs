@@ -1,0 +1,202 @@
+//! `imap` and `imap_unordered`: lazy iterators with a bounded window of
+//! chunks in flight.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+use crate::result::block_until;
+use crate::shared::{Shared, Sink};
+use crate::wire::{self, FnRef};
+
+/// Chunks that arrived and were not yet taken by the iterator.
+struct Arrived<R> {
+    chunks: HashMap<usize, Vec<Result<R>>>,
+    /// Chunk numbers in order of arrival (for `imap_unordered`).
+    order: VecDeque<usize>,
+}
+
+pub(crate) struct StreamSink<R> {
+    arrived: Mutex<Arrived<R>>,
+    changed: Condvar,
+}
+
+impl<R: DeserializeOwned + Send + 'static> Sink for StreamSink<R> {
+    fn deliver(&self, seq: usize, _start: usize, n: usize, outcome: Result<Vec<u8>>) {
+        let mut items = Vec::with_capacity(n);
+        match outcome {
+            Ok(bytes) => wire::decode_results::<R>(&bytes, n, |item| items.push(item)),
+            Err(e) => items.resize_with(n, || Err(e.clone())),
+        }
+        let mut arrived = self.arrived.lock().unwrap_or_else(PoisonError::into_inner);
+        arrived.chunks.insert(seq, items);
+        arrived.order.push_back(seq);
+        self.changed.notify_all();
+    }
+}
+
+/// Pulls the next chunk's items from the source and frames them into the
+/// buffer; returns how many it took (0: the source is exhausted).
+pub(crate) type Feed<'a> = Box<dyn FnMut(&mut Vec<u8>) -> usize + 'a>;
+
+/// The iterator of [`Pool::imap`](crate::Pool::imap) (results in the order
+/// of the arguments) and [`Pool::imap_unordered`](crate::Pool::imap_unordered)
+/// (results as they come; each chunk's items stay together and in order).
+///
+/// It is lazy: it takes arguments from the source only to keep a bounded
+/// number of chunks in flight (see [`PoolBuilder::imap_window`](crate::PoolBuilder::imap_window)),
+/// so it works on an endless iterator and holds only that window in memory.
+/// Each item is the task's value or its error; iteration goes on after an
+/// error. If the pool is closed or terminated while chunks are pending,
+/// they yield [`Error::Terminated`] (or the pool's error) and the iterator ends.
+pub struct IMap<'a, R> {
+    shared: Arc<Shared>,
+    sink: Arc<StreamSink<R>>,
+    fref: Arc<FnRef>,
+    feed: Feed<'a>,
+    ordered: bool,
+    window: usize,
+    /// Chunks submitted so far (the next chunk's number).
+    submitted: usize,
+    /// Chunks taken from the sink so far.
+    taken: usize,
+    /// Items of the current chunk not yet yielded.
+    current: VecDeque<Result<R>>,
+    /// Items submitted so far (the next chunk's first index).
+    items: usize,
+    exhausted: bool,
+    /// A submission failed: yielded once, then the iterator ends.
+    failed: Option<Error>,
+}
+
+impl<'a, R: DeserializeOwned + Send + 'static> IMap<'a, R> {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        fref: Arc<FnRef>,
+        feed: Feed<'a>,
+        ordered: bool,
+        window: usize,
+    ) -> IMap<'a, R> {
+        IMap {
+            shared,
+            sink: Arc::new(StreamSink {
+                arrived: Mutex::new(Arrived {
+                    chunks: HashMap::new(),
+                    order: VecDeque::new(),
+                }),
+                changed: Condvar::new(),
+            }),
+            fref,
+            feed,
+            ordered,
+            window: window.max(1),
+            submitted: 0,
+            taken: 0,
+            current: VecDeque::new(),
+            items: 0,
+            exhausted: false,
+            failed: None,
+        }
+    }
+
+    /// Submits chunks until the window is full or the source is exhausted.
+    fn fill(&mut self) {
+        while !self.exhausted && self.failed.is_none() && self.submitted - self.taken < self.window
+        {
+            let mut args = Vec::new();
+            let n = (self.feed)(&mut args);
+            if n == 0 {
+                self.exhausted = true;
+                break;
+            }
+            let sink: Arc<dyn Sink> = self.sink.clone();
+            match self
+                .shared
+                .submit(sink, self.submitted, self.items, n, &self.fref, args)
+            {
+                Ok(()) => {
+                    self.submitted += 1;
+                    self.items += n;
+                }
+                Err(e) => self.failed = Some(e),
+            }
+        }
+    }
+
+    /// Like `next`, waiting at most `timeout` for the next result (Python's
+    /// `next(timeout)`): `Some(Err(Error::Timeout))` if none came in time
+    /// (call again to wait more).
+    pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<R>> {
+        self.next_until(Instant::now().checked_add(timeout))
+    }
+
+    fn next_until(&mut self, deadline: Option<Instant>) -> Option<Result<R>> {
+        loop {
+            if let Some(item) = self.current.pop_front() {
+                return Some(item);
+            }
+            self.fill();
+            if self.taken == self.submitted {
+                // Nothing in flight: the source is exhausted, or a
+                // submission failed (reported once).
+                return self.failed.take().map(|e| {
+                    self.exhausted = true;
+                    Err(e)
+                });
+            }
+            let wanted = self.taken;
+            let ordered = self.ordered;
+            let pool = Arc::downgrade(&self.shared);
+            let waited = block_until(
+                &self.sink.arrived,
+                &self.sink.changed,
+                deadline,
+                &pool,
+                |arrived| {
+                    if ordered {
+                        arrived.chunks.contains_key(&wanted)
+                    } else {
+                        !arrived.order.is_empty()
+                    }
+                },
+            );
+            let mut arrived = match waited {
+                Ok(arrived) => arrived,
+                Err(e) => return Some(Err(e)),
+            };
+            let seq = if ordered {
+                arrived.order.retain(|&s| s != wanted);
+                wanted
+            } else {
+                arrived.order.pop_front().expect("waited for an arrival")
+            };
+            let items = arrived.chunks.remove(&seq).expect("the chunk arrived");
+            drop(arrived);
+            self.taken += 1;
+            self.current = items.into();
+        }
+    }
+}
+
+impl<R: DeserializeOwned + Send + 'static> Iterator for IMap<'_, R> {
+    type Item = Result<R>;
+
+    fn next(&mut self) -> Option<Result<R>> {
+        self.next_until(None)
+    }
+}
+
+impl<R> fmt::Debug for IMap<'_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IMap")
+            .field("ordered", &self.ordered)
+            .field("window", &self.window)
+            .field("in_flight", &(self.submitted - self.taken))
+            .field("exhausted", &self.exhausted)
+            .finish()
+    }
+}

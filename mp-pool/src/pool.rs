@@ -1,0 +1,643 @@
+//! `Pool` and `PoolBuilder`.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mp_process::{Args, StartMethod, Target};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+use crate::imap::{Feed, IMap};
+use crate::interrupt;
+use crate::result::{AsyncResult, Callbacks, Cell, Collect};
+use crate::shared::{Config, Shared, Sink, on_result_thread};
+use crate::wire::{self, FnRef, Init};
+
+/// The task ring of each worker unless set with [`PoolBuilder::ring_size`].
+pub const DEFAULT_RING_SIZE: usize = 1 << 20;
+
+/// How long dropping a pool waits for its workers to be reaped.
+const DROP_JOIN: Duration = Duration::from_secs(10);
+
+/// Settings for a new [`Pool`] (Python's `Pool(processes, initializer,
+/// initargs, maxtasksperchild)` keyword arguments).
+///
+/// ```
+/// use mp_pool::Pool;
+///
+/// fn setup(greeting: String) {
+///     println!("{greeting} from a new worker");
+/// }
+///
+/// # fn main() -> Result<(), mp_pool::Error> {
+/// let pool = Pool::builder()
+///     .processes(2)
+///     .initializer(setup, ("hello".to_string(),))
+///     .maxtasksperchild(100)
+///     .build()?;
+/// assert_eq!(pool.processes(), 2);
+/// # Ok(())
+/// # }
+/// ```
+pub struct PoolBuilder {
+    processes: Option<usize>,
+    init: Option<Result<Init>>,
+    maxtasks: Option<u64>,
+    method: Option<StartMethod>,
+    ring_size: usize,
+    window: Option<usize>,
+}
+
+impl Default for PoolBuilder {
+    fn default() -> PoolBuilder {
+        PoolBuilder::new()
+    }
+}
+
+impl PoolBuilder {
+    /// Default settings: [`cpu_count()`](mp_process::cpu_count) workers, no
+    /// initializer, workers live as long as the pool, mp's default start
+    /// method (the forkserver).
+    pub fn new() -> PoolBuilder {
+        PoolBuilder {
+            processes: None,
+            init: None,
+            maxtasks: None,
+            method: None,
+            ring_size: DEFAULT_RING_SIZE,
+            window: None,
+        }
+    }
+
+    /// The number of worker processes (at least 1).
+    pub fn processes(mut self, n: usize) -> PoolBuilder {
+        self.processes = Some(n);
+        self
+    }
+
+    /// Runs `f(args...)` once in every worker when it starts (Python's
+    /// `initializer` and `initargs`). A panic in it stops the pool: every
+    /// unfinished and later task fails with [`Error::Initializer`].
+    pub fn initializer<F, A>(mut self, f: F, args: A) -> PoolBuilder
+    where
+        F: Target<A, Output = ()>,
+        A: Args,
+    {
+        self.init = Some(Init::new(f, &args));
+        self
+    }
+
+    /// Replaces each worker after it has run `k` tasks (Python's
+    /// `maxtasksperchild`; a task is a chunk, as in Python).
+    pub fn maxtasksperchild(mut self, k: u64) -> PoolBuilder {
+        self.maxtasks = Some(k);
+        self
+    }
+
+    /// Starts workers with `method` instead of mp's default.
+    pub fn start_method(mut self, method: StartMethod) -> PoolBuilder {
+        self.method = Some(method);
+        self
+    }
+
+    /// The size in bytes of each worker's task ring (default
+    /// [`DEFAULT_RING_SIZE`]); a chunk larger than this still goes through,
+    /// streamed while the worker takes it.
+    pub fn ring_size(mut self, bytes: usize) -> PoolBuilder {
+        self.ring_size = bytes;
+        self
+    }
+
+    /// How many chunks `imap`/`imap_unordered` keep in flight (default:
+    /// 4 per worker, at least 8).
+    pub fn imap_window(mut self, chunks: usize) -> PoolBuilder {
+        self.window = Some(chunks);
+        self
+    }
+
+    /// Starts the workers.
+    pub fn build(self) -> Result<Pool> {
+        let processes = self.processes.unwrap_or_else(mp_process::cpu_count);
+        if processes == 0 {
+            return Err(Error::InvalidSetting(
+                "processes must be at least 1".to_owned(),
+            ));
+        }
+        if self.maxtasks == Some(0) {
+            return Err(Error::InvalidSetting(
+                "maxtasksperchild must be at least 1".to_owned(),
+            ));
+        }
+        if !(4096..=mp_queue::MAX_RING_SIZE).contains(&self.ring_size) {
+            return Err(Error::InvalidSetting(format!(
+                "ring_size must be between 4096 and {} bytes",
+                mp_queue::MAX_RING_SIZE
+            )));
+        }
+        if self.window == Some(0) {
+            return Err(Error::InvalidSetting(
+                "imap_window must be at least 1".to_owned(),
+            ));
+        }
+        let init = self.init.transpose()?;
+        interrupt::install();
+        let config = Config {
+            processes,
+            maxtasks: self.maxtasks,
+            method: self.method,
+            init,
+            ring_size: self.ring_size,
+            result_ring_size: (self.ring_size * 4).clamp(8 << 20, mp_queue::MAX_RING_SIZE),
+            window: self.window.unwrap_or((4 * processes).max(8)),
+        };
+        Ok(Pool {
+            shared: Shared::start(config)?,
+        })
+    }
+}
+
+impl fmt::Debug for PoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolBuilder")
+            .field("processes", &self.processes)
+            .field("initializer", &self.init.is_some())
+            .field("maxtasksperchild", &self.maxtasks)
+            .field("start_method", &self.method)
+            .field("ring_size", &self.ring_size)
+            .finish()
+    }
+}
+
+/// A pool of worker processes (Python's `multiprocessing.Pool`).
+///
+/// Functions are plain `fn` items (or closures that capture nothing) whose
+/// arguments and results are serde values: they run in the workers, which
+/// are fresh processes started by any start method. Arguments and results
+/// must be plain data — they cannot carry OS handles (a `Queue`, a
+/// `Connection`, ...): pass those to a [`Process`](mp_process::Process)
+/// instead.
+///
+/// | Python | mp-pool |
+/// |---|---|
+/// | `pool.apply(f, (a,))` | [`apply(f, (a,))`](Pool::apply) |
+/// | `pool.apply_async(f, (a,), callback=c, error_callback=e)` | [`apply_async`](Pool::apply_async), [`apply_async_with`](Pool::apply_async_with) |
+/// | `pool.map(f, xs, chunksize)` | [`map`](Pool::map), [`map_chunked`](Pool::map_chunked) |
+/// | `pool.map_async(f, xs, chunksize, callback, error_callback)` | [`map_async`](Pool::map_async), [`map_async_with`](Pool::map_async_with) |
+/// | `pool.starmap(f, [(a, b), ...])`, `starmap_async` | [`starmap`](Pool::starmap), [`starmap_chunked`](Pool::starmap_chunked), [`starmap_async`](Pool::starmap_async), [`starmap_async_with`](Pool::starmap_async_with) |
+/// | `pool.imap(f, xs, chunksize)`, `imap_unordered` | [`imap`](Pool::imap), [`imap_chunked`](Pool::imap_chunked), [`imap_unordered`](Pool::imap_unordered), [`imap_unordered_chunked`](Pool::imap_unordered_chunked) |
+/// | `pool.close()`, `terminate()`, `join()` | same names; [`join_timeout`](Pool::join_timeout) |
+/// | `with Pool() as p:` | dropping the pool terminates it |
+///
+/// A pool is `Sync`: threads may share it by reference.
+pub struct Pool {
+    shared: Arc<Shared>,
+}
+
+/// The chunksize CPython picks for `map`: about four chunks per worker.
+fn default_chunksize(items: usize, processes: usize) -> usize {
+    items.div_ceil(4 * processes).max(1)
+}
+
+fn check_chunksize(chunksize: usize) -> Result<()> {
+    if chunksize == 0 {
+        Err(Error::InvalidSetting(
+            "chunksize must be at least 1".to_owned(),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn only<R>(mut values: Vec<R>) -> R {
+    values.pop().expect("a one-item job has one value")
+}
+
+fn all<R>(values: Vec<R>) -> Vec<R> {
+    values
+}
+
+impl Pool {
+    /// A pool of `processes` workers, or of [`cpu_count()`](mp_process::cpu_count)
+    /// workers for `None` (Python's `Pool()` / `Pool(4)`). Zero is
+    /// [`Error::InvalidSetting`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), mp_pool::Error> {
+    /// let pool = mp_pool::Pool::new(2)?;
+    /// let default = mp_pool::Pool::new(None)?;
+    /// assert_eq!(default.processes(), mp_process::cpu_count());
+    /// assert!(mp_pool::Pool::new(0).is_err());
+    /// # drop(pool);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn new(processes: impl Into<Option<usize>>) -> Result<Pool> {
+        let mut builder = PoolBuilder::new();
+        builder.processes = processes.into();
+        builder.build()
+    }
+
+    /// Settings beyond the number of workers.
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::new()
+    }
+
+    /// The number of workers the pool keeps.
+    pub fn processes(&self) -> usize {
+        self.shared.config.processes
+    }
+
+    /// The process ids of the workers alive now (they change as workers
+    /// are replaced).
+    pub fn pids(&self) -> Vec<u32> {
+        self.shared.pids()
+    }
+
+    // ----- apply -----------------------------------------------------------
+
+    /// Calls `f(args...)` in a worker and waits for its value (Python's
+    /// `apply`).
+    pub fn apply<F, A, R>(&self, f: F, args: A) -> Result<R>
+    where
+        F: Target<A, Output = R>,
+        A: Args,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.apply_async(f, args)?.get()
+    }
+
+    /// Calls `f(args...)` in a worker (Python's `apply_async`).
+    pub fn apply_async<F, A, R>(&self, f: F, args: A) -> Result<AsyncResult<R>>
+    where
+        F: Target<A, Output = R>,
+        A: Args,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.apply_async_with(f, args, Callbacks::new())
+    }
+
+    /// [`apply_async`](Pool::apply_async) with a callback and/or an error
+    /// callback, run in this process when the result is ready.
+    pub fn apply_async_with<F, A, R>(
+        &self,
+        f: F,
+        args: A,
+        callbacks: Callbacks<R>,
+    ) -> Result<AsyncResult<R>>
+    where
+        F: Target<A, Output = R>,
+        A: Args,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let fref = wire::fn_ref(f)?;
+        self.run_job::<A, R, R, _>(fref, std::iter::once(args), 1, only, callbacks)
+    }
+
+    // ----- map ---------------------------------------------------------------
+
+    /// Calls `f(item)` for every item in the workers and returns the values
+    /// in order (Python's `map`), in chunks of about a quarter of the
+    /// items per worker. The error is that of the lowest failing item.
+    ///
+    /// Items may be values or references (`&vec` works for `fn(T)`).
+    pub fn map<F, A, R, I>(&self, f: F, items: I) -> Result<Vec<R>>
+    where
+        F: Target<(A,), Output = R>,
+        A: Args,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        I: IntoIterator,
+        I::Item: Borrow<A>,
+    {
+        self.map_async_with(f, items, None, Callbacks::new())?.get()
+    }
+
+    /// [`map`](Pool::map) with `chunksize` items per task (Python's
+    /// `map(f, items, chunksize)`).
+    #[doc(alias = "chunksize")]
+    pub fn map_chunked<F, A, R, I>(&self, f: F, items: I, chunksize: usize) -> Result<Vec<R>>
+    where
+        F: Target<(A,), Output = R>,
+        A: Args,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        I: IntoIterator,
+        I::Item: Borrow<A>,
+    {
+        self.map_async_with(f, items, Some(chunksize), Callbacks::new())?
+            .get()
+    }
+
+    /// [`map`](Pool::map) without waiting (Python's `map_async`).
+    pub fn map_async<F, A, R, I>(&self, f: F, items: I) -> Result<AsyncResult<Vec<R>>>
+    where
+        F: Target<(A,), Output = R>,
+        A: Args,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        I: IntoIterator,
+        I::Item: Borrow<A>,
+    {
+        self.map_async_with(f, items, None, Callbacks::new())
+    }
+
+    /// [`map_async`](Pool::map_async) with a chunksize (`None`: the default)
+    /// and callbacks.
+    pub fn map_async_with<F, A, R, I>(
+        &self,
+        f: F,
+        items: I,
+        chunksize: Option<usize>,
+        callbacks: Callbacks<Vec<R>>,
+    ) -> Result<AsyncResult<Vec<R>>>
+    where
+        F: Target<(A,), Output = R>,
+        A: Args,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        I: IntoIterator,
+        I::Item: Borrow<A>,
+    {
+        let items: Vec<I::Item> = items.into_iter().collect();
+        let chunksize = self.chunksize(chunksize, items.len())?;
+        let fref = wire::fn_ref(f)?;
+        self.run_job::<A, R, Vec<R>, _>(fref, items, chunksize, all, callbacks)
+    }
+
+    // ----- starmap -----------------------------------------------------------
+
+    /// Calls `f(a, b, ...)` for every argument tuple (Python's `starmap`).
+    pub fn starmap<F, A, R, I>(&self, f: F, items: I) -> Result<Vec<R>>
+    where
+        F: Target<A, Output = R>,
+        A: Args,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        I: IntoIterator,
+        I::Item: Borrow<A>,
+    {
+        self.starmap_async_with(f, items, None, Callbacks::new())?
+            .get()
+    }
+
+    /// [`starmap`](Pool::starmap) with `chunksize` tuples per task.
+    #[doc(alias = "chunksize")]
+    pub fn starmap_chunked<F, A, R, I>(&self, f: F, items: I, chunksize: usize) -> Result<Vec<R>>
+    where
+        F: Target<A, Output = R>,
+        A: Args,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        I: IntoIterator,
+        I::Item: Borrow<A>,
+    {
+        self.starmap_async_with(f, items, Some(chunksize), Callbacks::new())?
+            .get()
+    }
+
+    /// [`starmap`](Pool::starmap) without waiting (Python's `starmap_async`).
+    pub fn starmap_async<F, A, R, I>(&self, f: F, items: I) -> Result<AsyncResult<Vec<R>>>
+    where
+        F: Target<A, Output = R>,
+        A: Args,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        I: IntoIterator,
+        I::Item: Borrow<A>,
+    {
+        self.starmap_async_with(f, items, None, Callbacks::new())
+    }
+
+    /// [`starmap_async`](Pool::starmap_async) with a chunksize (`None`: the
+    /// default) and callbacks.
+    pub fn starmap_async_with<F, A, R, I>(
+        &self,
+        f: F,
+        items: I,
+        chunksize: Option<usize>,
+        callbacks: Callbacks<Vec<R>>,
+    ) -> Result<AsyncResult<Vec<R>>>
+    where
+        F: Target<A, Output = R>,
+        A: Args,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        I: IntoIterator,
+        I::Item: Borrow<A>,
+    {
+        let items: Vec<I::Item> = items.into_iter().collect();
+        let chunksize = self.chunksize(chunksize, items.len())?;
+        let fref = wire::fn_ref(f)?;
+        self.run_job::<A, R, Vec<R>, _>(fref, items, chunksize, all, callbacks)
+    }
+
+    // ----- imap --------------------------------------------------------------
+
+    /// A lazy [`map`](Pool::map): an iterator of each item's value (or
+    /// error) in order (Python's `imap`, chunksize 1). It takes items from
+    /// `items` only as results are consumed, so `items` may be endless.
+    pub fn imap<'a, F, A, R, I>(&self, f: F, items: I) -> Result<IMap<'a, R>>
+    where
+        F: Target<(A,), Output = R>,
+        A: Args,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        I: IntoIterator + 'a,
+        I::Item: Borrow<A>,
+    {
+        self.imap_chunked(f, items, 1)
+    }
+
+    /// [`imap`](Pool::imap) with `chunksize` items per task.
+    #[doc(alias = "chunksize")]
+    pub fn imap_chunked<'a, F, A, R, I>(
+        &self,
+        f: F,
+        items: I,
+        chunksize: usize,
+    ) -> Result<IMap<'a, R>>
+    where
+        F: Target<(A,), Output = R>,
+        A: Args,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        I: IntoIterator + 'a,
+        I::Item: Borrow<A>,
+    {
+        self.lazy(f, items, chunksize, true)
+    }
+
+    /// Like [`imap`](Pool::imap), yielding results as they come rather than
+    /// in order (Python's `imap_unordered`).
+    pub fn imap_unordered<'a, F, A, R, I>(&self, f: F, items: I) -> Result<IMap<'a, R>>
+    where
+        F: Target<(A,), Output = R>,
+        A: Args,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        I: IntoIterator + 'a,
+        I::Item: Borrow<A>,
+    {
+        self.imap_unordered_chunked(f, items, 1)
+    }
+
+    /// [`imap_unordered`](Pool::imap_unordered) with `chunksize` items per task.
+    #[doc(alias = "chunksize")]
+    pub fn imap_unordered_chunked<'a, F, A, R, I>(
+        &self,
+        f: F,
+        items: I,
+        chunksize: usize,
+    ) -> Result<IMap<'a, R>>
+    where
+        F: Target<(A,), Output = R>,
+        A: Args,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        I: IntoIterator + 'a,
+        I::Item: Borrow<A>,
+    {
+        self.lazy(f, items, chunksize, false)
+    }
+
+    // ----- lifetime ----------------------------------------------------------
+
+    /// Takes no more tasks; the workers exit once the tasks already given
+    /// are done (Python's `close()`). Later calls that submit work fail
+    /// with [`Error::Closed`].
+    pub fn close(&self) {
+        self.shared.close();
+    }
+
+    /// Stops the workers now (they are killed), without finishing the
+    /// tasks given (Python's `terminate()`). Every unfinished task fails
+    /// with [`Error::Terminated`]; returns at once, even with thousands of
+    /// tasks queued.
+    pub fn terminate(&self) {
+        self.shared.stop(Error::Terminated);
+    }
+
+    /// Waits for the workers to exit (Python's `join()`); only after
+    /// [`close`](Pool::close) or [`terminate`](Pool::terminate), else
+    /// [`Error::StillRunning`].
+    pub fn join(&self) -> Result<()> {
+        self.join_until(None)
+    }
+
+    /// Like [`join`](Pool::join), giving up with [`Error::Timeout`] after
+    /// `timeout`.
+    pub fn join_timeout(&self, timeout: Duration) -> Result<()> {
+        self.join_until(Some(
+            Instant::now()
+                .checked_add(timeout)
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365)),
+        ))
+    }
+
+    fn join_until(&self, deadline: Option<Instant>) -> Result<()> {
+        if self.shared.is_running() {
+            return Err(Error::StillRunning);
+        }
+        if on_result_thread() {
+            return Err(Error::CalledFromCallback);
+        }
+        self.shared.join(deadline)
+    }
+
+    // ----- internals ---------------------------------------------------------
+
+    fn chunksize(&self, chunksize: Option<usize>, items: usize) -> Result<usize> {
+        match chunksize {
+            Some(n) => check_chunksize(n).map(|()| n),
+            None => Ok(default_chunksize(items, self.processes())),
+        }
+    }
+
+    /// Frames `items` into chunks of `chunksize` and submits them as one job.
+    fn run_job<A, R, T, I>(
+        &self,
+        fref: Arc<FnRef>,
+        items: I,
+        chunksize: usize,
+        finish: fn(Vec<R>) -> T,
+        callbacks: Callbacks<T>,
+    ) -> Result<AsyncResult<T>>
+    where
+        A: Serialize,
+        R: DeserializeOwned + Send + 'static,
+        T: Send + 'static,
+        I: IntoIterator,
+        I::Item: Borrow<A>,
+    {
+        self.shared.check_open()?;
+        let cell = Cell::new();
+        let collect = Collect::<R, T>::new(cell.clone(), finish, callbacks);
+        let mut items = items.into_iter().peekable();
+        let (mut seq, mut start) = (0, 0);
+        while items.peek().is_some() {
+            let mut args = Vec::new();
+            let mut n = 0;
+            for item in items.by_ref().take(chunksize) {
+                wire::push_arg::<A>(&mut args, item.borrow());
+                n += 1;
+            }
+            collect.expect_chunk(n);
+            let sink: Arc<dyn Sink> = collect.clone();
+            if let Err(e) = self.shared.submit(sink, seq, start, n, &fref, args) {
+                collect.forget_chunk(n);
+                return Err(e);
+            }
+            seq += 1;
+            start += n;
+        }
+        collect.seal();
+        Ok(AsyncResult::new(cell, Arc::downgrade(&self.shared)))
+    }
+
+    fn lazy<'a, F, A, R, I>(
+        &self,
+        f: F,
+        items: I,
+        chunksize: usize,
+        ordered: bool,
+    ) -> Result<IMap<'a, R>>
+    where
+        F: Target<(A,), Output = R>,
+        A: Args,
+        R: Serialize + DeserializeOwned + Send + 'static,
+        I: IntoIterator + 'a,
+        I::Item: Borrow<A>,
+    {
+        check_chunksize(chunksize)?;
+        self.shared.check_open()?;
+        let fref = wire::fn_ref(f)?;
+        let mut items = items.into_iter();
+        let feed: Feed<'a> = Box::new(move |args: &mut Vec<u8>| {
+            let mut n = 0;
+            for item in items.by_ref().take(chunksize) {
+                wire::push_arg::<A>(args, item.borrow());
+                n += 1;
+            }
+            n
+        });
+        Ok(IMap::new(
+            self.shared.clone(),
+            fref,
+            feed,
+            ordered,
+            self.shared.config.window,
+        ))
+    }
+}
+
+impl Drop for Pool {
+    /// Terminates the pool (as leaving Python's `with Pool() as p:` does)
+    /// and reaps its workers: no process is left behind.
+    fn drop(&mut self) {
+        self.shared.stop(Error::Terminated);
+        if !on_result_thread() {
+            let _ = self.shared.join(Some(Instant::now() + DROP_JOIN));
+        }
+    }
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("processes", &self.processes())
+            .field("running", &self.shared.is_running())
+            .field("pids", &self.pids())
+            .finish()
+    }
+}

@@ -1,0 +1,428 @@
+//! `AsyncResult`, its callbacks, and the sink that collects a job's chunks.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+use crate::interrupt;
+use crate::shared::{Shared, Sink, on_result_thread};
+use crate::wire;
+
+/// How often a blocked call looks at the SIGINT flag.
+pub(crate) const INTERRUPT_POLL: Duration = Duration::from_millis(20);
+
+/// Functions run in this process when a result is ready (Python's
+/// `callback` and `error_callback`).
+///
+/// They run on the pool's result thread (or on the thread that terminates
+/// the pool, for the `Terminated` error), before [`AsyncResult::get`]
+/// returns. Keep them short: while one runs, no other result is routed. A
+/// panic in a callback is printed and otherwise ignored.
+///
+/// ```
+/// use mp_pool::Callbacks;
+///
+/// let cb: Callbacks<u64> = Callbacks::new()
+///     .callback(|value| println!("got {value}"))
+///     .error_callback(|e| eprintln!("failed: {e}"));
+/// # drop(cb);
+/// ```
+pub struct Callbacks<T> {
+    on_ok: Option<Box<dyn FnOnce(&T) + Send>>,
+    on_err: Option<Box<dyn FnOnce(&Error) + Send>>,
+}
+
+impl<T> Callbacks<T> {
+    /// No callbacks.
+    pub fn new() -> Callbacks<T> {
+        Callbacks {
+            on_ok: None,
+            on_err: None,
+        }
+    }
+
+    /// Runs `f` with the value when the call succeeds (Python's `callback`).
+    pub fn callback(mut self, f: impl FnOnce(&T) + Send + 'static) -> Callbacks<T> {
+        self.on_ok = Some(Box::new(f));
+        self
+    }
+
+    /// Runs `f` with the error when the call fails (Python's `error_callback`).
+    pub fn error_callback(mut self, f: impl FnOnce(&Error) + Send + 'static) -> Callbacks<T> {
+        self.on_err = Some(Box::new(f));
+        self
+    }
+
+    fn run(self, outcome: &Result<T>) {
+        let ran = match outcome {
+            Ok(value) => self
+                .on_ok
+                .map(|f| catch_unwind(AssertUnwindSafe(|| f(value)))),
+            Err(e) => self.on_err.map(|f| catch_unwind(AssertUnwindSafe(|| f(e)))),
+        };
+        if let Some(Err(payload)) = ran {
+            eprintln!(
+                "mp-pool: a result callback panicked: {}",
+                wire::panic_message(&*payload)
+            );
+        }
+    }
+}
+
+impl<T> Default for Callbacks<T> {
+    fn default() -> Callbacks<T> {
+        Callbacks::new()
+    }
+}
+
+impl<T> fmt::Debug for Callbacks<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Callbacks")
+            .field("callback", &self.on_ok.is_some())
+            .field("error_callback", &self.on_err.is_some())
+            .finish()
+    }
+}
+
+enum CellState<T> {
+    Pending,
+    Ready(Result<T>),
+    Taken { ok: bool },
+}
+
+/// Where a job's final outcome is left for its `AsyncResult`.
+pub(crate) struct Cell<T> {
+    state: Mutex<CellState<T>>,
+    ready: AtomicBool,
+    changed: Condvar,
+}
+
+impl<T> Cell<T> {
+    pub(crate) fn new() -> Arc<Cell<T>> {
+        Arc::new(Cell {
+            state: Mutex::new(CellState::Pending),
+            ready: AtomicBool::new(false),
+            changed: Condvar::new(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, CellState<T>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set(&self, outcome: Result<T>) {
+        let mut state = self.lock();
+        if matches!(*state, CellState::Pending) {
+            *state = CellState::Ready(outcome);
+            self.ready.store(true, Ordering::Release);
+            self.changed.notify_all();
+        }
+    }
+}
+
+/// Waits until `ready()` holds, the deadline passes, or SIGINT arrives
+/// (which terminates `pool`). `ready` is evaluated under `lock`'s mutex.
+pub(crate) fn block_until<'a, S>(
+    lock: &'a Mutex<S>,
+    changed: &Condvar,
+    deadline: Option<Instant>,
+    pool: &Weak<Shared>,
+    mut ready: impl FnMut(&mut S) -> bool,
+) -> Result<MutexGuard<'a, S>> {
+    let mut guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
+    if ready(&mut guard) {
+        return Ok(guard);
+    }
+    if on_result_thread() {
+        return Err(Error::CalledFromCallback);
+    }
+    let scope = interrupt::Scope::enter();
+    loop {
+        if scope.interrupted() {
+            drop(guard);
+            if let Some(pool) = pool.upgrade() {
+                pool.stop(Error::Interrupted);
+            }
+            return Err(Error::Interrupted);
+        }
+        let mut slice = INTERRUPT_POLL;
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::Timeout);
+            }
+            slice = slice.min(left);
+        }
+        guard = changed
+            .wait_timeout(guard, slice)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+        if ready(&mut guard) {
+            return Ok(guard);
+        }
+    }
+}
+
+/// The result of an asynchronous call (Python's `AsyncResult`):
+/// [`apply_async`](crate::Pool::apply_async), [`map_async`](crate::Pool::map_async)
+/// and [`starmap_async`](crate::Pool::starmap_async) return one.
+///
+/// Waiting never hangs: if the worker running the task dies the result is
+/// [`Error::WorkerLost`], and if the pool is terminated or dropped it is
+/// [`Error::Terminated`].
+///
+/// ```
+/// # fn main() -> Result<(), mp_pool::Error> {
+/// use std::time::Duration;
+///
+/// fn double(n: u64) -> u64 {
+///     2 * n
+/// }
+///
+/// let pool = mp_pool::Pool::new(2)?;
+/// let result = pool.apply_async(double, (21,))?;
+/// result.wait_timeout(Duration::from_secs(10));
+/// assert!(result.ready());
+/// assert_eq!(result.successful(), Ok(true));
+/// assert_eq!(result.get()?, 42);
+/// # Ok(())
+/// # }
+/// ```
+pub struct AsyncResult<T> {
+    cell: Arc<Cell<T>>,
+    pool: Weak<Shared>,
+}
+
+impl<T> AsyncResult<T> {
+    pub(crate) fn new(cell: Arc<Cell<T>>, pool: Weak<Shared>) -> AsyncResult<T> {
+        AsyncResult { cell, pool }
+    }
+
+    /// Whether the call has finished (Python's `ready()`).
+    pub fn ready(&self) -> bool {
+        self.cell.ready.load(Ordering::Acquire)
+    }
+
+    /// Whether the call finished without error (Python's `successful()`);
+    /// [`Error::NotReady`] before it finished.
+    pub fn successful(&self) -> Result<bool> {
+        match &*self.cell.lock() {
+            CellState::Pending => Err(Error::NotReady),
+            CellState::Ready(outcome) => Ok(outcome.is_ok()),
+            CellState::Taken { ok } => Ok(*ok),
+        }
+    }
+
+    /// Waits until the call has finished (Python's `wait()`).
+    ///
+    /// Returns early only if the wait itself cannot go on: Ctrl-C
+    /// ([`Error::Interrupted`]) or a call from a callback.
+    pub fn wait(&self) -> Result<()> {
+        self.wait_until(None).map(drop)
+    }
+
+    /// Waits up to `timeout`; whether the call has finished (Python's
+    /// `wait(timeout)`).
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.wait_until(Instant::now().checked_add(timeout)).is_ok()
+    }
+
+    /// Waits for the call and returns its value or error (Python's `get()`).
+    pub fn get(self) -> Result<T> {
+        self.take(None)
+    }
+
+    /// Like [`get`](AsyncResult::get), waiting at most `timeout`:
+    /// [`Error::Timeout`] after that, and the task keeps running (call
+    /// again to wait more). Once a value was returned, later calls give
+    /// [`Error::ResultTaken`].
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
+        self.take(Some(
+            Instant::now()
+                .checked_add(timeout)
+                .unwrap_or_else(far_future),
+        ))
+    }
+
+    fn wait_until(&self, deadline: Option<Instant>) -> Result<MutexGuard<'_, CellState<T>>> {
+        block_until(
+            &self.cell.state,
+            &self.cell.changed,
+            deadline,
+            &self.pool,
+            |state| !matches!(state, CellState::Pending),
+        )
+    }
+
+    fn take(&self, deadline: Option<Instant>) -> Result<T> {
+        let mut state = self.wait_until(deadline)?;
+        match std::mem::replace(&mut *state, CellState::Taken { ok: false }) {
+            CellState::Ready(outcome) => {
+                *state = CellState::Taken {
+                    ok: outcome.is_ok(),
+                };
+                outcome
+            }
+            taken @ CellState::Taken { .. } => {
+                *state = taken;
+                Err(Error::ResultTaken)
+            }
+            CellState::Pending => unreachable!("waited until not pending"),
+        }
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
+}
+
+impl<T> fmt::Debug for AsyncResult<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncResult")
+            .field("ready", &self.ready())
+            .finish()
+    }
+}
+
+/// Collects the chunks of one `apply`/`map`/`starmap` job into its cell.
+pub(crate) struct Collect<R, T> {
+    state: Mutex<CollectState<R, T>>,
+    cell: Arc<Cell<T>>,
+    finish: fn(Vec<R>) -> T,
+}
+
+struct CollectState<R, T> {
+    /// Each chunk's values, by chunk number (dropped once an error is known).
+    parts: Vec<Option<Vec<R>>>,
+    /// The error with the lowest item index so far.
+    error: Option<(usize, Error)>,
+    items: usize,
+    /// Chunks submitted and not yet delivered.
+    outstanding: usize,
+    /// All chunks are submitted.
+    sealed: bool,
+    callbacks: Option<Callbacks<T>>,
+}
+
+impl<R: DeserializeOwned + Send + 'static, T: Send + 'static> Collect<R, T> {
+    pub(crate) fn new(
+        cell: Arc<Cell<T>>,
+        finish: fn(Vec<R>) -> T,
+        callbacks: Callbacks<T>,
+    ) -> Arc<Collect<R, T>> {
+        Arc::new(Collect {
+            state: Mutex::new(CollectState {
+                parts: Vec::new(),
+                error: None,
+                items: 0,
+                outstanding: 0,
+                sealed: false,
+                callbacks: Some(callbacks),
+            }),
+            cell,
+            finish,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, CollectState<R, T>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts a chunk about to be submitted.
+    pub(crate) fn expect_chunk(&self, items: usize) {
+        let mut state = self.lock();
+        state.outstanding += 1;
+        state.items += items;
+        state.parts.push(None);
+    }
+
+    /// A chunk counted with `expect_chunk` will not be delivered after all.
+    pub(crate) fn forget_chunk(&self, items: usize) {
+        let mut state = self.lock();
+        state.outstanding -= 1;
+        state.items -= items;
+        state.parts.pop();
+    }
+
+    /// All chunks are submitted: the job finishes with its last chunk.
+    pub(crate) fn seal(&self) {
+        let mut state = self.lock();
+        state.sealed = true;
+        self.finish_if_done(state);
+    }
+
+    fn finish_if_done(&self, mut state: MutexGuard<'_, CollectState<R, T>>) {
+        if !state.sealed || state.outstanding > 0 {
+            return;
+        }
+        let Some(callbacks) = state.callbacks.take() else {
+            return;
+        };
+        let outcome = match state.error.take() {
+            Some((_, e)) => Err(e),
+            None => {
+                let parts = std::mem::take(&mut state.parts);
+                let values = if parts.len() == 1 {
+                    parts.into_iter().flatten().next().unwrap_or_default()
+                } else {
+                    let mut values = Vec::with_capacity(state.items);
+                    for part in parts.into_iter().flatten() {
+                        values.extend(part);
+                    }
+                    values
+                };
+                Ok((self.finish)(values))
+            }
+        };
+        drop(state);
+        callbacks.run(&outcome);
+        self.cell.set(outcome);
+    }
+}
+
+impl<R: DeserializeOwned + Send + 'static, T: Send + 'static> Sink for Collect<R, T> {
+    fn deliver(&self, seq: usize, start: usize, n: usize, outcome: Result<Vec<u8>>) {
+        let mut values = Vec::with_capacity(n);
+        let mut error = None;
+        match outcome {
+            Ok(bytes) => {
+                let mut index = start;
+                wire::decode_results::<R>(&bytes, n, |item| {
+                    match item {
+                        Ok(value) if error.is_none() => values.push(value),
+                        Ok(_) => {}
+                        Err(e) => {
+                            if error.is_none() {
+                                error = Some((index, e));
+                            }
+                        }
+                    }
+                    index += 1;
+                });
+            }
+            Err(e) => error = Some((start, e)),
+        }
+        let mut state = self.lock();
+        state.outstanding -= 1;
+        match error {
+            Some((index, e)) => {
+                if state.error.as_ref().is_none_or(|(known, _)| index < *known) {
+                    state.error = Some((index, e));
+                }
+                state.parts.clear();
+            }
+            None if state.error.is_none() => {
+                if let Some(slot) = state.parts.get_mut(seq) {
+                    *slot = Some(values);
+                }
+            }
+            None => {}
+        }
+        self.finish_if_done(state);
+    }
+}

@@ -1,0 +1,730 @@
+//! The pool's state in this process and its two threads.
+//!
+//! - Chunks wait in `pending` until a worker has room; each worker has its
+//!   own task queue and takes a bounded number of chunks at a time (enough
+//!   queued work that it never idles, few enough that the others get
+//!   their share), so the pool always knows which chunks a worker holds.
+//! - The result thread takes reports off the one shared result queue,
+//!   routes them to their jobs, and hands out more chunks.
+//! - The supervisor thread waits on the workers' sentinels. When one ends
+//!   it posts `Died` on the result queue, behind everything the worker put
+//!   before dying; the result thread then fails the chunk the worker was
+//!   running (its shared "running" slot says which) with `WorkerLost`,
+//!   queues the chunks it had not started again, and the supervisor starts
+//!   a replacement.
+//!
+//! Queue puts happen outside the state lock; a chunk is only given to a
+//! worker whose queue has room for it (or that has nothing queued), so a
+//! put never waits on a busy worker.
+
+use std::cell::Cell;
+use std::collections::{HashMap, VecDeque};
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mp_pipe::Waitable;
+use mp_process::{Process, StartMethod};
+use mp_queue::{Queue, QueueBuilder};
+use mp_shm::RawValue;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::wire::{Blob, FnRef, Init, Report, TaskMsg};
+use crate::worker;
+
+/// Where a job's chunks report.
+pub(crate) trait Sink: Send + Sync {
+    /// Chunk `seq` of the job (items `start..start + n`) finished: its
+    /// result frames, or why it failed as a whole.
+    fn deliver(&self, seq: usize, start: usize, n: usize, outcome: Result<Vec<u8>>);
+}
+
+thread_local! {
+    static RESULT_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this thread is a pool's result thread (where callbacks run).
+pub(crate) fn on_result_thread() -> bool {
+    RESULT_THREAD.with(Cell::get)
+}
+
+/// How much queued work a worker should hold, in time.
+const QUEUED_WORK: Duration = Duration::from_millis(2);
+/// Chunks a worker may hold: at least two (one running, one ready) ...
+const MIN_HELD: usize = 2;
+/// ... and at most this many.
+const MAX_HELD: usize = 64;
+/// How long a put may take before the chunk is failed: a put only waits
+/// for a worker that is taking a chunk larger than its ring.
+const PUT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the threads look at the state even if nothing happened.
+const TICK: Duration = Duration::from_millis(500);
+
+/// Settings fixed when the pool is built.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) processes: usize,
+    pub(crate) maxtasks: Option<u64>,
+    pub(crate) method: Option<StartMethod>,
+    pub(crate) init: Option<Init>,
+    pub(crate) ring_size: usize,
+    pub(crate) result_ring_size: usize,
+    pub(crate) window: usize,
+}
+
+/// What a worker process receives.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Boot {
+    pub(crate) worker: u64,
+    pub(crate) tasks: Queue<TaskMsg>,
+    pub(crate) results: Queue<Report>,
+    pub(crate) running: RawValue<u64>,
+    pub(crate) init: Option<Init>,
+    pub(crate) maxtasks: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    Running,
+    Closed,
+    /// Terminated, interrupted or broken: every call fails with this.
+    Stopped(Error),
+}
+
+struct Chunk {
+    sink: Arc<dyn Sink>,
+    seq: usize,
+    start: usize,
+    n: usize,
+    fref: Arc<FnRef>,
+    args: Arc<[u8]>,
+}
+
+struct Worker {
+    id: u64,
+    process: Process,
+    sentinel: Arc<OwnedFd>,
+    tasks: Queue<TaskMsg>,
+    /// The chunk the worker is running (or ran last); 0 before the first.
+    running: RawValue<u64>,
+    /// Chunks given to the worker whose results have not come back, with
+    /// their sizes.
+    held: VecDeque<(u64, usize)>,
+    held_bytes: usize,
+    /// Chunks given to it in total (for `maxtasksperchild`).
+    given: u64,
+    /// Told to stop, or killed: gets no more chunks.
+    stopping: bool,
+    /// The supervisor saw it end and posted `Died`.
+    ended: bool,
+}
+
+struct State {
+    phase: Phase,
+    next_chunk: u64,
+    next_worker: u64,
+    pending: VecDeque<u64>,
+    chunks: HashMap<u64, Chunk>,
+    workers: Vec<Worker>,
+    /// Replacements the supervisor is starting.
+    starting: usize,
+    /// Average time a worker spends on a chunk (nanoseconds).
+    chunk_ns: u64,
+    cursor: usize,
+    stop_sent: bool,
+    result_thread_done: bool,
+}
+
+/// One put to do after the state lock is released.
+struct Put {
+    worker: u64,
+    queue: Queue<TaskMsg>,
+    msg: TaskMsg,
+    chunk: Option<u64>,
+    bytes: usize,
+}
+
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    state: Mutex<State>,
+    results: Queue<Report>,
+    wake_rx: OwnedFd,
+    wake_tx: OwnedFd,
+    finished: Mutex<bool>,
+    finished_changed: Condvar,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Shared {
+    /// Starts the workers and the two threads.
+    pub(crate) fn start(config: Config) -> Result<Arc<Shared>> {
+        let results = QueueBuilder::new()
+            .ring_size(config.result_ring_size)
+            .build()
+            .map_err(|e| Error::Start(format!("the result queue: {e}")))?;
+        let (wake_rx, wake_tx) = rustix::pipe::pipe_with(
+            rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
+        )
+        .map_err(|e| Error::Start(format!("a pipe: {e}")))?;
+        let shared = Arc::new(Shared {
+            config,
+            state: Mutex::new(State {
+                phase: Phase::Running,
+                next_chunk: 1,
+                next_worker: 1,
+                pending: VecDeque::new(),
+                chunks: HashMap::new(),
+                workers: Vec::new(),
+                starting: 0,
+                chunk_ns: 1_000_000,
+                cursor: 0,
+                stop_sent: false,
+                result_thread_done: false,
+            }),
+            results,
+            wake_rx,
+            wake_tx,
+            finished: Mutex::new(false),
+            finished_changed: Condvar::new(),
+            threads: Mutex::new(Vec::new()),
+        });
+        for _ in 0..shared.config.processes {
+            match shared.start_worker() {
+                Ok(worker) => shared.lock().workers.push(worker),
+                Err(e) => {
+                    for w in &shared.lock().workers {
+                        let _ = w.process.kill();
+                        let _ = w.process.join_timeout(Duration::from_secs(5));
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let spawn = |name: &str, body: fn(Arc<Shared>)| {
+            let shared2 = shared.clone();
+            std::thread::Builder::new()
+                .name(name.to_owned())
+                .spawn(move || body(shared2))
+                .map_err(|e| Error::Start(format!("a thread: {e}")))
+        };
+        let handles = [
+            spawn("mp-pool results", result_thread),
+            spawn("mp-pool supervisor", supervisor_thread),
+        ];
+        let mut threads = Vec::new();
+        for handle in handles {
+            match handle {
+                Ok(h) => threads.push(h),
+                Err(e) => {
+                    shared.stop(Error::Terminated);
+                    return Err(e);
+                }
+            }
+        }
+        *shared
+            .threads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = threads;
+        Ok(shared)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wake_supervisor(&self) {
+        let _ = rustix::io::write(&self.wake_tx, &[1]);
+    }
+
+    fn start_worker(&self) -> Result<Worker> {
+        let id = {
+            let mut state = self.lock();
+            state.next_worker += 1;
+            state.next_worker - 1
+        };
+        let fail = |what: &str, e: &dyn std::fmt::Display| Error::Start(format!("{what}: {e}"));
+        let tasks: Queue<TaskMsg> = QueueBuilder::new()
+            .ring_size(self.config.ring_size)
+            .build()
+            .map_err(|e| fail("a task queue", &e))?;
+        let running = RawValue::new(0u64).map_err(|e| fail("a shared slot", &e))?;
+        let boot = Boot {
+            worker: id,
+            tasks: tasks.clone(),
+            results: self.results.clone(),
+            running: running.clone(),
+            init: self.config.init.clone(),
+            maxtasks: self.config.maxtasks,
+        };
+        let mut process = Process::new(worker::worker_main, (boot,))
+            .name(format!("PoolWorker-{id}"))
+            .daemon(true);
+        if let Some(method) = self.config.method {
+            process = process.start_method(method);
+        }
+        process.start().map_err(|e| fail("a process", &e))?;
+        let sentinel = process
+            .sentinel()
+            .and_then(|fd| Ok(fd.try_clone_to_owned()?))
+            .map_err(|e| fail("a sentinel", &e));
+        let sentinel = match sentinel {
+            Ok(fd) => Arc::new(fd),
+            Err(e) => {
+                let _ = process.kill();
+                return Err(e);
+            }
+        };
+        Ok(Worker {
+            id,
+            process,
+            sentinel,
+            tasks,
+            running,
+            held: VecDeque::new(),
+            held_bytes: 0,
+            given: 0,
+            stopping: false,
+            ended: false,
+        })
+    }
+
+    // ----- submitting ----------------------------------------------------
+
+    /// Whether new work is accepted.
+    pub(crate) fn check_open(&self) -> Result<()> {
+        match &self.lock().phase {
+            Phase::Running => Ok(()),
+            Phase::Closed => Err(Error::Closed),
+            Phase::Stopped(e) => Err(e.clone()),
+        }
+    }
+
+    /// Queues one chunk of a job.
+    pub(crate) fn submit(
+        &self,
+        sink: Arc<dyn Sink>,
+        seq: usize,
+        start: usize,
+        n: usize,
+        fref: &Arc<FnRef>,
+        args: Vec<u8>,
+    ) -> Result<()> {
+        let mut state = self.lock();
+        match &state.phase {
+            Phase::Running => {}
+            Phase::Closed => return Err(Error::Closed),
+            Phase::Stopped(e) => return Err(e.clone()),
+        }
+        let id = state.next_chunk;
+        state.next_chunk += 1;
+        state.chunks.insert(
+            id,
+            Chunk {
+                sink,
+                seq,
+                start,
+                n,
+                fref: fref.clone(),
+                args: args.into(),
+            },
+        );
+        state.pending.push_back(id);
+        let sends = self.dispatch(&mut state);
+        drop(state);
+        self.send(sends);
+        Ok(())
+    }
+
+    /// Hands pending chunks to workers with room.
+    fn dispatch(&self, state: &mut State) -> Vec<Put> {
+        let mut sends = Vec::new();
+        if state.workers.is_empty() {
+            return sends;
+        }
+        let held_max = (QUEUED_WORK.as_nanos() as u64 / state.chunk_ns.max(1))
+            .clamp(MIN_HELD as u64, MAX_HELD as u64) as usize;
+        let room = self.config.ring_size / 2;
+        while let Some(&id) = state.pending.front() {
+            let Some(chunk) = state.chunks.get(&id) else {
+                state.pending.pop_front();
+                continue;
+            };
+            let bytes = chunk.args.len() + chunk.fref.entry.len() + chunk.fref.func.len() + 64;
+            let n = state.workers.len();
+            let maxtasks = self.config.maxtasks;
+            let cursor = state.cursor;
+            let chosen = (0..n).map(|i| (cursor + i) % n).find(|&i| {
+                let w = &state.workers[i];
+                !w.stopping
+                    && !w.ended
+                    && maxtasks.is_none_or(|k| w.given < k)
+                    && (w.held.is_empty()
+                        || (w.held.len() < held_max && w.held_bytes + bytes <= room))
+            });
+            let Some(i) = chosen else {
+                break;
+            };
+            state.pending.pop_front();
+            state.cursor = i + 1;
+            let w = &mut state.workers[i];
+            w.held.push_back((id, bytes));
+            w.held_bytes += bytes;
+            w.given += 1;
+            sends.push(Put {
+                worker: w.id,
+                queue: w.tasks.clone(),
+                msg: TaskMsg::Run {
+                    chunk: id,
+                    entry: Blob::Shared(chunk.fref.entry.clone()),
+                    func: Blob::Shared(chunk.fref.func.clone()),
+                    args: Blob::Shared(chunk.args.clone()),
+                },
+                chunk: Some(id),
+                bytes,
+            });
+        }
+        sends
+    }
+
+    /// Tells every worker to stop once a closed pool has no work left.
+    fn stop_if_done(&self, state: &mut State) -> Vec<Put> {
+        let mut sends = Vec::new();
+        if state.phase != Phase::Closed || !state.chunks.is_empty() || state.stop_sent {
+            return sends;
+        }
+        state.stop_sent = true;
+        for w in state.workers.iter_mut().filter(|w| !w.stopping) {
+            w.stopping = true;
+            sends.push(Put {
+                worker: w.id,
+                queue: w.tasks.clone(),
+                msg: TaskMsg::Stop,
+                chunk: None,
+                bytes: 0,
+            });
+        }
+        sends
+    }
+
+    /// Does the puts decided under the lock.
+    fn send(&self, sends: Vec<Put>) {
+        for send in sends {
+            // A chunk larger than the ring streams through it while the
+            // (idle) worker takes it; allow for that.
+            let timeout = PUT_TIMEOUT + Duration::from_millis((send.bytes >> 20) as u64 * 100);
+            if let Err(e) = send.queue.put_timeout(&send.msg, timeout) {
+                let Some(id) = send.chunk else { continue };
+                let mut state = self.lock();
+                if let Some(w) = state.workers.iter_mut().find(|w| w.id == send.worker) {
+                    w.held.retain(|&(c, _)| c != id);
+                }
+                let chunk = state.chunks.remove(&id);
+                drop(state);
+                if let Some(c) = chunk {
+                    let why = Error::Start(format!("cannot hand the task to a worker: {e}"));
+                    c.sink.deliver(c.seq, c.start, c.n, Err(why));
+                }
+            }
+        }
+    }
+
+    // ----- shutting down -------------------------------------------------
+
+    /// Python's `close()`: no new work; workers stop once all is done.
+    pub(crate) fn close(&self) {
+        let mut state = self.lock();
+        if state.phase == Phase::Running {
+            state.phase = Phase::Closed;
+        }
+        let sends = self.stop_if_done(&mut state);
+        drop(state);
+        self.send(sends);
+        self.wake_supervisor();
+    }
+
+    /// Python's `terminate()` (and what SIGINT and a failed initializer
+    /// do): kills the workers and fails every unfinished chunk with `reason`.
+    pub(crate) fn stop(&self, reason: Error) {
+        let mut state = self.lock();
+        if matches!(state.phase, Phase::Stopped(_)) {
+            return;
+        }
+        state.phase = Phase::Stopped(reason.clone());
+        state.pending.clear();
+        let mut failed: Vec<(u64, Chunk)> = state.chunks.drain().collect();
+        for w in &mut state.workers {
+            w.stopping = true;
+            w.held.clear();
+            w.held_bytes = 0;
+            let _ = w.process.kill();
+        }
+        drop(state);
+        self.wake_supervisor();
+        let _ = self.results.try_put(&Report::Wake);
+        failed.sort_by_key(|(id, _)| *id);
+        for (_, c) in failed {
+            c.sink.deliver(c.seq, c.start, c.n, Err(reason.clone()));
+        }
+    }
+
+    /// Whether `close` or `stop` was called.
+    pub(crate) fn is_running(&self) -> bool {
+        self.lock().phase == Phase::Running
+    }
+
+    /// Waits until every worker has ended and the threads are done.
+    pub(crate) fn join(&self, deadline: Option<Instant>) -> Result<()> {
+        let mut finished = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
+        while !*finished {
+            let slice = match deadline {
+                None => TICK,
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(Error::Timeout);
+                    }
+                    left.min(TICK)
+                }
+            };
+            finished = self
+                .finished_changed
+                .wait_timeout(finished, slice)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        drop(finished);
+        let threads =
+            std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
+        for t in threads {
+            let _ = t.join();
+        }
+        Ok(())
+    }
+
+    /// The pids of the live workers.
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        self.lock()
+            .workers
+            .iter()
+            .filter(|w| !w.stopping && !w.ended)
+            .filter_map(|w| w.process.pid())
+            .collect()
+    }
+
+    // ----- the result thread's work --------------------------------------
+
+    fn on_done(&self, worker: u64, chunk: u64, busy_ns: u64, output: Result<Blob, String>) {
+        let mut state = self.lock();
+        if let Some(w) = state.workers.iter_mut().find(|w| w.id == worker) {
+            if let Some(pos) = w.held.iter().position(|&(c, _)| c == chunk) {
+                let (_, bytes) = w.held.remove(pos).expect("found above");
+                w.held_bytes -= bytes;
+            }
+        }
+        state.chunk_ns = (state.chunk_ns * 7 + busy_ns.max(1)) / 8;
+        let finished = state.chunks.remove(&chunk);
+        let mut sends = self.dispatch(&mut state);
+        sends.extend(self.stop_if_done(&mut state));
+        drop(state);
+        self.send(sends);
+        if let Some(c) = finished {
+            let outcome = output.map(Blob::into_vec).map_err(|why| Error::Decode(why));
+            c.sink.deliver(c.seq, c.start, c.n, outcome);
+        }
+    }
+
+    fn on_died(&self, worker: u64, exitcode: i32) {
+        let mut state = self.lock();
+        let Some(pos) = state.workers.iter().position(|w| w.id == worker) else {
+            return;
+        };
+        let w = state.workers.remove(pos);
+        let running = w.running.load();
+        let mut lost = None;
+        for &(id, _) in w.held.iter().rev() {
+            if id == running {
+                lost = state.chunks.remove(&id);
+            } else if state.chunks.contains_key(&id) {
+                state.pending.push_front(id);
+            }
+        }
+        if state.cursor > pos {
+            state.cursor -= 1;
+        }
+        let mut sends = self.dispatch(&mut state);
+        sends.extend(self.stop_if_done(&mut state));
+        drop(state);
+        drop(w);
+        self.send(sends);
+        self.wake_supervisor();
+        if let Some(c) = lost {
+            c.sink
+                .deliver(c.seq, c.start, c.n, Err(Error::WorkerLost { exitcode }));
+        }
+    }
+
+    /// Whether the result thread's work is over: the pool is shut down and
+    /// every worker has ended.
+    fn result_thread_may_end(&self) -> bool {
+        let state = self.lock();
+        match &state.phase {
+            Phase::Running => false,
+            Phase::Closed => {
+                state.workers.is_empty() && state.starting == 0 && state.chunks.is_empty()
+            }
+            Phase::Stopped(_) => state.workers.is_empty() && state.starting == 0,
+        }
+    }
+
+    /// Replacements to start now.
+    fn replacements_needed(&self, state: &State) -> usize {
+        let wanted = match state.phase {
+            Phase::Running => true,
+            Phase::Closed => !state.chunks.is_empty(),
+            Phase::Stopped(_) => false,
+        };
+        if !wanted {
+            return 0;
+        }
+        let live = state.workers.iter().filter(|w| !w.ended).count() + state.starting;
+        self.config.processes.saturating_sub(live)
+    }
+}
+
+fn result_thread(shared: Arc<Shared>) {
+    RESULT_THREAD.with(|t| t.set(true));
+    loop {
+        match shared.results.get_timeout(TICK) {
+            Ok(Report::Done {
+                worker,
+                chunk,
+                busy_ns,
+                output,
+            }) => shared.on_done(worker, chunk, busy_ns, output),
+            Ok(Report::Died { worker, exitcode }) => shared.on_died(worker, exitcode),
+            Ok(Report::InitFailed { message, .. }) => shared.stop(Error::Initializer(message)),
+            Ok(Report::Wake) => {}
+            // Nothing came, or a message was lost with a worker that died
+            // putting it (its death will be reported).
+            Err(mp_queue::Error::Empty | mp_queue::Error::Torn | mp_queue::Error::Decode(_)) => {}
+            Err(e) => {
+                eprintln!("mp-pool: the result queue failed: {e}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        if shared.result_thread_may_end() {
+            break;
+        }
+    }
+    shared.lock().result_thread_done = true;
+    shared.wake_supervisor();
+}
+
+fn supervisor_thread(shared: Arc<Shared>) {
+    let mut retry_at: Option<Instant> = None;
+    loop {
+        // Replace workers that ended (after the result thread settled
+        // their chunks).
+        if retry_at.is_none_or(|t| Instant::now() >= t) {
+            retry_at = None;
+            let needed = {
+                let mut state = shared.lock();
+                let needed = shared.replacements_needed(&state);
+                state.starting += needed;
+                needed
+            };
+            for _ in 0..needed {
+                let started = shared.start_worker();
+                let mut state = shared.lock();
+                state.starting -= 1;
+                match started {
+                    Ok(worker) => {
+                        let stopped = matches!(state.phase, Phase::Stopped(_));
+                        state.workers.push(worker);
+                        if stopped {
+                            let w = state.workers.last_mut().expect("just pushed");
+                            w.stopping = true;
+                            let _ = w.process.kill();
+                        }
+                        let sends = shared.dispatch(&mut state);
+                        drop(state);
+                        shared.send(sends);
+                    }
+                    Err(e) => {
+                        // Try again later; if no worker is left, fail what
+                        // is waiting rather than let it wait forever.
+                        retry_at = Some(Instant::now() + Duration::from_secs(1));
+                        let failed: Vec<Chunk> = if state.workers.is_empty() {
+                            let ids: Vec<u64> = state.pending.drain(..).collect();
+                            ids.iter()
+                                .filter_map(|id| state.chunks.remove(id))
+                                .collect()
+                        } else {
+                            Vec::new()
+                        };
+                        drop(state);
+                        for c in failed {
+                            c.sink.deliver(c.seq, c.start, c.n, Err(e.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        let (ids, fds): (Vec<u64>, Vec<Arc<OwnedFd>>) = {
+            let state = shared.lock();
+            if state.result_thread_done && state.workers.is_empty() {
+                break;
+            }
+            state
+                .workers
+                .iter()
+                .filter(|w| !w.ended)
+                .map(|w| (w.id, w.sentinel.clone()))
+                .unzip()
+        };
+        let wake = shared.wake_rx.as_fd();
+        let mut objects: Vec<&dyn Waitable> = vec![&wake];
+        objects.extend(fds.iter().map(|fd| &**fd as &dyn Waitable));
+        let ready = mp_pipe::wait(&objects, Some(TICK)).unwrap_or_default();
+        let mut buf = [0u8; 64];
+        while matches!(rustix::io::read(&shared.wake_rx, &mut buf), Ok(n) if n > 0) {}
+        for i in ready.into_iter().filter(|&i| i > 0) {
+            let id = ids[i - 1];
+            let exitcode = {
+                let mut state = shared.lock();
+                let Some(w) = state.workers.iter_mut().find(|w| w.id == id) else {
+                    continue;
+                };
+                let Some(code) = w.process.exitcode() else {
+                    // Readable but not yet reapable: look again shortly.
+                    drop(state);
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                w.ended = true;
+                code
+            };
+            // Behind everything the worker put before it ended.
+            let died = Report::Died {
+                worker: id,
+                exitcode,
+            };
+            while let Err(e) = shared.results.put_timeout(&died, TICK) {
+                if !matches!(e, mp_queue::Error::Full) {
+                    break;
+                }
+            }
+        }
+        let state = shared.lock();
+        if state.result_thread_done && state.workers.is_empty() {
+            break;
+        }
+    }
+    *shared
+        .finished
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = true;
+    shared.finished_changed.notify_all();
+}

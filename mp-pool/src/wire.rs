@@ -1,0 +1,385 @@
+//! What crosses between the pool and its workers: the messages on the
+//! queues, the framing of arguments and results, and the authenticated
+//! function references a worker runs.
+//!
+//! A chunk's arguments are frames `[tag: u8][len: u32 LE][postcard bytes]`,
+//! one per item, so that an item that does not encode (here) or decode
+//! (there) is that item's error and the others go on. A chunk's results are
+//! frames `[len: u32 LE][postcard ItemOut<R>]` for the same reason.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use mp_process::{Args, RemoteFn, Target};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::Error;
+
+/// A frame holding an encoded argument.
+const ITEM: u8 = 0;
+/// A frame holding the message of an argument that did not encode here.
+const UNENCODABLE: u8 = 1;
+
+/// Bytes crossing a queue as one copy: shared in this process (a chunk may
+/// be sent again if its worker dies before starting it), owned once received.
+#[derive(Clone, Debug)]
+pub(crate) enum Blob {
+    Shared(Arc<[u8]>),
+    Owned(Vec<u8>),
+}
+
+impl Blob {
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        match self {
+            Blob::Shared(bytes) => bytes,
+            Blob::Owned(bytes) => bytes,
+        }
+    }
+
+    pub(crate) fn into_vec(self) -> Vec<u8> {
+        match self {
+            Blob::Shared(bytes) => bytes.to_vec(),
+            Blob::Owned(bytes) => bytes,
+        }
+    }
+}
+
+impl Serialize for Blob {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.as_slice())
+    }
+}
+
+impl<'de> Deserialize<'de> for Blob {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Blob, D::Error> {
+        serde_bytes::ByteBuf::deserialize(deserializer).map(|b| Blob::Owned(b.into_vec()))
+    }
+}
+
+/// Pool to worker, on the worker's own task queue.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum TaskMsg {
+    /// Run a chunk: `entry` is the authenticated reference of the typed
+    /// chunk runner, `func` that of the user's function, `args` the frames.
+    Run {
+        chunk: u64,
+        entry: Blob,
+        func: Blob,
+        args: Blob,
+    },
+    /// Finish: the pool was closed and has no more work.
+    Stop,
+}
+
+/// Workers (and the pool's supervisor) to the result thread, on the one
+/// shared result queue.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Report {
+    /// A chunk ran: result frames, or why none could be made.
+    Done {
+        worker: u64,
+        chunk: u64,
+        busy_ns: u64,
+        output: Result<Blob, String>,
+    },
+    /// The initializer panicked; the worker exits.
+    InitFailed { worker: u64, message: String },
+    /// Posted by the supervisor once a worker has exited: everything the
+    /// worker put before is ahead of it in the queue.
+    Died { worker: u64, exitcode: i32 },
+    /// Wakes the result thread (shutdown).
+    Wake,
+}
+
+/// One item's outcome, as a worker reports it.
+#[derive(Serialize, Deserialize)]
+enum ItemOut<R> {
+    Ok(R),
+    Panicked(String),
+    /// The argument did not decode in the worker.
+    ArgDecode(String),
+    /// The argument did not encode in the pool's process.
+    ArgEncode(String),
+    /// The result did not encode in the worker.
+    ResultEncode(String),
+}
+
+/// A postcard flavor that appends to a `Vec`.
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
+/// Appends `value` to `buf` after a 4-byte length that is filled in;
+/// on error `buf` is left as it was.
+fn push_len_prefixed<T: Serialize + ?Sized>(buf: &mut Vec<u8>, value: &T) -> Result<(), String> {
+    let start = buf.len();
+    buf.extend_from_slice(&[0; 4]);
+    let result = postcard::serialize_with_flavor(value, Append(buf)).map_err(|e| e.to_string());
+    let len = buf.len() - start - 4;
+    match (result, u32::try_from(len)) {
+        (Ok(()), Ok(len)) => {
+            buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
+            Ok(())
+        }
+        (Err(why), _) => {
+            buf.truncate(start);
+            Err(why)
+        }
+        (Ok(()), Err(_)) => {
+            buf.truncate(start);
+            Err(format!("an item of {len} bytes is larger than 4 GiB"))
+        }
+    }
+}
+
+/// Appends one argument frame to a chunk (an item that does not encode
+/// becomes a frame carrying the reason, reported as that item's error).
+pub(crate) fn push_arg<T: Serialize + ?Sized>(buf: &mut Vec<u8>, item: &T) {
+    buf.push(ITEM);
+    if let Err(why) = push_len_prefixed(buf, item) {
+        *buf.last_mut().expect("just pushed") = UNENCODABLE;
+        push_len_prefixed(buf, why.as_str()).expect("a message encodes");
+    }
+}
+
+/// Splits `[len: u32][payload]` off the front of `rest`.
+fn take_frame<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+    let payload = rest.get(4..4 + len)?;
+    *rest = &rest[4 + len..];
+    Some(payload)
+}
+
+/// Decodes the result frames of a chunk of `n` items, calling `each` with
+/// every item's outcome in order.
+pub(crate) fn decode_results<R: DeserializeOwned>(
+    bytes: &[u8],
+    n: usize,
+    mut each: impl FnMut(Result<R, Error>),
+) {
+    let mut rest = bytes;
+    for _ in 0..n {
+        let outcome = match take_frame(&mut rest) {
+            None => Err(Error::Decode(
+                "the worker's results were cut short".to_owned(),
+            )),
+            Some(frame) => match postcard::from_bytes::<ItemOut<R>>(frame) {
+                Ok(ItemOut::Ok(value)) => Ok(value),
+                Ok(ItemOut::Panicked(message)) => Err(Error::Panicked(message)),
+                Ok(ItemOut::ArgDecode(why)) => {
+                    Err(Error::Decode(format!("the argument did not decode: {why}")))
+                }
+                Ok(ItemOut::ArgEncode(why)) => {
+                    Err(Error::Encode(format!("the argument did not encode: {why}")))
+                }
+                Ok(ItemOut::ResultEncode(why)) => {
+                    Err(Error::Encode(format!("the result did not encode: {why}")))
+                }
+                Err(e) => Err(Error::Decode(format!("the result did not decode: {e}"))),
+            },
+        };
+        each(outcome);
+    }
+}
+
+/// The message of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_owned()
+    }
+}
+
+// ----- function references ---------------------------------------------------
+
+/// The typed chunk runner, as a worker that knows no types calls it.
+pub(crate) type ChunkEntry = RemoteFn<(Vec<u8>, Vec<u8>), Result<Vec<u8>, String>>;
+
+/// The typed initializer runner.
+pub(crate) type InitEntry = RemoteFn<(Vec<u8>, Vec<u8>), Result<(), String>>;
+
+/// A user function as workers receive it: the encoded (authenticated)
+/// references of its typed runner and of the function itself.
+#[derive(Debug)]
+pub(crate) struct FnRef {
+    pub(crate) entry: Arc<[u8]>,
+    pub(crate) func: Arc<[u8]>,
+}
+
+type FnCache = HashMap<(TypeId, TypeId), (u32, Arc<FnRef>)>;
+
+/// Encoded references made so far (an encoding computes two HMACs).
+static FN_CACHE: Mutex<Option<FnCache>> = Mutex::new(None);
+
+/// The reference of `f`, a `fn` item or non-capturing closure of `A -> R`.
+pub(crate) fn fn_ref<F, A, R>(f: F) -> Result<Arc<FnRef>, Error>
+where
+    F: Target<A, Output = R>,
+    A: Args,
+    R: Serialize + DeserializeOwned + Send + 'static,
+{
+    let key = (TypeId::of::<F>(), TypeId::of::<(A, R)>());
+    let pid = std::process::id();
+    let mut cache = FN_CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+    let cached = cache.as_ref().and_then(|c| c.get(&key));
+    if let Some((_, found)) = cached.filter(|(owner, _)| *owner == pid) {
+        return Ok(found.clone());
+    }
+    let encode = |e: postcard::Error| Error::Encode(format!("a function reference: {e}"));
+    let entry: ChunkEntry = RemoteFn::new(run_chunk::<A, R>);
+    let found = Arc::new(FnRef {
+        entry: postcard::to_allocvec(&entry).map_err(encode)?.into(),
+        func: postcard::to_allocvec(&RemoteFn::new(f))
+            .map_err(encode)?
+            .into(),
+    });
+    cache
+        .get_or_insert_with(HashMap::new)
+        .insert(key, (pid, found.clone()));
+    Ok(found)
+}
+
+/// A worker's initializer: references and encoded arguments.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Init {
+    pub(crate) entry: Blob,
+    pub(crate) func: Blob,
+    pub(crate) args: Blob,
+}
+
+impl Init {
+    pub(crate) fn new<F, A>(f: F, args: &A) -> Result<Init, Error>
+    where
+        F: Target<A, Output = ()>,
+        A: Args,
+    {
+        let encode = |e: postcard::Error| Error::Encode(format!("the initializer: {e}"));
+        let entry: InitEntry = RemoteFn::new(run_init::<A>);
+        Ok(Init {
+            entry: Blob::Owned(postcard::to_allocvec(&entry).map_err(encode)?),
+            func: Blob::Owned(postcard::to_allocvec(&RemoteFn::new(f)).map_err(encode)?),
+            args: Blob::Owned(postcard::to_allocvec(args).map_err(encode)?),
+        })
+    }
+}
+
+/// Runs a chunk in a worker: decodes every argument frame, calls the
+/// function on it (a panic is that item's outcome) and frames each outcome.
+fn run_chunk<A, R>(func: Vec<u8>, args: Vec<u8>) -> Result<Vec<u8>, String>
+where
+    A: Args,
+    R: Serialize + DeserializeOwned + 'static,
+{
+    let f: RemoteFn<A, R> = postcard::from_bytes(&func)
+        .map_err(|e| format!("the function reference did not decode: {e}"))?;
+    let mut out = Vec::with_capacity(args.len() + args.len() / 2);
+    let mut rest = &args[..];
+    while let Some((&tag, tail)) = rest.split_first() {
+        rest = tail;
+        let frame = take_frame(&mut rest).ok_or("the arguments were cut short")?;
+        let outcome = if tag == ITEM {
+            match postcard::from_bytes::<A>(frame) {
+                Ok(a) => match catch_unwind(AssertUnwindSafe(|| f.call(a))) {
+                    Ok(value) => ItemOut::Ok(value),
+                    Err(payload) => ItemOut::Panicked(panic_message(&*payload)),
+                },
+                Err(e) => ItemOut::ArgDecode(e.to_string()),
+            }
+        } else {
+            ItemOut::ArgEncode(postcard::from_bytes(frame).unwrap_or_default())
+        };
+        if let Err(why) = push_len_prefixed(&mut out, &outcome) {
+            push_len_prefixed(&mut out, &ItemOut::<R>::ResultEncode(why))?;
+        }
+    }
+    Ok(out)
+}
+
+/// Runs the initializer in a worker; a panic is its error.
+fn run_init<A: Args>(func: Vec<u8>, args: Vec<u8>) -> Result<(), String> {
+    let f: RemoteFn<A, ()> = postcard::from_bytes(&func)
+        .map_err(|e| format!("the initializer reference did not decode: {e}"))?;
+    let args: A = postcard::from_bytes(&args)
+        .map_err(|e| format!("the initializer's arguments did not decode: {e}"))?;
+    catch_unwind(AssertUnwindSafe(|| f.call(args))).map_err(|p| panic_message(&*p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argument_frames_run_and_results_decode_per_item() {
+        fn half(n: u32) -> u32 {
+            assert!(n % 2 == 0, "odd: {n}");
+            n / 2
+        }
+        let mut args = Vec::new();
+        push_arg(&mut args, &4u32);
+        push_arg(&mut args, &3u32);
+        push_arg(&mut args, &10u32);
+        let f = postcard::to_allocvec(&RemoteFn::new(half)).unwrap();
+        let out = run_chunk::<(u32,), u32>(f, args).unwrap();
+        let mut got = Vec::new();
+        decode_results::<u32>(&out, 3, |r| got.push(r));
+        assert_eq!(got[0], Ok(2));
+        assert_eq!(got[1], Err(Error::Panicked("odd: 3".to_owned())));
+        assert_eq!(got[2], Ok(5));
+    }
+
+    #[test]
+    fn an_unencodable_argument_is_that_items_error() {
+        struct Bad;
+        impl Serialize for Bad {
+            fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("no way"))
+            }
+        }
+        fn id(n: u8) -> u8 {
+            n
+        }
+        let mut args = Vec::new();
+        push_arg(&mut args, &1u8);
+        push_arg(&mut args, &Bad);
+        push_arg(&mut args, &3u8);
+        let f = postcard::to_allocvec(&RemoteFn::new(id)).unwrap();
+        let out = run_chunk::<(u8,), u8>(f, args).unwrap();
+        let mut got = Vec::new();
+        decode_results::<u8>(&out, 3, |r| got.push(r));
+        assert_eq!(got[0], Ok(1));
+        assert!(
+            matches!(&got[1], Err(Error::Encode(m)) if m.contains("no way")),
+            "{got:?}"
+        );
+        assert_eq!(got[2], Ok(3));
+    }
+
+    #[test]
+    fn cut_short_results_are_decode_errors() {
+        let mut got = Vec::new();
+        decode_results::<u8>(&[1, 0], 2, |r| got.push(r));
+        assert!(got.iter().all(|r| matches!(r, Err(Error::Decode(_)))));
+    }
+}

@@ -1,0 +1,78 @@
+//! The body of a worker process.
+
+use std::time::{Duration, Instant};
+
+use crate::interrupt;
+use crate::shared::Boot;
+use crate::wire::{Blob, ChunkEntry, InitEntry, Report, TaskMsg};
+
+/// How long a worker waits for a task before it looks whether its pool
+/// process is still there (it also gets a parent-death signal).
+const IDLE_CHECK: Duration = Duration::from_secs(5);
+
+/// Runs chunks from the worker's task queue until told to stop, until
+/// `maxtasks` chunks are done, or until the pool process is gone.
+pub(crate) fn worker_main(boot: Boot) {
+    interrupt::ignore_in_worker();
+    let Boot {
+        worker,
+        tasks,
+        results,
+        running,
+        init,
+        maxtasks,
+    } = boot;
+    if let Some(init) = init {
+        let outcome = match postcard::from_bytes::<InitEntry>(init.entry.as_slice()) {
+            Ok(entry) => entry.call((init.func.into_vec(), init.args.into_vec())),
+            Err(e) => Err(format!("the initializer reference did not decode: {e}")),
+        };
+        if let Err(message) = outcome {
+            let _ = results.put(&Report::InitFailed { worker, message });
+            return;
+        }
+    }
+    let mut done = 0u64;
+    loop {
+        let msg = match tasks.get_timeout(IDLE_CHECK) {
+            Ok(msg) => msg,
+            Err(mp_queue::Error::Empty | mp_queue::Error::Torn) => {
+                if mp_process::parent_process().is_some_and(|p| !p.is_alive()) {
+                    return;
+                }
+                continue;
+            }
+            // Closed, or a message this worker cannot read: end, and the
+            // pool sees the exit.
+            Err(_) => std::process::exit(70),
+        };
+        let TaskMsg::Run {
+            chunk,
+            entry,
+            func,
+            args,
+        } = msg
+        else {
+            return;
+        };
+        running.store(chunk);
+        let started = Instant::now();
+        let output = match postcard::from_bytes::<ChunkEntry>(entry.as_slice()) {
+            Ok(entry) => entry.call((func.into_vec(), args.into_vec())),
+            Err(e) => Err(format!("the chunk runner reference did not decode: {e}")),
+        };
+        let report = Report::Done {
+            worker,
+            chunk,
+            busy_ns: started.elapsed().as_nanos() as u64,
+            output: output.map(Blob::Owned),
+        };
+        if results.put(&report).is_err() {
+            std::process::exit(70);
+        }
+        done += 1;
+        if maxtasks.is_some_and(|k| done >= k) {
+            return;
+        }
+    }
+}
