@@ -30,11 +30,9 @@ pub(crate) fn recv_some(
     fds: &mut VecDeque<OwnedFd>,
     deadline: Deadline,
 ) -> Result<usize> {
-    let flags = if deadline.is_never() {
-        RecvFlags::empty()
-    } else {
-        RecvFlags::DONTWAIT
-    };
+    // Never block in the call itself: when nothing is there, `wait_ready`
+    // spins briefly, then sleeps in poll.
+    let flags = RecvFlags::DONTWAIT;
     loop {
         let result = if unix {
             let mut space = [MaybeUninit::<u8>::uninit(); CMSG_SPACE];
@@ -76,11 +74,9 @@ pub(crate) fn recv_into_spare(
     dst: &mut Vec<u8>,
     deadline: Deadline,
 ) -> Result<usize> {
-    let flags = if deadline.is_never() {
-        RecvFlags::empty()
-    } else {
-        RecvFlags::DONTWAIT
-    };
+    // Never block in the call itself: when nothing is there, `wait_ready`
+    // spins briefly, then sleeps in poll.
+    let flags = RecvFlags::DONTWAIT;
     loop {
         let before = dst.len();
         match rustix::net::recv(fd, rustix::buffer::spare_capacity(dst), flags) {
