@@ -58,7 +58,7 @@
 //! let pool = Pool::new(2)?;
 //! assert_eq!(pool.map(square, 0..10u64)?, [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]);
 //! assert_eq!(pool.apply(square, (7,))?, 49);
-//! let first: Vec<u64> = pool.imap(square, 0u64..).take(3).collect::<Result<_, _>>()?;
+//! let first: Vec<u64> = pool.imap(square, 0u64..)?.take(3).collect::<Result<_, _>>()?;
 //! assert_eq!(first, [0, 1, 4]);
 //! pool.close();
 //! pool.join()?;

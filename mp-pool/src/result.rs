@@ -33,9 +33,12 @@ pub(crate) const INTERRUPT_POLL: Duration = Duration::from_millis(20);
 /// # drop(cb);
 /// ```
 pub struct Callbacks<T> {
-    on_ok: Option<Box<dyn FnOnce(&T) + Send>>,
-    on_err: Option<Box<dyn FnOnce(&Error) + Send>>,
+    on_ok: Option<OnOk<T>>,
+    on_err: Option<OnErr>,
 }
+
+type OnOk<T> = Box<dyn FnOnce(&T) + Send>;
+type OnErr = Box<dyn FnOnce(&Error) + Send>;
 
 impl<T> Callbacks<T> {
     /// No callbacks.

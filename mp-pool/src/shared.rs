@@ -530,7 +530,7 @@ impl Shared {
         drop(state);
         self.send(sends);
         if let Some(c) = finished {
-            let outcome = output.map(Blob::into_vec).map_err(|why| Error::Decode(why));
+            let outcome = output.map(Blob::into_vec).map_err(Error::Decode);
             c.sink.deliver(c.seq, c.start, c.n, outcome);
         }
     }

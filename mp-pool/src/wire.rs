@@ -157,6 +157,7 @@ pub(crate) fn push_arg<T: Serialize + ?Sized>(buf: &mut Vec<u8>, item: &T) {
     buf.push(ITEM);
     if let Err(why) = push_len_prefixed(buf, item) {
         *buf.last_mut().expect("just pushed") = UNENCODABLE;
+        let why = format!("{} ({why})", std::any::type_name::<T>());
         push_len_prefixed(buf, why.as_str()).expect("a message encodes");
     }
 }
@@ -194,7 +195,10 @@ pub(crate) fn decode_results<R: DeserializeOwned>(
                 Ok(ItemOut::ResultEncode(why)) => {
                     Err(Error::Encode(format!("the result did not encode: {why}")))
                 }
-                Err(e) => Err(Error::Decode(format!("the result did not decode: {e}"))),
+                Err(e) => Err(Error::Decode(format!(
+                    "the result did not decode: {} ({e})",
+                    std::any::type_name::<R>()
+                ))),
             },
         };
         each(outcome);
@@ -305,12 +309,13 @@ where
                     Ok(value) => ItemOut::Ok(value),
                     Err(payload) => ItemOut::Panicked(panic_message(&*payload)),
                 },
-                Err(e) => ItemOut::ArgDecode(e.to_string()),
+                Err(e) => ItemOut::ArgDecode(format!("{} ({e})", std::any::type_name::<A>())),
             }
         } else {
             ItemOut::ArgEncode(postcard::from_bytes(frame).unwrap_or_default())
         };
         if let Err(why) = push_len_prefixed(&mut out, &outcome) {
+            let why = format!("{} ({why})", std::any::type_name::<R>());
             push_len_prefixed(&mut out, &ItemOut::<R>::ResultEncode(why))?;
         }
     }
@@ -370,7 +375,7 @@ mod tests {
         decode_results::<u8>(&out, 3, |r| got.push(r));
         assert_eq!(got[0], Ok(1));
         assert!(
-            matches!(&got[1], Err(Error::Encode(m)) if m.contains("no way")),
+            matches!(&got[1], Err(Error::Encode(m)) if m.contains("Bad")),
             "{got:?}"
         );
         assert_eq!(got[2], Ok(3));
