@@ -1,0 +1,442 @@
+//! The comparison table: which criterion id and which CPython key measure
+//! each workload case of SPEC (W1-W7), and the peers measured beside it.
+
+use std::collections::BTreeMap;
+
+use crate::measurements::{CPython, Criterion};
+
+/// How a row's numbers read.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Kind {
+    /// Time per operation; lower is better.
+    Latency,
+    /// Items per second (from the time per item); higher is better. With
+    /// `bytes`, shown as bytes per second.
+    Rate { bytes: Option<u64> },
+    /// A speedup: `serial / parallel` of the two criterion ids in `mp`
+    /// (`"serial_id|parallel_id"`), or the CPython result's `ratio`.
+    Speedup,
+}
+
+/// One workload case.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Row {
+    pub(crate) workload: &'static str,
+    pub(crate) case: &'static str,
+    /// The criterion id of mp's measurement.
+    pub(crate) mp: &'static str,
+    /// The key in the CPython script's results.
+    pub(crate) cpython: &'static str,
+    /// Rust peers and floors measured in the same criterion group:
+    /// (label, criterion id). Missing ones are left out.
+    pub(crate) peers: &'static [(&'static str, &'static str)],
+    pub(crate) kind: Kind,
+    /// SPEC's target for mp.
+    pub(crate) target: &'static str,
+}
+
+const W1: &str = "W1 start+join a trivial child";
+const W2: &str = "W2 Pipe round trip";
+const W3: &str = "W3 Queue, 1 producer → 1 consumer";
+const W4: &str = "W4 `Value` += 1 under its lock, 2 processes";
+const W5: &str = "W5 Pool(2).map x → x²";
+const W6: &str = "W6 Manager call";
+const W7: &str = "W7 SharedMemory 1 MiB create+attach+close+unlink";
+
+const FORK_FLOOR: (&str, &str) = ("raw fork+waitpid", "process/start_join/raw_fork_waitpid");
+const PROCSPAWN: (&str, &str) = ("procspawn", "process/start_join/procspawn");
+
+/// Every row of the table, in SPEC's order.
+pub(crate) const ROWS: &[Row] = &[
+    Row {
+        workload: W1,
+        case: "fork",
+        mp: "process/start_join/fork",
+        cpython: "process/start_join/fork",
+        peers: &[FORK_FLOOR],
+        kind: Kind::Latency,
+        target: "≤ 1.5× raw fork",
+    },
+    Row {
+        workload: W1,
+        case: "forkserver",
+        mp: "process/start_join/forkserver",
+        cpython: "process/start_join/forkserver",
+        peers: &[FORK_FLOOR],
+        kind: Kind::Latency,
+        target: "≤ 2× raw fork",
+    },
+    Row {
+        workload: W1,
+        case: "spawn",
+        mp: "process/start_join/spawn",
+        cpython: "process/start_join/spawn",
+        peers: &[
+            ("re-exec of own binary", "process/start_join/raw_reexec"),
+            PROCSPAWN,
+        ],
+        kind: Kind::Latency,
+        target: "≤ 1.2× re-exec",
+    },
+    Row {
+        workload: W2,
+        case: "small object (u64)",
+        mp: "pipe/roundtrip/u64",
+        cpython: "pipe/roundtrip/u64",
+        peers: &[
+            ("raw socketpair 8 B", "pipe/roundtrip/raw_socketpair_8B"),
+            ("ipc-channel", "pipe/roundtrip/ipc_channel"),
+        ],
+        kind: Kind::Latency,
+        target: "≤ 1.3× raw socketpair",
+    },
+    Row {
+        workload: W2,
+        case: "64 bytes",
+        mp: "pipe/roundtrip/bytes64",
+        cpython: "pipe/roundtrip/bytes64",
+        peers: &[("raw socketpair 64 B", "pipe/roundtrip/raw_socketpair_64B")],
+        kind: Kind::Latency,
+        target: "≤ 1.3× raw socketpair",
+    },
+    Row {
+        workload: W3,
+        case: "u64",
+        mp: "queue/throughput/mp_queue/u64",
+        cpython: "queue/throughput/u64",
+        peers: &[
+            ("ipc-channel", "queue/throughput/ipc_channel/u64"),
+            ("raw pipe, batched", "queue/throughput/raw_pipe/u64"),
+            (
+                "std mpsc, 2 threads",
+                "queue/throughput/std_mpsc_threads/u64",
+            ),
+        ],
+        kind: Kind::Rate { bytes: None },
+        target: "≥ 10 M items/s",
+    },
+    Row {
+        workload: W3,
+        case: "1 KiB",
+        mp: "queue/throughput/mp_queue/1KiB",
+        cpython: "queue/throughput/1KiB",
+        peers: &[
+            ("ipc-channel", "queue/throughput/ipc_channel/1KiB"),
+            ("raw pipe, batched", "queue/throughput/raw_pipe/1KiB"),
+            (
+                "std mpsc, 2 threads",
+                "queue/throughput/std_mpsc_threads/1KiB",
+            ),
+        ],
+        kind: Kind::Rate { bytes: Some(1024) },
+        target: "≥ 2 GB/s",
+    },
+    Row {
+        workload: W3,
+        case: "1 MiB",
+        mp: "queue/throughput/mp_queue/1MiB",
+        cpython: "queue/throughput/1MiB",
+        peers: &[
+            ("ipc-channel", "queue/throughput/ipc_channel/1MiB"),
+            ("raw pipe, batched", "queue/throughput/raw_pipe/1MiB"),
+            (
+                "std mpsc, 2 threads",
+                "queue/throughput/std_mpsc_threads/1MiB",
+            ),
+        ],
+        kind: Kind::Rate {
+            bytes: Some(1 << 20),
+        },
+        target: "≥ 5 GB/s",
+    },
+    Row {
+        workload: W4,
+        case: "per increment",
+        mp: "shm/value_lock_increment/mp_value_2_processes",
+        cpython: "shm/value_lock_increment/2_processes",
+        peers: &[
+            (
+                "futex lock, uncontended",
+                "shm/value_lock_increment/futex_lock_uncontended_floor",
+            ),
+            (
+                "mp Value, uncontended",
+                "shm/value_lock_increment/mp_value_uncontended",
+            ),
+        ],
+        kind: Kind::Latency,
+        target: "≤ 60 ns",
+    },
+    Row {
+        workload: W5,
+        case: "100k items, default chunks",
+        mp: "pool/map/100k_default_chunks",
+        cpython: "pool/map/100k_default_chunks",
+        peers: &[],
+        kind: Kind::Rate { bytes: None },
+        target: "≥ 30 M/s",
+    },
+    Row {
+        workload: W5,
+        case: "10k items, chunksize 1",
+        mp: "pool/map/10k_chunksize_1",
+        cpython: "pool/map/10k_chunksize_1",
+        peers: &[("procspawn pool", "pool/map/procspawn_10k")],
+        kind: Kind::Rate { bytes: None },
+        target: "≥ 300 k/s",
+    },
+    Row {
+        workload: W5,
+        case: "CPU-bound speedup",
+        mp: "pool/cpu_bound/serial|pool/cpu_bound/pool_2",
+        cpython: "pool/cpu_bound_speedup",
+        peers: &[],
+        kind: Kind::Speedup,
+        target: "≥ 1.9×",
+    },
+    Row {
+        workload: W6,
+        case: "list append",
+        mp: "manager/list_append",
+        cpython: "manager/list_append",
+        peers: &[("Pipe round trip", "manager/pipe_roundtrip")],
+        kind: Kind::Latency,
+        target: "≤ 1.3× Pipe round trip",
+    },
+    Row {
+        workload: W6,
+        case: "dict set",
+        mp: "manager/dict_set",
+        cpython: "manager/dict_set",
+        peers: &[("Pipe round trip", "manager/pipe_roundtrip")],
+        kind: Kind::Latency,
+        target: "≤ 1.3× Pipe round trip",
+    },
+    Row {
+        workload: W6,
+        case: "value get",
+        mp: "manager/value_get",
+        cpython: "manager/value_get",
+        peers: &[("Pipe round trip", "manager/pipe_roundtrip")],
+        kind: Kind::Latency,
+        target: "≤ 1.3× Pipe round trip",
+    },
+    Row {
+        workload: W7,
+        case: "1 MiB",
+        mp: "shm/create_attach_unlink_1MiB/mp_shared_memory",
+        cpython: "shm/create_attach_unlink_1MiB",
+        peers: &[(
+            "shm_open+mmap+unlink",
+            "shm/create_attach_unlink_1MiB/shm_open_mmap_unlink_floor",
+        )],
+        kind: Kind::Latency,
+        target: "≤ 15 µs",
+    },
+];
+
+/// A measured value of a row's kind.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Value {
+    /// Nanoseconds per operation.
+    Time(f64),
+    /// Operations per second, and bytes per operation if shown as bytes/s.
+    Rate(f64, Option<u64>),
+    /// A speedup factor.
+    Speedup(f64),
+}
+
+impl Value {
+    /// How many times better `self` is than `other` (> 1: `self` wins).
+    pub(crate) fn advantage_over(self, other: Value) -> Option<f64> {
+        let x = match (self, other) {
+            (Value::Time(a), Value::Time(b)) => b / a,
+            (Value::Rate(a, _), Value::Rate(b, _)) | (Value::Speedup(a), Value::Speedup(b)) => {
+                a / b
+            }
+            _ => return None,
+        };
+        x.is_finite().then_some(x)
+    }
+
+    /// The number plotted: ns for times, operations/s for rates.
+    pub(crate) fn plotted(self) -> f64 {
+        match self {
+            Value::Time(x) | Value::Rate(x, _) | Value::Speedup(x) => x,
+        }
+    }
+}
+
+/// Formats `x` with three significant digits and a unit prefix.
+fn si(x: f64, units: &[(f64, &str)]) -> String {
+    let (scale, unit) = units
+        .iter()
+        .copied()
+        .find(|(scale, _)| x >= *scale)
+        .unwrap_or(*units.last().unwrap());
+    let v = x / scale;
+    let digits = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{v:.digits$} {unit}")
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match *self {
+            Value::Time(ns) => si(ns, &[(1e9, "s"), (1e6, "ms"), (1e3, "µs"), (1.0, "ns")]),
+            Value::Rate(per_s, None) => si(
+                per_s,
+                &[(1e9, "G/s"), (1e6, "M/s"), (1e3, "k/s"), (1.0, "/s")],
+            ),
+            Value::Rate(per_s, Some(bytes)) => si(
+                per_s * bytes as f64,
+                &[(1e9, "GB/s"), (1e6, "MB/s"), (1e3, "kB/s"), (1.0, "B/s")],
+            ),
+            Value::Speedup(x) => format!("{x:.2}×"),
+        };
+        f.write_str(&s)
+    }
+}
+
+/// A row's value from a criterion measurement.
+fn from_criterion(kind: Kind, c: &Criterion) -> Option<Value> {
+    match kind {
+        Kind::Rate { .. } => from_ns(kind, c.ns_per_item()),
+        _ => from_ns(kind, c.median_ns),
+    }
+}
+
+fn from_ns(kind: Kind, ns: f64) -> Option<Value> {
+    if !(ns.is_finite() && ns > 0.0) {
+        return None;
+    }
+    Some(match kind {
+        Kind::Latency => Value::Time(ns),
+        Kind::Rate { bytes } => Value::Rate(1e9 / ns, bytes),
+        Kind::Speedup => return None,
+    })
+}
+
+impl Row {
+    /// mp's value, from criterion.
+    pub(crate) fn mp_value(&self, crit: &BTreeMap<String, Criterion>) -> Option<Value> {
+        if self.kind == Kind::Speedup {
+            let (serial, parallel) = self.mp.split_once('|')?;
+            let s = crit.get(serial)?.median_ns;
+            let p = crit.get(parallel)?.median_ns;
+            return Some(Value::Speedup(s / p)).filter(|v| v.plotted().is_finite());
+        }
+        from_criterion(self.kind, crit.get(self.mp)?)
+    }
+
+    /// CPython's value, from the script's results.
+    pub(crate) fn cpython_value(&self, cpython: &CPython) -> Option<Value> {
+        let r = cpython.results.get(self.cpython)?;
+        match self.kind {
+            Kind::Speedup => r.ratio.map(Value::Speedup),
+            kind => from_ns(kind, r.median_ns?),
+        }
+    }
+
+    /// The peers that were measured: (label, value).
+    pub(crate) fn peer_values(
+        &self,
+        crit: &BTreeMap<String, Criterion>,
+    ) -> Vec<(&'static str, Value)> {
+        self.peers
+            .iter()
+            .filter_map(|(label, id)| Some((*label, from_criterion(self.kind, crit.get(*id)?)?)))
+            .collect()
+    }
+
+    /// The criterion ids this row reads.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = &'static str> {
+        self.mp
+            .split('|')
+            .chain(self.peers.iter().map(|(_, id)| *id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_format_with_units() {
+        assert_eq!(Value::Time(85.0).to_string(), "85.0 ns");
+        assert_eq!(Value::Time(1234.0).to_string(), "1.23 µs");
+        assert_eq!(Value::Time(2_900_000.0).to_string(), "2.90 ms");
+        assert_eq!(Value::Rate(12.3e6, None).to_string(), "12.3 M/s");
+        assert_eq!(Value::Rate(95_000.0, None).to_string(), "95.0 k/s");
+        assert_eq!(Value::Rate(2.0e6, Some(1024)).to_string(), "2.05 GB/s");
+        assert_eq!(Value::Speedup(1.93).to_string(), "1.93×");
+    }
+
+    #[test]
+    fn advantage_is_above_one_when_mp_wins() {
+        assert_eq!(
+            Value::Time(10.0).advantage_over(Value::Time(50.0)),
+            Some(5.0)
+        );
+        assert_eq!(
+            Value::Rate(100.0, None).advantage_over(Value::Rate(25.0, None)),
+            Some(4.0)
+        );
+        assert_eq!(
+            Value::Time(1.0).advantage_over(Value::Rate(1.0, None)),
+            None
+        );
+    }
+
+    #[test]
+    fn rows_read_their_ids() {
+        let mut crit = BTreeMap::new();
+        crit.insert(
+            "queue/throughput/mp_queue/1KiB".to_string(),
+            Criterion {
+                median_ns: 500.0,
+                bytes: Some(1024),
+                elements: None,
+            },
+        );
+        crit.insert(
+            "queue/throughput/ipc_channel/1KiB".to_string(),
+            Criterion {
+                median_ns: 5000.0,
+                bytes: Some(1024),
+                elements: None,
+            },
+        );
+        let row = ROWS
+            .iter()
+            .find(|r| r.mp == "queue/throughput/mp_queue/1KiB")
+            .unwrap();
+        assert_eq!(row.mp_value(&crit), Some(Value::Rate(2e6, Some(1024))));
+        assert_eq!(
+            row.peer_values(&crit),
+            [("ipc-channel", Value::Rate(2e5, Some(1024)))]
+        );
+        let speedup = ROWS.iter().find(|r| r.kind == Kind::Speedup).unwrap();
+        assert_eq!(speedup.mp_value(&crit), None);
+
+        // A whole map of 1000 items per iteration: 1 us per item.
+        crit.insert(
+            "pool/map/100k_default_chunks".to_string(),
+            Criterion {
+                median_ns: 1e6,
+                bytes: None,
+                elements: Some(1000),
+            },
+        );
+        let pool = ROWS
+            .iter()
+            .find(|r| r.mp == "pool/map/100k_default_chunks")
+            .unwrap();
+        assert_eq!(pool.mp_value(&crit), Some(Value::Rate(1e6, None)));
+    }
+}
