@@ -58,15 +58,13 @@ fn parse_args() -> Result<Options, String> {
             "--root" => o.root = args.next().ok_or("--root needs a directory")?.into(),
             "--" => o.bench_args.extend(args.by_ref()),
             "-h" | "--help" => {
-                println!(
-                    "{}",
-                    include_str!("main.rs")
-                        .lines()
-                        .take(17)
-                        .map(|l| l.trim_start_matches("//!").trim_start_matches(' '))
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                );
+                let doc = include_str!("main.rs")
+                    .lines()
+                    .map_while(|l| l.strip_prefix("//!"))
+                    .map(|l| l.strip_prefix(' ').unwrap_or(l));
+                for line in doc {
+                    println!("{line}");
+                }
                 std::process::exit(0);
             }
             other => return Err(format!("unknown option {other:?} (see --help)")),
