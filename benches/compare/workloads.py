@@ -30,7 +30,7 @@ process/start_join/fork process/start_join/forkserver process/start_join/spawn
 pipe/roundtrip/u64 pipe/roundtrip/bytes64
 queue/throughput/u64 queue/throughput/1KiB queue/throughput/1MiB
 shm/value_lock_increment/2_processes
-pool/map/100k_default_chunks pool/map/10k_chunksize_1 pool/cpu_bound_speedup
+pool/map/100k_default_chunks pool/map/10k_chunksize_1 pool/apply/roundtrip pool/cpu_bound_speedup
 manager/pipe_roundtrip manager/list_append manager/dict_set manager/value_get
 shm/create_attach_unlink_1MiB
 """.split()
@@ -236,6 +236,8 @@ def w5(results):
             r = {"median_ns": statistics.median(samples), "samples": reps, "per_sample": n}
             r["items_per_s"] = 1e9 / r["median_ns"]
             results[key] = r
+
+        results["pool/apply/roundtrip"] = batches(lambda: pool.apply(square, (7,)), 500, 10)
 
         # CPU-bound: 16 tasks of ~equal work, serially in this process vs
         # on the two workers.

@@ -18,15 +18,19 @@
 //! | [`shared_value_lock`] | seed 001 "Shared value" | `Value` += 1 under a `Lock` from two processes |
 //! | [`shared_array_lock`] | seed 001 "Shared array" | `Array` updated under a `Lock` from two processes |
 //! | [`queue_square_negative`] | seed 001 "Queues" | two producers, one `Queue` |
+//! | [`pool_map_cube`] | seed 001 "Pool" | `Pool()` and `map` |
 //! | [`shared_array_value_square_list`] | seed 002 solution 1 | `Array`/`Value` seen from child and parent |
 //! | [`manager_records`] | seed 002 solution 2 | a `Manager` list of records |
 //! | [`pipe_sender_receiver`] | seed 002 solution 4 | `Pipe`, `send`/`recv`, an `"END"` message |
 //! | [`threads_vs_processes`] | seed 003 | a thread and a process running the same worker |
 //! | [`tasks_with_pids`] | seed 003 | two tasks reporting their pids |
+//! | [`pool_map_square`] | seed 003 | `with Pool(4) as pool:` and `map` |
 //! | [`queue_producer_consumer`] | seed 003 | producer and consumer functions on a `Queue` |
 //! | [`daemon_processes`] | seed 004 | daemon vs non-daemon at exit, `current_process().name` |
 //! | [`producer_consumer_classes`] | seed 004 | `Process` subclasses (`Run`), `qsize` |
 //! | [`pipe_chain_eof`] | seed 004 | a two-stage pipe chain ending on EOF |
+//! | [`pool_map_function_square`] | seed 004 | `Pool(processes=4).map`, `close`, `join` |
+//! | [`pool_imap_unordered_progress`] | (beyond the seeds) | `imap_unordered` over a long job with a progress bar |
 //!
 //! Each module opens with the key lines of its Python original and what
 //! differs. Where the original never ends (a consumer's `while True`) or
@@ -49,6 +53,10 @@ pub mod daemon_processes;
 pub mod manager_records;
 pub mod pipe_chain_eof;
 pub mod pipe_sender_receiver;
+pub mod pool_imap_unordered_progress;
+pub mod pool_map_cube;
+pub mod pool_map_function_square;
+pub mod pool_map_square;
 pub mod producer_consumer_classes;
 pub mod queue_producer_consumer;
 pub mod queue_square_list;
@@ -120,6 +128,11 @@ pub const PROGRAMS: &[Program] = &[
         main: queue_square_negative::main,
     },
     Program {
+        name: "pool_map_cube",
+        origin: "seed 001, \"Pool\"",
+        main: pool_map_cube::main,
+    },
+    Program {
         name: "shared_array_value_square_list",
         origin: "seed 002, \"Solution 1: Shared memory\"",
         main: shared_array_value_square_list::main,
@@ -145,6 +158,11 @@ pub const PROGRAMS: &[Program] = &[
         main: tasks_with_pids::main,
     },
     Program {
+        name: "pool_map_square",
+        origin: "seed 003, \"Using a Pool of Processes\"",
+        main: pool_map_square::main,
+    },
+    Program {
         name: "queue_producer_consumer",
         origin: "seed 003, \"Sharing data using a queue\"",
         main: queue_producer_consumer::main,
@@ -163,5 +181,15 @@ pub const PROGRAMS: &[Program] = &[
         name: "pipe_chain_eof",
         origin: "seed 004, \"# Pipes\"",
         main: pipe_chain_eof::main,
+    },
+    Program {
+        name: "pool_map_function_square",
+        origin: "seed 004, \"# Process Pool\"",
+        main: pool_map_function_square::main,
+    },
+    Program {
+        name: "pool_imap_unordered_progress",
+        origin: "beyond the seeds: imap_unordered with a progress bar",
+        main: pool_imap_unordered_progress::main,
     },
 ];

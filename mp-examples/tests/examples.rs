@@ -359,3 +359,37 @@ fn every_program_has_a_binary_and_a_test() {
         );
     }
 }
+
+#[test]
+fn pool_map_cube_prints_ten_cubes() {
+    let _d = mp_testkit::deadline(LIMIT * 2);
+    let out = run(env!("CARGO_BIN_EXE_pool_map_cube"));
+    assert_eq!(lines(&out), ["[0, 1, 8, 27, 64, 125, 216, 343, 512, 729]"]);
+}
+
+#[test]
+fn pool_map_square_prints_four_squares() {
+    let _d = mp_testkit::deadline(LIMIT * 2);
+    let out = run(env!("CARGO_BIN_EXE_pool_map_square"));
+    assert_eq!(lines(&out), ["[1, 4, 9, 16]"]);
+}
+
+#[test]
+fn pool_map_function_square_prints_a_hundred_squares_in_order() {
+    let _d = mp_testkit::deadline(LIMIT * 2);
+    let out = run(env!("CARGO_BIN_EXE_pool_map_function_square"));
+    let squares: Vec<String> = (0..100u64).map(|x| (x * x).to_string()).collect();
+    assert_eq!(lines(&out), [format!("Pool    : [{}]", squares.join(", "))]);
+}
+
+#[test]
+fn pool_imap_unordered_progress_sums_every_result() {
+    let _d = mp_testkit::deadline(LIMIT * 2);
+    let out = run(env!("CARGO_BIN_EXE_pool_imap_unordered_progress"));
+    let total: u64 = (0..48u64).map(|x| x * x).sum();
+    assert_eq!(
+        lines(&out),
+        [format!("48 results, sum of squares {total}")],
+        "(the bar is drawn only on a terminal)"
+    );
+}

@@ -170,25 +170,37 @@ pub(crate) const ROWS: &[Row] = &[
     Row {
         workload: W5,
         case: "100k items, default chunks",
-        mp: "pool/map/100k_default_chunks",
+        mp: "pool/map/trivial_100k/mp",
         cpython: "pool/map/100k_default_chunks",
-        peers: &[],
+        peers: &[("serial loop, this process", "pool/map/trivial_100k/serial")],
         kind: Kind::Rate { bytes: None },
         target: "≥ 30 M/s",
     },
     Row {
         workload: W5,
         case: "10k items, chunksize 1",
-        mp: "pool/map/10k_chunksize_1",
+        mp: "pool/map/chunk1_10k/mp",
         cpython: "pool/map/10k_chunksize_1",
-        peers: &[("procspawn pool", "pool/map/procspawn_10k")],
+        peers: &[
+            ("procspawn pool", "pool/map/chunk1_10k/procspawn"),
+            ("serial loop, this process", "pool/map/chunk1_10k/serial"),
+        ],
         kind: Kind::Rate { bytes: None },
         target: "≥ 300 k/s",
     },
     Row {
         workload: W5,
+        case: "apply round trip",
+        mp: "pool/apply/roundtrip/mp",
+        cpython: "pool/apply/roundtrip",
+        peers: &[("raw socketpair 8 B", "pool/apply/roundtrip/raw_socketpair")],
+        kind: Kind::Latency,
+        target: "—",
+    },
+    Row {
+        workload: W5,
         case: "CPU-bound speedup",
-        mp: "pool/cpu_bound/serial|pool/cpu_bound/pool_2",
+        mp: "pool/map/cpu_bound/serial|pool/map/cpu_bound/mp",
         cpython: "pool/cpu_bound_speedup",
         peers: &[],
         kind: Kind::Speedup,
@@ -426,7 +438,7 @@ mod tests {
 
         // A whole map of 1000 items per iteration: 1 us per item.
         crit.insert(
-            "pool/map/100k_default_chunks".to_string(),
+            "pool/map/trivial_100k/mp".to_string(),
             Criterion {
                 median_ns: 1e6,
                 bytes: None,
@@ -435,7 +447,7 @@ mod tests {
         );
         let pool = ROWS
             .iter()
-            .find(|r| r.mp == "pool/map/100k_default_chunks")
+            .find(|r| r.mp == "pool/map/trivial_100k/mp")
             .unwrap();
         assert_eq!(pool.mp_value(&crit), Some(Value::Rate(1e6, None)));
     }
