@@ -1,2 +1,118 @@
-//! Placeholder: filled by the pool issue.
-fn main() {}
+//! W5: `Pool(2).map(x -> x*x)` over 100k items with CPython's default
+//! chunking and over 10k items with chunksize 1, an `apply` round trip,
+//! and a CPU-bound map, each beside its baseline in the same group: the
+//! same work as a serial loop in this process (and, for `apply`, a raw
+//! socketpair round trip to a child process, the floor of any
+//! cross-process call). The speedup of the CPU-bound map is
+//! `serial / mp` of the two cases of `pool/map/cpu_bound`.
+
+use std::hint::black_box;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use mp::pool::Pool;
+use mp::process::Process;
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+/// About a millisecond of arithmetic that the optimizer cannot skip.
+fn spin(x: u64) -> u64 {
+    let mut h = x ^ 0x9e37_79b9_7f4a_7c15;
+    for i in 0..1_500_000u64 {
+        h = (h ^ i).wrapping_mul(0x0100_0000_01b3).rotate_left(5);
+    }
+    h
+}
+
+fn echo_raw(fd: mp::handle::Fd) {
+    let mut stream = UnixStream::from(fd.into_owned());
+    let mut buf = [0u8; 8];
+    while stream.read_exact(&mut buf).is_ok() {
+        stream.write_all(&buf).unwrap();
+    }
+}
+
+fn pool(c: &mut Criterion) {
+    let pool = Pool::new(2).unwrap();
+    // Workers up and every function reference verified once.
+    pool.map(square, 0..1000u64).unwrap();
+
+    let mut g = c.benchmark_group("pool/map/trivial_100k");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(100_000));
+    g.bench_function("mp", |b| {
+        b.iter(|| pool.map(square, 0..100_000u64).unwrap());
+    });
+    g.bench_function("serial", |b| {
+        b.iter(|| {
+            (0..100_000u64)
+                .map(|x| square(black_box(x)))
+                .collect::<Vec<_>>()
+        });
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("pool/map/chunk1_10k");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(10_000));
+    g.bench_function("mp", |b| {
+        b.iter(|| pool.map_chunked(square, 0..10_000u64, 1).unwrap());
+    });
+    g.bench_function("serial", |b| {
+        b.iter(|| {
+            (0..10_000u64)
+                .map(|x| square(black_box(x)))
+                .collect::<Vec<_>>()
+        });
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("pool/apply/roundtrip");
+    g.sample_size(30)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    g.bench_function("mp", |b| {
+        b.iter(|| pool.apply(square, (black_box(7),)).unwrap());
+    });
+    let (mut ours, theirs) = UnixStream::pair().unwrap();
+    let mut echo = Process::new(
+        echo_raw,
+        (mp::handle::Fd::from(std::os::fd::OwnedFd::from(theirs)),),
+    );
+    echo.start().unwrap();
+    g.bench_function("raw_socketpair", |b| {
+        let mut buf = [0u8; 8];
+        b.iter(|| {
+            ours.write_all(&7u64.to_le_bytes()).unwrap();
+            ours.read_exact(&mut buf).unwrap();
+        });
+    });
+    g.bench_function("serial", |b| b.iter(|| square(black_box(7))));
+    g.finish();
+    drop(ours);
+    let _ = echo.join_timeout(Duration::from_secs(5));
+
+    let mut g = c.benchmark_group("pool/map/cpu_bound");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+        .throughput(Throughput::Elements(64));
+    g.bench_function("mp", |b| {
+        b.iter(|| pool.map(spin, 0..64u64).unwrap());
+    });
+    g.bench_function("serial", |b| {
+        b.iter(|| (0..64u64).map(|x| spin(black_box(x))).collect::<Vec<_>>());
+    });
+    g.finish();
+}
+
+criterion_group!(benches, pool);
+criterion_main!(benches);

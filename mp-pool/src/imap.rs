@@ -39,9 +39,9 @@ impl<R: DeserializeOwned + Send + 'static> Sink for StreamSink<R> {
     }
 }
 
-/// Pulls the next chunk's items from the source and frames them into the
-/// buffer; returns how many it took (0: the source is exhausted).
-pub(crate) type Feed<'a> = Box<dyn FnMut(&mut Vec<u8>) -> usize + 'a>;
+/// Pulls the next chunk's items from the source and frames them: how many
+/// it took (0: the source is exhausted) and the chunk.
+pub(crate) type Feed<'a> = Box<dyn FnMut() -> (usize, Vec<u8>) + 'a>;
 
 /// The iterator of [`Pool::imap`](crate::Pool::imap) (results in the order
 /// of the arguments) and [`Pool::imap_unordered`](crate::Pool::imap_unordered)
@@ -107,8 +107,7 @@ impl<'a, R: DeserializeOwned + Send + 'static> IMap<'a, R> {
     fn fill(&mut self) {
         while !self.exhausted && self.failed.is_none() && self.submitted - self.taken < self.window
         {
-            let mut args = Vec::new();
-            let n = (self.feed)(&mut args);
+            let (n, args) = (self.feed)();
             if n == 0 {
                 self.exhausted = true;
                 break;

@@ -69,6 +69,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod frames;
 mod imap;
 mod interrupt;
 mod pool;

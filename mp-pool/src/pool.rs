@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
+use crate::frames::FrameWriter;
 use crate::imap::{Feed, IMap};
 use crate::interrupt;
 use crate::result::{AsyncResult, Callbacks, Cell, Collect};
@@ -566,12 +567,12 @@ impl Pool {
         let mut items = items.into_iter().peekable();
         let (mut seq, mut start) = (0, 0);
         while items.peek().is_some() {
-            let mut args = Vec::new();
-            let mut n = 0;
+            let mut chunk = FrameWriter::with_capacity(0, chunksize.min(1 << 16));
             for item in items.by_ref().take(chunksize) {
-                wire::push_arg::<A>(&mut args, item.borrow());
-                n += 1;
+                wire::push_arg::<A>(&mut chunk, item.borrow());
             }
+            let n = chunk.len();
+            let args = chunk.finish();
             collect.expect_chunk(n);
             let sink: Arc<dyn Sink> = collect.clone();
             if let Err(e) = self.shared.submit(sink, seq, start, n, &fref, args) {
@@ -603,13 +604,12 @@ impl Pool {
         self.shared.check_open()?;
         let fref = wire::fn_ref(f)?;
         let mut items = items.into_iter();
-        let feed: Feed<'a> = Box::new(move |args: &mut Vec<u8>| {
-            let mut n = 0;
+        let feed: Feed<'a> = Box::new(move || {
+            let mut chunk = FrameWriter::with_capacity(0, chunksize.min(1 << 16));
             for item in items.by_ref().take(chunksize) {
-                wire::push_arg::<A>(args, item.borrow());
-                n += 1;
+                wire::push_arg::<A>(&mut chunk, item.borrow());
             }
-            n
+            (chunk.len(), chunk.finish())
         });
         Ok(IMap::new(
             self.shared.clone(),

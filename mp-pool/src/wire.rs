@@ -2,10 +2,7 @@
 //! queues, the framing of arguments and results, and the authenticated
 //! function references a worker runs.
 //!
-//! A chunk's arguments are frames `[tag: u8][len: u32 LE][postcard bytes]`,
-//! one per item, so that an item that does not encode (here) or decode
-//! (there) is that item's error and the others go on. A chunk's results are
-//! frames `[len: u32 LE][postcard ItemOut<R>]` for the same reason.
+//! A chunk's arguments and results are framed per item (see `frames`).
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -17,11 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::Error;
-
-/// A frame holding an encoded argument.
-const ITEM: u8 = 0;
-/// A frame holding the message of an argument that did not encode here.
-const UNENCODABLE: u8 = 1;
+use crate::frames::{ARG_DECODE, ARG_ENCODE, FrameReader, FrameWriter, PANICKED, RESULT_ENCODE};
 
 /// Bytes crossing a queue as one copy: shared in this process (a chunk may
 /// be sent again if its worker dies before starting it), owned once received.
@@ -94,80 +87,19 @@ pub(crate) enum Report {
     Wake,
 }
 
-/// One item's outcome, as a worker reports it.
-#[derive(Serialize, Deserialize)]
-enum ItemOut<R> {
-    Ok(R),
-    Panicked(String),
-    /// The argument did not decode in the worker.
-    ArgDecode(String),
-    /// The argument did not encode in the pool's process.
-    ArgEncode(String),
-    /// The result did not encode in the worker.
-    ResultEncode(String),
-}
-
-/// A postcard flavor that appends to a `Vec`.
-struct Append<'a>(&'a mut Vec<u8>);
-
-impl postcard::ser_flavors::Flavor for Append<'_> {
-    type Output = ();
-
-    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        self.0.extend_from_slice(data);
-        Ok(())
-    }
-
-    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        self.0.push(data);
-        Ok(())
-    }
-
-    fn finalize(self) -> postcard::Result<()> {
-        Ok(())
+/// Appends one argument to a chunk (an item that does not encode becomes
+/// that item's error).
+#[inline]
+pub(crate) fn push_arg<T: Serialize + ?Sized>(chunk: &mut FrameWriter, item: &T) {
+    if let Err(why) = chunk.push(item) {
+        unencodable(chunk, std::any::type_name::<T>(), why);
     }
 }
 
-/// Appends `value` to `buf` after a 4-byte length that is filled in;
-/// on error `buf` is left as it was.
-fn push_len_prefixed<T: Serialize + ?Sized>(buf: &mut Vec<u8>, value: &T) -> Result<(), String> {
-    let start = buf.len();
-    buf.extend_from_slice(&[0; 4]);
-    let result = postcard::serialize_with_flavor(value, Append(buf)).map_err(|e| e.to_string());
-    let len = buf.len() - start - 4;
-    match (result, u32::try_from(len)) {
-        (Ok(()), Ok(len)) => {
-            buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
-            Ok(())
-        }
-        (Err(why), _) => {
-            buf.truncate(start);
-            Err(why)
-        }
-        (Ok(()), Err(_)) => {
-            buf.truncate(start);
-            Err(format!("an item of {len} bytes is larger than 4 GiB"))
-        }
-    }
-}
-
-/// Appends one argument frame to a chunk (an item that does not encode
-/// becomes a frame carrying the reason, reported as that item's error).
-pub(crate) fn push_arg<T: Serialize + ?Sized>(buf: &mut Vec<u8>, item: &T) {
-    buf.push(ITEM);
-    if let Err(why) = push_len_prefixed(buf, item) {
-        *buf.last_mut().expect("just pushed") = UNENCODABLE;
-        let why = format!("{} ({why})", std::any::type_name::<T>());
-        push_len_prefixed(buf, why.as_str()).expect("a message encodes");
-    }
-}
-
-/// Splits `[len: u32][payload]` off the front of `rest`.
-fn take_frame<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
-    let len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-    let payload = rest.get(4..4 + len)?;
-    *rest = &rest[4 + len..];
-    Some(payload)
+#[cold]
+#[inline(never)]
+fn unencodable(chunk: &mut FrameWriter, type_name: &str, why: String) {
+    chunk.fail(ARG_ENCODE, format!("{type_name} ({why})"));
 }
 
 /// Decodes the result frames of a chunk of `n` items, calling `each` with
@@ -177,29 +109,25 @@ pub(crate) fn decode_results<R: DeserializeOwned>(
     n: usize,
     mut each: impl FnMut(Result<R, Error>),
 ) {
-    let mut rest = bytes;
+    let mut reader = FrameReader::parse(bytes).filter(|r| r.len() == n);
     for _ in 0..n {
-        let outcome = match take_frame(&mut rest) {
+        let outcome = match reader.as_mut().and_then(FrameReader::next_item) {
             None => Err(Error::Decode(
-                "the worker's results were cut short".to_owned(),
+                "the worker's results are malformed".to_owned(),
             )),
-            Some(frame) => match postcard::from_bytes::<ItemOut<R>>(frame) {
-                Ok(ItemOut::Ok(value)) => Ok(value),
-                Ok(ItemOut::Panicked(message)) => Err(Error::Panicked(message)),
-                Ok(ItemOut::ArgDecode(why)) => {
-                    Err(Error::Decode(format!("the argument did not decode: {why}")))
-                }
-                Ok(ItemOut::ArgEncode(why)) => {
-                    Err(Error::Encode(format!("the argument did not encode: {why}")))
-                }
-                Ok(ItemOut::ResultEncode(why)) => {
-                    Err(Error::Encode(format!("the result did not encode: {why}")))
-                }
-                Err(e) => Err(Error::Decode(format!(
+            Some(Ok(value)) => postcard::from_bytes::<R>(value).map_err(|e| {
+                Error::Decode(format!(
                     "the result did not decode: {} ({e})",
                     std::any::type_name::<R>()
-                ))),
-            },
+                ))
+            }),
+            Some(Err((kind, message))) => Err(match kind {
+                PANICKED => Error::Panicked(message),
+                ARG_DECODE => Error::Decode(format!("the argument did not decode: {message}")),
+                ARG_ENCODE => Error::Encode(format!("the argument did not encode: {message}")),
+                RESULT_ENCODE => Error::Encode(format!("the result did not encode: {message}")),
+                _ => Error::Decode(format!("a result of unknown kind {kind}")),
+            }),
         };
         each(outcome);
     }
@@ -298,28 +226,38 @@ where
 {
     let f: RemoteFn<A, R> = postcard::from_bytes(&func)
         .map_err(|e| format!("the function reference did not decode: {e}"))?;
-    let mut out = Vec::with_capacity(args.len() + args.len() / 2);
-    let mut rest = &args[..];
-    while let Some((&tag, tail)) = rest.split_first() {
-        rest = tail;
-        let frame = take_frame(&mut rest).ok_or("the arguments were cut short")?;
-        let outcome = if tag == ITEM {
-            match postcard::from_bytes::<A>(frame) {
-                Ok(a) => match catch_unwind(AssertUnwindSafe(|| f.call(a))) {
-                    Ok(value) => ItemOut::Ok(value),
-                    Err(payload) => ItemOut::Panicked(panic_message(&*payload)),
-                },
-                Err(e) => ItemOut::ArgDecode(format!("{} ({e})", std::any::type_name::<A>())),
+    let mut reader = FrameReader::parse(&args).ok_or("the arguments are not a chunk")?;
+    let n = reader.len();
+    let mut out = FrameWriter::with_capacity(args.len() + args.len() / 2, n);
+    while out.len() < n {
+        // Runs items until one panics (one unwind guard for many items);
+        // the panic is that item's outcome, and the rest go on.
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            while let Some(item) = reader.next_item() {
+                match item {
+                    Err((kind, message)) => out.fail(kind, message),
+                    Ok(bytes) => match postcard::from_bytes::<A>(bytes) {
+                        Ok(a) => {
+                            if let Err(why) = out.push(&f.call(a)) {
+                                let why = format!("{} ({why})", std::any::type_name::<R>());
+                                out.fail(RESULT_ENCODE, why);
+                            }
+                        }
+                        Err(e) => {
+                            let why = format!("{} ({e})", std::any::type_name::<A>());
+                            out.fail(ARG_DECODE, why);
+                        }
+                    },
+                }
             }
-        } else {
-            ItemOut::ArgEncode(postcard::from_bytes(frame).unwrap_or_default())
-        };
-        if let Err(why) = push_len_prefixed(&mut out, &outcome) {
-            let why = format!("{} ({why})", std::any::type_name::<R>());
-            push_len_prefixed(&mut out, &ItemOut::<R>::ResultEncode(why))?;
+        }));
+        if let Err(payload) = ran {
+            if out.len() < reader.position() {
+                out.fail(PANICKED, panic_message(&*payload));
+            }
         }
     }
-    Ok(out)
+    Ok(out.finish())
 }
 
 /// Runs the initializer in a worker; a panic is its error.
@@ -341,10 +279,11 @@ mod tests {
             assert!(n % 2 == 0, "odd: {n}");
             n / 2
         }
-        let mut args = Vec::new();
+        let mut args = FrameWriter::with_capacity(0, 0);
         push_arg(&mut args, &4u32);
         push_arg(&mut args, &3u32);
         push_arg(&mut args, &10u32);
+        let args = args.finish();
         let f = postcard::to_allocvec(&RemoteFn::new(half)).unwrap();
         let out = run_chunk::<(u32,), u32>(f, args).unwrap();
         let mut got = Vec::new();
@@ -365,10 +304,11 @@ mod tests {
         fn id(n: u8) -> u8 {
             n
         }
-        let mut args = Vec::new();
+        let mut args = FrameWriter::with_capacity(0, 0);
         push_arg(&mut args, &1u8);
         push_arg(&mut args, &Bad);
         push_arg(&mut args, &3u8);
+        let args = args.finish();
         let f = postcard::to_allocvec(&RemoteFn::new(id)).unwrap();
         let out = run_chunk::<(u8,), u8>(f, args).unwrap();
         let mut got = Vec::new();
@@ -386,5 +326,91 @@ mod tests {
         let mut got = Vec::new();
         decode_results::<u8>(&[1, 0], 2, |r| got.push(r));
         assert!(got.iter().all(|r| matches!(r, Err(Error::Decode(_)))));
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn square(x: u64) -> u64 {
+        x * x
+    }
+
+    fn best(mut f: impl FnMut()) -> Duration {
+        (0..30)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed()
+            })
+            .min()
+            .unwrap()
+    }
+
+    #[test]
+    #[ignore]
+    fn timing() {
+        let v: Vec<u64> = (0..100_000u64).collect();
+        let plain = postcard::to_allocvec(&v).unwrap();
+        eprintln!(
+            "plain decode: {:?}",
+            best(|| {
+                let _: Vec<u64> = postcard::from_bytes(&plain).unwrap();
+            })
+        );
+        let encode = || {
+            let mut args = FrameWriter::with_capacity(0, 0);
+            for i in &v {
+                push_arg(&mut args, i);
+            }
+            args.finish()
+        };
+        eprintln!("frame encode: {:?}", best(|| drop(encode())));
+        eprintln!(
+            "push only: {:?}",
+            best(|| {
+                let mut args = FrameWriter::with_capacity(0, 0);
+                for i in &v {
+                    let _ = args.push(i);
+                }
+            })
+        );
+        eprintln!(
+            "push reserved: {:?}",
+            best(|| {
+                let mut args = FrameWriter::with_capacity(1 << 20, 100_000);
+                for i in &v {
+                    let _ = args.push(i);
+                }
+            })
+        );
+        eprintln!(
+            "finish: {:?}",
+            best(|| {
+                let mut args = FrameWriter::with_capacity(0, 0);
+                for i in &v {
+                    let _ = args.push(i);
+                }
+                args.finish();
+            })
+        );
+        let args = encode();
+        let f = postcard::to_allocvec(&RemoteFn::new(square)).unwrap();
+        eprintln!(
+            "run: {:?}",
+            best(|| {
+                run_chunk::<(u64,), u64>(f.clone(), args.clone()).unwrap();
+            })
+        );
+        let out = run_chunk::<(u64,), u64>(f.clone(), args.clone()).unwrap();
+        eprintln!(
+            "decode: {:?}",
+            best(|| {
+                let mut r = Vec::with_capacity(100_000);
+                decode_results::<u64>(&out, 100_000, |x| r.push(x.unwrap()));
+            })
+        );
     }
 }
