@@ -13,6 +13,9 @@ use crate::interrupt;
 use crate::shared::{Shared, Sink, on_result_thread};
 use crate::wire;
 
+/// How long a wait for a result spins before it sleeps.
+const SPIN: Duration = Duration::from_micros(20);
+
 /// How often a blocked call looks at the SIGINT flag.
 pub(crate) const INTERRUPT_POLL: Duration = Duration::from_millis(20);
 
@@ -253,6 +256,14 @@ impl<T> AsyncResult<T> {
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> Result<MutexGuard<'_, CellState<T>>> {
+        // A result that is microseconds away is caught without the cost of
+        // a sleep and a wake-up.
+        let spin_start = Instant::now();
+        while !self.ready() && spin_start.elapsed() < SPIN && !on_result_thread() {
+            for _ in 0..64 {
+                std::hint::spin_loop();
+            }
+        }
         block_until(
             &self.cell.state,
             &self.cell.changed,

@@ -20,7 +20,8 @@
 use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -31,7 +32,7 @@ use mp_shm::RawValue;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::wire::{Blob, FnRef, Init, Report, TaskMsg};
+use crate::wire::{self, Blob, FnRef, Init, Report, TaskMsg};
 use crate::worker;
 
 /// Where a job's chunks report.
@@ -147,6 +148,7 @@ struct Put {
 }
 
 pub(crate) struct Shared {
+    me: Weak<Shared>,
     pub(crate) config: Config,
     state: Mutex<State>,
     results: Queue<Report>,
@@ -168,7 +170,8 @@ impl Shared {
             rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
         )
         .map_err(|e| Error::Start(format!("a pipe: {e}")))?;
-        let shared = Arc::new(Shared {
+        let shared = Arc::new_cyclic(|me| Shared {
+            me: me.clone(),
             config,
             state: Mutex::new(State {
                 phase: Phase::Running,
@@ -410,23 +413,52 @@ impl Shared {
 
     /// Does the puts decided under the lock.
     fn send(&self, sends: Vec<Put>) {
-        for send in sends {
-            // A chunk larger than the ring streams through it while the
-            // (idle) worker takes it; allow for that.
-            let timeout = PUT_TIMEOUT + Duration::from_millis((send.bytes >> 20) as u64 * 100);
-            if let Err(e) = send.queue.put_timeout(&send.msg, timeout) {
-                let Some(id) = send.chunk else { continue };
-                let mut state = self.lock();
-                if let Some(w) = state.workers.iter_mut().find(|w| w.id == send.worker) {
-                    w.held.retain(|&(c, _)| c != id);
-                }
-                let chunk = state.chunks.remove(&id);
-                drop(state);
-                if let Some(c) = chunk {
-                    let why = Error::Start(format!("cannot hand the task to a worker: {e}"));
-                    c.sink.deliver(c.seq, c.start, c.n, Err(why));
+        for put in sends {
+            if put.bytes <= self.config.ring_size / 2 {
+                // It fits: the put does not wait.
+                self.put(put);
+            } else {
+                // A chunk larger than the ring streams through it while the
+                // (idle) worker takes it. Not on this thread: if the worker
+                // dies halfway, the put only ends with its timeout, and the
+                // result thread must go on meanwhile.
+                let me = self.me.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("mp-pool large put".to_owned())
+                    .spawn(move || {
+                        if let Some(shared) = me.upgrade() {
+                            shared.put(put);
+                        }
+                    });
+                if let Err(e) = spawned {
+                    eprintln!("mp-pool: cannot start a thread for a large chunk: {e}");
                 }
             }
+        }
+    }
+
+    fn put(&self, put: Put) {
+        let timeout = PUT_TIMEOUT + Duration::from_millis((put.bytes >> 20) as u64 * 100);
+        let Err(e) = put.queue.put_timeout(&put.msg, timeout) else {
+            return;
+        };
+        let Some(id) = put.chunk else { return };
+        // Fail the chunk, unless the worker died meanwhile and its death
+        // already settled it.
+        let mut state = self.lock();
+        let Some(w) = state.workers.iter_mut().find(|w| w.id == put.worker) else {
+            return;
+        };
+        let Some(pos) = w.held.iter().position(|&(c, _)| c == id) else {
+            return;
+        };
+        let (_, bytes) = w.held.remove(pos).expect("found above");
+        w.held_bytes -= bytes;
+        let chunk = state.chunks.remove(&id);
+        drop(state);
+        if let Some(c) = chunk {
+            let why = Error::Start(format!("cannot hand the task to a worker: {e}"));
+            c.sink.deliver(c.seq, c.start, c.n, Err(why));
         }
     }
 
@@ -593,8 +625,39 @@ impl Shared {
     }
 }
 
+/// Runs `body` until it returns; a panic (a bug: user code that can panic
+/// here is guarded where it runs) is printed and stops the pool, and `body`
+/// runs again so that workers are still reaped and nothing waits forever.
+fn keep_running(shared: &Shared, what: &str, body: impl Fn(&Shared)) {
+    while let Err(payload) = catch_unwind(AssertUnwindSafe(|| body(shared))) {
+        eprintln!(
+            "mp-pool: the {what} thread panicked: {}",
+            wire::panic_message(&*payload)
+        );
+        shared.stop(Error::Terminated);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn result_thread(shared: Arc<Shared>) {
     RESULT_THREAD.with(|t| t.set(true));
+    keep_running(&shared, "result", route_results);
+    shared.lock().result_thread_done = true;
+    shared.wake_supervisor();
+}
+
+fn supervisor_thread(shared: Arc<Shared>) {
+    keep_running(&shared, "supervisor", supervise);
+    *shared
+        .finished
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = true;
+    shared.finished_changed.notify_all();
+}
+
+/// Takes reports off the result queue until the pool is shut down and
+/// every worker has ended.
+fn route_results(shared: &Shared) {
     loop {
         match shared.results.get_timeout(TICK) {
             Ok(Report::Done {
@@ -618,11 +681,11 @@ fn result_thread(shared: Arc<Shared>) {
             break;
         }
     }
-    shared.lock().result_thread_done = true;
-    shared.wake_supervisor();
 }
 
-fn supervisor_thread(shared: Arc<Shared>) {
+/// Starts replacement workers and reports the workers that end, until the
+/// result thread is done and every worker has ended.
+fn supervise(shared: &Shared) {
     let mut retry_at: Option<Instant> = None;
     loop {
         // Replace workers that ended (after the result thread settled

@@ -110,26 +110,47 @@ pub(crate) fn decode_results<R: DeserializeOwned>(
     mut each: impl FnMut(Result<R, Error>),
 ) {
     let mut reader = FrameReader::parse(bytes).filter(|r| r.len() == n);
-    for _ in 0..n {
-        let outcome = match reader.as_mut().and_then(FrameReader::next_item) {
-            None => Err(Error::Decode(
-                "the worker's results are malformed".to_owned(),
-            )),
-            Some(Ok(value)) => postcard::from_bytes::<R>(value).map_err(|e| {
-                Error::Decode(format!(
-                    "the result did not decode: {} ({e})",
-                    std::any::type_name::<R>()
-                ))
-            }),
-            Some(Err((kind, message))) => Err(match kind {
-                PANICKED => Error::Panicked(message),
-                ARG_DECODE => Error::Decode(format!("the argument did not decode: {message}")),
-                ARG_ENCODE => Error::Encode(format!("the argument did not encode: {message}")),
-                RESULT_ENCODE => Error::Encode(format!("the result did not encode: {message}")),
-                _ => Error::Decode(format!("a result of unknown kind {kind}")),
-            }),
-        };
-        each(outcome);
+    let mut done = 0;
+    while done < n {
+        // A `Deserialize` impl that panics fails its item, not this thread.
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            while done < n {
+                let outcome = decode_result(reader.as_mut());
+                done += 1;
+                each(outcome);
+            }
+        }));
+        if let Err(payload) = ran {
+            done += 1;
+            let why = format!(
+                "the result did not decode: {} (panicked: {})",
+                std::any::type_name::<R>(),
+                panic_message(&*payload)
+            );
+            each(Err(Error::Decode(why)));
+        }
+    }
+}
+
+#[inline]
+fn decode_result<R: DeserializeOwned>(reader: Option<&mut FrameReader<'_>>) -> Result<R, Error> {
+    match reader.and_then(FrameReader::next_item) {
+        None => Err(Error::Decode(
+            "the worker's results are malformed".to_owned(),
+        )),
+        Some(Ok(value)) => postcard::from_bytes::<R>(value).map_err(|e| {
+            Error::Decode(format!(
+                "the result did not decode: {} ({e})",
+                std::any::type_name::<R>()
+            ))
+        }),
+        Some(Err((kind, message))) => Err(match kind {
+            PANICKED => Error::Panicked(message),
+            ARG_DECODE => Error::Decode(format!("the argument did not decode: {message}")),
+            ARG_ENCODE => Error::Encode(format!("the argument did not encode: {message}")),
+            RESULT_ENCODE => Error::Encode(format!("the result did not encode: {message}")),
+            _ => Error::Decode(format!("a result of unknown kind {kind}")),
+        }),
     }
 }
 

@@ -114,6 +114,22 @@ mod tasks {
         }
     }
 
+    /// Its `Deserialize` panics on 7 (a bug in user code, not an error).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+    pub(crate) struct Panics7(pub u32);
+
+    impl<'de> Deserialize<'de> for Panics7 {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Panics7, D::Error> {
+            let v = u32::deserialize(d)?;
+            assert!(v != 7, "cannot take 7");
+            Ok(Panics7(v))
+        }
+    }
+
+    pub(crate) fn make_panics7(x: u32) -> Panics7 {
+        Panics7(x)
+    }
+
     pub(crate) fn even_only(x: EvenOnly) -> u32 {
         x.0
     }
@@ -542,6 +558,23 @@ mod task_errors {
         assert!(matches!(got[1], Err(Error::Encode(_))));
         assert_eq!(got[4], Ok(EvenOnly(4)));
         assert_eq!(pool.pids(), pids, "no worker was lost");
+    }
+
+    #[test]
+    fn a_result_whose_deserialize_panics_fails_only_its_task() {
+        let _d = mp_testkit::deadline(secs(60));
+        let pool = Pool::new(2).unwrap();
+        let got: Vec<_> = pool
+            .imap_chunked(make_panics7, 5..10u32, 5)
+            .unwrap()
+            .collect();
+        assert_eq!(got[0], Ok(Panics7(5)));
+        assert!(
+            matches!(&got[2], Err(Error::Decode(m)) if m.contains("cannot take 7")),
+            "{got:?}"
+        );
+        assert_eq!(got[4], Ok(Panics7(9)));
+        assert_eq!(pool.apply(square, (3,)), Ok(9));
     }
 
     #[test]
