@@ -80,10 +80,12 @@ impl Core {
         }
     }
 
+    #[inline]
     fn header(&self) -> &Header {
         self.ring.header()
     }
 
+    #[inline]
     fn capacity(&self) -> u64 {
         self.ring.capacity() as u64
     }
@@ -97,15 +99,18 @@ impl Core {
         }
     }
 
+    #[inline]
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
 
+    #[inline]
     pub(crate) fn maxsize(&self) -> u64 {
         self.header().config.0.maxsize.load(Ordering::Relaxed)
     }
 
     /// Items in the queue (approximate while others put and get, as in Python).
+    #[inline]
     pub(crate) fn qsize(&self) -> u64 {
         let h = self.header();
         let gets = h.consumer.0.gets.load(Ordering::Acquire);
@@ -120,6 +125,7 @@ impl Core {
         self.header().torn.0.load(Ordering::Relaxed)
     }
 
+    #[inline]
     fn check_open(&self) -> Result<()> {
         if self.is_closed() {
             Err(Error::Closed)
@@ -187,6 +193,7 @@ impl Core {
 
     /// Bytes free after `tail`, from this process's view of `head`
     /// (`refresh` re-reads it first; otherwise only when the view says full).
+    #[inline]
     fn free_bytes(&self, tail: u64, refresh: bool) -> u64 {
         let mut head = self.head_seen.load(Ordering::Relaxed);
         if refresh || tail - head >= self.capacity() {
@@ -218,6 +225,7 @@ impl Core {
 
     /// Writes the chunk header at `at` and publishes the chunk. `last`
     /// completes a message.
+    #[inline]
     fn publish(&self, at: u64, chunk: Chunk, last: bool, joinable: bool) {
         let h = self.header();
         self.ring.write(at, &chunk.encode());
@@ -318,7 +326,7 @@ impl Core {
             let payload = self
                 .ring
                 .read(head + chunk::HEADER as u64, first.len as usize);
-            let result = mp_handle::decode(payload, Vec::new()).map_err(Error::Decode);
+            let result = decode(payload);
             self.release(head + first.footprint(), true);
             return result;
         }
@@ -334,7 +342,7 @@ impl Core {
             head += chunk.footprint();
             self.release(head, chunk.is_last());
             if chunk.is_last() {
-                return mp_handle::decode(&bytes, Vec::new()).map_err(Error::Decode);
+                return decode(&bytes);
             }
             if !self.wait_for_stream(head) {
                 h.torn.0.fetch_add(1, Ordering::Relaxed);
@@ -349,6 +357,7 @@ impl Core {
         }
     }
 
+    #[inline]
     fn available(&self, head: u64) -> bool {
         if self.tail_seen.load(Ordering::Relaxed) > head {
             return true;
@@ -358,12 +367,14 @@ impl Core {
         tail > head
     }
 
+    #[inline]
     fn chunk_at(&self, head: u64) -> Chunk {
         // Called only when `head < tail`: a published chunk header.
         Chunk::decode(self.ring.read(head, chunk::HEADER))
     }
 
     /// Releases ring bytes up to `head`; `message_done` counts a message taken.
+    #[inline]
     fn release(&self, head: u64, message_done: bool) {
         let h = self.header();
         if message_done {
@@ -484,6 +495,14 @@ fn lock(lock: &Lock, deadline: Deadline) -> Option<Result<LockGuard<'_>, LockGua
 fn process_alive(pid: u32) -> bool {
     rustix::process::Pid::from_raw(pid as i32)
         .is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok())
+}
+
+/// Items are plain serde data: a queue cannot carry OS handles (an item
+/// holding one already fails to encode at `put`), so no handle table is
+/// installed here.
+#[inline]
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    postcard::from_bytes(bytes).map_err(|e| Error::Decode(mp_handle::Error::Decode(e)))
 }
 
 fn encode_error(e: postcard::Error) -> Error {

@@ -83,11 +83,13 @@ impl Ring {
         Ok(Ring { base, capacity })
     }
 
+    #[inline]
     pub(crate) fn capacity(&self) -> usize {
         self.capacity
     }
 
     /// The shared header: all atomics, valid from the zeroed memfd on.
+    #[inline]
     pub(crate) fn header(&self) -> &Header {
         const { assert!(std::mem::size_of::<Header>() <= HEADER_LEN) };
         // SAFETY: the header page is mapped for the life of `self`, page
@@ -111,6 +113,7 @@ impl Ring {
     /// Only the producer holding the producer lock calls this, and only for
     /// bytes past the published tail and within the free space it checked:
     /// bytes no consumer reads until they are published.
+    #[inline]
     pub(crate) fn write(&self, pos: u64, data: &[u8]) {
         assert!(
             data.len() <= self.capacity,
@@ -136,6 +139,7 @@ impl Ring {
     /// tail`). The ring protocol keeps every writer away from those bytes
     /// until `head` moves past them, which the same consumer does after the
     /// slice is gone.
+    #[inline]
     pub(crate) fn read(&self, pos: u64, len: usize) -> &[u8] {
         assert!(len <= self.capacity, "a ring read larger than the ring");
         // SAFETY: contiguous and mapped thanks to the mirror; by the ring
