@@ -25,7 +25,7 @@
 //!
 //! Because the tour goes on after this program, the script's body runs as
 //! a process of its own (`script`), and its exit is the end of the script.
-//! The three seconds are shortened to 0.3.
+//! The three seconds are shortened to one.
 
 use std::thread::sleep;
 use std::time::Duration;
@@ -35,7 +35,7 @@ use mp_process::{Process, current_process};
 fn foo() {
     let name = current_process().name().to_string();
     println!("Starting {name} \n");
-    sleep(Duration::from_millis(300));
+    sleep(Duration::from_secs(1));
     println!("Exiting {name} \n");
 }
 
