@@ -262,6 +262,7 @@ impl Core {
             joinable,
             chunk_start: h.producer.0.tail.load(Ordering::Relaxed),
             len: 0,
+            room: 0,
             first: true,
         };
         let result = postcard::serialize_with_flavor(item, writer);
@@ -581,6 +582,9 @@ struct StreamWriter<'a> {
     chunk_start: u64,
     /// Payload bytes in the current chunk.
     len: u64,
+    /// Bytes known free after the current chunk's payload (a lower bound:
+    /// consumers only ever make more).
+    room: u64,
     first: bool,
 }
 
@@ -598,6 +602,7 @@ impl StreamWriter<'_> {
             .publish(self.chunk_start, chunk, last, self.joinable);
         self.chunk_start += chunk.footprint();
         self.len = 0;
+        self.room = 0;
         self.first = false;
     }
 }
@@ -609,11 +614,12 @@ impl postcard::ser_flavors::Flavor for StreamWriter<'_> {
         let core = self.core;
         let header = chunk::HEADER as u64;
         while !data.is_empty() {
-            let used = header + self.len;
-            let mut room = core
-                .free_bytes(self.chunk_start, false)
-                .saturating_sub(used);
-            if room == 0 {
+            if self.room == 0 {
+                self.room = core
+                    .free_bytes(self.chunk_start, false)
+                    .saturating_sub(header + self.len);
+            }
+            if self.room == 0 {
                 if self.len > 0 {
                     self.flush(false);
                 }
@@ -625,21 +631,31 @@ impl postcard::ser_flavors::Flavor for StreamWriter<'_> {
                 }) {
                     return Err(postcard::Error::SerializeBufferFull);
                 }
-                room = core.free_bytes(start, false) - header;
+                self.room = core.free_bytes(start, false) - header;
             }
             // Rings are smaller than 4 GiB, so a chunk length fits a u32.
-            let take = room.min(data.len() as u64) as usize;
+            let take = self.room.min(data.len() as u64) as usize;
             // Inside the free space just checked, past `tail`.
             core.ring
                 .write(self.chunk_start + header + self.len, &data[..take]);
             self.len += take as u64;
+            self.room -= take as u64;
             data = &data[take..];
         }
         Ok(())
     }
 
+    #[inline]
     fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
-        self.try_extend(&[byte])
+        if self.room == 0 {
+            return self.try_extend(&[byte]);
+        }
+        self.core
+            .ring
+            .write_byte(self.chunk_start + chunk::HEADER as u64 + self.len, byte);
+        self.len += 1;
+        self.room -= 1;
+        Ok(())
     }
 
     fn finalize(mut self) -> postcard::Result<()> {

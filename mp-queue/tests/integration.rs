@@ -7,6 +7,7 @@ use mp_process::{Process, StartMethod, spawn};
 use mp_queue::{Error, JoinableQueue, Queue, QueueBuilder, SimpleQueue};
 use mp_testkit::deadline;
 use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
 
 const SECS: Duration = Duration::from_secs(1);
 const T: Duration = Duration::from_secs(20);
@@ -192,26 +193,43 @@ mod processes {
         assert!(matches!(q.try_get(), Err(Error::Empty)));
     }
 
-    fn stream_big(q: Queue<Vec<u8>>, len: usize) {
+    fn stream_big(q: Queue<ByteBuf>, len: usize) {
         let big: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-        q.put(&big).unwrap();
-        q.put(&vec![1, 2, 3]).unwrap();
+        q.put(&ByteBuf::from(big)).unwrap();
+        q.put(&ByteBuf::from(vec![1, 2, 3])).unwrap();
     }
 
     #[test]
     fn a_256_mib_message_streams_through_a_16_mib_ring() {
         let _d = deadline(120 * SECS);
         let len = 256 << 20;
-        let q: Queue<Vec<u8>> = Queue::new().unwrap();
+        let q: Queue<ByteBuf> = Queue::new().unwrap();
         let mut p = Process::new(stream_big, (q.clone(), len));
         p.start().unwrap();
         let big = q.get_timeout(T).unwrap();
         assert_eq!(big.len(), len);
         assert!(big.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
         drop(big);
-        assert_eq!(q.get_timeout(T).unwrap(), [1, 2, 3]);
+        assert_eq!(q.get_timeout(T).unwrap().as_slice(), [1, 2, 3]);
         assert_eq!(p.join_timeout(T).unwrap(), Some(0));
         assert_eq!(q.torn(), 0);
+    }
+
+    fn stream_vec(q: Queue<Vec<u8>>, len: usize) {
+        q.put(&(0..len).map(|i| (i % 13) as u8).collect()).unwrap();
+    }
+
+    #[test]
+    fn a_plain_vec_larger_than_the_ring_streams_too() {
+        // serde sends a Vec<u8> byte by byte: the streaming path must take that.
+        let _d = deadline(60 * SECS);
+        let q: Queue<Vec<u8>> = QueueBuilder::new().ring_size(64 << 10).build().unwrap();
+        let mut p = Process::new(stream_vec, (q.clone(), 4 << 20));
+        p.start().unwrap();
+        let got = q.get_timeout(T).unwrap();
+        assert_eq!(got.len(), 4 << 20);
+        assert!(got.iter().enumerate().all(|(i, &b)| b == (i % 13) as u8));
+        assert_eq!(p.join_timeout(T).unwrap(), Some(0));
     }
 
     fn work(tasks: JoinableQueue<u32>, results: Queue<u32>) {
