@@ -3,9 +3,11 @@
 //! that an item that fails to encode or decode is that item's error and
 //! the others go on, at the cost of one table entry per item.
 //!
-//! Layout: `[values][ends: n × u32 LE][failures][n: u32 LE][failures' length: u32 LE]`,
-//! where `failures` is a postcard `Vec<(u32, u8, String)>` of (index, kind,
-//! message) in index order, and a failed item's value is empty.
+//! Layout: `[values][lengths][failures][n: u32 LE][lengths' size: u32 LE][failures' size: u32 LE]`,
+//! where `lengths` holds each value's length as a LEB128 varint (one byte
+//! for values under 128 bytes), `failures` is a postcard
+//! `Vec<(u32, u8, String)>` of (index, kind, message) in index order, and a
+//! failed item's value is empty.
 
 use serde::Serialize;
 
@@ -51,44 +53,49 @@ impl postcard::ser_flavors::Flavor for Append<'_> {
 /// Builds a chunk of framed items.
 pub(crate) struct FrameWriter {
     body: Vec<u8>,
-    ends: Vec<u32>,
+    lens: Vec<u8>,
+    items: usize,
+    /// The length of the values of complete items.
+    valid: usize,
     failures: Vec<(u32, u8, String)>,
 }
 
 impl FrameWriter {
     pub(crate) fn with_capacity(bytes: usize, items: usize) -> FrameWriter {
         FrameWriter {
-            body: Vec::with_capacity(bytes + 4 * items + 16),
-            ends: Vec::with_capacity(items),
+            body: Vec::with_capacity(bytes + 2 * items + 16),
+            lens: Vec::with_capacity(items),
+            items: 0,
+            valid: 0,
             failures: Vec::new(),
         }
     }
 
     /// Items so far.
     pub(crate) fn len(&self) -> usize {
-        self.ends.len()
+        self.items
     }
 
-    /// Where the values so far end.
-    fn end(&self) -> usize {
-        self.ends.last().map_or(0, |&e| e as usize)
+    #[inline]
+    fn push_len(&mut self, mut len: usize) {
+        while len >= 0x80 {
+            self.lens.push(len as u8 | 0x80);
+            len >>= 7;
+        }
+        self.lens.push(len as u8);
+        self.items += 1;
     }
 
     /// Appends an item; on error nothing is appended.
     #[inline]
     pub(crate) fn push<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), String> {
-        let start = self.body.len();
+        let start = self.valid;
         match postcard::serialize_with_flavor(value, Append(&mut self.body)) {
-            Ok(()) => match u32::try_from(self.body.len()) {
-                Ok(end) => {
-                    self.ends.push(end);
-                    Ok(())
-                }
-                Err(_) => {
-                    self.body.truncate(start);
-                    Err("a chunk is larger than 4 GiB".to_owned())
-                }
-            },
+            Ok(()) => {
+                self.valid = self.body.len();
+                self.push_len(self.valid - start);
+                Ok(())
+            }
             Err(e) => {
                 self.body.truncate(start);
                 Err(e.to_string())
@@ -96,31 +103,25 @@ impl FrameWriter {
         }
     }
 
-    /// Appends an item that failed (dropping any bytes a value left behind).
+    /// Appends an item that failed (dropping any bytes a value that
+    /// panicked while encoding left behind).
     pub(crate) fn fail(&mut self, kind: u8, message: String) {
-        let end = self.end();
-        self.body.truncate(end);
-        self.failures.push((self.ends.len() as u32, kind, message));
-        self.ends.push(end as u32);
+        self.body.truncate(self.valid);
+        self.failures.push((self.items as u32, kind, message));
+        self.push_len(0);
     }
 
     pub(crate) fn finish(mut self) -> Vec<u8> {
-        let end = self.end();
-        self.body.truncate(end);
-        self.body.resize(end + 4 * self.ends.len(), 0);
-        for (slot, e) in self.body[end..].chunks_exact_mut(4).zip(&self.ends) {
-            // A fixed-size copy: no `memcpy` call per entry.
-            if let Ok(slot) = <&mut [u8; 4]>::try_from(slot) {
-                *slot = e.to_le_bytes();
-            }
-        }
+        self.body.truncate(self.valid);
+        let lens_len = self.lens.len() as u32;
+        self.body.extend_from_slice(&self.lens);
         let before = self.body.len();
         postcard::serialize_with_flavor(&self.failures, Append(&mut self.body))
             .expect("failure messages encode");
         let failures_len = (self.body.len() - before) as u32;
-        self.body
-            .extend_from_slice(&(self.ends.len() as u32).to_le_bytes());
-        self.body.extend_from_slice(&failures_len.to_le_bytes());
+        for word in [self.items as u32, lens_len, failures_len] {
+            self.body.extend_from_slice(&word.to_le_bytes());
+        }
         self.body
     }
 }
@@ -128,11 +129,11 @@ impl FrameWriter {
 /// Reads the items of a chunk made by [`FrameWriter`], in order.
 pub(crate) struct FrameReader<'a> {
     body: &'a [u8],
-    ends: &'a [u8],
+    lens: &'a [u8],
     failures: Vec<(u32, u8, String)>,
     next_failure: usize,
+    items: usize,
     index: usize,
-    start: usize,
 }
 
 impl<'a> FrameReader<'a> {
@@ -141,24 +142,24 @@ impl<'a> FrameReader<'a> {
         let word = |at: usize| -> Option<usize> {
             Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?) as usize)
         };
-        let tail = bytes.len().checked_sub(8)?;
-        let (n, failures_len) = (word(tail)?, word(tail + 4)?);
+        let tail = bytes.len().checked_sub(12)?;
+        let (items, lens_len, failures_len) = (word(tail)?, word(tail + 4)?, word(tail + 8)?);
         let failures_at = tail.checked_sub(failures_len)?;
-        let ends_at = failures_at.checked_sub(n.checked_mul(4)?)?;
+        let lens_at = failures_at.checked_sub(lens_len)?;
         let failures = postcard::from_bytes(&bytes[failures_at..tail]).ok()?;
         Some(FrameReader {
-            body: &bytes[..ends_at],
-            ends: &bytes[ends_at..failures_at],
+            body: &bytes[..lens_at],
+            lens: &bytes[lens_at..failures_at],
             failures,
             next_failure: 0,
+            items,
             index: 0,
-            start: 0,
         })
     }
 
     /// The number of items.
     pub(crate) fn len(&self) -> usize {
-        self.ends.len() / 4
+        self.items
     }
 
     /// Items read so far.
@@ -166,24 +167,42 @@ impl<'a> FrameReader<'a> {
         self.index
     }
 
+    #[inline]
+    fn take_len(&mut self) -> Option<usize> {
+        let mut len = 0usize;
+        for shift in (0..35).step_by(7) {
+            let (&b, rest) = self.lens.split_first()?;
+            self.lens = rest;
+            len |= usize::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Some(len);
+            }
+        }
+        None
+    }
+
     /// The next item's value bytes, or the failure recorded for it.
     #[inline]
     pub(crate) fn next_item(&mut self) -> Option<Result<&'a [u8], (u8, String)>> {
         let i = self.index;
-        let end = u32::from_le_bytes(self.ends.get(4 * i..4 * i + 4)?.try_into().ok()?) as usize;
+        if i >= self.items {
+            return None;
+        }
         self.index += 1;
-        let start = std::mem::replace(&mut self.start, end);
+        let malformed = || (ARG_DECODE, "a malformed chunk".to_owned());
+        let Some(len) = self.take_len().filter(|&len| len <= self.body.len()) else {
+            self.body = &[];
+            return Some(Err(malformed()));
+        };
+        let (value, rest) = self.body.split_at(len);
+        self.body = rest;
         if let Some((at, kind, message)) = self.failures.get_mut(self.next_failure) {
             if *at as usize == i {
                 self.next_failure += 1;
                 return Some(Err((*kind, std::mem::take(message))));
             }
         }
-        Some(
-            self.body
-                .get(start..end)
-                .ok_or_else(|| (ARG_DECODE, "a malformed chunk".to_owned())),
-        )
+        Some(Ok(value))
     }
 }
 
@@ -216,7 +235,8 @@ mod tests {
     fn garbage_is_not_a_chunk() {
         assert!(FrameReader::parse(&[]).is_none());
         assert!(FrameReader::parse(&[1, 2, 3]).is_none());
-        assert!(FrameReader::parse(&[0, 0, 0, 0, 9, 0, 0, 0]).is_none());
+        assert!(FrameReader::parse(&[0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0]).is_none());
+        assert!(FrameReader::parse(&[0; 11]).is_none());
         let empty = FrameWriter::with_capacity(0, 0).finish();
         assert_eq!(FrameReader::parse(&empty).unwrap().len(), 0);
     }

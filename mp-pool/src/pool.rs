@@ -294,7 +294,7 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
     {
         let fref = wire::fn_ref(f)?;
-        self.run_job::<A, R, R, _>(fref, std::iter::once(args), 1, only, callbacks)
+        self.run_job::<A, R, R, _>(fref, std::iter::once(args), 1, 1, only, callbacks)
     }
 
     // ----- map ---------------------------------------------------------------
@@ -358,10 +358,8 @@ impl Pool {
         I: IntoIterator,
         I::Item: Borrow<A>,
     {
-        let items: Vec<I::Item> = items.into_iter().collect();
-        let chunksize = self.chunksize(chunksize, items.len())?;
         let fref = wire::fn_ref(f)?;
-        self.run_job::<A, R, Vec<R>, _>(fref, items, chunksize, all, callbacks)
+        self.run_sized::<A, R, _>(fref, items, chunksize, callbacks)
     }
 
     // ----- starmap -----------------------------------------------------------
@@ -421,10 +419,8 @@ impl Pool {
         I: IntoIterator,
         I::Item: Borrow<A>,
     {
-        let items: Vec<I::Item> = items.into_iter().collect();
-        let chunksize = self.chunksize(chunksize, items.len())?;
         let fref = wire::fn_ref(f)?;
-        self.run_job::<A, R, Vec<R>, _>(fref, items, chunksize, all, callbacks)
+        self.run_sized::<A, R, _>(fref, items, chunksize, callbacks)
     }
 
     // ----- imap --------------------------------------------------------------
@@ -545,11 +541,44 @@ impl Pool {
         }
     }
 
-    /// Frames `items` into chunks of `chunksize` and submits them as one job.
+    /// A `map`-like job: the number of items decides the default
+    /// chunksize (without collecting the items first if the iterator
+    /// knows its length).
+    fn run_sized<A, R, I>(
+        &self,
+        fref: Arc<FnRef>,
+        items: I,
+        chunksize: Option<usize>,
+        callbacks: Callbacks<Vec<R>>,
+    ) -> Result<AsyncResult<Vec<R>>>
+    where
+        A: Serialize,
+        R: DeserializeOwned + Send + 'static,
+        I: IntoIterator,
+        I::Item: Borrow<A>,
+    {
+        let items = items.into_iter();
+        match items.size_hint() {
+            (low, Some(high)) if low == high => {
+                let chunksize = self.chunksize(chunksize, low)?;
+                self.run_job::<A, R, Vec<R>, _>(fref, items, low, chunksize, all, callbacks)
+            }
+            _ => {
+                let items: Vec<I::Item> = items.collect();
+                let chunksize = self.chunksize(chunksize, items.len())?;
+                let n = items.len();
+                self.run_job::<A, R, Vec<R>, _>(fref, items, n, chunksize, all, callbacks)
+            }
+        }
+    }
+
+    /// Frames `items` (about `expected` of them) into chunks of `chunksize`
+    /// and submits them as one job.
     fn run_job<A, R, T, I>(
         &self,
         fref: Arc<FnRef>,
         items: I,
+        expected: usize,
         chunksize: usize,
         finish: fn(Vec<R>) -> T,
         callbacks: Callbacks<T>,
@@ -563,7 +592,7 @@ impl Pool {
     {
         self.shared.check_open()?;
         let cell = Cell::new();
-        let collect = Collect::<R, T>::new(cell.clone(), finish, callbacks);
+        let collect = Collect::<R, T>::new(cell.clone(), finish, callbacks, expected);
         let mut items = items.into_iter().peekable();
         let (mut seq, mut start) = (0, 0);
         while items.peek().is_some() {

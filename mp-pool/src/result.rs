@@ -13,9 +13,6 @@ use crate::interrupt;
 use crate::shared::{Shared, Sink, on_result_thread};
 use crate::wire;
 
-/// How long a wait for a result spins before it sleeps.
-const SPIN: Duration = Duration::from_micros(20);
-
 /// How often a blocked call looks at the SIGINT flag.
 pub(crate) const INTERRUPT_POLL: Duration = Duration::from_millis(20);
 
@@ -256,14 +253,6 @@ impl<T> AsyncResult<T> {
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> Result<MutexGuard<'_, CellState<T>>> {
-        // A result that is microseconds away is caught without the cost of
-        // a sleep and a wake-up.
-        let spin_start = Instant::now();
-        while !self.ready() && spin_start.elapsed() < SPIN && !on_result_thread() {
-            for _ in 0..64 {
-                std::hint::spin_loop();
-            }
-        }
         block_until(
             &self.cell.state,
             &self.cell.changed,
@@ -311,7 +300,11 @@ pub(crate) struct Collect<R, T> {
 }
 
 struct CollectState<R, T> {
-    /// Each chunk's values, by chunk number (dropped once an error is known).
+    /// The values of chunks `0..merged`, in order.
+    values: Vec<R>,
+    merged: usize,
+    /// The values of chunks that came before an earlier one, by chunk
+    /// number (all dropped once an error is known).
     parts: Vec<Option<Vec<R>>>,
     /// The error with the lowest item index so far.
     error: Option<(usize, Error)>,
@@ -324,13 +317,17 @@ struct CollectState<R, T> {
 }
 
 impl<R: DeserializeOwned + Send + 'static, T: Send + 'static> Collect<R, T> {
+    /// A job of about `expected` items.
     pub(crate) fn new(
         cell: Arc<Cell<T>>,
         finish: fn(Vec<R>) -> T,
         callbacks: Callbacks<T>,
+        expected: usize,
     ) -> Arc<Collect<R, T>> {
         Arc::new(Collect {
             state: Mutex::new(CollectState {
+                values: Vec::with_capacity(expected),
+                merged: 0,
                 parts: Vec::new(),
                 error: None,
                 items: 0,
@@ -380,16 +377,8 @@ impl<R: DeserializeOwned + Send + 'static, T: Send + 'static> Collect<R, T> {
         let outcome = match state.error.take() {
             Some((_, e)) => Err(e),
             None => {
-                let parts = std::mem::take(&mut state.parts);
-                let values = if parts.len() == 1 {
-                    parts.into_iter().flatten().next().unwrap_or_default()
-                } else {
-                    let mut values = Vec::with_capacity(state.items);
-                    for part in parts.into_iter().flatten() {
-                        values.extend(part);
-                    }
-                    values
-                };
+                // Every chunk came, so every chunk was merged.
+                let values = std::mem::take(&mut state.values);
                 Ok((self.finish)(values))
             }
         };
@@ -429,10 +418,22 @@ impl<R: DeserializeOwned + Send + 'static, T: Send + 'static> Sink for Collect<R
                     state.error = Some((index, e));
                 }
                 state.parts.clear();
+                state.values = Vec::new();
             }
             None if state.error.is_none() => {
                 if let Some(slot) = state.parts.get_mut(seq) {
                     *slot = Some(values);
+                }
+                // Merge the chunks that are now in order (while later
+                // chunks are still running, not all at the end).
+                let st = &mut *state;
+                while let Some(part) = st.parts.get_mut(st.merged).and_then(Option::take) {
+                    if st.values.is_empty() && st.values.capacity() < part.len() {
+                        st.values = part;
+                    } else {
+                        st.values.extend(part);
+                    }
+                    st.merged += 1;
                 }
             }
             None => {}

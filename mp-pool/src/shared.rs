@@ -100,7 +100,7 @@ struct Chunk {
     start: usize,
     n: usize,
     fref: Arc<FnRef>,
-    args: Arc<[u8]>,
+    args: Arc<Vec<u8>>,
 }
 
 struct Worker {
@@ -330,7 +330,7 @@ impl Shared {
                 start,
                 n,
                 fref: fref.clone(),
-                args: args.into(),
+                args: Arc::new(args),
             },
         );
         state.pending.push_back(id);
@@ -382,7 +382,7 @@ impl Shared {
                     chunk: id,
                     entry: Blob::Shared(chunk.fref.entry.clone()),
                     func: Blob::Shared(chunk.fref.func.clone()),
-                    args: Blob::Shared(chunk.args.clone()),
+                    args: Blob::SharedVec(chunk.args.clone()),
                 },
                 chunk: Some(id),
                 bytes,

@@ -21,6 +21,7 @@ use crate::frames::{ARG_DECODE, ARG_ENCODE, FrameReader, FrameWriter, PANICKED, 
 #[derive(Clone, Debug)]
 pub(crate) enum Blob {
     Shared(Arc<[u8]>),
+    SharedVec(Arc<Vec<u8>>),
     Owned(Vec<u8>),
 }
 
@@ -28,6 +29,7 @@ impl Blob {
     pub(crate) fn as_slice(&self) -> &[u8] {
         match self {
             Blob::Shared(bytes) => bytes,
+            Blob::SharedVec(bytes) => bytes,
             Blob::Owned(bytes) => bytes,
         }
     }
@@ -35,6 +37,7 @@ impl Blob {
     pub(crate) fn into_vec(self) -> Vec<u8> {
         match self {
             Blob::Shared(bytes) => bytes.to_vec(),
+            Blob::SharedVec(bytes) => Arc::unwrap_or_clone(bytes),
             Blob::Owned(bytes) => bytes,
         }
     }

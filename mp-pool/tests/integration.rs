@@ -1047,23 +1047,3 @@ mod interrupt {
         assert_eq!(pool.apply(square, (5,)), Ok(25));
     }
 }
-
-#[test]
-#[ignore]
-fn phases() {
-    let _d = mp_testkit::deadline(secs(60));
-    let pool = Pool::new(2).unwrap();
-    pool.map(square, 0..1000u64).unwrap();
-    for _ in 0..10 {
-        let t = Instant::now();
-        let r = pool.map_async(square, 0..100_000u64).unwrap();
-        let submitted = t.elapsed();
-        let v = r.get().unwrap();
-        eprintln!(
-            "submitted {:?} done {:?} ({})",
-            submitted,
-            t.elapsed(),
-            v.len()
-        );
-    }
-}
