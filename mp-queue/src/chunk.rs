@@ -1,10 +1,23 @@
 //! Chunk framing inside the ring: pure data, no I/O.
 //!
-//! A message is one or more chunks: `len: u32 | flags: u32 | payload`,
-//! padded to 8 bytes. A message that fits the free space is one chunk with
-//! `FIRST | LAST`; one that does not streams through as several.
+//! A message is one or more chunks: `tag: u64 | len: u32 | flags: u32 |
+//! payload`, padded to 8 bytes. A message that fits the free space is one
+//! chunk with `FIRST | LAST`; one that does not streams through as several.
+//!
+//! The tag publishes the chunk: the producer stores it last, and it is the
+//! chunk's stream position plus one, so a consumer knows a chunk is there
+//! by reading the line it has to read anyway, and a tag left from an
+//! earlier lap of the ring (or the zeroed start) never matches.
 
-pub(crate) const HEADER: usize = 8;
+pub(crate) const HEADER: usize = 16;
+
+/// Where the `len | flags` part sits after the tag.
+pub(crate) const FIELDS_AT: u64 = 8;
+
+/// The tag of a chunk that starts at stream position `pos`.
+pub(crate) fn tag(pos: u64) -> u64 {
+    pos + 1
+}
 pub(crate) const FIRST: u32 = 1;
 pub(crate) const LAST: u32 = 2;
 
@@ -15,17 +28,18 @@ pub(crate) struct Chunk {
 }
 
 impl Chunk {
-    pub(crate) fn encode(self) -> [u8; HEADER] {
-        let mut out = [0; HEADER];
+    /// The `len | flags` fields (the tag is stored separately, last).
+    pub(crate) fn encode(self) -> [u8; 8] {
+        let mut out = [0; 8];
         out[..4].copy_from_slice(&self.len.to_le_bytes());
         out[4..].copy_from_slice(&self.flags.to_le_bytes());
         out
     }
 
-    pub(crate) fn decode(bytes: &[u8]) -> Chunk {
+    pub(crate) fn decode(fields: &[u8]) -> Chunk {
         Chunk {
-            len: u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")),
-            flags: u32::from_le_bytes(bytes[4..HEADER].try_into().expect("4 bytes")),
+            len: u32::from_le_bytes(fields[..4].try_into().expect("4 bytes")),
+            flags: u32::from_le_bytes(fields[4..8].try_into().expect("4 bytes")),
         }
     }
 
@@ -58,15 +72,17 @@ mod tests {
             let c = Chunk { len, flags };
             assert_eq!(Chunk::decode(&c.encode()), c);
         }
-        assert_eq!(footprint(0), 8);
-        assert_eq!(footprint(1), 16);
-        assert_eq!(footprint(8), 16);
-        assert_eq!(footprint(9), 24);
+        assert_eq!(footprint(0), 16);
+        assert_eq!(footprint(1), 24);
+        assert_eq!(footprint(8), 24);
+        assert_eq!(footprint(9), 32);
         let c = Chunk {
             len: 3,
             flags: FIRST | LAST,
         };
         assert!(c.is_first() && c.is_last());
-        assert_eq!(c.footprint(), 16);
+        assert_eq!(c.footprint(), 24);
+        assert_ne!(tag(0), 0, "the zeroed ring must not look published");
+        assert_ne!(tag(8), tag(0));
     }
 }

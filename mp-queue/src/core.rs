@@ -36,12 +36,11 @@ pub(crate) struct Core {
     fd: OwnedFd,
     put_lock: Lock,
     get_lock: Lock,
-    /// This process's last look at `head` (producers) and `tail`
-    /// (consumers): they only grow, so a stale value is merely pessimistic,
-    /// and re-reading the other side's cache line is needed only when the
-    /// stale value says "no room" / "nothing there".
+    /// This process's last look at `head`, for producers: it only grows, so
+    /// a stale value is merely pessimistic, and re-reading the consumers'
+    /// cache line is needed only when it says "no room". (Consumers never
+    /// read `tail`: a chunk's own tag says it is there.)
     head_seen: AtomicU64,
-    tail_seen: AtomicU64,
     /// `close()` was called in this process.
     closed: AtomicBool,
 }
@@ -75,7 +74,6 @@ impl Core {
             put_lock,
             get_lock,
             head_seen: AtomicU64::new(0),
-            tail_seen: AtomicU64::new(0),
             closed: AtomicBool::new(false),
         }
     }
@@ -228,7 +226,9 @@ impl Core {
     #[inline]
     fn publish(&self, at: u64, chunk: Chunk, last: bool, joinable: bool) {
         let h = self.header();
-        self.ring.write(at, &chunk.encode());
+        // `at .. at + 16` is past `tail` and inside the free space this
+        // producer (holding the producer lock) checked.
+        self.ring.write(at + chunk::FIELDS_AT, &chunk.encode());
         if last {
             if joinable {
                 h.unfinished.0.fetch_add(1, Ordering::AcqRel);
@@ -236,6 +236,8 @@ impl Core {
             let puts = h.producer.0.puts.load(Ordering::Relaxed);
             h.producer.0.puts.store(puts + 1, Ordering::Release);
         }
+        // The tag last: consumers see the whole chunk once it matches.
+        self.ring.store_tag(at, chunk::tag(at));
         h.producer
             .0
             .tail
@@ -293,6 +295,14 @@ impl Core {
             if h.producer.0.streaming.swap(0, Ordering::AcqRel) == 0 {
                 h.torn.0.fetch_add(1, Ordering::Relaxed);
             }
+            // It may have died between publishing a chunk (its tag) and
+            // moving `tail` past it: catch up, or the chunk would be
+            // overwritten under a consumer.
+            let mut tail = h.producer.0.tail.load(Ordering::Relaxed);
+            while self.available(tail) {
+                tail += self.chunk_at(tail).footprint();
+            }
+            h.producer.0.tail.store(tail, Ordering::Release);
             wake_all(&h.data.0);
             died.mark_consistent();
             return Ok(died);
@@ -358,20 +368,16 @@ impl Core {
         }
     }
 
+    /// Whether a chunk is published at `head`.
     #[inline]
     fn available(&self, head: u64) -> bool {
-        if self.tail_seen.load(Ordering::Relaxed) > head {
-            return true;
-        }
-        let tail = self.header().producer.0.tail.load(Ordering::Acquire);
-        self.tail_seen.store(tail, Ordering::Relaxed);
-        tail > head
+        self.ring.load_tag(head) == chunk::tag(head)
     }
 
     #[inline]
     fn chunk_at(&self, head: u64) -> Chunk {
-        // Called only when `head < tail`: a published chunk header.
-        Chunk::decode(self.ring.read(head, chunk::HEADER))
+        // Called only when `available(head)`: a published chunk header.
+        Chunk::decode(self.ring.read(head + chunk::FIELDS_AT, 8))
     }
 
     /// Releases ring bytes up to `head`; `message_done` counts a message taken.

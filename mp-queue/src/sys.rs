@@ -125,6 +125,31 @@ impl Ring {
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.at(pos), data.len()) };
     }
 
+    /// The chunk tag at stream position `pos` (a multiple of 8), read with
+    /// acquire ordering: once it matches, the chunk's bytes are visible.
+    #[inline]
+    pub(crate) fn load_tag(&self, pos: u64) -> u64 {
+        debug_assert_eq!(pos % 8, 0);
+        // SAFETY: `at(pos)` is inside the mapping and 8-aligned (the ring
+        // starts page-aligned and chunks start at multiples of 8). Tags are
+        // only ever accessed atomically while a chunk may be published;
+        // the producer overwrites them with plain bytes only laps later,
+        // after consumers released them (the ring protocol).
+        unsafe { std::sync::atomic::AtomicU64::from_ptr(self.at(pos).cast()) }
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Publishes the chunk at `pos` by storing its tag, with release
+    /// ordering: its other bytes must already be written.
+    #[inline]
+    pub(crate) fn store_tag(&self, pos: u64, tag: u64) {
+        debug_assert_eq!(pos % 8, 0);
+        // SAFETY: as in `load_tag`; only the producer holding the producer
+        // lock stores tags, into free space it checked.
+        unsafe { std::sync::atomic::AtomicU64::from_ptr(self.at(pos).cast()) }
+            .store(tag, std::sync::atomic::Ordering::Release)
+    }
+
     /// Writes one byte at stream position `pos` (same contract as `write`).
     #[inline]
     pub(crate) fn write_byte(&self, pos: u64, byte: u8) {
