@@ -428,6 +428,40 @@ mod timing {
                 run_chunk::<(u64,), u64>(f.clone(), args.clone()).unwrap();
             })
         );
+        eprintln!(
+            "read+decode: {:?}",
+            best(|| {
+                let mut r = FrameReader::parse(&args).unwrap();
+                let mut sum = 0u64;
+                while let Some(Ok(b)) = r.next_item() {
+                    sum += postcard::from_bytes::<(u64,)>(b).unwrap().0;
+                }
+                std::hint::black_box(sum);
+            })
+        );
+        let rf: RemoteFn<(u64,), u64> = postcard::from_bytes(&f).unwrap();
+        eprintln!(
+            "read+decode+call: {:?}",
+            best(|| {
+                let mut r = FrameReader::parse(&args).unwrap();
+                let mut sum = 0u64;
+                while let Some(Ok(b)) = r.next_item() {
+                    sum += rf.call(postcard::from_bytes::<(u64,)>(b).unwrap());
+                }
+                std::hint::black_box(sum);
+            })
+        );
+        eprintln!(
+            "read+decode+call+push: {:?}",
+            best(|| {
+                let mut r = FrameReader::parse(&args).unwrap();
+                let mut out = FrameWriter::with_capacity(args.len() * 2, 100_000);
+                while let Some(Ok(b)) = r.next_item() {
+                    let _ = out.push(&rf.call(postcard::from_bytes::<(u64,)>(b).unwrap()));
+                }
+                std::hint::black_box(out.finish());
+            })
+        );
         let out = run_chunk::<(u64,), u64>(f.clone(), args.clone()).unwrap();
         eprintln!(
             "decode: {:?}",
