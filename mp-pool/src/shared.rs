@@ -438,8 +438,14 @@ impl Shared {
     }
 
     fn put(&self, put: Put) {
-        let timeout = PUT_TIMEOUT + Duration::from_millis((put.bytes >> 20) as u64 * 100);
-        let Err(e) = put.queue.put_timeout(&put.msg, timeout) else {
+        let done = if put.bytes <= self.config.ring_size / 2 {
+            // It fits (see `dispatch`): no wait for room, and no clock.
+            put.queue.put(&put.msg)
+        } else {
+            let timeout = PUT_TIMEOUT + Duration::from_millis((put.bytes >> 20) as u64 * 100);
+            put.queue.put_timeout(&put.msg, timeout)
+        };
+        let Err(e) = done else {
             return;
         };
         let Some(id) = put.chunk else { return };
@@ -555,7 +561,9 @@ impl Shared {
                 w.held_bytes -= bytes;
             }
         }
-        state.chunk_ns = (state.chunk_ns * 7 + busy_ns.max(1)) / 8;
+        if busy_ns > 0 {
+            state.chunk_ns = (state.chunk_ns * 7 + busy_ns) / 8;
+        }
         let finished = state.chunks.remove(&chunk);
         let mut sends = self.dispatch(&mut state);
         sends.extend(self.stop_if_done(&mut state));

@@ -78,6 +78,7 @@ pub(crate) enum Report {
     Done {
         worker: u64,
         chunk: u64,
+        /// Time spent on the chunk; 0: not measured.
         busy_ns: u64,
         output: Result<Blob, String>,
     },
@@ -350,125 +351,5 @@ mod tests {
         let mut got = Vec::new();
         decode_results::<u8>(&[1, 0], 2, |r| got.push(r));
         assert!(got.iter().all(|r| matches!(r, Err(Error::Decode(_)))));
-    }
-}
-
-#[cfg(test)]
-mod timing {
-    use super::*;
-    use std::time::{Duration, Instant};
-
-    fn square(x: u64) -> u64 {
-        x * x
-    }
-
-    fn best(mut f: impl FnMut()) -> Duration {
-        (0..30)
-            .map(|_| {
-                let t = Instant::now();
-                f();
-                t.elapsed()
-            })
-            .min()
-            .unwrap()
-    }
-
-    #[test]
-    #[ignore]
-    fn timing() {
-        let v: Vec<u64> = (0..100_000u64).collect();
-        let plain = postcard::to_allocvec(&v).unwrap();
-        eprintln!(
-            "plain decode: {:?}",
-            best(|| {
-                let _: Vec<u64> = postcard::from_bytes(&plain).unwrap();
-            })
-        );
-        let encode = || {
-            let mut args = FrameWriter::with_capacity(0, 0);
-            for i in &v {
-                push_arg(&mut args, i);
-            }
-            args.finish()
-        };
-        eprintln!("frame encode: {:?}", best(|| drop(encode())));
-        eprintln!(
-            "push only: {:?}",
-            best(|| {
-                let mut args = FrameWriter::with_capacity(0, 0);
-                for i in &v {
-                    let _ = args.push(i);
-                }
-            })
-        );
-        eprintln!(
-            "push reserved: {:?}",
-            best(|| {
-                let mut args = FrameWriter::with_capacity(1 << 20, 100_000);
-                for i in &v {
-                    let _ = args.push(i);
-                }
-            })
-        );
-        eprintln!(
-            "finish: {:?}",
-            best(|| {
-                let mut args = FrameWriter::with_capacity(0, 0);
-                for i in &v {
-                    let _ = args.push(i);
-                }
-                args.finish();
-            })
-        );
-        let args = encode();
-        let f = postcard::to_allocvec(&RemoteFn::new(square)).unwrap();
-        eprintln!(
-            "run: {:?}",
-            best(|| {
-                run_chunk::<(u64,), u64>(f.clone(), args.clone()).unwrap();
-            })
-        );
-        eprintln!(
-            "read+decode: {:?}",
-            best(|| {
-                let mut r = FrameReader::parse(&args).unwrap();
-                let mut sum = 0u64;
-                while let Some(Ok(b)) = r.next_item() {
-                    sum += postcard::from_bytes::<(u64,)>(b).unwrap().0;
-                }
-                std::hint::black_box(sum);
-            })
-        );
-        let rf: RemoteFn<(u64,), u64> = postcard::from_bytes(&f).unwrap();
-        eprintln!(
-            "read+decode+call: {:?}",
-            best(|| {
-                let mut r = FrameReader::parse(&args).unwrap();
-                let mut sum = 0u64;
-                while let Some(Ok(b)) = r.next_item() {
-                    sum += rf.call(postcard::from_bytes::<(u64,)>(b).unwrap());
-                }
-                std::hint::black_box(sum);
-            })
-        );
-        eprintln!(
-            "read+decode+call+push: {:?}",
-            best(|| {
-                let mut r = FrameReader::parse(&args).unwrap();
-                let mut out = FrameWriter::with_capacity(args.len() * 2, 100_000);
-                while let Some(Ok(b)) = r.next_item() {
-                    let _ = out.push(&rf.call(postcard::from_bytes::<(u64,)>(b).unwrap()));
-                }
-                std::hint::black_box(out.finish());
-            })
-        );
-        let out = run_chunk::<(u64,), u64>(f.clone(), args.clone()).unwrap();
-        eprintln!(
-            "decode: {:?}",
-            best(|| {
-                let mut r = Vec::with_capacity(100_000);
-                decode_results::<u64>(&out, 100_000, |x| r.push(x.unwrap()));
-            })
-        );
     }
 }

@@ -53,7 +53,15 @@ mod tasks {
 
     /// Dies the way `how` says, while running a task.
     pub(crate) fn die(how: String) -> u64 {
-        use rustix::process::{Signal, getpid, kill_process};
+        use rustix::process::{Resource, Rlimit, Signal, getpid, kill_process, setrlimit};
+        // No core file from the crash.
+        let _ = setrlimit(
+            Resource::Core,
+            Rlimit {
+                current: Some(0),
+                maximum: Some(0),
+            },
+        );
         match how.as_str() {
             "sigkill" => {
                 let _ = kill_process(getpid(), Signal::KILL);
@@ -983,9 +991,12 @@ mod interrupt {
     /// map that the test interrupts with SIGINT.
     fn interrupted_map(conn: Connection) -> String {
         let pool = Pool::new(2).unwrap();
-        conn.send(&pool.pids()).unwrap();
         let t = Instant::now();
-        let r = pool.map_chunked(sleep_ms, vec![30_000u64; 4], 1);
+        let r = pool
+            .map_async_with(sleep_ms, vec![30_000u64; 4], Some(1), Default::default())
+            .unwrap();
+        conn.send(&pool.pids()).unwrap();
+        let r = r.get();
         format!("{r:?} after {} ms", t.elapsed().as_millis())
     }
 
