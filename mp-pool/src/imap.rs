@@ -129,6 +129,7 @@ impl<'a, R: DeserializeOwned + Send + 'static> IMap<'a, R> {
     /// Like `next`, waiting at most `timeout` for the next result (Python's
     /// `next(timeout)`): `Some(Err(Error::Timeout))` if none came in time
     /// (call again to wait more).
+    #[doc(alias = "next")]
     pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<R>> {
         self.next_until(Instant::now().checked_add(timeout))
     }

@@ -32,6 +32,8 @@
 //! - **Per-task errors.** A panic in a task, or an argument or result that
 //!   fails to (de)serialize, is that task's error ([`Error::Panicked`] with
 //!   the message, [`Error::Encode`], [`Error::Decode`]); no worker is lost.
+//!   (A panicking worker also prints the panic to its stderr, as a thread
+//!   does.)
 //!   `map`'s error is that of the lowest failing index, deterministically.
 //! - **Lazy `imap`.** [`imap`](Pool::imap) and
 //!   [`imap_unordered`](Pool::imap_unordered) take items only to keep a

@@ -82,6 +82,7 @@ impl PoolBuilder {
     /// Runs `f(args...)` once in every worker when it starts (Python's
     /// `initializer` and `initargs`). A panic in it stops the pool: every
     /// unfinished and later task fails with [`Error::Initializer`].
+    #[doc(alias = "initargs")]
     pub fn initializer<F, A>(mut self, f: F, args: A) -> PoolBuilder
     where
         F: Target<A, Output = ()>,
@@ -247,6 +248,7 @@ impl Pool {
     }
 
     /// The number of workers the pool keeps.
+    #[doc(alias = "_processes")]
     pub fn processes(&self) -> usize {
         self.shared.config.processes
     }
@@ -282,6 +284,8 @@ impl Pool {
 
     /// [`apply_async`](Pool::apply_async) with a callback and/or an error
     /// callback, run in this process when the result is ready.
+    #[doc(alias = "callback")]
+    #[doc(alias = "error_callback")]
     pub fn apply_async_with<F, A, R>(
         &self,
         f: F,
@@ -344,6 +348,8 @@ impl Pool {
 
     /// [`map_async`](Pool::map_async) with a chunksize (`None`: the default)
     /// and callbacks.
+    #[doc(alias = "callback")]
+    #[doc(alias = "error_callback")]
     pub fn map_async_with<F, A, R, I>(
         &self,
         f: F,
@@ -405,6 +411,8 @@ impl Pool {
 
     /// [`starmap_async`](Pool::starmap_async) with a chunksize (`None`: the
     /// default) and callbacks.
+    #[doc(alias = "callback")]
+    #[doc(alias = "error_callback")]
     pub fn starmap_async_with<F, A, R, I>(
         &self,
         f: F,

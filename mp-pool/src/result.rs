@@ -231,6 +231,7 @@ impl<T> AsyncResult<T> {
 
     /// Waits up to `timeout`; whether the call has finished (Python's
     /// `wait(timeout)`).
+    #[doc(alias = "wait")]
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.wait_until(Instant::now().checked_add(timeout)).is_ok()
     }
@@ -244,6 +245,7 @@ impl<T> AsyncResult<T> {
     /// [`Error::Timeout`] after that, and the task keeps running (call
     /// again to wait more). Once a value was returned, later calls give
     /// [`Error::ResultTaken`].
+    #[doc(alias = "get")]
     pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
         self.take(Some(
             Instant::now()
