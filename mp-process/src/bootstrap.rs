@@ -70,7 +70,7 @@ fn fail(message: &str) -> ! {
 /// and returns its exit code.
 pub(crate) fn run_job(job: Job) -> i32 {
     current::become_child(&mut current::lock(), job.identity);
-    install_panic_banner();
+    ensure_panic_banner();
     // The job came from the parent that re-executed this binary, or from an
     // authenticated forkserver client running it: the offset is one of ours.
     let entry = sys::CodeRef::<crate::payload::EntryFn>::from_verified_offset(job.entry).get();
@@ -92,15 +92,24 @@ pub(crate) fn die_with_parent(parent: Pid) -> rustix::io::Result<()> {
     }
 }
 
-/// Prefixes panic reports with the process name, as CPython prints
+/// Prefixes a child's panic reports with its name, as CPython prints
 /// `Process Process-1:` above a child's traceback.
-pub(crate) fn install_panic_banner() {
-    let name = current::current_process().name().to_owned();
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        eprintln!("Process {name}:");
-        previous(info);
-    }));
+///
+/// Installed once per process: in a process about to fork, before the
+/// fork, so that children inherit it instead of each allocating a hook of
+/// its own (every page a forked child writes is a page to copy). It prints
+/// only in processes that are children.
+pub(crate) fn ensure_panic_banner() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Some(name) = current::child_name() {
+                eprintln!("Process {name}:");
+            }
+            previous(info);
+        }));
+    });
 }
 
 /// Leaves like a Python child: join this process's own children, flush

@@ -115,7 +115,10 @@ fn sleep_until_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Re
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     loop {
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let timespec = left.map(|l| Timespec { tv_sec: l.as_secs() as i64, tv_nsec: i64::from(l.subsec_nanos()) });
+        let timespec = left.map(|l| Timespec {
+            tv_sec: l.as_secs() as i64,
+            tv_nsec: i64::from(l.subsec_nanos()),
+        });
         let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::IN)];
         match rustix::event::poll(&mut fds, timespec.as_ref()) {
             Ok(n) => return Ok(n > 0),

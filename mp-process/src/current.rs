@@ -165,6 +165,14 @@ pub fn current_process() -> CurrentProcess {
     })
 }
 
+/// This process's name if it is a child (for panic reports); `None` in the
+/// main process, or if the record is busy (a panic must never wait).
+pub(crate) fn child_name() -> Option<String> {
+    let guard = crate::state::get().current.try_lock().ok()?;
+    let current = guard.as_ref()?;
+    (current.owner == std::process::id() && current.parent.is_some()).then(|| current.name.clone())
+}
+
 /// Renames this process (Python's `current_process().name = ...`).
 pub fn set_current_name(name: impl Into<String>) {
     with(|c| c.name = name.into());

@@ -42,6 +42,7 @@ fn fork_and_run(
     result: Option<OwnedFd>,
 ) -> Result<u32> {
     warn_if_threaded();
+    bootstrap::ensure_panic_banner();
     // Half-written lines would be printed twice.
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
@@ -71,7 +72,6 @@ fn fork_and_run(
             if bootstrap::die_with_parent(parent).is_err() {
                 sys::exit_now(1);
             }
-            bootstrap::install_panic_banner();
             let result = result.map(|fd| Connection::from(UnixStream::from(fd)));
             let code = payload.run(result);
             bootstrap::finish(code, bootstrap::Exit::Immediately)
