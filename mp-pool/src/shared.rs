@@ -134,7 +134,6 @@ struct State {
     /// Average time a worker spends on a chunk (nanoseconds).
     chunk_ns: u64,
     cursor: usize,
-    stop_sent: bool,
     result_thread_done: bool,
 }
 
@@ -183,7 +182,6 @@ impl Shared {
                 starting: 0,
                 chunk_ns: 1_000_000,
                 cursor: 0,
-                stop_sent: false,
                 result_thread_done: false,
             }),
             results,
@@ -394,10 +392,10 @@ impl Shared {
     /// Tells every worker to stop once a closed pool has no work left.
     fn stop_if_done(&self, state: &mut State) -> Vec<Put> {
         let mut sends = Vec::new();
-        if state.phase != Phase::Closed || !state.chunks.is_empty() || state.stop_sent {
+        if state.phase != Phase::Closed || !state.chunks.is_empty() {
             return sends;
         }
-        state.stop_sent = true;
+        // Every worker not yet told (also one started after the others were).
         for w in state.workers.iter_mut().filter(|w| !w.stopping) {
             w.stopping = true;
             sends.push(Put {
@@ -460,6 +458,8 @@ impl Shared {
         };
         let (_, bytes) = w.held.remove(pos).expect("found above");
         w.held_bytes -= bytes;
+        // It never reached the worker: it does not count toward its tasks.
+        w.given -= 1;
         let chunk = state.chunks.remove(&id);
         drop(state);
         if let Some(c) = chunk {
@@ -719,7 +719,8 @@ fn supervise(shared: &Shared) {
                             w.stopping = true;
                             let _ = w.process.kill();
                         }
-                        let sends = shared.dispatch(&mut state);
+                        let mut sends = shared.dispatch(&mut state);
+                        sends.extend(shared.stop_if_done(&mut state));
                         drop(state);
                         shared.send(sends);
                     }

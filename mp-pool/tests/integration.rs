@@ -714,6 +714,31 @@ mod lifetime {
     }
 
     #[test]
+    fn a_closed_pool_whose_worker_dies_still_finishes_and_joins() {
+        let _d = mp_testkit::deadline(secs(60));
+        let pool = Pool::new(2).unwrap();
+        // Item 0 kills its worker while that worker holds item 2, which then
+        // runs (at once) on the other worker while a replacement starts:
+        // the replacement must be told to stop too.
+        fn die_first(x: u64) -> u64 {
+            if x == 0 {
+                die_at(0, 0, 200);
+            }
+            x
+        }
+        let result = pool
+            .map_async_with(die_first, 0..3u64, Some(1), Default::default())
+            .unwrap();
+        pool.close();
+        pool.join_timeout(secs(30)).unwrap();
+        assert_eq!(
+            result.get_timeout(secs(1)),
+            Err(Error::WorkerLost { exitcode: -9 })
+        );
+        assert!(pool.pids().is_empty());
+    }
+
+    #[test]
     fn use_after_close_or_terminate_is_an_error() {
         let _d = mp_testkit::deadline(secs(60));
         let pool = Pool::new(1).unwrap();
