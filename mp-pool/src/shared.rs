@@ -667,7 +667,14 @@ fn supervisor_thread(shared: Arc<Shared>) {
 /// every worker has ended.
 fn route_results(shared: &Shared) {
     loop {
-        match shared.results.get_timeout(TICK) {
+        // Only this thread takes from the result queue: if something is
+        // there, a plain `get` returns at once (and reads no clock).
+        let next = if shared.results.is_empty() {
+            shared.results.get_timeout(TICK)
+        } else {
+            shared.results.get()
+        };
+        match next {
             Ok(Report::Done {
                 worker,
                 chunk,
