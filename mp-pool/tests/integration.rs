@@ -869,6 +869,15 @@ mod lifetime {
     }
 
     #[test]
+    fn pools_and_results_cross_threads() {
+        let _d = mp_testkit::deadline(secs(10));
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Pool>();
+        send_sync::<mp_pool::AsyncResult<Vec<String>>>();
+        send_sync::<Error>();
+    }
+
+    #[test]
     fn threads_can_share_a_pool() {
         let _d = mp_testkit::deadline(secs(60));
         let pool = Pool::new(2).unwrap();
