@@ -206,6 +206,7 @@ mod tests {
 
     #[test]
     fn items_and_failures_round_trip_in_order() {
+        let _d = mp_testkit::deadline(std::time::Duration::from_secs(30));
         let mut w = FrameWriter::with_capacity(0, 0);
         w.push(&1u64).unwrap();
         w.fail(PANICKED, "boom".to_owned());
@@ -227,6 +228,7 @@ mod tests {
 
     #[test]
     fn garbage_is_not_a_chunk() {
+        let _d = mp_testkit::deadline(std::time::Duration::from_secs(30));
         assert!(FrameReader::parse(&[]).is_none());
         assert!(FrameReader::parse(&[1, 2, 3]).is_none());
         assert!(FrameReader::parse(&[0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0]).is_none());

@@ -300,6 +300,7 @@ mod tests {
 
     #[test]
     fn argument_frames_run_and_results_decode_per_item() {
+        let _d = mp_testkit::deadline(std::time::Duration::from_secs(30));
         fn half(n: u32) -> u32 {
             assert!(n % 2 == 0, "odd: {n}");
             n / 2
@@ -320,6 +321,7 @@ mod tests {
 
     #[test]
     fn an_unencodable_argument_is_that_items_error() {
+        let _d = mp_testkit::deadline(std::time::Duration::from_secs(30));
         struct Bad;
         impl Serialize for Bad {
             fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
@@ -348,6 +350,7 @@ mod tests {
 
     #[test]
     fn cut_short_results_are_decode_errors() {
+        let _d = mp_testkit::deadline(std::time::Duration::from_secs(30));
         let mut got = Vec::new();
         decode_results::<u8>(&[1, 0], 2, |r| got.push(r));
         assert!(got.iter().all(|r| matches!(r, Err(Error::Decode(_)))));
