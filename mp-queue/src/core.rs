@@ -172,10 +172,11 @@ impl Core {
                     return self.stream(item, deadline, joinable);
                 }
                 if !wait_for(&h.space.0, deadline, SLEEP_SLICE, || {
-                    self.free_bytes(tail, true) >= needed
+                    self.free_bytes(tail, true) >= needed || self.is_closed()
                 }) {
                     return Err(Error::Full);
                 }
+                self.check_open()?;
                 self.serialize_at(item, tail, needed)
                     .map_err(encode_error)?
             }
@@ -277,7 +278,13 @@ impl Core {
                 h.torn.0.fetch_add(1, Ordering::Relaxed);
                 wake_all(&h.data.0);
                 Err(if matches!(e, postcard::Error::SerializeBufferFull) {
-                    Error::Full
+                    // The writer gave up for lack of room, or because the
+                    // queue was closed meanwhile.
+                    if self.is_closed() {
+                        Error::Closed
+                    } else {
+                        Error::Full
+                    }
                 } else {
                     encode_error(e)
                 })
@@ -633,8 +640,11 @@ impl postcard::ser_flavors::Flavor for StreamWriter<'_> {
                 // Room for a chunk header and at least 8 payload bytes.
                 let space = &core.header().space.0;
                 if !wait_for(space, self.deadline, SLEEP_SLICE, || {
-                    core.free_bytes(start, true) >= header + 8
+                    core.free_bytes(start, true) >= header + 8 || core.is_closed()
                 }) {
+                    return Err(postcard::Error::SerializeBufferFull);
+                }
+                if core.is_closed() {
                     return Err(postcard::Error::SerializeBufferFull);
                 }
                 self.room = core.free_bytes(start, false) - header;

@@ -126,6 +126,31 @@ mod basics {
     }
 
     #[test]
+    fn close_wakes_producers_waiting_for_room() {
+        let _d = deadline(30 * SECS);
+        // A small item waiting for a full ring, and a large one streaming.
+        for size in [10_000usize, 1 << 20] {
+            let q: Queue<ByteBuf> = QueueBuilder::new().ring_size(64 << 10).build().unwrap();
+            while q.try_put(&ByteBuf::from(vec![0u8; 10_000])).is_ok() {}
+            let q2 = q.clone();
+            let start = Instant::now();
+            let producer =
+                std::thread::spawn(move || q2.put_timeout(&ByteBuf::from(vec![1u8; size]), T));
+            std::thread::sleep(Duration::from_millis(200));
+            q.close();
+            let result = producer.join().unwrap();
+            assert!(
+                matches!(result, Err(Error::Closed)),
+                "{size} bytes: {result:?}"
+            );
+            assert!(
+                start.elapsed() < T / 2,
+                "{size} bytes: woken only by the timeout"
+            );
+        }
+    }
+
+    #[test]
     fn simple_and_joinable_queues() {
         let _d = deadline(10 * SECS);
         let s: SimpleQueue<String> = SimpleQueue::new().unwrap();
