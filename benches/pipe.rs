@@ -1,11 +1,12 @@
 //! W2: a round trip to a child process over a pipe, beside the floor (a raw
-//! socketpair with one `write` and one `read` each way).
+//! socketpair with one `write` and one `read` each way) and ipc-channel.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use ipc_channel::ipc::{IpcOneShotServer, IpcReceiver, IpcSender};
 use mp::pipe::{Connection, pipe};
 use mp::process::Process;
 
@@ -27,6 +28,22 @@ fn echo_raw(fd: mp::handle::Fd, size: usize) {
     let mut buf = vec![0u8; size];
     while stream.read_exact(&mut buf).is_ok() {
         stream.write_all(&buf).unwrap();
+    }
+}
+
+/// Echoes over ipc-channel: the child makes both channels and hands the
+/// parent its ends through the one-shot server.
+fn echo_ipc(server: String) {
+    let (to_child, from_parent) = ipc_channel::ipc::channel::<u64>().unwrap();
+    let (to_parent, from_child) = ipc_channel::ipc::channel::<u64>().unwrap();
+    IpcSender::<(IpcSender<u64>, IpcReceiver<u64>)>::connect(server)
+        .unwrap()
+        .send((to_child, from_child))
+        .unwrap();
+    while let Ok(v) = from_parent.recv() {
+        if to_parent.send(v).is_err() {
+            break;
+        }
     }
 }
 
@@ -81,6 +98,20 @@ fn roundtrip(c: &mut Criterion) {
         })
     });
     drop(ours);
+    child.join().unwrap();
+
+    let (server, name) = IpcOneShotServer::<(IpcSender<u64>, IpcReceiver<u64>)>::new().unwrap();
+    let mut child = Process::new(echo_ipc, (name,));
+    child.start().unwrap();
+    let (_, (to_child, from_child)) = server.accept().unwrap();
+    group.bench_function("ipc_channel", |b| {
+        b.iter(|| {
+            to_child.send(42).unwrap();
+            from_child.recv().unwrap()
+        })
+    });
+    drop(to_child);
+    child.kill().unwrap();
     child.join().unwrap();
     group.finish();
 }

@@ -1,5 +1,6 @@
 //! W1: start and join a trivial child, per start method, beside the floors
-//! (raw fork + waitpid, and a re-execution of this binary).
+//! (raw fork + waitpid, and a re-execution of this binary) and procspawn
+//! (a peer: it re-executes the binary too).
 #![allow(unsafe_code)]
 
 use std::process::Command;
@@ -54,6 +55,10 @@ fn start_join(c: &mut Criterion) {
             })
         });
     }
+    // Last: procspawn leaves threads behind, which every later fork pays for.
+    group.bench_function("procspawn", |b| {
+        b.iter(|| procspawn::spawn((), |()| ()).join().unwrap())
+    });
     group.finish();
 }
 
@@ -63,6 +68,8 @@ fn main() {
     if std::env::var_os(NOOP).is_some() {
         return;
     }
+    // procspawn's children start by re-running this binary up to here.
+    procspawn::init();
     benches();
     Criterion::default().configure_from_args().final_summary();
 }

@@ -44,8 +44,16 @@ pub(crate) enum Exit {
 }
 
 /// Entry from the start-up hook, before `main`: never returns.
-pub(crate) fn child_main(fd: OsString) -> ! {
+pub(crate) fn child_main(fd: OsString, parent: Option<OsString>) -> ! {
     sys::ignore_sigpipe();
+    // Die with the parent from now on; one already gone wants nothing from us.
+    let parent = parent
+        .and_then(|p| p.to_str()?.parse::<i32>().ok())
+        .and_then(Pid::from_raw);
+    match parent {
+        Some(parent) if die_with_parent(parent).is_ok() => {}
+        _ => fail("the parent is gone (or did not say who it is)"),
+    }
     let conn = match sys::take_inherited_fd(&fd) {
         Ok(fd) => Connection::from(UnixStream::from(fd)),
         Err(e) => fail(&format!("cannot open the bootstrap descriptor: {e}")),
@@ -112,12 +120,25 @@ pub(crate) fn ensure_panic_banner() {
     });
 }
 
+/// Where a forkserver child reports its exit code (see `report_exit_to`).
+static EXIT_REPORT: std::sync::OnceLock<OwnedFd> = std::sync::OnceLock::new();
+
+/// Makes `finish` write the exit code to `pipe` (a forkserver child's status
+/// pipe) just before the process exits.
+pub(crate) fn report_exit_to(pipe: OwnedFd) {
+    let _ = EXIT_REPORT.set(pipe);
+}
+
 /// Leaves like a Python child: join this process's own children, flush
 /// output, exit with `code`.
 pub(crate) fn finish(code: i32, exit: Exit) -> ! {
     children::finish_all();
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
+    if let Some(report) = EXIT_REPORT.get() {
+        // Nobody may listen any more; the server's reaping reports it anyway.
+        let _ = rustix::io::write(report, &code.to_le_bytes());
+    }
     match exit {
         Exit::Normally => std::process::exit(code),
         Exit::Immediately => sys::exit_now(code),

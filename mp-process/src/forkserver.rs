@@ -315,7 +315,12 @@ impl Server {
                 // The forkserver is single-threaded: a plain fork is safe.
                 match sys::fork() {
                     Ok(None) => {
-                        drop((status_read, status_write));
+                        drop(status_read);
+                        // The child reports its own exit code as it leaves:
+                        // the client then hears it one hop sooner than by
+                        // way of this server's reaping (which still reports
+                        // deaths by signal; the first report wins).
+                        bootstrap::report_exit_to(status_write);
                         if bootstrap::die_with_parent(parent).is_err() {
                             sys::exit_now(1);
                         }

@@ -1,7 +1,6 @@
 //! The `Spawn` start method: re-execute this binary; the start-up hook in
 //! the new process reads the job from an inherited socket before `main`.
 
-use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
@@ -40,8 +39,9 @@ pub(crate) fn exec_self() -> Result<(Connection, u32, std::os::fd::OwnedFd)> {
         SocketFlags::CLOEXEC,
         None,
     )?;
-    // `theirs` stays open until the exec is done, then closes here.
-    let pid = spawner::run(move || sys::spawn_self(theirs.as_fd()))?;
+    // `theirs` becomes the child's stdin; this process's copy closes once
+    // the child is started.
+    let pid = spawner::run(move || sys::spawn_self(theirs))?;
     let pidfd = rustix::process::pidfd_open(
         Pid::from_raw(pid as i32).expect("spawn returned a positive pid"),
         PidfdFlags::empty(),

@@ -3,13 +3,17 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{BorrowedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 /// The environment variable that tells a re-executed child which inherited
 /// descriptor carries its bootstrap message.
 pub(crate) const BOOTSTRAP_ENV: &str = "MP_BOOTSTRAP_FD";
+
+/// The environment variable that names a re-executed child's parent, so the
+/// child can tell if its parent died before it could ask to die with it.
+pub(crate) const PARENT_ENV: &str = "MP_PARENT_PID";
 
 /// Whether the start-up hook ran in this process (proves it is linked in,
 /// so a re-executed copy of this binary will run it too).
@@ -24,9 +28,13 @@ ctor::declarative::ctor! {
     fn mp_start_up_hook() {
         HOOK_RAN.store(true, std::sync::atomic::Ordering::Relaxed);
         if let Some(fd) = std::env::var_os(BOOTSTRAP_ENV) {
+            let parent = std::env::var_os(PARENT_ENV);
             // SAFETY: no other thread exists before `main`.
-            unsafe { std::env::remove_var(BOOTSTRAP_ENV) };
-            crate::bootstrap::child_main(fd);
+            unsafe {
+                std::env::remove_var(BOOTSTRAP_ENV);
+                std::env::remove_var(PARENT_ENV);
+            }
+            crate::bootstrap::child_main(fd, parent);
         }
     }
 }
@@ -95,35 +103,30 @@ fn anchor_address() -> isize {
     anchor as fn() -> i32 as *const () as usize as isize
 }
 
-/// Re-executes this binary (`/proc/self/exe`) with the bootstrap descriptor
-/// inherited, the child killed if this thread's process dies.
-pub(crate) fn spawn_self(bootstrap: BorrowedFd<'_>) -> io::Result<u32> {
-    let fd: RawFd = bootstrap.as_raw_fd();
-    let parent = rustix::process::getpid();
+/// Re-executes this binary (`/proc/self/exe`) with `bootstrap` as the
+/// child's stdin.
+///
+/// No code runs between fork and exec, so `Command` can use `posix_spawn`
+/// (a vfork that copies no page tables; a full fork of a large parent
+/// costs a page-table copy). The child asks to die with its parent itself,
+/// first thing, and checks that the parent named in `MP_PARENT_PID` is still
+/// the one it has.
+pub(crate) fn spawn_self(bootstrap: std::os::fd::OwnedFd) -> io::Result<u32> {
     let mut command = Command::new("/proc/self/exe");
     if let Some(arg0) = std::env::args_os().next() {
         command.arg0(arg0);
     }
     command
-        .env(BOOTSTRAP_ENV, OsString::from(fd.to_string()))
-        .stdin(Stdio::null());
-    // SAFETY: the closure runs between fork and exec and only makes raw
-    // system calls (fcntl, prctl, getppid), which are async-signal-safe.
-    unsafe {
-        command.pre_exec(move || {
-            let inherited = BorrowedFd::borrow_raw(fd);
-            rustix::io::fcntl_setfd(inherited, rustix::io::FdFlags::empty())?;
-            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
-            if rustix::process::getppid() != Some(parent) {
-                return Err(io::Error::other("parent exited during spawn"));
-            }
-            Ok(())
-        })
-    };
+        .env(BOOTSTRAP_ENV, "0")
+        .env(PARENT_ENV, OsString::from(std::process::id().to_string()))
+        .stdin(Stdio::from(bootstrap));
     Ok(command.spawn()?.id())
 }
 
-/// Takes ownership of the descriptor named by the bootstrap variable.
+/// Takes ownership of the descriptor named by the bootstrap variable. When
+/// it is stdin, it is moved to a new descriptor and stdin is reopened on
+/// `/dev/null` (a child reads nothing from its parent's terminal, as in
+/// CPython).
 pub(crate) fn take_inherited_fd(value: &std::ffi::OsStr) -> io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
     let fd: RawFd = value
@@ -133,9 +136,19 @@ pub(crate) fn take_inherited_fd(value: &std::ffi::OsStr) -> io::Result<std::os::
         .ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, format!("bad {BOOTSTRAP_ENV}"))
         })?;
-    // SAFETY: borrowed only for these two calls; fcntl on a descriptor that
+    // SAFETY: borrowed only for the calls below; fcntl on a descriptor that
     // is not open fails with EBADF, which is all this checks.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    if fd == 0 {
+        let moved = rustix::io::fcntl_dupfd_cloexec(borrowed, 3)?;
+        let null = rustix::fs::open(
+            "/dev/null",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )?;
+        rustix::stdio::dup2_stdin(&null)?;
+        return Ok(moved);
+    }
     let flags = rustix::io::fcntl_getfd(borrowed)?;
     if !flags.contains(rustix::io::FdFlags::CLOEXEC) {
         // Keep it from leaking into this child's own re-executed children.
