@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::chunk::{self, Chunk, FIRST, LAST};
 use crate::error::{Error, Result};
 use crate::header::{Header, MAGIC};
-use crate::sys::Ring;
+use crate::sys::{Cursor, Ring};
 use crate::wait::{Deadline, wait_for, wake_all, wake_everyone};
 
 /// How often a waiter looks whether the process it waits on is still alive.
@@ -55,7 +55,9 @@ pub(crate) struct Config {
 impl Core {
     pub(crate) fn create(config: Config) -> Result<Core> {
         let page = rustix::param::page_size();
-        let ring_size = config.ring_size.max(page).div_ceil(page) * page;
+        // A power of two (so positions map to offsets with a mask), at
+        // least a page.
+        let ring_size = config.ring_size.max(page).next_power_of_two();
         let (fd, ring) = Ring::create(ring_size)?;
         let header = ring.header();
         header
@@ -213,12 +215,11 @@ impl Core {
         let payload_room = room
             .saturating_sub(chunk::HEADER as u64)
             .min(u64::from(u32::MAX));
-        let writer = RingWriter {
-            ring: &self.ring,
-            start: tail + chunk::HEADER as u64,
-            pos: 0,
-            room: payload_room,
-        };
+        // Inside the free space the producer checked (`room`).
+        let writer = RingWriter(
+            self.ring
+                .cursor(tail + chunk::HEADER as u64, payload_room as usize),
+        );
         postcard::serialize_with_flavor(item, writer)
     }
 
@@ -550,39 +551,32 @@ impl postcard::ser_flavors::Flavor for Counter {
 
 /// Serializes into the free space of the ring; `SerializeBufferFull` when
 /// the item does not fit.
-struct RingWriter<'a> {
-    ring: &'a Ring,
-    start: u64,
-    pos: u64,
-    room: u64,
-}
+struct RingWriter<'a>(Cursor<'a>);
 
 impl postcard::ser_flavors::Flavor for RingWriter<'_> {
     type Output = usize;
 
+    #[inline]
     fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        if self.pos + data.len() as u64 > self.room {
-            return Err(postcard::Error::SerializeBufferFull);
+        if self.0.extend(data) {
+            Ok(())
+        } else {
+            Err(postcard::Error::SerializeBufferFull)
         }
-        // Inside the free space the producer checked (`room`).
-        self.ring.write(self.start + self.pos, data);
-        self.pos += data.len() as u64;
-        Ok(())
     }
 
     #[inline]
     fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
-        // serde sends a `Vec<u8>` byte by byte: keep this path short.
-        if self.pos >= self.room {
-            return Err(postcard::Error::SerializeBufferFull);
+        // serde sends a `Vec<u8>` byte by byte: this path stays short.
+        if self.0.push(byte) {
+            Ok(())
+        } else {
+            Err(postcard::Error::SerializeBufferFull)
         }
-        self.ring.write_byte(self.start + self.pos, byte);
-        self.pos += 1;
-        Ok(())
     }
 
     fn finalize(self) -> postcard::Result<usize> {
-        Ok(self.pos as usize)
+        Ok(self.0.written())
     }
 }
 

@@ -57,7 +57,8 @@ impl QueueBuilder {
         self
     }
 
-    /// The size of the shared ring in bytes (rounded up to a page, at most
+    /// The size of the shared ring in bytes (rounded up to a power of two, at
+    /// least a page, at most
     /// [`MAX_RING_SIZE`]): how much queued data the queue holds before `put`
     /// waits for consumers. A message larger than the ring still goes
     /// through, streamed as consumers make room.

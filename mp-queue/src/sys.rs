@@ -157,6 +157,23 @@ impl Ring {
         unsafe { self.at(pos).write(byte) };
     }
 
+    /// A cursor over `len` bytes of the ring from stream position `pos`, for
+    /// serializing a message in place.
+    ///
+    /// Only the producer holding the producer lock makes one, and only over
+    /// free space it checked (past the published tail, within the room the
+    /// consumers left): bytes no consumer reads until they are published.
+    #[inline]
+    pub(crate) fn cursor(&self, pos: u64, len: usize) -> Cursor<'_> {
+        assert!(len <= self.capacity, "a cursor longer than the ring");
+        Cursor {
+            next: self.at(pos),
+            left: len,
+            written: 0,
+            _ring: std::marker::PhantomData,
+        }
+    }
+
     /// The ring bytes at stream position `pos .. pos + len`.
     ///
     /// Only the consumer holding the consumer lock calls this, and only for
@@ -170,6 +187,64 @@ impl Ring {
         // SAFETY: contiguous and mapped thanks to the mirror; by the ring
         // protocol (above) nothing writes these bytes while the slice lives.
         unsafe { std::slice::from_raw_parts(self.at(pos), len) }
+    }
+}
+
+/// Writes into a stretch of free ring space (see [`Ring::cursor`]), never
+/// past its end.
+pub(crate) struct Cursor<'a> {
+    next: *mut u8,
+    left: usize,
+    written: usize,
+    _ring: std::marker::PhantomData<&'a Ring>,
+}
+
+impl Cursor<'_> {
+    /// Appends `data`, or returns false (writing nothing) if it does not fit.
+    #[inline]
+    pub(crate) fn extend(&mut self, data: &[u8]) -> bool {
+        if data.len() > self.left {
+            return false;
+        }
+        // SAFETY: `next .. next + data.len()` lies within the stretch the
+        // cursor was made for (mapped and contiguous thanks to the mirror,
+        // and given to this producer by the ring protocol).
+        unsafe {
+            if data.len() <= 16 {
+                // Varints and small fields: a short loop beats memcpy.
+                for (i, &byte) in data.iter().enumerate() {
+                    self.next.add(i).write(byte);
+                }
+            } else {
+                std::ptr::copy_nonoverlapping(data.as_ptr(), self.next, data.len());
+            }
+            self.next = self.next.add(data.len());
+        }
+        self.left -= data.len();
+        self.written += data.len();
+        true
+    }
+
+    /// Appends one byte, or returns false if there is no room.
+    #[inline]
+    pub(crate) fn push(&mut self, byte: u8) -> bool {
+        if self.left == 0 {
+            return false;
+        }
+        // SAFETY: as in `extend`, for one byte.
+        unsafe {
+            self.next.write(byte);
+            self.next = self.next.add(1);
+        }
+        self.left -= 1;
+        self.written += 1;
+        true
+    }
+
+    /// Bytes written so far.
+    #[inline]
+    pub(crate) fn written(&self) -> usize {
+        self.written
     }
 }
 

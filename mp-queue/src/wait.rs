@@ -14,6 +14,10 @@ use crate::header::Wakeup;
 /// cross-core wake-up costs on an idle vCPU.
 const SPIN_FOR: Duration = Duration::from_micros(20);
 
+/// The longest pause between looks while spinning: 2^6 `pause`s, about a
+/// microsecond.
+const MAX_BACKOFF: u32 = 6;
+
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Deadline(Option<Instant>);
 
@@ -52,14 +56,20 @@ pub(crate) fn wait_for(
         return false;
     }
     let spin_start = Instant::now();
-    let mut spins = 0u32;
+    let mut round = 0u32;
     loop {
-        std::hint::spin_loop();
+        // Exponential backoff between looks: a waiter that polled the very
+        // line its peer is about to write would turn every message into a
+        // cache-line ping-pong. Looking less often lets a few messages pile
+        // up, which then go through in a burst.
+        for _ in 0..1u32 << round.min(MAX_BACKOFF) {
+            std::hint::spin_loop();
+        }
         if ready() {
             return true;
         }
-        spins += 1;
-        if spins % 16 == 0 && spin_start.elapsed() >= SPIN_FOR {
+        round += 1;
+        if spin_start.elapsed() >= SPIN_FOR {
             break;
         }
     }
@@ -98,7 +108,6 @@ pub(crate) fn wake_all(wakeup: &Wakeup) {
         wake_everyone(wakeup);
     }
 }
-
 /// Wakes everyone sleeping on `wakeup`, unconditionally.
 pub(crate) fn wake_everyone(wakeup: &Wakeup) {
     wakeup.sleeping.store(0, Ordering::SeqCst);
