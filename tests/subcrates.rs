@@ -4,6 +4,7 @@ use std::time::Duration;
 
 #[test]
 fn modules_are_the_crates() {
+    let _d = mp_testkit::deadline(Duration::from_secs(10));
     let _: fn() -> Result<(mp::pipe::Connection, mp::pipe::Connection), mp::pipe::Error> =
         mp::pipe::pipe;
     let _: Option<mp::process::StartMethod> = None;

@@ -373,6 +373,7 @@ mod ends {
 
     #[test]
     fn a_connection_cannot_be_encoded_outside_a_transport() {
+        let _d = deadline(10 * SECS);
         let (a, _b) = pipe().unwrap();
         assert!(mp_handle::encode(&a).is_ok());
         assert!(

@@ -231,6 +231,7 @@ mod identity {
 
     #[test]
     fn the_main_process_is_main_process() {
+        let _d = deadline(10 * SECS);
         let me = current_process();
         assert_eq!(me.name(), "MainProcess");
         assert!(me.ident().is_empty());
@@ -356,6 +357,7 @@ mod identity {
 
     #[test]
     fn start_methods_and_contexts() {
+        let _d = deadline(10 * SECS);
         assert_eq!(
             get_start_method(),
             StartMethod::Forkserver,
@@ -801,6 +803,7 @@ mod remote {
 
     #[test]
     fn forged_or_retyped_references_do_not_decode() {
+        let _d = deadline(10 * SECS);
         let f = RemoteFn::new(cube);
         let mut bytes = postcard::to_allocvec(&f).unwrap();
         assert!(postcard::from_bytes::<RemoteFn<(u64,), u64>>(&bytes).is_ok());
