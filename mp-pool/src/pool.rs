@@ -611,6 +611,12 @@ impl Pool {
             let n = chunk.len();
             let args = chunk.finish();
             collect.expect_chunk(n);
+            if items.peek().is_none() {
+                // Sealed before the last chunk goes out, so that the job
+                // finishes (and its callbacks run) on the result thread,
+                // never here, however fast the workers are.
+                collect.seal();
+            }
             let sink: Arc<dyn Sink> = collect.clone();
             if let Err(e) = self.shared.submit(sink, seq, start, n, &fref, args) {
                 collect.forget_chunk(n);
@@ -619,7 +625,10 @@ impl Pool {
             seq += 1;
             start += n;
         }
-        collect.seal();
+        if seq == 0 {
+            // No items: nothing will be delivered, finish now.
+            collect.seal();
+        }
         Ok(AsyncResult::new(cell, Arc::downgrade(&self.shared)))
     }
 

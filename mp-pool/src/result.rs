@@ -354,12 +354,15 @@ impl<R: DeserializeOwned + Send + 'static, T: Send + 'static> Collect<R, T> {
         state.parts.push(None);
     }
 
-    /// A chunk counted with `expect_chunk` will not be delivered after all.
+    /// A chunk counted with `expect_chunk` will not be delivered after all:
+    /// the job is abandoned (its caller gets the error), so chunks already
+    /// submitted must not finish it or run its callbacks.
     pub(crate) fn forget_chunk(&self, items: usize) {
         let mut state = self.lock();
         state.outstanding -= 1;
         state.items -= items;
         state.parts.pop();
+        state.callbacks = None;
     }
 
     /// All chunks are submitted: the job finishes with its last chunk.
