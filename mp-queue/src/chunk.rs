@@ -15,6 +15,7 @@ pub(crate) const HEADER: usize = 16;
 pub(crate) const FIELDS_AT: u64 = 8;
 
 /// The tag of a chunk that starts at stream position `pos`.
+#[inline]
 pub(crate) fn tag(pos: u64) -> u64 {
     pos + 1
 }
@@ -29,6 +30,7 @@ pub(crate) struct Chunk {
 
 impl Chunk {
     /// The `len | flags` fields (the tag is stored separately, last).
+    #[inline]
     pub(crate) fn encode(self) -> [u8; 8] {
         let mut out = [0; 8];
         out[..4].copy_from_slice(&self.len.to_le_bytes());
@@ -36,6 +38,7 @@ impl Chunk {
         out
     }
 
+    #[inline]
     pub(crate) fn decode(fields: &[u8]) -> Chunk {
         Chunk {
             len: u32::from_le_bytes(fields[..4].try_into().expect("4 bytes")),
@@ -43,21 +46,25 @@ impl Chunk {
         }
     }
 
+    #[inline]
     pub(crate) fn is_first(self) -> bool {
         self.flags & FIRST != 0
     }
 
+    #[inline]
     pub(crate) fn is_last(self) -> bool {
         self.flags & LAST != 0
     }
 
     /// Ring bytes the chunk occupies, header and padding included.
+    #[inline]
     pub(crate) fn footprint(self) -> u64 {
         footprint(self.len as usize)
     }
 }
 
 /// Ring bytes a chunk with `len` payload bytes occupies.
+#[inline]
 pub(crate) fn footprint(len: usize) -> u64 {
     ((HEADER + len + 7) & !7) as u64
 }

@@ -30,7 +30,7 @@ unsafe impl Sync for Ring {}
 
 impl Ring {
     /// Creates a zeroed queue memfd with a ring of `capacity` bytes (a
-    /// multiple of the page size) and maps it.
+    /// power of two, at least a page) and maps it.
     pub(crate) fn create(capacity: usize) -> io::Result<(OwnedFd, Ring)> {
         let fd = rustix::fs::memfd_create("mp-queue", MemfdFlags::CLOEXEC)?;
         rustix::fs::ftruncate(&fd, (HEADER_LEN + capacity) as u64)?;
@@ -42,7 +42,10 @@ impl Ring {
     pub(crate) fn map(fd: std::os::fd::BorrowedFd<'_>, capacity: usize) -> io::Result<Ring> {
         let page = rustix::param::page_size();
         let size = rustix::fs::fstat(fd)?.st_size as u64;
-        if capacity == 0 || capacity % page != 0 || size != (HEADER_LEN + capacity) as u64 {
+        if !capacity.is_power_of_two()
+            || capacity % page != 0
+            || size != (HEADER_LEN + capacity) as u64
+        {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "not an mp queue segment",
@@ -100,12 +103,11 @@ impl Ring {
 
     #[inline]
     fn at(&self, pos: u64) -> *mut u8 {
-        // SAFETY: `pos % capacity` is inside the first copy of the ring.
-        unsafe {
-            self.base
-                .as_ptr()
-                .add(HEADER_LEN + (pos % self.capacity as u64) as usize)
-        }
+        // `capacity` is a power of two (checked in `map`): the mask is
+        // `pos % capacity` without a division.
+        let offset = (pos & (self.capacity as u64 - 1)) as usize;
+        // SAFETY: `offset < capacity`: inside the first copy of the ring.
+        unsafe { self.base.as_ptr().add(HEADER_LEN + offset) }
     }
 
     /// Copies `data` into the ring at stream position `pos`.
@@ -123,6 +125,15 @@ impl Ring {
         // for any len <= capacity; no reference to these bytes exists in this
         // process (readers only borrow published bytes, see `read`).
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.at(pos), data.len()) };
+    }
+
+    /// [`write`](Self::write) for a fixed-size field (a plain store, never
+    /// a call to `memcpy`).
+    #[inline]
+    pub(crate) fn write_array<const N: usize>(&self, pos: u64, data: &[u8; N]) {
+        const { assert!(N <= 4096) };
+        // SAFETY: as in `write` (N is at most a page, the smallest ring).
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.at(pos), N) };
     }
 
     /// The chunk tag at stream position `pos` (a multiple of 8), read with
@@ -246,6 +257,14 @@ impl Cursor<'_> {
     pub(crate) fn written(&self) -> usize {
         self.written
     }
+}
+
+/// Runs `f` in the child after every `fork()` of this process.
+pub(crate) fn on_fork_child(f: extern "C" fn()) {
+    // SAFETY: `f` is a plain function valid for the whole process; it only
+    // stores to an atomic, which is async-signal-safe as a fork child requires.
+    let rc = unsafe { libc::pthread_atfork(None, None, Some(f)) };
+    assert_eq!(rc, 0, "pthread_atfork failed");
 }
 
 impl Drop for Ring {

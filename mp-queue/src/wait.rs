@@ -2,12 +2,14 @@
 //! between two busy processes then costs nanoseconds, not a wake-up), then a
 //! futex sleep that wakers only pay for when someone sleeps.
 
-use std::sync::atomic::{Ordering, fence};
+use std::sync::Once;
+use std::sync::atomic::{AtomicU8, Ordering, compiler_fence, fence};
 use std::time::{Duration, Instant};
 
-use rustix::thread::futex;
+use rustix::thread::{MembarrierCommand, futex, membarrier};
 
 use crate::header::Wakeup;
+use crate::sys;
 
 /// How long a waiter spins before it sleeps: long enough to catch a peer
 /// that is busy producing or consuming, far shorter than the 50-60 µs a
@@ -55,30 +57,20 @@ pub(crate) fn wait_for(
     if deadline.passed() {
         return false;
     }
-    let spin_start = Instant::now();
-    let mut round = 0u32;
-    loop {
-        // Exponential backoff between looks: a waiter that polled the very
-        // line its peer is about to write would turn every message into a
-        // cache-line ping-pong. Looking less often lets a few messages pile
-        // up, which then go through in a burst.
-        for _ in 0..1u32 << round.min(MAX_BACKOFF) {
-            std::hint::spin_loop();
-        }
-        if ready() {
-            return true;
-        }
-        round += 1;
-        if spin_start.elapsed() >= SPIN_FOR {
-            break;
-        }
+    if spin(SPIN_FOR, &mut ready) {
+        return true;
     }
     loop {
         // Announce the sleep, then look once more: a waker that published
-        // after that look sees the announcement (both sides fence), so the
-        // wake-up cannot be lost.
+        // after that look sees the announcement (the barrier pairs with the
+        // waker's, see `barrier`), so the wake-up cannot be lost.
         wakeup.sleeping.store(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
+        let slice = if barrier::heavy() {
+            slice
+        } else {
+            // Wakers that skipped their fence may go unseen: look often.
+            slice.min(barrier::FALLBACK_SLICE)
+        };
         if ready() {
             return true;
         }
@@ -99,11 +91,34 @@ pub(crate) fn wait_for(
     }
 }
 
+/// Polls `ready` for about `limit` (not sleeping, announcing nothing);
+/// true as soon as it holds.
+pub(crate) fn spin(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    let mut round = 0u32;
+    loop {
+        // Exponential backoff between looks: a waiter that polled the very
+        // line its peer is about to write would turn every message into a
+        // cache-line ping-pong. Looking less often lets a few messages pile
+        // up, which then go through in a burst.
+        for _ in 0..1u32 << round.min(MAX_BACKOFF) {
+            std::hint::spin_loop();
+        }
+        if ready() {
+            return true;
+        }
+        round += 1;
+        if start.elapsed() >= limit {
+            return false;
+        }
+    }
+}
+
 /// Wakes everyone sleeping on `wakeup`, after the caller published a change
 /// (no system call unless someone announced a sleep since the last wake).
 #[inline]
 pub(crate) fn wake_all(wakeup: &Wakeup) {
-    fence(Ordering::SeqCst);
+    barrier::light();
     if wakeup.sleeping.load(Ordering::Relaxed) != 0 {
         wake_everyone(wakeup);
     }
@@ -112,4 +127,73 @@ pub(crate) fn wake_all(wakeup: &Wakeup) {
 pub(crate) fn wake_everyone(wakeup: &Wakeup) {
     wakeup.sleeping.store(0, Ordering::SeqCst);
     let _ = futex::wake(&wakeup.sleeping, futex::Flags::empty(), u32::MAX);
+}
+
+/// The store-load barriers of the wake-up protocol, made asymmetric.
+///
+/// A waker stores its change and then loads `sleeping`; a sleeper stores
+/// `sleeping` and then loads the state. Each side needs a full barrier
+/// between its store and its load, and on the waker's side (every put and
+/// every get) that fence was half the cost of a small `put`: it waits for
+/// the ring's cache line to come back from the consumer's core.
+///
+/// So wakers register their process for `membarrier(2)`'s global expedited
+/// command once and then only stop the compiler from reordering; a sleeper,
+/// which is about to make a futex system call anyway, issues the
+/// `membarrier`, which runs a full barrier on every CPU currently running a
+/// registered process (a process not running has passed one in its context
+/// switch). A process that cannot register (an old kernel, a seccomp
+/// filter) keeps its full fence; a sleeper whose `membarrier` fails sleeps in
+/// short slices, so that a registered waker it may have missed is noticed
+/// soon after.
+mod barrier {
+    use super::*;
+
+    /// Sleep slices when the heavy barrier is unavailable.
+    pub(super) const FALLBACK_SLICE: Duration = Duration::from_millis(1);
+
+    const UNKNOWN: u8 = 0;
+    const REGISTERED: u8 = 1;
+    const UNAVAILABLE: u8 = 2;
+
+    /// This process's registration (reset in a forked child, which is a new
+    /// process to the kernel and registers again).
+    static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+    extern "C" fn forget_after_fork() {
+        STATE.store(UNKNOWN, Ordering::Relaxed);
+    }
+
+    /// The waker's side, between publishing a change and looking for sleepers.
+    #[inline]
+    pub(super) fn light() {
+        if STATE.load(Ordering::Relaxed) == REGISTERED {
+            compiler_fence(Ordering::SeqCst);
+        } else {
+            light_slow();
+        }
+    }
+
+    #[cold]
+    fn light_slow() {
+        static HOOK: Once = Once::new();
+        HOOK.call_once(|| sys::on_fork_child(forget_after_fork));
+        if STATE.load(Ordering::Relaxed) == UNKNOWN {
+            let registered = membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok();
+            STATE.store(
+                if registered { REGISTERED } else { UNAVAILABLE },
+                Ordering::Relaxed,
+            );
+        }
+        // Registered or not, this call fences (a registration that just
+        // happened covers only later wakes).
+        fence(Ordering::SeqCst);
+    }
+
+    /// The sleeper's side, between announcing a sleep and the last look;
+    /// false if the `membarrier` failed.
+    pub(super) fn heavy() -> bool {
+        fence(Ordering::SeqCst);
+        membarrier(MembarrierCommand::GlobalExpedited).is_ok()
+    }
 }

@@ -197,6 +197,65 @@ mod processes {
         }
     }
 
+    /// Pauses around the waiters' spin time (20 µs): some gets find the
+    /// item while spinning, others fall asleep just before it is put.
+    fn pause(i: u32) {
+        let micros = [0, 5, 15, 25, 40, 80, 200][i as usize % 7];
+        if micros > 0 {
+            std::thread::sleep(Duration::from_micros(micros));
+        }
+    }
+
+    const ROUND_TRIPS: u32 = 700;
+
+    fn echo_with_pauses(requests: Queue<u32>, replies: Queue<u32>) {
+        for i in 0..ROUND_TRIPS {
+            let n = requests.get_timeout(T).unwrap();
+            pause(i * 3);
+            replies.put(&(n + 1)).unwrap();
+        }
+    }
+
+    fn ping_pong(requests: &Queue<u32>, replies: &Queue<u32>, what: &str) {
+        for i in 0..ROUND_TRIPS {
+            pause(i);
+            requests.put(&i).unwrap();
+            // A lost wake-up would leave this get asleep for its whole
+            // sleep slice (an hour): the timeout turns that into a failure.
+            match replies.get_timeout(5 * SECS) {
+                Ok(n) => assert_eq!(n, i + 1, "{what}"),
+                Err(e) => panic!("{what}: round trip {i}: {e}"),
+            }
+        }
+    }
+
+    /// Waiters that fall asleep are always woken: under every start method,
+    /// and in a forked child that inherited the queue (and the parent's
+    /// wake-up set-up) by capture.
+    #[test]
+    fn wakeups_are_never_lost_under_any_start_method() {
+        let _d = deadline(120 * SECS);
+        for m in StartMethod::ALL {
+            let (requests, replies) = (Queue::new().unwrap(), Queue::new().unwrap());
+            let mut p =
+                Process::new(echo_with_pauses, (requests.clone(), replies.clone())).start_method(m);
+            p.start().unwrap();
+            ping_pong(&requests, &replies, &m.to_string());
+            assert_eq!(p.join_timeout(T).unwrap(), Some(0));
+        }
+        let (requests, replies) = (Queue::new().unwrap(), Queue::new().unwrap());
+        // This process has put and been woken before it forks.
+        requests.put(&0).unwrap();
+        assert_eq!(requests.get().unwrap(), 0);
+        let mut p = Process::from_closure({
+            let (requests, replies) = (requests.clone(), replies.clone());
+            move || echo_with_pauses(requests, replies)
+        });
+        p.start().unwrap();
+        ping_pong(&requests, &replies, "a captured queue in a forked child");
+        assert_eq!(p.join_timeout(T).unwrap(), Some(0));
+    }
+
     fn put_many_and_exit(q: Queue<u64>, n: u64) {
         for i in 0..n {
             q.put(&i).unwrap();
