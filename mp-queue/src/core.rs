@@ -161,7 +161,7 @@ impl Core {
         }
         self.check_open()?;
         let tail = h.producer.0.tail.load(Ordering::Relaxed);
-        let room = self.room(tail);
+        let room = self.room(tail, deadline);
         // Most messages fit in the free space: serialize straight into it
         // (with this process's view of the consumers' progress, then with a
         // fresh one).
@@ -205,20 +205,24 @@ impl Core {
     /// sides would trade the same cache lines (and the line holding `head`)
     /// on every message. So the producer first gives the consumers a moment
     /// to free a batch, without sleeping or announcing anything; after that
-    /// it writes into whatever room there is, so a `put` never waits for
-    /// more than its message needs.
+    /// it writes into whatever room there is: a missing batch never makes
+    /// a `put` block or fail, and the moment never outlasts the put's
+    /// deadline (a `try_put` takes none).
     #[inline]
-    fn room(&self, tail: u64) -> u64 {
+    fn room(&self, tail: u64, deadline: Deadline) -> u64 {
         let low_water = LOW_WATER.min(self.capacity() / 4);
         let room = self.free_bytes(tail, false);
         if room >= low_water {
             return room;
         }
         let room = self.free_bytes(tail, true);
-        if room >= low_water {
+        let limit = deadline
+            .remaining()
+            .map_or(BATCH_WAIT, |left| left.min(BATCH_WAIT));
+        if room >= low_water || limit.is_zero() {
             return room;
         }
-        spin(BATCH_WAIT, || {
+        spin(limit, || {
             self.free_bytes(tail, true) >= low_water || self.is_closed()
         });
         self.free_bytes(tail, false)
