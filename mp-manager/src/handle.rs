@@ -118,6 +118,51 @@ impl Handle {
     pub(crate) fn op(&self, op: Op) -> Result<(Arc<Pool>, Answer)> {
         self.call(op, Wait::Now)
     }
+
+    /// Atomically updates the entry `key` of a dict or namespace: `f` gets
+    /// a copy of the value (`None` if missing) to change, `None` afterwards
+    /// removes the entry. A compare-and-swap on the server: if another call
+    /// changed the entry meanwhile, `f` runs again on the new value. Returns
+    /// what `f` returned the time it stuck.
+    pub(crate) fn update_entry<T, R>(
+        &self,
+        key: Vec<u8>,
+        mut f: impl FnMut(&mut Option<T>) -> R,
+    ) -> Result<R>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        let mut current: Option<Item> = match self.op(Op::MapGet(key.clone()))?.1 {
+            Answer::MaybeItem(item) => item,
+            other => return Err(unexpected(other)),
+        };
+        loop {
+            let pool = self.pool();
+            let expected = current.as_ref().map(|i| i.bytes.clone());
+            let mut value: Option<T> = current
+                .take()
+                .map(|item| decode_item(&pool, item))
+                .transpose()?;
+            let result = f(&mut value);
+            let new = value.as_ref().map(|v| encode_item(&pool, v)).transpose()?;
+            let op = Op::MapCompareSwap {
+                key: key.clone(),
+                expected,
+                new,
+            };
+            match self.op_on(&pool, op)? {
+                (pool, Answer::Swapped(Ok(old))) => {
+                    // The replaced value's holds came back to us: let them go.
+                    if let Some(old) = old {
+                        decode_with(&pool, old.refs, || Ok(()))?;
+                    }
+                    return Ok(result);
+                }
+                (_, Answer::Swapped(Err(now))) => current = now,
+                (_, other) => return Err(unexpected(other)),
+            }
+        }
+    }
 }
 
 impl Clone for Handle {

@@ -13,7 +13,7 @@ use crate::handle::{
 };
 use crate::number::{Number, arith};
 use crate::proxy::{boolean, count, to_usize, unit};
-use crate::wire::{Answer, Item, NumOp, Op};
+use crate::wire::{Answer, NumOp, Op};
 
 /// A dict on the manager's server (Python's `manager.dict()`).
 ///
@@ -249,42 +249,13 @@ where
     /// (`None` if missing) to change, and setting it to `None` removes the
     /// entry. If another call changed the entry meanwhile, `f` runs again on
     /// the new value. Returns what `f` returned the time it stuck.
-    pub fn update_with<Q, R>(&self, key: &Q, mut f: impl FnMut(&mut Option<V>) -> R) -> Result<R>
+    pub fn update_with<Q, R>(&self, key: &Q, f: impl FnMut(&mut Option<V>) -> R) -> Result<R>
     where
         K: Borrow<Q>,
         Q: Serialize + ?Sized,
     {
         let pool = self.handle.pool();
         let key = encode_key(&pool, key)?;
-        let mut current: Option<Item> = match self.handle.op_on(&pool, Op::MapGet(key.clone()))? {
-            (_, Answer::MaybeItem(item)) => item,
-            (_, other) => return Err(unexpected(other)),
-        };
-        loop {
-            let pool = self.handle.pool();
-            let expected = current.as_ref().map(|i| i.bytes.clone());
-            let mut value: Option<V> = match current.take() {
-                Some(item) => Some(decode_item(&pool, item)?),
-                None => None,
-            };
-            let result = f(&mut value);
-            let new = value.as_ref().map(|v| encode_item(&pool, v)).transpose()?;
-            let op = Op::MapCompareSwap {
-                key: key.clone(),
-                expected,
-                new,
-            };
-            match self.handle.op_on(&pool, op)? {
-                (pool, Answer::Swapped(Ok(old))) => {
-                    // The replaced value's holds came back to us: let them go.
-                    if let Some(old) = old {
-                        decode_with(&pool, old.refs, || Ok(()))?;
-                    }
-                    return Ok(result);
-                }
-                (_, Answer::Swapped(Err(now))) => current = now,
-                (_, other) => return Err(unexpected(other)),
-            }
-        }
+        self.handle.update_entry(key, f)
     }
 }

@@ -10,7 +10,7 @@ use crate::handle::{
 };
 use crate::number::{Number, arith};
 use crate::proxy::boolean;
-use crate::wire::{Answer, Item, NumOp, Op};
+use crate::wire::{Answer, NumOp, Op};
 
 /// A namespace on the manager's server: named attributes of any serde type
 /// (Python's `manager.Namespace()`, where `ns.x = 1` becomes
@@ -142,40 +142,12 @@ impl Namespace {
     /// Atomically updates attribute `name`: `f` gets a copy (`None` if
     /// unset) to change; `None` afterwards removes it. Runs again if another
     /// call changed the attribute meanwhile.
-    pub fn update_with<T, R>(&self, name: &str, mut f: impl FnMut(&mut Option<T>) -> R) -> Result<R>
+    pub fn update_with<T, R>(&self, name: &str, f: impl FnMut(&mut Option<T>) -> R) -> Result<R>
     where
         T: Serialize + DeserializeOwned,
     {
         let pool = self.handle.pool();
         let key = encode_key(&pool, name)?;
-        let mut current: Option<Item> = match self.handle.op_on(&pool, Op::MapGet(key.clone()))?.1 {
-            Answer::MaybeItem(item) => item,
-            other => return Err(unexpected(other)),
-        };
-        loop {
-            let pool = self.handle.pool();
-            let expected = current.as_ref().map(|i| i.bytes.clone());
-            let mut value: Option<T> = match current.take() {
-                Some(item) => Some(decode_item(&pool, item)?),
-                None => None,
-            };
-            let result = f(&mut value);
-            let new = value.as_ref().map(|v| encode_item(&pool, v)).transpose()?;
-            let op = Op::MapCompareSwap {
-                key: key.clone(),
-                expected,
-                new,
-            };
-            match self.handle.op_on(&pool, op)? {
-                (pool, Answer::Swapped(Ok(old))) => {
-                    if let Some(old) = old {
-                        decode_with(&pool, old.refs, || Ok(()))?;
-                    }
-                    return Ok(result);
-                }
-                (_, Answer::Swapped(Err(now))) => current = now,
-                (_, other) => return Err(unexpected(other)),
-            }
-        }
+        self.handle.update_entry(key, f)
     }
 }
