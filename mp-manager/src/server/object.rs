@@ -324,54 +324,12 @@ impl Object {
         let mut guard = self.state.lock();
         let state = &mut *guard;
         match (state, op) {
-            (
-                State::Seq(seq),
-                op @ (Op::SeqPush(_)
-                | Op::SeqExtend(_)
-                | Op::SeqGet(_)
-                | Op::SeqSet(..)
-                | Op::SeqInsert(..)
-                | Op::SeqPop(_)
-                | Op::SeqRemove(_)
-                | Op::SeqIndex(_)
-                | Op::SeqCount(_)
-                | Op::SeqLen
-                | Op::SeqClear
-                | Op::SeqReverse
-                | Op::SeqSlice(..)
-                | Op::SeqSnapshot
-                | Op::SeqReplace { .. }
-                | Op::SeqPermute { .. }
-                | Op::SeqArith(..)),
-            ) => {
+            (State::Seq(seq), op) if op.family() == Family::Seq => {
                 let answer = seq_op(seq, op, cx, self.kind)?;
                 Ok(answer)
             }
-            (
-                State::Map(map),
-                op @ (Op::MapInsert(..)
-                | Op::MapGet(_)
-                | Op::MapRemove(_)
-                | Op::MapContains(_)
-                | Op::MapKeys
-                | Op::MapValues
-                | Op::MapItems
-                | Op::MapLen
-                | Op::MapUpdate(_)
-                | Op::MapSetDefault(..)
-                | Op::MapClear
-                | Op::MapPopItem
-                | Op::MapCompareSwap { .. }
-                | Op::MapArith(..)),
-            ) => Ok(map_op(map, op, cx)?),
-            (
-                State::Value(item),
-                op @ (Op::ValGet
-                | Op::ValSet(_)
-                | Op::ValSwap(_)
-                | Op::ValCompareSwap { .. }
-                | Op::ValArith(_)),
-            ) => Ok(value_op(item, op, cx)?),
+            (State::Map(map), op) if op.family() == Family::Map => Ok(map_op(map, op, cx)?),
+            (State::Value(item), op) if op.family() == Family::Value => Ok(value_op(item, op, cx)?),
             (State::Queue(_), Op::QPut(item, wait)) => self.queue_put(&mut guard, item, wait, cx),
             (State::Queue(_), Op::QGet(wait)) => self.queue_get(&mut guard, wait, cx),
             (State::Queue(q), Op::QSize) => Ok(Answer::Count(q.items.len() as u64)),
@@ -522,7 +480,7 @@ impl Object {
                 }
             }
             (_, op) => Err(Fault::WrongKind {
-                expected: op_family(&op).to_owned(),
+                expected: op.family().describe().to_owned(),
                 found: self.kind,
             }
             .into()),
@@ -1067,60 +1025,94 @@ fn value_op(value: &mut Item, op: Op, cx: &Cx<'_>) -> Result<Answer, Fault> {
     })
 }
 
-/// What kind of object an operation is for (for wrong-kind errors).
-fn op_family(op: &Op) -> &'static str {
-    match op {
-        Op::SeqPush(_)
-        | Op::SeqExtend(_)
-        | Op::SeqGet(_)
-        | Op::SeqSet(..)
-        | Op::SeqInsert(..)
-        | Op::SeqPop(_)
-        | Op::SeqRemove(_)
-        | Op::SeqIndex(_)
-        | Op::SeqCount(_)
-        | Op::SeqLen
-        | Op::SeqClear
-        | Op::SeqReverse
-        | Op::SeqSlice(..)
-        | Op::SeqSnapshot
-        | Op::SeqReplace { .. }
-        | Op::SeqPermute { .. }
-        | Op::SeqArith(..) => "a list or an array",
-        Op::MapInsert(..)
-        | Op::MapGet(_)
-        | Op::MapRemove(_)
-        | Op::MapContains(_)
-        | Op::MapKeys
-        | Op::MapValues
-        | Op::MapItems
-        | Op::MapLen
-        | Op::MapUpdate(_)
-        | Op::MapSetDefault(..)
-        | Op::MapClear
-        | Op::MapPopItem
-        | Op::MapCompareSwap { .. }
-        | Op::MapArith(..) => "a dict or a namespace",
-        Op::ValGet
-        | Op::ValSet(_)
-        | Op::ValSwap(_)
-        | Op::ValCompareSwap { .. }
-        | Op::ValArith(_) => "a Value",
-        Op::QPut(..) | Op::QGet(_) | Op::QSize | Op::QMaxSize => "a queue",
-        Op::QTaskDone | Op::QJoin(_) => "a JoinableQueue",
-        Op::LockAcquire { .. } | Op::LockRelease { .. } | Op::LockLocked => {
-            "a Lock, an RLock or a Condition"
+/// What kind of object an operation is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Seq,
+    Map,
+    Value,
+    Queue,
+    JoinableQueue,
+    Lock,
+    Semaphore,
+    Event,
+    Condition,
+    Barrier,
+    Method,
+}
+
+impl Op {
+    fn family(&self) -> Family {
+        match self {
+            Op::SeqPush(_)
+            | Op::SeqExtend(_)
+            | Op::SeqGet(_)
+            | Op::SeqSet(..)
+            | Op::SeqInsert(..)
+            | Op::SeqPop(_)
+            | Op::SeqRemove(_)
+            | Op::SeqIndex(_)
+            | Op::SeqCount(_)
+            | Op::SeqLen
+            | Op::SeqClear
+            | Op::SeqReverse
+            | Op::SeqSlice(..)
+            | Op::SeqSnapshot
+            | Op::SeqReplace { .. }
+            | Op::SeqPermute { .. }
+            | Op::SeqArith(..) => Family::Seq,
+            Op::MapInsert(..)
+            | Op::MapGet(_)
+            | Op::MapRemove(_)
+            | Op::MapContains(_)
+            | Op::MapKeys
+            | Op::MapValues
+            | Op::MapItems
+            | Op::MapLen
+            | Op::MapUpdate(_)
+            | Op::MapSetDefault(..)
+            | Op::MapClear
+            | Op::MapPopItem
+            | Op::MapCompareSwap { .. }
+            | Op::MapArith(..) => Family::Map,
+            Op::ValGet
+            | Op::ValSet(_)
+            | Op::ValSwap(_)
+            | Op::ValCompareSwap { .. }
+            | Op::ValArith(_) => Family::Value,
+            Op::QPut(..) | Op::QGet(_) | Op::QSize | Op::QMaxSize => Family::Queue,
+            Op::QTaskDone | Op::QJoin(_) => Family::JoinableQueue,
+            Op::LockAcquire { .. } | Op::LockRelease { .. } | Op::LockLocked => Family::Lock,
+            Op::SemAcquire(_) | Op::SemRelease(_) | Op::SemValue => Family::Semaphore,
+            Op::EvSet | Op::EvClear | Op::EvIsSet | Op::EvWait(_) => Family::Event,
+            Op::CondWait { .. } | Op::CondNotify { .. } => Family::Condition,
+            Op::BarWait(_)
+            | Op::BarReset
+            | Op::BarAbort
+            | Op::BarParties
+            | Op::BarWaiting
+            | Op::BarBroken => Family::Barrier,
+            Op::Method { .. } => Family::Method,
         }
-        Op::SemAcquire(_) | Op::SemRelease(_) | Op::SemValue => "a Semaphore",
-        Op::EvSet | Op::EvClear | Op::EvIsSet | Op::EvWait(_) => "an Event",
-        Op::CondWait { .. } | Op::CondNotify { .. } => "a Condition",
-        Op::BarWait(_)
-        | Op::BarReset
-        | Op::BarAbort
-        | Op::BarParties
-        | Op::BarWaiting
-        | Op::BarBroken => "a Barrier",
-        Op::Method { .. } => "a shared object",
+    }
+}
+
+impl Family {
+    /// The objects that take such operations (for wrong-kind errors).
+    fn describe(self) -> &'static str {
+        match self {
+            Family::Seq => "a list or an array",
+            Family::Map => "a dict or a namespace",
+            Family::Value => "a Value",
+            Family::Queue => "a queue",
+            Family::JoinableQueue => "a JoinableQueue",
+            Family::Lock => "a Lock, an RLock or a Condition",
+            Family::Semaphore => "a Semaphore",
+            Family::Event => "an Event",
+            Family::Condition => "a Condition",
+            Family::Barrier => "a Barrier",
+            Family::Method => "a shared object",
+        }
     }
 }
 
