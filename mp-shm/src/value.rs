@@ -223,9 +223,7 @@ impl<T: Shareable> Value<T> {
 
     /// Takes the lock and returns a guard that derefs to the value.
     pub fn lock(&self) -> LockResult<ValueGuard<'_, T>> {
-        forever(self.lock.acquire_with(true, Wait::Forever))
-            .map(|g| ValueGuard::new(g, &self.data))
-            .map_err(|e| e.map(|g| ValueGuard::new(g, &self.data)))
+        forever(self.lock_with(Wait::Forever))
     }
 
     /// [`lock`](Value::lock), waiting at most `timeout`.
@@ -394,9 +392,7 @@ impl<T: Shareable> Array<T> {
 
     /// Takes the lock and returns a guard that derefs to the elements.
     pub fn lock(&self) -> LockResult<ArrayGuard<'_, T>> {
-        forever(self.lock.acquire_with(true, Wait::Forever))
-            .map(|g| ArrayGuard::new(g, &self.data))
-            .map_err(|e| e.map(|g| ArrayGuard::new(g, &self.data)))
+        forever(self.lock_with(Wait::Forever))
     }
 
     /// [`lock`](Array::lock), waiting at most `timeout`.
