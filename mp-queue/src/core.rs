@@ -1,13 +1,14 @@
 //! The untyped queue: the ring protocol shared by `Queue`, `SimpleQueue`
 //! and `JoinableQueue`.
 //!
-//! Producers hold the producer lock while they write a message and publish
-//! it by advancing `tail`; consumers hold the consumer lock while they read
-//! one and release its bytes by advancing `head`. Bytes in `head..tail` are
-//! only ever read, bytes past `tail` only ever written, so the two sides
-//! never touch the same bytes. Both locks are robust: a process that dies
-//! holding one hands it to the next with an "owner died" indication, and
-//! the protocol then drops whatever message the dead process had half done.
+//! Producers take turns (see `turn`: a robust lock, biased towards a lone
+//! producer) to write a message and publish it by advancing `tail`;
+//! consumers take turns to read one and release its bytes by advancing
+//! `head`. Bytes in `head..tail` are only ever read, bytes past `tail` only
+//! ever written, so the two sides never touch the same bytes. A process
+//! that dies in its turn hands the side to the next with an "owner died"
+//! indication, and the protocol then drops whatever message the dead
+//! process had half done.
 
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -15,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use mp_handle::Fd;
-use mp_shm::{AcquireError, Lock, LockGuard};
+use mp_shm::Lock;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,7 @@ use crate::chunk::{self, Chunk, FIRST, LAST};
 use crate::error::{Error, Result};
 use crate::header::{Header, MAGIC};
 use crate::sys::{Cursor, Ring};
+use crate::turn::{Turn, Turns};
 use crate::wait::{Deadline, spin, wait_for, wake_all, wake_everyone};
 
 /// How often a waiter looks whether the process it waits on is still alive.
@@ -39,8 +41,9 @@ const SLEEP_SLICE: Duration = Duration::from_secs(3600);
 pub(crate) struct Core {
     ring: Ring,
     fd: OwnedFd,
-    put_lock: Lock,
-    get_lock: Lock,
+    /// Producers' turns and consumers' turns.
+    puts: Turns,
+    gets: Turns,
     /// This process's last look at `head`, for producers: it only grows, so
     /// a stale value is merely pessimistic, and re-reading the consumers'
     /// cache line is needed only when it says "no room". (Consumers never
@@ -78,8 +81,8 @@ impl Core {
         Core {
             ring,
             fd,
-            put_lock,
-            get_lock,
+            puts: Turns::new(put_lock),
+            gets: Turns::new(get_lock),
             head_seen: AtomicU64::new(0),
             closed: AtomicBool::new(false),
         }
@@ -265,7 +268,7 @@ impl Core {
     fn publish(&self, at: u64, chunk: Chunk, last: bool, joinable: bool) {
         let h = self.header();
         // `at .. at + 16` is past `tail` and inside the free space this
-        // producer (holding the producer lock) checked.
+        // producer (in the producers' turn) checked.
         self.ring
             .write_array(at + chunk::FIELDS_AT, &chunk.encode());
         if last {
@@ -330,29 +333,35 @@ impl Core {
         }
     }
 
-    fn lock_producers(&self, deadline: Deadline) -> Result<LockGuard<'_>> {
-        let guard = lock(&self.put_lock, deadline).ok_or(Error::Full)?;
-        if let Err(died) = guard {
-            // The previous producer died mid-put. If it had published part of
-            // a streamed message, consumers drop that message; otherwise its
-            // message was never visible: count it as lost here.
-            let h = self.header();
-            if h.producer.0.streaming.swap(0, Ordering::AcqRel) == 0 {
-                h.torn.0.fetch_add(1, Ordering::Relaxed);
-            }
-            // It may have died between publishing a chunk (its tag) and
-            // moving `tail` past it: catch up, or the chunk would be
-            // overwritten under a consumer.
-            let mut tail = h.producer.0.tail.load(Ordering::Relaxed);
-            while self.available(tail) {
-                tail += self.chunk_at(tail).footprint();
-            }
-            h.producer.0.tail.store(tail, Ordering::Release);
-            wake_all(&h.data.0);
-            died.mark_consistent();
-            return Ok(died);
+    #[inline(always)]
+    fn lock_producers(&self, deadline: Deadline) -> Result<Turn<'_>> {
+        let bias = &self.header().put_bias.0;
+        self.puts
+            .take(bias, deadline, |mid_turn| {
+                self.after_dead_producer(mid_turn)
+            })
+            .ok_or(Error::Full)
+    }
+
+    /// Repairs the producers' side after a producer died holding it.
+    #[cold]
+    fn after_dead_producer(&self, mid_turn: bool) {
+        let h = self.header();
+        // If it had published part of a streamed message, consumers drop
+        // that message; if it died in the middle of any other put, its
+        // message was never visible: count it as lost here.
+        if h.producer.0.streaming.swap(0, Ordering::AcqRel) == 0 && mid_turn {
+            h.torn.0.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(guard.expect("checked above"))
+        // It may have died between publishing a chunk (its tag) and moving
+        // `tail` past it: catch up, or the chunk would be overwritten under
+        // a consumer.
+        let mut tail = h.producer.0.tail.load(Ordering::Relaxed);
+        while self.available(tail) {
+            tail += self.chunk_at(tail).footprint();
+        }
+        h.producer.0.tail.store(tail, Ordering::Release);
+        wake_all(&h.data.0);
     }
 
     // ----- consumers -------------------------------------------------------
@@ -475,17 +484,13 @@ impl Core {
         }
     }
 
-    fn lock_consumers(&self, deadline: Deadline) -> Result<LockGuard<'_>> {
-        match lock(&self.get_lock, deadline) {
-            None => Err(Error::Empty),
-            Some(Ok(guard)) => Ok(guard),
-            // The previous consumer died mid-get: whatever it had half read
-            // is skipped by the next `get` (a chunk that does not start a message).
-            Some(Err(died)) => {
-                died.mark_consistent();
-                Ok(died)
-            }
-        }
+    #[inline(always)]
+    fn lock_consumers(&self, deadline: Deadline) -> Result<Turn<'_>> {
+        // After a consumer died, whatever it had half read is skipped by the
+        // next `get` (a chunk that does not start a message): nothing to
+        // repair.
+        let bias = &self.header().get_bias.0;
+        self.gets.take(bias, deadline, |_| {}).ok_or(Error::Empty)
     }
 
     // ----- JoinableQueue ---------------------------------------------------
@@ -526,21 +531,6 @@ impl Core {
 
     pub(crate) fn unfinished(&self) -> u64 {
         self.header().unfinished.0.load(Ordering::Acquire)
-    }
-}
-
-/// `Some(Ok)` acquired, `Some(Err(guard))` acquired from a dead holder,
-/// `None` timed out.
-fn lock(lock: &Lock, deadline: Deadline) -> Option<Result<LockGuard<'_>, LockGuard<'_>>> {
-    let result = match deadline.remaining() {
-        None => lock.acquire().map_err(AcquireError::OwnerDied),
-        Some(left) if left.is_zero() => lock.try_acquire(),
-        Some(left) => lock.acquire_timeout(left),
-    };
-    match result {
-        Ok(guard) => Some(Ok(guard)),
-        Err(AcquireError::OwnerDied(died)) => Some(Err(died.into_inner())),
-        Err(AcquireError::Timeout) => None,
     }
 }
 
@@ -739,8 +729,8 @@ impl Serialize for Core {
         WireRef {
             fd: self.fd.as_fd(),
             ring_size: self.capacity(),
-            put_lock: &self.put_lock,
-            get_lock: &self.get_lock,
+            put_lock: self.puts.lock(),
+            get_lock: self.gets.lock(),
         }
         .serialize(serializer)
     }
@@ -756,6 +746,14 @@ impl<'de> Deserialize<'de> for Core {
             return Err(D::Error::custom("not an mp queue"));
         }
         Ok(Core::from_parts(fd, ring, wire.put_lock, wire.get_lock))
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        let h = self.header();
+        self.puts.give_back(&h.put_bias.0);
+        self.gets.give_back(&h.get_bias.0);
     }
 }
 

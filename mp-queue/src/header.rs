@@ -3,8 +3,8 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
-/// Marks an initialised queue segment ("mpqueue1").
-pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"mpqueue1");
+/// Marks an initialised queue segment ("mpqueue2": with `Bias`).
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"mpqueue2");
 
 #[repr(C, align(64))]
 #[derive(Default)]
@@ -36,6 +36,25 @@ pub(crate) struct Consumer {
     pub(crate) gets: AtomicU64,
 }
 
+/// Who may take a side's turn (producers' or consumers') without the
+/// side's lock: see `turn`. Only the side's turns touch these fields.
+#[derive(Default)]
+pub(crate) struct Bias {
+    /// The owning thread's key (`turn::Key`), with `turn::REVOKE` set while
+    /// another thread takes the bias away; 0: no owner, the lock decides.
+    pub(crate) owner: AtomicU64,
+    /// 1 while a turn is in progress, the owner's or a lock holder's (a
+    /// futex word: revokers sleep on it). A dead holder that left it set
+    /// died in the middle of a turn.
+    pub(crate) busy: AtomicU32,
+    /// Consecutive lock turns taken by `streak_key` (under the lock).
+    pub(crate) streak: AtomicU32,
+    pub(crate) streak_key: AtomicU64,
+    /// The streak that earns the bias; 0 means the initial value. Doubles
+    /// with every revocation, so taking turns by turns stays on the lock.
+    pub(crate) earn_at: AtomicU32,
+}
+
 /// A futex word: 1 while someone sleeps (or is about to) waiting for a
 /// change, 0 once a waker has taken that on. A waker makes a system call
 /// only when it flips 1 to 0: once per sleep, however many changes follow.
@@ -49,6 +68,8 @@ pub(crate) struct Header {
     pub(crate) config: Line<Config>,
     pub(crate) producer: Line<Producer>,
     pub(crate) consumer: Line<Consumer>,
+    pub(crate) put_bias: Line<Bias>,
+    pub(crate) get_bias: Line<Bias>,
     /// Consumers wait here for data.
     pub(crate) data: Line<Wakeup>,
     /// Producers wait here for space (ring bytes or `maxsize`).

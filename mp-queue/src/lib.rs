@@ -21,7 +21,9 @@
 //! to wait spins for a few microseconds (a busy peer answers in
 //! nanoseconds), then sleeps on a futex that the other side only wakes
 //! when someone sleeps. Producers take turns through one process-shared
-//! robust lock, consumers through another.
+//! robust lock, consumers through another; a thread that takes every turn
+//! on its side keeps the lock between turns and pays no atomic
+//! read-modify-write at all, until another thread wants a turn.
 //!
 //! # Better than CPython
 //!
@@ -74,6 +76,7 @@ mod error;
 mod header;
 mod queue;
 mod sys;
+mod turn;
 mod wait;
 
 pub use error::{Error, Result};

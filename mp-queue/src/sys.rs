@@ -112,7 +112,7 @@ impl Ring {
 
     /// Copies `data` into the ring at stream position `pos`.
     ///
-    /// Only the producer holding the producer lock calls this, and only for
+    /// Only the producer in the producers' turn calls this, and only for
     /// bytes past the published tail and within the free space it checked:
     /// bytes no consumer reads until they are published.
     #[inline]
@@ -155,8 +155,8 @@ impl Ring {
     #[inline]
     pub(crate) fn store_tag(&self, pos: u64, tag: u64) {
         debug_assert_eq!(pos % 8, 0);
-        // SAFETY: as in `load_tag`; only the producer holding the producer
-        // lock stores tags, into free space it checked.
+        // SAFETY: as in `load_tag`; only the producer in the producers'
+        // turn stores tags, into free space it checked.
         unsafe { std::sync::atomic::AtomicU64::from_ptr(self.at(pos).cast()) }
             .store(tag, std::sync::atomic::Ordering::Release)
     }
@@ -171,7 +171,7 @@ impl Ring {
     /// A cursor over `len` bytes of the ring from stream position `pos`, for
     /// serializing a message in place.
     ///
-    /// Only the producer holding the producer lock makes one, and only over
+    /// Only the producer in the producers' turn makes one, and only over
     /// free space it checked (past the published tail, within the room the
     /// consumers left): bytes no consumer reads until they are published.
     #[inline]
@@ -187,7 +187,7 @@ impl Ring {
 
     /// The ring bytes at stream position `pos .. pos + len`.
     ///
-    /// Only the consumer holding the consumer lock calls this, and only for
+    /// Only the consumer in the consumers' turn calls this, and only for
     /// published bytes it has not released (`head <= pos`, `pos + len <=
     /// tail`). The ring protocol keeps every writer away from those bytes
     /// until `head` moves past them, which the same consumer does after the

@@ -146,7 +146,7 @@ pub(crate) fn wake_everyone(wakeup: &Wakeup) {
 /// filter) keeps its full fence; a sleeper whose `membarrier` fails sleeps in
 /// short slices, so that a registered waker it may have missed is noticed
 /// soon after.
-mod barrier {
+pub(crate) mod barrier {
     use super::*;
 
     /// Sleep slices when the heavy barrier is unavailable.
@@ -190,9 +190,18 @@ mod barrier {
         fence(Ordering::SeqCst);
     }
 
+    /// Whether this process is registered, so that other processes'
+    /// `heavy` barriers reach its threads (registers on first use).
+    pub(crate) fn registered() -> bool {
+        if STATE.load(Ordering::Relaxed) == UNKNOWN {
+            light_slow();
+        }
+        STATE.load(Ordering::Relaxed) == REGISTERED
+    }
+
     /// The sleeper's side, between announcing a sleep and the last look;
     /// false if the `membarrier` failed.
-    pub(super) fn heavy() -> bool {
+    pub(crate) fn heavy() -> bool {
         fence(Ordering::SeqCst);
         membarrier(MembarrierCommand::GlobalExpedited).is_ok()
     }

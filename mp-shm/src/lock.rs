@@ -137,6 +137,16 @@ impl Lock {
         })
     }
 
+    /// Releases the lock if the process `pid` holds it; whether it did.
+    ///
+    /// For protocols in which one process releases a lock on behalf of
+    /// another that keeps it without a guard ([`LockGuard::forget`]):
+    /// unlike [`release`](Self::release), it never releases a process that
+    /// took the lock over meanwhile (from a holder that died).
+    pub fn release_if_held_by(&self, pid: u32) -> bool {
+        pid != 0 && self.raw().unlock_if_held_by(pid)
+    }
+
     /// Whether some process holds the lock right now.
     pub fn is_locked(&self) -> bool {
         self.raw().holder() != 0
@@ -187,7 +197,7 @@ impl<'a> LockGuard<'a> {
 impl Drop for LockGuard<'_> {
     #[inline]
     fn drop(&mut self) {
-        self.lock.raw().unlock_if_held_by(self.id);
+        let _ = self.lock.raw().unlock_if_held_by(self.id);
     }
 }
 

@@ -256,12 +256,13 @@ impl RawLockState {
     }
 
     /// Releases if the word still names `id` (a guard whose lock was
-    /// released by another process does not release the next holder's).
+    /// released by another process does not release the next holder's);
+    /// whether it did.
     #[inline]
-    pub(crate) fn unlock_if_held_by(&self, id: u32) {
+    pub(crate) fn unlock_if_held_by(&self, id: u32) -> bool {
         let w = self.word.load(Relaxed);
         if w & ID_MASK != id {
-            return;
+            return false;
         }
         self.owner_start.store(0, Relaxed);
         match self.word.compare_exchange(w, 0, Release, Relaxed) {
@@ -269,10 +270,14 @@ impl RawLockState {
                 if w & CONTENDED != 0 {
                     futex_wake(&self.word, 1);
                 }
+                true
             }
             // A waiter set CONTENDED meanwhile; the owner is still us.
-            Err(now) if now & ID_MASK == id => self.unlock(),
-            Err(_) => {}
+            Err(now) if now & ID_MASK == id => {
+                self.unlock();
+                true
+            }
+            Err(_) => false,
         }
     }
 
@@ -346,7 +351,7 @@ mod tests {
         );
         assert_eq!(s.holder(), identity::process().0);
         assert!(s.lock(Owner::Process, false, Wait::Never).is_err());
-        s.unlock_if_held_by(12345);
+        assert!(!s.unlock_if_held_by(12345));
         assert_ne!(s.holder(), 0, "another id does not release it");
         assert_eq!(s.release_any(), Ok(()));
         assert_eq!(s.release_any(), Err(ReleaseError::NotLocked));

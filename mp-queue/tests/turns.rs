@@ -1,0 +1,261 @@
+//! A thread that puts (or gets) alone keeps its side of the queue without
+//! the lock; anyone else who wants a turn takes that away. These tests pin
+//! the hand-overs: between processes, threads and a forked child, from an
+//! owner that is idle, dead while idle, or dead in the middle of a put.
+
+use std::time::{Duration, Instant};
+
+use mp_pipe::{Connection, pipe};
+use mp_process::Process;
+use mp_queue::{Error, Queue, QueueBuilder};
+use mp_testkit::{deadline, eventually};
+use serde::{Deserialize, Serialize};
+
+const SECS: Duration = Duration::from_secs(1);
+const T: Duration = Duration::from_secs(20);
+
+/// Enough turns in a row to own a side (the first bias needs 64).
+const ALONE: u32 = 200;
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct Item {
+    from: u32,
+    seq: u32,
+    body: Vec<u8>,
+}
+
+fn item(from: u32, seq: u32) -> Item {
+    Item {
+        from,
+        seq,
+        body: vec![(from * 31 + seq) as u8; (seq as usize * 13) % 700],
+    }
+}
+
+fn started(mut p: Process) -> Process {
+    p.start().unwrap();
+    p
+}
+
+/// Puts `ALONE` items (owning the producers' side), reports, then waits.
+fn put_alone_then_wait(q: Queue<Item>, report: Connection) {
+    for seq in 0..ALONE {
+        q.put(&item(1, seq)).unwrap();
+    }
+    report.send(&()).unwrap();
+    // Idle but alive until the parent says go (or is gone).
+    if report.recv_timeout::<()>(T).is_ok() {
+        // The parent took a turn meanwhile: this one takes the side back.
+        q.put_timeout(&item(1, ALONE), T).unwrap();
+        report.send(&()).unwrap();
+    }
+}
+
+#[test]
+fn an_idle_owner_in_a_live_process_hands_over_at_once() {
+    let _d = deadline(60 * SECS);
+    let q: Queue<Item> = Queue::new().unwrap();
+    let (ours, theirs) = pipe().unwrap();
+    let child = started(Process::new(put_alone_then_wait, (q.clone(), theirs)));
+    ours.recv_timeout::<()>(T).unwrap();
+    // The child owns the producers' side and is idle: even a put that may
+    // not wait at all gets its turn.
+    q.try_put(&item(0, 0)).unwrap();
+    for seq in 0..ALONE {
+        assert_eq!(q.try_get().unwrap(), item(1, seq));
+    }
+    assert_eq!(q.try_get().unwrap(), item(0, 0));
+    // And back: the child takes a turn from the parent's side of things.
+    ours.send(&()).unwrap();
+    ours.recv_timeout::<()>(T).unwrap();
+    assert_eq!(q.get_timeout(T).unwrap(), item(1, ALONE));
+    assert_eq!(child.join_timeout(T).unwrap(), Some(0));
+    assert_eq!(q.torn(), 0);
+}
+
+fn get_alone_then_wait(q: Queue<u32>, report: Connection) {
+    for seq in 0..ALONE {
+        assert_eq!(q.get_timeout(T).unwrap(), seq);
+    }
+    report.send(&()).unwrap();
+    let _ = report.recv_timeout::<()>(T);
+}
+
+#[test]
+fn an_idle_consumer_owner_hands_over_at_once() {
+    let _d = deadline(60 * SECS);
+    let q: Queue<u32> = Queue::new().unwrap();
+    for seq in 0..ALONE {
+        q.put(&seq).unwrap();
+    }
+    let (ours, theirs) = pipe().unwrap();
+    let child = started(Process::new(get_alone_then_wait, (q.clone(), theirs)));
+    ours.recv_timeout::<()>(T).unwrap();
+    q.put(&7).unwrap();
+    assert_eq!(q.try_get().unwrap(), 7);
+    ours.send(&()).unwrap();
+    assert_eq!(child.join_timeout(T).unwrap(), Some(0));
+}
+
+#[test]
+fn an_owner_killed_while_idle_loses_nothing() {
+    let _d = deadline(60 * SECS);
+    let q: Queue<Item> = Queue::new().unwrap();
+    let (ours, theirs) = pipe().unwrap();
+    let child = started(Process::new(put_alone_then_wait, (q.clone(), theirs)));
+    ours.recv_timeout::<()>(T).unwrap();
+    child.kill().unwrap();
+    assert_eq!(child.join_timeout(T).unwrap(), Some(-9));
+    q.put_timeout(&item(0, 0), T).unwrap();
+    for seq in 0..ALONE {
+        assert_eq!(q.get_timeout(T).unwrap(), item(1, seq));
+    }
+    assert_eq!(q.get_timeout(T).unwrap(), item(0, 0));
+    assert_eq!(q.torn(), 0, "an idle owner's death tears nothing");
+}
+
+/// Puts until the bounded queue is full and blocks in the next put.
+fn put_until_blocked(q: Queue<Item>) {
+    for seq in 0.. {
+        q.put(&item(1, seq)).unwrap();
+    }
+}
+
+#[test]
+fn an_owner_killed_in_the_middle_of_a_put_is_taken_over() {
+    let _d = deadline(60 * SECS);
+    let q: Queue<Item> = Queue::with_maxsize(ALONE as usize).unwrap();
+    let child = started(Process::new(put_until_blocked, (q.clone(),)));
+    assert!(eventually(T, || q.is_full()));
+    // Now it owns the side and waits inside a put for room.
+    std::thread::sleep(Duration::from_millis(20));
+    child.kill().unwrap();
+    assert_eq!(child.join_timeout(T).unwrap(), Some(-9));
+    for seq in 0..ALONE {
+        assert_eq!(q.get_timeout(T).unwrap(), item(1, seq));
+    }
+    let start = Instant::now();
+    q.put_timeout(&item(0, 0), T).unwrap();
+    assert!(start.elapsed() < 5 * SECS, "took {:?}", start.elapsed());
+    assert_eq!(q.get_timeout(T).unwrap(), item(0, 0));
+    // The put it died in counts as torn (it never became visible).
+    assert_eq!(q.torn(), 1);
+}
+
+#[test]
+fn a_revocation_waits_only_as_long_as_asked() {
+    let _d = deadline(60 * SECS);
+    let q: Queue<Item> = Queue::with_maxsize(ALONE as usize).unwrap();
+    let child = started(Process::new(put_until_blocked, (q.clone(),)));
+    assert!(eventually(T, || q.is_full()));
+    std::thread::sleep(Duration::from_millis(20));
+    // The owner is busy (blocked for room): a put from here times out in
+    // its own time, and leaves everything as it was.
+    assert!(matches!(q.try_put(&item(0, 0)), Err(Error::Full)));
+    let start = Instant::now();
+    let waited = q.put_timeout(&item(0, 0), Duration::from_millis(200));
+    assert!(matches!(waited, Err(Error::Full)), "{waited:?}");
+    assert!(start.elapsed() >= Duration::from_millis(200));
+    assert!(start.elapsed() < 5 * SECS);
+    // The child goes on once there is room.
+    let seen = q.get_timeout(T).unwrap();
+    assert_eq!(seen, item(1, 0));
+    assert!(eventually(T, || q.is_full()));
+    child.kill().unwrap();
+    child.join_timeout(T).unwrap();
+}
+
+#[test]
+fn threads_that_take_turns_never_share_one() {
+    let _d = deadline(120 * SECS);
+    const PRODUCERS: u32 = 4;
+    const PER: u32 = 50_000;
+    let q: Queue<Option<Item>> = QueueBuilder::new().ring_size(256 << 10).build().unwrap();
+    let consumers: Vec<_> = (0..2)
+        .map(|_| {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                let mut last = vec![None::<u32>; PRODUCERS as usize];
+                let mut got = Vec::new();
+                while let Some(it) = q.get_timeout(T).unwrap() {
+                    assert_eq!(it, item(it.from, it.seq), "corrupted");
+                    let p = it.from as usize;
+                    assert!(last[p] < Some(it.seq), "out of order");
+                    last[p] = Some(it.seq);
+                    got.push((it.from, it.seq));
+                }
+                got
+            })
+        })
+        .collect();
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|from| {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                for seq in 0..PER {
+                    q.put_timeout(&Some(item(from, seq)), T).unwrap();
+                    // Bursts and pauses, so owners come and go.
+                    if seq % 5_000 == from * 1000 {
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                }
+            })
+        })
+        .collect();
+    for p in producers {
+        p.join().unwrap();
+    }
+    q.put(&None).unwrap();
+    q.put(&None).unwrap();
+    let mut all: Vec<(u32, u32)> = consumers
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    all.sort_unstable();
+    let want: Vec<(u32, u32)> = (0..PRODUCERS)
+        .flat_map(|from| (0..PER).map(move |seq| (from, seq)))
+        .collect();
+    assert!(all == want, "items lost or doubled");
+    assert_eq!(q.torn(), 0);
+}
+
+fn put_range(q: Queue<Item>, from: u32, n: u32) {
+    for seq in 0..n {
+        q.put_timeout(&item(from, seq), T).unwrap();
+    }
+}
+
+#[test]
+fn a_forked_child_of_the_owner_does_not_skip_the_lock() {
+    let _d = deadline(60 * SECS);
+    const N: u32 = 20_000;
+    let q: Queue<Item> = QueueBuilder::new().ring_size(1 << 20).build().unwrap();
+    // This thread owns the producers' side when it forks.
+    for seq in 0..ALONE {
+        q.put(&item(0, seq)).unwrap();
+    }
+    // The child's copy of the queue is this process's memory (a captured
+    // clone, not a fresh handle): it remembers this thread's bias.
+    let child = started(Process::from_closure({
+        let q = q.clone();
+        move || put_range(q, 1, N)
+    }));
+    let consumer = {
+        let q = q.clone();
+        std::thread::spawn(move || {
+            let mut next = [0u32; 2];
+            while next != [ALONE + N, N] {
+                let it = q.get_timeout(T).unwrap();
+                assert_eq!(it, item(it.from, it.seq), "corrupted");
+                assert_eq!(it.seq, next[it.from as usize], "out of order");
+                next[it.from as usize] += 1;
+            }
+        })
+    };
+    for seq in ALONE..ALONE + N {
+        q.put_timeout(&item(0, seq), T).unwrap();
+    }
+    assert_eq!(child.join_timeout(T).unwrap(), Some(0));
+    consumer.join().unwrap();
+    assert_eq!(q.torn(), 0);
+}
