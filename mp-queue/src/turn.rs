@@ -44,9 +44,10 @@ pub(crate) const REVOKE: u64 = 1 << 63;
 const EARN_AT: u32 = 64;
 const EARN_AT_MAX: u32 = 1 << 16;
 
-/// How long a waiter sleeps before it looks whether a holder died, or
-/// whether a lock holder has meanwhile become the owner.
+/// Waits for the lock go in slices this long: a lock holder may meanwhile
+/// have become the owner, whom only a revocation moves.
 const SLICE: Duration = Duration::from_millis(2);
+/// How often a revoker waiting for a busy owner looks whether it died.
 const LIVENESS_SLICE: Duration = Duration::from_millis(50);
 
 /// How long a revoker spins for a busy owner before it sleeps.
@@ -221,7 +222,10 @@ impl Turns {
         let mut next_check = Instant::now() + LIVENESS_SLICE;
         loop {
             // Not busy, and (thanks to the barrier) not about to be.
-            if barrier && (idle() || spin(SPIN_FOR, idle)) {
+            let spin_for = deadline
+                .remaining()
+                .map_or(SPIN_FOR, |left| left.min(SPIN_FOR));
+            if barrier && (idle() || spin(spin_for, idle)) {
                 if bias
                     .owner
                     .compare_exchange(marked, 0, Ordering::AcqRel, Ordering::Relaxed)
