@@ -546,7 +546,7 @@ mod crashes {
     fn a_producer_killed_mid_put_loses_only_that_item() {
         let _d = deadline(300 * SECS);
         let mut seed = 0x9e37_79b9_7f4a_7c15;
-        for trial in 0..60 {
+        for trial in 0..100 {
             let q: Queue<Item> = small_ring();
             let mut p = Process::new(produce_forever, (q.clone(),));
             p.start().unwrap();
@@ -584,7 +584,7 @@ mod crashes {
     fn a_consumer_killed_mid_get_loses_only_that_item() {
         let _d = deadline(300 * SECS);
         let mut seed = 0x2545_f491_4f6c_dd1d;
-        for trial in 0..60 {
+        for trial in 0..100 {
             let q: Queue<Item> = small_ring();
             let total = 60 + (pseudo_random(&mut seed) % 60) as u32;
             let producer = {
