@@ -35,9 +35,17 @@ pub(crate) struct Pool {
     pub(crate) address: Address,
     pub(crate) authkey: Option<Vec<u8>>,
     pub(crate) session: SessionId,
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Idle>,
     closed: AtomicBool,
 }
+
+/// A pool's idle connections. Boxed: every call moves its connection out
+/// of the pool and back, and a `Connection` is about 200 bytes.
+#[allow(
+    clippy::vec_box,
+    reason = "the boxes are what is moved in and out of the pool on every call"
+)]
+type Idle = Vec<Box<Connection>>;
 
 /// Every pool this process has, to share them between proxies.
 static POOLS: Mutex<Vec<Weak<Pool>>> = Mutex::new(Vec::new());
@@ -110,7 +118,7 @@ impl Pool {
         self.idle_lock().clear();
     }
 
-    fn idle_lock(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
+    fn idle_lock(&self) -> std::sync::MutexGuard<'_, Idle> {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -127,17 +135,17 @@ impl Pool {
         Ok(conn)
     }
 
-    fn checkout(&self) -> Result<Connection> {
+    fn checkout(&self) -> Result<Box<Connection>> {
         if self.is_closed() {
             return Err(Error::ManagerClosed);
         }
         if let Some(conn) = self.idle_lock().pop() {
             return Ok(conn);
         }
-        self.connect().map_err(|e| self.fail(e))
+        self.connect().map(Box::new).map_err(|e| self.fail(e))
     }
 
-    fn checkin(&self, conn: Connection) {
+    fn checkin(&self, conn: Box<Connection>) {
         if self.is_closed() {
             return;
         }
