@@ -7,7 +7,7 @@
 //! whether their client hung up (the wait is abandoned, nothing is taken)
 //! and whether the server is stopping.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque, hash_map};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
@@ -144,14 +144,18 @@ impl Map {
 
     /// Inserts or replaces (an existing key keeps its position); returns the old item.
     fn insert(&mut self, key: Vec<u8>, item: Item) -> Option<Item> {
-        if let Some((_, slot)) = self.entries.get_mut(&key) {
-            return Some(std::mem::replace(slot, item));
+        match self.entries.entry(key) {
+            hash_map::Entry::Occupied(mut entry) => {
+                Some(std::mem::replace(&mut entry.get_mut().1, item))
+            }
+            hash_map::Entry::Vacant(entry) => {
+                let seq = self.next;
+                self.next += 1;
+                self.order.insert(seq, entry.key().clone());
+                entry.insert((seq, item));
+                None
+            }
         }
-        let seq = self.next;
-        self.next += 1;
-        self.order.insert(seq, key.clone());
-        self.entries.insert(key, (seq, item));
-        None
     }
 
     fn remove(&mut self, key: &[u8]) -> Option<Item> {
