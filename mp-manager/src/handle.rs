@@ -397,7 +397,9 @@ pub(crate) fn encode_item<T: Serialize + ?Sized>(pool: &Arc<Pool>, value: &T) ->
             refs: Vec::new(),
         },
     );
-    let bytes = postcard::to_allocvec(value);
+    // Room for small values up front (growing from empty costs a
+    // reallocation on the way).
+    let bytes = postcard::to_extend(value, Vec::with_capacity(16));
     let ctx = guard.take().expect("installed above");
     let bytes = bytes.map_err(|e| Error::Encode(e.to_string()))?;
     let mut refs = ctx.refs;
