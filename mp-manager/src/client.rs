@@ -61,7 +61,7 @@ fn new_session() -> SessionId {
 impl Pool {
     /// The pool of this process for `address` with `authkey`, made if needed.
     pub(crate) fn get(address: &Address, authkey: Option<&[u8]>) -> Arc<Pool> {
-        let pid = std::process::id();
+        let pid = mp_process::pid();
         let mut pools = POOLS.lock().unwrap_or_else(PoisonError::into_inner);
         pools.retain(|weak| weak.strong_count() > 0);
         for weak in pools.iter() {
@@ -90,7 +90,7 @@ impl Pool {
     /// Marks every pool of this process for `address` closed: their proxies
     /// fail with [`Error::ManagerClosed`] from now on.
     pub(crate) fn close_all(address: &Address) {
-        let pid = std::process::id();
+        let pid = mp_process::pid();
         let pools: Vec<Arc<Pool>> = POOLS
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -106,7 +106,7 @@ impl Pool {
     /// Whether this pool belongs to the calling process (a forked child has a
     /// copy of its parent's pools, whose connections it must not touch).
     pub(crate) fn is_ours(&self) -> bool {
-        self.owner == std::process::id()
+        self.owner == mp_process::pid()
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -244,7 +244,7 @@ impl Link {
 
     /// This process's pool; `true` if it had to be re-homed after a fork.
     pub(crate) fn pool(&mut self) -> (Arc<Pool>, bool) {
-        let pid = std::process::id();
+        let pid = mp_process::pid();
         if self.pid == pid {
             return (self.pool.clone(), false);
         }
@@ -258,6 +258,6 @@ impl Link {
 
     /// The pool as it is, for decisions that must not re-home.
     pub(crate) fn current(&self) -> Option<&Arc<Pool>> {
-        (self.pid == std::process::id()).then_some(&self.pool)
+        (self.pid == mp_process::pid()).then_some(&self.pool)
     }
 }

@@ -252,7 +252,7 @@ impl BaseManager {
             address,
             authkey,
             link: parking_lot::Mutex::new(Link::new(pool)),
-            owner: std::process::id(),
+            owner: mp_process::pid(),
             server: Mutex::new(Some(ServerProcess {
                 process,
                 lifeline: ours,
@@ -286,7 +286,7 @@ impl BaseManager {
             address,
             authkey,
             link: parking_lot::Mutex::new(Link::new(pool)),
-            owner: std::process::id(),
+            owner: mp_process::pid(),
             server: Mutex::new(None),
         })
     }
@@ -690,7 +690,7 @@ impl Manager {
     /// again does nothing.
     pub fn shutdown(&self) -> Result<()> {
         Pool::close_all(&self.address);
-        if std::process::id() != self.owner {
+        if mp_process::pid() != self.owner {
             // A forked copy of the handle does not own the server.
             return Ok(());
         }
@@ -723,7 +723,7 @@ impl Drop for Manager {
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
             .is_some();
-        if owned && std::process::id() == self.owner {
+        if owned && mp_process::pid() == self.owner {
             let _ = self.shutdown();
         }
     }

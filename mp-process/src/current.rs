@@ -2,7 +2,8 @@
 //! identity a parent hands to each child.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, MutexGuard};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, MutexGuard, Once};
 use std::time::Duration;
 
 use rustix::process::{Pid, PidfdFlags};
@@ -46,7 +47,7 @@ pub(crate) fn lock() -> MutexGuard<'static, Option<Current>> {
 /// first use (or after an unannounced fork).
 pub(crate) fn with<R>(f: impl FnOnce(&mut Current) -> R) -> R {
     let mut guard = lock();
-    let pid = std::process::id();
+    let pid = pid();
     if guard.as_ref().is_none_or(|c| c.owner != pid) {
         *guard = Some(Current {
             owner: pid,
@@ -152,6 +153,33 @@ impl CurrentProcess {
     pub fn authkey(&self) -> &[u8] {
         &self.authkey
     }
+}
+
+/// This process's id (Python's `os.getpid()`): `std::process::id()`
+/// without a system call after the first, for checks on hot paths ("was
+/// this process forked since?"). A fork hook clears the cached id in the
+/// child.
+#[inline]
+pub fn pid() -> u32 {
+    match PID.load(Ordering::Relaxed) {
+        0 => cache_pid(),
+        pid => pid,
+    }
+}
+
+static PID: AtomicU32 = AtomicU32::new(0);
+
+#[cold]
+fn cache_pid() -> u32 {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| crate::sys::on_fork_child(forget_pid));
+    let pid = std::process::id();
+    PID.store(pid, Ordering::Relaxed);
+    pid
+}
+
+extern "C" fn forget_pid() {
+    PID.store(0, Ordering::Relaxed);
 }
 
 /// The process this code runs in (Python's `current_process()`).

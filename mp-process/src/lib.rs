@@ -75,7 +75,8 @@ mod target;
 
 pub use children::active_children;
 pub use current::{
-    CurrentProcess, ParentProcess, cpu_count, current_process, parent_process, set_current_name,
+    CurrentProcess, ParentProcess, cpu_count, current_process, parent_process, pid,
+    set_current_name,
 };
 pub use error::{Error, JoinError, Result};
 pub use handle::{JoinHandle, spawn};

@@ -339,6 +339,35 @@ mod identity {
         }
     }
 
+    fn report_pids(out: Connection) {
+        out.send(&(mp_process::pid(), std::process::id())).unwrap();
+    }
+
+    #[test]
+    fn the_cached_pid_is_right_in_every_child() {
+        let _d = deadline(30 * SECS);
+        // Cached here before any child exists.
+        assert_eq!(mp_process::pid(), std::process::id());
+        let (r, w) = pipe().unwrap();
+        // A forked copy of this process (the cache included).
+        let mut p = Process::from_closure({
+            let w = w.try_clone().unwrap();
+            move || report_pids(w)
+        });
+        p.start().unwrap();
+        let (cached, real) = r.recv_timeout::<(u32, u32)>(T).unwrap();
+        assert_eq!((cached, real), (p.pid().unwrap(), p.pid().unwrap()));
+        assert_eq!(p.join_timeout(T).unwrap(), Some(0));
+        for m in StartMethod::ALL {
+            let mut p = Process::new(report_pids, (w.try_clone().unwrap(),)).start_method(m);
+            p.start().unwrap();
+            let (cached, real) = r.recv_timeout::<(u32, u32)>(T).unwrap();
+            assert_eq!(cached, real, "{m}");
+            assert_eq!(p.join_timeout(T).unwrap(), Some(0));
+        }
+        assert_eq!(mp_process::pid(), std::process::id());
+    }
+
     #[test]
     fn a_capturing_closure_runs_under_fork_only() {
         let _d = deadline(30 * SECS);
