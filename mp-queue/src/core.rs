@@ -336,11 +336,14 @@ impl Core {
     #[inline(always)]
     fn lock_producers(&self, deadline: Deadline) -> Result<Turn<'_>> {
         let bias = &self.header().put_bias.0;
-        self.puts
-            .take(bias, deadline, |mid_turn| {
-                self.after_dead_producer(mid_turn)
-            })
-            .ok_or(Error::Full)
+        // A `match`, not `ok_or`: an eagerly made `Error` (which has drop
+        // glue) would be built and dropped on every put.
+        match self.puts.take(bias, deadline, |mid_turn| {
+            self.after_dead_producer(mid_turn)
+        }) {
+            Some(turn) => Ok(turn),
+            None => Err(Error::Full),
+        }
     }
 
     /// Repairs the producers' side after a producer died holding it.
@@ -391,9 +394,15 @@ impl Core {
             let payload = self
                 .ring
                 .read(head + chunk::HEADER as u64, first.len as usize);
-            let result = decode(payload);
-            self.release(head + first.footprint(), true);
-            return result;
+            // Released once the item is decoded into the caller's slot (the
+            // guard drops after the return value is made): the slot is not
+            // copied again behind the stores that reach the producers, which
+            // would wait for those stores to leave this core.
+            let _release = ReleaseOnDrop {
+                core: self,
+                head: head + first.footprint(),
+            };
+            return decode(payload);
         }
         // A streamed message: collect its chunks, releasing each at once so
         // the producer can go on.
@@ -490,7 +499,10 @@ impl Core {
         // next `get` (a chunk that does not start a message): nothing to
         // repair.
         let bias = &self.header().get_bias.0;
-        self.gets.take(bias, deadline, |_| {}).ok_or(Error::Empty)
+        match self.gets.take(bias, deadline, |_| {}) {
+            Some(turn) => Ok(turn),
+            None => Err(Error::Empty),
+        }
     }
 
     // ----- JoinableQueue ---------------------------------------------------
@@ -537,6 +549,19 @@ impl Core {
 fn process_alive(pid: u32) -> bool {
     rustix::process::Pid::from_raw(pid as i32)
         .is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok())
+}
+
+/// Releases a single-chunk message when dropped (see `Core::get`).
+struct ReleaseOnDrop<'a> {
+    core: &'a Core,
+    head: u64,
+}
+
+impl Drop for ReleaseOnDrop<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.core.release(self.head, true);
+    }
 }
 
 /// Items are plain serde data: a queue cannot carry OS handles (an item

@@ -221,14 +221,7 @@ impl Cursor<'_> {
         // cursor was made for (mapped and contiguous thanks to the mirror,
         // and given to this producer by the ring protocol).
         unsafe {
-            if data.len() <= 16 {
-                // Varints and small fields: a short loop beats memcpy.
-                for (i, &byte) in data.iter().enumerate() {
-                    self.next.add(i).write(byte);
-                }
-            } else {
-                std::ptr::copy_nonoverlapping(data.as_ptr(), self.next, data.len());
-            }
+            copy_small(data, self.next);
             self.next = self.next.add(data.len());
         }
         self.left -= data.len();
@@ -259,6 +252,36 @@ impl Cursor<'_> {
     }
 }
 
+/// Copies `data` to `to` (which has room for it), without calling
+/// `memcpy` for varints and small fields.
+///
+/// Those bytes were usually just stored one by one (postcard builds a
+/// varint in a stack buffer), and reading them back with wider loads, as
+/// `memcpy` does for small sizes, cannot be forwarded from those stores: the
+/// load waits until every older store has left the core, including the
+/// last message's ring bytes, whose cache lines are at the consumer. So
+/// small copies go byte by byte; the volatile reads keep the compiler from
+/// turning the loop back into a `memcpy` call.
+///
+/// # Safety
+///
+/// `to .. to + data.len()` must be valid for writes and not overlap `data`.
+#[inline(always)]
+unsafe fn copy_small(data: &[u8], to: *mut u8) {
+    let (n, from) = (data.len(), data.as_ptr());
+    // SAFETY: reads stay inside `data`, writes inside `to .. to + n` (the
+    // caller's contract).
+    unsafe {
+        if n <= 16 {
+            for i in 0..n {
+                to.add(i).write(from.add(i).read_volatile());
+            }
+        } else {
+            std::ptr::copy_nonoverlapping(from, to, n);
+        }
+    }
+}
+
 /// Runs `f` in the child after every `fork()` of this process.
 pub(crate) fn on_fork_child(f: extern "C" fn()) {
     // SAFETY: `f` is a plain function valid for the whole process; it only
@@ -274,5 +297,26 @@ impl Drop for Ring {
         let _ = unsafe {
             rustix::mm::munmap(self.base.as_ptr().cast(), HEADER_LEN + 2 * self.capacity)
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_copies_copy_exactly_their_bytes() {
+        let source: Vec<u8> = (1..=40).collect();
+        for n in 0..=40 {
+            let mut target = [0u8; 48];
+            // SAFETY: `target` has room for 40 bytes from offset 4; distinct buffers.
+            unsafe { copy_small(&source[..n], target.as_mut_ptr().add(4)) };
+            assert_eq!(&target[4..4 + n], &source[..n], "n = {n}");
+            assert!(target[..4].iter().all(|&b| b == 0), "n = {n}: wrote before");
+            assert!(
+                target[4 + n..].iter().all(|&b| b == 0),
+                "n = {n}: wrote past"
+            );
+        }
     }
 }
