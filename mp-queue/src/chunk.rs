@@ -5,19 +5,37 @@
 //! chunk with `FIRST | LAST`; one that does not streams through as several.
 //!
 //! The tag publishes the chunk: the producer stores it last, and it is the
-//! chunk's stream position plus one, so a consumer knows a chunk is there
-//! by reading the line it has to read anyway, and a tag left from an
-//! earlier lap of the ring (or the zeroed start) never matches.
+//! chunk's stream position plus one, XORed with the queue's random key
+//! (whose top bit is set). So a consumer knows a chunk is there by reading
+//! the line it has to read anyway; a tag left from an earlier lap of the
+//! ring never matches, nor does the zeroed start, nor (but by a 2^-63
+//! chance) whatever payload bytes an earlier lap left where the next chunk
+//! will start, however the items were chosen.
 
 pub(crate) const HEADER: usize = 16;
 
 /// Where the `len | flags` part sits after the tag.
 pub(crate) const FIELDS_AT: u64 = 8;
 
-/// The tag of a chunk that starts at stream position `pos`.
+/// The tag of a chunk that starts at stream position `pos` in a queue
+/// whose key is `key` (see [`new_key`]).
 #[inline]
-pub(crate) fn tag(pos: u64) -> u64 {
-    pos + 1
+pub(crate) fn tag(pos: u64, key: u64) -> u64 {
+    (pos + 1) ^ key
+}
+
+/// A random tag key for a new queue. Its top bit is set, and stream
+/// positions stay below 2^63, so no tag is ever 0.
+pub(crate) fn new_key() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    // `RandomState` is seeded from the OS's randomness.
+    let mut h = std::hash::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish() | 1 << 63
 }
 pub(crate) const FIRST: u32 = 1;
 pub(crate) const LAST: u32 = 2;
@@ -89,7 +107,12 @@ mod tests {
         };
         assert!(c.is_first() && c.is_last());
         assert_eq!(c.footprint(), 24);
-        assert_ne!(tag(0), 0, "the zeroed ring must not look published");
-        assert_ne!(tag(8), tag(0));
+        let key = new_key();
+        assert_ne!(key, new_key(), "every queue has its own key");
+        for pos in [0, 8, 1 << 20, (1 << 62) - 8] {
+            assert_ne!(tag(pos, key), 0, "the zeroed ring must not look published");
+            assert_ne!(tag(pos, key), pos + 1, "payload shaped like an unkeyed tag");
+            assert_ne!(tag(pos + 4096, key), tag(pos, key), "another lap");
+        }
     }
 }

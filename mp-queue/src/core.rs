@@ -51,6 +51,8 @@ pub(crate) struct Core {
     head_seen: AtomicU64,
     /// `close()` was called in this process.
     closed: AtomicBool,
+    /// The queue's tag key (fixed at creation; a copy off the shared line).
+    tag_key: u64,
 }
 
 /// Settings fixed when a queue is created.
@@ -73,11 +75,17 @@ impl Core {
             .0
             .maxsize
             .store(config.maxsize, Ordering::Relaxed);
+        header
+            .config
+            .0
+            .tag_key
+            .store(chunk::new_key(), Ordering::Relaxed);
         header.config.0.magic.store(MAGIC, Ordering::Release);
         Ok(Core::from_parts(fd, ring, Lock::new()?, Lock::new()?))
     }
 
     fn from_parts(fd: OwnedFd, ring: Ring, put_lock: Lock, get_lock: Lock) -> Core {
+        let tag_key = ring.header().config.0.tag_key.load(Ordering::Relaxed);
         Core {
             ring,
             fd,
@@ -85,6 +93,7 @@ impl Core {
             gets: Turns::new(get_lock),
             head_seen: AtomicU64::new(0),
             closed: AtomicBool::new(false),
+            tag_key,
         }
     }
 
@@ -279,7 +288,7 @@ impl Core {
             h.producer.0.puts.store(puts + 1, Ordering::Release);
         }
         // The tag last: consumers see the whole chunk once it matches.
-        self.ring.store_tag(at, chunk::tag(at));
+        self.ring.store_tag(at, chunk::tag(at, self.tag_key));
         h.producer
             .0
             .tail
@@ -434,7 +443,7 @@ impl Core {
     /// Whether a chunk is published at `head`.
     #[inline]
     fn available(&self, head: u64) -> bool {
-        self.ring.load_tag(head) == chunk::tag(head)
+        self.ring.load_tag(head) == chunk::tag(head, self.tag_key)
     }
 
     #[inline]

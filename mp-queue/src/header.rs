@@ -15,6 +15,8 @@ pub(crate) struct Config {
     pub(crate) magic: AtomicU64,
     /// Most items in the queue at once; 0 means no limit.
     pub(crate) maxsize: AtomicU64,
+    /// Mixed into every chunk tag (`chunk::tag`).
+    pub(crate) tag_key: AtomicU64,
 }
 
 #[derive(Default)]

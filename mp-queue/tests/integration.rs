@@ -77,6 +77,43 @@ mod basics {
         assert_eq!(q.qsize(), n);
     }
 
+    /// Items whose bytes look like the chunk headers of a later lap of the
+    /// ring must not be taken for messages when that lap comes.
+    #[test]
+    fn payload_left_from_an_earlier_lap_never_looks_like_a_message() {
+        let _d = deadline(10 * SECS);
+        const RING: u64 = 4096;
+        let q: Queue<ByteBuf> = QueueBuilder::new()
+            .ring_size(RING as usize)
+            .build()
+            .unwrap();
+        // Message A: a 16-byte header at ring offset 0, a 2-byte length,
+        // then its bytes from offset 18. At every 8-aligned offset `o` it
+        // holds `RING + o + 1`: the stream position (plus one) that a chunk
+        // starting there on the next lap has.
+        let mut a = vec![0u8; 1998];
+        for o in (24..2000u64).step_by(8) {
+            let at = (o - 18) as usize;
+            a[at..at + 8].copy_from_slice(&(RING + o + 1).to_le_bytes());
+        }
+        q.put(&ByteBuf::from(a.clone())).unwrap();
+        assert_eq!(q.get().unwrap().into_vec(), a);
+        // B fills the rest of the lap (A took 2016 bytes, B takes 2080), and
+        // C (24 bytes) starts the next lap: the next chunk would start at
+        // offset 24, where A's bytes still lie.
+        q.put(&ByteBuf::from(vec![1u8; 2062])).unwrap();
+        assert_eq!(q.get().unwrap().len(), 2062);
+        q.put(&ByteBuf::new()).unwrap();
+        assert!(q.get().unwrap().is_empty());
+        assert!(
+            matches!(q.try_get(), Err(Error::Empty)),
+            "a phantom message"
+        );
+        assert_eq!(q.torn(), 0);
+        q.put(&ByteBuf::from(vec![2u8; 5])).unwrap();
+        assert_eq!(q.get().unwrap().into_vec(), vec![2u8; 5]);
+    }
+
     #[test]
     fn an_item_that_fails_to_encode_changes_nothing() {
         let _d = deadline(10 * SECS);
