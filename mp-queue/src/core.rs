@@ -25,10 +25,7 @@ use crate::error::{Error, Result};
 use crate::header::{Header, MAGIC};
 use crate::sys::{Cursor, Ring};
 use crate::turn::{Turn, Turns};
-use crate::wait::{Deadline, spin, wait_for, wake_all, wake_everyone};
-
-/// How often a waiter looks whether the process it waits on is still alive.
-const LIVENESS_SLICE: Duration = Duration::from_millis(50);
+use crate::wait::{Deadline, LIVENESS_SLICE, spin, wait_for, wake_all, wake_everyone};
 
 /// Free ring bytes below which a producer first lets the consumers free a
 /// batch (see `Core::room`), and for how long at most.

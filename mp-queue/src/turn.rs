@@ -35,7 +35,7 @@ use rustix::thread::futex;
 
 use crate::header::Bias;
 use crate::sys;
-use crate::wait::{Deadline, barrier, spin};
+use crate::wait::{Deadline, LIVENESS_SLICE, SPIN_FOR, barrier, spin};
 
 /// Set in the owner word while the bias is being taken away.
 pub(crate) const REVOKE: u64 = 1 << 63;
@@ -44,14 +44,9 @@ pub(crate) const REVOKE: u64 = 1 << 63;
 const EARN_AT: u32 = 64;
 const EARN_AT_MAX: u32 = 1 << 16;
 
-/// Waits for the lock go in slices this long: a lock holder may meanwhile
+/// A wait for the lock goes in slices this long: a lock holder may meanwhile
 /// have become the owner, whom only a revocation moves.
 const SLICE: Duration = Duration::from_millis(2);
-/// How often a revoker waiting for a busy owner looks whether it died.
-const LIVENESS_SLICE: Duration = Duration::from_millis(50);
-
-/// How long a revoker spins for a busy owner before it sleeps.
-const SPIN_FOR: Duration = Duration::from_micros(20);
 
 /// One side's lock, with this process's memory of the bias it took.
 #[derive(Debug)]

@@ -14,7 +14,10 @@ use crate::sys;
 /// How long a waiter spins before it sleeps: long enough to catch a peer
 /// that is busy producing or consuming, far shorter than the 50-60 µs a
 /// cross-core wake-up costs on an idle vCPU.
-const SPIN_FOR: Duration = Duration::from_micros(20);
+pub(crate) const SPIN_FOR: Duration = Duration::from_micros(20);
+
+/// How often a waiter looks whether the process it waits on is still alive.
+pub(crate) const LIVENESS_SLICE: Duration = Duration::from_millis(50);
 
 /// The longest pause between looks while spinning: 2^6 `pause`s, about a
 /// microsecond.
