@@ -243,9 +243,13 @@ impl Turns {
                 return Revoked::Done;
             }
             let now = Instant::now();
-            if now >= next_check {
+            let out_of_time = deadline.passed();
+            // Still not handed over after a while, or out of time (a dead
+            // owner must not win against a timeout shorter than the
+            // interval, or short waits would never notice it, as in
+            // mp-shm's lock): has its process died?
+            if out_of_time || now >= next_check {
                 next_check = now + LIVENESS_SLICE;
-                // Still not handed over after a while: has its process died?
                 match self.lock.try_acquire() {
                     Err(AcquireError::OwnerDied(guard)) => {
                         return Revoked::OwnerDied(guard.into_inner());
@@ -255,6 +259,7 @@ impl Turns {
                         drop(guard);
                         return Revoked::Done;
                     }
+                    Err(AcquireError::Timeout) if out_of_time => return Revoked::TimedOut,
                     Err(AcquireError::Timeout) => {}
                 }
             }
@@ -263,7 +268,8 @@ impl Turns {
                 .remaining()
                 .map_or(until_check, |left| left.min(until_check));
             if left.is_zero() {
-                return Revoked::TimedOut;
+                // The deadline passed just now: look once more above.
+                continue;
             }
             if barrier {
                 // The owner wakes us when it leaves a turn and sees the mark.

@@ -97,6 +97,35 @@ fn an_idle_consumer_owner_hands_over_at_once() {
     assert_eq!(child.join_timeout(T).unwrap(), Some(0));
 }
 
+/// Takes `ALONE` items (owning the consumers' side), reports, then waits
+/// inside a get for an item that does not come.
+fn get_alone_then_block(q: Queue<u32>, report: Connection) {
+    for seq in 0..ALONE {
+        assert_eq!(q.get_timeout(T).unwrap(), seq);
+    }
+    report.send(&()).unwrap();
+    let _ = q.get();
+}
+
+#[test]
+fn a_short_timeout_notices_an_owner_that_died_mid_get() {
+    let _d = deadline(60 * SECS);
+    let q: Queue<u32> = Queue::new().unwrap();
+    for seq in 0..ALONE {
+        q.put(&seq).unwrap();
+    }
+    let (ours, theirs) = pipe().unwrap();
+    let child = started(Process::new(get_alone_then_block, (q.clone(), theirs)));
+    ours.recv_timeout::<()>(T).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    child.kill().unwrap();
+    assert_eq!(child.join_timeout(T).unwrap(), Some(-9));
+    q.put(&7).unwrap();
+    // Far shorter than the interval at which waits look for dead owners:
+    // the wait still looks once before it gives up.
+    assert_eq!(q.get_timeout(Duration::from_millis(5)).unwrap(), 7);
+}
+
 #[test]
 fn an_owner_killed_while_idle_loses_nothing() {
     let _d = deadline(60 * SECS);
@@ -121,14 +150,21 @@ fn put_until_blocked(q: Queue<Item>) {
     }
 }
 
-#[test]
-fn an_owner_killed_in_the_middle_of_a_put_is_taken_over() {
-    let _d = deadline(60 * SECS);
+/// A child that owns the producers' side of a full bounded queue and waits
+/// for room inside a put.
+fn owner_blocked_in_a_put() -> (Queue<Item>, Process) {
     let q: Queue<Item> = Queue::with_maxsize(ALONE as usize).unwrap();
     let child = started(Process::new(put_until_blocked, (q.clone(),)));
     assert!(eventually(T, || q.is_full()));
-    // Now it owns the side and waits inside a put for room.
+    // The moment it needs to enter its next put.
     std::thread::sleep(Duration::from_millis(20));
+    (q, child)
+}
+
+#[test]
+fn an_owner_killed_in_the_middle_of_a_put_is_taken_over() {
+    let _d = deadline(60 * SECS);
+    let (q, child) = owner_blocked_in_a_put();
     child.kill().unwrap();
     assert_eq!(child.join_timeout(T).unwrap(), Some(-9));
     for seq in 0..ALONE {
@@ -145,10 +181,7 @@ fn an_owner_killed_in_the_middle_of_a_put_is_taken_over() {
 #[test]
 fn a_revocation_waits_only_as_long_as_asked() {
     let _d = deadline(60 * SECS);
-    let q: Queue<Item> = Queue::with_maxsize(ALONE as usize).unwrap();
-    let child = started(Process::new(put_until_blocked, (q.clone(),)));
-    assert!(eventually(T, || q.is_full()));
-    std::thread::sleep(Duration::from_millis(20));
+    let (q, child) = owner_blocked_in_a_put();
     // The owner is busy (blocked for room): a put from here times out in
     // its own time, and leaves everything as it was.
     assert!(matches!(q.try_put(&item(0, 0)), Err(Error::Full)));
@@ -162,7 +195,7 @@ fn a_revocation_waits_only_as_long_as_asked() {
     assert_eq!(seen, item(1, 0));
     assert!(eventually(T, || q.is_full()));
     child.kill().unwrap();
-    child.join_timeout(T).unwrap();
+    assert_eq!(child.join_timeout(T).unwrap(), Some(-9));
 }
 
 #[test]
@@ -225,8 +258,13 @@ fn put_range(q: Queue<Item>, from: u32, n: u32) {
     }
 }
 
+/// A forked child holds a copy of this process's queue handle, which
+/// remembers the bias this thread owns; parent and child then put at the
+/// same time. The child's own key (its pid) keeps it on the lock. (The fork
+/// hook that renews a copied thread key is not exercised here: mp-process
+/// runs the child on a thread that never had a key.)
 #[test]
-fn a_forked_child_of_the_owner_does_not_skip_the_lock() {
+fn a_forked_child_holding_the_owners_handle_takes_turns_with_it() {
     let _d = deadline(60 * SECS);
     const N: u32 = 20_000;
     let q: Queue<Item> = QueueBuilder::new().ring_size(1 << 20).build().unwrap();
@@ -234,8 +272,7 @@ fn a_forked_child_of_the_owner_does_not_skip_the_lock() {
     for seq in 0..ALONE {
         q.put(&item(0, seq)).unwrap();
     }
-    // The child's copy of the queue is this process's memory (a captured
-    // clone, not a fresh handle): it remembers this thread's bias.
+    // A captured clone: this process's memory, not a fresh handle.
     let child = started(Process::from_closure({
         let q = q.clone();
         move || put_range(q, 1, N)
