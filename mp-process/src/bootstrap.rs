@@ -120,13 +120,15 @@ pub(crate) fn ensure_panic_banner() {
     });
 }
 
-/// Where a forkserver child reports its exit code (see `report_exit_to`).
-static EXIT_REPORT: std::sync::OnceLock<OwnedFd> = std::sync::OnceLock::new();
+/// Where a forkserver child reports its exit code (see `report_exit_to`),
+/// and the process that may: a child forked from it inherits both, and
+/// must not report its own code as its parent's.
+static EXIT_REPORT: std::sync::OnceLock<(u32, OwnedFd)> = std::sync::OnceLock::new();
 
 /// Makes `finish` write the exit code to `pipe` (a forkserver child's status
-/// pipe) just before the process exits.
+/// pipe) just before this process exits.
 pub(crate) fn report_exit_to(pipe: OwnedFd) {
-    let _ = EXIT_REPORT.set(pipe);
+    let _ = EXIT_REPORT.set((current::pid(), pipe));
 }
 
 /// Leaves like a Python child: join this process's own children, flush
@@ -135,7 +137,10 @@ pub(crate) fn finish(code: i32, exit: Exit) -> ! {
     children::finish_all();
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
-    if let Some(report) = EXIT_REPORT.get() {
+    if let Some((_, report)) = EXIT_REPORT
+        .get()
+        .filter(|(owner, _)| *owner == current::pid())
+    {
         // Nobody may listen any more; the server's reaping reports it anyway.
         let _ = rustix::io::write(report, &code.to_le_bytes());
     }

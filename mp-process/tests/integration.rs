@@ -40,6 +40,25 @@ fn started(p: Process) -> Process {
 mod lifecycle {
     use super::*;
 
+    /// Forks a child of its own (which ends with code 0 at once), then fails.
+    fn forks_a_child_then_fails() {
+        let child = started(Process::new(returns, ()).start_method(StartMethod::Fork));
+        assert_eq!(child.join_timeout(T).unwrap(), Some(0));
+        std::thread::sleep(Duration::from_millis(200));
+        panic!("failing after the grandchild ended");
+    }
+
+    #[test]
+    fn a_grandchild_does_not_report_its_exit_code_as_its_parents() {
+        let _d = deadline(60 * SECS);
+        // A forkserver child reports its exit code through a pipe; a child
+        // it forks inherits that pipe and must not use it.
+        let p = started(
+            Process::new(forks_a_child_then_fails, ()).start_method(StartMethod::Forkserver),
+        );
+        assert_eq!(p.join_timeout(T).unwrap(), Some(1));
+    }
+
     #[test]
     fn exit_codes_follow_python() {
         let _d = deadline(60 * SECS);
