@@ -26,7 +26,7 @@ pub(crate) type SessionId = u64;
 /// the objects it refers to (nested proxies), which it keeps alive.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Item {
-    #[serde(with = "bytes")]
+    #[serde(with = "serde_bytes")]
     pub(crate) bytes: Vec<u8>,
     pub(crate) refs: Vec<ObjectId>,
 }
@@ -166,7 +166,7 @@ pub(crate) enum NumOp {
 pub(crate) struct Arith {
     pub(crate) kind: NumKind,
     pub(crate) op: NumOp,
-    #[serde(with = "bytes")]
+    #[serde(with = "serde_bytes")]
     pub(crate) delta: Vec<u8>,
 }
 
@@ -182,9 +182,9 @@ pub(crate) enum Op {
     SeqSet(u64, Item),
     SeqInsert(u64, Item),
     SeqPop(Option<u64>),
-    SeqRemove(#[serde(with = "bytes")] Vec<u8>),
-    SeqIndex(#[serde(with = "bytes")] Vec<u8>),
-    SeqCount(#[serde(with = "bytes")] Vec<u8>),
+    SeqRemove(#[serde(with = "serde_bytes")] Vec<u8>),
+    SeqIndex(#[serde(with = "serde_bytes")] Vec<u8>),
+    SeqCount(#[serde(with = "serde_bytes")] Vec<u8>),
     SeqLen,
     SeqClear,
     SeqReverse,
@@ -203,34 +203,34 @@ pub(crate) enum Op {
         perm: Vec<u32>,
     },
     SeqArith(u64, Arith),
-    MapInsert(#[serde(with = "bytes")] Vec<u8>, Item),
-    MapGet(#[serde(with = "bytes")] Vec<u8>),
-    MapRemove(#[serde(with = "bytes")] Vec<u8>),
-    MapContains(#[serde(with = "bytes")] Vec<u8>),
+    MapInsert(#[serde(with = "serde_bytes")] Vec<u8>, Item),
+    MapGet(#[serde(with = "serde_bytes")] Vec<u8>),
+    MapRemove(#[serde(with = "serde_bytes")] Vec<u8>),
+    MapContains(#[serde(with = "serde_bytes")] Vec<u8>),
     MapKeys,
     MapValues,
     MapItems,
     MapLen,
     MapUpdate(Vec<(Vec<u8>, Item)>),
-    MapSetDefault(#[serde(with = "bytes")] Vec<u8>, Item),
+    MapSetDefault(#[serde(with = "serde_bytes")] Vec<u8>, Item),
     MapClear,
     MapPopItem,
     /// Sets (or with `None` removes) the entry if its current encoding is
     /// `expected` (`None`: absent).
     MapCompareSwap {
-        #[serde(with = "bytes")]
+        #[serde(with = "serde_bytes")]
         key: Vec<u8>,
-        #[serde(with = "bytes::option")]
+        #[serde(with = "serde_bytes")]
         expected: Option<Vec<u8>>,
         new: Option<Item>,
     },
     /// `entry op delta`, a missing entry counting as zero.
-    MapArith(#[serde(with = "bytes")] Vec<u8>, Arith),
+    MapArith(#[serde(with = "serde_bytes")] Vec<u8>, Arith),
     ValGet,
     ValSet(Item),
     ValSwap(Item),
     ValCompareSwap {
-        #[serde(with = "bytes")]
+        #[serde(with = "serde_bytes")]
         expected: Vec<u8>,
         new: Item,
     },
@@ -272,7 +272,7 @@ pub(crate) enum Op {
     BarBroken,
     Method {
         name: String,
-        #[serde(with = "bytes")]
+        #[serde(with = "serde_bytes")]
         args: Vec<u8>,
     },
 }
@@ -288,7 +288,7 @@ pub(crate) enum Request {
     /// `manager.MyType(args)`).
     Typeid {
         typeid: String,
-        #[serde(with = "bytes")]
+        #[serde(with = "serde_bytes")]
         args: Vec<u8>,
     },
     /// An operation on an object.
@@ -327,7 +327,7 @@ pub(crate) enum Answer {
     },
     /// A compare-and-swap: `Ok` with the old value, or `Err` with the current one.
     Swapped(Result<Option<Item>, Option<Item>>),
-    Bytes(#[serde(with = "bytes")] Vec<u8>),
+    Bytes(#[serde(with = "serde_bytes")] Vec<u8>),
     Info(DebugInfo),
 }
 
@@ -381,74 +381,6 @@ pub(crate) enum Fault {
 /// The reply to every request but `Hello` and `DecRef`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Reply(pub(crate) Result<Answer, Fault>);
-
-/// `Vec<u8>` fields as byte strings. In postcard a byte string is encoded
-/// exactly like a sequence of `u8` (a varint length, then the bytes), but it
-/// is written and read with one copy instead of one call per byte.
-mod bytes {
-    use std::fmt;
-
-    use serde::de::{self, Deserializer, SeqAccess};
-    use serde::ser::Serializer;
-
-    pub(super) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(bytes)
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        d.deserialize_byte_buf(ByteBuf)
-    }
-
-    struct ByteBuf;
-
-    impl<'de> de::Visitor<'de> for ByteBuf {
-        type Value = Vec<u8>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a byte string")
-        }
-
-        fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
-            Ok(v.to_vec())
-        }
-
-        fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
-            Ok(v)
-        }
-
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
-            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-            while let Some(byte) = seq.next_element()? {
-                out.push(byte);
-            }
-            Ok(out)
-        }
-    }
-
-    /// `Option<Vec<u8>>` fields as optional byte strings.
-    pub(super) mod option {
-        use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-        #[derive(Serialize, Deserialize)]
-        struct Wrap(#[serde(with = "super")] Vec<u8>);
-
-        #[derive(Serialize)]
-        struct WrapRef<'a>(#[serde(with = "super")] &'a [u8]);
-
-        pub(crate) fn serialize<S: Serializer>(
-            bytes: &Option<Vec<u8>>,
-            s: S,
-        ) -> Result<S::Ok, S::Error> {
-            bytes.as_deref().map(WrapRef).serialize(s)
-        }
-
-        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-            d: D,
-        ) -> Result<Option<Vec<u8>>, D::Error> {
-            Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {
