@@ -610,7 +610,7 @@ impl Pool {
             }
             let n = chunk.len();
             let args = chunk.finish();
-            collect.expect_chunk(n);
+            collect.expect_chunk();
             if items.peek().is_none() {
                 // Sealed before the last chunk goes out, so that the job
                 // finishes (and its callbacks run) on the result thread,
@@ -619,7 +619,7 @@ impl Pool {
             }
             let sink: Arc<dyn Sink> = collect.clone();
             if let Err(e) = self.shared.submit(sink, seq, start, n, &fref, args) {
-                collect.forget_chunk(n);
+                collect.forget_chunk();
                 return Err(e);
             }
             seq += 1;

@@ -310,7 +310,6 @@ struct CollectState<R, T> {
     parts: Vec<Option<Vec<R>>>,
     /// The error with the lowest item index so far.
     error: Option<(usize, Error)>,
-    items: usize,
     /// Chunks submitted and not yet delivered.
     outstanding: usize,
     /// All chunks are submitted.
@@ -332,7 +331,6 @@ impl<R: DeserializeOwned + Send + 'static, T: Send + 'static> Collect<R, T> {
                 merged: 0,
                 parts: Vec::new(),
                 error: None,
-                items: 0,
                 outstanding: 0,
                 sealed: false,
                 callbacks: Some(callbacks),
@@ -347,20 +345,18 @@ impl<R: DeserializeOwned + Send + 'static, T: Send + 'static> Collect<R, T> {
     }
 
     /// Counts a chunk about to be submitted.
-    pub(crate) fn expect_chunk(&self, items: usize) {
+    pub(crate) fn expect_chunk(&self) {
         let mut state = self.lock();
         state.outstanding += 1;
-        state.items += items;
         state.parts.push(None);
     }
 
     /// A chunk counted with `expect_chunk` will not be delivered after all:
     /// the job is abandoned (its caller gets the error), so chunks already
     /// submitted must not finish it or run its callbacks.
-    pub(crate) fn forget_chunk(&self, items: usize) {
+    pub(crate) fn forget_chunk(&self) {
         let mut state = self.lock();
         state.outstanding -= 1;
-        state.items -= items;
         state.parts.pop();
         state.callbacks = None;
     }

@@ -198,7 +198,7 @@ where
     R: Serialize + DeserializeOwned + Send + 'static,
 {
     let key = (TypeId::of::<F>(), TypeId::of::<(A, R)>());
-    let pid = std::process::id();
+    let pid = mp_process::pid();
     let mut cache = FN_CACHE.lock().unwrap_or_else(PoisonError::into_inner);
     let cached = cache.as_ref().and_then(|c| c.get(&key));
     if let Some((_, found)) = cached.filter(|(owner, _)| *owner == pid) {
