@@ -31,6 +31,28 @@ fn take_and_keep(lock: Lock, taken: Event) {
     taken.set();
 }
 
+#[test]
+fn a_lock_is_released_on_behalf_of_its_holder_only() {
+    let _d = deadline(LONG);
+    let lock = Lock::new().unwrap();
+    let taken = Event::new().unwrap();
+    let p = started(
+        Process::new(take_and_keep, (lock.clone(), taken.clone())),
+        StartMethod::Forkserver,
+    );
+    assert!(taken.wait_timeout(LONG));
+    let child = p.pid().unwrap();
+    assert_eq!(join(&p), 0);
+    // Not held by this process, nor by "nobody": nothing happens.
+    assert!(!lock.release_if_held_by(std::process::id()));
+    assert!(!lock.release_if_held_by(0));
+    assert!(lock.is_locked());
+    // The child that holds it: released.
+    assert!(lock.release_if_held_by(child));
+    assert!(!lock.is_locked());
+    assert!(!lock.release_if_held_by(child), "already free");
+}
+
 fn release_it(lock: Lock) {
     lock.release().unwrap();
 }
