@@ -7,9 +7,14 @@
 //! where `lengths` holds each value's length as a LEB128 varint (one byte
 //! for values under 128 bytes), `failures` is a postcard
 //! `Vec<(u32, u8, String)>` of (index, kind, message) in index order, and a
-//! failed item's value is empty.
+//! failed item's value is empty. The three trailing words are `u32`s:
+//! [`FrameWriter::finish`] refuses a chunk whose count or tables do not fit
+//! one (an `Encode` error where the chunk is made, not a malformed chunk
+//! where it is read).
 
 use serde::Serialize;
+
+use crate::error::Error;
 
 /// Failure kinds: the argument did not encode (in the pool process) ...
 pub(crate) const ARG_ENCODE: u8 = 1;
@@ -101,23 +106,38 @@ impl FrameWriter {
     /// panicked while encoding left behind).
     pub(crate) fn fail(&mut self, kind: u8, message: String) {
         self.body.truncate(self.valid);
+        // An index past `u32::MAX` wraps here, but `finish` then refuses
+        // the chunk for its item count.
         self.failures.push((self.items as u32, kind, message));
         self.push_len(0);
     }
 
-    pub(crate) fn finish(mut self) -> Vec<u8> {
+    /// The chunk's bytes; an `Encode` error if its item count or one of its
+    /// tables is too large for the chunk's trailing `u32` words.
+    pub(crate) fn finish(mut self) -> Result<Vec<u8>, Error> {
+        let items = frame_word(self.items, "items")?;
+        let lens_len = frame_word(self.lens.len(), "bytes of value lengths")?;
         self.body.truncate(self.valid);
-        let lens_len = self.lens.len() as u32;
         self.body.extend_from_slice(&self.lens);
         let before = self.body.len();
         postcard::serialize_with_flavor(&self.failures, Append(&mut self.body))
             .expect("failure messages encode");
-        let failures_len = (self.body.len() - before) as u32;
-        for word in [self.items as u32, lens_len, failures_len] {
+        let failures_len = frame_word(self.body.len() - before, "bytes of failure messages")?;
+        for word in [items, lens_len, failures_len] {
             self.body.extend_from_slice(&word.to_le_bytes());
         }
-        self.body
+        Ok(self.body)
     }
+}
+
+/// `n` as one of a chunk's trailing words, or why the chunk cannot be framed.
+fn frame_word(n: usize, what: &str) -> Result<u32, Error> {
+    u32::try_from(n).map_err(|_| {
+        Error::Encode(format!(
+            "a chunk with {n} {what} is too large to frame (at most {}): use a smaller chunksize",
+            u32::MAX
+        ))
+    })
 }
 
 /// Reads the items of a chunk made by [`FrameWriter`], in order.
@@ -161,15 +181,17 @@ impl<'a> FrameReader<'a> {
         self.index
     }
 
+    /// The next value length: a varint of up to 64 bits (whatever
+    /// `push_len` wrote for a `usize`).
     #[inline]
     fn take_len(&mut self) -> Option<usize> {
-        let mut len = 0usize;
-        for shift in (0..35).step_by(7) {
+        let mut len = 0u64;
+        for shift in (0..64).step_by(7) {
             let (&b, rest) = self.lens.split_first()?;
             self.lens = rest;
-            len |= usize::from(b & 0x7f) << shift;
+            len |= u64::from(b & 0x7f) << shift;
             if b < 0x80 {
-                return Some(len);
+                return usize::try_from(len).ok();
             }
         }
         None
@@ -213,7 +235,7 @@ mod tests {
         w.push("two").unwrap();
         w.fail(ARG_ENCODE, "no".to_owned());
         assert_eq!(w.len(), 4);
-        let bytes = w.finish();
+        let bytes = w.finish().unwrap();
         let mut r = FrameReader::parse(&bytes).unwrap();
         assert_eq!(r.len(), 4);
         let one = r.next_item().unwrap().unwrap();
@@ -233,7 +255,46 @@ mod tests {
         assert!(FrameReader::parse(&[1, 2, 3]).is_none());
         assert!(FrameReader::parse(&[0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0]).is_none());
         assert!(FrameReader::parse(&[0; 11]).is_none());
-        let empty = FrameWriter::with_capacity(0, 0).finish();
+        let empty = FrameWriter::with_capacity(0, 0).finish().unwrap();
         assert_eq!(FrameReader::parse(&empty).unwrap().len(), 0);
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_count_or_table_past_u32_is_an_encode_error_when_framing() {
+        let _d = mp_testkit::deadline(std::time::Duration::from_secs(30));
+        assert_eq!(frame_word(7, "items"), Ok(7));
+        assert_eq!(frame_word(u32::MAX as usize, "items"), Ok(u32::MAX));
+        let too_many = u32::MAX as usize + 1;
+        match frame_word(too_many, "items") {
+            Err(Error::Encode(why)) => {
+                assert!(
+                    why.contains(&too_many.to_string()) && why.contains("items"),
+                    "{why}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn value_lengths_past_35_bits_read_back() {
+        let _d = mp_testkit::deadline(std::time::Duration::from_secs(30));
+        // The reader takes any length the writer writes (only the table,
+        // not the value: the body is then too short, which it reports).
+        let mut w = FrameWriter::with_capacity(0, 0);
+        let len = 1usize << 40;
+        w.push_len(len);
+        let mut r = FrameReader {
+            body: &[],
+            lens: &w.lens,
+            failures: Vec::new(),
+            next_failure: 0,
+            items: 1,
+            index: 0,
+        };
+        assert_eq!(r.take_len(), Some(len));
+        assert_eq!(r.take_len(), None);
     }
 }

@@ -40,8 +40,9 @@ impl<R: DeserializeOwned + Send + 'static> Sink for StreamSink<R> {
 }
 
 /// Pulls the next chunk's items from the source and frames them: how many
-/// it took (0: the source is exhausted) and the chunk.
-pub(crate) type Feed<'a> = Box<dyn FnMut() -> (usize, Vec<u8>) + 'a>;
+/// it took (0: the source is exhausted) and the chunk, or why it could not
+/// be framed.
+pub(crate) type Feed<'a> = Box<dyn FnMut() -> (usize, Result<Vec<u8>>) + 'a>;
 
 /// The iterator of [`Pool::imap`](crate::Pool::imap) (results in the order
 /// of the arguments) and [`Pool::imap_unordered`](crate::Pool::imap_unordered)
@@ -113,10 +114,11 @@ impl<'a, R: DeserializeOwned + Send + 'static> IMap<'a, R> {
                 break;
             }
             let sink: Arc<dyn Sink> = self.sink.clone();
-            match self
-                .shared
-                .submit(sink, self.submitted, self.items, n, &self.fref, args)
-            {
+            let submitted = args.and_then(|args| {
+                self.shared
+                    .submit(sink, self.submitted, self.items, n, &self.fref, args)
+            });
+            match submitted {
                 Ok(()) => {
                     self.submitted += 1;
                     self.items += n;

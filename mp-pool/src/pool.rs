@@ -609,7 +609,7 @@ impl Pool {
                 wire::push_arg::<A>(&mut chunk, item.borrow());
             }
             let n = chunk.len();
-            let args = chunk.finish();
+            let args = chunk.finish()?;
             collect.expect_chunk();
             if items.peek().is_none() {
                 // Sealed before the last chunk goes out, so that the job

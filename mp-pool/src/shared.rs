@@ -26,7 +26,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use mp_pipe::Waitable;
-use mp_process::{Process, StartMethod};
+use mp_process::{CallError, Process, StartMethod};
 use mp_queue::{Queue, QueueBuilder};
 use mp_shm::RawValue;
 use serde::{Deserialize, Serialize};
@@ -553,7 +553,7 @@ impl Shared {
 
     // ----- the result thread's work --------------------------------------
 
-    fn on_done(&self, worker: u64, chunk: u64, busy_ns: u64, output: Result<Blob, String>) {
+    fn on_done(&self, worker: u64, chunk: u64, busy_ns: u64, output: Result<Blob, CallError>) {
         let mut state = self.lock();
         if let Some(w) = state.workers.iter_mut().find(|w| w.id == worker) {
             if let Some(pos) = w.held.iter().position(|&(c, _)| c == chunk) {
@@ -570,7 +570,7 @@ impl Shared {
         drop(state);
         self.send(sends);
         if let Some(c) = finished {
-            let outcome = output.map(Blob::into_vec).map_err(Error::Decode);
+            let outcome = output.map(Blob::into_vec).map_err(wire::chunk_error);
             c.sink.deliver(c.seq, c.start, c.n, outcome);
         }
     }

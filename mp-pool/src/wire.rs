@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use mp_process::{Args, RemoteFn, Target};
+use mp_process::{Args, CallError, RemoteFn, Target};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -80,7 +80,7 @@ pub(crate) enum Report {
         chunk: u64,
         /// Time spent on the chunk; 0: not measured.
         busy_ns: u64,
-        output: Result<Blob, String>,
+        output: Result<Blob, CallError>,
     },
     /// The initializer panicked; the worker exits.
     InitFailed { worker: u64, message: String },
@@ -172,7 +172,15 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 // ----- function references ---------------------------------------------------
 
 /// The typed chunk runner, as a worker that knows no types calls it.
-pub(crate) type ChunkEntry = RemoteFn<(Vec<u8>, Vec<u8>), Result<Vec<u8>, String>>;
+pub(crate) type ChunkEntry = RemoteFn<(Vec<u8>, Vec<u8>), Result<Vec<u8>, CallError>>;
+
+/// The pool's error for a chunk that failed as a whole in a worker.
+pub(crate) fn chunk_error(e: CallError) -> Error {
+    match e {
+        CallError::Decode(why) => Error::Decode(why),
+        CallError::Encode(why) => Error::Encode(why),
+    }
+}
 
 /// The typed initializer runner.
 pub(crate) type InitEntry = RemoteFn<(Vec<u8>, Vec<u8>), Result<(), String>>;
@@ -244,14 +252,15 @@ impl Init {
 
 /// Runs a chunk in a worker: decodes every argument frame, calls the
 /// function on it (a panic is that item's outcome) and frames each outcome.
-fn run_chunk<A, R>(func: Vec<u8>, args: Vec<u8>) -> Result<Vec<u8>, String>
+fn run_chunk<A, R>(func: Vec<u8>, args: Vec<u8>) -> Result<Vec<u8>, CallError>
 where
     A: Args,
     R: Serialize + DeserializeOwned + 'static,
 {
     let f: RemoteFn<A, R> = postcard::from_bytes(&func)
-        .map_err(|e| format!("the function reference did not decode: {e}"))?;
-    let mut reader = FrameReader::parse(&args).ok_or("the arguments are not a chunk")?;
+        .map_err(|e| CallError::Decode(format!("the function reference did not decode: {e}")))?;
+    let mut reader = FrameReader::parse(&args)
+        .ok_or_else(|| CallError::Decode("the arguments are not a chunk".to_owned()))?;
     let n = reader.len();
     let mut out = FrameWriter::with_capacity(args.len() + args.len() / 2, n);
     while out.len() < n {
@@ -282,7 +291,10 @@ where
             }
         }
     }
-    Ok(out.finish())
+    out.finish().map_err(|e| match e {
+        Error::Encode(why) => CallError::Encode(why),
+        other => CallError::Encode(other.to_string()),
+    })
 }
 
 /// Runs the initializer in a worker; a panic is its error.
@@ -309,7 +321,7 @@ mod tests {
         push_arg(&mut args, &4u32);
         push_arg(&mut args, &3u32);
         push_arg(&mut args, &10u32);
-        let args = args.finish();
+        let args = args.finish().unwrap();
         let f = postcard::to_allocvec(&RemoteFn::new(half)).unwrap();
         let out = run_chunk::<(u32,), u32>(f, args).unwrap();
         let mut got = Vec::new();
@@ -335,7 +347,7 @@ mod tests {
         push_arg(&mut args, &1u8);
         push_arg(&mut args, &Bad);
         push_arg(&mut args, &3u8);
-        let args = args.finish();
+        let args = args.finish().unwrap();
         let f = postcard::to_allocvec(&RemoteFn::new(id)).unwrap();
         let out = run_chunk::<(u8,), u8>(f, args).unwrap();
         let mut got = Vec::new();

@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use mp_process::CallError;
+
 use crate::interrupt;
 use crate::shared::Boot;
 use crate::wire::{Blob, ChunkEntry, InitEntry, Report, TaskMsg};
@@ -75,7 +77,9 @@ pub(crate) fn worker_main(boot: Boot) {
         };
         let output = match runner {
             Ok(runner) => runner.call((func.into_vec(), args.into_vec())),
-            Err(e) => Err(format!("the chunk runner reference did not decode: {e}")),
+            Err(e) => Err(CallError::Decode(format!(
+                "the chunk runner reference did not decode: {e}"
+            ))),
         };
         let report = Report::Done {
             worker,
