@@ -121,23 +121,47 @@ impl Handle {
 
     /// Atomically updates the entry `key` of a dict or namespace: `f` gets
     /// a copy of the value (`None` if missing) to change, `None` afterwards
-    /// removes the entry. A compare-and-swap on the server: if another call
-    /// changed the entry meanwhile, `f` runs again on the new value. Returns
-    /// what `f` returned the time it stuck.
+    /// removes the entry. Returns what `f` returned the time it stuck (see
+    /// [`compare_swap`](Handle::compare_swap)).
     pub(crate) fn update_entry<T, R>(
         &self,
         key: Vec<u8>,
+        f: impl FnMut(&mut Option<T>) -> R,
+    ) -> Result<R>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        let swap = |expected, new| {
+            Ok(Op::MapCompareSwap {
+                key: key.clone(),
+                expected,
+                new,
+            })
+        };
+        self.compare_swap(Op::MapGet(key.clone()), swap, f)
+    }
+
+    /// A read-modify-write as a compare-and-swap loop: `read` fetches the
+    /// current item (`None`: absent), `f` changes a decoded copy, and the op
+    /// `swap(expected, new)` makes stores it if the server still has
+    /// `expected`; if another call changed it meanwhile, `f` runs again on
+    /// the new value. Returns what `f` returned the time it stuck.
+    pub(crate) fn compare_swap<T, R>(
+        &self,
+        read: Op,
+        swap: impl Fn(Option<Vec<u8>>, Option<Item>) -> Result<Op>,
         mut f: impl FnMut(&mut Option<T>) -> R,
     ) -> Result<R>
     where
         T: Serialize + DeserializeOwned,
     {
-        let mut current: Option<Item> = match self.op(Op::MapGet(key.clone()))?.1 {
+        let pool = self.pool();
+        let mut current = match self.op_on(&pool, read)?.1 {
             Answer::MaybeItem(item) => item,
+            Answer::Item(item) => Some(item),
             other => return Err(unexpected(other)),
         };
         loop {
-            let pool = self.pool();
             let expected = current.as_ref().map(|i| i.bytes.clone());
             let mut value: Option<T> = current
                 .take()
@@ -145,21 +169,16 @@ impl Handle {
                 .transpose()?;
             let result = f(&mut value);
             let new = value.as_ref().map(|v| encode_item(&pool, v)).transpose()?;
-            let op = Op::MapCompareSwap {
-                key: key.clone(),
-                expected,
-                new,
-            };
-            match self.op_on(&pool, op)? {
-                (pool, Answer::Swapped(Ok(old))) => {
+            match self.op_on(&pool, swap(expected, new)?)?.1 {
+                Answer::Swapped(Ok(old)) => {
                     // The replaced value's holds came back to us: let them go.
                     if let Some(old) = old {
                         decode_with(&pool, old.refs, || Ok(()))?;
                     }
                     return Ok(result);
                 }
-                (_, Answer::Swapped(Err(now))) => current = now,
-                (_, other) => return Err(unexpected(other)),
+                Answer::Swapped(Err(now)) => current = now,
+                other => return Err(unexpected(other)),
             }
         }
     }

@@ -536,7 +536,7 @@ impl Manager {
         let pool = self.pool();
         let pairs = pairs
             .into_iter()
-            .map(|(k, v)| Ok((encode_key(&pool, &k)?, encode_item(&pool, &v)?)))
+            .map(|(k, v)| Ok((encode_key(&pool, &k)?.into(), encode_item(&pool, &v)?)))
             .collect::<Result<_>>()?;
         self.create(pool, Init::Dict(pairs))
     }

@@ -117,7 +117,7 @@ impl ServerObject {
     ) -> Result<ServerObject> {
         let pairs = pairs
             .into_iter()
-            .map(|(k, v)| Ok((plain_item(&k)?.bytes, plain_item(&v)?)))
+            .map(|(k, v)| Ok((plain_item(&k)?.bytes.into(), plain_item(&v)?)))
             .collect::<Result<_>>()?;
         Ok(ServerObject(Blueprint::Builtin(Init::Dict(pairs))))
     }

@@ -11,6 +11,7 @@ use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
 
 use crate::error::RemoteError;
 
@@ -102,8 +103,8 @@ pub(crate) enum Wait {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) enum Init {
     List(Vec<Item>),
-    Dict(Vec<(Vec<u8>, Item)>),
-    Namespace(Vec<(Vec<u8>, Item)>),
+    Dict(Vec<(ByteBuf, Item)>),
+    Namespace(Vec<(ByteBuf, Item)>),
     Value(Item),
     Array(Vec<Item>),
     Queue { maxsize: u64, joinable: bool },
@@ -211,7 +212,7 @@ pub(crate) enum Op {
     MapValues,
     MapItems,
     MapLen,
-    MapUpdate(Vec<(Vec<u8>, Item)>),
+    MapUpdate(Vec<(ByteBuf, Item)>),
     MapSetDefault(#[serde(with = "serde_bytes")] Vec<u8>, Item),
     MapClear,
     MapPopItem,
@@ -318,9 +319,9 @@ pub(crate) enum Answer {
     Item(Item),
     MaybeItem(Option<Item>),
     Items(Vec<Item>),
-    Keys(Vec<Vec<u8>>),
-    Pairs(Vec<(Vec<u8>, Item)>),
-    MaybePair(Option<(Vec<u8>, Item)>),
+    Keys(Vec<ByteBuf>),
+    Pairs(Vec<(ByteBuf, Item)>),
+    MaybePair(Option<(ByteBuf, Item)>),
     Versioned {
         version: u64,
         items: Vec<Item>,
@@ -414,6 +415,16 @@ mod tests {
         let encoded = postcard::to_allocvec(&item).unwrap();
         assert_eq!(encoded, postcard::to_allocvec(&plain).unwrap());
         assert_eq!(postcard::from_bytes::<Item>(&encoded).unwrap(), item);
+
+        // Keys inside lists and pairs (`Answer::Keys`, `Op::MapUpdate`, ...).
+        let keys: Vec<Vec<u8>> = vec![Vec::new(), b"key".to_vec(), (0..=255).collect()];
+        let bufs: Vec<ByteBuf> = keys.iter().cloned().map(ByteBuf::from).collect();
+        let encoded = postcard::to_allocvec(&bufs).unwrap();
+        assert_eq!(encoded, postcard::to_allocvec(&keys).unwrap());
+        assert_eq!(
+            postcard::from_bytes::<Vec<ByteBuf>>(&encoded).unwrap(),
+            bufs
+        );
 
         for expected in [None, Some(Vec::new()), Some(b"old".to_vec())] {
             let plain = PlainSwap {

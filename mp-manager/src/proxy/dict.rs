@@ -166,7 +166,7 @@ where
             .into_iter()
             .map(|(k, v)| {
                 Ok((
-                    encode_key(&pool, k.borrow())?,
+                    encode_key(&pool, k.borrow())?.into(),
                     encode_item(&pool, v.borrow())?,
                 ))
             })

@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::handle::{
     Handle, decode_exact, decode_item, decode_items, decode_with, encode_item, encode_key,
     proxy_plumbing, unexpected,
@@ -92,26 +92,17 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
     /// if another call changed the value meanwhile, `f` runs again on the
     /// new value. Returns what `f` returned the time it stuck.
     pub fn update_with<R>(&self, mut f: impl FnMut(&mut T) -> R) -> Result<R> {
-        let (pool, mut current) = match self.handle.op(Op::ValGet)? {
-            (pool, Answer::Item(item)) => (pool, item),
-            (_, other) => return Err(unexpected(other)),
+        // A value is never absent: a server that says otherwise is broken.
+        let absent = || Error::BadRequest("the manager answered that a Value is absent".into());
+        let swap = |expected, new| match (expected, new) {
+            (Some(expected), Some(new)) => Ok(Op::ValCompareSwap { expected, new }),
+            _ => Err(absent()),
         };
-        loop {
-            let expected = current.bytes.clone();
-            let mut value: T = decode_item(&pool, current)?;
-            let result = f(&mut value);
-            let new = encode_item(&pool, &value)?;
-            match self.handle.op(Op::ValCompareSwap { expected, new })? {
-                (pool, Answer::Swapped(Ok(old))) => {
-                    if let Some(old) = old {
-                        decode_with(&pool, old.refs, || Ok(()))?;
-                    }
-                    return Ok(result);
-                }
-                (_, Answer::Swapped(Err(Some(now)))) => current = now,
-                (_, other) => return Err(unexpected(other)),
-            }
-        }
+        self.handle
+            .compare_swap(Op::ValGet, swap, |value: &mut Option<T>| {
+                value.as_mut().map(&mut f)
+            })?
+            .ok_or_else(absent)
     }
 
     /// Adds `delta` on the server and returns the old value (integers wrap

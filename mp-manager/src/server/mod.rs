@@ -47,8 +47,11 @@ enum Typeid {
     Callable(crate::registry::Callable),
 }
 
+/// A map keyed by object ids (see [`IdHasher`]).
+type IdMap<V> = HashMap<ObjectId, V, BuildHasherDefault<IdHasher>>;
+
 struct Table {
-    slots: HashMap<ObjectId, Slot, BuildHasherDefault<IdHasher>>,
+    slots: IdMap<Slot>,
     sessions: HashMap<SessionId, Session>,
     next_id: ObjectId,
 }
@@ -62,7 +65,9 @@ struct Slot {
 #[derive(Default)]
 struct Session {
     conns: u64,
-    holds: HashMap<ObjectId, u64>,
+    /// Only ids of existing objects get in (a hold is taken on the object
+    /// first), so these too are ids the server made.
+    holds: IdMap<u64>,
     idle_since: Option<Instant>,
 }
 
@@ -79,9 +84,10 @@ impl Hasher for IdHasher {
         self.0
     }
 
+    /// Not used by `u64` keys; there for completeness of the trait.
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            self.write_u64(u64::from(b));
         }
     }
 

@@ -12,6 +12,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
+use serde_bytes::ByteBuf;
 
 use crate::error::RemoteError;
 use crate::number;
@@ -216,7 +217,7 @@ impl Object {
             Init::Dict(pairs) | Init::Namespace(pairs) => {
                 let mut map = Map::default();
                 for (k, v) in pairs {
-                    map.insert(k, v);
+                    map.insert(k.into_vec(), v);
                 }
                 State::Map(map)
             }
@@ -902,15 +903,17 @@ fn map_op(map: &mut Map, op: Op, cx: &Cx<'_>) -> Result<Answer, Fault> {
             Answer::MaybeItem(item)
         }
         Op::MapContains(key) => Answer::Bool(map.entries.contains_key(&key)),
-        Op::MapKeys => Answer::Keys(map.iter().map(|(k, _)| k.clone()).collect()),
+        Op::MapKeys => Answer::Keys(map.iter().map(|(k, _)| k.clone().into()).collect()),
         Op::MapValues => {
             let items: Vec<Item> = map.iter().map(|(_, v)| v.clone()).collect();
             cx.grant(&refs_of(&items));
             Answer::Items(items)
         }
         Op::MapItems => {
-            let pairs: Vec<(Vec<u8>, Item)> =
-                map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let pairs: Vec<(ByteBuf, Item)> = map
+                .iter()
+                .map(|(k, v)| (k.clone().into(), v.clone()))
+                .collect();
             cx.grant(&refs_of(pairs.iter().map(|(_, v)| v)));
             Answer::Pairs(pairs)
         }
@@ -919,7 +922,7 @@ fn map_op(map: &mut Map, op: Op, cx: &Cx<'_>) -> Result<Answer, Fault> {
             cx.hold(&refs_of(pairs.iter().map(|(_, v)| v)))?;
             let mut released = Vec::new();
             for (k, v) in pairs {
-                if let Some(old) = map.insert(k, v) {
+                if let Some(old) = map.insert(k.into_vec(), v) {
                     released.extend(old.refs);
                 }
             }
@@ -946,7 +949,7 @@ fn map_op(map: &mut Map, op: Op, cx: &Cx<'_>) -> Result<Answer, Fault> {
             if let Some((_, item)) = &pair {
                 hand_over(item);
             }
-            Answer::MaybePair(pair)
+            Answer::MaybePair(pair.map(|(k, v)| (k.into(), v)))
         }
         Op::MapCompareSwap { key, expected, new } => {
             let current = map.get(&key);
