@@ -667,14 +667,8 @@ fn supervisor_thread(shared: Arc<Shared>) {
 /// every worker has ended.
 fn route_results(shared: &Shared) {
     loop {
-        // Only this thread takes from the result queue: if something is
-        // there, a plain `get` returns at once (and reads no clock).
-        let next = if shared.results.is_empty() {
-            shared.results.get_timeout(TICK)
-        } else {
-            shared.results.get()
-        };
-        match next {
+        // Reads no clock when a report is already there.
+        match shared.results.get_timeout(TICK) {
             Ok(Report::Done {
                 worker,
                 chunk,

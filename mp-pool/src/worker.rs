@@ -38,14 +38,8 @@ pub(crate) fn worker_main(boot: Boot) {
     // The runner of the last chunk, and the bytes it was decoded from.
     let mut last_entry: Option<(Blob, ChunkEntry)> = None;
     loop {
-        // Only this worker takes from its queue: if something is there, a
-        // plain `get` returns at once (and reads no clock).
-        let next = if tasks.is_empty() {
-            tasks.get_timeout(IDLE_CHECK)
-        } else {
-            tasks.get()
-        };
-        let msg = match next {
+        // Reads no clock when a task is already there.
+        let msg = match tasks.get_timeout(IDLE_CHECK) {
             Ok(msg) => msg,
             Err(mp_queue::Error::Empty | mp_queue::Error::Torn) => {
                 if mp_process::parent_process().is_some_and(|p| !p.is_alive()) {

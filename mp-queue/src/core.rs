@@ -154,7 +154,7 @@ impl Core {
     pub(crate) fn put<T: Serialize + ?Sized>(
         &self,
         item: &T,
-        deadline: Deadline,
+        deadline: &Deadline,
         joinable: bool,
     ) -> Result<()> {
         self.check_open()?;
@@ -218,7 +218,7 @@ impl Core {
     /// a `put` block or fail, and the moment never outlasts the put's
     /// deadline (a `try_put` takes none).
     #[inline]
-    fn room(&self, tail: u64, deadline: Deadline) -> u64 {
+    fn room(&self, tail: u64, deadline: &Deadline) -> u64 {
         let low_water = LOW_WATER.min(self.capacity() / 4);
         let room = self.free_bytes(tail, false);
         if room >= low_water {
@@ -298,7 +298,7 @@ impl Core {
     fn stream<T: Serialize + ?Sized>(
         &self,
         item: &T,
-        deadline: Deadline,
+        deadline: &Deadline,
         joinable: bool,
     ) -> Result<()> {
         let h = self.header();
@@ -340,7 +340,7 @@ impl Core {
     }
 
     #[inline(always)]
-    fn lock_producers(&self, deadline: Deadline) -> Result<Turn<'_>> {
+    fn lock_producers(&self, deadline: &Deadline) -> Result<Turn<'_>> {
         let bias = &self.header().put_bias.0;
         // A `match`, not `ok_or`: an eagerly made `Error` (which has drop
         // glue) would be built and dropped on every put.
@@ -375,7 +375,7 @@ impl Core {
 
     // ----- consumers -------------------------------------------------------
 
-    pub(crate) fn get<T: DeserializeOwned>(&self, deadline: Deadline) -> Result<T> {
+    pub(crate) fn get<T: DeserializeOwned>(&self, deadline: &Deadline) -> Result<T> {
         self.check_open()?;
         let _guard = self.lock_consumers(deadline)?;
         let h = self.header();
@@ -466,7 +466,7 @@ impl Core {
     fn wait_for_stream(&self, head: u64) -> bool {
         let h = self.header();
         let mut ok = true;
-        wait_for(&h.data.0, Deadline::NEVER, LIVENESS_SLICE, || {
+        wait_for(&h.data.0, &Deadline::never(), LIVENESS_SLICE, || {
             if self.available(head) {
                 return true;
             }
@@ -500,7 +500,7 @@ impl Core {
     }
 
     #[inline(always)]
-    fn lock_consumers(&self, deadline: Deadline) -> Result<Turn<'_>> {
+    fn lock_consumers(&self, deadline: &Deadline) -> Result<Turn<'_>> {
         // After a consumer died, whatever it had half read is skipped by the
         // next `get` (a chunk that does not start a message): nothing to
         // repair.
@@ -536,7 +536,7 @@ impl Core {
         Ok(())
     }
 
-    pub(crate) fn join(&self, deadline: Deadline) -> Result<()> {
+    pub(crate) fn join(&self, deadline: &Deadline) -> Result<()> {
         let h = self.header();
         if wait_for(&h.joined.0, deadline, SLEEP_SLICE, || {
             h.unfinished.0.load(Ordering::Acquire) == 0
@@ -642,7 +642,7 @@ impl postcard::ser_flavors::Flavor for RingWriter<'_> {
 /// publishes it as a chunk, waits for consumers to make room, goes on.
 struct StreamWriter<'a> {
     core: &'a Core,
-    deadline: Deadline,
+    deadline: &'a Deadline,
     joinable: bool,
     chunk_start: u64,
     /// Payload bytes in the current chunk.

@@ -176,19 +176,19 @@ impl<T: Serialize> Queue<T> {
     /// An item that cannot be serialized is [`Error::Encode`](crate::Error::Encode),
     /// and the queue is unchanged.
     pub fn put(&self, item: &T) -> Result<()> {
-        self.core.put(item, Deadline::NEVER, false)
+        self.core.put(item, &Deadline::never(), false)
     }
 
     /// Like [`put`](Queue::put), waiting at most `timeout`;
     /// [`Error::Full`](crate::Error::Full) if there was no room in time.
     pub fn put_timeout(&self, item: &T, timeout: Duration) -> Result<()> {
-        self.core.put(item, Deadline::after(timeout), false)
+        self.core.put(item, &Deadline::after(timeout), false)
     }
 
     /// Puts an item only if there is room right now (Python's `put_nowait`).
     #[doc(alias = "put_nowait")]
     pub fn try_put(&self, item: &T) -> Result<()> {
-        self.core.put(item, Deadline::after(Duration::ZERO), false)
+        self.core.put(item, &Deadline::after(Duration::ZERO), false)
     }
 }
 
@@ -198,19 +198,19 @@ impl<T: DeserializeOwned> Queue<T> {
     /// An item that does not decode as `T` is taken off the queue and
     /// reported as [`Error::Decode`](crate::Error::Decode).
     pub fn get(&self) -> Result<T> {
-        self.core.get(Deadline::NEVER)
+        self.core.get(&Deadline::never())
     }
 
     /// Like [`get`](Queue::get), waiting at most `timeout`;
     /// [`Error::Empty`](crate::Error::Empty) if nothing came in time.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
-        self.core.get(Deadline::after(timeout))
+        self.core.get(&Deadline::after(timeout))
     }
 
     /// Takes an item only if one is there right now (Python's `get_nowait`).
     #[doc(alias = "get_nowait")]
     pub fn try_get(&self) -> Result<T> {
-        self.core.get(Deadline::after(Duration::ZERO))
+        self.core.get(&Deadline::after(Duration::ZERO))
     }
 }
 
@@ -280,13 +280,13 @@ impl<T> JoinableQueue<T> {
 
     /// Waits until every item put has been marked done (Python's `join`).
     pub fn join(&self) -> Result<()> {
-        self.queue.core.join(Deadline::NEVER)
+        self.queue.core.join(&Deadline::never())
     }
 
     /// Like [`join`](JoinableQueue::join), giving up with
     /// [`Error::Timeout`](crate::Error::Timeout) after `timeout`.
     pub fn join_timeout(&self, timeout: Duration) -> Result<()> {
-        self.queue.core.join(Deadline::after(timeout))
+        self.queue.core.join(&Deadline::after(timeout))
     }
 
     /// Items put but not yet marked done.
@@ -298,12 +298,12 @@ impl<T> JoinableQueue<T> {
 impl<T: Serialize> JoinableQueue<T> {
     /// Puts an item and counts it as an unfinished task.
     pub fn put(&self, item: &T) -> Result<()> {
-        self.queue.core.put(item, Deadline::NEVER, true)
+        self.queue.core.put(item, &Deadline::never(), true)
     }
 
     /// Like [`put`](JoinableQueue::put), waiting at most `timeout`.
     pub fn put_timeout(&self, item: &T, timeout: Duration) -> Result<()> {
-        self.queue.core.put(item, Deadline::after(timeout), true)
+        self.queue.core.put(item, &Deadline::after(timeout), true)
     }
 
     /// Puts an item only if there is room right now.
@@ -311,7 +311,7 @@ impl<T: Serialize> JoinableQueue<T> {
     pub fn try_put(&self, item: &T) -> Result<()> {
         self.queue
             .core
-            .put(item, Deadline::after(Duration::ZERO), true)
+            .put(item, &Deadline::after(Duration::ZERO), true)
     }
 }
 
@@ -430,5 +430,37 @@ impl<'de, T> Deserialize<'de> for SimpleQueue<T> {
         deserializer: D,
     ) -> Result<SimpleQueue<T>, D::Error> {
         Queue::deserialize(deserializer).map(|queue| SimpleQueue { queue })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timed_calls_that_need_not_wait_read_no_clock() {
+        let _d = mp_testkit::deadline(Duration::from_secs(30));
+        let q: Queue<u64> = QueueBuilder::new()
+            .maxsize(4)
+            .ring_size(1 << 16)
+            .build()
+            .unwrap();
+        for i in 0..3u64 {
+            let deadline = Deadline::after(Duration::from_secs(10));
+            q.core.put(&i, &deadline, false).unwrap();
+            assert!(!deadline.started(), "put {i}");
+        }
+        for i in 0..3u64 {
+            let deadline = Deadline::after(Duration::from_secs(10));
+            assert_eq!(q.core.get::<u64>(&deadline).unwrap(), i);
+            assert!(!deadline.started(), "get {i}");
+        }
+        // Nothing there: a zero timeout still reads no clock; a real wait does.
+        let now = Deadline::after(Duration::ZERO);
+        assert!(matches!(q.core.get::<u64>(&now), Err(crate::Error::Empty)));
+        assert!(!now.started());
+        let soon = Deadline::after(Duration::from_millis(20));
+        assert!(matches!(q.core.get::<u64>(&soon), Err(crate::Error::Empty)));
+        assert!(soon.started() && soon.passed());
     }
 }

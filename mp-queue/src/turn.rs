@@ -97,7 +97,7 @@ impl Turns {
     pub(crate) fn take<'a>(
         &'a self,
         bias: &'a Bias,
-        deadline: Deadline,
+        deadline: &Deadline,
         repair: impl FnOnce(bool),
     ) -> Option<Turn<'a>> {
         let key = key();
@@ -135,7 +135,7 @@ impl Turns {
         &'a self,
         bias: &'a Bias,
         key: u64,
-        deadline: Deadline,
+        deadline: &Deadline,
         repair: impl FnOnce(bool),
     ) -> Option<Turn<'a>> {
         let repaired = |guard: LockGuard<'a>| {
@@ -153,12 +153,18 @@ impl Turns {
                 }
             }
             // The lock alone decides, in slices: a holder may meanwhile
-            // have become the owner, which only a revocation undoes.
-            let slice = deadline.remaining().map_or(SLICE, |left| left.min(SLICE));
-            let result = if slice.is_zero() {
-                self.lock.try_acquire()
-            } else {
-                self.lock.acquire_timeout(slice)
+            // have become the owner, which only a revocation undoes. A free
+            // lock is taken without reading the clock.
+            let result = match self.lock.try_acquire() {
+                Err(AcquireError::Timeout) => {
+                    let slice = deadline.remaining().map_or(SLICE, |left| left.min(SLICE));
+                    if slice.is_zero() {
+                        Err(AcquireError::Timeout)
+                    } else {
+                        self.lock.acquire_timeout(slice)
+                    }
+                }
+                taken => taken,
             };
             match result {
                 Ok(guard) => return Some(self.locked(bias, key, guard)),
@@ -198,7 +204,7 @@ impl Turns {
     }
 
     /// Takes the bias away from `owner` (the owner word as last seen).
-    fn revoke<'a>(&'a self, bias: &'a Bias, owner: u64, deadline: Deadline) -> Revoked<'a> {
+    fn revoke<'a>(&'a self, bias: &'a Bias, owner: u64, deadline: &Deadline) -> Revoked<'a> {
         let marked = owner | REVOKE;
         if owner & REVOKE == 0
             && bias

@@ -2,6 +2,7 @@
 //! between two busy processes then costs nanoseconds, not a wake-up), then a
 //! futex sleep that wakers only pay for when someone sleeps.
 
+use std::cell::Cell;
 use std::sync::Once;
 use std::sync::atomic::{AtomicU8, Ordering, compiler_fence, fence};
 use std::time::{Duration, Instant};
@@ -23,24 +24,62 @@ pub(crate) const LIVENESS_SLICE: Duration = Duration::from_millis(50);
 /// microsecond.
 const MAX_BACKOFF: u32 = 6;
 
+/// When a blocking call gives up.
+///
+/// The clock is read lazily, the first time a wait needs the time left: a
+/// call that finds what it waits for at once (an item to get, room to put,
+/// a free turn) never calls `Instant::now`, and a zero timeout never does.
+/// So a timeout counts from the moment the call first has to wait. One
+/// deadline is shared (by reference) by every wait of a call, so the waits
+/// together take at most the timeout.
+#[derive(Debug)]
+pub(crate) struct Deadline(Cell<When>);
+
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Deadline(Option<Instant>);
+enum When {
+    Never,
+    /// Not started: this long after the first look at the clock.
+    In(Duration),
+    At(Instant),
+}
 
 impl Deadline {
-    pub(crate) const NEVER: Deadline = Deadline(None);
+    pub(crate) fn never() -> Deadline {
+        Deadline(Cell::new(When::Never))
+    }
 
+    /// `timeout` from the first wait; too large to represent means never.
     pub(crate) fn after(timeout: Duration) -> Deadline {
-        Deadline(Instant::now().checked_add(timeout))
+        Deadline(Cell::new(When::In(timeout)))
     }
 
     /// Time left (`None`: forever); zero once passed.
-    pub(crate) fn remaining(self) -> Option<Duration> {
-        self.0
-            .map(|at| at.saturating_duration_since(Instant::now()))
+    pub(crate) fn remaining(&self) -> Option<Duration> {
+        let at = match self.0.get() {
+            When::Never => return None,
+            When::In(timeout) if timeout.is_zero() => return Some(Duration::ZERO),
+            When::In(timeout) => {
+                let Some(at) = Instant::now().checked_add(timeout) else {
+                    self.0.set(When::Never);
+                    return None;
+                };
+                self.0.set(When::At(at));
+                // Just started: all of it is left.
+                return Some(timeout);
+            }
+            When::At(at) => at,
+        };
+        Some(at.saturating_duration_since(Instant::now()))
     }
 
-    pub(crate) fn passed(self) -> bool {
+    pub(crate) fn passed(&self) -> bool {
         self.remaining().is_some_and(|left| left.is_zero())
+    }
+
+    /// Whether the clock was read for this deadline.
+    #[cfg(test)]
+    pub(crate) fn started(&self) -> bool {
+        matches!(self.0.get(), When::At(_))
     }
 }
 
@@ -50,7 +89,7 @@ impl Deadline {
 /// notice things no one wakes for (a dead peer).
 pub(crate) fn wait_for(
     wakeup: &Wakeup,
-    deadline: Deadline,
+    deadline: &Deadline,
     slice: Duration,
     mut ready: impl FnMut() -> bool,
 ) -> bool {
@@ -207,5 +246,29 @@ pub(crate) mod barrier {
     pub(crate) fn heavy() -> bool {
         fence(Ordering::SeqCst);
         membarrier(MembarrierCommand::GlobalExpedited).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_starts_at_its_first_look_at_the_clock() {
+        let _d = mp_testkit::deadline(Duration::from_secs(30));
+        let d = Deadline::after(Duration::from_secs(5));
+        assert!(!d.started());
+        assert_eq!(d.remaining(), Some(Duration::from_secs(5)));
+        assert!(d.started());
+        assert!(
+            d.remaining()
+                .is_some_and(|left| left <= Duration::from_secs(5))
+        );
+        assert!(!d.passed());
+        // Zero is passed without a clock; too far to represent is never.
+        let zero = Deadline::after(Duration::ZERO);
+        assert!(zero.passed() && !zero.started());
+        assert_eq!(Deadline::after(Duration::MAX).remaining(), None);
+        assert_eq!(Deadline::never().remaining(), None);
     }
 }
