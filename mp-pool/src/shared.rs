@@ -57,8 +57,9 @@ const QUEUED_WORK: Duration = Duration::from_millis(2);
 const MIN_HELD: usize = 2;
 /// ... and at most this many.
 const MAX_HELD: usize = 64;
-/// How long a put may take before the chunk is failed: a put only waits
-/// for a worker that is taking a chunk larger than its ring.
+/// How long a put may take before the chunk is failed (plus 100 ms a MiB):
+/// a put only waits for a worker that is taking a chunk larger than its
+/// ring, or one that stopped taking its tasks.
 const PUT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the threads look at the state even if nothing happened.
 const TICK: Duration = Duration::from_millis(500);
@@ -420,6 +421,7 @@ impl Shared {
                 // (idle) worker takes it. Not on this thread: if the worker
                 // dies halfway, the put only ends with its timeout, and the
                 // result thread must go on meanwhile.
+                let (worker, chunk) = (put.worker, put.chunk);
                 let me = self.me.clone();
                 let spawned = std::thread::Builder::new()
                     .name("mp-pool large put".to_owned())
@@ -429,28 +431,39 @@ impl Shared {
                         }
                     });
                 if let Err(e) = spawned {
-                    eprintln!("mp-pool: cannot start a thread for a large chunk: {e}");
+                    let why = Error::Start(format!("a thread for a large chunk: {e}"));
+                    self.not_handed(worker, chunk, why);
                 }
             }
         }
     }
 
+    /// Puts a message on a worker's task queue. Every put has a deadline:
+    /// one that fits (see `dispatch`) finds room at once and reads no clock,
+    /// but a worker that stopped taking its tasks must not block the result
+    /// thread forever; a larger one gets time to stream through.
     fn put(&self, put: Put) {
-        let done = if put.bytes <= self.config.ring_size / 2 {
-            // It fits (see `dispatch`): no wait for room, and no clock.
-            put.queue.put(&put.msg)
-        } else {
-            let timeout = PUT_TIMEOUT + Duration::from_millis((put.bytes >> 20) as u64 * 100);
-            put.queue.put_timeout(&put.msg, timeout)
-        };
-        let Err(e) = done else {
+        let timeout = PUT_TIMEOUT + Duration::from_millis((put.bytes >> 20) as u64 * 100);
+        if let Err(e) = put.queue.put_timeout(&put.msg, timeout) {
+            let why = match e {
+                mp_queue::Error::Encode(e) => Error::Encode(format!("a task message: {e}")),
+                e => Error::Start(format!("cannot hand the task to a worker: {e}")),
+            };
+            self.not_handed(put.worker, put.chunk, why);
+        }
+    }
+
+    /// A message never reached `worker`. Its chunk fails with `why`, unless
+    /// the worker died meanwhile and its death already settled it; a worker
+    /// that missed its `Stop` is killed, or the pool would wait for it
+    /// forever.
+    fn not_handed(&self, worker: u64, chunk: Option<u64>, why: Error) {
+        let mut state = self.lock();
+        let Some(w) = state.workers.iter_mut().find(|w| w.id == worker) else {
             return;
         };
-        let Some(id) = put.chunk else { return };
-        // Fail the chunk, unless the worker died meanwhile and its death
-        // already settled it.
-        let mut state = self.lock();
-        let Some(w) = state.workers.iter_mut().find(|w| w.id == put.worker) else {
+        let Some(id) = chunk else {
+            let _ = w.process.kill();
             return;
         };
         let Some(pos) = w.held.iter().position(|&(c, _)| c == id) else {
@@ -463,7 +476,6 @@ impl Shared {
         let chunk = state.chunks.remove(&id);
         drop(state);
         if let Some(c) = chunk {
-            let why = Error::Start(format!("cannot hand the task to a worker: {e}"));
             c.sink.deliver(c.seq, c.start, c.n, Err(why));
         }
     }
