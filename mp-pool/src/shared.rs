@@ -333,10 +333,18 @@ impl Shared {
             },
         );
         state.pending.push_back(id);
-        let sends = self.dispatch(&mut state);
+        self.hand_out(state);
+        Ok(())
+    }
+
+    /// What to do after the state changed: hands pending chunks to workers
+    /// with room and, once a closed pool is done, tells its workers to
+    /// stop; then releases the lock and does the puts.
+    fn hand_out(&self, mut state: MutexGuard<'_, State>) {
+        let mut sends = self.dispatch(&mut state);
+        sends.extend(self.stop_if_done(&mut state));
         drop(state);
         self.send(sends);
-        Ok(())
     }
 
     /// Hands pending chunks to workers with room.
@@ -488,9 +496,7 @@ impl Shared {
         if state.phase == Phase::Running {
             state.phase = Phase::Closed;
         }
-        let sends = self.stop_if_done(&mut state);
-        drop(state);
-        self.send(sends);
+        self.hand_out(state);
         self.wake_supervisor();
     }
 
@@ -577,10 +583,7 @@ impl Shared {
             state.chunk_ns = (state.chunk_ns * 7 + busy_ns) / 8;
         }
         let finished = state.chunks.remove(&chunk);
-        let mut sends = self.dispatch(&mut state);
-        sends.extend(self.stop_if_done(&mut state));
-        drop(state);
-        self.send(sends);
+        self.hand_out(state);
         if let Some(c) = finished {
             let outcome = output.map(Blob::into_vec).map_err(wire::chunk_error);
             c.sink.deliver(c.seq, c.start, c.n, outcome);
@@ -605,11 +608,8 @@ impl Shared {
         if state.cursor > pos {
             state.cursor -= 1;
         }
-        let mut sends = self.dispatch(&mut state);
-        sends.extend(self.stop_if_done(&mut state));
-        drop(state);
+        self.hand_out(state);
         drop(w);
-        self.send(sends);
         self.wake_supervisor();
         if let Some(c) = lost {
             c.sink
@@ -732,10 +732,7 @@ fn supervise(shared: &Shared) {
                             w.stopping = true;
                             let _ = w.process.kill();
                         }
-                        let mut sends = shared.dispatch(&mut state);
-                        sends.extend(shared.stop_if_done(&mut state));
-                        drop(state);
-                        shared.send(sends);
+                        shared.hand_out(state);
                     }
                     Err(e) => {
                         // Try again later; if no worker is left, fail what
