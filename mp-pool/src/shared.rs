@@ -389,7 +389,7 @@ impl Shared {
                     chunk: id,
                     entry: Blob::Shared(chunk.fref.entry.clone()),
                     func: Blob::Shared(chunk.fref.func.clone()),
-                    args: Blob::SharedVec(chunk.args.clone()),
+                    args: Blob::Shared(chunk.args.clone()),
                 },
                 chunk: Some(id),
                 bytes,

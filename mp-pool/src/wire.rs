@@ -18,10 +18,12 @@ use crate::frames::{ARG_DECODE, ARG_ENCODE, FrameReader, FrameWriter, PANICKED, 
 
 /// Bytes crossing a queue as one copy: shared in this process (a chunk may
 /// be sent again if its worker dies before starting it), owned once received.
+///
+/// Shared bytes are an `Arc<Vec<u8>>`, not an `Arc<[u8]>`: a chunk's
+/// freshly framed arguments are shared without copying them.
 #[derive(Clone, Debug)]
 pub(crate) enum Blob {
-    Shared(Arc<[u8]>),
-    SharedVec(Arc<Vec<u8>>),
+    Shared(Arc<Vec<u8>>),
     Owned(Vec<u8>),
 }
 
@@ -29,15 +31,13 @@ impl Blob {
     pub(crate) fn as_slice(&self) -> &[u8] {
         match self {
             Blob::Shared(bytes) => bytes,
-            Blob::SharedVec(bytes) => bytes,
             Blob::Owned(bytes) => bytes,
         }
     }
 
     pub(crate) fn into_vec(self) -> Vec<u8> {
         match self {
-            Blob::Shared(bytes) => bytes.to_vec(),
-            Blob::SharedVec(bytes) => Arc::unwrap_or_clone(bytes),
+            Blob::Shared(bytes) => Arc::unwrap_or_clone(bytes),
             Blob::Owned(bytes) => bytes,
         }
     }
@@ -189,8 +189,8 @@ pub(crate) type InitEntry = RemoteFn<(Vec<u8>, Vec<u8>), Result<(), String>>;
 /// references of its typed runner and of the function itself.
 #[derive(Debug)]
 pub(crate) struct FnRef {
-    pub(crate) entry: Arc<[u8]>,
-    pub(crate) func: Arc<[u8]>,
+    pub(crate) entry: Arc<Vec<u8>>,
+    pub(crate) func: Arc<Vec<u8>>,
 }
 
 type FnCache = HashMap<(TypeId, TypeId), (u32, Arc<FnRef>)>;
@@ -215,10 +215,8 @@ where
     let encode = |e: postcard::Error| Error::Encode(format!("a function reference: {e}"));
     let entry: ChunkEntry = RemoteFn::new(run_chunk::<A, R>);
     let found = Arc::new(FnRef {
-        entry: postcard::to_allocvec(&entry).map_err(encode)?.into(),
-        func: postcard::to_allocvec(&RemoteFn::new(f))
-            .map_err(encode)?
-            .into(),
+        entry: Arc::new(postcard::to_allocvec(&entry).map_err(encode)?),
+        func: Arc::new(postcard::to_allocvec(&RemoteFn::new(f)).map_err(encode)?),
     });
     cache
         .get_or_insert_with(HashMap::new)
