@@ -35,8 +35,6 @@ pub(crate) fn worker_main(boot: Boot) {
         }
     }
     let mut done = 0u64;
-    // The runner of the last chunk, and the bytes it was decoded from.
-    let mut last_entry: Option<(Blob, ChunkEntry)> = None;
     loop {
         // Reads no clock when a task is already there.
         let msg = match tasks.get_timeout(IDLE_CHECK) {
@@ -63,13 +61,9 @@ pub(crate) fn worker_main(boot: Boot) {
         running.store(chunk);
         // Timing every eighth chunk is enough for the pool's estimate.
         let started = (done % 8 == 0).then(Instant::now);
-        let runner = match &last_entry {
-            Some((bytes, runner)) if bytes.as_slice() == entry.as_slice() => Ok(*runner),
-            _ => postcard::from_bytes::<ChunkEntry>(entry.as_slice()).inspect(|runner| {
-                last_entry = Some((entry, *runner));
-            }),
-        };
-        let output = match runner {
+        // A reference verified before decodes without a new HMAC (RemoteFn
+        // keeps the verified ones).
+        let output = match postcard::from_bytes::<ChunkEntry>(entry.as_slice()) {
             Ok(runner) => runner.call((func.into_vec(), args.into_vec())),
             Err(e) => Err(CallError::Decode(format!(
                 "the chunk runner reference did not decode: {e}"
