@@ -870,11 +870,39 @@ mod lifetime {
 
     #[test]
     fn pools_and_results_cross_threads() {
-        let _d = mp_testkit::deadline(secs(10));
+        let _d = mp_testkit::deadline(secs(60));
         fn send_sync<T: Send + Sync>() {}
         send_sync::<Pool>();
         send_sync::<mp_pool::AsyncResult<Vec<String>>>();
         send_sync::<Error>();
+        let squares: Vec<u64> = (0..100).map(|x| x * x).collect();
+        let pool = Pool::new(2).unwrap();
+        // Submitted on another thread: one result collected there, one here.
+        let (pending, there) = std::thread::scope(|s| {
+            s.spawn(|| {
+                let pending = pool.map_async(square, 0..100u64).unwrap();
+                let there = pool.apply_async(add, (2, 3)).unwrap().get_timeout(secs(30));
+                (pending, there)
+            })
+            .join()
+            .unwrap()
+        });
+        assert_eq!(there, Ok(5));
+        assert_eq!(pending.get_timeout(secs(30)).as_ref(), Ok(&squares));
+        // Submitted here, collected on another thread, which also takes the
+        // pool itself, uses it and shuts it down.
+        let here = pool.apply_async(square, (7u64,)).unwrap();
+        let (got, mapped) = std::thread::spawn(move || {
+            let got = here.get_timeout(secs(30));
+            let mapped = pool.map(square, 0..100u64);
+            pool.close();
+            pool.join_timeout(secs(30)).unwrap();
+            (got, mapped)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(got, Ok(49));
+        assert_eq!(mapped, Ok(squares));
     }
 
     #[test]
