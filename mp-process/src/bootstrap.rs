@@ -44,7 +44,7 @@ pub(crate) enum Exit {
 }
 
 /// Entry from the start-up hook, before `main`: never returns.
-pub(crate) fn child_main(fd: OsString, parent: Option<OsString>) -> ! {
+pub(crate) fn child_main(parent: Option<OsString>) -> ! {
     sys::ignore_sigpipe();
     // Die with the parent from now on; one already gone wants nothing from us.
     let parent = parent
@@ -54,7 +54,7 @@ pub(crate) fn child_main(fd: OsString, parent: Option<OsString>) -> ! {
         Some(parent) if die_with_parent(parent).is_ok() => {}
         _ => fail("the parent is gone (or did not say who it is)"),
     }
-    let conn = match sys::take_inherited_fd(&fd) {
+    let conn = match sys::take_bootstrap_stdin() {
         Ok(fd) => Connection::from(UnixStream::from(fd)),
         Err(e) => fail(&format!("cannot open the bootstrap descriptor: {e}")),
     };

@@ -3,12 +3,12 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::{BorrowedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
-/// The environment variable that tells a re-executed child which inherited
-/// descriptor carries its bootstrap message.
+/// The environment variable that marks a re-executed child: its bootstrap
+/// message arrives on stdin (the value, `0`, is stdin's descriptor and is
+/// not read).
 pub(crate) const BOOTSTRAP_ENV: &str = "MP_BOOTSTRAP_FD";
 
 /// The environment variable that names a re-executed child's parent, so the
@@ -27,14 +27,14 @@ ctor::declarative::ctor! {
     #[ctor(unsafe, priority = late)]
     fn mp_start_up_hook() {
         HOOK_RAN.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(fd) = std::env::var_os(BOOTSTRAP_ENV) {
+        if std::env::var_os(BOOTSTRAP_ENV).is_some() {
             let parent = std::env::var_os(PARENT_ENV);
             // SAFETY: no other thread exists before `main`.
             unsafe {
                 std::env::remove_var(BOOTSTRAP_ENV);
                 std::env::remove_var(PARENT_ENV);
             }
-            crate::bootstrap::child_main(fd, parent);
+            crate::bootstrap::child_main(parent);
         }
     }
 }
@@ -131,40 +131,18 @@ pub(crate) fn spawn_self(bootstrap: std::os::fd::OwnedFd) -> io::Result<u32> {
     Ok(command.spawn()?.id())
 }
 
-/// Takes ownership of the descriptor named by the bootstrap variable. When
-/// it is stdin, it is moved to a new descriptor and stdin is reopened on
-/// `/dev/null` (a child reads nothing from its parent's terminal, as in
-/// CPython).
-pub(crate) fn take_inherited_fd(value: &std::ffi::OsStr) -> io::Result<std::os::fd::OwnedFd> {
-    use std::os::fd::FromRawFd;
-    let fd: RawFd = value
-        .to_str()
-        .and_then(|s| s.parse().ok())
-        .filter(|fd| *fd >= 0)
-        .ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("bad {BOOTSTRAP_ENV}"))
-        })?;
-    // SAFETY: borrowed only for the calls below; fcntl on a descriptor that
-    // is not open fails with EBADF, which is all this checks.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    if fd == 0 {
-        let moved = rustix::io::fcntl_dupfd_cloexec(borrowed, 3)?;
-        let null = rustix::fs::open(
-            "/dev/null",
-            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )?;
-        rustix::stdio::dup2_stdin(&null)?;
-        return Ok(moved);
-    }
-    let flags = rustix::io::fcntl_getfd(borrowed)?;
-    if !flags.contains(rustix::io::FdFlags::CLOEXEC) {
-        // Keep it from leaking into this child's own re-executed children.
-        rustix::io::fcntl_setfd(borrowed, flags | rustix::io::FdFlags::CLOEXEC)?;
-    }
-    // SAFETY: the parent passed this descriptor to this process alone, and
-    // the variable that names it was removed, so nothing else will claim it.
-    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+/// Takes the bootstrap descriptor a re-executed child inherits as stdin:
+/// moves it to a new descriptor and reopens stdin on `/dev/null` (a child
+/// reads nothing from its parent's terminal, as in CPython).
+pub(crate) fn take_bootstrap_stdin() -> io::Result<std::os::fd::OwnedFd> {
+    let moved = rustix::io::fcntl_dupfd_cloexec(rustix::stdio::stdin(), 3)?;
+    let null = rustix::fs::open(
+        "/dev/null",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    rustix::stdio::dup2_stdin(&null)?;
+    Ok(moved)
 }
 
 /// Starts a detached OS thread running `body`, created with `pthread_create`
