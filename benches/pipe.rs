@@ -1,5 +1,7 @@
 //! W2: a round trip to a child process over a pipe, beside the floor (a raw
-//! socketpair with one `write` and one `read` each way) and ipc-channel.
+//! socketpair with one `write` and one `read` each way) and ipc-channel;
+//! and the same two with both processes pinned to one CPU, where a wait
+//! that spun before sleeping would hold up the peer it waits for.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -9,6 +11,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ipc_channel::ipc::{IpcOneShotServer, IpcReceiver, IpcSender};
 use mp::pipe::{Connection, pipe};
 use mp::process::Process;
+use rustix::process::Pid;
+use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
 
 fn echo_values(conn: Connection) {
     while let Ok(v) = conn.recv::<u64>() {
@@ -116,5 +120,57 @@ fn roundtrip(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, roundtrip);
+/// Pins the calling thread, or process `pid`, to `cpu`; returns the mask
+/// it had.
+fn pin(pid: Option<u32>, cpu: usize) -> CpuSet {
+    let pid = pid.map(|pid| Pid::from_raw(pid as i32).unwrap());
+    let before = sched_getaffinity(pid).unwrap();
+    let mut one = CpuSet::new();
+    one.set(cpu);
+    sched_setaffinity(pid, &one).unwrap();
+    before
+}
+
+fn one_cpu(c: &mut Criterion) {
+    let mut group = c.benchmark_group("pipe/one_cpu");
+    group
+        .sample_size(30)
+        .measurement_time(Duration::from_secs(3));
+    let cpu = rustix::thread::sched_getcpu();
+    let before = pin(None, cpu);
+
+    let (mut ours, theirs) = UnixStream::pair().unwrap();
+    let mut child = Process::new(
+        echo_raw,
+        (mp::handle::Fd::from(std::os::fd::OwnedFd::from(theirs)), 8),
+    );
+    child.start().unwrap();
+    pin(child.pid(), cpu);
+    let mut buf = [7u8; 8];
+    group.bench_function("raw_socketpair_8B", |b| {
+        b.iter(|| {
+            ours.write_all(&buf).unwrap();
+            ours.read_exact(&mut buf).unwrap();
+        })
+    });
+    drop(ours);
+    child.join().unwrap();
+
+    let (ours, theirs) = pipe().unwrap();
+    let mut child = Process::new(echo_values, (theirs,));
+    child.start().unwrap();
+    pin(child.pid(), cpu);
+    group.bench_function("u64", |b| {
+        b.iter(|| {
+            ours.send(&42u64).unwrap();
+            ours.recv::<u64>().unwrap()
+        })
+    });
+    drop(ours);
+    child.join().unwrap();
+    group.finish();
+    sched_setaffinity(None, &before).unwrap();
+}
+
+criterion_group!(benches, roundtrip, one_cpu);
 criterion_main!(benches);
