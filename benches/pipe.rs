@@ -51,36 +51,38 @@ fn echo_ipc(server: String) {
     }
 }
 
-fn roundtrip(c: &mut Criterion) {
-    let mut group = c.benchmark_group("pipe/roundtrip");
-    group
-        .sample_size(50)
-        .measurement_time(Duration::from_secs(3));
+type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
 
-    for size in [8usize, 64] {
-        let (mut ours, theirs) = UnixStream::pair().unwrap();
-        let mut child = Process::new(
-            echo_raw,
-            (
-                mp::handle::Fd::from(std::os::fd::OwnedFd::from(theirs)),
-                size,
-            ),
-        );
-        child.start().unwrap();
-        let mut buf = vec![7u8; size];
-        group.bench_function(format!("raw_socketpair_{size}B"), |b| {
-            b.iter(|| {
-                ours.write_all(&buf).unwrap();
-                ours.read_exact(&mut buf).unwrap();
-            })
-        });
-        drop(ours);
-        child.join().unwrap();
+/// Benches a round trip of `size` bytes over a raw socketpair to a child
+/// that echoes them (pinned to `cpu`, if given).
+fn raw_roundtrip(group: &mut Group<'_>, size: usize, cpu: Option<usize>) {
+    let (mut ours, theirs) = UnixStream::pair().unwrap();
+    let theirs = mp::handle::Fd::from(std::os::fd::OwnedFd::from(theirs));
+    let mut child = Process::new(echo_raw, (theirs, size));
+    child.start().unwrap();
+    if let Some(cpu) = cpu {
+        pin(Some(child.pid().expect("a started child has a pid")), cpu);
     }
+    let mut buf = vec![7u8; size];
+    group.bench_function(format!("raw_socketpair_{size}B"), |b| {
+        b.iter(|| {
+            ours.write_all(&buf).unwrap();
+            ours.read_exact(&mut buf).unwrap();
+        })
+    });
+    drop(ours);
+    child.join().unwrap();
+}
 
+/// Benches a `u64` round trip over an mp pipe to a child that echoes it
+/// (pinned to `cpu`, if given).
+fn values_roundtrip(group: &mut Group<'_>, cpu: Option<usize>) {
     let (ours, theirs) = pipe().unwrap();
     let mut child = Process::new(echo_values, (theirs,));
     child.start().unwrap();
+    if let Some(cpu) = cpu {
+        pin(Some(child.pid().expect("a started child has a pid")), cpu);
+    }
     group.bench_function("u64", |b| {
         b.iter(|| {
             ours.send(&42u64).unwrap();
@@ -89,6 +91,18 @@ fn roundtrip(c: &mut Criterion) {
     });
     drop(ours);
     child.join().unwrap();
+}
+
+fn roundtrip(c: &mut Criterion) {
+    let mut group = c.benchmark_group("pipe/roundtrip");
+    group
+        .sample_size(50)
+        .measurement_time(Duration::from_secs(3));
+
+    for size in [8usize, 64] {
+        raw_roundtrip(&mut group, size, None);
+    }
+    values_roundtrip(&mut group, None);
 
     let (ours, theirs) = pipe().unwrap();
     let mut child = Process::new(echo_bytes, (theirs,));
@@ -139,35 +153,8 @@ fn one_cpu(c: &mut Criterion) {
     let cpu = rustix::thread::sched_getcpu();
     let before = pin(None, cpu);
 
-    let (mut ours, theirs) = UnixStream::pair().unwrap();
-    let mut child = Process::new(
-        echo_raw,
-        (mp::handle::Fd::from(std::os::fd::OwnedFd::from(theirs)), 8),
-    );
-    child.start().unwrap();
-    pin(child.pid(), cpu);
-    let mut buf = [7u8; 8];
-    group.bench_function("raw_socketpair_8B", |b| {
-        b.iter(|| {
-            ours.write_all(&buf).unwrap();
-            ours.read_exact(&mut buf).unwrap();
-        })
-    });
-    drop(ours);
-    child.join().unwrap();
-
-    let (ours, theirs) = pipe().unwrap();
-    let mut child = Process::new(echo_values, (theirs,));
-    child.start().unwrap();
-    pin(child.pid(), cpu);
-    group.bench_function("u64", |b| {
-        b.iter(|| {
-            ours.send(&42u64).unwrap();
-            ours.recv::<u64>().unwrap()
-        })
-    });
-    drop(ours);
-    child.join().unwrap();
+    raw_roundtrip(&mut group, 8, Some(cpu));
+    values_roundtrip(&mut group, Some(cpu));
     group.finish();
     sched_setaffinity(None, &before).unwrap();
 }
