@@ -7,12 +7,13 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+mod common;
+
+use common::{pin, unpin};
 use criterion::{Criterion, criterion_group, criterion_main};
 use ipc_channel::ipc::{IpcOneShotServer, IpcReceiver, IpcSender};
 use mp::pipe::{Connection, pipe};
 use mp::process::Process;
-use rustix::process::Pid;
-use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
 
 fn echo_values(conn: Connection) {
     while let Ok(v) = conn.recv::<u64>() {
@@ -134,17 +135,6 @@ fn roundtrip(c: &mut Criterion) {
     group.finish();
 }
 
-/// Pins the calling thread, or process `pid`, to `cpu`; returns the mask
-/// it had.
-fn pin(pid: Option<u32>, cpu: usize) -> CpuSet {
-    let pid = pid.map(|pid| Pid::from_raw(pid as i32).unwrap());
-    let before = sched_getaffinity(pid).unwrap();
-    let mut one = CpuSet::new();
-    one.set(cpu);
-    sched_setaffinity(pid, &one).unwrap();
-    before
-}
-
 fn one_cpu(c: &mut Criterion) {
     let mut group = c.benchmark_group("pipe/one_cpu");
     group
@@ -156,7 +146,7 @@ fn one_cpu(c: &mut Criterion) {
     raw_roundtrip(&mut group, 8, Some(cpu));
     values_roundtrip(&mut group, Some(cpu));
     group.finish();
-    sched_setaffinity(None, &before).unwrap();
+    unpin(&before);
 }
 
 criterion_group!(benches, roundtrip, one_cpu);

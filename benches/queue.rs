@@ -4,12 +4,19 @@
 //! floor). Producers run flat out; a sample times the consumer taking N items.
 //! Byte items are `serde_bytes::ByteBuf` (Python's `bytes`: one copy, where
 //! serde would send a plain `Vec<u8>` byte by byte).
+//!
+//! Also a ping-pong through two queues to an echoing child, free and with
+//! both processes pinned to one CPU (where a waiter that spun before it
+//! slept would hold up the peer it waits for).
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{pin, unpin};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ipc_channel::ipc::{IpcBytesReceiver, IpcOneShotServer, IpcReceiver, IpcSender};
 use mp::handle::Fd;
@@ -201,5 +208,43 @@ fn throughput(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, throughput);
+fn echo(requests: Queue<u64>, replies: Queue<u64>) {
+    while let Ok(v) = requests.get() {
+        if replies.put(&v).is_err() {
+            break;
+        }
+    }
+}
+
+fn ping_pong(c: &mut Criterion) {
+    let mut group = c.benchmark_group("queue/ping_pong");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
+    for one_cpu in [false, true] {
+        let requests: Queue<u64> = Queue::new().unwrap();
+        let replies: Queue<u64> = Queue::new().unwrap();
+        let p = started(Process::new(echo, (requests.clone(), replies.clone())));
+        let cpu = rustix::thread::sched_getcpu();
+        let before = one_cpu.then(|| {
+            pin(Some(p.pid().expect("a started child has a pid")), cpu);
+            pin(None, cpu)
+        });
+        let name = if one_cpu { "u64_one_cpu" } else { "u64" };
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                requests.put(&42).unwrap();
+                replies.get().unwrap()
+            })
+        });
+        if let Some(before) = before {
+            unpin(&before);
+        }
+        stop(p);
+    }
+    group.finish();
+}
+
+criterion_group!(benches, throughput, ping_pong);
 criterion_main!(benches);

@@ -40,6 +40,7 @@
 
 mod codec;
 mod fd;
+pub mod spin;
 mod sys;
 pub mod tracked;
 
