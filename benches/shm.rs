@@ -3,7 +3,9 @@
 //! uncontended futex lock (the floor) and the same `Value` uncontended.
 //!
 //! `shm/semaphore_pingpong`: a release/acquire round trip between two
-//! processes (the hand-off that spinning before a futex sleep speeds up).
+//! processes (the hand-off that spinning before a futex sleep speeds up),
+//! free and with both processes pinned to one CPU (where spinning would
+//! only hold up the peer).
 //!
 //! `shm/create_attach_unlink_1MiB`: `SharedMemory` create + open + drop
 //! both (unlink) of 1 MiB, beside raw shm_open + ftruncate + mmap + a
@@ -14,6 +16,9 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{pin, unpin};
 use criterion::{Criterion, criterion_group, criterion_main};
 use mp_process::{Process, StartMethod};
 use mp_shm::{RawValue, Semaphore, SharedMemory, Value};
@@ -132,21 +137,36 @@ fn semaphore_pingpong(c: &mut Criterion) {
     g.sample_size(20)
         .measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_millis(500));
-    let ping = Semaphore::new(0).unwrap();
-    let pong = Semaphore::new(0).unwrap();
-    let stop = RawValue::new(0u32).unwrap();
-    let mut child = Process::new(ponger, (ping.clone(), pong.clone(), stop.clone()))
-        .start_method(StartMethod::Fork);
-    child.start().unwrap();
-    g.bench_function("mp_2_processes", |b| {
-        b.iter(|| {
-            ping.release().unwrap();
-            pong.acquire().forget();
-        })
-    });
-    stop.store(1);
-    ping.release().unwrap();
-    child.join().unwrap();
+    for one_cpu in [false, true] {
+        let ping = Semaphore::new(0).unwrap();
+        let pong = Semaphore::new(0).unwrap();
+        let stop = RawValue::new(0u32).unwrap();
+        let mut child = Process::new(ponger, (ping.clone(), pong.clone(), stop.clone()))
+            .start_method(StartMethod::Fork);
+        child.start().unwrap();
+        let cpu = rustix::thread::sched_getcpu();
+        let before = one_cpu.then(|| {
+            pin(Some(child.pid().expect("a started child has a pid")), cpu);
+            pin(None, cpu)
+        });
+        let name = if one_cpu {
+            "mp_2_processes_one_cpu"
+        } else {
+            "mp_2_processes"
+        };
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                ping.release().unwrap();
+                pong.acquire().forget();
+            })
+        });
+        if let Some(before) = before {
+            unpin(&before);
+        }
+        stop.store(1);
+        ping.release().unwrap();
+        child.join().unwrap();
+    }
     g.finish();
 }
 

@@ -13,26 +13,61 @@ use std::time::{Duration, Instant};
 /// How long a thread trusts its last look at how many CPUs it may use.
 pub const RECHECK_EVERY: Duration = Duration::from_millis(100);
 
-thread_local! {
-    /// When the thread last looked, and whether it could spin then.
-    static LAST: Cell<Option<(Instant, bool)>> = const { Cell::new(None) };
+/// Calls between readings of the clock (to see whether [`RECHECK_EVERY`]
+/// has passed): a call then costs a thread-local counter, not a clock read.
+const CALLS_PER_CLOCK_READ: u32 = 64;
+
+#[derive(Clone, Copy)]
+struct Look {
+    /// When the thread last looked at its CPUs (`None`: never).
+    at: Option<Instant>,
+    /// Whether it could spin then.
+    yes: bool,
+    /// Calls since the clock was last read.
+    calls: u32,
 }
 
-/// Whether a wait starting at `now` should spin before it sleeps: only when
-/// the calling thread may run on more than one CPU.
+thread_local! {
+    static LAST: Cell<Look> = const {
+        Cell::new(Look {
+            at: None,
+            yes: false,
+            calls: 0,
+        })
+    };
+}
+
+/// Whether a wait should spin before it sleeps: only when the calling
+/// thread may run on more than one CPU.
 ///
 /// The answer is kept for [`RECHECK_EVERY`], so a thread pinned later (or a
-/// child pinned by its parent) stops spinning soon after; looking costs one
-/// system call.
-pub fn pays_off(now: Instant) -> bool {
-    LAST.with(|last| match last.get() {
-        Some((at, yes)) if now.saturating_duration_since(at) < RECHECK_EVERY => yes,
-        _ => {
-            let yes = cpus_here() > 1;
-            last.set(Some((now, yes)));
-            yes
+/// child pinned by its parent) stops spinning soon after. A call costs a
+/// thread-local counter; every 64th reads the clock, and looking at the
+/// CPUs again costs one system call.
+pub fn pays_off() -> bool {
+    LAST.with(|last| {
+        let mut look = last.get();
+        look.calls += 1;
+        if look.at.is_none() || look.calls >= CALLS_PER_CLOCK_READ {
+            look = decide(look, Instant::now());
         }
+        last.set(look);
+        look.yes
     })
+}
+
+/// `look` brought up to date at `now`: the CPUs are looked at again if
+/// the last look is [`RECHECK_EVERY`] old (or there was none).
+fn decide(mut look: Look, now: Instant) -> Look {
+    look.calls = 0;
+    let fresh = look
+        .at
+        .is_some_and(|at| now.saturating_duration_since(at) < RECHECK_EVERY);
+    if !fresh {
+        look.at = Some(now);
+        look.yes = cpus_here() > 1;
+    }
+    look
 }
 
 /// How many CPUs the calling thread may run on: its affinity mask (one
@@ -43,11 +78,9 @@ fn cpus_here() -> usize {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
-
     use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
 
-    use super::{RECHECK_EVERY, cpus_here, pays_off};
+    use super::{LAST, RECHECK_EVERY, cpus_here, decide, pays_off};
 
     /// Affinity is per thread: each test pins a thread of its own, never
     /// the test runner's.
@@ -65,7 +98,7 @@ mod tests {
     fn a_thread_pinned_to_one_cpu_counts_one_and_never_spins() {
         let (cpus, spins) = std::thread::spawn(|| {
             pin_this_thread_to_one_cpu();
-            (cpus_here(), pays_off(Instant::now()))
+            (cpus_here(), pays_off())
         })
         .join()
         .unwrap();
@@ -76,14 +109,16 @@ mod tests {
     #[test]
     fn a_thread_pinned_later_stops_spinning_after_the_recheck() {
         std::thread::spawn(|| {
-            let now = Instant::now();
-            let before = pays_off(now);
+            let before = pays_off();
             assert_eq!(before, cpus_here() > 1);
             pin_this_thread_to_one_cpu();
-            // Within the recheck period the old answer stands...
-            assert_eq!(pays_off(now), before);
-            // ...and after it the pin is seen.
-            assert!(!pays_off(now + RECHECK_EVERY));
+            // Until the last look is RECHECK_EVERY old, the old answer
+            // stands (without a system call)...
+            let look = LAST.with(|last| last.get());
+            let at = look.at.unwrap();
+            assert_eq!(decide(look, at + RECHECK_EVERY / 2).yes, before);
+            // ...and once it is, the pin is seen.
+            assert!(!decide(look, at + RECHECK_EVERY).yes);
         })
         .join()
         .unwrap();

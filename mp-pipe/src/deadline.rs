@@ -55,8 +55,8 @@ pub(crate) fn poll(fds: &mut [PollFd<'_>], deadline: Deadline) -> rustix::io::Re
     let spin = deadline
         .remaining()
         .map_or(SPIN_FOR, |left| left.min(SPIN_FOR));
-    let start = Instant::now();
-    if !spin.is_zero() && mp_handle::spin::pays_off(start) {
+    if !spin.is_zero() && mp_handle::spin::pays_off() {
+        let start = Instant::now();
         let zero = Timespec {
             tv_sec: 0,
             tv_nsec: 0,

@@ -137,10 +137,10 @@ pub(crate) fn wait_for(
 /// true as soon as it holds. On one CPU it looks once: the peer could not
 /// act while we looked again ([`mp_handle::spin`]).
 pub(crate) fn spin(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    if !mp_handle::spin::pays_off(start) {
+    if !mp_handle::spin::pays_off() {
         return ready();
     }
+    let start = Instant::now();
     let mut round = 0u32;
     loop {
         // Exponential backoff between looks: a waiter that polled the very

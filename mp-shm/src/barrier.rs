@@ -149,7 +149,9 @@ impl<A: BarrierAction> Barrier<A> {
         let seq = st.seq.load(SeqCst);
         drop(held);
         let mut woke = false;
-        for _ in 0..200 {
+        // On one CPU the others cannot arrive while we spin (mp_handle::spin).
+        let spins = if mp_handle::spin::pays_off() { 200 } else { 0 };
+        for _ in 0..spins {
             if st.seq.load(SeqCst) != seq {
                 woke = true;
                 break;

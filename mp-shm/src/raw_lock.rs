@@ -164,7 +164,12 @@ impl RawLockState {
         start: u64,
         wait: Wait,
     ) -> Result<Acquired, TimedOut> {
-        let mut spins = 0;
+        // On one CPU the holder cannot release while we spin (mp_handle::spin).
+        let mut spins = if mp_handle::spin::pays_off() {
+            0
+        } else {
+            SPINS
+        };
         let mut slept = false;
         let mut next_check = match wait {
             Wait::Never => Some(Instant::now()),

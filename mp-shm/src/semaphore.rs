@@ -44,15 +44,24 @@ impl Counter {
 
     fn acquire(&self, wait: Wait) -> bool {
         let st = self.view.get();
-        for spin in 0..SPINS {
-            if self.try_take() {
-                return true;
-            }
-            if matches!(wait, Wait::Never) {
-                return false;
-            }
+        if self.try_take() {
+            return true;
+        }
+        if matches!(wait, Wait::Never) {
+            return false;
+        }
+        // On one CPU the releaser cannot run while we spin (mp_handle::spin).
+        let spins = if mp_handle::spin::pays_off() {
+            SPINS
+        } else {
+            0
+        };
+        for spin in 0..spins {
             for _ in 0..(1u32 << spin.min(SPIN_SHIFT)) {
                 std::hint::spin_loop();
+            }
+            if self.try_take() {
+                return true;
             }
         }
         loop {
