@@ -153,13 +153,21 @@ impl Turns {
                 }
             }
             // The lock alone decides, in slices: a holder may meanwhile
-            // have become the owner, which only a revocation undoes. A free
-            // lock is taken without reading the clock.
-            let result = match self.lock.try_acquire() {
+            // have become the owner, which only a revocation undoes. A lock
+            // that looks free is tried without reading the clock; a held one
+            // is not (mp-shm's `try_acquire` of a held lock looks in /proc
+            // whether its holder died).
+            let taken = if self.lock.is_locked() {
+                Err(AcquireError::Timeout)
+            } else {
+                self.lock.try_acquire()
+            };
+            let result = match taken {
                 Err(AcquireError::Timeout) => {
                     let slice = deadline.remaining().map_or(SLICE, |left| left.min(SLICE));
                     if slice.is_zero() {
-                        Err(AcquireError::Timeout)
+                        // Out of time: one look, which notices a dead holder.
+                        self.lock.try_acquire()
                     } else {
                         self.lock.acquire_timeout(slice)
                     }

@@ -28,7 +28,8 @@ const MAX_BACKOFF: u32 = 6;
 ///
 /// The clock is read lazily, the first time a wait needs the time left: a
 /// call that finds what it waits for at once (an item to get, room to put,
-/// a free turn) never calls `Instant::now`, and a zero timeout never does.
+/// a free turn) never calls `Instant::now`, and a zero timeout never does
+/// (a held lock, which mp-shm then checks for a dead holder, may).
 /// So a timeout counts from the moment the call first has to wait. One
 /// deadline is shared (by reference) by every wait of a call, so the waits
 /// together take at most the timeout.
