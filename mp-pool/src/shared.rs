@@ -440,7 +440,7 @@ impl Shared {
                     });
                 if let Err(e) = spawned {
                     let why = Error::Start(format!("a thread for a large chunk: {e}"));
-                    self.not_handed(worker, chunk, why);
+                    self.not_handed(worker, chunk, why, false);
                 }
             }
         }
@@ -453,25 +453,38 @@ impl Shared {
     fn put(&self, put: Put) {
         let timeout = PUT_TIMEOUT + Duration::from_millis((put.bytes >> 20) as u64 * 100);
         if let Err(e) = put.queue.put_timeout(&put.msg, timeout) {
-            let why = match e {
-                mp_queue::Error::Encode(e) => Error::Encode(format!("a task message: {e}")),
-                e => Error::Start(format!("cannot hand the task to a worker: {e}")),
+            // An encoding failure wrote nothing; anything else means the
+            // worker stopped taking its tasks (and its queue may hold part
+            // of this message), so it is replaced.
+            let (why, replace) = match e {
+                mp_queue::Error::Encode(e) => {
+                    (Error::Encode(format!("a task message: {e}")), false)
+                }
+                e => (
+                    Error::Start(format!("cannot hand the task to a worker: {e}")),
+                    true,
+                ),
             };
-            self.not_handed(put.worker, put.chunk, why);
+            self.not_handed(put.worker, put.chunk, why, replace);
         }
     }
 
     /// A message never reached `worker`. Its chunk fails with `why`, unless
-    /// the worker died meanwhile and its death already settled it; a worker
-    /// that missed its `Stop` is killed, or the pool would wait for it
-    /// forever.
-    fn not_handed(&self, worker: u64, chunk: Option<u64>, why: Error) {
+    /// the worker died meanwhile and its death already settled it.
+    ///
+    /// A worker that missed its `Stop` is killed, or the pool would wait for
+    /// it forever; so is one to `replace` (it stopped taking its tasks: every
+    /// later put to it would wait out its timeout). Its death settles its
+    /// other chunks and starts a replacement.
+    fn not_handed(&self, worker: u64, chunk: Option<u64>, why: Error, replace: bool) {
         let mut state = self.lock();
         let Some(w) = state.workers.iter_mut().find(|w| w.id == worker) else {
             return;
         };
-        let Some(id) = chunk else {
+        if chunk.is_none() || replace {
             let _ = w.process.kill();
+        }
+        let Some(id) = chunk else {
             return;
         };
         let Some(pos) = w.held.iter().position(|&(c, _)| c == id) else {
