@@ -204,7 +204,10 @@ pub(crate) enum Op {
         perm: Vec<u32>,
     },
     SeqArith(u64, Arith),
+    /// Sets the entry and answers its old value.
     MapInsert(#[serde(with = "serde_bytes")] Vec<u8>, Item),
+    /// Sets the entry (Python's `d[k] = v`: nothing comes back).
+    MapSet(#[serde(with = "serde_bytes")] Vec<u8>, Item),
     MapGet(#[serde(with = "serde_bytes")] Vec<u8>),
     MapRemove(#[serde(with = "serde_bytes")] Vec<u8>),
     MapContains(#[serde(with = "serde_bytes")] Vec<u8>),

@@ -13,7 +13,7 @@ use crate::handle::{
 };
 use crate::number::{Number, arith};
 use crate::proxy::{boolean, count, to_usize, unit};
-use crate::wire::{Answer, NumOp, Op};
+use crate::wire::{Answer, Item, NumOp, Op};
 
 /// A dict on the manager's server (Python's `manager.dict()`).
 ///
@@ -52,15 +52,41 @@ where
     V: Serialize + DeserializeOwned,
 {
     fn maybe(&self, pool: &Arc<Pool>, op: Op) -> Result<Option<V>> {
-        match self.handle.op_on(pool, op)? {
-            (pool, Answer::MaybeItem(Some(item))) => decode_item(&pool, item).map(Some),
-            (_, Answer::MaybeItem(None)) => Ok(None),
-            (_, other) => Err(unexpected(other)),
-        }
+        let (pool, answer) = self.handle.op_on(pool, op)?;
+        maybe_value(&pool, answer)
     }
 
-    /// Sets `key` to `value` (Python's `d[key] = value`); returns the old value.
+    /// Runs the op `make` builds of the encoded `key` and `value`.
+    fn entry_op<Q, W>(
+        &self,
+        key: &Q,
+        value: &W,
+        make: fn(Vec<u8>, Item) -> Op,
+    ) -> Result<(Arc<Pool>, Answer)>
+    where
+        Q: Serialize + ?Sized,
+        W: Serialize + ?Sized,
+    {
+        let pool = self.handle.pool();
+        let op = make(encode_key(&pool, key)?, encode_item(&pool, value)?);
+        self.handle.op_on(&pool, op)
+    }
+
+    /// Sets `key` to `value` (Python's `d[key] = value`). Use
+    /// [`insert`](DictProxy::insert) for the old value.
     #[doc(alias = "__setitem__")]
+    pub fn set<Q, W>(&self, key: &Q, value: &W) -> Result<()>
+    where
+        K: Borrow<Q>,
+        V: Borrow<W>,
+        Q: Serialize + ?Sized,
+        W: Serialize + ?Sized,
+    {
+        unit(self.entry_op(key, value, Op::MapSet)?.1)
+    }
+
+    /// Sets `key` to `value` and returns the old value (like
+    /// `HashMap::insert`; Python's `d[key] = value` is [`set`](DictProxy::set)).
     pub fn insert<Q, W>(&self, key: &Q, value: &W) -> Result<Option<V>>
     where
         K: Borrow<Q>,
@@ -68,10 +94,8 @@ where
         Q: Serialize + ?Sized,
         W: Serialize + ?Sized,
     {
-        let pool = self.handle.pool();
-        let key = encode_key(&pool, key)?;
-        let item = encode_item(&pool, value)?;
-        self.maybe(&pool, Op::MapInsert(key, item))
+        let (pool, answer) = self.entry_op(key, value, Op::MapInsert)?;
+        maybe_value(&pool, answer)
     }
 
     /// A copy of the value for `key` (Python's `d.get(key)`).
@@ -257,5 +281,14 @@ where
         let pool = self.handle.pool();
         let key = encode_key(&pool, key)?;
         self.handle.update_entry(key, f)
+    }
+}
+
+/// A value that may be missing, from an answer.
+fn maybe_value<V: DeserializeOwned>(pool: &Arc<Pool>, answer: Answer) -> Result<Option<V>> {
+    match answer {
+        Answer::MaybeItem(Some(item)) => decode_item(pool, item).map(Some),
+        Answer::MaybeItem(None) => Ok(None),
+        other => Err(unexpected(other)),
     }
 }

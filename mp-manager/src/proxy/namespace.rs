@@ -9,7 +9,7 @@ use crate::handle::{
     unexpected,
 };
 use crate::number::{Number, arith};
-use crate::proxy::boolean;
+use crate::proxy::{boolean, unit};
 use crate::wire::{Answer, NumOp, Op};
 
 /// A namespace on the manager's server: named attributes of any serde type
@@ -68,15 +68,7 @@ impl Namespace {
         let pool = self.handle.pool();
         let key = encode_key(&pool, name)?;
         let item = encode_item(&pool, value)?;
-        match self.handle.op_on(&pool, Op::MapInsert(key, item))? {
-            (pool, Answer::MaybeItem(old)) => {
-                if let Some(old) = old {
-                    decode_with(&pool, old.refs, || Ok(()))?;
-                }
-                Ok(())
-            }
-            (_, other) => Err(unexpected(other)),
-        }
+        unit(self.handle.op_on(&pool, Op::MapSet(key, item))?.1)
     }
 
     /// Removes attribute `name` (Python's `del ns.name`); `false` if it was

@@ -888,6 +888,13 @@ fn map_op(map: &mut Map, op: Op, cx: &Cx<'_>) -> Result<Answer, Fault> {
             }
             Answer::MaybeItem(old)
         }
+        Op::MapSet(key, item) => {
+            cx.hold(&item.refs)?;
+            if let Some(old) = map.insert(key, item) {
+                cx.release(old.refs);
+            }
+            Answer::Unit
+        }
         Op::MapGet(key) => {
             let item = map.get(&key).cloned();
             if let Some(item) = &item {
@@ -1069,6 +1076,7 @@ impl Op {
             | Op::SeqPermute { .. }
             | Op::SeqArith(..) => Family::Seq,
             Op::MapInsert(..)
+            | Op::MapSet(..)
             | Op::MapGet(_)
             | Op::MapRemove(_)
             | Op::MapContains(_)

@@ -101,6 +101,10 @@ fn dict_proxy_does_what_a_python_dict_does() {
     assert_eq!(dict.insert("three", &3).unwrap(), None);
     assert_eq!(dict.insert("one", &10).unwrap(), Some(1));
     assert_eq!(dict.get("one").unwrap(), Some(10));
+    // `d[k] = v`: nothing comes back.
+    dict.set("two", &20).unwrap();
+    assert_eq!(dict.get("two").unwrap(), Some(20));
+    dict.set("two", &2).unwrap();
     assert_eq!(dict.get("nope").unwrap(), None);
     assert!(dict.contains_key("two").unwrap());
     assert!(!dict.contains_key("nope").unwrap());

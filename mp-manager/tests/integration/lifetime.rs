@@ -52,6 +52,31 @@ fn objects_are_freed_after_their_last_proxy() {
     }));
 }
 
+/// `set` over an entry that held a proxy lets that object go; the new one
+/// stays alive while the dict holds it.
+#[test]
+fn setting_over_a_held_proxy_releases_it() {
+    let _d = mp_testkit::deadline(DEADLINE);
+    let manager = Manager::start().unwrap();
+    let base = manager.number_of_objects().unwrap();
+    let outer = manager.dict::<String, DictProxy<String, u32>>().unwrap();
+    let first = manager.dict::<String, u32>().unwrap();
+    first.set("a", &1).unwrap();
+    outer.set("k", &first).unwrap();
+    drop(first);
+    let second = manager.dict::<String, u32>().unwrap();
+    outer.set("k", &second).unwrap();
+    drop(second);
+    // Past the grace period: `first` is gone, `second` lives in `outer`.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(manager.number_of_objects().unwrap(), base + 2);
+    assert_eq!(outer.get("k").unwrap().unwrap().len().unwrap(), 0);
+    drop(outer);
+    assert!(mp_testkit::eventually(PATIENCE, || {
+        manager.number_of_objects().unwrap() == base
+    }));
+}
+
 fn use_later(list: ListProxy<u32>, go: Connection) -> usize {
     go.recv::<()>().unwrap();
     list.append(&7).unwrap();
