@@ -7,11 +7,14 @@
 //!
 //! Each bench alternates blocks of its own calls with blocks of the other
 //! side's (see `alternating`), so the pipe and the manager are measured
-//! under the same conditions. Do not pin the bench to one core: the pipe's
-//! wait polls for 30 us before it sleeps, which a peer on the same core
-//! then has to wait out on every hop.
+//! under the same conditions; each manager bench also times the pipe blocks
+//! run between its own and writes their median beside criterion's results
+//! (`write_beside`): the floor at the same moments, which `bench_report`
+//! compares the call with. `dict_set` is Python's `d[k] = v`
+//! (`DictProxy::set`, no old value back).
 
 use std::hint::black_box;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -28,7 +31,7 @@ fn echo(conn: Connection) {
 }
 
 /// Calls per block. Every sample alternates blocks of the measured call
-/// with blocks of the other side of the comparison (untimed), so that the
+/// with blocks of the other side of the comparison, so that the
 /// pipe round trip and the manager calls are measured under the same
 /// conditions: on a small VM the placement of the three processes drifts
 /// over seconds, and benches measured one after the other disagreed by up
@@ -41,15 +44,25 @@ const BLOCK: u64 = 200;
 /// page faults that cost the host too).
 const LIST_KEEPS: u64 = 100_000;
 
-/// Times `n` calls of `measured`, interleaved in blocks with as many
-/// untimed calls of `other`.
-fn alternating(n: u64, mut measured: impl FnMut(), mut other: impl FnMut()) -> Duration {
+/// Times `n` calls of `measured`, interleaved in blocks with as many calls
+/// of `other`; returns the time of the `measured` calls, and notes the time
+/// per call of each full block of `other` in `beside`.
+fn alternating(
+    n: u64,
+    mut measured: impl FnMut(),
+    mut other: impl FnMut(),
+    beside: &mut Vec<f64>,
+) -> Duration {
     let mut total = Duration::ZERO;
     let mut left = n;
     while left > 0 {
         let block = left.min(BLOCK);
+        let start = Instant::now();
         for _ in 0..block {
             other();
+        }
+        if block == BLOCK {
+            beside.push(start.elapsed().as_nanos() as f64 / block as f64);
         }
         let start = Instant::now();
         for _ in 0..block {
@@ -59,6 +72,30 @@ fn alternating(n: u64, mut measured: impl FnMut(), mut other: impl FnMut()) -> D
         left -= block;
     }
     total
+}
+
+/// Writes the median time per pipe round trip of the blocks run between
+/// manager bench `name`'s own (the same moments as its samples: on a
+/// small VM, benches measured one after the other can differ by 1.5x) as
+/// `criterion/manager/{name}/paired.json`, which `bench_report` reads as
+/// the benchmark `manager/{name}/pipe_roundtrip_beside`.
+fn write_beside(name: &str, beside: &mut Vec<f64>) {
+    if beside.is_empty() {
+        return;
+    }
+    beside.sort_by(f64::total_cmp);
+    let median = beside[beside.len() / 2];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map_or_else(|| root.join("target"), |p| root.join(p));
+    let dir = target.join("criterion/manager").join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = format!(
+        "{{\"full_id\":\"manager/{name}/pipe_roundtrip_beside\",\"median_ns\":{median}}}\n"
+    );
+    std::fs::write(dir.join("paired.json"), json).unwrap();
+    beside.clear();
 }
 
 fn manager(c: &mut Criterion) {
@@ -86,9 +123,12 @@ fn manager(c: &mut Criterion) {
         black_box(value.get().unwrap());
     };
 
+    let mut beside = Vec::new();
     group.bench_function("pipe_roundtrip", |b| {
-        b.iter_custom(|iters| alternating(iters, &mut pipe_roundtrip, value_get))
+        b.iter_custom(|iters| alternating(iters, &mut pipe_roundtrip, value_get, &mut beside))
     });
+    // Here the blocks beside were manager calls: not a floor.
+    beside.clear();
 
     let n = std::cell::Cell::new(0u64);
     let mut cleared_at = 0;
@@ -107,9 +147,11 @@ fn manager(c: &mut Criterion) {
                     }
                     pipe_roundtrip();
                 },
+                &mut beside,
             )
         })
     });
+    write_beside("list_append", &mut beside);
 
     let mut n = 0u64;
     group.bench_function("dict_set", |b| {
@@ -118,16 +160,19 @@ fn manager(c: &mut Criterion) {
                 iters,
                 || {
                     n += 1;
-                    black_box(dict.insert(&(n % 1024), &n).unwrap());
+                    dict.set(&(n % 1024), &n).unwrap();
                 },
                 &mut pipe_roundtrip,
+                &mut beside,
             )
         })
     });
+    write_beside("dict_set", &mut beside);
 
     group.bench_function("value_get", |b| {
-        b.iter_custom(|iters| alternating(iters, value_get, &mut pipe_roundtrip))
+        b.iter_custom(|iters| alternating(iters, value_get, &mut pipe_roundtrip, &mut beside))
     });
+    write_beside("value_get", &mut beside);
     group.finish();
     drop((list, dict, value));
     manager.shutdown().unwrap();

@@ -52,6 +52,10 @@ struct Estimate {
 
 /// Every benchmark under `dir` (criterion's output directory), by full id
 /// (`group/function[/value]`). A missing directory is an empty map.
+///
+/// Besides criterion's own results, a bench may leave `paired.json` files
+/// (`{"full_id": ..., "median_ns": ...}`): a floor it measured between its
+/// own samples, at the same moments (benches/manager.rs does).
 pub(crate) fn read_criterion(dir: &Path) -> BTreeMap<String, Criterion> {
     let mut found = BTreeMap::new();
     walk(dir, &mut found);
@@ -64,6 +68,12 @@ fn walk(dir: &Path, found: &mut BTreeMap<String, Criterion>) {
     };
     for entry in entries.flatten() {
         let path = entry.path();
+        if path.file_name().is_some_and(|n| n == "paired.json") {
+            if let Some((id, c)) = read_paired(&path) {
+                found.insert(id, c);
+            }
+            continue;
+        }
         if !path.is_dir() {
             continue;
         }
@@ -75,6 +85,24 @@ fn walk(dir: &Path, found: &mut BTreeMap<String, Criterion>) {
             walk(&path, found);
         }
     }
+}
+
+#[derive(Deserialize)]
+struct PairedJson {
+    full_id: String,
+    median_ns: f64,
+}
+
+fn read_paired(path: &Path) -> Option<(String, Criterion)> {
+    let paired: PairedJson = serde_json::from_str(&fs::read_to_string(path).ok()?).ok()?;
+    Some((
+        paired.full_id,
+        Criterion {
+            median_ns: paired.median_ns,
+            bytes: None,
+            elements: None,
+        },
+    ))
 }
 
 fn read_one(dir: &Path) -> Option<(String, Criterion)> {
@@ -142,18 +170,33 @@ mod tests {
             r#"{"mean":{"point_estimate":5.0},"median":{"point_estimate":4.5,"standard_error":1}}"#,
         )
         .unwrap();
+        fs::write(
+            root.join("queue_throughput/paired.json"),
+            r#"{"full_id":"queue/throughput/floor_beside","median_ns":3.25}"#,
+        )
+        .unwrap();
         let found = read_criterion(&root);
         fs::remove_dir_all(&root).unwrap();
         assert_eq!(
             found.into_iter().collect::<Vec<_>>(),
-            [(
-                "queue/throughput/mp_queue/1KiB".to_string(),
-                Criterion {
-                    median_ns: 4.5,
-                    bytes: Some(1024),
-                    elements: None,
-                }
-            )]
+            [
+                (
+                    "queue/throughput/floor_beside".to_string(),
+                    Criterion {
+                        median_ns: 3.25,
+                        bytes: None,
+                        elements: None,
+                    }
+                ),
+                (
+                    "queue/throughput/mp_queue/1KiB".to_string(),
+                    Criterion {
+                        median_ns: 4.5,
+                        bytes: Some(1024),
+                        elements: None,
+                    }
+                )
+            ]
         );
     }
 

@@ -43,6 +43,11 @@ const W5: &str = "W5 Pool(2).map x → x²";
 const W6: &str = "W6 Manager call";
 const W7: &str = "W7 SharedMemory 1 MiB create+attach+close+unlink";
 
+/// W6's floor, measured between the manager calls' own blocks (the ratio
+/// the target is about), and in a bench of its own.
+const PIPE_BESIDE: &str = "Pipe round trip, same moments";
+const PIPE_ALONE: &str = "Pipe round trip, own bench";
+
 const FORK_FLOOR: (&str, &str) = ("raw fork+waitpid", "process/start_join/raw_fork_waitpid");
 const PROCSPAWN: (&str, &str) = ("procspawn", "process/start_join/procspawn");
 
@@ -211,27 +216,36 @@ pub(crate) const ROWS: &[Row] = &[
         case: "list append",
         mp: "manager/list_append",
         cpython: "manager/list_append",
-        peers: &[("Pipe round trip", "manager/pipe_roundtrip")],
+        peers: &[
+            (PIPE_BESIDE, "manager/list_append/pipe_roundtrip_beside"),
+            (PIPE_ALONE, "manager/pipe_roundtrip"),
+        ],
         kind: Kind::Latency,
-        target: "≤ 1.3× Pipe round trip",
+        target: "≤ 1.3× Pipe round trip (same moments)",
     },
     Row {
         workload: W6,
         case: "dict set",
         mp: "manager/dict_set",
         cpython: "manager/dict_set",
-        peers: &[("Pipe round trip", "manager/pipe_roundtrip")],
+        peers: &[
+            (PIPE_BESIDE, "manager/dict_set/pipe_roundtrip_beside"),
+            (PIPE_ALONE, "manager/pipe_roundtrip"),
+        ],
         kind: Kind::Latency,
-        target: "≤ 1.3× Pipe round trip",
+        target: "≤ 1.3× Pipe round trip (same moments)",
     },
     Row {
         workload: W6,
         case: "value get",
         mp: "manager/value_get",
         cpython: "manager/value_get",
-        peers: &[("Pipe round trip", "manager/pipe_roundtrip")],
+        peers: &[
+            (PIPE_BESIDE, "manager/value_get/pipe_roundtrip_beside"),
+            (PIPE_ALONE, "manager/pipe_roundtrip"),
+        ],
         kind: Kind::Latency,
-        target: "≤ 1.3× Pipe round trip",
+        target: "≤ 1.3× Pipe round trip (same moments)",
     },
     Row {
         workload: W7,
