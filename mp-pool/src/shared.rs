@@ -57,10 +57,12 @@ const QUEUED_WORK: Duration = Duration::from_millis(2);
 const MIN_HELD: usize = 2;
 /// ... and at most this many.
 const MAX_HELD: usize = 64;
-/// How long a put may take before the chunk is failed (plus 100 ms a MiB):
-/// a put only waits for a worker that is taking a chunk larger than its
-/// ring, or one that stopped taking its tasks.
+/// How long a put of a chunk larger than half the ring may take before the
+/// chunk is failed (plus 100 ms a MiB): it waits for the worker to take it.
 const PUT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a put of a chunk that fits looks whether its worker still
+/// lives, if it has to wait at all (see `put`).
+const PUT_LIVENESS: Duration = Duration::from_secs(1);
 /// How often the threads look at the state even if nothing happened.
 const TICK: Duration = Duration::from_millis(500);
 
@@ -440,51 +442,62 @@ impl Shared {
                     });
                 if let Err(e) = spawned {
                     let why = Error::Start(format!("a thread for a large chunk: {e}"));
-                    self.not_handed(worker, chunk, why, false);
+                    self.not_handed(worker, chunk, why);
                 }
             }
         }
     }
 
-    /// Puts a message on a worker's task queue. Every put has a deadline:
-    /// one that fits (see `dispatch`) finds room at once and reads no clock,
-    /// but a worker that stopped taking its tasks must not block the result
-    /// thread forever; a larger one gets time to stream through.
+    /// Puts a message on a worker's task queue.
+    ///
+    /// One that fits (see `dispatch`) finds room at once and reads no clock.
+    /// It can only wait behind the rest of an earlier chunk larger than the
+    /// ring that the worker has not taken yet (it may still be running its
+    /// initializer): then it waits as long as the worker lives and the pool
+    /// runs, looking every [`PUT_LIVENESS`], so a slow worker loses nothing
+    /// and a dead one blocks nobody. A larger message gets [`PUT_TIMEOUT`]
+    /// to stream through, then its chunk fails.
     fn put(&self, put: Put) {
-        let timeout = PUT_TIMEOUT + Duration::from_millis((put.bytes >> 20) as u64 * 100);
-        if let Err(e) = put.queue.put_timeout(&put.msg, timeout) {
-            // An encoding failure wrote nothing; anything else means the
-            // worker stopped taking its tasks (and its queue may hold part
-            // of this message), so it is replaced.
-            let (why, replace) = match e {
-                mp_queue::Error::Encode(e) => {
-                    (Error::Encode(format!("a task message: {e}")), false)
+        let fits = put.bytes <= self.config.ring_size / 2;
+        let timeout = if fits {
+            PUT_LIVENESS
+        } else {
+            PUT_TIMEOUT + Duration::from_millis((put.bytes >> 20) as u64 * 100)
+        };
+        loop {
+            let why = match put.queue.put_timeout(&put.msg, timeout) {
+                Ok(()) => return,
+                Err(mp_queue::Error::Encode(e)) => Error::Encode(format!("a task message: {e}")),
+                Err(mp_queue::Error::Full | mp_queue::Error::Timeout)
+                    if fits && self.takes_tasks(put.worker) =>
+                {
+                    continue;
                 }
-                e => (
-                    Error::Start(format!("cannot hand the task to a worker: {e}")),
-                    true,
-                ),
+                Err(e) => Error::Start(format!("cannot hand the task to a worker: {e}")),
             };
-            self.not_handed(put.worker, put.chunk, why, replace);
+            self.not_handed(put.worker, put.chunk, why);
+            return;
         }
     }
 
+    /// Whether `worker` is still one of the pool's and the pool has not
+    /// been stopped (a dead worker is gone once the supervisor saw it die).
+    fn takes_tasks(&self, worker: u64) -> bool {
+        let state = self.lock();
+        !matches!(state.phase, Phase::Stopped(_)) && state.workers.iter().any(|w| w.id == worker)
+    }
+
     /// A message never reached `worker`. Its chunk fails with `why`, unless
-    /// the worker died meanwhile and its death already settled it.
-    ///
-    /// A worker that missed its `Stop` is killed, or the pool would wait for
-    /// it forever; so is one to `replace` (it stopped taking its tasks: every
-    /// later put to it would wait out its timeout). Its death settles its
-    /// other chunks and starts a replacement.
-    fn not_handed(&self, worker: u64, chunk: Option<u64>, why: Error, replace: bool) {
+    /// the worker died meanwhile and its death already settled it; a worker
+    /// that missed its `Stop` is killed, or the pool would wait for it
+    /// forever.
+    fn not_handed(&self, worker: u64, chunk: Option<u64>, why: Error) {
         let mut state = self.lock();
         let Some(w) = state.workers.iter_mut().find(|w| w.id == worker) else {
             return;
         };
-        if chunk.is_none() || replace {
-            let _ = w.process.kill();
-        }
         let Some(id) = chunk else {
+            let _ = w.process.kill();
             return;
         };
         let Some(pos) = w.held.iter().position(|&(c, _)| c == id) else {
