@@ -4,8 +4,10 @@
 //! their peer's answer for some microseconds without sleeping, which saves
 //! the cross-core wake-up when the peer answers quickly. That only works
 //! when the peer can run meanwhile: on one CPU (pinned with `taskset`, or a
-//! one-CPU container) a spinning waiter holds up the very peer it waits for,
-//! by the whole spin, on every message.
+//! container given one CPU with a cpuset) a spinning waiter holds up the
+//! very peer it waits for, by the whole spin, on every message. (A CPU
+//! quota, such as `docker --cpus=1`, leaves the affinity mask alone: there
+//! waiters still spin.)
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
@@ -40,10 +42,10 @@ thread_local! {
 /// Whether a wait should spin before it sleeps: only when the calling
 /// thread may run on more than one CPU.
 ///
-/// The answer is kept for [`RECHECK_EVERY`], so a thread pinned later (or a
-/// child pinned by its parent) stops spinning soon after. A call costs a
-/// thread-local counter; every 64th reads the clock, and looking at the
-/// CPUs again costs one system call.
+/// A call costs a thread-local counter. Every 64th call reads the clock,
+/// and if the last look at the CPUs is [`RECHECK_EVERY`] old, looks again
+/// (one system call): a thread pinned later (or a child pinned by its
+/// parent) stops spinning by its 64th wait after that.
 pub fn pays_off() -> bool {
     LAST.with(|last| {
         let mut look = last.get();
@@ -71,9 +73,10 @@ fn decide(mut look: Look, now: Instant) -> Look {
 }
 
 /// How many CPUs the calling thread may run on: its affinity mask (one
-/// system call, where `available_parallelism` also reads cgroup files).
+/// system call, where `available_parallelism` also reads cgroup files). A
+/// mask that cannot be read (more CPUs than `CpuSet` holds) counts as many.
 fn cpus_here() -> usize {
-    rustix::thread::sched_getaffinity(None).map_or(1, |cpus| cpus.count() as usize)
+    rustix::thread::sched_getaffinity(None).map_or(usize::MAX, |cpus| cpus.count() as usize)
 }
 
 #[cfg(test)]
@@ -119,6 +122,26 @@ mod tests {
             assert_eq!(decide(look, at + RECHECK_EVERY / 2).yes, before);
             // ...and once it is, the pin is seen.
             assert!(!decide(look, at + RECHECK_EVERY).yes);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn pays_off_looks_again_within_64_calls_once_the_last_look_is_old() {
+        std::thread::spawn(|| {
+            let before = pays_off();
+            pin_this_thread_to_one_cpu();
+            // Make the last look old (as if RECHECK_EVERY had passed).
+            LAST.with(|last| {
+                let mut look = last.get();
+                look.at = Some(look.at.unwrap() - RECHECK_EVERY);
+                last.set(look);
+            });
+            let answers: Vec<bool> = (0..64).map(|_| pays_off()).collect();
+            assert!(!answers[63], "the 64th call must have looked again");
+            // Until then, the old answer.
+            assert!(answers[..62].iter().all(|&a| a == before));
         })
         .join()
         .unwrap();

@@ -165,11 +165,12 @@ impl RawLockState {
         wait: Wait,
     ) -> Result<Acquired, TimedOut> {
         // On one CPU the holder cannot release while we spin (mp_handle::spin).
-        let mut spins = if mp_handle::spin::pays_off() {
+        let first_spin = if mp_handle::spin::pays_off() {
             0
         } else {
             SPINS
         };
+        let mut spins = first_spin;
         let mut slept = false;
         let mut next_check = match wait {
             Wait::Never => Some(Instant::now()),
@@ -225,7 +226,7 @@ impl RawLockState {
             let nap = left.map_or(until_check, |l| l.min(until_check));
             futex_wait(&self.word, w | CONTENDED, Some(nap));
             slept = true;
-            spins = 0;
+            spins = first_spin;
         }
     }
 
