@@ -206,8 +206,6 @@ pub(crate) enum Op {
     SeqArith(u64, Arith),
     /// Sets the entry and answers its old value.
     MapInsert(#[serde(with = "serde_bytes")] Vec<u8>, Item),
-    /// Sets the entry (Python's `d[k] = v`: nothing comes back).
-    MapSet(#[serde(with = "serde_bytes")] Vec<u8>, Item),
     MapGet(#[serde(with = "serde_bytes")] Vec<u8>),
     MapRemove(#[serde(with = "serde_bytes")] Vec<u8>),
     MapContains(#[serde(with = "serde_bytes")] Vec<u8>),
@@ -279,6 +277,10 @@ pub(crate) enum Op {
         #[serde(with = "serde_bytes")]
         args: Vec<u8>,
     },
+    // New variants go last, so that the others keep their wire index.
+    /// Sets the entry of a dict or namespace (Python's `d[k] = v`: nothing
+    /// comes back; `MapInsert` answers the old value).
+    MapSet(#[serde(with = "serde_bytes")] Vec<u8>, Item),
 }
 
 /// A request from a client.

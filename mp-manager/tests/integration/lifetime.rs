@@ -67,10 +67,14 @@ fn setting_over_a_held_proxy_releases_it() {
     let second = manager.dict::<String, u32>().unwrap();
     outer.set("k", &second).unwrap();
     drop(second);
-    // Past the grace period: `first` is gone, `second` lives in `outer`.
+    // `first` goes (once past its grace period, whenever the reaper runs)...
+    assert!(mp_testkit::eventually(PATIENCE, || {
+        manager.number_of_objects().unwrap() == base + 2
+    }));
+    // ...while `second`, past its grace period too, lives in `outer`.
     std::thread::sleep(Duration::from_millis(2500));
-    assert_eq!(manager.number_of_objects().unwrap(), base + 2);
     assert_eq!(outer.get("k").unwrap().unwrap().len().unwrap(), 0);
+    assert_eq!(manager.number_of_objects().unwrap(), base + 2);
     drop(outer);
     assert!(mp_testkit::eventually(PATIENCE, || {
         manager.number_of_objects().unwrap() == base
