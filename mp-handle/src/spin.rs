@@ -58,6 +58,12 @@ pub fn pays_off() -> bool {
     })
 }
 
+/// How many of a wait's `n` spin rounds to do: all of them when spinning
+/// [pays off](pays_off), none on one CPU.
+pub fn rounds(n: u32) -> u32 {
+    if pays_off() { n } else { 0 }
+}
+
 /// `look` brought up to date at `now`: the CPUs are looked at again if
 /// the last look is [`RECHECK_EVERY`] old (or there was none).
 fn decide(mut look: Look, now: Instant) -> Look {
@@ -83,7 +89,7 @@ fn cpus_here() -> usize {
 mod tests {
     use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
 
-    use super::{LAST, RECHECK_EVERY, cpus_here, decide, pays_off};
+    use super::{LAST, RECHECK_EVERY, cpus_here, decide, pays_off, rounds};
 
     /// Affinity is per thread: each test pins a thread of its own, never
     /// the test runner's.
@@ -99,14 +105,15 @@ mod tests {
 
     #[test]
     fn a_thread_pinned_to_one_cpu_counts_one_and_never_spins() {
-        let (cpus, spins) = std::thread::spawn(|| {
+        let (cpus, spins, rounds) = std::thread::spawn(|| {
             pin_this_thread_to_one_cpu();
-            (cpus_here(), pays_off())
+            (cpus_here(), pays_off(), rounds(40))
         })
         .join()
         .unwrap();
         assert_eq!(cpus, 1);
         assert!(!spins);
+        assert_eq!(rounds, 0);
     }
 
     #[test]

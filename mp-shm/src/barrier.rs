@@ -149,9 +149,7 @@ impl<A: BarrierAction> Barrier<A> {
         let seq = st.seq.load(SeqCst);
         drop(held);
         let mut woke = false;
-        // On one CPU the others cannot arrive while we spin (mp_handle::spin).
-        let spins = if mp_handle::spin::pays_off() { 200 } else { 0 };
-        for _ in 0..spins {
+        for _ in 0..mp_handle::spin::rounds(200) {
             if st.seq.load(SeqCst) != seq {
                 woke = true;
                 break;

@@ -73,9 +73,7 @@ impl Event {
         if self.is_set() {
             return true;
         }
-        // On one CPU the setter cannot run while we spin (mp_handle::spin).
-        let spins = if mp_handle::spin::pays_off() { 100 } else { 0 };
-        for _ in 0..spins {
+        for _ in 0..mp_handle::spin::rounds(100) {
             if self.is_set() {
                 return true;
             }

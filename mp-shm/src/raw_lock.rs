@@ -164,12 +164,9 @@ impl RawLockState {
         start: u64,
         wait: Wait,
     ) -> Result<Acquired, TimedOut> {
-        // On one CPU the holder cannot release while we spin (mp_handle::spin).
-        let first_spin = if mp_handle::spin::pays_off() {
-            0
-        } else {
-            SPINS
-        };
+        // Spins count up to SPINS; none on one CPU, where the holder cannot
+        // release while we spin.
+        let first_spin = SPINS - mp_handle::spin::rounds(SPINS);
         let mut spins = first_spin;
         let mut slept = false;
         let mut next_check = match wait {

@@ -50,13 +50,7 @@ impl Counter {
         if matches!(wait, Wait::Never) {
             return false;
         }
-        // On one CPU the releaser cannot run while we spin (mp_handle::spin).
-        let spins = if mp_handle::spin::pays_off() {
-            SPINS
-        } else {
-            0
-        };
-        for spin in 0..spins {
+        for spin in 0..mp_handle::spin::rounds(SPINS) {
             for _ in 0..(1u32 << spin.min(SPIN_SHIFT)) {
                 std::hint::spin_loop();
             }
