@@ -31,18 +31,23 @@ fn take_and_keep(lock: Lock, taken: Event) {
     taken.set();
 }
 
-#[test]
-fn a_lock_is_released_on_behalf_of_its_holder_only() {
-    let _d = deadline(LONG);
-    let lock = Lock::new().unwrap();
+/// Has a child take `lock` and exit without releasing it; the child's pid.
+fn locked_by_an_exited_child(lock: &Lock) -> u32 {
     let taken = Event::new().unwrap();
     let p = started(
         Process::new(take_and_keep, (lock.clone(), taken.clone())),
         StartMethod::Forkserver,
     );
     assert!(taken.wait_timeout(LONG));
-    let child = p.pid().unwrap();
     assert_eq!(join(&p), 0);
+    p.pid().unwrap()
+}
+
+#[test]
+fn a_lock_is_released_on_behalf_of_its_holder_only() {
+    let _d = deadline(LONG);
+    let lock = Lock::new().unwrap();
+    let child = locked_by_an_exited_child(&lock);
     // Not held by this process, nor by "nobody": nothing happens.
     assert!(!lock.release_if_held_by(std::process::id()));
     assert!(!lock.release_if_held_by(0));
@@ -61,13 +66,7 @@ fn release_it(lock: Lock) {
 fn another_process_may_release_a_lock() {
     let _d = deadline(LONG);
     let lock = Lock::new().unwrap();
-    let taken = Event::new().unwrap();
-    let p = started(
-        Process::new(take_and_keep, (lock.clone(), taken.clone())),
-        StartMethod::Forkserver,
-    );
-    assert!(taken.wait_timeout(LONG));
-    assert_eq!(join(&p), 0);
+    locked_by_an_exited_child(&lock);
     // The child left it locked; a second child releases it.
     let p = started(
         Process::new(release_it, (lock.clone(),)),
