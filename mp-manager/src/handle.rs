@@ -143,9 +143,9 @@ impl Handle {
 
     /// A read-modify-write as a compare-and-swap loop: `read` fetches the
     /// current item (`None`: absent), `f` changes a decoded copy, and the op
-    /// `swap(expected, new)` makes stores it if the server still has
-    /// `expected`; if another call changed it meanwhile, `f` runs again on
-    /// the new value. Returns what `f` returned the time it stuck.
+    /// built by `swap(expected, new)` stores the copy if the server still
+    /// has `expected`; if another call changed it meanwhile, `f` runs again
+    /// on the new value. Returns what `f` returned the time it stuck.
     pub(crate) fn compare_swap<T, R>(
         &self,
         read: Op,
