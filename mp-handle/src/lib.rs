@@ -46,3 +46,12 @@ pub mod tracked;
 
 pub use codec::{Error, decode, encode, encode_into};
 pub use fd::Fd;
+
+/// Runs `f` in the child after every `fork()` of this process, for caches
+/// a forked child must not keep (a cached pid, per-thread keys). Each call
+/// registers `f` once more, so register once (a `Once`, or an atomic
+/// flag). `f` runs in a child of a possibly multithreaded parent: it may
+/// only do what is async-signal-safe, such as storing to atomics.
+pub fn on_fork_child(f: extern "C" fn()) {
+    sys::on_fork_child(f);
+}

@@ -1,4 +1,4 @@
-//! The one `unsafe` operation of this crate.
+//! The `unsafe` operations of this crate.
 #![allow(unsafe_code)]
 
 use std::os::fd::{AsRawFd, RawFd};
@@ -27,4 +27,14 @@ pub(crate) fn replace_with_dead_socket(fds: &[RawFd]) {
         // number stays valid for whatever still names it (no reuse).
         unsafe { libc::dup3(dead.as_raw_fd(), fd, libc::O_CLOEXEC) };
     }
+}
+
+/// Runs `f` in the child after every `fork()` of this process (each call
+/// registers it once more: callers register once).
+pub(crate) fn on_fork_child(f: extern "C" fn()) {
+    // SAFETY: `f` is a plain function valid for the whole process; callers
+    // only store to atomics in it, which is async-signal-safe as a fork
+    // child requires.
+    let rc = unsafe { libc::pthread_atfork(None, None, Some(f)) };
+    assert_eq!(rc, 0, "pthread_atfork failed");
 }

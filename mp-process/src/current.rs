@@ -172,7 +172,7 @@ static PID: AtomicU32 = AtomicU32::new(0);
 #[cold]
 fn cache_pid() -> u32 {
     static HOOK: Once = Once::new();
-    HOOK.call_once(|| crate::sys::on_fork_child(forget_pid));
+    HOOK.call_once(|| mp_handle::on_fork_child(forget_pid));
     let pid = std::process::id();
     PID.store(pid, Ordering::Relaxed);
     pid

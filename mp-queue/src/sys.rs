@@ -282,14 +282,6 @@ unsafe fn copy_small(data: &[u8], to: *mut u8) {
     }
 }
 
-/// Runs `f` in the child after every `fork()` of this process.
-pub(crate) fn on_fork_child(f: extern "C" fn()) {
-    // SAFETY: `f` is a plain function valid for the whole process; it only
-    // stores to an atomic, which is async-signal-safe as a fork child requires.
-    let rc = unsafe { libc::pthread_atfork(None, None, Some(f)) };
-    assert_eq!(rc, 0, "pthread_atfork failed");
-}
-
 impl Drop for Ring {
     fn drop(&mut self) {
         // SAFETY: unmaps the whole reservation made by `map`; the header

@@ -34,7 +34,6 @@ use mp_shm::{AcquireError, Lock, LockGuard};
 use rustix::thread::futex;
 
 use crate::header::Bias;
-use crate::sys;
 use crate::wait::{Deadline, LIVENESS_SLICE, SPIN_FOR, barrier, spin};
 
 /// Set in the owner word while the bias is being taken away.
@@ -387,7 +386,7 @@ pub(crate) fn key() -> u64 {
 #[cold]
 fn new_key(cell: &Cell<(u32, u64)>, forks: u32) -> u64 {
     static HOOK: Once = Once::new();
-    HOOK.call_once(|| sys::on_fork_child(count_fork));
+    HOOK.call_once(|| mp_handle::on_fork_child(count_fork));
     let pid = rustix::process::getpid().as_raw_nonzero().get() as u64;
     let tid = rustix::thread::gettid().as_raw_nonzero().get() as u64;
     let key = pid << 32 | tid;

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use rustix::thread::{MembarrierCommand, futex, membarrier};
 
 use crate::header::Wakeup;
-use crate::sys;
 
 /// How long a waiter spins before it sleeps: long enough to catch a peer
 /// that is busy producing or consuming, far shorter than the 50-60 µs a
@@ -224,7 +223,7 @@ pub(crate) mod barrier {
     #[cold]
     fn light_slow() {
         static HOOK: Once = Once::new();
-        HOOK.call_once(|| sys::on_fork_child(forget_after_fork));
+        HOOK.call_once(|| mp_handle::on_fork_child(forget_after_fork));
         if STATE.load(Ordering::Relaxed) == UNKNOWN {
             let registered = membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok();
             STATE.store(

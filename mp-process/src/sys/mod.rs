@@ -55,14 +55,6 @@ pub(crate) fn fork() -> io::Result<Option<u32>> {
     }
 }
 
-/// Registers `f` to run in the child after every `fork` of this process.
-pub(crate) fn on_fork_child(f: extern "C" fn()) {
-    // SAFETY: `f` is a plain function valid for the whole process; it only
-    // stores to an atomic, which is async-signal-safe as a fork child requires.
-    let rc = unsafe { libc::pthread_atfork(None, None, Some(f)) };
-    assert_eq!(rc, 0, "pthread_atfork failed");
-}
-
 /// Ends this process at once with `code`: no atexit handlers, no destructors.
 /// A forked child uses this so the parent's exit handlers never run twice.
 pub(crate) fn exit_now(code: i32) -> ! {

@@ -2,15 +2,6 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Runs `f` in the child after every `fork()` of this process (registered
-/// once per `f` by the caller).
-pub(crate) fn on_fork_child(f: extern "C" fn()) {
-    // SAFETY: `f` is a plain function valid for the whole process; it only
-    // stores to atomics, which is async-signal-safe as a fork child requires.
-    let rc = unsafe { libc::pthread_atfork(None, None, Some(f)) };
-    assert_eq!(rc, 0, "pthread_atfork failed");
-}
-
 /// Ignores SIGINT, SIGTERM and SIGHUP (the cleanup tracker must outlive a
 /// Ctrl-C of its creator to clean up after it).
 pub(crate) fn ignore_termination_signals() {
@@ -59,7 +50,7 @@ static FORK_HOOK: AtomicBool = AtomicBool::new(false);
 /// blocks (a `Once` could be inherited "in progress" by a forked child).
 pub(crate) fn register_fork_hook(f: extern "C" fn()) {
     if !FORK_HOOK.swap(true, Ordering::AcqRel) {
-        on_fork_child(f);
+        mp_handle::on_fork_child(f);
     }
 }
 
