@@ -2,8 +2,8 @@
 //! identity a parent hands to each child.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, MutexGuard, Once};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
 use rustix::process::{Pid, PidfdFlags};
@@ -171,8 +171,8 @@ static PID: AtomicU32 = AtomicU32::new(0);
 
 #[cold]
 fn cache_pid() -> u32 {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| mp_handle::on_fork_child(forget_pid));
+    static HOOK: AtomicBool = AtomicBool::new(false);
+    mp_handle::on_fork_child(&HOOK, forget_pid);
     let pid = std::process::id();
     PID.store(pid, Ordering::Relaxed);
     pid

@@ -26,8 +26,7 @@
 //! `busy` whether the owner died in the middle of a turn.
 
 use std::cell::Cell;
-use std::sync::Once;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, compiler_fence};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering, compiler_fence};
 use std::time::{Duration, Instant};
 
 use mp_shm::{AcquireError, Lock, LockGuard};
@@ -385,8 +384,8 @@ pub(crate) fn key() -> u64 {
 
 #[cold]
 fn new_key(cell: &Cell<(u32, u64)>, forks: u32) -> u64 {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| mp_handle::on_fork_child(count_fork));
+    static HOOK: AtomicBool = AtomicBool::new(false);
+    mp_handle::on_fork_child(&HOOK, count_fork);
     let pid = rustix::process::getpid().as_raw_nonzero().get() as u64;
     let tid = rustix::thread::gettid().as_raw_nonzero().get() as u64;
     let key = pid << 32 | tid;

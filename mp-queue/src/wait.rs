@@ -3,8 +3,7 @@
 //! futex sleep that wakers only pay for when someone sleeps.
 
 use std::cell::Cell;
-use std::sync::Once;
-use std::sync::atomic::{AtomicU8, Ordering, compiler_fence, fence};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering, compiler_fence, fence};
 use std::time::{Duration, Instant};
 
 use rustix::thread::{MembarrierCommand, futex, membarrier};
@@ -222,8 +221,8 @@ pub(crate) mod barrier {
 
     #[cold]
     fn light_slow() {
-        static HOOK: Once = Once::new();
-        HOOK.call_once(|| mp_handle::on_fork_child(forget_after_fork));
+        static HOOK: AtomicBool = AtomicBool::new(false);
+        mp_handle::on_fork_child(&HOOK, forget_after_fork);
         if STATE.load(Ordering::Relaxed) == UNKNOWN {
             let registered = membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok();
             STATE.store(

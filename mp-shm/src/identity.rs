@@ -2,9 +2,7 @@
 //! and whether a recorded holder still exists.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-
-use crate::sys;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 static PID: AtomicU32 = AtomicU32::new(0);
 static PID_START: AtomicU64 = AtomicU64::new(0);
@@ -25,7 +23,8 @@ pub(crate) fn process() -> (u32, u64) {
 
 #[cold]
 fn init_process() -> (u32, u64) {
-    sys::os::register_fork_hook(forget_after_fork);
+    static HOOK: AtomicBool = AtomicBool::new(false);
+    mp_handle::on_fork_child(&HOOK, forget_after_fork);
     let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
     let start = start_time_of("self").unwrap_or(0);
     PID_START.store(start, Ordering::Relaxed);

@@ -44,16 +44,6 @@ ctor::declarative::ctor! {
     }
 }
 
-static FORK_HOOK: AtomicBool = AtomicBool::new(false);
-
-/// Registers the identity cache reset for forked children, once. Never
-/// blocks (a `Once` could be inherited "in progress" by a forked child).
-pub(crate) fn register_fork_hook(f: extern "C" fn()) {
-    if !FORK_HOOK.swap(true, Ordering::AcqRel) {
-        mp_handle::on_fork_child(f);
-    }
-}
-
 /// A mutex for process-private state that a forked child may inherit
 /// locked (another thread of the parent held it at the fork): the holder is
 /// recorded by pid, and a process that finds the lock held by another pid
