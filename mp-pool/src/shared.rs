@@ -468,9 +468,7 @@ impl Shared {
             let why = match put.queue.put_timeout(&put.msg, timeout) {
                 Ok(()) => return,
                 Err(mp_queue::Error::Encode(e)) => Error::Encode(format!("a task message: {e}")),
-                Err(mp_queue::Error::Full | mp_queue::Error::Timeout)
-                    if fits && self.takes_tasks(put.worker) =>
-                {
+                Err(mp_queue::Error::Full) if fits && self.takes_tasks(put.worker) => {
                     continue;
                 }
                 Err(e) => Error::Start(format!("cannot hand the task to a worker: {e}")),
@@ -480,11 +478,17 @@ impl Shared {
         }
     }
 
-    /// Whether `worker` is still one of the pool's and the pool has not
-    /// been stopped (a dead worker is gone once the supervisor saw it die).
+    /// Whether `worker` may still take its tasks: the pool has not been
+    /// stopped and the process lives. Asked of the process itself, not of
+    /// the state: a death reaches the state through the supervisor and the
+    /// result thread, either of which may be the one waiting in `put`.
     fn takes_tasks(&self, worker: u64) -> bool {
         let state = self.lock();
-        !matches!(state.phase, Phase::Stopped(_)) && state.workers.iter().any(|w| w.id == worker)
+        !matches!(state.phase, Phase::Stopped(_))
+            && state
+                .workers
+                .iter()
+                .any(|w| w.id == worker && !w.ended && w.process.is_alive())
     }
 
     /// A message never reached `worker`. Its chunk fails with `why`, unless
@@ -508,7 +512,8 @@ impl Shared {
         // It never reached the worker: it does not count toward its tasks.
         w.given -= 1;
         let chunk = state.chunks.remove(&id);
-        drop(state);
+        // The worker has room again, and a closed pool may now be done.
+        self.hand_out(state);
         if let Some(c) = chunk {
             c.sink.deliver(c.seq, c.start, c.n, Err(why));
         }
