@@ -27,15 +27,11 @@ pub(crate) fn tag(pos: u64, key: u64) -> u64 {
 /// A random tag key for a new queue. Its top bit is set, and stream
 /// positions stay below 2^63, so no tag is ever 0.
 pub(crate) fn new_key() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    // `RandomState` is seeded from the OS's randomness.
-    let mut h = std::hash::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.finish() | 1 << 63
+    let mut bytes = [0u8; 8];
+    // The OS's randomness, as mp-pipe's authkeys and mp-shm's names use; a
+    // short read leaves zeros, which only makes the key less random.
+    let _ = rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty());
+    u64::from_le_bytes(bytes) | 1 << 63
 }
 pub(crate) const FIRST: u32 = 1;
 pub(crate) const LAST: u32 = 2;

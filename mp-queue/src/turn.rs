@@ -33,7 +33,7 @@ use mp_shm::{AcquireError, Lock, LockGuard};
 use rustix::thread::futex;
 
 use crate::header::Bias;
-use crate::wait::{Deadline, LIVENESS_SLICE, SPIN_FOR, barrier, spin};
+use crate::wait::{Deadline, LIVENESS_SLICE, SPIN_FOR, barrier, futex_sleep, spin};
 
 /// Set in the owner word while the bias is being taken away.
 pub(crate) const REVOKE: u64 = 1 << 63;
@@ -285,11 +285,7 @@ impl Turns {
             }
             if barrier {
                 // The owner wakes us when it leaves a turn and sees the mark.
-                let timeout = futex::Timespec {
-                    tv_sec: left.as_secs() as i64,
-                    tv_nsec: i64::from(left.subsec_nanos()),
-                };
-                let _ = futex::wait(&bias.busy, futex::Flags::empty(), 1, Some(&timeout));
+                futex_sleep(&bias.busy, 1, left);
             } else {
                 std::thread::sleep(left.min(SLICE));
             }

@@ -3,7 +3,7 @@
 //! futex sleep that wakers only pay for when someone sleeps.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering, compiler_fence, fence};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering, compiler_fence, fence};
 use std::time::{Duration, Instant};
 
 use rustix::thread::{MembarrierCommand, futex, membarrier};
@@ -119,17 +119,24 @@ pub(crate) fn wait_for(
         if left.is_zero() {
             return false;
         }
-        let timeout = rustix::thread::futex::Timespec {
-            tv_sec: left.as_secs() as i64,
-            tv_nsec: i64::from(left.subsec_nanos()),
-        };
         // Woken, timed out, interrupted, or already woken (the word is 0):
         // all mean "look again".
-        let _ = futex::wait(&wakeup.sleeping, futex::Flags::empty(), 1, Some(&timeout));
+        futex_sleep(&wakeup.sleeping, 1, left);
         if ready() {
             return true;
         }
     }
+}
+
+/// Sleeps on the futex `word` while it holds `expected`, for at most
+/// `left`. Whether it was woken, timed out or interrupted, the caller looks
+/// again.
+pub(crate) fn futex_sleep(word: &AtomicU32, expected: u32, left: Duration) {
+    let timeout = futex::Timespec {
+        tv_sec: left.as_secs() as i64,
+        tv_nsec: i64::from(left.subsec_nanos()),
+    };
+    let _ = futex::wait(word, futex::Flags::empty(), expected, Some(&timeout));
 }
 
 /// Polls `ready` for about `limit` (not sleeping, announcing nothing);
