@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use mp_pipe::{Connection, pipe};
 use mp_process::Process;
 use mp_queue::{Error, Queue, QueueBuilder};
-use mp_testkit::{deadline, eventually};
+use mp_testkit::{deadline, eventually, proc_info};
 use serde::{Deserialize, Serialize};
 
 const SECS: Duration = Duration::from_secs(1);
@@ -104,7 +104,7 @@ fn get_alone_then_block(q: Queue<u32>, report: Connection) {
         assert_eq!(q.get_timeout(T).unwrap(), seq);
     }
     report.send(&()).unwrap();
-    let _ = q.get();
+    let _ = q.get_timeout(T);
 }
 
 #[test]
@@ -117,7 +117,7 @@ fn a_short_timeout_notices_an_owner_that_died_mid_get() {
     let (ours, theirs) = pipe().unwrap();
     let child = started(Process::new(get_alone_then_block, (q.clone(), theirs)));
     ours.recv_timeout::<()>(T).unwrap();
-    std::thread::sleep(Duration::from_millis(20));
+    asleep_in_its_wait(&child);
     child.kill().unwrap();
     assert_eq!(child.join_timeout(T).unwrap(), Some(-9));
     q.put(&7).unwrap();
@@ -146,8 +146,17 @@ fn an_owner_killed_while_idle_loses_nothing() {
 /// Puts until the bounded queue is full and blocks in the next put.
 fn put_until_blocked(q: Queue<Item>) {
     for seq in 0.. {
-        q.put(&item(1, seq)).unwrap();
+        if q.put_timeout(&item(1, seq), T).is_err() {
+            return;
+        }
     }
+}
+
+/// Waits until `child` sleeps: the children here have nothing to sleep on
+/// but the queue wait they were sent into.
+fn asleep_in_its_wait(child: &Process) {
+    let pid = child.pid().unwrap();
+    assert!(eventually(T, || proc_info(pid).is_some_and(|p| p.state == 'S')));
 }
 
 /// A child that owns the producers' side of a full bounded queue and waits
@@ -156,8 +165,7 @@ fn owner_blocked_in_a_put() -> (Queue<Item>, Process) {
     let q: Queue<Item> = Queue::with_maxsize(ALONE as usize).unwrap();
     let child = started(Process::new(put_until_blocked, (q.clone(),)));
     assert!(eventually(T, || q.is_full()));
-    // The moment it needs to enter its next put.
-    std::thread::sleep(Duration::from_millis(20));
+    asleep_in_its_wait(&child);
     (q, child)
 }
 
