@@ -117,13 +117,7 @@ impl Turns {
             }
             leave(bias);
             // Being revoked: finish it (the revoker may be waiting for us).
-            if bias
-                .owner
-                .compare_exchange(key | REVOKE, 0, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-            {
-                self.lock.release_if_held_by(pid_of(key));
-            }
+            self.unbias(bias, key | REVOKE);
         }
         self.take_slow(bias, key, deadline, repair)
     }
@@ -233,20 +227,7 @@ impl Turns {
                 .remaining()
                 .map_or(SPIN_FOR, |left| left.min(SPIN_FOR));
             if barrier && (idle() || spin(spin_for, idle)) {
-                if bias
-                    .owner
-                    .compare_exchange(marked, 0, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    // On the owner's behalf; never a process that took the
-                    // lock over from it meanwhile (it died).
-                    self.lock.release_if_held_by(pid_of(owner));
-                    let earn_at = bias.earn_at.load(Ordering::Relaxed).max(EARN_AT);
-                    bias.earn_at.store(
-                        earn_at.saturating_mul(2).min(EARN_AT_MAX),
-                        Ordering::Relaxed,
-                    );
-                }
+                self.unbias(bias, marked);
                 return Revoked::Done;
             }
             if bias.owner.load(Ordering::Acquire) != marked {
@@ -292,9 +273,29 @@ impl Turns {
         }
     }
 
+    /// Ends a revoked bias (`marked`: the owner word with the REVOKE mark),
+    /// whoever sees it idle first, the owner or the revoker: releases the
+    /// lock on the owner's behalf (never a process that took it over from
+    /// the owner meanwhile: it died), and doubles the streak the next owner
+    /// needs. Nothing if the word changed meanwhile.
+    fn unbias(&self, bias: &Bias, marked: u64) {
+        if bias
+            .owner
+            .compare_exchange(marked, 0, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.lock.release_if_held_by(pid_of(marked));
+            let earn_at = bias.earn_at.load(Ordering::Relaxed).max(EARN_AT);
+            bias.earn_at.store(
+                earn_at.saturating_mul(2).min(EARN_AT_MAX),
+                Ordering::Relaxed,
+            );
+        }
+    }
+
     /// Gives the bias back if this thread owns the side through this handle
     /// (a process that is done with the queue spares the next user the
-    /// revocation).
+    /// revocation; no doubling, as nobody had to wait).
     pub(crate) fn give_back(&self, bias: &Bias) {
         let key = key();
         if self.here.load(Ordering::Relaxed) == key
