@@ -24,7 +24,7 @@ pub(crate) fn process() -> (u32, u64) {
 #[cold]
 fn init_process() -> (u32, u64) {
     static HOOK: AtomicBool = AtomicBool::new(false);
-    mp_handle::on_fork_child(&HOOK, forget_after_fork);
+    mp_internal::on_fork_child(&HOOK, forget_after_fork);
     let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
     let start = start_time_of("self").unwrap_or(0);
     PID_START.store(start, Ordering::Relaxed);

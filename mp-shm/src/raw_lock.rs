@@ -166,7 +166,7 @@ impl RawLockState {
     ) -> Result<Acquired, TimedOut> {
         // Spins count up to SPINS; none on one CPU, where the holder cannot
         // release while we spin.
-        let first_spin = SPINS - mp_handle::spin::rounds(SPINS);
+        let first_spin = SPINS - mp_internal::spin::rounds(SPINS);
         let mut spins = first_spin;
         let mut slept = false;
         let mut next_check = match wait {

@@ -14,10 +14,6 @@ use std::collections::HashSet;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use serde::Serialize;
-
-use crate::fd::{Table, scoped};
-
 static TRACKED: Mutex<Option<HashSet<RawFd>>> = Mutex::new(None);
 
 fn registry() -> MutexGuard<'static, Option<HashSet<RawFd>>> {
@@ -35,18 +31,6 @@ pub fn track(fd: BorrowedFd<'_>) {
 pub fn untrack(fd: BorrowedFd<'_>) {
     if let Some(set) = registry().as_mut() {
         set.remove(&fd.as_raw_fd());
-    }
-}
-
-/// The raw descriptors `value` holds, without duplicating them.
-pub fn raw_fds<T: Serialize + ?Sized>(value: &T) -> Vec<RawFd> {
-    let mut sink = Vec::new();
-    let (_, table) = scoped(Table::Inspect(Vec::new()), || {
-        postcard::serialize_with_flavor(value, crate::codec::Append(&mut sink))
-    });
-    match table {
-        Table::Inspect(fds) => fds,
-        _ => unreachable!("raw_fds installed an inspecting table"),
     }
 }
 

@@ -1,44 +1,11 @@
+//! Waiting for sockets to become ready: a short spin, then a `poll` sleep.
+
 use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
+use mp_internal::Deadline;
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
-
-/// When a blocking call must give up; `None` inside means never.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Deadline(Option<Instant>);
-
-impl Deadline {
-    pub(crate) const NEVER: Deadline = Deadline(None);
-
-    /// A deadline `timeout` from now; a timeout too large to represent
-    /// (`Duration::MAX`) means never.
-    pub(crate) fn after(timeout: Duration) -> Deadline {
-        Deadline(Instant::now().checked_add(timeout))
-    }
-
-    pub(crate) fn from_timeout(timeout: Option<Duration>) -> Deadline {
-        timeout.map_or(Deadline::NEVER, Deadline::after)
-    }
-
-    pub(crate) fn is_never(self) -> bool {
-        self.0.is_none()
-    }
-
-    /// Time left, `None` for never; zero once passed.
-    pub(crate) fn remaining(self) -> Option<Duration> {
-        self.0
-            .map(|at| at.saturating_duration_since(Instant::now()))
-    }
-
-    /// The earlier of two deadlines.
-    pub(crate) fn min(self, other: Deadline) -> Deadline {
-        match (self.0, other.0) {
-            (Some(a), Some(b)) => Deadline(Some(a.min(b))),
-            (a, b) => Deadline(a.or(b)),
-        }
-    }
-}
 
 /// How long a wait polls without sleeping first. A peer that answers within
 /// this time is seen at once, instead of after the 50-60 µs a cross-core
@@ -50,12 +17,12 @@ const SPIN_FOR: Duration = Duration::from_micros(30);
 /// Returns the number of ready descriptors (0 on timeout).
 ///
 /// It polls without sleeping for up to [`SPIN_FOR`] (or the time left, if
-/// shorter) before it sleeps, if spinning pays off ([`mp_handle::spin`]).
-pub(crate) fn poll(fds: &mut [PollFd<'_>], deadline: Deadline) -> rustix::io::Result<usize> {
+/// shorter) before it sleeps, if spinning pays off ([`mp_internal::spin`]).
+pub(crate) fn poll(fds: &mut [PollFd<'_>], deadline: &Deadline) -> rustix::io::Result<usize> {
     let spin = deadline
         .remaining()
         .map_or(SPIN_FOR, |left| left.min(SPIN_FOR));
-    if !spin.is_zero() && mp_handle::spin::pays_off() {
+    if !spin.is_zero() && mp_internal::spin::pays_off() {
         let start = Instant::now();
         let zero = Timespec {
             tv_sec: 0,
@@ -88,7 +55,7 @@ pub(crate) fn poll(fds: &mut [PollFd<'_>], deadline: Deadline) -> rustix::io::Re
 pub(crate) fn poll_one(
     fd: BorrowedFd<'_>,
     events: PollFlags,
-    deadline: Deadline,
+    deadline: &Deadline,
 ) -> rustix::io::Result<bool> {
     let mut fds = [PollFd::from_borrowed_fd(fd, events)];
     Ok(poll(&mut fds, deadline)? > 0)
