@@ -1,9 +1,9 @@
 //! The benchmark comparison runner: runs mp's criterion benches and the
 //! CPython script for the same workloads back to back on this machine, and
-//! writes `BENCHMARKS.md` and `benches/compare/plot.svg`.
+//! writes `BENCHMARKS.md` and `mp-bench/benches/compare/plot.svg`.
 //!
 //! ```sh
-//! cargo run --release -p mp-examples --bin bench_report [-- OPTIONS] [-- CARGO BENCH ARGS]
+//! cargo run --release -p mp-bench --bin bench_report [-- OPTIONS] [-- CARGO BENCH ARGS]
 //! ```
 //!
 //! Options: `--no-bench` (reuse the last criterion results), `--no-python`
@@ -23,7 +23,31 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const COMMAND: &str = "cargo run --release -p mp-examples --bin bench_report";
+const COMMAND: &str = "cargo run --release -p mp-bench --bin bench_report";
+
+/// What it runs for the criterion side: every bench target of mp-bench
+/// (`--bench '*'`: no library or binary test harness, which would choke on
+/// criterion's options), with the `benches` feature they need (criterion
+/// and the Rust peers).
+const CARGO_BENCH: [&str; 7] = [
+    "bench",
+    "-p",
+    "mp-bench",
+    "--features",
+    "benches",
+    "--bench",
+    "*",
+];
+
+/// [`CARGO_BENCH`] as a shell command line.
+fn cargo_bench_line() -> String {
+    let words = CARGO_BENCH.map(|w| if w == "*" { "'*'" } else { w });
+    format!("cargo {}", words.join(" "))
+}
+
+/// The CPython script and the plot, from the workspace root.
+const SCRIPT: &str = "mp-bench/benches/compare/workloads.py";
+const PLOT: &str = "mp-bench/benches/compare/plot.svg";
 
 struct Options {
     root: PathBuf,
@@ -83,7 +107,11 @@ fn target_dir(root: &Path) -> PathBuf {
 fn run_cargo_bench(o: &Options) -> Result<(), String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["bench", "-p", "mp", "--benches"])
+    // criterion finds its directory through `cargo metadata` (or a relative
+    // `CARGO_TARGET_DIR`, from the bench's own directory): name it, so the
+    // benches write where this reads.
+    cmd.args(CARGO_BENCH)
+        .env("CRITERION_HOME", target_dir(&o.root).join("criterion"))
         .current_dir(&o.root);
     if !o.bench_args.is_empty() {
         cmd.arg("--").args(&o.bench_args);
@@ -115,7 +143,7 @@ fn run_python(o: &Options, out: &Path) -> Result<measurements::CPython, String> 
             ));
         }
     }
-    let script = o.root.join("benches/compare/workloads.py");
+    let script = o.root.join(SCRIPT);
     std::fs::create_dir_all(out.parent().unwrap()).map_err(|e| e.to_string())?;
     let mut cmd = Command::new(&python);
     cmd.arg(&script).arg("--out").arg(out).current_dir(&o.root);
@@ -220,7 +248,7 @@ fn main() -> ExitCode {
     );
     let plot = svg::render(&crit, cpython.as_ref(), &subtitle);
     let md_path = o.root.join("BENCHMARKS.md");
-    let svg_path = o.root.join("benches/compare/plot.svg");
+    let svg_path = o.root.join(PLOT);
     for (path, text) in [(&md_path, &md), (&svg_path, &plot)] {
         if let Err(e) = std::fs::write(path, text) {
             eprintln!("bench_report: cannot write {}: {e}", path.display());

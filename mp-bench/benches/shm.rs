@@ -20,8 +20,8 @@ mod common;
 
 use common::{pin, unpin};
 use criterion::{Criterion, criterion_group, criterion_main};
-use mp_process::{Process, StartMethod};
-use mp_shm::{RawValue, Semaphore, SharedMemory, Value};
+use mp::process::{Process, StartMethod};
+use mp::shm::{RawValue, Semaphore, SharedMemory, Value};
 
 fn incrementer(v: Value<u64>, go: Semaphore, done: Semaphore, n: RawValue<u64>) {
     loop {

@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use crate::measurements::{CPython, Criterion};
 use crate::rows::{ROWS, Value};
+use crate::{PLOT, SCRIPT, cargo_bench_line};
 
 /// What the page says about where the numbers come from.
 pub(crate) struct Context {
@@ -51,8 +52,8 @@ pub(crate) fn render(
     );
     let _ = writeln!(
         s,
-        "- **mp**: criterion medians from `cargo bench` (the benches in `benches/*.rs`).\n\
-         - **{python}**: medians from `benches/compare/workloads.py`, the same workloads (W1–W7 of the spec) \
+        "- **mp**: criterion medians from `cargo bench` (the benches in `mp-bench/benches/*.rs`).\n\
+         - **{python}**: medians from `{SCRIPT}`, the same workloads (W1–W7 of the spec) \
          measured the same way, on the same machine, right after.\n\
          - **Rust peers and floors**: measured in the same criterion group as mp, in the same run \
          (raw syscalls, `ipc-channel`, `std::sync::mpsc`, `procspawn` where a bench has it).\n\
@@ -68,7 +69,7 @@ pub(crate) fn render(
             "> The CPython numbers come from a `--quick` run (few repetitions).\n"
         );
     }
-    let _ = writeln!(s, "![mp, CPython and peers](benches/compare/plot.svg)\n");
+    let _ = writeln!(s, "![mp, CPython and peers]({PLOT})\n");
     let _ = writeln!(
         s,
         "| workload | case | mp | {python} | mp vs CPython | Rust peers and floors (same run): value, mp vs it | target for mp |"
@@ -148,11 +149,12 @@ pub(crate) fn render(
     let _ = writeln!(
         s,
         "\n## Reproduce\n\n```sh\n{}\n```\n\n\
-         It runs `cargo bench -p mp --benches`, then `python3 benches/compare/workloads.py` \
+         It runs `{}`, then `python3 {SCRIPT}` \
          (skipped, with a message, when Python 3 is not installed), and writes this file and \
-         `benches/compare/plot.svg`. `--no-bench` reuses the last criterion results, \
+         `{PLOT}`. `--no-bench` reuses the last criterion results, \
          `--no-python` leaves the CPython column out.",
-        ctx.command
+        ctx.command,
+        cargo_bench_line(),
     );
     s
 }
@@ -182,7 +184,7 @@ mod tests {
         Context {
             date: "2025-01-01".into(),
             machine: "test".into(),
-            command: "cargo run --release -p mp-examples --bin bench_report",
+            command: crate::COMMAND,
             cpython_skipped: None,
         }
     }

@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use mp_manager::Manager;
-use mp_pipe::Connection;
-use mp_process::Process;
+use mp::manager::Manager;
+use mp::pipe::Connection;
+use mp::process::Process;
 
 fn echo(conn: Connection) {
     while let Ok(value) = conn.recv::<u64>() {
@@ -85,17 +85,29 @@ fn write_beside(name: &str, beside: &mut Vec<f64>) {
     }
     beside.sort_by(f64::total_cmp);
     let median = beside[beside.len() / 2];
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map_or_else(|| root.join("target"), |p| root.join(p));
-    let dir = target.join("criterion/manager").join(name);
+    let dir = criterion_dir().join("manager").join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let json = format!(
         "{{\"full_id\":\"manager/{name}/pipe_roundtrip_beside\",\"median_ns\":{median}}}\n"
     );
     std::fs::write(dir.join("paired.json"), json).unwrap();
     beside.clear();
+}
+
+/// Where criterion writes its results, found as criterion finds it:
+/// `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`, else the
+/// workspace's `target/criterion` (this crate sits one level below the
+/// workspace root; criterion asks `cargo metadata`, which says the same
+/// unless a config file moves the target directory).
+fn criterion_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return home.into();
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map_or_else(|| workspace.join("target"), |p| workspace.join(p))
+        .join("criterion")
 }
 
 fn manager(c: &mut Criterion) {
@@ -105,7 +117,7 @@ fn manager(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
 
-    let (ours, theirs) = mp_pipe::pipe().unwrap();
+    let (ours, theirs) = mp::pipe::pipe().unwrap();
     let mut child = Process::new(echo, (theirs,));
     child.start().unwrap();
     let mut n = 0u64;

@@ -55,7 +55,7 @@ struct Estimate {
 ///
 /// Besides criterion's own results, a bench may leave `paired.json` files
 /// (`{"full_id": ..., "median_ns": ...}`): a floor it measured between its
-/// own samples, at the same moments (benches/manager.rs does).
+/// own samples, at the same moments (mp-bench/benches/manager.rs does).
 pub(crate) fn read_criterion(dir: &Path) -> BTreeMap<String, Criterion> {
     let mut found = BTreeMap::new();
     walk(dir, &mut found);

@@ -3,7 +3,7 @@
 way mp's criterion benches measure them (same cases, same shapes), so the
 two can sit side by side in BENCHMARKS.md.
 
-    python3 benches/compare/workloads.py [--quick] [--only W1,W3] [--out FILE]
+    python3 mp-bench/benches/compare/workloads.py [--quick] [--only W1,W3] [--out FILE]
 
 Prints (or writes) JSON: {"python": ..., "results": {key: {...}}} where
 every result has "median_ns", the median time of one operation (one
