@@ -20,20 +20,20 @@ pub const RECHECK_EVERY: Duration = Duration::from_millis(100);
 const CALLS_PER_CLOCK_READ: u32 = 64;
 
 #[derive(Clone, Copy)]
-struct Look {
+struct CpuLook {
     /// When the thread last looked at its CPUs (`None`: never).
     at: Option<Instant>,
     /// Whether it could spin then.
-    yes: bool,
+    may_spin: bool,
     /// Calls since the clock was last read.
     calls: u32,
 }
 
 thread_local! {
-    static LAST: Cell<Look> = const {
-        Cell::new(Look {
+    static LAST: Cell<CpuLook> = const {
+        Cell::new(CpuLook {
             at: None,
-            yes: false,
+            may_spin: false,
             calls: 0,
         })
     };
@@ -46,7 +46,7 @@ thread_local! {
 /// and if the last look at the CPUs is [`RECHECK_EVERY`] old, looks again
 /// (one system call): a thread pinned later (or a child pinned by its
 /// parent) stops spinning by its 64th wait after that.
-pub fn pays_off() -> bool {
+pub fn is_useful() -> bool {
     LAST.with(|last| {
         let mut look = last.get();
         look.calls += 1;
@@ -54,26 +54,26 @@ pub fn pays_off() -> bool {
             look = decide(look, Instant::now());
         }
         last.set(look);
-        look.yes
+        look.may_spin
     })
 }
 
 /// How many of a wait's `n` spin rounds to do: all of them when spinning
-/// [pays off](pays_off), none on one CPU.
+/// [is useful](is_useful), none on one CPU.
 pub fn rounds(n: u32) -> u32 {
-    if pays_off() { n } else { 0 }
+    if is_useful() { n } else { 0 }
 }
 
 /// `look` brought up to date at `now`: the CPUs are looked at again if
 /// the last look is [`RECHECK_EVERY`] old (or there was none).
-fn decide(mut look: Look, now: Instant) -> Look {
+fn decide(mut look: CpuLook, now: Instant) -> CpuLook {
     look.calls = 0;
     let fresh = look
         .at
         .is_some_and(|at| now.saturating_duration_since(at) < RECHECK_EVERY);
     if !fresh {
         look.at = Some(now);
-        look.yes = cpus_here() > 1;
+        look.may_spin = cpus_here() > 1;
     }
     look
 }
@@ -89,7 +89,7 @@ fn cpus_here() -> usize {
 mod tests {
     use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
 
-    use super::{LAST, RECHECK_EVERY, cpus_here, decide, pays_off, rounds};
+    use super::{LAST, RECHECK_EVERY, cpus_here, decide, is_useful, rounds};
 
     /// Affinity is per thread: each test pins a thread of its own, never
     /// the test runner's.
@@ -107,7 +107,7 @@ mod tests {
     fn a_thread_pinned_to_one_cpu_counts_one_and_never_spins() {
         let (cpus, spins, rounds) = std::thread::spawn(|| {
             pin_this_thread_to_one_cpu();
-            (cpus_here(), pays_off(), rounds(40))
+            (cpus_here(), is_useful(), rounds(40))
         })
         .join()
         .unwrap();
@@ -119,25 +119,25 @@ mod tests {
     #[test]
     fn a_thread_pinned_later_stops_spinning_after_the_recheck() {
         std::thread::spawn(|| {
-            let before = pays_off();
+            let before = is_useful();
             assert_eq!(before, cpus_here() > 1);
             pin_this_thread_to_one_cpu();
             // Until the last look is RECHECK_EVERY old, the old answer
             // stands (without a system call)...
             let look = LAST.with(|last| last.get());
             let at = look.at.unwrap();
-            assert_eq!(decide(look, at + RECHECK_EVERY / 2).yes, before);
+            assert_eq!(decide(look, at + RECHECK_EVERY / 2).may_spin, before);
             // ...and once it is, the pin is seen.
-            assert!(!decide(look, at + RECHECK_EVERY).yes);
+            assert!(!decide(look, at + RECHECK_EVERY).may_spin);
         })
         .join()
         .unwrap();
     }
 
     #[test]
-    fn pays_off_looks_again_within_64_calls_once_the_last_look_is_old() {
+    fn is_useful_looks_again_within_64_calls_once_the_last_look_is_old() {
         std::thread::spawn(|| {
-            let before = pays_off();
+            let before = is_useful();
             pin_this_thread_to_one_cpu();
             // Make the last look old (as if RECHECK_EVERY had passed).
             LAST.with(|last| {
@@ -145,7 +145,7 @@ mod tests {
                 look.at = Some(look.at.unwrap() - RECHECK_EVERY);
                 last.set(look);
             });
-            let answers: Vec<bool> = (0..64).map(|_| pays_off()).collect();
+            let answers: Vec<bool> = (0..64).map(|_| is_useful()).collect();
             assert!(!answers[63], "the 64th call must have looked again");
             // Until then, the old answer.
             assert!(answers[..62].iter().all(|&a| a == before));

@@ -22,7 +22,7 @@ pub(crate) fn poll(fds: &mut [PollFd<'_>], deadline: &Deadline) -> rustix::io::R
     let spin = deadline
         .remaining()
         .map_or(SPIN_FOR, |left| left.min(SPIN_FOR));
-    if !spin.is_zero() && mp_internal::spin::pays_off() {
+    if !spin.is_zero() && mp_internal::spin::is_useful() {
         let start = Instant::now();
         let zero = Timespec {
             tv_sec: 0,

@@ -72,7 +72,7 @@ pub(crate) fn wait_for(
 /// true as soon as it holds. On one CPU it looks once: the peer could not
 /// act while we looked again ([`mp_internal::spin`]).
 pub(crate) fn spin(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
-    if !mp_internal::spin::pays_off() {
+    if !mp_internal::spin::is_useful() {
         return ready();
     }
     let start = Instant::now();
