@@ -125,7 +125,11 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer {
             PyValue::Bool(b) => visitor.visit_bool(b),
             PyValue::Int(i) => visitor.visit_i64(i),
             PyValue::BigInt(b) => match (b.to_u128(), b.to_i128()) {
-                (Some(u), _) => visitor.visit_u128(u),
+                // serde's u64 visitor takes no u128, so send what fits as u64.
+                (Some(u), _) => match u64::try_from(u) {
+                    Ok(u) => visitor.visit_u64(u),
+                    Err(_) => visitor.visit_u128(u),
+                },
                 (None, Some(i)) => visitor.visit_i128(i),
                 _ => Err(de::Error::custom(
                     "a Python int beyond 128 bits has no serde form",

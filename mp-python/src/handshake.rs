@@ -311,7 +311,262 @@ pub fn answer_challenge<C: MessageChannel + ?Sized>(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::VecDeque;
+    use std::time::Duration;
+
     use super::*;
+    use crate::ErrorKind;
+
+    const KEY: &[u8] = b"mp-python known answer";
+
+    fn hex(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(5)
+    }
+
+    /// A peer that plays back `incoming` and records what it was sent.
+    #[derive(Default)]
+    struct Script {
+        incoming: VecDeque<Vec<u8>>,
+        sent: Vec<Vec<u8>>,
+    }
+
+    impl MessageChannel for Script {
+        fn send_message(&mut self, message: &[u8], _deadline: Instant) -> Result<()> {
+            self.sent.push(message.to_vec());
+            Ok(())
+        }
+        fn recv_message(&mut self, max_len: usize, _deadline: Instant) -> Result<Vec<u8>> {
+            let message = self.incoming.pop_front().ok_or(ErrorKind::Eof)?;
+            if message.len() > max_len {
+                return Err(ErrorKind::MessageTooLarge {
+                    len: message.len() as u64,
+                    limit: max_len as u64,
+                }
+                .into());
+            }
+            Ok(message)
+        }
+    }
+
+    /// A peer that answers whatever challenge it gets, with `answer`.
+    struct Answerer<F: FnMut(&[u8]) -> Vec<u8>> {
+        answer: F,
+        pending: VecDeque<Vec<u8>>,
+        sent: Vec<Vec<u8>>,
+    }
+
+    impl<F: FnMut(&[u8]) -> Vec<u8>> MessageChannel for Answerer<F> {
+        fn send_message(&mut self, message: &[u8], _deadline: Instant) -> Result<()> {
+            if let Some(body) = message.strip_prefix(CHALLENGE) {
+                let reply = (self.answer)(body);
+                self.pending.push_back(reply);
+            }
+            self.sent.push(message.to_vec());
+            Ok(())
+        }
+        fn recv_message(&mut self, _max_len: usize, _deadline: Instant) -> Result<Vec<u8>> {
+            self.pending
+                .pop_front()
+                .ok_or_else(|| ErrorKind::Eof.into())
+        }
+    }
+
+    #[test]
+    fn digests_match_python_hmac() {
+        // hmac.new(KEY, b'{sha256}' + bytes(range(40)), name).hexdigest() on CPython 3.11.
+        let body = [&b"{sha256}"[..], &(0..40).collect::<Vec<u8>>()].concat();
+        let vectors = [
+            (Digest::Md5, "0e188456085e039af3e370dd36b5aac7"),
+            (
+                Digest::Sha256,
+                "146fc9446bfb4a982f8837e9e6da8d355bfb7b0c2c8c41616e3c8da19d392511",
+            ),
+            (
+                Digest::Sha384,
+                "13b3851ad5a19ba2d464a730a32cdb67f6af45268a5e5f4908eb94b0891a0bafb483e1b367f0138639f2d14f601fb28c",
+            ),
+            (
+                Digest::Sha3_256,
+                "c8966f3572d4916d9db7bcd65a95f7af43d5d5feebb92792278784159d1ecd04",
+            ),
+            (
+                Digest::Sha3_384,
+                "b1675f9a35f9c76e1e15ae5c80c079a1ce1ce5fb2699d43a26b836c041284538747131ed1afbcf83c0776ef1301a6798",
+            ),
+        ];
+        for (digest, tag) in vectors {
+            assert_eq!(digest.mac(KEY, &body), hex(tag), "{digest:?}");
+            assert!(digest.verify(KEY, &body, &hex(tag)));
+            assert!(!digest.verify(b"other key", &body, &hex(tag)));
+        }
+    }
+
+    #[test]
+    fn answers_a_recorded_312_challenge_byte_exactly() {
+        let body = [&b"{sha256}"[..], &(0..40).collect::<Vec<u8>>()].concat();
+        let mut peer = Script::default();
+        peer.incoming.push_back([CHALLENGE, &body].concat());
+        peer.incoming.push_back(WELCOME.to_vec());
+        assert_eq!(
+            answer_challenge(&mut peer, KEY, soon()).unwrap(),
+            Digest::Sha256
+        );
+        let tag = hex("146fc9446bfb4a982f8837e9e6da8d355bfb7b0c2c8c41616e3c8da19d392511");
+        assert_eq!(peer.sent, vec![[&b"{sha256}"[..], &tag].concat()]);
+    }
+
+    #[test]
+    fn answers_a_recorded_311_challenge_with_raw_md5() {
+        let mut peer = Script::default();
+        peer.incoming
+            .push_back([CHALLENGE, &(100..120).collect::<Vec<u8>>()].concat());
+        peer.incoming.push_back(WELCOME.to_vec());
+        assert_eq!(
+            answer_challenge(&mut peer, KEY, soon()).unwrap(),
+            Digest::Md5
+        );
+        assert_eq!(peer.sent, vec![hex("8e020bf804c62c1a9334bf11a0b44afd")]);
+    }
+
+    #[test]
+    fn a_rejected_answer_is_an_authentication_error() {
+        let mut peer = Script::default();
+        peer.incoming
+            .push_back([CHALLENGE, &[7u8; 20][..]].concat());
+        peer.incoming.push_back(FAILURE.to_vec());
+        assert!(
+            answer_challenge(&mut peer, KEY, soon())
+                .unwrap_err()
+                .is_authentication()
+        );
+    }
+
+    #[test]
+    fn deliver_accepts_every_digest_and_legacy_md5_and_refuses_wrong_keys() {
+        for challenge in [
+            Challenge::Legacy,
+            Challenge::default(),
+            Challenge::Modern(Digest::Sha3_384),
+        ] {
+            for digest in [
+                Digest::Md5,
+                Digest::Sha256,
+                Digest::Sha384,
+                Digest::Sha3_256,
+                Digest::Sha3_384,
+            ] {
+                let answer = |body: &[u8]| {
+                    [
+                        format!("{{{}}}", digest.name()).as_bytes(),
+                        &digest.mac(KEY, body),
+                    ]
+                    .concat()
+                };
+                let mut peer = Answerer {
+                    answer,
+                    pending: VecDeque::new(),
+                    sent: Vec::new(),
+                };
+                assert_eq!(
+                    deliver_challenge(&mut peer, KEY, challenge, soon()).unwrap(),
+                    digest
+                );
+                assert_eq!(peer.sent.last().unwrap(), WELCOME);
+            }
+            // A 3.11 peer: raw HMAC-MD5 over everything after #CHALLENGE#.
+            let answer = |body: &[u8]| Digest::Md5.mac(KEY, body);
+            let mut peer = Answerer {
+                answer,
+                pending: VecDeque::new(),
+                sent: Vec::new(),
+            };
+            assert_eq!(
+                deliver_challenge(&mut peer, KEY, challenge, soon()).unwrap(),
+                Digest::Md5
+            );
+            // A wrong key.
+            let answer = |body: &[u8]| Digest::Md5.mac(b"wrong", body);
+            let mut peer = Answerer {
+                answer,
+                pending: VecDeque::new(),
+                sent: Vec::new(),
+            };
+            let err = deliver_challenge(&mut peer, KEY, challenge, soon()).unwrap_err();
+            assert!(err.is_authentication(), "{err}");
+            assert_eq!(peer.sent.last().unwrap(), FAILURE);
+        }
+    }
+
+    #[test]
+    fn challenges_have_cpython_shapes() {
+        let legacy = challenge_body(Challenge::Legacy);
+        assert_eq!(legacy.len(), 20);
+        let modern = challenge_body(Challenge::default());
+        assert!(modern.starts_with(b"{sha256}"));
+        assert_eq!(modern.len(), 8 + 40);
+        assert_ne!(challenge_body(Challenge::default()), modern, "fresh nonces");
+    }
+
+    #[test]
+    fn an_empty_authkey_is_refused_before_anything_is_sent() {
+        let mut peer = Script::default();
+        peer.incoming
+            .push_back([CHALLENGE, &[7u8; 20][..]].concat());
+        assert!(
+            answer_challenge(&mut peer, b"", soon())
+                .unwrap_err()
+                .is_authentication()
+        );
+        assert!(
+            deliver_challenge(&mut peer, b"", Challenge::default(), soon())
+                .unwrap_err()
+                .is_authentication()
+        );
+        assert!(
+            server_handshake(&mut peer, b"", Challenge::default(), soon())
+                .unwrap_err()
+                .is_authentication()
+        );
+        assert!(
+            client_handshake(&mut peer, b"", Challenge::default(), soon())
+                .unwrap_err()
+                .is_authentication()
+        );
+        assert!(peer.sent.is_empty());
+    }
+
+    #[test]
+    fn oversized_and_malformed_challenges_are_refused() {
+        let mut peer = Script::default();
+        peer.incoming
+            .push_back([CHALLENGE, &[0u8; 300][..]].concat());
+        let err = answer_challenge(&mut peer, KEY, soon()).unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::MessageTooLarge { limit: 256, .. }),
+            "{err}"
+        );
+        for bad in [
+            &b"#CHALLENGE#short"[..],
+            b"#WELCOME#",
+            b"#CHALLENGE#{md4}0123456789012345678901234567890123456789",
+        ] {
+            let mut peer = Script::default();
+            peer.incoming.push_back(bad.to_vec());
+            assert!(
+                answer_challenge(&mut peer, KEY, soon())
+                    .unwrap_err()
+                    .is_authentication()
+            );
+            assert!(peer.sent.is_empty(), "nothing answered to {bad:?}");
+        }
+    }
 
     #[test]
     fn digest_prefixes_parse_as_cpython_does() {
