@@ -74,6 +74,16 @@ impl Codec {
     pub fn encode(&self, value: &PyValue) -> Result<Vec<u8>> {
         crate::encode::encode_with(value, &self.allow)
     }
+
+    /// Encodes a serde value with this codec (see the mapping table).
+    pub fn to_pickle<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>> {
+        self.encode(&crate::to_value(value)?)
+    }
+
+    /// Decodes a pickle with this codec into a serde value.
+    pub fn from_pickle<T: serde::de::DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
+        crate::from_value(self.decode(bytes)?)
+    }
 }
 
 fn standard() -> &'static Codec {

@@ -123,12 +123,14 @@ pub use shapes::{ProxyRef, PyException, Token};
 pub use transport::{BlockingConnection, TimeoutStream};
 pub use value::{BigInt, Construct, Global, PyObject, PyValue};
 
-/// Encodes a serde value as a pickle Python loads (see the mapping table).
+/// Encodes a serde value as a pickle Python loads (see the mapping table),
+/// with the standard allow-list ([`Codec::to_pickle`] for another).
 pub fn to_pickle<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
     encode(&to_value(value)?)
 }
 
-/// Decodes a pickle (standard allow-list, default limits) into a serde value.
+/// Decodes a pickle (standard allow-list, default limits) into a serde
+/// value ([`Codec::from_pickle`] for other settings).
 pub fn from_pickle<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     from_value(decode(bytes)?)
 }

@@ -27,6 +27,7 @@ for obj in (
 ):
     print(pickle.dumps(obj, 4).hex(), flush=True)
 print(pickle.dumps(d._token, 2).hex(), flush=True)
+print(pickle.dumps(d._token, 1).hex(), flush=True)
 # Our re-encoded dict proxy must work here.
 proxy = pickle.loads(bytes.fromhex(sys.stdin.readline()))
 proxy['from-rust'] = 42
@@ -92,6 +93,8 @@ fn a_real_managers_shapes_decode_and_our_proxy_works_in_python() {
     };
     assert_eq!(Token::from_value(&exposed_token[1]).unwrap().typeid, "list");
     // Protocol 2 writes the same token the same way.
+    assert_eq!(Token::from_value(&next()).unwrap(), token);
+    // Protocol 1 spells it copy_reg._reconstructor(Token, object, None) + BUILD.
     assert_eq!(Token::from_value(&next()).unwrap(), token);
 
     // Back to Python: our encoding of the proxy rebuilds a live proxy there.
