@@ -11,8 +11,7 @@ use mp_queue::{Error, Queue, QueueBuilder};
 use mp_testkit::{deadline, eventually, proc_info};
 use serde::{Deserialize, Serialize};
 
-const SECS: Duration = Duration::from_secs(1);
-const T: Duration = Duration::from_secs(20);
+use crate::{SECS, T};
 
 /// Enough turns in a row to own a side (the first bias needs 64).
 const ALONE: u32 = 200;
