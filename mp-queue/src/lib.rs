@@ -71,10 +71,10 @@
 #![deny(missing_docs)]
 
 mod chunk;
-mod core;
 mod error;
 mod header;
 mod queue;
+mod ring_queue;
 mod sys;
 mod turn;
 mod wait;
