@@ -1,3 +1,6 @@
+//! The typed queues users hold: `Queue`, `JoinableQueue`, `SimpleQueue`,
+//! and `QueueBuilder`, each a handle on one shared `RingQueue`.
+
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
