@@ -25,6 +25,21 @@
 //! on its side keeps the lock between turns and pays no atomic
 //! read-modify-write at all, until another thread wants a turn.
 //!
+//! # What is shared, and with whom
+//!
+//! Every handle of a queue, in every process, maps the same memfd, and a
+//! handle passed to a child (or encoded with `mp_handle::encode`) carries
+//! a duplicate of its descriptor, which any process of the same user can
+//! also reopen through `/proc/<pid>/fd`. The memfd's size is sealed: no
+//! holder can shrink it under the mappings (the next `get` would die of
+//! SIGBUS) or grow it, and a handle whose memory is not sealed so is
+//! refused. Its bytes cannot be sealed, as producers and consumers write
+//! them concurrently by design: what this crate promises (no undefined
+//! behaviour, items delivered whole and once) holds for every sequence of
+//! calls to its API from any number of threads and processes, while bytes
+//! written into the memfd by other means (`write(2)` on the descriptor)
+//! are outside it, as writes to `/proc/self/mem` are outside Rust's.
+//!
 //! # Better than CPython
 //!
 //! - **No feeder thread.** `put` returns once the item is in shared memory:

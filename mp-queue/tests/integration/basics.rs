@@ -1,5 +1,7 @@
 //! One process: FIFO order, full and empty, bad items, close.
 
+use std::fs::{File, OpenOptions};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use mp_queue::{Error, JoinableQueue, Queue, QueueBuilder, SimpleQueue};
@@ -218,4 +220,69 @@ fn simple_and_joinable_queues() {
     j.task_done().unwrap();
     j.join_timeout(T).unwrap();
     assert!(matches!(j.task_done(), Err(Error::TooManyTaskDone)));
+}
+
+/// A queue holding `item`, and a handle of it encoded: its bytes, its
+/// descriptors, and where the queue's memfd is among them.
+fn encoded_queue(item: u64) -> (Queue<u64>, Vec<u8>, Vec<OwnedFd>, usize) {
+    let q: Queue<u64> = QueueBuilder::new().ring_size(1 << 16).build().unwrap();
+    q.put(&item).unwrap();
+    let (bytes, fds) = mp_handle::encode(&q).unwrap();
+    let at = fds
+        .iter()
+        .position(|fd| {
+            std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+                .is_ok_and(|path| path.to_string_lossy().contains("memfd:mp-queue"))
+        })
+        .expect("a queue handle carries its memfd");
+    (q, bytes, fds, at)
+}
+
+/// A handle passes on a duplicate of the queue's memfd, which another
+/// process can also reopen through `/proc/<pid>/fd`: neither can resize
+/// it under the mappings (shrunk, the next `get` would die of SIGBUS).
+#[test]
+fn nobody_holding_the_queues_memfd_can_resize_it() {
+    let _d = deadline(10 * SECS);
+    let (q, _, mut fds, at) = encoded_queue(1);
+    let dup = File::from(fds.swap_remove(at));
+    let reopened = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(format!("/proc/self/fd/{}", dup.as_raw_fd()))
+        .unwrap();
+    let size = dup.metadata().unwrap().len();
+    for (how, file) in [("the dup", &dup), ("/proc/self/fd", &reopened)] {
+        for len in [0, size / 2, size + 4096] {
+            let resized = file.set_len(len);
+            if resized.is_ok() {
+                // Back to its size, so that this fails here, not of SIGBUS.
+                file.set_len(size).unwrap();
+            }
+            assert!(resized.is_err(), "{how}: resized from {size} to {len}");
+        }
+    }
+    assert_eq!(q.get_timeout(T).unwrap(), 1);
+}
+
+/// A handle whose memory could be resized (a copy of a queue's bytes in a
+/// memfd without the seals) is refused, not mapped.
+#[test]
+fn a_queue_handle_whose_memory_is_not_sealed_is_refused() {
+    let _d = deadline(10 * SECS);
+    let (q, bytes, mut fds, at) = encoded_queue(7);
+    let copy = rustix::fs::memfd_create("mp-queue", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+    std::io::copy(
+        &mut File::from(fds[at].try_clone().unwrap()),
+        &mut File::from(copy.try_clone().unwrap()),
+    )
+    .unwrap();
+    fds[at] = copy;
+    // (postcard keeps no message of a custom error: the type says which.)
+    let refused = mp_handle::decode::<Queue<u64>>(&bytes, fds);
+    assert!(
+        matches!(refused, Err(mp_handle::Error::Decode(_))),
+        "a queue on memory anyone could shrink was accepted"
+    );
+    assert_eq!(q.get_timeout(T).unwrap(), 7);
 }
