@@ -48,7 +48,10 @@
 //!   more than anyone has taken does not deadlock (up to the ring's size,
 //!   16 MiB by default, instead of a 64 KiB pipe).
 //! - **Any message size.** A message larger than the ring streams through
-//!   it while a consumer takes it; other producers wait their turn.
+//!   it while a consumer takes it; other producers wait their turn. A put
+//!   that times out (or fails to encode) part way through leaves the queue
+//!   as if it had not been called: consumers drop what it sent, and no
+//!   message counts as torn.
 //! - **Crashes lose only the message in flight.** A producer or consumer
 //!   killed in the middle of a `put` or `get` leaves the queue consistent:
 //!   that message is dropped and reported ([`Error::Torn`] for the consumer

@@ -183,7 +183,9 @@ impl<T: Serialize> Queue<T> {
     }
 
     /// Like [`put`](Queue::put), waiting at most `timeout`;
-    /// [`Error::Full`](crate::Error::Full) if there was no room in time.
+    /// [`Error::Full`](crate::Error::Full) if there was no room in time, and
+    /// then the queue is as it was (an item larger than the ring that had
+    /// begun to stream through it is dropped by the consumers, not torn).
     pub fn put_timeout(&self, item: &T, timeout: Duration) -> Result<()> {
         self.shared.put(item, &Deadline::after(timeout), false)
     }

@@ -18,39 +18,56 @@ impl RingQueue {
         self.check_open()?;
         let _guard = self.lock_consumers(deadline)?;
         let h = self.header();
-        let mut head = h.consumer.0.head.load(Ordering::Relaxed);
-        let arrived = wait_for(&h.data.0, deadline, SLEEP_SLICE, || {
-            self.available(head) || self.is_closed()
-        });
-        if !arrived || !self.available(head) {
-            return Err(if self.is_closed() {
-                Error::Closed
-            } else {
-                Error::Empty
+        loop {
+            let head = h.consumer.0.head.load(Ordering::Relaxed);
+            let arrived = wait_for(&h.data.0, deadline, SLEEP_SLICE, || {
+                self.available(head) || self.is_closed()
             });
+            if !arrived || !self.available(head) {
+                return Err(if self.is_closed() {
+                    Error::Closed
+                } else {
+                    Error::Empty
+                });
+            }
+            let first = self.chunk_at(head);
+            if !first.is_first() {
+                if first.is_abandoned() {
+                    // All that is left of a streamed put that gave up.
+                    self.release(head + first.footprint(), false);
+                    continue;
+                }
+                // The rest of a message whose consumer died halfway through it.
+                self.skip_torn(head);
+                return Err(Error::Torn);
+            }
+            if first.is_last() {
+                let payload = self
+                    .ring
+                    .read(head + chunk::HEADER as u64, first.len as usize);
+                // Released once the item is decoded into the caller's slot
+                // (the guard drops after the return value is made): the slot
+                // is not copied again behind the stores that reach the
+                // producers, which would wait for those stores to leave this
+                // core.
+                let _release = ReleaseOnDrop {
+                    queue: self,
+                    head: head + first.footprint(),
+                };
+                return decode(payload);
+            }
+            if let Some(taken) = self.take_streamed(head, first) {
+                return taken;
+            }
         }
-        let first = self.chunk_at(head);
-        if !first.is_first() {
-            // The rest of a message whose consumer died halfway through it.
-            self.skip_torn(head);
-            return Err(Error::Torn);
-        }
-        if first.is_last() {
-            let payload = self
-                .ring
-                .read(head + chunk::HEADER as u64, first.len as usize);
-            // Released once the item is decoded into the caller's slot (the
-            // guard drops after the return value is made): the slot is not
-            // copied again behind the stores that reach the producers, which
-            // would wait for those stores to leave this core.
-            let _release = ReleaseOnDrop {
-                queue: self,
-                head: head + first.footprint(),
-            };
-            return decode(payload);
-        }
-        // A streamed message: collect its chunks, releasing each at once so
-        // the producer can go on.
+    }
+
+    /// Takes a streamed message whose first chunk is at `head`, releasing
+    /// each chunk at once so the producer can go on; `None` if its producer
+    /// abandoned it (then it is gone, and not torn).
+    #[cold]
+    fn take_streamed<T: DeserializeOwned>(&self, mut head: u64, first: Chunk) -> Option<Result<T>> {
+        let h = self.header();
         let mut bytes = Vec::new();
         let mut chunk = first;
         loop {
@@ -61,17 +78,22 @@ impl RingQueue {
             head += chunk.footprint();
             self.release(head, chunk.is_last());
             if chunk.is_last() {
-                return decode(&bytes);
+                return Some(decode(&bytes));
             }
             if !self.wait_for_stream(head) {
+                // Its producer died.
                 h.torn.0.fetch_add(1, Ordering::Relaxed);
-                return Err(Error::Torn);
+                return Some(Err(Error::Torn));
             }
             chunk = self.chunk_at(head);
+            if chunk.is_abandoned() {
+                self.release(head + chunk.footprint(), false);
+                return None;
+            }
             if chunk.is_first() {
-                // The producer gave up (or died) and a new message began.
+                // Its producer died, and another began a new message.
                 h.torn.0.fetch_add(1, Ordering::Relaxed);
-                return Err(Error::Torn);
+                return Some(Err(Error::Torn));
             }
         }
     }
@@ -101,7 +123,8 @@ impl RingQueue {
     }
 
     /// Waits for the next chunk of a streamed message; false if the stream
-    /// ended without it (its producer gave up or died).
+    /// ended without it (its producer died: a live one ends its stream with
+    /// a last or an abandoned chunk).
     fn wait_for_stream(&self, head: u64) -> bool {
         let h = self.header();
         let mut ok = true;
@@ -120,8 +143,9 @@ impl RingQueue {
         ok && self.available(head)
     }
 
-    /// Drops the remaining chunks of a torn message: up to its last chunk,
-    /// the start of the next message, or the end of its producer's stream.
+    /// Drops the remaining chunks of a torn message: up to its last or
+    /// abandoned chunk, the start of the next message, or the end of its
+    /// producer's stream.
     fn skip_torn(&self, mut head: u64) {
         let h = self.header();
         h.torn.0.fetch_add(1, Ordering::Relaxed);
@@ -132,7 +156,7 @@ impl RingQueue {
             }
             head += chunk.footprint();
             self.release(head, false);
-            if chunk.is_last() || !self.wait_for_stream(head) {
+            if chunk.is_last() || chunk.is_abandoned() || !self.wait_for_stream(head) {
                 return;
             }
         }

@@ -181,12 +181,7 @@ impl RingQueue {
     #[cold]
     fn after_dead_producer(&self, mid_turn: bool) {
         let h = self.header();
-        // If it had published part of a streamed message, consumers drop
-        // that message; if it died in the middle of any other put, its
-        // message was never visible: count it as lost here.
-        if h.producer.0.streaming.swap(0, Ordering::AcqRel) == 0 && mid_turn {
-            h.torn.0.fetch_add(1, Ordering::Relaxed);
-        }
+        let streaming = h.producer.0.streaming.swap(0, Ordering::AcqRel);
         // It may have died between publishing a chunk (its tag) and moving
         // `tail` past it: catch up, or the chunk would be overwritten under
         // a consumer.
@@ -195,6 +190,14 @@ impl RingQueue {
             tail += self.chunk_at(tail).footprint();
         }
         h.producer.0.tail.store(tail, Ordering::Release);
+        // If it had published part of a streamed message, the consumer that
+        // meets the rest drops that message and counts it; if it died in
+        // the middle of any other put (or of a stream before its first
+        // chunk), its message was never visible: count it as lost here.
+        let published = streaming != 0 && tail != h.producer.0.stream_start.load(Ordering::Relaxed);
+        if mid_turn && !published {
+            h.torn.0.fetch_add(1, Ordering::Relaxed);
+        }
         wake_all(&h.data.0);
     }
 }
@@ -256,5 +259,43 @@ impl postcard::ser_flavors::Flavor for RingWriter<'_> {
 
     fn finalize(self) -> postcard::Result<usize> {
         Ok(self.0.written())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ring_queue::Config;
+
+    fn queue() -> RingQueue {
+        RingQueue::create(Config {
+            maxsize: 0,
+            ring_size: 1 << 16,
+        })
+        .unwrap()
+    }
+
+    /// A producer that died streaming: its message counts as torn here
+    /// when none of it was published (no consumer will ever meet it), and
+    /// is left to the consumer that meets its first chunks otherwise.
+    #[test]
+    fn a_dead_streaming_producer_is_counted_once() {
+        for published in [false, true] {
+            let q = queue();
+            let h = q.header();
+            let start = h.producer.0.tail.load(Ordering::Relaxed);
+            h.producer.0.stream_start.store(start, Ordering::Relaxed);
+            h.producer.0.streaming.store(u32::MAX, Ordering::Relaxed);
+            if published {
+                let first = Chunk {
+                    len: 0,
+                    flags: FIRST,
+                };
+                q.publish(start, first, false, false);
+            }
+            q.after_dead_producer(true);
+            assert_eq!(q.torn(), u64::from(!published), "published: {published}");
+            assert_eq!(h.producer.0.streaming.load(Ordering::Relaxed), 0);
+        }
     }
 }

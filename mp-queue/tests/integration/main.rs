@@ -5,10 +5,27 @@ mod basics;
 mod crashes;
 mod many;
 mod processes;
+mod streaming;
 mod turns;
 
 use std::time::Duration;
 
+use mp_testkit::{eventually, proc_info};
+
 pub const SECS: Duration = Duration::from_secs(1);
 /// The timeout of every wait that should end long before it.
 pub const T: Duration = Duration::from_secs(20);
+
+/// The calling thread's id, for [`asleep`].
+pub fn tid() -> u32 {
+    rustix::thread::gettid().as_raw_nonzero().get() as u32
+}
+
+/// Waits until the process or thread `id` sleeps (state S): the tests send
+/// it into a queue wait, the one place where it can sleep.
+pub fn asleep(id: u32) {
+    assert!(
+        eventually(T, || proc_info(id).is_some_and(|p| p.state == 'S')),
+        "{id} never fell asleep"
+    );
+}
