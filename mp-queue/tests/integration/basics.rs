@@ -9,7 +9,7 @@ use mp_testkit::deadline;
 use serde::Serialize;
 use serde_bytes::ByteBuf;
 
-use crate::{SECS, T};
+use crate::{SECS, T, spawn_until_asleep};
 
 #[test]
 fn fifo_within_one_process() {
@@ -166,8 +166,7 @@ fn close_fails_later_calls_and_wakes_a_blocked_get() {
     let _d = deadline(10 * SECS);
     let q: Queue<u8> = Queue::new().unwrap();
     let q2 = q.clone();
-    let blocked = std::thread::spawn(move || q2.get());
-    std::thread::sleep(Duration::from_millis(100));
+    let blocked = spawn_until_asleep(move || q2.get());
     q.close();
     assert!(matches!(blocked.join().unwrap(), Err(Error::Closed)));
     assert!(matches!(q.put(&1), Err(Error::Closed)));
@@ -184,8 +183,7 @@ fn close_wakes_producers_waiting_for_room() {
         let q2 = q.clone();
         let start = Instant::now();
         let producer =
-            std::thread::spawn(move || q2.put_timeout(&ByteBuf::from(vec![1u8; size]), T));
-        std::thread::sleep(Duration::from_millis(200));
+            spawn_until_asleep(move || q2.put_timeout(&ByteBuf::from(vec![1u8; size]), T));
         q.close();
         let result = producer.join().unwrap();
         assert!(

@@ -7,7 +7,7 @@ use mp_process::{Process, spawn};
 use mp_queue::Queue;
 use mp_testkit::deadline;
 
-use crate::SECS;
+use crate::{SECS, T};
 
 const PRODUCERS: u32 = 4;
 const CONSUMERS: u32 = 4;
@@ -15,7 +15,7 @@ const PER_PRODUCER: u32 = 1_000_000;
 
 fn produce(q: Queue<Option<(u32, u32)>>, producer: u32) {
     for seq in 0..PER_PRODUCER {
-        q.put(&Some((producer, seq))).unwrap();
+        q.put_timeout(&Some((producer, seq)), T).unwrap();
     }
 }
 
@@ -24,7 +24,7 @@ fn produce(q: Queue<Option<(u32, u32)>>, producer: u32) {
 fn consume(q: Queue<Option<(u32, u32)>>) -> Vec<Vec<u64>> {
     let mut seen = vec![vec![0u64; (PER_PRODUCER as usize).div_ceil(64)]; PRODUCERS as usize];
     let mut last = vec![None::<u32>; PRODUCERS as usize];
-    while let Some((producer, seq)) = q.get().unwrap() {
+    while let Some((producer, seq)) = q.get_timeout(T).unwrap() {
         let p = producer as usize;
         assert!(
             last[p] < Some(seq),

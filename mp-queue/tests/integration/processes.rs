@@ -12,7 +12,7 @@ use crate::{SECS, T};
 
 fn square_list(numbers: Vec<u32>, q: Queue<u32>) {
     for n in numbers {
-        q.put(&(n * n)).unwrap();
+        q.put_timeout(&(n * n), T).unwrap();
     }
 }
 
@@ -45,7 +45,7 @@ fn echo_with_pauses(requests: Queue<u32>, replies: Queue<u32>) {
     for i in 0..ROUND_TRIPS {
         let n = requests.get_timeout(T).unwrap();
         pause(i * 3);
-        replies.put(&(n + 1)).unwrap();
+        replies.put_timeout(&(n + 1), T).unwrap();
     }
 }
 
@@ -91,7 +91,7 @@ fn wakeups_are_never_lost_under_any_start_method() {
 
 fn put_many_and_exit(q: Queue<u64>, n: u64) {
     for i in 0..n {
-        q.put(&i).unwrap();
+        q.put_timeout(&i, T).unwrap();
     }
 }
 
@@ -110,10 +110,20 @@ fn joining_a_producer_before_draining_neither_deadlocks_nor_loses_items() {
     assert!(matches!(q.try_get(), Err(Error::Empty)));
 }
 
+/// `len` bytes counting up modulo 251 (a period that is no power of two),
+/// made by the optimized `repeat` (a debug-build loop over 256 MiB took
+/// longer than a get's timeout on a busy machine).
+fn counting_bytes(len: usize) -> Vec<u8> {
+    let period: Vec<u8> = (0..251).collect();
+    let mut bytes = period.repeat(len.div_ceil(251));
+    bytes.truncate(len);
+    bytes
+}
+
 fn stream_big(q: Queue<ByteBuf>, len: usize) {
-    let big: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-    q.put(&ByteBuf::from(big)).unwrap();
-    q.put(&ByteBuf::from(vec![1, 2, 3])).unwrap();
+    q.put_timeout(&ByteBuf::from(counting_bytes(len)), T)
+        .unwrap();
+    q.put_timeout(&ByteBuf::from(vec![1, 2, 3]), T).unwrap();
 }
 
 #[test]
@@ -124,8 +134,10 @@ fn a_256_mib_message_streams_through_a_16_mib_ring() {
     let mut p = Process::new(stream_big, (q.clone(), len));
     p.start().unwrap();
     let big = q.get_timeout(T).unwrap();
-    assert_eq!(big.len(), len);
-    assert!(big.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+    assert!(
+        *big == counting_bytes(len),
+        "the message changed on the way"
+    );
     drop(big);
     assert_eq!(q.get_timeout(T).unwrap().as_slice(), [1, 2, 3]);
     assert_eq!(p.join_timeout(T).unwrap(), Some(0));
@@ -133,7 +145,8 @@ fn a_256_mib_message_streams_through_a_16_mib_ring() {
 }
 
 fn stream_vec(q: Queue<Vec<u8>>, len: usize) {
-    q.put(&(0..len).map(|i| (i % 13) as u8).collect()).unwrap();
+    q.put_timeout(&(0..len).map(|i| (i % 13) as u8).collect(), T)
+        .unwrap();
 }
 
 #[test]
@@ -151,12 +164,12 @@ fn a_plain_vec_larger_than_the_ring_streams_too() {
 
 fn work(tasks: JoinableQueue<u32>, results: Queue<u32>) {
     loop {
-        let task = tasks.get().unwrap();
+        let task = tasks.get_timeout(T).unwrap();
         if task == u32::MAX {
             tasks.task_done().unwrap();
             return;
         }
-        results.put(&(task * 2)).unwrap();
+        results.put_timeout(&(task * 2), T).unwrap();
         tasks.task_done().unwrap();
     }
 }

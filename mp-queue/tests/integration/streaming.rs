@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde::ser::{SerializeTuple, Serializer};
 use serde_bytes::{ByteBuf, Bytes};
 
-use crate::{SECS, T, asleep, tid};
+use crate::{SECS, T, spawn_until_asleep};
 
 fn small_ring<A>() -> Queue<A> {
     QueueBuilder::new().ring_size(64 << 10).build().unwrap()
@@ -89,14 +89,12 @@ fn as_type<A, B>(q: &Queue<A>) -> Queue<B> {
 fn fail_part_way_while_a_consumer_waits(panics: bool) -> std::thread::Result<mp_queue::Result<()>> {
     let q: Queue<ByteBuf> = small_ring();
     let failing: Queue<FailsPartWay> = as_type(&q);
-    let (tids, consumer_tid) = mpsc::channel();
     let (results, result) = mpsc::channel();
     let consumer = q.clone();
-    std::thread::spawn(move || {
-        tids.send(tid()).unwrap();
+    // Not joined: a consumer that never returns fails the test below.
+    let _ = spawn_until_asleep(move || {
         let _ = results.send(consumer.get_timeout(T));
     });
-    asleep(consumer_tid.recv().unwrap());
     let item = FailsPartWay::new(200_000, panics);
     let put = std::panic::catch_unwind(AssertUnwindSafe(|| failing.put_timeout(&item, T)));
     assert_eq!(item.passes.get(), 2, "did not fail in the stream");
