@@ -76,10 +76,6 @@ impl Link {
         }
     }
 
-    pub(crate) fn timeouts(&self) -> Timeouts {
-        self.timeouts
-    }
-
     /// How many connections this link has made.
     pub(crate) fn generation(&self) -> u64 {
         self.generation

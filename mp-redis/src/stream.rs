@@ -107,8 +107,6 @@ pub(crate) fn parse_read(v: Value) -> Result<Vec<Entry>> {
 pub(crate) struct Taken {
     /// Where the next reclaim scan starts.
     pub(crate) cursor: String,
-    /// Entries moved to the dead letters (or failed as `WorkerLost`).
-    pub(crate) dead: u64,
     pub(crate) entries: Vec<Entry>,
 }
 
@@ -116,7 +114,8 @@ fn parse_taken(v: Value) -> Result<Taken> {
     let err = || unexpected("TAKE", &v);
     let mut parts = array(v.clone()).ok_or_else(err)?.into_iter();
     let cursor = parts.next().and_then(string).ok_or_else(err)?;
-    let dead = parts.next().as_ref().and_then(int).ok_or_else(err)? as u64;
+    // The count of entries moved to the dead letters.
+    let _dead = parts.next().as_ref().and_then(int).ok_or_else(err)?;
     let mut entries = Vec::new();
     for e in parts.next().and_then(array).ok_or_else(err)? {
         let mut p = array(e).ok_or_else(err)?.into_iter();
@@ -125,16 +124,13 @@ fn parse_taken(v: Value) -> Result<Taken> {
         let fields = p.next().ok_or_else(err)?;
         entries.push(parse_entry(Value::Array(vec![id, fields]), n).ok_or_else(err)?);
     }
-    Ok(Taken {
-        cursor,
-        dead,
-        entries,
-    })
+    Ok(Taken { cursor, entries })
 }
 
-/// Takes up to `count` entries for `consumer`: first entries of other
-/// consumers idle for longer than `min_idle` (their consumer died or hung),
-/// then new ones. An entry reclaimed for the `max + 1`-th time is not
+/// Takes entries for `consumer`: one entry of another consumer idle for
+/// longer than `min_idle` (its consumer died or hung), alone, so that a
+/// poison entry is not retried beside innocent ones; else up to `count`
+/// new ones. An entry reclaimed for the `max + 1`-th time is not
 /// returned: a task entry (it has a reply field `r`) fails with a lost
 /// marker posted to its reply stream, anything else moves to the
 /// dead-letter stream (with its id and delivery count).
@@ -144,7 +140,7 @@ static TAKE: LazyLock<Script> = LazyLock::new(|| {
 local stream, group, consumer = KEYS[1], ARGV[1], ARGV[2]
 local max, want = tonumber(ARGV[4]), tonumber(ARGV[5])
 local out, dead = {}, 0
-local claimed = redis.call('XAUTOCLAIM', stream, group, consumer, ARGV[3], ARGV[7], 'COUNT', want)
+local claimed = redis.call('XAUTOCLAIM', stream, group, consumer, ARGV[3], ARGV[7], 'COUNT', 1)
 for _, e in ipairs(claimed[2]) do
   local id, fields = e[1], e[2]
   local n = redis.call('XPENDING', stream, group, id, id, 1)[1][4]
@@ -171,8 +167,8 @@ for _, e in ipairs(claimed[2]) do
     out[#out + 1] = {id, n, fields}
   end
 end
-if #out < want then
-  local r = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', want - #out, 'STREAMS', stream, '>')
+if #out == 0 then
+  local r = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', want, 'STREAMS', stream, '>')
   if r then
     for _, e in ipairs(r[1][2]) do out[#out + 1] = {e[1], 1, e[2]} end
   end

@@ -36,5 +36,44 @@ pub(crate) mod functions {
         (x, std::process::id())
     }
 
-    mp_redis::register!(square, add, fail_on_odd, sleep_ms, die, whoami);
+    /// One run of a task, counted in Redis (hash `key`, field `index`).
+    #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+    pub(crate) struct Tally {
+        pub(crate) url: String,
+        pub(crate) key: String,
+        pub(crate) index: u64,
+        pub(crate) ms: u64,
+    }
+
+    /// Counts the run, sleeps `ms`, returns the index.
+    pub(crate) fn record(t: Tally) -> u64 {
+        let mut conn = crate::support::connection(&t.url);
+        let _: i64 = redis::cmd("HINCRBY")
+            .arg(&t.key)
+            .arg(t.index)
+            .arg(1)
+            .query(&mut conn)
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(t.ms));
+        t.index
+    }
+
+    /// Kills its worker when `index == poison`.
+    pub(crate) fn poison_at(index: u64, poison: u64) -> u64 {
+        if index == poison {
+            std::process::abort();
+        }
+        index
+    }
+
+    mp_redis::register!(
+        square,
+        add,
+        fail_on_odd,
+        sleep_ms,
+        die,
+        whoami,
+        record,
+        poison_at
+    );
 }
