@@ -106,15 +106,37 @@ impl Link {
         Ok(conn)
     }
 
-    /// Keeps the connection only if `outcome` leaves it usable.
-    fn settle<T>(&mut self, outcome: redis::RedisResult<T>) -> Result<T> {
-        outcome.map_err(|e| {
-            let error = Error::from(e);
-            if matches!(error, Error::Unavailable(_) | Error::Auth(_)) {
-                self.conn = None;
+    /// Runs `f` on the connection (read timeout `read`). A connection that
+    /// turns out dead before the command left (the write failed: Redis
+    /// closed it, as when it restarted) is replaced and `f` tried once
+    /// more, since Redis cannot have seen the command; any other error that
+    /// leaves the connection in doubt drops it, and the next call connects
+    /// again.
+    fn run<T>(
+        &mut self,
+        read: Duration,
+        deadline: Option<Instant>,
+        f: impl Fn(&mut Connection) -> redis::RedisResult<T>,
+    ) -> Result<T> {
+        let mut retried = false;
+        loop {
+            let reused = self.conn.is_some();
+            let outcome = f(self.connection(read, deadline)?);
+            match outcome {
+                Ok(value) => return Ok(value),
+                Err(e) => {
+                    let unsent = reused && !retried && write_failed(&e);
+                    let error = Error::from(e);
+                    if matches!(error, Error::Unavailable(_) | Error::Auth(_)) {
+                        self.conn = None;
+                    }
+                    if !unsent {
+                        return Err(error);
+                    }
+                    retried = true;
+                }
             }
-            error
-        })
+        }
     }
 
     /// Runs a command that does not block in Redis.
@@ -131,32 +153,28 @@ impl Link {
         deadline: Option<Instant>,
     ) -> Result<T> {
         let read = self.timeouts.io + block;
-        let outcome = match self.connection(read, deadline) {
-            Ok(conn) => cmd.query(conn),
-            Err(e) => return Err(e),
-        };
-        self.settle(outcome)
+        self.run(read, deadline, |conn| cmd.query(conn))
     }
 
     /// Runs a pipeline (a `MULTI`/`EXEC` one if it was made atomic).
     pub(crate) fn pipe<T: FromRedisValue>(&mut self, pipe: &Pipeline) -> Result<T> {
         let read = self.timeouts.io;
-        let outcome = match self.connection(read, None) {
-            Ok(conn) => pipe.query(conn),
-            Err(e) => return Err(e),
-        };
-        self.settle(outcome)
+        self.run(read, None, |conn| pipe.query(conn))
     }
 
     /// Runs a Lua script (`EVALSHA`, loading it on `NOSCRIPT`).
     pub(crate) fn script<T: FromRedisValue>(&mut self, call: &ScriptInvocation<'_>) -> Result<T> {
         let read = self.timeouts.io;
-        let outcome = match self.connection(read, None) {
-            Ok(conn) => call.invoke(conn),
-            Err(e) => return Err(e),
-        };
-        self.settle(outcome)
+        self.run(read, None, |conn| call.invoke(conn))
     }
+}
+
+/// Whether `e` is a write to a connection the peer had already closed
+/// (`EPIPE`): the command never reached Redis. (The client keeps the
+/// `io::Error` private; its message carries the OS error number.)
+fn write_failed(e: &redis::RedisError) -> bool {
+    let epipe = format!("(os error {})", rustix::io::Errno::PIPE.raw_os_error());
+    e.is_connection_dropped() && e.to_string().contains(&epipe)
 }
 
 /// Whether `e` says a consumer group (or its stream) does not exist, as
