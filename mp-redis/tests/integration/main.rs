@@ -1,6 +1,7 @@
 //! Integration tests of mp-redis against real redis-server processes that
 //! the tests start themselves. Every test arms a deadline.
 
+mod campaigns;
 mod faults;
 mod pool;
 mod queue;

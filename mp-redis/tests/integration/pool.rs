@@ -335,3 +335,41 @@ fn terminate_fails_unfinished_tasks_at_once_and_leaves_no_key() {
     drop(pool);
     support::assert_no_keys(&url);
 }
+
+#[test]
+fn a_frozen_worker_is_taken_over_and_its_late_result_is_dropped() {
+    let _d = mp_testkit::deadline(DEADLINE);
+    let Some(server) = support::server() else {
+        return;
+    };
+    let url = server.url();
+    let name = support::unique("frozen");
+    let key = support::unique("tally");
+    let visibility = 200;
+    let frozen = start_remote(&url, &name, visibility);
+    let pool = Pool::builder(&url)
+        .name(&name)
+        .visibility_timeout(Duration::from_millis(visibility))
+        .build()
+        .unwrap();
+    let result = pool
+        .apply_async(record, (tallies(&url, &key, 1, 400).remove(0),))
+        .unwrap();
+    assert!(mp_testkit::eventually(PATIENCE, || runs(&url, &key)
+        .get(&0)
+        == Some(&1)));
+    // Frozen mid-task: its heartbeat stops too, so another worker takes over.
+    let pid = rustix::process::Pid::from_raw(frozen.pid().unwrap() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+    let other = start_remote(&url, &name, visibility);
+    assert_eq!(result.get_timeout(PATIENCE), Ok(0));
+    assert_eq!(runs(&url, &key).get(&0), Some(&2));
+    // Thawed, the first worker finishes and posts its result too: dropped.
+    rustix::process::kill_process(pid, rustix::process::Signal::CONT).unwrap();
+    assert!(mp_testkit::eventually(PATIENCE, || pool
+        .duplicate_results()
+        == 1));
+    assert_eq!(result.get_timeout(PATIENCE), Err(Error::ResultTaken));
+    frozen.kill().unwrap();
+    other.kill().unwrap();
+}

@@ -75,7 +75,7 @@ fn a_bounded_put_waits_for_a_consumer_in_another_process() {
         return;
     };
     let q: Queue<u32> = Queue::with_maxsize(&server.url(), &support::unique("bp"), 3).unwrap();
-    let mut consumer = Process::new(consume_slowly, (q.clone(), 20));
+    let mut consumer = Process::new(consume_slowly, (q.clone(), 20)).daemon(true);
     consumer.start().unwrap();
     for i in 0..20 {
         q.put_timeout(&i, PATIENCE).unwrap();
@@ -189,7 +189,7 @@ fn an_item_held_by_a_sigkilled_consumer_goes_to_another() {
     let q: Queue<String> = builder.clone().build().unwrap();
     let ready: Queue<u32> = Queue::open(&url, &support::unique("ready")).unwrap();
     q.put(&"precious".into()).unwrap();
-    let mut victim = Process::new(take_and_die, (q.clone(), ready.clone()));
+    let mut victim = Process::new(take_and_die, (q.clone(), ready.clone())).daemon(true);
     victim.start().unwrap();
     ready.get_timeout(PATIENCE).unwrap();
     // Held and renewed by the child: nobody else gets it.
@@ -262,7 +262,7 @@ fn task_done_and_join_across_processes() {
         Err(Error::Timeout)
     );
     let mut workers: Vec<Process> = (0..2)
-        .map(|_| Process::new(worker, (q.clone(), done.clone())))
+        .map(|_| Process::new(worker, (q.clone(), done.clone())).daemon(true))
         .collect();
     for w in &mut workers {
         w.start().unwrap();
