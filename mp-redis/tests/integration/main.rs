@@ -3,6 +3,7 @@
 
 mod campaigns;
 mod faults;
+mod netns;
 mod pool;
 mod queue;
 mod support;

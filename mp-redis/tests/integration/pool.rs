@@ -213,7 +213,7 @@ fn a_remote_worker_killed_mid_task_loses_it_to_another_after_the_visibility_time
     let name = support::unique("remote");
     let key = support::unique("tally");
     let visibility = 300;
-    let mut first = start_remote(&url, &name, visibility);
+    let first = start_remote(&url, &name, visibility);
     let pool = Pool::builder(&url)
         .name(&name)
         .visibility_timeout(Duration::from_millis(visibility))

@@ -22,16 +22,22 @@ pub(crate) fn server() -> Option<RedisServer> {
 }
 
 pub(crate) fn start(builder: mp_redis::RedisServerBuilder) -> Option<RedisServer> {
-    if !RedisServer::available() {
-        assert!(
-            may_skip(),
-            "redis-server is not installed (apt-get install redis-server), \
-             or set MP_ALLOW_SKIP_REDIS=1 to skip the Redis tests"
-        );
-        eprintln!("SKIPPED: redis-server is not installed");
-        return None;
+    redis_available().then(|| builder.start().expect("redis-server starts"))
+}
+
+/// Whether redis-server is installed; fails the test if not, unless
+/// skipping is allowed.
+pub(crate) fn redis_available() -> bool {
+    if RedisServer::available() {
+        return true;
     }
-    Some(builder.start().expect("redis-server starts"))
+    assert!(
+        may_skip(),
+        "redis-server is not installed (apt-get install redis-server), \
+         or set MP_ALLOW_SKIP_REDIS=1 to skip the Redis tests"
+    );
+    eprintln!("SKIPPED: redis-server is not installed");
+    false
 }
 
 /// A name no other test uses.
