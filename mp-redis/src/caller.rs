@@ -317,10 +317,8 @@ impl Shared {
         let mut reconcile = false;
         while !self.stop.load(Ordering::Acquire) {
             self.supervise(link);
-            if Instant::now() >= next_alive {
-                if self.say_alive(link).is_ok() {
-                    next_alive = Instant::now() + ALIVE_EVERY;
-                }
+            if Instant::now() >= next_alive && self.say_alive(link).is_ok() {
+                next_alive = Instant::now() + ALIVE_EVERY;
             }
             let mut cmd = redis::cmd("XREAD");
             cmd.arg("COUNT")
@@ -462,10 +460,10 @@ impl Shared {
         let mut ids = Vec::new();
         if let Value::Array(items) = pending {
             for item in items {
-                if let Value::Array(fields) = item {
-                    if let Some(id) = fields.into_iter().next().and_then(stream::bytes) {
-                        ids.push(String::from_utf8_lossy(&id).into_owned());
-                    }
+                if let Value::Array(fields) = item
+                    && let Some(id) = fields.into_iter().next().and_then(stream::bytes)
+                {
+                    ids.push(String::from_utf8_lossy(&id).into_owned());
                 }
             }
         }

@@ -114,7 +114,7 @@ impl<T> AsyncResult<T> {
 
     /// Waits until the call has finished (Python's `wait()`).
     pub fn wait(&self) {
-        let _ = self.cell.wait(None);
+        drop(self.cell.wait(None));
     }
 
     /// Waits up to `timeout`; whether the call has finished.

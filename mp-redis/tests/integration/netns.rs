@@ -104,7 +104,7 @@ fn worker_in(namespace: &str, url: &str, name: &str) -> Child {
     let stdout = child.stdout.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            println!("  [{namespace_tag}] {line}", namespace_tag = "worker");
+            println!("  [worker] {line}");
         }
     });
     child
