@@ -18,7 +18,7 @@ use crate::queue::{Settings, consumer_name};
 use crate::result::Sink;
 use crate::stream;
 use crate::task::{PoolKeys, WORKERS, parse_result};
-use crate::worker::{RESULT_TTL, Worker, local_worker_main};
+use crate::worker::{RESULT_TTL, WorkerSpec, local_worker_main};
 
 /// How long the result thread waits in Redis per read: also how soon it
 /// notices a dead local worker or a terminated pool.
@@ -94,7 +94,11 @@ impl Shared {
         method: Option<StartMethod>,
     ) -> Result<(Arc<Shared>, JoinHandle<()>)> {
         settings.check()?;
-        let link = Link::new(&settings.url, settings.timeouts)?;
+        let link = Link::new(
+            &settings.url,
+            settings.timeouts,
+            settings.tls_root.as_deref(),
+        )?;
         let caller = format!("{:016x}", crate::random_u64());
         let shared = Arc::new(Shared {
             keys: PoolKeys::new(&settings.name),
@@ -148,7 +152,10 @@ impl Shared {
 
     fn start_worker(&self) -> Result<()> {
         let consumer = consumer_name("local");
-        let spec = Worker::from_settings(&self.settings, consumer.clone()).spec();
+        let spec = WorkerSpec {
+            settings: self.settings.clone(),
+            consumer: consumer.clone(),
+        };
         let mut process = Process::new(local_worker_main, (spec,)).daemon(true);
         if let Some(method) = self.method {
             process = process.start_method(method);

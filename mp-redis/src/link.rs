@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 
 /// How long to wait for Redis: to connect, and for the answer to a
 /// command that does not block.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Timeouts {
     pub(crate) connect: Duration,
     pub(crate) io: Duration,
@@ -50,9 +50,10 @@ impl std::fmt::Debug for Link {
 
 impl Link {
     /// A link to the Redis at `url` (`redis://`, `rediss://` with the `tls`
-    /// feature, `redis+unix://`); connects at the first command.
-    pub(crate) fn new(url: &str, timeouts: Timeouts) -> Result<Link> {
-        let client = Client::open(url).map_err(|e| match Error::from(e) {
+    /// feature, `redis+unix://`), trusting `tls_root` (PEM) instead of the
+    /// system's roots if given; connects at the first command.
+    pub(crate) fn new(url: &str, timeouts: Timeouts, tls_root: Option<&[u8]>) -> Result<Link> {
+        let client = open_client(url, tls_root).map_err(|e| match Error::from(e) {
             Error::Redis(why) => Error::InvalidUrl(why),
             other => other,
         })?;
@@ -175,6 +176,31 @@ impl Link {
 fn write_failed(e: &redis::RedisError) -> bool {
     let epipe = format!("(os error {})", rustix::io::Errno::PIPE.raw_os_error());
     e.is_connection_dropped() && e.to_string().contains(&epipe)
+}
+
+#[cfg(feature = "tls")]
+fn open_client(url: &str, tls_root: Option<&[u8]>) -> redis::RedisResult<Client> {
+    match tls_root {
+        Some(pem) => Client::build_with_tls(
+            url,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.to_vec()),
+            },
+        ),
+        None => Client::open(url),
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+fn open_client(url: &str, tls_root: Option<&[u8]>) -> redis::RedisResult<Client> {
+    if tls_root.is_some() || url.starts_with("rediss:") {
+        return Err(redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "TLS needs mp-redis's `tls` feature",
+        )));
+    }
+    Client::open(url)
 }
 
 /// Whether `e` says a consumer group (or its stream) does not exist, as

@@ -108,6 +108,14 @@ impl PoolBuilder {
         self
     }
 
+    /// Trusts `pem` (a PEM root certificate) for a `rediss://` URL instead
+    /// of the system's roots (needs the `tls` feature); local workers trust
+    /// it too.
+    pub fn tls_root_cert(mut self, pem: &[u8]) -> PoolBuilder {
+        self.settings.tls_root = Some(pem.to_vec());
+        self
+    }
+
     /// How many chunks `imap` and `imap_unordered` keep in flight.
     pub fn imap_window(mut self, chunks: usize) -> PoolBuilder {
         self.window = chunks.max(1);

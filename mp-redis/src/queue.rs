@@ -27,14 +27,18 @@ pub const DEFAULT_MAX_DELIVERIES: u32 = 3;
 /// The consumer group every handle of a queue reads through.
 const GROUP: &str = "mp";
 
-/// Settings shared by queues and pools: where Redis is and how patient to be.
-#[derive(Clone, Debug)]
+/// Settings shared by queues and pools: where Redis is and how patient to
+/// be (they travel with a queue handle or a local worker to a child).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Settings {
     pub(crate) url: String,
     pub(crate) name: String,
     pub(crate) visibility: Duration,
     pub(crate) max_deliveries: u32,
     pub(crate) timeouts: Timeouts,
+    /// A PEM root certificate to trust for `rediss://` instead of the
+    /// system's.
+    pub(crate) tls_root: Option<Vec<u8>>,
 }
 
 impl Settings {
@@ -45,6 +49,7 @@ impl Settings {
             visibility: DEFAULT_VISIBILITY_TIMEOUT,
             max_deliveries: DEFAULT_MAX_DELIVERIES,
             timeouts: Timeouts::default(),
+            tls_root: None,
         }
     }
 
@@ -155,6 +160,13 @@ impl QueueBuilder {
         self
     }
 
+    /// Trusts `pem` (a PEM root certificate) for a `rediss://` URL instead
+    /// of the system's roots (needs the `tls` feature).
+    pub fn tls_root_cert(mut self, pem: &[u8]) -> QueueBuilder {
+        self.settings.tls_root = Some(pem.to_vec());
+        self
+    }
+
     /// Opens the queue (creating its stream and group if they are new).
     pub fn build<T>(self) -> Result<Queue<T>> {
         Ok(Queue {
@@ -244,7 +256,11 @@ return redis.call('DECR', KEYS[1])
 impl Core {
     fn open(settings: Settings, maxsize: usize, joinable: bool) -> Result<Core> {
         settings.check()?;
-        let link = Link::new(&settings.url, settings.timeouts)?;
+        let link = Link::new(
+            &settings.url,
+            settings.timeouts,
+            settings.tls_root.as_deref(),
+        )?;
         let name = &settings.name;
         let keys = Keys {
             stream: format!("{name}:stream"),
@@ -640,27 +656,16 @@ impl<T> fmt::Debug for Queue<T> {
 /// What a queue handle is when it travels to another process.
 #[derive(Serialize, Deserialize)]
 struct Spec {
-    url: String,
-    name: String,
+    settings: Settings,
     maxsize: u64,
-    visibility_ms: u64,
-    max_deliveries: u32,
-    connect_ms: u64,
-    io_ms: u64,
     joinable: bool,
 }
 
 impl<T> Serialize for Queue<T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let s = &self.core.settings;
         Spec {
-            url: s.url.clone(),
-            name: s.name.clone(),
+            settings: self.core.settings.clone(),
             maxsize: self.core.maxsize as u64,
-            visibility_ms: s.visibility.as_millis() as u64,
-            max_deliveries: s.max_deliveries,
-            connect_ms: s.timeouts.connect.as_millis() as u64,
-            io_ms: s.timeouts.io.as_millis() as u64,
             joinable: self.core.joinable,
         }
         .serialize(serializer)
@@ -670,14 +675,7 @@ impl<T> Serialize for Queue<T> {
 impl<'de, T> Deserialize<'de> for Queue<T> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Queue<T>, D::Error> {
         let spec = Spec::deserialize(deserializer)?;
-        let mut settings = Settings::new(&spec.url, &spec.name);
-        settings.visibility = Duration::from_millis(spec.visibility_ms);
-        settings.max_deliveries = spec.max_deliveries;
-        settings.timeouts = Timeouts {
-            connect: Duration::from_millis(spec.connect_ms),
-            io: Duration::from_millis(spec.io_ms),
-        };
-        let core = Core::open(settings, spec.maxsize as usize, spec.joinable)
+        let core = Core::open(spec.settings, spec.maxsize as usize, spec.joinable)
             .map_err(serde::de::Error::custom)?;
         Ok(Queue {
             core: Arc::new(core),

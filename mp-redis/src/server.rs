@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Debug, Default)]
 pub struct RedisServerBuilder {
     port: Option<u16>,
+    tls: Option<[PathBuf; 3]>,
     bind: Option<String>,
     persistence: bool,
     args: Vec<String>,
@@ -37,6 +38,15 @@ impl RedisServerBuilder {
     /// survives a restart, even a SIGKILL.
     pub fn persistence(mut self, on: bool) -> RedisServerBuilder {
         self.persistence = on;
+        self
+    }
+
+    /// Serves TLS only, on a loopback port (`rediss://127.0.0.1:port/`),
+    /// with this certificate, key and CA certificate (PEM files); clients
+    /// need no certificate of their own.
+    pub fn tls(mut self, cert: &Path, key: &Path, ca: &Path) -> RedisServerBuilder {
+        self.tls = Some([cert.to_owned(), key.to_owned(), ca.to_owned()]);
+        self.port.get_or_insert(0);
         self
     }
 
@@ -127,7 +137,12 @@ impl RedisServer {
     pub fn url(&self) -> String {
         match self.port {
             Some(port) => format!(
-                "redis://{}:{port}/",
+                "{}://{}:{port}/",
+                if self.builder.tls.is_some() {
+                    "rediss"
+                } else {
+                    "redis"
+                },
                 self.builder.bind.as_deref().unwrap_or("127.0.0.1")
             ),
             None => format!("redis+unix://{}", self.socket().display()),
@@ -147,8 +162,19 @@ impl RedisServer {
         match self.port {
             Some(port) => {
                 let bind = self.builder.bind.as_deref().unwrap_or("127.0.0.1");
-                cmd.args(["--port", &port.to_string(), "--bind", bind]);
-                cmd.args(["--protected-mode", "no"]);
+                match &self.builder.tls {
+                    Some([cert, key, ca]) => {
+                        cmd.args(["--port", "0", "--tls-port", &port.to_string()]);
+                        cmd.arg("--tls-cert-file").arg(cert);
+                        cmd.arg("--tls-key-file").arg(key);
+                        cmd.arg("--tls-ca-cert-file").arg(ca);
+                        cmd.args(["--tls-auth-clients", "no"]);
+                    }
+                    None => {
+                        cmd.args(["--port", &port.to_string()]);
+                    }
+                }
+                cmd.args(["--bind", bind, "--protected-mode", "no"]);
             }
             None => {
                 let socket = self.socket().display().to_string();

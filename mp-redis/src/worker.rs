@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::claims::Claims;
 use crate::error::{Error, Result};
 use crate::fingerprint::build_fingerprint;
-use crate::link::{self, Backoff, Link, Timeouts};
+use crate::link::{self, Backoff, Link};
 use crate::queue::{Settings, consumer_name};
 use crate::registry;
 use crate::stream::{Consumer, Entry};
@@ -113,55 +113,37 @@ impl Worker {
     /// settings or the URL.
     pub fn serve(self) -> Result<()> {
         self.settings.check()?;
-        let link = Link::new(&self.settings.url, self.settings.timeouts)?;
+        let link = Link::new(
+            &self.settings.url,
+            self.settings.timeouts,
+            self.settings.tls_root.as_deref(),
+        )?;
         Runner::new(self, link).run();
         Ok(())
     }
 
-    pub(crate) fn spec(&self) -> WorkerSpec {
-        let s = &self.settings;
-        WorkerSpec {
-            url: s.url.clone(),
-            name: s.name.clone(),
-            visibility_ms: s.visibility.as_millis() as u64,
-            max_deliveries: s.max_deliveries,
-            connect_ms: s.timeouts.connect.as_millis() as u64,
-            io_ms: s.timeouts.io.as_millis() as u64,
-            consumer: self.consumer.clone().unwrap_or_default(),
-        }
-    }
-
-    pub(crate) fn from_settings(settings: &Settings, consumer: String) -> Worker {
-        Worker {
-            settings: settings.clone(),
-            consumer: Some(consumer),
-            local: true,
-        }
+    /// Trusts `pem` (a PEM root certificate) for a `rediss://` URL instead
+    /// of the system's roots (needs the `tls` feature).
+    pub fn tls_root_cert(mut self, pem: &[u8]) -> Worker {
+        self.settings.tls_root = Some(pem.to_vec());
+        self
     }
 }
 
 /// A local worker's settings, as they travel to the child process.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct WorkerSpec {
-    url: String,
-    name: String,
-    visibility_ms: u64,
-    max_deliveries: u32,
-    connect_ms: u64,
-    io_ms: u64,
-    consumer: String,
+    pub(crate) settings: Settings,
+    pub(crate) consumer: String,
 }
 
 /// The body of a local worker process.
 pub(crate) fn local_worker_main(spec: WorkerSpec) {
-    let mut settings = Settings::new(&spec.url, &spec.name);
-    settings.visibility = Duration::from_millis(spec.visibility_ms);
-    settings.max_deliveries = spec.max_deliveries;
-    settings.timeouts = Timeouts {
-        connect: Duration::from_millis(spec.connect_ms),
-        io: Duration::from_millis(spec.io_ms),
+    let worker = Worker {
+        settings: spec.settings,
+        consumer: Some(spec.consumer),
+        local: true,
     };
-    let worker = Worker::from_settings(&settings, spec.consumer);
     if let Err(e) = worker.serve() {
         eprintln!("mp-redis worker: {e}");
         std::process::exit(70);

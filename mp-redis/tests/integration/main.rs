@@ -7,6 +7,7 @@ mod netns;
 mod pool;
 mod queue;
 mod support;
+mod tls;
 
 /// Functions the pool tests run; registered for every worker of this binary.
 pub(crate) mod functions {
