@@ -66,43 +66,13 @@ struct Numbers {
     round_trip: Duration,
 }
 
-fn measure_redis(pool: &Pool) -> Numbers {
+/// The three W8 numbers of a pool: `map` with chunksize 1, `map` in
+/// chunks, and the `apply` round trip.
+fn measure(mut map_chunked: impl FnMut(u64, usize), apply: impl FnMut()) -> Numbers {
     Numbers {
-        tasks_per_s: per_second(
-            TASKS,
-            best(3, || {
-                pool.map_chunked(square, 0..TASKS, 1).unwrap();
-            }),
-        ),
-        items_per_s: per_second(
-            ITEMS,
-            best(3, || {
-                pool.map_chunked(square, 0..ITEMS, CHUNK).unwrap();
-            }),
-        ),
-        round_trip: median_round_trip(1000, || {
-            pool.apply(square, (7,)).unwrap();
-        }),
-    }
-}
-
-fn measure_local(pool: &mp_pool::Pool) -> Numbers {
-    Numbers {
-        tasks_per_s: per_second(
-            TASKS,
-            best(3, || {
-                pool.map_chunked(square, 0..TASKS, 1).unwrap();
-            }),
-        ),
-        items_per_s: per_second(
-            ITEMS,
-            best(3, || {
-                pool.map_chunked(square, 0..ITEMS, CHUNK).unwrap();
-            }),
-        ),
-        round_trip: median_round_trip(1000, || {
-            pool.apply(square, (7,)).unwrap();
-        }),
+        tasks_per_s: per_second(TASKS, best(3, || map_chunked(TASKS, 1))),
+        items_per_s: per_second(ITEMS, best(3, || map_chunked(ITEMS, CHUNK))),
+        round_trip: median_round_trip(1000, apply),
     }
 }
 
@@ -242,8 +212,18 @@ fn main() {
     }
 
     // The summary: the same three numbers for each, in this run.
-    let redis = measure_redis(&pool);
-    let floor = measure_local(&local);
+    let redis = measure(
+        |n, chunk| drop(pool.map_chunked(square, 0..n, chunk).unwrap()),
+        || {
+            pool.apply(square, (7,)).unwrap();
+        },
+    );
+    let floor = measure(
+        |n, chunk| drop(local.map_chunked(square, 0..n, chunk).unwrap()),
+        || {
+            local.apply(square, (7,)).unwrap();
+        },
+    );
     drop(pool);
     drop(local);
     let celery = celery(&url);

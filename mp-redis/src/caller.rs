@@ -93,12 +93,7 @@ impl Shared {
         processes: usize,
         method: Option<StartMethod>,
     ) -> Result<(Arc<Shared>, JoinHandle<()>)> {
-        settings.check()?;
-        let link = Link::new(
-            &settings.url,
-            settings.timeouts,
-            settings.tls_root.as_deref(),
-        )?;
+        let link = settings.link()?;
         let caller = format!("{:016x}", crate::random_u64());
         let shared = Arc::new(Shared {
             keys: PoolKeys::new(&settings.name),

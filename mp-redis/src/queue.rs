@@ -68,6 +68,12 @@ impl Settings {
         Ok(())
     }
 
+    /// Checks the settings and makes a (not yet connected) link.
+    pub(crate) fn link(&self) -> Result<Link> {
+        self.check()?;
+        Link::new(&self.url, self.timeouts, self.tls_root.as_deref())
+    }
+
     /// How long one blocking read waits in Redis before looking again at
     /// reclaimable entries, timeouts and `close`.
     pub(crate) fn slice(&self) -> Duration {
@@ -255,12 +261,7 @@ return redis.call('DECR', KEYS[1])
 
 impl Core {
     fn open(settings: Settings, maxsize: usize, joinable: bool) -> Result<Core> {
-        settings.check()?;
-        let link = Link::new(
-            &settings.url,
-            settings.timeouts,
-            settings.tls_root.as_deref(),
-        )?;
+        let link = settings.link()?;
         let name = &settings.name;
         let keys = Keys {
             stream: format!("{name}:stream"),

@@ -112,12 +112,7 @@ impl Worker {
     /// out (reconnecting with backoff); it returns only an error in the
     /// settings or the URL.
     pub fn serve(self) -> Result<()> {
-        self.settings.check()?;
-        let link = Link::new(
-            &self.settings.url,
-            self.settings.timeouts,
-            self.settings.tls_root.as_deref(),
-        )?;
+        let link = self.settings.link()?;
         Runner::new(self, link).run();
         Ok(())
     }
