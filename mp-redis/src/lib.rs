@@ -66,29 +66,32 @@
 
 mod caller;
 mod claims;
+mod delivery;
 mod error;
 mod fingerprint;
 mod imap;
+mod joinable;
 mod link;
 mod pool;
 mod queue;
 mod registry;
 mod result;
 mod server;
+mod settings;
 mod stream;
 mod task;
 mod worker;
 
+pub use delivery::{DeadLetter, Delivery};
 pub use error::{Error, Result};
 pub use fingerprint::build_fingerprint;
 pub use imap::IMap;
+pub use joinable::JoinableQueue;
 pub use pool::{DEFAULT_IMAP_WINDOW, Pool, PoolBuilder};
-pub use queue::{
-    DEFAULT_MAX_DELIVERIES, DEFAULT_VISIBILITY_TIMEOUT, DeadLetter, Delivery, JoinableQueue, Queue,
-    QueueBuilder,
-};
+pub use queue::{Queue, QueueBuilder};
 pub use result::AsyncResult;
 pub use server::{RedisServer, RedisServerBuilder};
+pub use settings::{DEFAULT_MAX_DELIVERIES, DEFAULT_VISIBILITY_TIMEOUT};
 pub use task::DEFAULT_POOL_NAME;
 pub use worker::{Worker, serve};
 

@@ -14,9 +14,9 @@ use serde::de::DeserializeOwned;
 use crate::caller::{Chunk, Shared};
 use crate::error::{Error, Result};
 use crate::imap::{Feed, IMap};
-use crate::queue::Settings;
 use crate::registry;
 use crate::result::{AsyncResult, Cell, Collect, Sink};
+use crate::settings::Settings;
 use crate::task::DEFAULT_POOL_NAME;
 
 /// Chunks `imap` keeps in flight unless set with [`PoolBuilder::imap_window`].

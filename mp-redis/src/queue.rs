@@ -1,4 +1,4 @@
-//! `Queue` and `JoinableQueue` on a Redis stream with a consumer group.
+//! `Queue` and `QueueBuilder`: a queue on a Redis stream with a consumer group.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -12,90 +12,15 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::claims::Claims;
+use crate::delivery::{DeadLetter, Delivery};
 use crate::error::{Error, Result};
-use crate::link::{self, Link, Links, Timeouts};
+use crate::joinable::JoinableQueue;
+use crate::link::{self, Link, Links};
+use crate::settings::{Settings, consumer_name};
 use crate::stream::{self, Consumer, Entry};
 
-/// How long an entry received in tracked form may go without a sign of
-/// life from its consumer before another consumer gets it.
-pub const DEFAULT_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How many times an entry is delivered without being acknowledged before
-/// it goes to the dead letters (a pool task: fails with `WorkerLost`).
-pub const DEFAULT_MAX_DELIVERIES: u32 = 3;
-
 /// The consumer group every handle of a queue reads through.
-const GROUP: &str = "mp";
-
-/// Settings shared by queues and pools: where Redis is and how patient to
-/// be (they travel with a queue handle or a local worker to a child).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct Settings {
-    pub(crate) url: String,
-    pub(crate) name: String,
-    pub(crate) visibility: Duration,
-    pub(crate) max_deliveries: u32,
-    pub(crate) timeouts: Timeouts,
-    /// A PEM root certificate to trust for `rediss://` instead of the
-    /// system's.
-    pub(crate) tls_root: Option<Vec<u8>>,
-}
-
-impl Settings {
-    pub(crate) fn new(url: &str, name: &str) -> Settings {
-        Settings {
-            url: url.to_owned(),
-            name: name.to_owned(),
-            visibility: DEFAULT_VISIBILITY_TIMEOUT,
-            max_deliveries: DEFAULT_MAX_DELIVERIES,
-            timeouts: Timeouts::default(),
-            tls_root: None,
-        }
-    }
-
-    pub(crate) fn check(&self) -> Result<()> {
-        if self.name.is_empty() {
-            return Err(Error::InvalidSetting("the name is empty".into()));
-        }
-        if self.visibility < Duration::from_millis(10) {
-            return Err(Error::InvalidSetting(
-                "the visibility timeout is under 10 ms".into(),
-            ));
-        }
-        if self.max_deliveries == 0 {
-            return Err(Error::InvalidSetting("max_deliveries is 0".into()));
-        }
-        Ok(())
-    }
-
-    /// Checks the settings and makes a (not yet connected) link.
-    pub(crate) fn link(&self) -> Result<Link> {
-        self.check()?;
-        Link::new(&self.url, self.timeouts, self.tls_root.as_deref())
-    }
-
-    /// How long one blocking read waits in Redis before looking again at
-    /// reclaimable entries, timeouts and `close`.
-    pub(crate) fn slice(&self) -> Duration {
-        (self.visibility / 4).clamp(Duration::from_millis(10), Duration::from_millis(500))
-    }
-
-    /// How often a consumer renews its claims.
-    pub(crate) fn heartbeat(&self) -> Duration {
-        self.visibility / 3
-    }
-}
-
-/// A consumer name unique across hosts: host, pid and 64 random bits.
-pub(crate) fn consumer_name(tag: &str) -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    format!(
-        "{}:{}:{tag}:{:016x}",
-        host.trim(),
-        std::process::id(),
-        crate::random_u64()
-    )
-}
+pub(crate) const GROUP: &str = "mp";
 
 /// Settings for a [`Queue`] (Python's `Queue(maxsize)`, plus what a queue
 /// across hosts needs).
@@ -140,7 +65,7 @@ impl QueueBuilder {
 
     /// How long an entry received with [`get_tracked`](Queue::get_tracked)
     /// may go unrenewed before another consumer gets it (default
-    /// [`DEFAULT_VISIBILITY_TIMEOUT`]). A live [`Delivery`] renews its
+    /// [`DEFAULT_VISIBILITY_TIMEOUT`](crate::DEFAULT_VISIBILITY_TIMEOUT)). A live [`Delivery`] renews its
     /// claim every third of it.
     pub fn visibility_timeout(mut self, timeout: Duration) -> QueueBuilder {
         self.settings.visibility = timeout;
@@ -148,7 +73,7 @@ impl QueueBuilder {
     }
 
     /// How many deliveries without an acknowledgement an entry gets before
-    /// it moves to the dead letters (default [`DEFAULT_MAX_DELIVERIES`]).
+    /// it moves to the dead letters (default [`DEFAULT_MAX_DELIVERIES`](crate::DEFAULT_MAX_DELIVERIES)).
     pub fn max_deliveries(mut self, n: u32) -> QueueBuilder {
         self.settings.max_deliveries = n;
         self
@@ -183,28 +108,27 @@ impl QueueBuilder {
 
     /// Opens the queue as a [`JoinableQueue`].
     pub fn build_joinable<T>(self) -> Result<JoinableQueue<T>> {
-        Ok(JoinableQueue {
-            queue: Queue {
-                core: Arc::new(Core::open(self.settings, self.maxsize, true)?),
-                _items: PhantomData,
-            },
-        })
+        Ok(JoinableQueue::from_queue(Queue {
+            core: Arc::new(Core::open(self.settings, self.maxsize, true)?),
+            _items: PhantomData,
+        }))
     }
 }
 
-struct Keys {
-    stream: String,
-    dead: String,
-    unfinished: String,
+pub(crate) struct Keys {
+    pub(crate) stream: String,
+    pub(crate) dead: String,
+    pub(crate) unfinished: String,
 }
 
-struct Core {
-    settings: Settings,
-    maxsize: usize,
-    joinable: bool,
-    keys: Keys,
+/// One open handle of a queue (shared by its clones).
+pub(crate) struct Core {
+    pub(crate) settings: Settings,
+    pub(crate) maxsize: usize,
+    pub(crate) joinable: bool,
+    pub(crate) keys: Keys,
     consumer: Consumer,
-    links: Links,
+    pub(crate) links: Links,
     cursor: Mutex<String>,
     closed: AtomicBool,
     claims: OnceLock<Claims>,
@@ -230,33 +154,6 @@ return id
 /// Entries waiting (not delivered to any consumer).
 static WAITING: LazyLock<Script> = LazyLock::new(|| {
     link::script("return redis.call('XLEN', KEYS[1]) - redis.call('XPENDING', KEYS[1], ARGV[1])[1]")
-});
-
-/// Acknowledges a tracked entry; 1 if this call settled it.
-static ACK: LazyLock<Script> = LazyLock::new(|| {
-    link::script(
-        r#"
-local n = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-if n == 1 then
-  redis.call('XDEL', KEYS[1], ARGV[2])
-  if ARGV[3] == '1' and tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then
-    redis.call('DECR', KEYS[2])
-  end
-end
-return n
-"#,
-    )
-});
-
-/// `task_done`: -1 if nothing was unfinished.
-static TASK_DONE: LazyLock<Script> = LazyLock::new(|| {
-    link::script(
-        r#"
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n <= 0 then return -1 end
-return redis.call('DECR', KEYS[1])
-"#,
-    )
 });
 
 impl Core {
@@ -292,7 +189,7 @@ impl Core {
         Ok(core)
     }
 
-    fn check_open(&self) -> Result<()> {
+    pub(crate) fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
@@ -310,7 +207,12 @@ impl Core {
         })
     }
 
-    fn put(&self, data: &[u8], deadline: Option<Instant>, count_task: bool) -> Result<()> {
+    pub(crate) fn put(
+        &self,
+        data: &[u8],
+        deadline: Option<Instant>,
+        count_task: bool,
+    ) -> Result<()> {
         self.check_open()?;
         if self.maxsize == 0 && !count_task {
             let mut cmd = redis::cmd("XADD");
@@ -381,7 +283,7 @@ impl Core {
         }
     }
 
-    fn claims(&self) -> &Claims {
+    pub(crate) fn claims(&self) -> &Claims {
         self.claims.get_or_init(|| {
             Claims::start(
                 self.links.fresh(),
@@ -400,7 +302,7 @@ impl Core {
         .map(|n| n.max(0) as usize)
     }
 
-    fn unfinished(&self) -> Result<usize> {
+    pub(crate) fn unfinished(&self) -> Result<usize> {
         let n: Option<i64> = self
             .links
             .with(|l| l.query(redis::cmd("GET").arg(&self.keys.unfinished)))?;
@@ -408,18 +310,18 @@ impl Core {
     }
 }
 
-fn decode<T: DeserializeOwned>(entry: &Entry) -> Result<T> {
+pub(crate) fn decode<T: DeserializeOwned>(entry: &Entry) -> Result<T> {
     let data = entry
         .field("d")
         .ok_or_else(|| Error::Decode(format!("entry {} has no data field", entry.id)))?;
     postcard::from_bytes(data).map_err(|e| Error::Decode(e.to_string()))
 }
 
-fn encode<T: Serialize>(item: &T) -> Result<Vec<u8>> {
+pub(crate) fn encode<T: Serialize>(item: &T) -> Result<Vec<u8>> {
     postcard::to_allocvec(item).map_err(|e| Error::Encode(e.to_string()))
 }
 
-fn deadline_after(timeout: Duration) -> Option<Instant> {
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
 
@@ -455,7 +357,7 @@ fn deadline_after(timeout: Duration) -> Option<Instant> {
 /// # }
 /// ```
 pub struct Queue<T> {
-    core: Arc<Core>,
+    pub(crate) core: Arc<Core>,
     _items: PhantomData<fn(T) -> T>,
 }
 
@@ -682,217 +584,5 @@ impl<'de, T> Deserialize<'de> for Queue<T> {
             core: Arc::new(core),
             _items: PhantomData,
         })
-    }
-}
-
-/// An item received with [`Queue::get_tracked`]: it derefs to the value.
-///
-/// Call [`done`](Delivery::done) once the work is finished. While the
-/// delivery lives, a heartbeat keeps its claim alive; dropping it without
-/// `done` abandons it, and it is delivered again after the visibility
-/// timeout.
-pub struct Delivery<T> {
-    core: Arc<Core>,
-    id: String,
-    deliveries: u32,
-    value: Option<T>,
-    settled: bool,
-}
-
-impl<T> Delivery<T> {
-    /// The stream entry id.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// How many times this item was delivered, this time included (more
-    /// than 1: an earlier consumer died or abandoned it).
-    pub fn deliveries(&self) -> u32 {
-        self.deliveries
-    }
-
-    /// The value, keeping the delivery (to call `done` later).
-    pub fn value(&self) -> &T {
-        self.value.as_ref().expect("a delivery holds its value")
-    }
-
-    /// Acknowledges the item: it leaves the queue for good (on a
-    /// [`JoinableQueue`] this is also its `task_done`). `Ok(false)`: the
-    /// item had already been settled by another consumer, which received
-    /// it after this one's claim lapsed.
-    pub fn done(mut self) -> Result<bool> {
-        self.settled = true;
-        self.core.claims().release(&self.id);
-        let mut inv = ACK.prepare_invoke();
-        inv.key(&self.core.keys.stream)
-            .key(&self.core.keys.unfinished)
-            .arg(GROUP)
-            .arg(&self.id)
-            .arg(if self.core.joinable { "1" } else { "0" });
-        let n: i64 = self.core.links.with(|l| l.script(&inv))?;
-        Ok(n == 1)
-    }
-}
-
-impl<T> std::ops::Deref for Delivery<T> {
-    type Target = T;
-
-    fn deref(&self) -> &T {
-        self.value()
-    }
-}
-
-impl<T> Drop for Delivery<T> {
-    fn drop(&mut self) {
-        if !self.settled {
-            self.core.claims().release(&self.id);
-        }
-    }
-}
-
-impl<T: fmt::Debug> fmt::Debug for Delivery<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Delivery")
-            .field("id", &self.id)
-            .field("deliveries", &self.deliveries)
-            .field("value", &self.value)
-            .finish()
-    }
-}
-
-/// An item that went to the dead letters.
-#[derive(Debug)]
-pub struct DeadLetter<T> {
-    /// Its entry id in the queue's stream.
-    pub id: String,
-    /// How many times it was delivered without being acknowledged.
-    pub deliveries: u32,
-    /// The item (or why it did not decode).
-    pub value: Result<T>,
-}
-
-/// A [`Queue`] whose consumers report each item done, so producers on any
-/// host can wait until all work is finished (Python's `JoinableQueue`).
-/// The count of unfinished tasks lives in Redis.
-pub struct JoinableQueue<T> {
-    queue: Queue<T>,
-}
-
-impl<T> JoinableQueue<T> {
-    /// Opens the joinable queue `name` on the Redis at `url`.
-    pub fn open(url: &str, name: &str) -> Result<JoinableQueue<T>> {
-        QueueBuilder::new(url, name).build_joinable()
-    }
-
-    /// Opens it holding at most `n` waiting items.
-    pub fn with_maxsize(url: &str, name: &str, n: usize) -> Result<JoinableQueue<T>> {
-        QueueBuilder::new(url, name).maxsize(n).build_joinable()
-    }
-
-    /// Marks one item taken with `get` as done (Python's `task_done`); more
-    /// calls than items put is [`Error::TooManyTaskDone`].
-    pub fn task_done(&self) -> Result<()> {
-        let core = &self.queue.core;
-        let mut inv = TASK_DONE.prepare_invoke();
-        inv.key(&core.keys.unfinished);
-        let n: i64 = core.links.with(|l| l.script(&inv))?;
-        if n < 0 {
-            return Err(Error::TooManyTaskDone);
-        }
-        Ok(())
-    }
-
-    /// Waits until every item put (by anyone) has been marked done
-    /// (Python's `join`).
-    pub fn join(&self) -> Result<()> {
-        self.join_until(None)
-    }
-
-    /// Like [`join`](JoinableQueue::join), giving up with [`Error::Timeout`]
-    /// after `timeout`.
-    pub fn join_timeout(&self, timeout: Duration) -> Result<()> {
-        self.join_until(deadline_after(timeout))
-    }
-
-    fn join_until(&self, deadline: Option<Instant>) -> Result<()> {
-        let mut pause = Duration::from_millis(1);
-        loop {
-            self.queue.core.check_open()?;
-            if self.queue.core.unfinished()? == 0 {
-                return Ok(());
-            }
-            let now = Instant::now();
-            let left = match deadline {
-                Some(d) if d <= now => return Err(Error::Timeout),
-                Some(d) => d - now,
-                None => Duration::MAX,
-            };
-            std::thread::sleep(pause.min(left));
-            pause = (pause * 2).min(Duration::from_millis(25));
-        }
-    }
-
-    /// Items put but not yet marked done (by anyone).
-    pub fn unfinished_tasks(&self) -> Result<usize> {
-        self.queue.core.unfinished()
-    }
-}
-
-impl<T: Serialize> JoinableQueue<T> {
-    /// Puts an item and counts it as an unfinished task.
-    pub fn put(&self, item: &T) -> Result<()> {
-        self.queue.core.put(&encode(item)?, None, true)
-    }
-
-    /// Like [`put`](JoinableQueue::put), waiting at most `timeout` for room.
-    pub fn put_timeout(&self, item: &T, timeout: Duration) -> Result<()> {
-        self.queue
-            .core
-            .put(&encode(item)?, deadline_after(timeout), true)
-    }
-
-    /// Puts an item only if there is room now.
-    #[doc(alias = "put_nowait")]
-    pub fn try_put(&self, item: &T) -> Result<()> {
-        self.queue
-            .core
-            .put(&encode(item)?, Some(Instant::now()), true)
-    }
-}
-
-impl<T> std::ops::Deref for JoinableQueue<T> {
-    type Target = Queue<T>;
-
-    /// Everything else is a [`Queue`]'s (`get`, `get_tracked`, `qsize`, ...).
-    fn deref(&self) -> &Queue<T> {
-        &self.queue
-    }
-}
-
-impl<T> Clone for JoinableQueue<T> {
-    fn clone(&self) -> JoinableQueue<T> {
-        JoinableQueue {
-            queue: self.queue.clone(),
-        }
-    }
-}
-
-impl<T> fmt::Debug for JoinableQueue<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("JoinableQueue").field(&self.queue).finish()
-    }
-}
-
-impl<T> Serialize for JoinableQueue<T> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.queue.serialize(serializer)
-    }
-}
-
-impl<'de, T> Deserialize<'de> for JoinableQueue<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<JoinableQueue<T>, D::Error> {
-        Queue::deserialize(deserializer).map(|queue| JoinableQueue { queue })
     }
 }

@@ -12,8 +12,8 @@ use crate::claims::Claims;
 use crate::error::{Error, Result};
 use crate::fingerprint::build_fingerprint;
 use crate::link::{self, Backoff, Link};
-use crate::queue::{Settings, consumer_name};
 use crate::registry;
+use crate::settings::{Settings, consumer_name};
 use crate::stream::{Consumer, Entry};
 use crate::task::{DEFAULT_POOL_NAME, Outcome, PoolKeys, TaskEntry, WORKERS};
 
