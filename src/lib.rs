@@ -13,6 +13,7 @@
 //! | `Value`, `Array`, `Lock`, `RLock`, `Semaphore`, `Condition`, `Event`, `Barrier`, `shared_memory` | [`Value`], [`Array`], [`Lock`], ... ([`shm`]) |
 //! | `Pool`, `AsyncResult` | [`Pool`], [`AsyncResult`] ([`pool`]) |
 //! | `Manager`, `BaseManager`, the proxies | [`Manager`], [`BaseManager`], [`ListProxy`], [`DictProxy`], [`QueueProxy`], ... ([`manager`]) |
+//! | Celery/RQ-style `Queue` and `Pool` across hosts | `mp::redis` (cargo feature `redis`) |
 //!
 //! # Sending your own types
 //!
@@ -98,6 +99,10 @@ pub use mp_pool as pool;
 pub use mp_process as process;
 #[doc(inline)]
 pub use mp_queue as queue;
+/// Queue and Pool across hosts on Redis Streams (the `redis` feature).
+#[cfg(feature = "redis")]
+#[doc(inline)]
+pub use mp_redis as redis;
 #[doc(inline)]
 pub use mp_shm as shm;
 
