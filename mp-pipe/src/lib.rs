@@ -47,19 +47,31 @@
 //! ```
 #![deny(missing_docs)]
 
+mod acceptor;
 mod address;
 mod auth;
+mod client;
 mod connection;
 mod error;
 mod frame;
+mod handshake;
 mod listener;
 mod poll;
+mod reader;
 mod socket;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod wait;
 
+pub use acceptor::ListenerStats;
 pub use address::{Address, AddressParseError};
-pub use auth::random_authkey;
+pub use auth::{MpHandshake, random_authkey};
+pub use client::Client;
 pub use connection::{Connection, pipe, pipe_simplex};
 pub use error::{Error, Result};
-pub use listener::{Client, DEFAULT_MAX_MESSAGE_SIZE, Listener, ListenerBuilder};
+pub use frame::Framing;
+pub use handshake::{
+    HANDSHAKE_MAX_MESSAGE_SIZE, Handshake, HandshakeSide, NoHandshake, Outcome, Status,
+};
+pub use listener::{DEFAULT_MAX_MESSAGE_SIZE, Listener, ListenerBuilder};
 pub use wait::{Waitable, wait};
