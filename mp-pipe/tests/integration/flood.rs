@@ -1,57 +1,13 @@
 //! Peers that never authenticate (silent, or sending garbage) delay no one
 //! who does; a peer that announces a huge message costs only what it sent.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::*;
 
 const KEY: &[u8] = b"flood key";
-const FLOOD: usize = 100;
-
-/// Keeps `n` garbage-sending TCP connections open against `addr` until
-/// `stop`. Every 10 ms each sends more junk (an absurd frame header, an
-/// HTTP request, or one more byte of a frame that is not the handshake);
-/// one the listener hangs up on is opened again.
-fn garbage_peers(addr: std::net::SocketAddr, n: usize, stop: Arc<AtomicBool>) {
-    let junk = |i: usize, round: usize| -> Vec<u8> {
-        match (i % 3, round) {
-            (0, _) => header(1 << 40, 0),
-            (1, _) => b"GET / HTTP/1.1\r\nHost: mp\r\n\r\n".to_vec(),
-            (_, 0) => header(200, 0),
-            (_, _) => vec![(i * 37 + round) as u8],
-        }
-    };
-    let open = || {
-        let peer = TcpStream::connect(addr).unwrap();
-        peer.set_nonblocking(true).unwrap();
-        (peer, 0usize)
-    };
-    let mut peers: Vec<(TcpStream, usize)> = (0..n).map(|_| open()).collect();
-    let mut sink = [0u8; 512];
-    while !stop.load(Ordering::Relaxed) {
-        for (i, (peer, round)) in peers.iter_mut().enumerate() {
-            // The listener's answers are read and ignored; a hang-up (or a
-            // reset) means a new peer takes this one's place.
-            let gone = loop {
-                match peer.read(&mut sink) {
-                    Ok(0) => break true,
-                    Ok(_) => {}
-                    Err(e) => break e.kind() != std::io::ErrorKind::WouldBlock,
-                }
-            };
-            if gone || peer.write_all(&junk(i, *round)).is_err() {
-                (*peer, *round) = open();
-            } else {
-                *round += 1;
-            }
-        }
-        // Paces the load (it orders nothing).
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 /// Issue 13's "done when": 100 silent and 100 garbage-sending TCP peers
 /// held open against a listener while a good client connects and does
@@ -66,7 +22,6 @@ fn silent_and_garbage_peers_delay_no_authenticated_client() {
         unreachable!()
     };
     let stop = Arc::new(AtomicBool::new(false));
-    let stop_garbage = Arc::new(AtomicBool::new(false));
     let server = std::thread::spawn({
         let stop = stop.clone();
         move || {
@@ -79,13 +34,7 @@ fn silent_and_garbage_peers_delay_no_authenticated_client() {
             }
         }
     });
-    let silent: Vec<TcpStream> = (0..FLOOD)
-        .map(|_| TcpStream::connect(addr).unwrap())
-        .collect();
-    let garbage = std::thread::spawn({
-        let stop = stop_garbage.clone();
-        move || garbage_peers(addr, FLOOD, stop)
-    });
+    let flood = mp_testkit::Flood::start(addr, 100, 100);
     let mut slow = Vec::new();
     for i in 0..1000u32 {
         let start = Instant::now();
@@ -101,11 +50,9 @@ fn silent_and_garbage_peers_delay_no_authenticated_client() {
             slow.push((i, took));
         }
     }
-    stop_garbage.store(true, Ordering::Relaxed);
-    garbage.join().unwrap();
+    flood.stop();
     stop.store(true, Ordering::Relaxed);
     server.join().unwrap();
-    drop(silent);
     assert!(slow.is_empty(), "round trips over 50 ms: {slow:?}");
 }
 

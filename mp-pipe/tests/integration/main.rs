@@ -50,6 +50,7 @@ struct Record {
     tags: Vec<String>,
 }
 
+mod cpython;
 mod ends;
 mod flood;
 mod framing;
