@@ -175,6 +175,12 @@ impl Pool {
                     self.checkin(conn);
                     Error::Encode(e.to_string())
                 }
+                // Over the server's limit (announced in the handshake):
+                // refused before a byte was written, the connection is fine.
+                mp_pipe::Error::MessageTooLarge { len, limit } => {
+                    self.checkin(conn);
+                    Error::MessageTooLarge { len, limit }
+                }
                 e => self.fail(e),
             });
         }

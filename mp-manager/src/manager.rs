@@ -197,7 +197,7 @@ impl BaseManager {
     fn setup(&self) -> Setup {
         Setup {
             address: self.address.clone().unwrap_or_else(Address::unique),
-            authkey: self.authkey.clone().filter(|k| !k.is_empty()),
+            authkey: self.authkey.clone(),
             max_message_size: self.max_message_size,
         }
     }
@@ -207,6 +207,7 @@ impl BaseManager {
     /// down or dropped, and dies with this process.
     pub fn start(self) -> Result<Manager> {
         let setup = self.setup();
+        check_authkey(setup.authkey.as_deref())?;
         if setup.address.is_tcp() && setup.authkey.is_none() {
             return Err(Error::InsecureTcp);
         }
@@ -271,7 +272,8 @@ impl BaseManager {
                 "connect needs the server's address".into(),
             ))
         })?;
-        let authkey = self.authkey.filter(|k| !k.is_empty());
+        let authkey = self.authkey;
+        check_authkey(authkey.as_deref())?;
         if address.is_tcp() && authkey.is_none() {
             return Err(Error::InsecureTcp);
         }
@@ -295,6 +297,7 @@ impl BaseManager {
     /// [`serve_forever`](Server::serve_forever) (Python's `get_server()`).
     pub fn get_server(mut self) -> Result<Server> {
         let setup = self.setup();
+        check_authkey(setup.authkey.as_deref())?;
         if setup.address.is_tcp() && setup.authkey.is_none() {
             return Err(Error::InsecureTcp);
         }
@@ -328,6 +331,16 @@ impl fmt::Debug for BaseManager {
             .field("start_method", &self.method)
             .field("registered", &self.registrar)
             .finish()
+    }
+}
+
+/// Refuses an empty authkey, with the error mp-pipe's listeners and
+/// clients give (an empty key would authenticate anyone).
+fn check_authkey(key: Option<&[u8]>) -> Result<()> {
+    match mp_pipe::MpHandshake::new(key) {
+        Ok(_) => Ok(()),
+        Err(mp_pipe::Error::Authentication(why)) => Err(Error::Authentication(why)),
+        Err(other) => Err(Error::Pipe(other)),
     }
 }
 

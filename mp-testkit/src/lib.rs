@@ -8,6 +8,10 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod flood;
+
+pub use flood::Flood;
+
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
