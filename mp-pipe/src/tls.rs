@@ -331,9 +331,16 @@ impl Session {
                 Ok(_) => {
                     let handshaking = tls.is_handshaking();
                     let processed = tls.process_new_packets();
+                    let server = matches!(*tls, rustls::Connection::Server(_));
                     drop(tls);
-                    // Answers (handshake records, alerts) go out now.
-                    let flushed = self.flush(fd, deadline);
+                    // Answers (handshake records, alerts) go out now; but a
+                    // listener whose peer failed the TLS handshake (a plain
+                    // client, most likely) answers in plain framing instead.
+                    let flushed = if processed.is_err() && handshaking && server {
+                        Ok(())
+                    } else {
+                        self.flush(fd, deadline)
+                    };
                     match processed {
                         Ok(state) => self
                             .plaintext

@@ -57,3 +57,5 @@ mod framing;
 mod handshakes;
 mod listeners;
 mod processes;
+#[cfg(feature = "tls")]
+mod tls;
