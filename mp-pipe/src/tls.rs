@@ -80,9 +80,16 @@ fn certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
 }
 
 /// A listener's TLS settings: its certificate chain and private key.
+///
+/// One made from PEM can be sent to another process (a manager's server
+/// process, say: the key travels with it); one made
+/// [`from_config`](TlsServer::from_config) cannot.
 #[derive(Clone)]
 pub struct TlsServer {
     config: Arc<ServerConfig>,
+    /// The PEM it came from (certificate chain, private key), so the
+    /// settings can travel.
+    pem: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl TlsServer {
@@ -98,7 +105,10 @@ impl TlsServer {
             .with_no_client_auth()
             .with_single_cert(certs, key)
             .map_err(|e| tls_error("certificate and key", e))?;
-        Ok(TlsServer::from_config(Arc::new(config)))
+        Ok(TlsServer {
+            config: Arc::new(config),
+            pem: Some((cert_chain.to_vec(), private_key.to_vec())),
+        })
     }
 
     /// From PEM files (see [`from_pem`](TlsServer::from_pem)).
@@ -115,7 +125,7 @@ impl TlsServer {
     /// From a rustls configuration made by hand (client certificates,
     /// other protocol versions, ...).
     pub fn from_config(config: Arc<ServerConfig>) -> TlsServer {
-        TlsServer { config }
+        TlsServer { config, pem: None }
     }
 
     pub(crate) fn session(&self) -> Result<Session> {
@@ -221,6 +231,29 @@ impl PartialEq for TlsClient {
 }
 
 impl Eq for TlsClient {}
+
+impl Serialize for TlsServer {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        match &self.pem {
+            Some(pem) => pem.serialize(serializer),
+            None => Err(serde::ser::Error::custom(
+                "TLS settings made from a rustls config cannot travel to another process",
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TlsServer {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<TlsServer, D::Error> {
+        let (cert_chain, key) = <(Vec<u8>, Vec<u8>)>::deserialize(deserializer)?;
+        TlsServer::from_pem(&cert_chain, &key).map_err(serde::de::Error::custom)
+    }
+}
 
 #[derive(Serialize, Deserialize)]
 struct TlsClientWire {

@@ -522,6 +522,14 @@ fn reply_to_bad_frame(conn: &Connection, e: mp_pipe::Error) {
     let _ = conn.send_timeout(&Reply(Err(fault)), Duration::from_secs(1));
 }
 
+/// How the server's listener speaks beyond its address and key: TLS (with
+/// the `tls` feature).
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ServerTransport {
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<mp_pipe::tls::TlsServer>,
+}
+
 /// A bound server, ready to serve.
 pub(crate) struct Bound {
     listener: Listener,
@@ -533,13 +541,19 @@ impl Bound {
         address: Address,
         authkey: Option<&[u8]>,
         max_message_size: u64,
+        transport: ServerTransport,
         registrar: Registrar,
     ) -> Result<Bound, mp_pipe::Error> {
+        let _ = &transport;
         let mut builder = Listener::builder(address)
             .max_message_size(max_message_size)
             .handshake_timeout(HANDSHAKE_TIMEOUT);
         if let Some(key) = authkey {
             builder = builder.authkey(key);
+        }
+        #[cfg(feature = "tls")]
+        if let Some(tls) = transport.tls {
+            builder = builder.tls(tls);
         }
         let listener = builder.bind()?;
         let core = Core::new(registrar);

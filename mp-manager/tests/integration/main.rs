@@ -10,6 +10,8 @@ mod netns;
 mod remote;
 mod shutdown;
 mod sync;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::time::Duration;
 
