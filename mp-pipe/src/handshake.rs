@@ -111,7 +111,7 @@ pub trait HandshakeSide: Send {
     /// first messages. An error ends it too: the connection is closed, and
     /// the error is what `connect` returns (on the listener's side, an
     /// [`Error::Authentication`] counts in
-    /// [`Listener::refused`](crate::Listener::refused)).
+    /// [`ListenerStats::refused`](crate::ListenerStats::refused)).
     fn step(&mut self, received: Option<&[u8]>, send: &mut Vec<Vec<u8>>) -> Result<Status>;
 
     /// The largest message this side accepts from the peer; a larger one

@@ -24,6 +24,19 @@
 //!   messages have a size limit.
 //! - A `Connection` holding OS handles (another `Connection`, shared memory)
 //!   can be sent over a Unix connection; the handles travel with `SCM_RIGHTS`.
+//! - [`Listener::accept`] drives the handshakes of all new peers at once:
+//!   no number of silent or garbage-sending peers delays one that
+//!   authenticates (CPython's `accept` runs one handshake at a time).
+//! - Both ends learn each other's size limit in the handshake (the ends of
+//!   a [`pipe`] share theirs): a send the peer would refuse fails at once
+//!   with [`Error::MessageTooLarge`] and writes nothing.
+//! - With the `tls` feature, TCP connections can be encrypted (`mp_pipe::tls`);
+//!   the authkey is still checked, inside TLS.
+//!
+//! Seams for CPython's wire: [`Framing::Cpython`] speaks
+//! `multiprocessing.connection`'s framing, and a [`Handshake`] (a state
+//! machine per connection, [`MpHandshake`] by default, [`NoHandshake`] for
+//! Python's `authkey=None`) plugs in another challenge/response.
 //!
 //! # Example
 //!
