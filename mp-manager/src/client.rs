@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use mp_pipe::{Address, Client, Connection};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, from_pipe};
 use crate::wire::{Answer, Fault, Reply, Request, SessionId, Wait};
@@ -29,11 +30,31 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// to answer before the call gives up with [`Error::Timeout`].
 const REPLY_MARGIN: Duration = Duration::from_secs(10);
 
+/// How a client reaches a server beyond its address and key: TLS (with the
+/// `tls` feature). It travels with proxies, so another process reconnects
+/// the same way.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Transport {
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<mp_pipe::tls::TlsClient>,
+}
+
+impl Transport {
+    fn apply(&self, client: Client) -> Client {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return client.tls(tls.clone());
+        }
+        client
+    }
+}
+
 /// Connections to one server, owned by one process.
 pub(crate) struct Pool {
     owner: u32,
     pub(crate) address: Address,
     pub(crate) authkey: Option<Vec<u8>>,
+    pub(crate) transport: Transport,
     pub(crate) session: SessionId,
     idle: Mutex<Idle>,
     closed: AtomicBool,
@@ -59,8 +80,13 @@ fn new_session() -> SessionId {
 }
 
 impl Pool {
-    /// The pool of this process for `address` with `authkey`, made if needed.
-    pub(crate) fn get(address: &Address, authkey: Option<&[u8]>) -> Arc<Pool> {
+    /// The pool of this process for `address` with `authkey` (and
+    /// `transport`), made if needed.
+    pub(crate) fn get(
+        address: &Address,
+        authkey: Option<&[u8]>,
+        transport: &Transport,
+    ) -> Arc<Pool> {
         let pid = mp_process::pid();
         let mut pools = POOLS.lock().unwrap_or_else(PoisonError::into_inner);
         pools.retain(|weak| weak.strong_count() > 0);
@@ -70,6 +96,7 @@ impl Pool {
                     && !pool.is_closed()
                     && pool.address == *address
                     && pool.authkey.as_deref() == authkey
+                    && pool.transport == *transport
                 {
                     return pool;
                 }
@@ -79,6 +106,7 @@ impl Pool {
             owner: pid,
             address: address.clone(),
             authkey: authkey.map(<[u8]>::to_vec),
+            transport: transport.clone(),
             session: new_session(),
             idle: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
@@ -124,7 +152,9 @@ impl Pool {
 
     /// Opens and authenticates a new connection of this session.
     pub(crate) fn connect(&self) -> std::result::Result<Connection, mp_pipe::Error> {
-        let mut client = Client::builder(self.address.clone()).timeout(CONNECT_TIMEOUT);
+        let mut client = self
+            .transport
+            .apply(Client::builder(self.address.clone()).timeout(CONNECT_TIMEOUT));
         if let Some(key) = &self.authkey {
             client = client.authkey(key);
         }
@@ -174,6 +204,12 @@ impl Pool {
                 mp_pipe::Error::Encode(e) => {
                     self.checkin(conn);
                     Error::Encode(e.to_string())
+                }
+                // Over the server's limit (announced in the handshake):
+                // refused before a byte was written, the connection is fine.
+                mp_pipe::Error::MessageTooLarge { len, limit } => {
+                    self.checkin(conn);
+                    Error::MessageTooLarge { len, limit }
                 }
                 e => self.fail(e),
             });
@@ -248,7 +284,11 @@ impl Link {
         if self.pid == pid {
             return (self.pool.clone(), false);
         }
-        let pool = Pool::get(&self.pool.address, self.pool.authkey.as_deref());
+        let pool = Pool::get(
+            &self.pool.address,
+            self.pool.authkey.as_deref(),
+            &self.pool.transport,
+        );
         // The parent's pool is never used here; dropping this copy only
         // closes this process's duplicates of its descriptors.
         self.pool = pool.clone();

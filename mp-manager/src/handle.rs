@@ -31,7 +31,7 @@ use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::client::{Link, Pool};
+use crate::client::{Link, Pool, Transport};
 use crate::error::{Error, Result};
 use crate::wire::{Answer, Item, ObjectId, ObjectKind, Op, Request, SessionId, Wait};
 
@@ -244,6 +244,8 @@ struct Token {
     /// `None`: the server the enclosing value is stored on.
     address: Option<Address>,
     auth: Auth,
+    /// How to reach the server beyond address and key (TLS).
+    transport: Transport,
     /// The session that parked a hold for the receiver.
     from: Option<SessionId>,
 }
@@ -316,6 +318,7 @@ impl Serialize for Handle {
                 typeid: self.0.typeid.clone(),
                 address: None,
                 auth: Auth::Inherit,
+                transport: Transport::default(),
                 from: None,
             }
         } else {
@@ -337,6 +340,7 @@ impl Serialize for Handle {
                 typeid: self.0.typeid.clone(),
                 address: Some(pool.address.clone()),
                 auth,
+                transport: pool.transport.clone(),
                 from: parked.then_some(pool.session),
             }
         };
@@ -390,7 +394,7 @@ impl<'de> Deserialize<'de> for Handle {
                     Auth::None => None,
                     Auth::Key(key) => Some(key.as_slice()),
                 };
-                let pool = Pool::get(&address, key);
+                let pool = Pool::get(&address, key, &token.transport);
                 // A proxy of another manager stored inside a manager's object
                 // may be read many times: readers take their own holds and
                 // leave the parked one (owned by the storing process).

@@ -8,7 +8,7 @@ use mp_pipe::{Address, Connection};
 use mp_process::{Process, StartMethod};
 use serde::{Deserialize, Serialize};
 
-use crate::client::{Link, Pool};
+use crate::client::{Link, Pool, Transport};
 use crate::error::{Error, Result};
 use crate::handle::{Handle, Proxy, check_kind, encode_item, encode_key, unexpected};
 use crate::proxy::{
@@ -16,7 +16,7 @@ use crate::proxy::{
     LockProxy, Namespace, QueueProxy, RLockProxy, SemaphoreProxy, ValueProxy,
 };
 use crate::registry::{Registrar, Registry, ServerObject};
-use crate::server::Bound;
+use crate::server::{Bound, ServerTransport};
 use crate::wire::{Answer, DebugInfo, Init, Request, Wait};
 
 /// Incoming requests are limited to this many bytes by default.
@@ -32,6 +32,7 @@ struct Setup {
     address: Address,
     authkey: Option<Vec<u8>>,
     max_message_size: u64,
+    transport: ServerTransport,
 }
 
 /// What the server process reports back: its bound address, or why not.
@@ -79,6 +80,8 @@ type Report = std::result::Result<Address, String>;
 pub struct BaseManager {
     address: Option<Address>,
     authkey: Option<Vec<u8>>,
+    server_transport: ServerTransport,
+    client_transport: Transport,
     method: Option<StartMethod>,
     max_message_size: u64,
     registrar: Registrar,
@@ -98,6 +101,8 @@ impl BaseManager {
         BaseManager {
             address: None,
             authkey: Some(mp_process::current_process().authkey().to_vec()),
+            server_transport: ServerTransport::default(),
+            client_transport: Transport::default(),
             method: None,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             registrar: Registrar::new(),
@@ -122,6 +127,25 @@ impl BaseManager {
     /// manager. Refused for TCP ([`Error::InsecureTcp`]).
     pub fn no_authkey(mut self) -> BaseManager {
         self.authkey = None;
+        self
+    }
+
+    /// The server speaks TLS with this certificate (TCP only; the authkey
+    /// is still checked, inside TLS). Clients then need
+    /// [`tls_client`](BaseManager::tls_client); a plain one is refused.
+    #[cfg(feature = "tls")]
+    pub fn tls_server(mut self, tls: mp_pipe::tls::TlsServer) -> BaseManager {
+        self.server_transport.tls = Some(tls);
+        self
+    }
+
+    /// Connects with TLS, trusting `tls`'s certificate authorities: for
+    /// [`connect`](BaseManager::connect), and for the handle
+    /// [`start`](BaseManager::start) returns. Proxies carry it to other
+    /// processes, which reconnect with TLS too.
+    #[cfg(feature = "tls")]
+    pub fn tls_client(mut self, tls: mp_pipe::tls::TlsClient) -> BaseManager {
+        self.client_transport.tls = Some(tls);
         self
     }
 
@@ -197,8 +221,9 @@ impl BaseManager {
     fn setup(&self) -> Setup {
         Setup {
             address: self.address.clone().unwrap_or_else(Address::unique),
-            authkey: self.authkey.clone().filter(|k| !k.is_empty()),
+            authkey: self.authkey.clone(),
             max_message_size: self.max_message_size,
+            transport: self.server_transport.clone(),
         }
     }
 
@@ -207,6 +232,7 @@ impl BaseManager {
     /// down or dropped, and dies with this process.
     pub fn start(self) -> Result<Manager> {
         let setup = self.setup();
+        check_authkey(setup.authkey.as_deref())?;
         if setup.address.is_tcp() && setup.authkey.is_none() {
             return Err(Error::InsecureTcp);
         }
@@ -247,7 +273,7 @@ impl BaseManager {
                 return Err(Error::Start(why));
             }
         };
-        let pool = Pool::get(&address, authkey.as_deref());
+        let pool = Pool::get(&address, authkey.as_deref(), &self.client_transport);
         Ok(Manager {
             address,
             authkey,
@@ -271,11 +297,12 @@ impl BaseManager {
                 "connect needs the server's address".into(),
             ))
         })?;
-        let authkey = self.authkey.filter(|k| !k.is_empty());
+        let authkey = self.authkey;
+        check_authkey(authkey.as_deref())?;
         if address.is_tcp() && authkey.is_none() {
             return Err(Error::InsecureTcp);
         }
-        let pool = Pool::get(&address, authkey.as_deref());
+        let pool = Pool::get(&address, authkey.as_deref(), &self.client_transport);
         let conn = pool.connect().map_err(|e| match e {
             mp_pipe::Error::Authentication(why) => Error::Authentication(why),
             mp_pipe::Error::InsecureTcp => Error::InsecureTcp,
@@ -295,6 +322,7 @@ impl BaseManager {
     /// [`serve_forever`](Server::serve_forever) (Python's `get_server()`).
     pub fn get_server(mut self) -> Result<Server> {
         let setup = self.setup();
+        check_authkey(setup.authkey.as_deref())?;
         if setup.address.is_tcp() && setup.authkey.is_none() {
             return Err(Error::InsecureTcp);
         }
@@ -303,6 +331,7 @@ impl BaseManager {
             setup.address,
             setup.authkey.as_deref(),
             setup.max_message_size,
+            setup.transport,
             self.registrar,
         )
         .map_err(|e| match e {
@@ -331,6 +360,16 @@ impl fmt::Debug for BaseManager {
     }
 }
 
+/// Refuses an empty authkey, with the error mp-pipe's listeners and
+/// clients give (an empty key would authenticate anyone).
+fn check_authkey(key: Option<&[u8]>) -> Result<()> {
+    match mp_pipe::MpHandshake::new(key) {
+        Ok(_) => Ok(()),
+        Err(mp_pipe::Error::Authentication(why)) => Err(Error::Authentication(why)),
+        Err(other) => Err(Error::Pipe(other)),
+    }
+}
+
 /// The server process, not started yet.
 fn server_process<R: Registry>(setup: Setup, lifeline: Connection) -> Process {
     Process::new(serve_process::<R>, (setup, lifeline))
@@ -353,6 +392,7 @@ fn serve_with(
         setup.address,
         setup.authkey.as_deref(),
         setup.max_message_size,
+        setup.transport,
         registrar,
     ) {
         Ok(bound) => bound,

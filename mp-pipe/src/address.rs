@@ -1,3 +1,5 @@
+//! Where listeners listen and clients connect: Unix paths, abstract names, TCP.
+
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::os::unix::ffi::OsStrExt;

@@ -1,15 +1,16 @@
-use std::collections::VecDeque;
+//! `Connection` (one end of a pipe or socket) and `pipe()` / `pipe_simplex()`.
+
 use std::fmt;
 use std::net::TcpStream;
-use std::ops::Range;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use mp_handle::{Fd, FdRef};
 use parking_lot::Mutex;
 use rustix::event::PollFlags;
-use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -17,13 +18,10 @@ use serde::{Deserialize, Serialize};
 use mp_internal::Deadline;
 
 use crate::error::{Error, Result};
-use crate::frame::{HEADER_LEN, Header};
+use crate::frame::{Framing, Header, MAX_HEADER_LEN};
 use crate::poll::poll_one;
-use crate::socket::{recv_into_spare, recv_some, send_all};
-
-/// Size of the read buffer; frames larger than this are read straight into
-/// their own allocation.
-const READ_BUF: usize = 64 * 1024;
+use crate::reader::{Payload, Reader};
+use crate::socket::Stream;
 
 /// A send buffer that grew past this is released after the send.
 const KEEP_SEND_BUF: usize = 1 << 20;
@@ -57,6 +55,15 @@ pub struct Connection {
     writable: bool,
     /// Unix sockets carry descriptors; TCP does not.
     unix: bool,
+    framing: Framing,
+    /// This end's limit on incoming messages. For the ends of a pipe it is
+    /// also the other end's `peer_limit`.
+    limit: Arc<AtomicU64>,
+    /// The peer's limit on incoming messages, when known (`u64::MAX` when
+    /// not): a larger send is refused before anything is written.
+    peer_limit: Arc<AtomicU64>,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<crate::tls::Session>>,
     reader: Mutex<Reader>,
     writer: Mutex<Writer>,
 }
@@ -68,10 +75,7 @@ pub struct Connection {
 #[doc(alias = "Pipe")]
 pub fn pipe() -> Result<(Connection, Connection)> {
     let (a, b) = socketpair()?;
-    Ok((
-        Connection::new(a, true, true, true),
-        Connection::new(b, true, true, true),
-    ))
+    Ok(Connection::pair(a, b, true, true))
 }
 
 /// Creates a one-way pair `(receiver, sender)` (Python's `Pipe(duplex=False)`).
@@ -83,10 +87,7 @@ pub fn pipe_simplex() -> Result<(Connection, Connection)> {
     let (a, b) = socketpair()?;
     rustix::net::shutdown(&a, rustix::net::Shutdown::Write)?;
     rustix::net::shutdown(&b, rustix::net::Shutdown::Read)?;
-    Ok((
-        Connection::new(a, true, false, true),
-        Connection::new(b, false, true, true),
-    ))
+    Ok(Connection::pair(a, b, true, false))
 }
 
 fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
@@ -99,19 +100,80 @@ fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
 }
 
 impl Connection {
-    fn new(fd: OwnedFd, readable: bool, writable: bool, unix: bool) -> Connection {
+    pub(crate) fn new(
+        fd: OwnedFd,
+        readable: bool,
+        writable: bool,
+        unix: bool,
+        framing: Framing,
+    ) -> Connection {
+        Connection::with_limits(
+            fd,
+            (readable, writable, unix, framing),
+            Arc::new(AtomicU64::new(u64::MAX)),
+            Arc::new(AtomicU64::new(u64::MAX)),
+        )
+    }
+
+    fn with_limits(
+        fd: OwnedFd,
+        (readable, writable, unix, framing): (bool, bool, bool, Framing),
+        limit: Arc<AtomicU64>,
+        peer_limit: Arc<AtomicU64>,
+    ) -> Connection {
         mp_internal::tracked::track(fd.as_fd());
         Connection {
             fd: Some(fd),
             readable,
             writable,
             unix,
-            reader: Mutex::new(Reader::new()),
+            framing,
+            limit,
+            peer_limit,
+            #[cfg(feature = "tls")]
+            tls: None,
+            reader: Mutex::new(Reader::new(framing)),
             writer: Mutex::new(Writer {
                 buf: Vec::new(),
                 torn: false,
             }),
         }
+    }
+
+    /// The two ends of a socketpair: each end's limit is the other's peer
+    /// limit, so a send the other end would refuse fails at once.
+    fn pair(a: OwnedFd, b: OwnedFd, a_reads: bool, a_writes: bool) -> (Connection, Connection) {
+        let a_limit = Arc::new(AtomicU64::new(u64::MAX));
+        let b_limit = Arc::new(AtomicU64::new(u64::MAX));
+        let settings = |readable, writable| (readable, writable, true, Framing::Mp);
+        (
+            Connection::with_limits(
+                a,
+                settings(a_reads, a_writes),
+                a_limit.clone(),
+                b_limit.clone(),
+            ),
+            Connection::with_limits(b, settings(a_writes, a_reads), b_limit, a_limit),
+        )
+    }
+
+    /// This connection with another framing (see [`Framing`]), for a
+    /// connection made from a stream (`Connection::from(stream)`); call it
+    /// before the first message.
+    pub fn with_framing(mut self, framing: Framing) -> Connection {
+        self.framing = framing;
+        *self.reader.get_mut() = Reader::new(framing);
+        self
+    }
+
+    /// The framing of this connection.
+    pub fn framing(&self) -> Framing {
+        self.framing
+    }
+
+    #[cfg(feature = "tls")]
+    pub(crate) fn set_tls(&mut self, session: crate::tls::Session) {
+        self.tls = Some(Arc::new(session));
     }
 
     /// Sends a value (Python's `send`). Blocks while the peer's buffer is full.
@@ -174,9 +236,10 @@ impl Connection {
     /// If the message is longer than `buf`, the error
     /// [`Error::BufferTooShort`] carries the whole message.
     pub fn recv_bytes_into(&self, buf: &mut [u8]) -> Result<usize> {
-        let fd = self.read_fd()?;
+        let stream = self.read_stream()?;
         let mut reader = self.reader.lock();
-        let (payload, _fds) = reader.next_frame(fd, self.unix, &Deadline::never())?;
+        let (payload, _fds) =
+            reader.next_frame(stream, self.max_message_size(), &Deadline::never())?;
         let bytes = reader.bytes(&payload);
         if bytes.len() > buf.len() {
             return Err(Error::BufferTooShort(bytes.to_vec()));
@@ -200,9 +263,15 @@ impl Connection {
     /// [`Error::Closed`]; closing twice is fine.
     pub fn close(&mut self) {
         if let Some(fd) = self.fd.take() {
+            #[cfg(feature = "tls")]
+            if let Some(tls) = self.tls.take() {
+                if Arc::strong_count(&tls) == 1 {
+                    tls.close_notify(fd.as_fd());
+                }
+            }
             mp_internal::tracked::untrack(fd.as_fd());
         }
-        *self.reader.get_mut() = Reader::new();
+        *self.reader.get_mut() = Reader::new(self.framing);
     }
 
     /// Whether [`close`](Connection::close) was called.
@@ -230,13 +299,32 @@ impl Connection {
     /// message after it. Pipes start unlimited; connections from a
     /// [`Listener`](crate::Listener) or [`Client`](crate::Client) start at
     /// their configured limit.
+    ///
+    /// The other end of a [`pipe`] knows this limit at once: a send it
+    /// cannot deliver fails there with [`Error::MessageTooLarge`] before a
+    /// byte is written (a socket peer learns the limit during the
+    /// handshake; see [`peer_max_message_size`](Connection::peer_max_message_size)).
     pub fn set_max_message_size(&self, bytes: u64) {
-        self.reader.lock().max = bytes;
+        self.limit.store(bytes, Ordering::Relaxed);
     }
 
     /// The current limit on incoming messages.
     pub fn max_message_size(&self) -> u64 {
-        self.reader.lock().max
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// The peer's limit on the messages it receives, if known: the other
+    /// end's limit for a [`pipe`], the one the peer announced in the
+    /// handshake for a [`Listener`](crate::Listener) or
+    /// [`Client`](crate::Client) connection, `None` otherwise. A larger
+    /// send fails with [`Error::MessageTooLarge`] and writes nothing.
+    pub fn peer_max_message_size(&self) -> Option<u64> {
+        Some(self.peer_limit.load(Ordering::Relaxed)).filter(|&limit| limit != u64::MAX)
+    }
+
+    pub(crate) fn set_peer_max_message_size(&self, bytes: Option<u64>) {
+        self.peer_limit
+            .store(bytes.unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// A second handle on the same connection (a `dup` of the descriptor).
@@ -245,13 +333,111 @@ impl Connection {
     /// direction, or messages may be split between them.
     pub fn try_clone(&self) -> Result<Connection> {
         let fd = rustix::io::fcntl_dupfd_cloexec(self.fd()?, 0)?;
-        let conn = Connection::new(fd, self.readable, self.writable, self.unix);
-        conn.set_max_message_size(self.max_message_size());
+        let settings = (self.readable, self.writable, self.unix, self.framing);
+        #[allow(unused_mut, reason = "set only with TLS")]
+        let mut conn =
+            Connection::with_limits(fd, settings, self.limit.clone(), self.peer_limit.clone());
+        #[cfg(feature = "tls")]
+        {
+            conn.tls = self.tls.clone();
+        }
         Ok(conn)
     }
 
     pub(crate) fn has_buffered_message(&self) -> bool {
-        self.reader.try_lock().is_some_and(|r| r.has_message())
+        #[cfg(feature = "tls")]
+        if self.tls.as_ref().is_some_and(|tls| tls.has_plaintext()) {
+            return true;
+        }
+        self.reader
+            .try_lock()
+            .is_some_and(|r| r.has_message(self.max_message_size()))
+    }
+
+    /// Receives one handshake message: at most `max` bytes (a larger one
+    /// is an error), by `deadline`.
+    pub(crate) fn recv_handshake(&self, max: u64, deadline: &Deadline) -> Result<Vec<u8>> {
+        let stream = self.read_stream()?;
+        let mut reader = self.reader.lock();
+        let (payload, _fds) = reader.next_frame(stream, max, deadline)?;
+        Ok(match payload {
+            Payload::Owned(bytes) => bytes,
+            Payload::Buffered(range) => reader.buf[range].to_vec(),
+        })
+    }
+
+    /// Sends one handshake message by `deadline`.
+    pub(crate) fn send_handshake(&self, bytes: &[u8], deadline: &Deadline) -> Result<()> {
+        self.send_raw(bytes, deadline)
+    }
+
+    /// Sends one message straight on the socket, past TLS, without
+    /// waiting (to tell a plain peer of a TLS listener what is wrong).
+    #[cfg(feature = "tls")]
+    pub(crate) fn send_plain(&self, bytes: &[u8]) {
+        let Ok(fd) = self.write_fd() else { return };
+        let header = Header {
+            len: bytes.len() as u64,
+            nfds: 0,
+        };
+        let mut head = [0; MAX_HEADER_LEN];
+        let start = self.framing.encode(header, &mut head);
+        let stream = Stream::Plain { fd, handles: false };
+        // Best effort: the connection is dropped right after.
+        let _ = stream.send_all(
+            &[&head[start..], bytes],
+            &[],
+            &Deadline::after(Duration::ZERO),
+        );
+    }
+
+    fn stream<'a>(&'a self, fd: BorrowedFd<'a>) -> Stream<'a> {
+        #[cfg(feature = "tls")]
+        if let Some(session) = &self.tls {
+            return Stream::Tls { fd, session };
+        }
+        Stream::Plain {
+            fd,
+            handles: self.carries_handles(),
+        }
+    }
+
+    /// Whether OS handles can travel on this connection.
+    fn carries_handles(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return false;
+        }
+        self.unix && self.framing.carries_handles()
+    }
+
+    fn read_stream(&self) -> Result<Stream<'_>> {
+        Ok(self.stream(self.read_fd()?))
+    }
+
+    fn write_stream(&self) -> Result<Stream<'_>> {
+        Ok(self.stream(self.write_fd()?))
+    }
+
+    /// Refuses a message the peer would refuse, before anything is written.
+    #[inline]
+    fn check_peer_limit(&self, len: usize) -> Result<()> {
+        let limit = self.peer_limit.load(Ordering::Relaxed);
+        if len as u64 > limit {
+            return Err(Error::MessageTooLarge {
+                len: len as u64,
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    fn transport(&self) -> &'static str {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return "tls";
+        }
+        if self.unix { "unix" } else { "tcp" }
     }
 
     fn fd(&self) -> Result<BorrowedFd<'_>> {
@@ -277,56 +463,63 @@ impl Connection {
     }
 
     fn send_value<T: Serialize + ?Sized>(&self, value: &T, deadline: &Deadline) -> Result<()> {
-        let fd = self.write_fd()?;
+        let stream = self.write_stream()?;
         let mut guard = self.writer.lock();
         let writer = &mut *guard;
         if writer.torn {
             return Err(Error::Torn);
         }
         writer.buf.clear();
-        writer.buf.extend_from_slice(&[0; HEADER_LEN]);
+        writer.buf.extend_from_slice(&[0; MAX_HEADER_LEN]);
         let fds = mp_handle::encode_into(value, &mut writer.buf).map_err(Error::Encode)?;
-        if !fds.is_empty() && !self.unix {
+        if !fds.is_empty() && !self.carries_handles() {
             return Err(Error::HandlesNotSupported);
         }
-        let header = Header {
-            len: (writer.buf.len() - HEADER_LEN) as u64,
-            nfds: fds.len() as u32,
-        };
-        writer.buf[..HEADER_LEN].copy_from_slice(&header.encode());
-        let result = send_all(fd, &[&writer.buf], &fds, deadline);
+        let len = writer.buf.len() - MAX_HEADER_LEN;
+        let result = self.check_peer_limit(len).and_then(|()| {
+            let header = Header {
+                len: len as u64,
+                nfds: fds.len() as u32,
+            };
+            let mut head = [0; MAX_HEADER_LEN];
+            let start = self.framing.encode(header, &mut head);
+            writer.buf[..MAX_HEADER_LEN].copy_from_slice(&head);
+            writer.finish(stream.send_all(&[&writer.buf[start..]], &fds, deadline))
+        });
         if writer.buf.capacity() > KEEP_SEND_BUF {
             writer.buf = Vec::new();
         }
-        writer.finish(result)
+        result
     }
 
     fn send_raw(&self, bytes: &[u8], deadline: &Deadline) -> Result<()> {
-        let fd = self.write_fd()?;
+        let stream = self.write_stream()?;
         let mut writer = self.writer.lock();
         if writer.torn {
             return Err(Error::Torn);
         }
+        self.check_peer_limit(bytes.len())?;
         let header = Header {
             len: bytes.len() as u64,
             nfds: 0,
-        }
-        .encode();
-        let result = send_all(fd, &[&header, bytes], &[], deadline);
+        };
+        let mut head = [0; MAX_HEADER_LEN];
+        let start = self.framing.encode(header, &mut head);
+        let result = stream.send_all(&[&head[start..], bytes], &[], deadline);
         writer.finish(result)
     }
 
     fn recv_value<T: DeserializeOwned>(&self, deadline: &Deadline) -> Result<T> {
-        let fd = self.read_fd()?;
+        let stream = self.read_stream()?;
         let mut reader = self.reader.lock();
-        let (payload, fds) = reader.next_frame(fd, self.unix, deadline)?;
+        let (payload, fds) = reader.next_frame(stream, self.max_message_size(), deadline)?;
         mp_handle::decode(reader.bytes(&payload), fds).map_err(Error::Decode)
     }
 
     fn recv_raw(&self, deadline: &Deadline) -> Result<Vec<u8>> {
-        let fd = self.read_fd()?;
+        let stream = self.read_stream()?;
         let mut reader = self.reader.lock();
-        let (payload, _fds) = reader.next_frame(fd, self.unix, deadline)?;
+        let (payload, _fds) = reader.next_frame(stream, self.max_message_size(), deadline)?;
         Ok(match payload {
             Payload::Owned(bytes) => bytes,
             Payload::Buffered(range) => reader.buf[range].to_vec(),
@@ -344,7 +537,7 @@ impl From<UnixStream> for Connection {
     /// A duplex connection over a connected Unix stream socket (which must
     /// be in blocking mode).
     fn from(stream: UnixStream) -> Connection {
-        Connection::new(stream.into(), true, true, true)
+        Connection::new(stream.into(), true, true, true, Framing::Mp)
     }
 }
 
@@ -354,7 +547,7 @@ impl From<TcpStream> for Connection {
     fn from(stream: TcpStream) -> Connection {
         // A failure only costs latency.
         let _ = stream.set_nodelay(true);
-        Connection::new(stream.into(), true, true, false)
+        Connection::new(stream.into(), true, true, false, Framing::Mp)
     }
 }
 
@@ -364,7 +557,8 @@ impl fmt::Debug for Connection {
             .field("fd", &self.fd.as_ref().map(|fd| fd.as_raw_fd()))
             .field("readable", &self.readable)
             .field("writable", &self.writable)
-            .field("transport", &if self.unix { "unix" } else { "tcp" })
+            .field("transport", &self.transport())
+            .field("framing", &self.framing)
             .finish()
     }
 }
@@ -377,7 +571,9 @@ struct WireRef<'a> {
     readable: bool,
     writable: bool,
     unix: bool,
+    framing: Framing,
     max: u64,
+    peer_max: u64,
 }
 
 #[derive(Deserialize)]
@@ -386,18 +582,28 @@ struct WireOwned {
     readable: bool,
     writable: bool,
     unix: bool,
+    framing: Framing,
     max: u64,
+    peer_max: u64,
 }
 
 impl Serialize for Connection {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let fd = self.fd().map_err(serde::ser::Error::custom)?;
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return Err(serde::ser::Error::custom(
+                "a TLS connection cannot travel to another process (its session keys stay here)",
+            ));
+        }
         WireRef {
             fd: FdRef(fd),
             readable: self.readable,
             writable: self.writable,
             unix: self.unix,
+            framing: self.framing,
             max: self.max_message_size(),
+            peer_max: self.peer_limit.load(Ordering::Relaxed),
         }
         .serialize(serializer)
     }
@@ -406,14 +612,12 @@ impl Serialize for Connection {
 impl<'de> Deserialize<'de> for Connection {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Connection, D::Error> {
         let wire = WireOwned::deserialize(deserializer)?;
-        let conn = Connection::new(
+        Ok(Connection::with_limits(
             wire.fd.into_owned(),
-            wire.readable,
-            wire.writable,
-            wire.unix,
-        );
-        conn.reader.lock().max = wire.max;
-        Ok(conn)
+            (wire.readable, wire.writable, wire.unix, wire.framing),
+            Arc::new(AtomicU64::new(wire.max)),
+            Arc::new(AtomicU64::new(wire.peer_max)),
+        ))
     }
 }
 
@@ -453,201 +657,5 @@ impl Writer {
             }
             failure.error
         })
-    }
-}
-
-/// Where a received payload lives.
-enum Payload {
-    Buffered(Range<usize>),
-    Owned(Vec<u8>),
-}
-
-/// The receive side's state. It survives timeouts, so a message that
-/// arrives in pieces across several `recv_timeout` calls is not lost.
-struct Reader {
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
-    /// Descriptors received but not yet claimed by a message.
-    fds: VecDeque<OwnedFd>,
-    /// Bytes (and descriptors) of a refused, too-large message still to discard.
-    skip: u64,
-    skip_fds: u32,
-    /// A message larger than the buffer, being read into its own allocation.
-    big: Option<(Header, Vec<u8>)>,
-    max: u64,
-}
-
-impl Reader {
-    fn new() -> Reader {
-        Reader {
-            buf: Vec::new(),
-            start: 0,
-            end: 0,
-            fds: VecDeque::new(),
-            skip: 0,
-            skip_fds: 0,
-            big: None,
-            max: u64::MAX,
-        }
-    }
-
-    fn bytes<'a>(&'a self, payload: &'a Payload) -> &'a [u8] {
-        match payload {
-            Payload::Buffered(range) => &self.buf[range.clone()],
-            Payload::Owned(bytes) => bytes,
-        }
-    }
-
-    fn buffered(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
-    }
-
-    /// Whether the next `next_frame` returns without reading (a whole message,
-    /// or a too-large header, is buffered).
-    fn has_message(&self) -> bool {
-        if self.skip > 0 || self.big.is_some() || self.buffered().len() < HEADER_LEN {
-            return false;
-        }
-        let header = Header::decode(self.buffered());
-        header.len > self.max || (self.buffered().len() - HEADER_LEN) as u64 >= header.len
-    }
-
-    fn next_frame(
-        &mut self,
-        fd: BorrowedFd<'_>,
-        unix: bool,
-        deadline: &Deadline,
-    ) -> Result<(Payload, Vec<OwnedFd>)> {
-        loop {
-            if self.skip > 0 {
-                let take = self.skip.min(self.buffered().len() as u64) as usize;
-                self.start += take;
-                self.skip -= take as u64;
-                if self.skip > 0 {
-                    self.fill(fd, unix, deadline)?;
-                    continue;
-                }
-                let n = std::mem::take(&mut self.skip_fds);
-                self.take_fds(n)?;
-                continue;
-            }
-            if let Some((header, data)) = &mut self.big {
-                let want = header.len as usize - data.len();
-                let take = want.min(self.end - self.start);
-                data.extend_from_slice(&self.buf[self.start..self.start + take]);
-                self.start += take;
-                if data.len() as u64 == header.len {
-                    let (header, data) = self.big.take().expect("checked above");
-                    let fds = self.take_fds(header.nfds)?;
-                    return Ok((Payload::Owned(data), fds));
-                }
-                if self.fds.len() < header.nfds as usize {
-                    // Descriptors still to come ride on the bytes: use recvmsg.
-                    self.fill(fd, unix, deadline)?;
-                } else if reset_is_eof(recv_into_spare(fd, data, deadline))? == 0 {
-                    self.clear();
-                    return Err(Error::Truncated);
-                }
-                continue;
-            }
-            if self.buffered().len() >= HEADER_LEN {
-                let header = Header::decode(self.buffered());
-                if header.len > self.max {
-                    self.start += HEADER_LEN;
-                    self.skip = header.len;
-                    self.skip_fds = header.nfds;
-                    return Err(Error::MessageTooLarge {
-                        len: header.len,
-                        limit: self.max,
-                    });
-                }
-                let total = HEADER_LEN as u64 + header.len;
-                if self.buffered().len() as u64 >= total {
-                    let body = self.start + HEADER_LEN..self.start + total as usize;
-                    self.start = body.end;
-                    let fds = self.take_fds(header.nfds)?;
-                    return Ok((Payload::Buffered(body), fds));
-                }
-                if total > READ_BUF as u64 {
-                    let len = usize::try_from(header.len).map_err(|_| {
-                        Error::Protocol("message larger than the address space".into())
-                    })?;
-                    self.start += HEADER_LEN;
-                    let mut data = Vec::new();
-                    data.try_reserve_exact(len).map_err(|_| {
-                        Error::Io(std::io::Error::new(
-                            std::io::ErrorKind::OutOfMemory,
-                            format!("cannot allocate {len} bytes for an incoming message"),
-                        ))
-                    })?;
-                    self.big = Some((header, data));
-                    continue;
-                }
-            }
-            self.fill(fd, unix, deadline)?;
-        }
-    }
-
-    /// Reads more bytes into the buffer. End of file is `Eof` at a message
-    /// boundary and `Truncated` inside one (the partial message is dropped).
-    fn fill(&mut self, fd: BorrowedFd<'_>, unix: bool, deadline: &Deadline) -> Result<()> {
-        if self.buf.is_empty() {
-            self.buf = vec![0; READ_BUF];
-        }
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        } else if self.end == self.buf.len() {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        let n = reset_is_eof(recv_some(
-            fd,
-            unix,
-            &mut self.buf[self.end..],
-            &mut self.fds,
-            deadline,
-        ))?;
-        if n == 0 {
-            let mid_message = self.start != self.end || self.big.is_some() || self.skip > 0;
-            self.clear();
-            return Err(if mid_message {
-                Error::Truncated
-            } else {
-                Error::Eof
-            });
-        }
-        self.end += n;
-        Ok(())
-    }
-
-    fn take_fds(&mut self, n: u32) -> Result<Vec<OwnedFd>> {
-        let n = n as usize;
-        if self.fds.len() < n {
-            return Err(Error::Protocol(format!(
-                "message announced {n} descriptors but {} arrived",
-                self.fds.len()
-            )));
-        }
-        Ok(self.fds.drain(..n).collect())
-    }
-
-    fn clear(&mut self) {
-        self.start = 0;
-        self.end = 0;
-        self.skip = 0;
-        self.skip_fds = 0;
-        self.big = None;
-        self.fds.clear();
-    }
-}
-
-/// A reset peer is a vanished peer: read it as end of file.
-fn reset_is_eof(read: Result<usize>) -> Result<usize> {
-    match read {
-        Err(Error::Io(e)) if e.raw_os_error() == Some(Errno::CONNRESET.raw_os_error()) => Ok(0),
-        other => other,
     }
 }

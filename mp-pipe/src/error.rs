@@ -1,3 +1,5 @@
+//! The crate's one error type, and its mapping onto `io::Error`.
+
 use std::fmt;
 use std::io;
 
@@ -24,12 +26,17 @@ pub enum Error {
     NotWritable,
     /// The sending end of a simplex pipe was used to receive.
     NotReadable,
-    /// An incoming message is larger than this end's limit. It was skipped:
-    /// the next `recv` returns the message after it.
+    /// A message is larger than the receiving end's limit.
+    ///
+    /// On `recv`: the incoming message was skipped, and the next `recv`
+    /// returns the message after it. On `send`: the peer's limit is known
+    /// (the other end of a pipe, or announced in the handshake) and the
+    /// message is over it; nothing was written and the connection stays
+    /// usable.
     MessageTooLarge {
-        /// The length the peer announced.
+        /// The message's length.
         len: u64,
-        /// This end's limit ([`Connection::set_max_message_size`](crate::Connection::set_max_message_size)).
+        /// The receiving end's limit ([`Connection::set_max_message_size`](crate::Connection::set_max_message_size)).
         limit: u64,
     },
     /// `recv_bytes_into` was given a buffer shorter than the message; the
@@ -53,6 +60,10 @@ pub enum Error {
     Authentication(String),
     /// TCP without an authkey was refused; see `allow_insecure_tcp`.
     InsecureTcp,
+    /// TLS failed: the peer does not speak TLS while this end does (or the
+    /// reverse), its certificate is not trusted, or the certificate and key
+    /// files could not be used.
+    Tls(String),
     /// An operating-system error.
     Io(io::Error),
 }
@@ -84,6 +95,7 @@ impl fmt::Display for Error {
                 "TCP without an authkey is refused (anyone who can reach the port could talk to it); \
                  give an authkey or call allow_insecure_tcp(true)",
             ),
+            Error::Tls(why) => write!(f, "TLS: {why}"),
             Error::Io(e) => write!(f, "{e}"),
         }
     }
@@ -117,7 +129,9 @@ impl From<Error> for io::Error {
             Error::Io(inner) => return io::Error::new(inner.kind(), e),
             Error::Eof | Error::Truncated => io::ErrorKind::UnexpectedEof,
             Error::Timeout => io::ErrorKind::TimedOut,
-            Error::Authentication(_) | Error::InsecureTcp => io::ErrorKind::PermissionDenied,
+            Error::Authentication(_) | Error::InsecureTcp | Error::Tls(_) => {
+                io::ErrorKind::PermissionDenied
+            }
             Error::Encode(_)
             | Error::Decode(_)
             | Error::Protocol(_)

@@ -24,6 +24,19 @@
 //!   messages have a size limit.
 //! - A `Connection` holding OS handles (another `Connection`, shared memory)
 //!   can be sent over a Unix connection; the handles travel with `SCM_RIGHTS`.
+//! - [`Listener::accept`] drives the handshakes of all new peers at once:
+//!   no number of silent or garbage-sending peers delays one that
+//!   authenticates (CPython's `accept` runs one handshake at a time).
+//! - Both ends learn each other's size limit in the handshake (the ends of
+//!   a [`pipe`] share theirs): a send the peer would refuse fails at once
+//!   with [`Error::MessageTooLarge`] and writes nothing.
+//! - With the `tls` feature, TCP connections can be encrypted (`mp_pipe::tls`);
+//!   the authkey is still checked, inside TLS.
+//!
+//! Seams for CPython's wire: [`Framing::Cpython`] speaks
+//! `multiprocessing.connection`'s framing, and a [`Handshake`] (a state
+//! machine per connection, [`MpHandshake`] by default, [`NoHandshake`] for
+//! Python's `authkey=None`) plugs in another challenge/response.
 //!
 //! # Example
 //!
@@ -47,19 +60,31 @@
 //! ```
 #![deny(missing_docs)]
 
+mod acceptor;
 mod address;
 mod auth;
+mod client;
 mod connection;
 mod error;
 mod frame;
+mod handshake;
 mod listener;
 mod poll;
+mod reader;
 mod socket;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod wait;
 
+pub use acceptor::ListenerStats;
 pub use address::{Address, AddressParseError};
-pub use auth::random_authkey;
+pub use auth::{MpHandshake, random_authkey};
+pub use client::Client;
 pub use connection::{Connection, pipe, pipe_simplex};
 pub use error::{Error, Result};
-pub use listener::{Client, DEFAULT_MAX_MESSAGE_SIZE, Listener, ListenerBuilder};
+pub use frame::Framing;
+pub use handshake::{
+    HANDSHAKE_MAX_MESSAGE_SIZE, Handshake, HandshakeSide, NoHandshake, Outcome, Status,
+};
+pub use listener::{DEFAULT_MAX_MESSAGE_SIZE, Listener, ListenerBuilder};
 pub use wait::{Waitable, wait};

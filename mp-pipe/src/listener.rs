@@ -1,35 +1,52 @@
+//! `Listener`: binds an address and hands over peers that passed the
+//! handshake.
+
 use std::fmt;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::fs::FileTypeExt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use rustix::event::PollFlags;
-use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
+use crate::Waitable;
+use crate::acceptor::{Acceptor, ListenerStats, Settings};
 use crate::address::Address;
+use crate::auth::choose_handshake;
 use crate::connection::Connection;
-use mp_internal::Deadline;
-
 use crate::error::{Error, Result};
-use crate::poll::poll_one;
-use crate::{Waitable, auth};
+use crate::frame::Framing;
+use crate::handshake::Handshake;
+use mp_internal::Deadline;
 
 /// Incoming messages on socket connections are limited to this by default.
 pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 1 << 30;
 
-/// How long `accept` waits for a new peer to finish the handshake by default.
-const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a new peer has to finish the handshake by default.
+const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many peers may be in the middle of the handshake at once by default.
+const DEFAULT_MAX_PENDING: usize = 256;
 
 /// A socket that accepts [`Connection`]s (Python's
 /// `multiprocessing.connection.Listener`).
 ///
-/// With an authkey, every accepted peer must pass a mutual HMAC-SHA256
-/// challenge/response before `accept` returns; a wrong key is
-/// [`Error::Authentication`] on both sides and the listener keeps listening.
-/// TCP without an authkey is refused unless explicitly allowed.
+/// [`accept`](Listener::accept) drives the handshakes of all new peers at
+/// once, message by message, and returns only peers that passed: no number
+/// of silent, slow or garbage-sending peers delays one that authenticates.
+/// (The handshakes advance while a thread waits in `accept`, as in Python;
+/// the listener has no thread of its own.) With an authkey
+/// the handshake is a mutual HMAC-SHA256 challenge/response; a wrong key
+/// is [`Error::Authentication`] for the client and counts in
+/// [`stats().refused()`](ListenerStats::refused) here. A peer has
+/// [`handshake_timeout`](ListenerBuilder::handshake_timeout) to finish, and
+/// at most [`max_pending_handshakes`](ListenerBuilder::max_pending_handshakes)
+/// are pending (the oldest makes room for a new one). TCP without an
+/// authkey is refused unless explicitly allowed.
+///
+/// The socket closes when the listener is closed or dropped.
 ///
 /// # Example
 ///
@@ -50,11 +67,10 @@ const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// # }
 /// ```
 pub struct Listener {
-    fd: Option<OwnedFd>,
+    acceptor: Option<Acceptor>,
+    stats: ListenerStats,
     address: Address,
-    authkey: Option<Vec<u8>>,
-    max_message_size: u64,
-    handshake_timeout: Duration,
+    authenticated: bool,
     last_accepted: Mutex<Option<Address>>,
     /// The socket file this listener created, removed on close.
     socket_file: Option<PathBuf>,
@@ -65,16 +81,36 @@ pub struct Listener {
 pub struct ListenerBuilder {
     address: Address,
     authkey: Option<Vec<u8>>,
+    handshake: Option<Arc<dyn Handshake>>,
+    framing: Framing,
     allow_insecure_tcp: bool,
     backlog: i32,
     max_message_size: u64,
     handshake_timeout: Duration,
+    max_pending: usize,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsServer>,
 }
 
 impl ListenerBuilder {
-    /// Requires peers to prove they hold `key` (and proves it to them).
+    /// Requires peers to prove they hold `key` (and proves it to them). An
+    /// empty key is refused by [`bind`](ListenerBuilder::bind).
     pub fn authkey(mut self, key: &[u8]) -> Self {
         self.authkey = Some(key.to_vec());
+        self
+    }
+
+    /// Runs `handshake` on every new peer instead of mp's own
+    /// ([`MpHandshake`](crate::MpHandshake)); see [`Handshake`]. It replaces
+    /// the authkey setting: giving both is an error at bind.
+    pub fn handshake(mut self, handshake: impl Handshake + 'static) -> Self {
+        self.handshake = Some(Arc::new(handshake));
+        self
+    }
+
+    /// The framing of accepted connections (default [`Framing::Mp`]).
+    pub fn framing(mut self, framing: Framing) -> Self {
+        self.framing = framing;
         self
     }
 
@@ -85,40 +121,61 @@ impl ListenerBuilder {
         self
     }
 
-    /// The `listen` backlog (default 128).
+    /// The `listen` backlog (default 1024, so a burst of peers connecting at
+    /// once is not turned away by the kernel).
     pub fn backlog(mut self, backlog: i32) -> Self {
         self.backlog = backlog;
         self
     }
 
     /// The limit on incoming messages of accepted connections (default
-    /// [`DEFAULT_MAX_MESSAGE_SIZE`]).
+    /// [`DEFAULT_MAX_MESSAGE_SIZE`]). mp's handshake tells it to clients,
+    /// whose larger sends then fail at once.
     pub fn max_message_size(mut self, bytes: u64) -> Self {
         self.max_message_size = bytes;
         self
     }
 
-    /// How long `accept` gives a peer to complete the handshake (default 10 s),
-    /// so a silent peer cannot hold the listener.
+    /// How long a new peer has to complete the handshake (default 5 s).
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self
     }
 
-    /// Binds and listens. Binding an address that is in use (another
-    /// listener, or a leftover socket file) is an error.
+    /// How many peers may be in the middle of the handshake at once
+    /// (default 256); when a new one comes in beyond that, the oldest
+    /// pending one is dropped.
+    pub fn max_pending_handshakes(mut self, count: usize) -> Self {
+        self.max_pending = count.max(1);
+        self
+    }
+
+    /// Speaks TLS on accepted connections (TCP only), with the handshake
+    /// running inside it. A plain client is refused with a clear
+    /// [`Error::Tls`] on both sides.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::TlsServer) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Binds and listens. Binding an address
+    /// that is in use (another listener, or a leftover socket file) is an
+    /// error.
     pub fn bind(self) -> Result<Listener> {
-        if self.address.is_tcp() && self.authkey.is_none() && !self.allow_insecure_tcp {
-            return Err(Error::InsecureTcp);
+        let handshake = choose_handshake(
+            &self.address,
+            self.authkey.as_deref(),
+            self.handshake.clone(),
+            self.allow_insecure_tcp,
+        )?;
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() && !self.address.is_tcp() {
+            return Err(Error::Tls("TLS runs over TCP only".into()));
         }
         let (fd, socket_file) = match &self.address {
             Address::Tcp(addr) => {
-                let family = if addr.is_ipv4() {
-                    AddressFamily::INET
-                } else {
-                    AddressFamily::INET6
-                };
-                let fd = new_socket(family)?;
+                let fd = new_socket(tcp_family(addr))?;
                 rustix::net::sockopt::set_socket_reuseaddr(&fd, true)?;
                 rustix::net::bind(&fd, addr)?;
                 (fd, None)
@@ -135,20 +192,33 @@ impl ListenerBuilder {
             }
         };
         rustix::net::listen(&fd, self.backlog)?;
-        mp_internal::tracked::track(fd.as_fd());
         // Port 0 becomes the real port.
         let address = Address::from_any(rustix::net::getsockname(&fd)?)
             .filter(|_| self.address.is_tcp())
-            .unwrap_or(self.address);
-        Ok(Listener {
-            fd: Some(fd),
+            .unwrap_or_else(|| self.address.clone());
+        let mut listener = Listener {
+            acceptor: None,
+            stats: ListenerStats::default(),
             address,
-            authkey: self.authkey,
-            max_message_size: self.max_message_size,
-            handshake_timeout: self.handshake_timeout,
+            authenticated: handshake.authenticates(),
             last_accepted: Mutex::new(None),
             socket_file,
-        })
+        };
+        let settings = Settings {
+            handshake,
+            max_message_size: self.max_message_size,
+            framing: self.framing,
+            unix: !self.address.is_tcp(),
+            handshake_timeout: self.handshake_timeout,
+            max_pending: self.max_pending,
+            #[cfg(feature = "tls")]
+            tls: self.tls,
+        };
+        // On failure the listener's drop removes the socket file.
+        let acceptor = Acceptor::new(fd, settings)?;
+        listener.stats = acceptor.stats().clone();
+        listener.acceptor = Some(acceptor);
+        Ok(listener)
     }
 }
 
@@ -168,21 +238,27 @@ impl Listener {
         ListenerBuilder {
             address: address.into(),
             authkey: None,
+            handshake: None,
+            framing: Framing::Mp,
             allow_insecure_tcp: false,
-            backlog: 128,
+            backlog: 1024,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            max_pending: DEFAULT_MAX_PENDING,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
-    /// Waits for a peer and returns the connection once it has authenticated
-    /// (Python's `accept`).
+    /// Waits for a peer that passed the handshake and returns its
+    /// connection (Python's `accept`). Peers that fail the handshake are
+    /// not returned; they count in [`stats`](Listener::stats).
     pub fn accept(&self) -> Result<Connection> {
         self.accept_until(&Deadline::never())
     }
 
     /// Like [`accept`](Listener::accept), giving up with [`Error::Timeout`]
-    /// after `timeout` (which also bounds the handshake).
+    /// after `timeout`.
     pub fn accept_timeout(&self, timeout: Duration) -> Result<Connection> {
         self.accept_until(&Deadline::after(timeout))
     }
@@ -199,38 +275,25 @@ impl Listener {
         self.last_accepted.lock().clone()
     }
 
-    /// Stops listening (and removes the socket file it created). Later
-    /// `accept`s fail with [`Error::Closed`]; closing twice is fine.
+    /// Counts of accepted, refused and dropped peers; the handle stays
+    /// live (it can be kept and read from another thread).
+    pub fn stats(&self) -> &ListenerStats {
+        &self.stats
+    }
+
+    /// Stops listening: the socket closes, with the peers still in their
+    /// handshake (and the socket file it created is removed). Later `accept`s fail with
+    /// [`Error::Closed`]; closing twice is fine.
     pub fn close(&mut self) {
-        if let Some(fd) = self.fd.take() {
-            mp_internal::tracked::untrack(fd.as_fd());
+        if self.acceptor.take().is_some() {
             self.remove_socket_file();
         }
     }
 
     fn accept_until(&self, deadline: &Deadline) -> Result<Connection> {
-        let fd = self.fd.as_ref().ok_or(Error::Closed)?;
-        let (stream, peer) = loop {
-            match rustix::net::acceptfrom_with(fd, SocketFlags::CLOEXEC) {
-                Ok(accepted) => break accepted,
-                Err(Errno::INTR | Errno::CONNABORTED) => {}
-                Err(Errno::AGAIN) => {
-                    if !poll_one(fd.as_fd(), PollFlags::IN, deadline)? {
-                        return Err(Error::Timeout);
-                    }
-                }
-                Err(e) => return Err(e.into()),
-            }
-        };
-        let conn = if self.address.is_tcp() {
-            Connection::from(std::net::TcpStream::from(stream))
-        } else {
-            Connection::from(std::os::unix::net::UnixStream::from(stream))
-        };
-        conn.set_max_message_size(self.max_message_size);
-        let handshake = deadline.min(&Deadline::after(self.handshake_timeout));
-        auth::serve(&conn, self.authkey.as_deref(), &handshake)?;
-        *self.last_accepted.lock() = peer.and_then(Address::from_any);
+        let acceptor = self.acceptor.as_ref().ok_or(Error::Closed)?;
+        let (conn, peer) = acceptor.accept(deadline)?;
+        *self.last_accepted.lock() = peer;
         Ok(conn)
     }
 
@@ -246,7 +309,8 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        self.close();
+        self.acceptor.take();
+        self.remove_socket_file();
     }
 }
 
@@ -254,149 +318,38 @@ impl fmt::Debug for Listener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Listener")
             .field("address", &self.address)
-            .field("authenticated", &self.authkey.is_some())
-            .field("closed", &self.fd.is_none())
+            .field("authenticated", &self.authenticated)
+            .field("closed", &self.acceptor.is_none())
             .finish()
     }
 }
 
 impl Waitable for Listener {
+    /// Readable while `accept` has something to do: a peer connecting, a
+    /// handshake to advance, or a connection ready. (`accept` may still
+    /// wait: the handshake may need more messages, or fail.)
     fn wait_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.fd.as_ref().map(|fd| fd.as_fd())
+        self.acceptor.as_ref().map(Acceptor::wait_fd)
     }
 }
 
-fn new_socket(family: AddressFamily) -> Result<OwnedFd> {
-    // Non-blocking so that accept never blocks past a deadline; accepted
-    // sockets are blocking (accept4 does not inherit O_NONBLOCK).
-    Ok(rustix::net::socket_with(
+/// The socket family of a TCP address.
+pub(crate) fn tcp_family(addr: &std::net::SocketAddr) -> AddressFamily {
+    if addr.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    }
+}
+
+pub(crate) fn new_socket(family: AddressFamily) -> Result<OwnedFd> {
+    // Non-blocking so that accept and connect never block past a deadline;
+    // accepted sockets are blocking (accept4 does not inherit O_NONBLOCK).
+    let fd = rustix::net::socket_with(
         family,
         SocketType::STREAM,
         SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
         None,
-    )?)
-}
-
-/// Connects to a [`Listener`] (Python's `multiprocessing.connection.Client`).
-///
-/// `Client::connect(address, authkey)` covers the common case;
-/// [`Client::builder`] adds a timeout and other settings.
-#[derive(Debug, Clone)]
-pub struct Client {
-    address: Address,
-    authkey: Option<Vec<u8>>,
-    allow_insecure_tcp: bool,
-    timeout: Option<Duration>,
-    max_message_size: u64,
-}
-
-impl Client {
-    /// Connects and authenticates.
-    pub fn connect(address: &Address, authkey: Option<&[u8]>) -> Result<Connection> {
-        let mut client = Client::builder(address.clone());
-        if let Some(key) = authkey {
-            client = client.authkey(key);
-        }
-        client.connect_now()
-    }
-
-    /// Settings for a connection to `address`.
-    pub fn builder(address: impl Into<Address>) -> Client {
-        Client {
-            address: address.into(),
-            authkey: None,
-            allow_insecure_tcp: false,
-            timeout: None,
-            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-        }
-    }
-
-    /// Proves to the listener that this client holds `key` (and checks that
-    /// the listener holds it too).
-    pub fn authkey(mut self, key: &[u8]) -> Self {
-        self.authkey = Some(key.to_vec());
-        self
-    }
-
-    /// Allows TCP without an authkey.
-    pub fn allow_insecure_tcp(mut self, allow: bool) -> Self {
-        self.allow_insecure_tcp = allow;
-        self
-    }
-
-    /// Gives up with [`Error::Timeout`] if connecting and authenticating take
-    /// longer than `timeout`.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// The limit on incoming messages (default [`DEFAULT_MAX_MESSAGE_SIZE`]).
-    pub fn max_message_size(mut self, bytes: u64) -> Self {
-        self.max_message_size = bytes;
-        self
-    }
-
-    /// Connects with these settings.
-    #[doc(alias = "Client")]
-    pub fn connect_now(&self) -> Result<Connection> {
-        if self.address.is_tcp() && self.authkey.is_none() && !self.allow_insecure_tcp {
-            return Err(Error::InsecureTcp);
-        }
-        let deadline = Deadline::from_timeout(self.timeout);
-        let conn = match &self.address {
-            Address::Tcp(addr) => {
-                let family = if addr.is_ipv4() {
-                    AddressFamily::INET
-                } else {
-                    AddressFamily::INET6
-                };
-                let fd = connect(family, addr, &deadline)?;
-                Connection::from(std::net::TcpStream::from(fd))
-            }
-            unix => {
-                let addr = unix.unix_addr()?.expect("a Unix address");
-                let fd = connect(AddressFamily::UNIX, &addr, &deadline)?;
-                Connection::from(std::os::unix::net::UnixStream::from(fd))
-            }
-        };
-        conn.set_max_message_size(self.max_message_size);
-        auth::answer(&conn, self.authkey.as_deref(), &deadline)?;
-        Ok(conn)
-    }
-}
-
-/// Connects a blocking stream socket, bounding the wait by `deadline`.
-fn connect(
-    family: AddressFamily,
-    addr: &impl rustix::net::addr::SocketAddrArg,
-    deadline: &Deadline,
-) -> Result<OwnedFd> {
-    let fd = new_socket(family)?;
-    loop {
-        match rustix::net::connect(&fd, addr) {
-            Ok(()) | Err(Errno::ISCONN) => break,
-            Err(Errno::INPROGRESS | Errno::ALREADY) => {
-                if !poll_one(fd.as_fd(), PollFlags::OUT, deadline)? {
-                    return Err(Error::Timeout);
-                }
-                if let Err(e) = rustix::net::sockopt::socket_error(&fd)? {
-                    return Err(e.into());
-                }
-                break;
-            }
-            // A Unix listener's backlog is full: try again shortly.
-            Err(Errno::AGAIN) => {
-                if deadline.remaining().is_some_and(|left| left.is_zero()) {
-                    return Err(Error::Timeout);
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let flags = rustix::fs::fcntl_getfl(&fd)? - rustix::fs::OFlags::NONBLOCK;
-    rustix::fs::fcntl_setfl(&fd, flags)?;
+    )?;
     Ok(fd)
 }

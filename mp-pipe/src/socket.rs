@@ -19,13 +19,66 @@ use crate::error::{Error, Result};
 use crate::frame::MAX_FDS_PER_SEND;
 use crate::poll::poll_one;
 
+/// How bytes move on a connection's descriptor: straight through the
+/// socket, or through a TLS session.
+#[derive(Clone, Copy)]
+pub(crate) enum Stream<'a> {
+    /// A plain socket; `handles`: descriptors may ride along (`SCM_RIGHTS`).
+    Plain { fd: BorrowedFd<'a>, handles: bool },
+    /// A TLS session over a TCP socket.
+    #[cfg(feature = "tls")]
+    Tls {
+        fd: BorrowedFd<'a>,
+        session: &'a crate::tls::Session,
+    },
+}
+
+impl Stream<'_> {
+    /// See [`recv_some`].
+    pub(crate) fn recv_some(
+        self,
+        dst: &mut [u8],
+        fds: &mut VecDeque<OwnedFd>,
+        deadline: &Deadline,
+    ) -> Result<usize> {
+        match self {
+            Stream::Plain { fd, handles } => recv_some(fd, handles, dst, fds, deadline),
+            #[cfg(feature = "tls")]
+            Stream::Tls { fd, session } => session.recv_some(fd, dst, deadline),
+        }
+    }
+
+    /// See [`recv_into_spare`].
+    pub(crate) fn recv_into_spare(self, dst: &mut Vec<u8>, deadline: &Deadline) -> Result<usize> {
+        match self {
+            Stream::Plain { fd, .. } => recv_into_spare(fd, dst, deadline),
+            #[cfg(feature = "tls")]
+            Stream::Tls { fd, session } => session.recv_into_spare(fd, dst, deadline),
+        }
+    }
+
+    /// See [`send_all`].
+    pub(crate) fn send_all(
+        self,
+        parts: &[&[u8]],
+        fds: &[OwnedFd],
+        deadline: &Deadline,
+    ) -> Result<(), SendFailure> {
+        match self {
+            Stream::Plain { fd, .. } => send_all(fd, parts, fds, deadline),
+            #[cfg(feature = "tls")]
+            Stream::Tls { fd, session } => session.send_all(fd, parts, deadline),
+        }
+    }
+}
+
 /// Room for the most descriptors one message can carry.
 const CMSG_SPACE: usize = rustix::cmsg_space!(ScmRights(MAX_FDS_PER_SEND));
 
 /// Reads at least one byte into `dst` (0 means end of file), appending any
 /// descriptors that arrive to `fds`. `unix` selects `recvmsg` with room for
 /// `SCM_RIGHTS`; TCP uses plain `recv`.
-pub(crate) fn recv_some(
+fn recv_some(
     fd: BorrowedFd<'_>,
     unix: bool,
     dst: &mut [u8],
@@ -71,11 +124,7 @@ pub(crate) fn recv_some(
 
 /// Reads at least one byte into the spare capacity of `dst` (0 means end of
 /// file). For bulk payloads after all descriptors of a frame have arrived.
-pub(crate) fn recv_into_spare(
-    fd: BorrowedFd<'_>,
-    dst: &mut Vec<u8>,
-    deadline: &Deadline,
-) -> Result<usize> {
+fn recv_into_spare(fd: BorrowedFd<'_>, dst: &mut Vec<u8>, deadline: &Deadline) -> Result<usize> {
     // Never block in the call itself: when nothing is there, `wait_ready`
     // spins briefly, then sleeps in poll.
     let flags = RecvFlags::DONTWAIT;
@@ -99,7 +148,7 @@ pub(crate) struct SendFailure {
 
 /// Writes the concatenation of `parts`, attaching `fds` to the first bytes
 /// (in batches of at most `SCM_MAX_FD`, one byte per extra batch).
-pub(crate) fn send_all(
+fn send_all(
     fd: BorrowedFd<'_>,
     parts: &[&[u8]],
     fds: &[OwnedFd],
@@ -178,7 +227,7 @@ fn slices_from<'a>(parts: &[&'a [u8]], mut offset: usize, mut len: usize) -> Vec
 }
 
 /// Waits for `events` after a non-blocking call found nothing to do.
-fn wait_ready(fd: BorrowedFd<'_>, events: PollFlags, deadline: &Deadline) -> Result<()> {
+pub(crate) fn wait_ready(fd: BorrowedFd<'_>, events: PollFlags, deadline: &Deadline) -> Result<()> {
     if poll_one(fd, events, deadline)? {
         Ok(())
     } else {

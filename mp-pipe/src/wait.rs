@@ -1,3 +1,5 @@
+//! `wait()` on many connections, listeners and processes (Python's `connection.wait`).
+
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;

@@ -8,6 +8,14 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod flood;
+#[cfg(feature = "pki")]
+mod pki;
+
+pub use flood::Flood;
+#[cfg(feature = "pki")]
+pub use pki::TestPki;
+
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 

@@ -1,17 +1,19 @@
 //! The server: a table of objects with their holds, the client sessions,
 //! and one thread per client connection (as in CPython), so a slow or
-//! misbehaving client never blocks the others.
+//! misbehaving client never blocks the others. One thread accepts: the
+//! listener drives every pending handshake at once, so no number of
+//! silent or garbage-sending peers delays a client that authenticates.
 
 mod object;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use mp_pipe::{Address, Connection, Listener};
+use mp_pipe::{Address, Connection, Listener, ListenerStats};
 use parking_lot::Mutex;
 
 use crate::error::RemoteError;
@@ -27,9 +29,6 @@ use object::{Object, Stop};
 pub(crate) const GRACE: Duration = Duration::from_secs(1);
 /// How often the reaper looks for expired objects and sessions.
 const REAP_EVERY: Duration = Duration::from_millis(200);
-/// Threads accepting connections: a peer that never finishes the handshake
-/// holds one of them for at most the handshake timeout.
-const ACCEPTORS: usize = 8;
 /// How long a new peer has to authenticate.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -39,7 +38,8 @@ pub(crate) struct Core {
     typeids: HashMap<String, Typeid>,
     stopping: AtomicBool,
     connections: AtomicU64,
-    refused: AtomicU64,
+    /// The listener's counters (peers refused by the handshake).
+    listener: OnceLock<ListenerStats>,
 }
 
 enum Typeid {
@@ -250,7 +250,7 @@ impl Core {
             typeids,
             stopping: AtomicBool::new(false),
             connections: AtomicU64::new(0),
-            refused: AtomicU64::new(0),
+            listener: OnceLock::new(),
         }
     }
 
@@ -365,7 +365,7 @@ impl Core {
             objects: table.slots.len() as u64,
             sessions: table.sessions.len() as u64,
             connections: self.connections.load(Ordering::Relaxed),
-            refused: self.refused.load(Ordering::Relaxed),
+            refused: self.listener.get().map_or(0, ListenerStats::refused),
         }
     }
 
@@ -522,9 +522,17 @@ fn reply_to_bad_frame(conn: &Connection, e: mp_pipe::Error) {
     let _ = conn.send_timeout(&Reply(Err(fault)), Duration::from_secs(1));
 }
 
+/// How the server's listener speaks beyond its address and key: TLS (with
+/// the `tls` feature).
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ServerTransport {
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<mp_pipe::tls::TlsServer>,
+}
+
 /// A bound server, ready to serve.
 pub(crate) struct Bound {
-    listener: Arc<Listener>,
+    listener: Listener,
     core: Arc<Core>,
 }
 
@@ -533,18 +541,26 @@ impl Bound {
         address: Address,
         authkey: Option<&[u8]>,
         max_message_size: u64,
+        transport: ServerTransport,
         registrar: Registrar,
     ) -> Result<Bound, mp_pipe::Error> {
+        let _ = &transport;
         let mut builder = Listener::builder(address)
             .max_message_size(max_message_size)
             .handshake_timeout(HANDSHAKE_TIMEOUT);
-        if let Some(key) = authkey.filter(|k| !k.is_empty()) {
+        if let Some(key) = authkey {
             builder = builder.authkey(key);
         }
+        #[cfg(feature = "tls")]
+        if let Some(tls) = transport.tls {
+            builder = builder.tls(tls);
+        }
         let listener = builder.bind()?;
+        let core = Core::new(registrar);
+        let _ = core.listener.set(listener.stats().clone());
         Ok(Bound {
-            listener: Arc::new(listener),
-            core: Arc::new(Core::new(registrar)),
+            listener,
+            core: Arc::new(core),
         })
     }
 
@@ -563,17 +579,13 @@ impl Bound {
                     core.reap();
                 }
             })?;
-        for i in 1..ACCEPTORS {
-            let (listener, core) = (self.listener.clone(), self.core.clone());
-            std::thread::Builder::new()
-                .name(format!("mp-manager-accept-{i}"))
-                .spawn(move || accept_loop(&listener, &core))?;
-        }
         accept_loop(&self.listener, &self.core);
         Ok(())
     }
 }
 
+/// Accepts clients (the listener runs their handshakes, all at once) and
+/// gives each its own thread; returns when the listener is closed.
 fn accept_loop(listener: &Listener, core: &Arc<Core>) {
     loop {
         match listener.accept() {
@@ -586,14 +598,10 @@ fn accept_loop(listener: &Listener, core: &Arc<Core>) {
                     .spawn(move || core.serve_connection(conn));
             }
             Err(mp_pipe::Error::Closed) => return,
-            Err(mp_pipe::Error::Authentication(_)) => {
-                core.refused.fetch_add(1, Ordering::Relaxed);
-            }
             // Out of descriptors (or memory): pause briefly, keep accepting.
-            Err(mp_pipe::Error::Io(_)) => std::thread::sleep(Duration::from_millis(10)),
-            // A peer that misbehaved during the handshake (timed out, hung
-            // up, sent junk): its problem only.
-            Err(_) => {}
+            // (Peers that fail the handshake never reach here: the listener
+            // counts them.)
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
     }
 }

@@ -4,11 +4,14 @@
 mod bad_input;
 mod children;
 mod collections;
+mod flood;
 mod lifetime;
 mod netns;
 mod remote;
 mod shutdown;
 mod sync;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::time::Duration;
 

@@ -157,3 +157,27 @@ fn errors_are_send_sync_and_convert_to_io_errors() {
     let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(Error::Empty);
     assert_eq!(boxed.to_string(), "the queue is empty");
 }
+
+/// An empty authkey is refused everywhere with mp-pipe's error (it used to
+/// mean "no key" on a Unix socket, silently).
+#[test]
+fn an_empty_authkey_is_refused_everywhere() {
+    let _d = mp_testkit::deadline(DEADLINE);
+    let pipe_error = match mp_pipe::Listener::bind(Address::unique(), Some(b"")) {
+        Err(mp_pipe::Error::Authentication(why)) => why,
+        other => panic!("{other:?}"),
+    };
+    for address in [Address::unique(), Address::localhost(0)] {
+        let base = || BaseManager::new().address(address.clone()).authkey(b"");
+        for result in [
+            base().start().map(drop),
+            base().get_server().map(drop),
+            base().connect().map(drop),
+        ] {
+            match result {
+                Err(Error::Authentication(why)) => assert_eq!(why, pipe_error),
+                other => panic!("{address}: {other:?}"),
+            }
+        }
+    }
+}
