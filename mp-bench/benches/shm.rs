@@ -1,6 +1,10 @@
 //! `shm/value_lock_increment`: `Value<u64>` += 1 under its lock, two
 //! processes hammering the same value (time per increment), beside an
 //! uncontended futex lock (the floor) and the same `Value` uncontended.
+//! A fast two-process time may mean the lock changes hands quickly, or
+//! that each process keeps it for long streaks: both processes count the
+//! hand-offs they see (see `Handoffs`), written beside criterion's results
+//! as `handoffs.json`.
 //!
 //! `shm/semaphore_pingpong`: a release/acquire round trip between two
 //! processes (the hand-off that spinning before a futex sleep speeds up),
@@ -16,23 +20,64 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-mod common;
+mod pinning;
+mod report_files;
 
-use common::{pin, unpin};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use mp::process::{Process, StartMethod};
 use mp::shm::{RawValue, Semaphore, SharedMemory, Value};
+use pinning::{pin, unpin};
 
-fn incrementer(v: Value<u64>, go: Semaphore, done: Semaphore, n: RawValue<u64>) {
+/// One process's count of the times the lock came to it from the other
+/// process in a sample: under the lock it compares the value with what it
+/// left last (at first, the value the sample started from), and a
+/// difference means the other process held the lock in between. The two
+/// processes' counts add up to the sample's changes of owner.
+struct Handoffs {
+    /// The value this process left after its last increment.
+    left: u64,
+    count: u64,
+}
+
+impl Handoffs {
+    /// Counting from a sample that starts at `value`.
+    fn from(value: u64) -> Handoffs {
+        Handoffs {
+            left: value,
+            count: 0,
+        }
+    }
+
+    /// `*value += 1`, noting whether the other process was there since.
+    fn increment(&mut self, value: &mut u64) {
+        if *value != self.left {
+            self.count += 1;
+        }
+        *value += 1;
+        self.left = *value;
+    }
+}
+
+/// The child's side of `mp_value_2_processes`: on each `go`, `n`
+/// increments of a value that starts the sample at `from`, adding the
+/// hand-offs it saw to `handoffs`.
+fn incrementer(
+    v: Value<u64>,
+    go: Semaphore,
+    done: Semaphore,
+    [n, from, handoffs]: [RawValue<u64>; 3],
+) {
     loop {
         go.acquire().forget();
         let k = n.load();
         if k == u64::MAX {
             return;
         }
+        let mut seen = Handoffs::from(from.load());
         for _ in 0..k {
-            *v.lock().unwrap() += 1;
+            seen.increment(&mut v.lock().unwrap());
         }
+        handoffs.store(handoffs.load() + seen.count);
         done.release().unwrap();
     }
 }
@@ -91,32 +136,54 @@ fn value_lock_increment(c: &mut Criterion) {
     let go = Semaphore::new(0).unwrap();
     let done = Semaphore::new(0).unwrap();
     let n = RawValue::new(0u64).unwrap();
+    let from = RawValue::new(0u64).unwrap();
+    let theirs_seen = RawValue::new(0u64).unwrap();
     let mut child = Process::new(
         incrementer,
-        (v.clone(), go.clone(), done.clone(), n.clone()),
+        (
+            v.clone(),
+            go.clone(),
+            done.clone(),
+            [n.clone(), from.clone(), theirs_seen.clone()],
+        ),
     )
     .start_method(StartMethod::Fork);
     child.start().unwrap();
     let mut total = 0u64;
+    let mut mine_seen = 0u64;
     g.bench_function("mp_value_2_processes", |b| {
         b.iter_custom(|iters| {
             let theirs = (iters / 2).max(1);
             let mine = iters.saturating_sub(theirs);
+            // Every increment so far is in the value (the child is idle).
+            from.store(total);
+            let mut seen = Handoffs::from(total);
             total += theirs + mine;
             n.store(theirs);
             let start = Instant::now();
             go.release().unwrap();
             for _ in 0..mine {
-                *v.lock().unwrap() += 1;
+                seen.increment(&mut v.lock().unwrap());
             }
             done.acquire().forget();
-            start.elapsed()
+            let elapsed = start.elapsed();
+            mine_seen += seen.count;
+            elapsed
         })
     });
     n.store(u64::MAX);
     go.release().unwrap();
     child.join().unwrap();
     assert_eq!(v.value().unwrap(), total, "every increment counted");
+    // Warm-up and samples alike: the share of hand-offs, not a count.
+    let handoffs = mine_seen + theirs_seen.load();
+    report_files::write(
+        "shm/value_lock_increment/mp_value_2_processes/handoffs.json",
+        &format!(
+            "{{\"full_id\":\"shm/value_lock_increment/mp_value_2_processes/handoffs\",\
+             \"handoffs\":{handoffs},\"increments\":{total}}}\n"
+        ),
+    );
     g.finish();
 }
 
@@ -245,4 +312,7 @@ criterion_group!(
     semaphore_pingpong,
     create_attach_unlink
 );
-criterion_main!(benches);
+
+fn main() {
+    report_files::main(benches);
+}
