@@ -3,7 +3,7 @@
 //! wait and a row compares transports, not wait policies.
 //!
 //! mp's `recv` (mp-pipe's `poll`) first polls its socket with a zero
-//! timeout for up to 30 µs, when spinning pays off ([`mp::handle::spin`]:
+//! timeout for up to 30 µs, when spinning is useful ([`mp_internal::spin`]:
 //! the waiter may run on more than one CPU), then sleeps in `poll`. A floor
 //! that blocks at once pays the 50-60 µs cross-core wake-up of an idle vCPU
 //! that mp's spin saves; with this policy it does not either.
@@ -22,7 +22,7 @@ const SPIN_FOR: Duration = Duration::from_micros(30);
 /// pays off as mp decides it; returns whether it said yes (if not, the
 /// caller sleeps in its blocking call).
 pub(crate) fn spin_until(mut ready: impl FnMut() -> bool) -> bool {
-    if !mp::handle::spin::pays_off() {
+    if !mp_internal::spin::is_useful() {
         return false;
     }
     let start = Instant::now();
