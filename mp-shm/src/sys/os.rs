@@ -69,6 +69,8 @@ impl<T: Default> PidMutex<T> {
 
     pub(crate) fn lock(&self) -> PidGuard<'_, T> {
         let me = crate::identity::process().0;
+        // Spin only where the holder can run meanwhile (not on one CPU).
+        let spin_rounds = mp_handle::spin::rounds(100);
         let mut spins = 0u32;
         loop {
             match self
@@ -89,7 +91,7 @@ impl<T: Default> PidMutex<T> {
                         break;
                     }
                 }
-                Err(_) if spins < 100 => {
+                Err(_) if spins < spin_rounds => {
                     spins += 1;
                     std::hint::spin_loop();
                 }
