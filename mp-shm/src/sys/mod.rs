@@ -6,7 +6,8 @@
 //! - [`shareable`]: the [`Shareable`] contract for plain data;
 //! - [`data`]: typed data regions, the guards that hand out references under
 //!   a held lock, and the raw (lock-free) accessors;
-//! - [`os`]: `pthread_atfork`, signal dispositions, zero-sized values.
+//! - [`os`]: signal dispositions, the tracker's start-up hook, a
+//!   fork-proof process-local mutex.
 #![allow(unsafe_code)]
 
 pub(crate) mod data;

@@ -1,4 +1,4 @@
-//! Process-level calls rustix leaves out, and zero-sized values.
+//! Process-level calls rustix leaves out, and a fork-proof process-local mutex.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -9,23 +9,6 @@ pub(crate) fn ignore_termination_signals() {
         // SAFETY: setting a disposition to SIG_IGN has no memory effects.
         unsafe { libc::signal(sig, libc::SIG_IGN) };
     }
-}
-
-/// The zero-sized action `A`, made out of nothing.
-///
-/// `BarrierAction` is sealed: it is implemented only for `NoAction` (a unit
-/// struct) and for closures and `fn` items, which are values without data or
-/// invariants when zero-sized (the same reasoning `mp-process` uses for the
-/// targets of child processes).
-pub(crate) fn conjure<A: crate::BarrierAction>() -> A {
-    const {
-        assert!(
-            std::mem::size_of::<A>() == 0,
-            "a barrier action must be a fn item or a non-capturing closure"
-        )
-    };
-    // SAFETY: a zero-sized value has no bytes, so all-zero bytes are it (see above).
-    unsafe { std::mem::zeroed::<A>() }
 }
 
 /// Whether the tracker hook is linked into this binary (it ran at start-up).
