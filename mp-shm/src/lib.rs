@@ -67,6 +67,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod array;
 mod barrier;
 mod condition;
 mod error;
@@ -74,22 +75,26 @@ mod event;
 mod identity;
 mod lock;
 mod object;
+mod raw;
 mod raw_lock;
 mod semaphore;
 mod shareable_list;
+mod shared_data;
 mod shared_memory;
 mod sys;
 mod tracker;
 mod value;
 
+pub use array::Array;
 pub use barrier::{Barrier, BarrierAction, NoAction};
 pub use condition::{Condition, ConditionGuard};
 pub use error::{AcquireError, Error, ErrorKind, LockResult, OwnerDied, Result};
 pub use event::Event;
 pub use lock::{Lock, LockGuard, RLock, RLockGuard};
+pub use raw::{RawArray, RawValue};
 pub use semaphore::{BoundedSemaphore, BoundedSemaphoreGuard, Semaphore, SemaphoreGuard};
 pub use shareable_list::{Item, ShareableList};
 pub use shared_memory::{MAX_NAME_LEN, SharedMemory};
 pub use sys::Shareable;
 pub use sys::data::{ArrayGuard, ValueGuard};
-pub use value::{Array, RawArray, RawValue, Value};
+pub use value::Value;

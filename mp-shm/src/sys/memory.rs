@@ -10,6 +10,7 @@ use std::sync::{Arc, Weak};
 use rustix::fs::{MemfdFlags, SealFlags};
 use rustix::mm::{MapFlags, ProtFlags};
 
+use super::atomic_copy;
 use super::layout::State;
 use super::os::PidMutex;
 
@@ -84,7 +85,9 @@ impl Mapping {
         Some(unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(offset).cast::<S>(), n) })
     }
 
-    /// Copies `dst.len()` bytes from `offset`; false if out of bounds.
+    /// Copies `dst.len()` bytes from `offset` with atomic word loads; false
+    /// if out of bounds. Race-free while other processes write the same
+    /// bytes (the copy may then mix old and new words).
     pub(crate) fn read(&self, offset: usize, dst: &mut [u8]) -> bool {
         if offset
             .checked_add(dst.len())
@@ -92,22 +95,17 @@ impl Mapping {
         {
             return false;
         }
-        // SAFETY: the source range is inside the mapping (checked above) and
-        // does not overlap `dst` (a Rust-owned buffer). Other processes may
-        // write these bytes concurrently: like DMA memory, the copy may then
-        // see a mix of old and new bytes, which is a valid `[u8]`; nothing
-        // else in this process holds a reference to them.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                self.ptr.as_ptr().add(offset),
-                dst.as_mut_ptr(),
-                dst.len(),
-            )
-        };
+        // SAFETY: the range is inside the mapping (checked above), which
+        // starts page-aligned and is mapped in whole pages, so the aligned
+        // words around it are mapped too. Safe code reaches these bytes only
+        // through this word discipline (`read`/`write`) or through atomic
+        // records (`state`); everything else is `unsafe` with a contract.
+        unsafe { atomic_copy::read_bytes(self.ptr.as_ptr().add(offset), dst) };
         true
     }
 
-    /// Copies `src` to `offset`; false if out of bounds.
+    /// Copies `src` to `offset` with atomic word stores; false if out of
+    /// bounds.
     pub(crate) fn write(&self, offset: usize, src: &[u8]) -> bool {
         if offset
             .checked_add(src.len())
@@ -115,12 +113,8 @@ impl Mapping {
         {
             return false;
         }
-        // SAFETY: in bounds (checked above), no overlap with `src`; no safe
-        // API holds a reference into these bytes outside a held lock that
-        // this copy's callers respect (see `read` for concurrent writers).
-        unsafe {
-            std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.as_ptr().add(offset), src.len())
-        };
+        // SAFETY: as in `read`.
+        unsafe { atomic_copy::write_bytes(self.ptr.as_ptr().add(offset), src) };
         true
     }
 

@@ -1,5 +1,6 @@
 //! Every `unsafe` operation of this crate, each with the reason it holds.
 //!
+//! - [`atomic_copy`]: race-free copies in and out of shared memory;
 //! - [`memory`]: memory maps, and typed views of process-shared state made
 //!   of atomics only;
 //! - [`layout`]: the `#[repr(C)]` records that live in shared memory;
@@ -10,6 +11,7 @@
 //!   fork-proof process-local mutex.
 #![allow(unsafe_code)]
 
+pub(crate) mod atomic_copy;
 pub(crate) mod data;
 pub(crate) mod layout;
 pub(crate) mod memory;
