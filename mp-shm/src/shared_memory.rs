@@ -39,6 +39,11 @@ pub const MAX_NAME_LEN: usize = 250;
 ///
 /// Give a child a clone (`Process::new(f, (shm.clone(),))`) or the name.
 ///
+/// Unlike the memory behind [`Value`](crate::Value), a named segment cannot
+/// be sealed against resizing: a process that truncates it (through any
+/// descriptor, or `/dev/shm`) makes the other processes' accesses beyond
+/// the new end fault with `SIGBUS`, as in CPython.
+///
 /// ```
 /// use mp_shm::SharedMemory;
 /// # fn main() -> Result<(), mp_shm::Error> {

@@ -297,3 +297,41 @@ fn bulk_copies_race_with_a_writer_without_tearing_elements() {
     shm.read_at(4096 + 16, &mut edges).unwrap();
     assert_eq!(edges, [0; 3], "bytes after the written range are kept");
 }
+
+/// The descriptor a handle hands out (`mp_handle::encode` is safe and
+/// public) cannot change the bytes under a live guard: it is read-only, so
+/// `pwrite`, `ftruncate` and `fallocate` fail; a receiving process still
+/// maps the value writable.
+#[test]
+fn a_handles_descriptor_cannot_write_the_shared_bytes() {
+    let _d = deadline(LONG);
+    let v = Value::new(5u8).unwrap();
+    let guard = v.lock().unwrap();
+    let (bytes, fds) = mp_handle::encode(&v).unwrap();
+    for fd in &fds {
+        assert!(rustix::io::pwrite(fd, &[0xff; 4096], 0).is_err());
+        assert!(rustix::fs::ftruncate(fd, 0).is_err());
+        assert!(
+            rustix::fs::fallocate(
+                fd,
+                rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE,
+                0,
+                4096
+            )
+            .is_err()
+        );
+    }
+    assert_eq!(*guard, 5, "nothing changed under the guard");
+    drop(guard);
+    let same: Value<u8> = mp_handle::decode(&bytes, fds).unwrap();
+    same.set_value(6).unwrap();
+    assert_eq!(v.value().unwrap(), 6);
+    // A child that receives it can write it (it reopens the memfd writable).
+    let p = started(Process::new(add_one, (v.clone(),)), StartMethod::Spawn);
+    assert_eq!(join(&p), 0);
+    assert_eq!(v.value().unwrap(), 7);
+}
+
+fn add_one(v: Value<u8>) {
+    *v.lock().unwrap() += 1;
+}
