@@ -94,7 +94,7 @@ impl<T: Shareable> Array<T> {
         wait: Wait,
     ) -> std::result::Result<ArrayGuard<'_, T>, AcquireError<ArrayGuard<'_, T>>> {
         self.lock
-            .acquire_with(true, wait)
+            .acquire_with(wait)
             .map(|g| ArrayGuard::new(g, &self.data))
             .map_err(|e| e.map(|g| ArrayGuard::new(g, &self.data)))
     }

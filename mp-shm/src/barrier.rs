@@ -108,11 +108,13 @@ impl Barrier<NoAction> {
 
 struct Held<'a> {
     st: &'a BarrierState,
+    /// The internal lock's hold.
+    word: u32,
 }
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
-        self.st.lock.unlock();
+        self.st.lock.unlock(self.word);
     }
 }
 
@@ -153,17 +155,20 @@ impl<A: BarrierAction> Barrier<A> {
 
     fn lock(&self) -> Held<'_> {
         let st = self.st();
-        let acquired = st
+        let hold = st
             .lock
             .lock(Owner::Process, false, Wait::Forever)
             .expect("an unbounded wait does not time out");
-        if acquired == Acquired::OwnerDied {
+        if hold.acquired == Acquired::OwnerDied {
             // A process died inside the barrier: its state cannot be trusted.
             st.lock.mark_consistent();
             st.state.store(BROKEN, SeqCst);
             notify_all(st);
         }
-        Held { st }
+        Held {
+            st,
+            word: hold.word,
+        }
     }
 
     /// Releases the internal lock, sleeps until a broadcast (or `wait`

@@ -32,7 +32,13 @@
 //!   spin briefly before sleeping: an uncontended `Value` increment costs
 //!   nanoseconds, not microseconds.
 //! - A lock whose holder died (even by SIGKILL) is taken over by the next
-//!   acquirer, who gets an [`OwnerDied`] instead of a deadlock.
+//!   acquirer, who gets an [`OwnerDied`] instead of a deadlock, within about
+//!   a millisecond of the death (waiters are woken through a pidfd of the
+//!   holder). A holder in another pid namespace, whose life this process
+//!   cannot see, is never taken over.
+//! - A live guard's hold is released by nobody else: what it protects
+//!   really is exclusive. CPython's free-standing `acquire()`/`release()`
+//!   from any process is [`LockGuard::forget`] plus [`Lock::release`].
 //! - A [`SharedMemory`] is unlinked by its creator's handle on drop, never
 //!   by a process that merely attached; segments of a crashed creator are
 //!   cleaned up by a tracker process; bytes round-trip exactly.
@@ -70,6 +76,7 @@
 mod array;
 mod barrier;
 mod condition;
+mod death_watch;
 mod error;
 mod event;
 mod identity;

@@ -93,14 +93,22 @@ pub(crate) fn inline_lock(region_seg: &Arc<Segment>) -> Lock {
 }
 
 pub(crate) fn check_lock(guard: &LockGuard<'_>, lock: &Lock) -> Result<()> {
-    if guard.lock().same_as(lock) {
-        Ok(())
-    } else {
-        Err(Error::new(
+    if !guard.lock().same_as(lock) {
+        return Err(Error::new(
             ErrorKind::LockNotHeld,
             "the guard holds another lock than this object's",
-        ))
+        ));
     }
+    // A live guard's hold is released by nobody else (it is pinned); this
+    // only fails if its process was wrongly judged dead and the lock taken
+    // over, and then the data is not touched.
+    if !guard.holds() {
+        return Err(Error::new(
+            ErrorKind::LockNotHeld,
+            "the guard's acquisition no longer holds the lock",
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) fn out_of_range(i: usize, len: usize) -> Error {

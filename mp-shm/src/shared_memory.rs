@@ -105,7 +105,7 @@ fn generated_name() -> Result<String> {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     Ok(format!(
         "psm_{:016x}",
-        z ^ (z >> 31) ^ u64::from(crate::identity::process().0)
+        z ^ (z >> 31) ^ u64::from(crate::identity::process().id)
     ))
 }
 

@@ -83,7 +83,7 @@ impl<T: Shareable> Value<T> {
         wait: Wait,
     ) -> std::result::Result<ValueGuard<'_, T>, AcquireError<ValueGuard<'_, T>>> {
         self.lock
-            .acquire_with(true, wait)
+            .acquire_with(wait)
             .map(|g| ValueGuard::new(g, &self.data))
             .map_err(|e| e.map(|g| ValueGuard::new(g, &self.data)))
     }

@@ -180,8 +180,8 @@ impl<T> std::fmt::Debug for DataRegion<T> {
 /// Exclusive access to a [`Value`](crate::Value)'s data: derefs to `T`.
 ///
 /// Returned by [`Value::lock`](crate::Value::lock); the value's lock is
-/// released when the guard drops. While it exists, `Lock::release` by
-/// anyone else is refused, so the `&mut T` really is exclusive.
+/// released when the guard drops. While it exists, every release by anyone
+/// else is refused, so the `&mut T` really is exclusive.
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct ValueGuard<'a, T: Shareable> {
     pub(crate) guard: LockGuard<'a>,
@@ -189,13 +189,13 @@ pub struct ValueGuard<'a, T: Shareable> {
 }
 
 impl<'a, T: Shareable> ValueGuard<'a, T> {
-    /// Wraps a pinned guard of the lock that protects `data`.
+    /// Wraps a guard of the lock that protects `data`.
     ///
     /// # Panics
     ///
-    /// If the guard is not pinned or `data` is not one element.
+    /// If `data` is not one element.
     pub(crate) fn new(guard: LockGuard<'a>, data: &'a DataRegion<T>) -> ValueGuard<'a, T> {
-        assert!(guard.is_pinned() && data.len() == 1);
+        assert!(data.len() == 1);
         ValueGuard { guard, data }
     }
 }
@@ -205,9 +205,14 @@ impl<T: Shareable> Deref for ValueGuard<'_, T> {
     fn deref(&self) -> &T {
         // SAFETY: the region is in bounds and aligned (checked by
         // `DataRegion::new`) and kept mapped by the value borrowed for the
-        // guard's lifetime. The guard holds the value's lock pinned: every
-        // safe accessor of this data takes that lock, and nobody can release
-        // it until the guard drops, so nothing else reads or writes it now.
+        // guard's lifetime. The guard's hold of the value's lock is pinned:
+        // every safe accessor of this data takes that lock (or checks a
+        // guard's hold, `get_with`), and no release path but this guard's
+        // own drop frees a pinned hold (`Lock::release` and
+        // `release_if_held_by` refuse it, a guard releases only its own
+        // acquisition, `Condition::wait` only its guard's); a takeover needs
+        // the holder's process judged dead, and ours runs. So nothing else
+        // reads or writes the data now.
         unsafe { &*self.data.ptr() }
     }
 }
@@ -231,13 +236,8 @@ pub struct ArrayGuard<'a, T: Shareable> {
 }
 
 impl<'a, T: Shareable> ArrayGuard<'a, T> {
-    /// Wraps a pinned guard of the lock that protects `data`.
-    ///
-    /// # Panics
-    ///
-    /// If the guard is not pinned.
+    /// Wraps a guard of the lock that protects `data`.
     pub(crate) fn new(guard: LockGuard<'a>, data: &'a DataRegion<T>) -> ArrayGuard<'a, T> {
-        assert!(guard.is_pinned());
         ArrayGuard { guard, data }
     }
 }
