@@ -8,11 +8,54 @@
 //! | Python | mp |
 //! |---|---|
 //! | `multiprocessing.Process`, `current_process`, `active_children`, `cpu_count` | [`Process`], [`current_process`], [`active_children`], [`cpu_count`] ([`process`]) |
-//! | `Pipe`, `connection.Listener/Client/wait` | [`pipe`], [`Connection`], [`Listener`], [`Client`], [`wait`] ([`mod@pipe`]) |
+//! | `Pipe`, `connection.Listener/Client/wait` | [`pipe()`], [`Connection`], [`Listener`], [`Client`], [`wait`] ([`mod@pipe`]) |
 //! | `Queue`, `SimpleQueue`, `JoinableQueue` | [`Queue`], [`SimpleQueue`], [`JoinableQueue`] ([`queue`]) |
 //! | `Value`, `Array`, `Lock`, `RLock`, `Semaphore`, `Condition`, `Event`, `Barrier`, `shared_memory` | [`Value`], [`Array`], [`Lock`], ... ([`shm`]) |
-//! | `Pool` | [`pool`] |
-//! | `Manager`, `BaseManager` | [`Manager`], [`BaseManager`] ([`manager`]) |
+//! | `Pool`, `AsyncResult` | [`Pool`], [`AsyncResult`] ([`pool`]) |
+//! | `Manager`, `BaseManager`, the proxies | [`Manager`], [`BaseManager`], [`ListProxy`], [`DictProxy`], [`QueueProxy`], ... ([`manager`]) |
+//!
+//! # Sending your own types
+//!
+//! Arguments, messages and queue items are serde values. Structs of your
+//! own need serde's derives, so a port's `Cargo.toml` has two lines:
+//!
+//! ```toml
+//! [dependencies]
+//! mp = "0.1"
+//! serde = { version = "1", features = ["derive"] }
+//! ```
+//!
+//! Without the `serde` line, mp's own re-export does the same, with one
+//! attribute that tells the derive where serde is:
+//!
+//! ```
+//! #[derive(mp::Serialize, mp::Deserialize, Debug, PartialEq)]
+//! #[serde(crate = "mp::serde")]
+//! struct Point {
+//!     x: i32,
+//!     y: i32,
+//! }
+//! # let (a, b) = mp::pipe().unwrap();
+//! # a.send(&Point { x: 1, y: 2 }).unwrap();
+//! # assert_eq!(b.recv::<Point>().unwrap(), Point { x: 1, y: 2 });
+//! ```
+//!
+//! ```
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, Debug, PartialEq)]
+//! struct Record {
+//!     name: String,
+//!     score: u32,
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let (a, b) = mp::pipe()?;
+//! a.send(&Record { name: "Ada".into(), score: 10 })?;
+//! assert_eq!(b.recv::<Record>()?, Record { name: "Ada".into(), score: 10 });
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! # Example
 //!
@@ -58,10 +101,22 @@ pub use mp_queue as queue;
 #[doc(inline)]
 pub use mp_shm as shm;
 
+/// serde, the data model of everything that crosses a process boundary.
+pub use serde;
+/// serde's traits and derives (`#[derive(mp::Serialize)]` with
+/// `#[serde(crate = "mp::serde")]`; see the crate docs).
+pub use serde::{Deserialize, Serialize};
+
 #[doc(inline)]
-pub use mp_manager::{BaseManager, Manager};
+pub use mp_manager::{
+    ArrayProxy, BarrierProxy, BaseManager, ConditionProxy, DictProxy, EventProxy,
+    JoinableQueueProxy, ListProxy, LockProxy, Manager, Namespace, QueueProxy, RLockProxy,
+    SemaphoreProxy, ValueProxy,
+};
 #[doc(inline)]
 pub use mp_pipe::{Client, Connection, Listener, pipe, pipe_simplex, wait};
+#[doc(inline)]
+pub use mp_pool::{AsyncResult, Pool};
 #[doc(inline)]
 pub use mp_process::{
     Context, JoinHandle, Process, Run, StartMethod, active_children, cpu_count, current_process,

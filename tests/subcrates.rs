@@ -12,6 +12,34 @@ fn modules_are_the_crates() {
     let _: Option<mp::shm::Error> = None;
     let _: Option<mp::manager::Error> = None;
     let _: Option<mp::handle::Fd> = None;
+    let _: Option<mp::pool::Error> = None;
+}
+
+#[test]
+fn pool_proxies_and_serde_are_at_the_top() {
+    let _d = mp_testkit::deadline(Duration::from_secs(60));
+    fn square(x: u32) -> u32 {
+        x * x
+    }
+    let pool = mp::Pool::new(1).unwrap();
+    let result: mp::AsyncResult<u32> = pool.apply_async(square, (3,)).unwrap();
+    assert_eq!(result.get().unwrap(), 9);
+    let manager = mp::Manager::start().unwrap();
+    let list: mp::ListProxy<u32> = manager.list().unwrap();
+    list.append(&1).unwrap();
+    let _: Option<mp::DictProxy<u32, u32>> = None;
+    let _: Option<mp::QueueProxy<u32>> = None;
+    let _: Option<mp::ValueProxy<u32>> = None;
+    let _: Option<mp::Namespace> = None;
+    // `mp::serde` is the serde mp encodes with.
+    #[derive(mp::serde::Serialize)]
+    #[serde(crate = "mp::serde")]
+    struct Point {
+        x: u32,
+    }
+    let (a, b) = mp::pipe().unwrap();
+    a.send(&Point { x: 7 }).unwrap();
+    assert_eq!(b.recv::<u32>().unwrap(), 7);
 }
 
 #[test]

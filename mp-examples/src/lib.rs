@@ -31,6 +31,8 @@
 //! | [`pipe_chain_eof`] | seed 004 | a two-stage pipe chain ending on EOF |
 //! | [`pool_map_function_square`] | seed 004 | `Pool(processes=4).map`, `close`, `join` |
 //! | [`pool_imap_unordered_progress`] | (beyond the seeds) | `imap_unordered` over a long job with a progress bar |
+//! | [`pool_worker_killed`] | (what CPython gets wrong) | a worker killed mid-task: `WorkerLost` for that task, the pool goes on (CPython hangs) |
+//! | [`lock_holder_killed`] | (what CPython gets wrong) | a lock holder killed: the next acquirer gets `OwnerDied` (CPython deadlocks) |
 //!
 //! Each module opens with the key lines of its Python original and what
 //! differs. Where the original never ends (a consumer's `while True`) or
@@ -50,6 +52,7 @@
 
 pub mod cpu_count_workers;
 pub mod daemon_processes;
+pub mod lock_holder_killed;
 pub mod manager_records;
 pub mod pipe_chain_eof;
 pub mod pipe_sender_receiver;
@@ -57,6 +60,7 @@ pub mod pool_imap_unordered_progress;
 pub mod pool_map_cube;
 pub mod pool_map_function_square;
 pub mod pool_map_square;
+pub mod pool_worker_killed;
 pub mod producer_consumer_classes;
 pub mod queue_producer_consumer;
 pub mod queue_square_list;
@@ -191,5 +195,15 @@ pub const PROGRAMS: &[Program] = &[
         name: "pool_imap_unordered_progress",
         origin: "beyond the seeds: imap_unordered with a progress bar",
         main: pool_imap_unordered_progress::main,
+    },
+    Program {
+        name: "pool_worker_killed",
+        origin: "what CPython gets wrong: a pool worker killed mid-task",
+        main: pool_worker_killed::main,
+    },
+    Program {
+        name: "lock_holder_killed",
+        origin: "what CPython gets wrong: a lock holder killed",
+        main: lock_holder_killed::main,
     },
 ];

@@ -13,8 +13,9 @@
 //! print(f"{48} results, sum of squares {total}")
 //! ```
 //!
-//! `tqdm` is `indicatif`. The bar draws on stderr, and only on a terminal:
-//! piped into a file or a test, only the final line is printed. Each
+//! `tqdm` is `indicatif`. The bar draws on stderr, and only on a terminal;
+//! piped into a file or a test, a plain summary line says what it would
+//! have shown. Each
 //! item's result is a `Result`: a task that panics, or whose worker dies,
 //! is an error for that item alone, and the others go on.
 
@@ -46,6 +47,9 @@ pub fn main() -> crate::Result {
         bar.inc(1);
     }
     bar.finish_and_clear();
+    if bar.is_hidden() {
+        println!("progress: {N}/{N} done in {:.1?}", bar.elapsed());
+    }
     println!("{N} results, sum of squares {total}");
     Ok(())
 }

@@ -53,5 +53,6 @@ pub fn main() -> crate::Result {
     p2.join()?;
 
     println!("Number at the end is:  {}", shared_number.value()?);
+    println!("(the tutorial's Python run printed 0 here: its children's work was lost)");
     Ok(())
 }

@@ -1,6 +1,9 @@
-use std::fmt;
-use std::os::fd::OwnedFd;
+//! Values with the OS handles they hold, to and from postcard bytes.
 
+use std::fmt;
+use std::os::fd::{OwnedFd, RawFd};
+
+use mp_internal::codec::{Append, DecodeError, from_bytes_exact};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -11,8 +14,10 @@ use crate::fd::{Table, scoped};
 pub enum Error {
     /// The value could not be serialized (a `Serialize` impl failed).
     Encode(postcard::Error),
-    /// The bytes are not a valid encoding of the expected type.
-    Decode(postcard::Error),
+    /// The bytes are not an encoding of the expected type: not valid, or
+    /// valid for only part of the message (a value of another type was
+    /// sent). The error names the expected type.
+    Decode(DecodeError),
 }
 
 impl fmt::Display for Error {
@@ -27,7 +32,8 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Encode(e) | Error::Decode(e) => Some(e),
+            Error::Encode(e) => Some(e),
+            Error::Decode(e) => Some(e),
         }
     }
 }
@@ -47,49 +53,39 @@ pub fn encode_into<T: Serialize + ?Sized>(
     value: &T,
     buf: &mut Vec<u8>,
 ) -> Result<Vec<OwnedFd>, Error> {
-    let start = buf.len();
     let (result, table) = scoped(Table::Collect(Vec::new()), || {
-        postcard::serialize_with_flavor(value, Append(buf))
+        mp_internal::codec::append(value, buf)
     });
-    match result {
-        Ok(()) => match table {
-            Table::Collect(fds) => Ok(fds),
-            _ => unreachable!("encode installed a collecting table"),
-        },
-        Err(e) => {
-            buf.truncate(start);
-            Err(Error::Encode(e))
-        }
+    match (result, table) {
+        (Ok(()), Table::Collect(fds)) => Ok(fds),
+        (Ok(()), _) => unreachable!("encode installed a collecting table"),
+        (Err(e), _) => Err(Error::Encode(e)),
     }
 }
 
 /// Deserializes a value from `bytes`, handing it the OS handles in `fds`.
 ///
-/// Handles the value does not claim are closed.
+/// The value must take up all of `bytes`: a message that holds a value of
+/// another type is an [`Error::Decode`] naming `T`, even where postcard
+/// alone would read a `T` from its front. Handles the value does not claim
+/// are closed.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T, Error> {
     let table = Table::Provide(fds.into_iter().map(Some).collect());
-    let (result, _unclaimed) = scoped(table, || postcard::from_bytes(bytes));
+    let (result, _unclaimed) = scoped(table, || from_bytes_exact(bytes));
     result.map_err(Error::Decode)
 }
 
-/// A postcard flavor that appends to a `Vec` with whole-slice copies.
-pub(crate) struct Append<'a>(pub(crate) &'a mut Vec<u8>);
-
-impl postcard::ser_flavors::Flavor for Append<'_> {
-    type Output = ();
-
-    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        self.0.extend_from_slice(data);
-        Ok(())
-    }
-
-    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        self.0.push(data);
-        Ok(())
-    }
-
-    fn finalize(self) -> postcard::Result<()> {
-        Ok(())
+/// The raw descriptors `value` holds, in the order [`encode`] would collect
+/// them, without duplicating them (for a transport that must keep them
+/// open, such as a forked child).
+pub fn raw_fds<T: Serialize + ?Sized>(value: &T) -> Vec<RawFd> {
+    let mut sink = Vec::new();
+    let (_, table) = scoped(Table::Inspect(Vec::new()), || {
+        postcard::serialize_with_flavor(value, Append(&mut sink))
+    });
+    match table {
+        Table::Inspect(fds) => fds,
+        _ => unreachable!("raw_fds installed an inspecting table"),
     }
 }
 
@@ -128,6 +124,23 @@ mod tests {
         let (r, _w) = rustix::pipe::pipe().unwrap();
         let err = postcard::to_allocvec(&Fd::from(r)).unwrap_err();
         assert!(matches!(err, postcard::Error::SerdeSerCustom), "{err:?}");
+    }
+
+    #[test]
+    fn a_value_of_another_type_is_a_decode_error() {
+        let (bytes, fds) = encode("hello").unwrap();
+        let err = decode::<u64>(&bytes, fds).unwrap_err();
+        assert!(err.to_string().contains("`u64`"), "{err}");
+        let (bytes, fds) = encode(&(1u8, 2u8)).unwrap();
+        assert!(matches!(decode::<u16>(&bytes, fds), Err(Error::Decode(_))));
+    }
+
+    #[test]
+    fn raw_fds_names_the_handles_without_taking_them() {
+        let (r, _w) = rustix::pipe::pipe().unwrap();
+        let raw = std::os::fd::AsRawFd::as_raw_fd(&r);
+        let value = (1u8, Fd::from(r));
+        assert_eq!(raw_fds(&value), [raw]);
     }
 
     #[test]

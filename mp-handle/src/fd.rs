@@ -1,3 +1,6 @@
+//! [`Fd`]: a descriptor inside a serde value, as an index into the side
+//! table of the `encode`/`decode` call in progress.
+
 use std::cell::RefCell;
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -53,6 +56,38 @@ impl Fd {
             )),
         })?;
         serializer.serialize_newtype_struct(TOKEN, &index)
+    }
+}
+
+/// A borrowed descriptor that serializes as an [`Fd`] would, for the wire
+/// form of a type that keeps its descriptor (and gives it up only on drop).
+///
+/// ```
+/// use std::os::fd::{AsFd, OwnedFd};
+/// use mp_handle::{Fd, FdRef};
+///
+/// #[derive(serde::Serialize)]
+/// struct Sent<'a> {
+///     fd: FdRef<'a>,
+///     flags: u8,
+/// }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let (r, _w) = std::os::unix::net::UnixStream::pair()?;
+/// let kept = OwnedFd::from(r);
+/// let (bytes, fds) = mp_handle::encode(&Sent { fd: FdRef(kept.as_fd()), flags: 1 })?;
+/// let (fd, flags): (Fd, u8) = mp_handle::decode(&bytes, fds)?;
+/// assert_eq!(flags, 1);
+/// # drop(fd);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct FdRef<'a>(pub BorrowedFd<'a>);
+
+impl Serialize for FdRef<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Fd::serialize_borrowed(self.0, serializer)
     }
 }
 

@@ -38,27 +38,8 @@
 //! ```
 #![deny(missing_docs)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 mod codec;
 mod fd;
-pub mod spin;
-mod sys;
-pub mod tracked;
 
-pub use codec::{Error, decode, encode, encode_into};
-pub use fd::Fd;
-
-/// Runs `f` in the child after every `fork()` of this process, for caches
-/// a forked child must not keep (a cached pid, per-thread keys): registers
-/// it unless `registered` is already set, and sets it.
-///
-/// An atomic flag, not a `Once`: a child forked while another thread was
-/// inside `Once::call_once` would inherit it "in progress" and block on it
-/// forever. `f` runs in a child of a possibly multithreaded parent: it may
-/// only do what is async-signal-safe, such as storing to atomics.
-pub fn on_fork_child(registered: &'static AtomicBool, f: extern "C" fn()) {
-    if !registered.swap(true, Ordering::AcqRel) {
-        sys::on_fork_child(f);
-    }
-}
+pub use codec::{Error, decode, encode, encode_into, raw_fds};
+pub use fd::{Fd, FdRef};

@@ -457,18 +457,7 @@ pub(crate) fn decode_with<R>(
 /// Decodes one value of a postcard encoding, exactly (trailing bytes mean
 /// the stored value is of another type).
 pub(crate) fn decode_exact<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    match postcard::take_from_bytes(bytes) {
-        Ok((value, [])) => Ok(value),
-        Ok((_, rest)) => Err(Error::Decode(format!(
-            "{} trailing bytes after a {}: the stored value has another type",
-            rest.len(),
-            std::any::type_name::<T>()
-        ))),
-        Err(e) => Err(Error::Decode(format!(
-            "not a {}: {e}",
-            std::any::type_name::<T>()
-        ))),
-    }
+    mp_internal::codec::from_bytes_exact(bytes).map_err(|e| Error::Decode(e.to_string()))
 }
 
 /// Decodes one item from `pool`'s server.

@@ -54,13 +54,8 @@ impl Number for usize {
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, Fault> {
-    match postcard::take_from_bytes(bytes) {
-        Ok((value, [])) => Ok(value),
-        _ => Err(Fault::WrongValue(format!(
-            "{what} ({})",
-            std::any::type_name::<T>()
-        ))),
-    }
+    mp_internal::codec::from_bytes_exact(bytes)
+        .map_err(|e| Fault::WrongValue(format!("{what} ({e})")))
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, Fault> {

@@ -56,13 +56,8 @@ pub trait Shared: Send + 'static {
 
 /// Decodes the arguments of a [`Shared::call`].
 pub fn decode_args<A: DeserializeOwned>(args: &[u8]) -> Result<A, RemoteError> {
-    match postcard::take_from_bytes(args) {
-        Ok((value, [])) => Ok(value),
-        _ => Err(RemoteError::new(format!(
-            "the arguments are not a {}",
-            std::any::type_name::<A>()
-        ))),
-    }
+    mp_internal::codec::from_bytes_exact(args)
+        .map_err(|e| RemoteError::new(format!("bad arguments: {e}")))
 }
 
 /// Encodes the result of a [`Shared::call`].

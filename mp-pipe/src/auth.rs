@@ -13,8 +13,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use crate::connection::Connection;
-use crate::deadline::Deadline;
 use crate::error::{Error, Result};
+use mp_internal::Deadline;
 
 const NOAUTH: &[u8] = b"#MP-NOAUTH-1#";
 const CHALLENGE: &[u8] = b"#MP-CHALLENGE-1#";
@@ -47,7 +47,7 @@ pub fn random_authkey() -> Vec<u8> {
 }
 
 /// The listener's side of the handshake.
-pub(crate) fn serve(conn: &Connection, key: Option<&[u8]>, deadline: Deadline) -> Result<()> {
+pub(crate) fn serve(conn: &Connection, key: Option<&[u8]>, deadline: &Deadline) -> Result<()> {
     with_handshake_limit(conn, || match key {
         None => send(conn, NOAUTH, deadline),
         Some(key) => {
@@ -58,7 +58,7 @@ pub(crate) fn serve(conn: &Connection, key: Option<&[u8]>, deadline: Deadline) -
 }
 
 /// The client's side of the handshake.
-pub(crate) fn answer(conn: &Connection, key: Option<&[u8]>, deadline: Deadline) -> Result<()> {
+pub(crate) fn answer(conn: &Connection, key: Option<&[u8]>, deadline: &Deadline) -> Result<()> {
     with_handshake_limit(conn, || {
         let first = recv(conn, deadline)?;
         if first == NOAUTH {
@@ -89,7 +89,7 @@ fn deliver_challenge(
     conn: &Connection,
     key: &[u8],
     label: &[u8],
-    deadline: Deadline,
+    deadline: &Deadline,
 ) -> Result<()> {
     let mut message = CHALLENGE.to_vec();
     let mut nonce = [0u8; NONCE_LEN];
@@ -111,7 +111,12 @@ fn deliver_challenge(
     }
 }
 
-fn answer_challenge(conn: &Connection, key: &[u8], label: &[u8], deadline: Deadline) -> Result<()> {
+fn answer_challenge(
+    conn: &Connection,
+    key: &[u8],
+    label: &[u8],
+    deadline: &Deadline,
+) -> Result<()> {
     let message = recv(conn, deadline)?;
     let Some(nonce) = message.strip_prefix(CHALLENGE) else {
         return Err(Error::Authentication("expected a challenge".into()));
@@ -120,7 +125,7 @@ fn answer_challenge(conn: &Connection, key: &[u8], label: &[u8], deadline: Deadl
     expect_welcome(conn, deadline)
 }
 
-fn expect_welcome(conn: &Connection, deadline: Deadline) -> Result<()> {
+fn expect_welcome(conn: &Connection, deadline: &Deadline) -> Result<()> {
     match recv(conn, deadline)?.as_slice() {
         WELCOME => Ok(()),
         FAILURE => Err(Error::Authentication(
@@ -137,7 +142,7 @@ fn digest(key: &[u8], label: &[u8], nonce: &[u8]) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
-fn send(conn: &Connection, bytes: &[u8], deadline: Deadline) -> Result<()> {
+fn send(conn: &Connection, bytes: &[u8], deadline: &Deadline) -> Result<()> {
     match deadline.remaining() {
         None => conn.send_bytes(bytes),
         Some(left) => conn.send_bytes_timeout(bytes, left),
@@ -146,7 +151,7 @@ fn send(conn: &Connection, bytes: &[u8], deadline: Deadline) -> Result<()> {
 
 /// Receives a handshake frame; the peer hanging up mid-handshake is an
 /// authentication failure (it is how a peer with the wrong key leaves).
-fn recv(conn: &Connection, deadline: Deadline) -> Result<Vec<u8>> {
+fn recv(conn: &Connection, deadline: &Deadline) -> Result<Vec<u8>> {
     let result = match deadline.remaining() {
         None => conn.recv_bytes(),
         Some(left) => conn.recv_bytes_timeout(left),

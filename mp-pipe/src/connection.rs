@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use mp_handle::Fd;
+use mp_handle::{Fd, FdRef};
 use parking_lot::Mutex;
 use rustix::event::PollFlags;
 use rustix::io::Errno;
@@ -14,9 +14,11 @@ use rustix::net::{AddressFamily, SocketFlags, SocketType};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::deadline::{Deadline, poll_one};
+use mp_internal::Deadline;
+
 use crate::error::{Error, Result};
 use crate::frame::{HEADER_LEN, Header};
+use crate::poll::poll_one;
 use crate::socket::{recv_into_spare, recv_some, send_all};
 
 /// Size of the read buffer; frames larger than this are read straight into
@@ -98,7 +100,7 @@ fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
 
 impl Connection {
     fn new(fd: OwnedFd, readable: bool, writable: bool, unix: bool) -> Connection {
-        mp_handle::tracked::track(fd.as_fd());
+        mp_internal::tracked::track(fd.as_fd());
         Connection {
             fd: Some(fd),
             readable,
@@ -117,7 +119,7 @@ impl Connection {
     /// A value that fails to serialize is an [`Error::Encode`] and nothing is
     /// sent.
     pub fn send<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
-        self.send_value(value, Deadline::NEVER)
+        self.send_value(value, &Deadline::never())
     }
 
     /// Like [`send`](Connection::send), giving up after `timeout`.
@@ -126,18 +128,18 @@ impl Connection {
     /// after part of the message went out, the error is [`Error::Torn`] and
     /// this end refuses further sends (the peer will see a truncated message).
     pub fn send_timeout<T: Serialize + ?Sized>(&self, value: &T, timeout: Duration) -> Result<()> {
-        self.send_value(value, Deadline::after(timeout))
+        self.send_value(value, &Deadline::after(timeout))
     }
 
     /// Sends raw bytes as one message (Python's `send_bytes`).
     pub fn send_bytes(&self, bytes: &[u8]) -> Result<()> {
-        self.send_raw(bytes, Deadline::NEVER)
+        self.send_raw(bytes, &Deadline::never())
     }
 
     /// Like [`send_bytes`](Connection::send_bytes), giving up after `timeout`
     /// (see [`send_timeout`](Connection::send_timeout)).
     pub fn send_bytes_timeout(&self, bytes: &[u8], timeout: Duration) -> Result<()> {
-        self.send_raw(bytes, Deadline::after(timeout))
+        self.send_raw(bytes, &Deadline::after(timeout))
     }
 
     /// Receives a value (Python's `recv`). Blocks until a message arrives.
@@ -146,24 +148,24 @@ impl Connection {
     /// been received. A message that does not decode as `T` is consumed and
     /// reported as [`Error::Decode`]; the connection stays usable.
     pub fn recv<T: DeserializeOwned>(&self) -> Result<T> {
-        self.recv_value(Deadline::NEVER)
+        self.recv_value(&Deadline::never())
     }
 
     /// Like [`recv`](Connection::recv), giving up with [`Error::Timeout`]
     /// after `timeout`. A timeout loses nothing: part of a message that
     /// already arrived is kept for the next call.
     pub fn recv_timeout<T: DeserializeOwned>(&self, timeout: Duration) -> Result<T> {
-        self.recv_value(Deadline::after(timeout))
+        self.recv_value(&Deadline::after(timeout))
     }
 
     /// Receives one message as raw bytes (Python's `recv_bytes`).
     pub fn recv_bytes(&self) -> Result<Vec<u8>> {
-        self.recv_raw(Deadline::NEVER)
+        self.recv_raw(&Deadline::never())
     }
 
     /// Like [`recv_bytes`](Connection::recv_bytes), giving up after `timeout`.
     pub fn recv_bytes_timeout(&self, timeout: Duration) -> Result<Vec<u8>> {
-        self.recv_raw(Deadline::after(timeout))
+        self.recv_raw(&Deadline::after(timeout))
     }
 
     /// Receives one message into `buf` and returns its length (Python's
@@ -174,7 +176,7 @@ impl Connection {
     pub fn recv_bytes_into(&self, buf: &mut [u8]) -> Result<usize> {
         let fd = self.read_fd()?;
         let mut reader = self.reader.lock();
-        let (payload, _fds) = reader.next_frame(fd, self.unix, Deadline::NEVER)?;
+        let (payload, _fds) = reader.next_frame(fd, self.unix, &Deadline::never())?;
         let bytes = reader.bytes(&payload);
         if bytes.len() > buf.len() {
             return Err(Error::BufferTooShort(bytes.to_vec()));
@@ -190,7 +192,7 @@ impl Connection {
         if self.has_buffered_message() {
             return Ok(true);
         }
-        Ok(poll_one(fd, PollFlags::IN, Deadline::after(timeout))?)
+        Ok(poll_one(fd, PollFlags::IN, &Deadline::after(timeout))?)
     }
 
     /// Closes this end (Python's `close`). The peer sees end of file once it
@@ -198,7 +200,7 @@ impl Connection {
     /// [`Error::Closed`]; closing twice is fine.
     pub fn close(&mut self) {
         if let Some(fd) = self.fd.take() {
-            mp_handle::tracked::untrack(fd.as_fd());
+            mp_internal::tracked::untrack(fd.as_fd());
         }
         *self.reader.get_mut() = Reader::new();
     }
@@ -274,7 +276,7 @@ impl Connection {
         }
     }
 
-    fn send_value<T: Serialize + ?Sized>(&self, value: &T, deadline: Deadline) -> Result<()> {
+    fn send_value<T: Serialize + ?Sized>(&self, value: &T, deadline: &Deadline) -> Result<()> {
         let fd = self.write_fd()?;
         let mut guard = self.writer.lock();
         let writer = &mut *guard;
@@ -299,7 +301,7 @@ impl Connection {
         writer.finish(result)
     }
 
-    fn send_raw(&self, bytes: &[u8], deadline: Deadline) -> Result<()> {
+    fn send_raw(&self, bytes: &[u8], deadline: &Deadline) -> Result<()> {
         let fd = self.write_fd()?;
         let mut writer = self.writer.lock();
         if writer.torn {
@@ -314,14 +316,14 @@ impl Connection {
         writer.finish(result)
     }
 
-    fn recv_value<T: DeserializeOwned>(&self, deadline: Deadline) -> Result<T> {
+    fn recv_value<T: DeserializeOwned>(&self, deadline: &Deadline) -> Result<T> {
         let fd = self.read_fd()?;
         let mut reader = self.reader.lock();
         let (payload, fds) = reader.next_frame(fd, self.unix, deadline)?;
         mp_handle::decode(reader.bytes(&payload), fds).map_err(Error::Decode)
     }
 
-    fn recv_raw(&self, deadline: Deadline) -> Result<Vec<u8>> {
+    fn recv_raw(&self, deadline: &Deadline) -> Result<Vec<u8>> {
         let fd = self.read_fd()?;
         let mut reader = self.reader.lock();
         let (payload, _fds) = reader.next_frame(fd, self.unix, deadline)?;
@@ -371,8 +373,7 @@ impl fmt::Debug for Connection {
 /// through the transport's handle table, its settings as data.
 #[derive(Serialize)]
 struct WireRef<'a> {
-    #[serde(serialize_with = "serialize_fd")]
-    fd: BorrowedFd<'a>,
+    fd: FdRef<'a>,
     readable: bool,
     writable: bool,
     unix: bool,
@@ -388,15 +389,11 @@ struct WireOwned {
     max: u64,
 }
 
-fn serialize_fd<S: serde::Serializer>(fd: &BorrowedFd<'_>, s: S) -> Result<S::Ok, S::Error> {
-    Fd::serialize_borrowed(*fd, s)
-}
-
 impl Serialize for Connection {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let fd = self.fd().map_err(serde::ser::Error::custom)?;
         WireRef {
-            fd,
+            fd: FdRef(fd),
             readable: self.readable,
             writable: self.writable,
             unix: self.unix,
@@ -520,7 +517,7 @@ impl Reader {
         &mut self,
         fd: BorrowedFd<'_>,
         unix: bool,
-        deadline: Deadline,
+        deadline: &Deadline,
     ) -> Result<(Payload, Vec<OwnedFd>)> {
         loop {
             if self.skip > 0 {
@@ -594,7 +591,7 @@ impl Reader {
 
     /// Reads more bytes into the buffer. End of file is `Eof` at a message
     /// boundary and `Truncated` inside one (the partial message is dropped).
-    fn fill(&mut self, fd: BorrowedFd<'_>, unix: bool, deadline: Deadline) -> Result<()> {
+    fn fill(&mut self, fd: BorrowedFd<'_>, unix: bool, deadline: &Deadline) -> Result<()> {
         if self.buf.is_empty() {
             self.buf = vec![0; READ_BUF];
         }

@@ -50,10 +50,10 @@
 mod address;
 mod auth;
 mod connection;
-mod deadline;
 mod error;
 mod frame;
 mod listener;
+mod poll;
 mod socket;
 mod wait;
 

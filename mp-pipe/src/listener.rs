@@ -11,8 +11,10 @@ use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 use crate::address::Address;
 use crate::connection::Connection;
-use crate::deadline::{Deadline, poll_one};
+use mp_internal::Deadline;
+
 use crate::error::{Error, Result};
+use crate::poll::poll_one;
 use crate::{Waitable, auth};
 
 /// Incoming messages on socket connections are limited to this by default.
@@ -133,7 +135,7 @@ impl ListenerBuilder {
             }
         };
         rustix::net::listen(&fd, self.backlog)?;
-        mp_handle::tracked::track(fd.as_fd());
+        mp_internal::tracked::track(fd.as_fd());
         // Port 0 becomes the real port.
         let address = Address::from_any(rustix::net::getsockname(&fd)?)
             .filter(|_| self.address.is_tcp())
@@ -176,13 +178,13 @@ impl Listener {
     /// Waits for a peer and returns the connection once it has authenticated
     /// (Python's `accept`).
     pub fn accept(&self) -> Result<Connection> {
-        self.accept_until(Deadline::NEVER)
+        self.accept_until(&Deadline::never())
     }
 
     /// Like [`accept`](Listener::accept), giving up with [`Error::Timeout`]
     /// after `timeout` (which also bounds the handshake).
     pub fn accept_timeout(&self, timeout: Duration) -> Result<Connection> {
-        self.accept_until(Deadline::after(timeout))
+        self.accept_until(&Deadline::after(timeout))
     }
 
     /// The address this listener is bound to (with the real port if port 0
@@ -201,12 +203,12 @@ impl Listener {
     /// `accept`s fail with [`Error::Closed`]; closing twice is fine.
     pub fn close(&mut self) {
         if let Some(fd) = self.fd.take() {
-            mp_handle::tracked::untrack(fd.as_fd());
+            mp_internal::tracked::untrack(fd.as_fd());
             self.remove_socket_file();
         }
     }
 
-    fn accept_until(&self, deadline: Deadline) -> Result<Connection> {
+    fn accept_until(&self, deadline: &Deadline) -> Result<Connection> {
         let fd = self.fd.as_ref().ok_or(Error::Closed)?;
         let (stream, peer) = loop {
             match rustix::net::acceptfrom_with(fd, SocketFlags::CLOEXEC) {
@@ -226,8 +228,8 @@ impl Listener {
             Connection::from(std::os::unix::net::UnixStream::from(stream))
         };
         conn.set_max_message_size(self.max_message_size);
-        let handshake = deadline.min(Deadline::after(self.handshake_timeout));
-        auth::serve(&conn, self.authkey.as_deref(), handshake)?;
+        let handshake = deadline.min(&Deadline::after(self.handshake_timeout));
+        auth::serve(&conn, self.authkey.as_deref(), &handshake)?;
         *self.last_accepted.lock() = peer.and_then(Address::from_any);
         Ok(conn)
     }
@@ -349,17 +351,17 @@ impl Client {
                 } else {
                     AddressFamily::INET6
                 };
-                let fd = connect(family, addr, deadline)?;
+                let fd = connect(family, addr, &deadline)?;
                 Connection::from(std::net::TcpStream::from(fd))
             }
             unix => {
                 let addr = unix.unix_addr()?.expect("a Unix address");
-                let fd = connect(AddressFamily::UNIX, &addr, deadline)?;
+                let fd = connect(AddressFamily::UNIX, &addr, &deadline)?;
                 Connection::from(std::os::unix::net::UnixStream::from(fd))
             }
         };
         conn.set_max_message_size(self.max_message_size);
-        auth::answer(&conn, self.authkey.as_deref(), deadline)?;
+        auth::answer(&conn, self.authkey.as_deref(), &deadline)?;
         Ok(conn)
     }
 }
@@ -368,7 +370,7 @@ impl Client {
 fn connect(
     family: AddressFamily,
     addr: &impl rustix::net::addr::SocketAddrArg,
-    deadline: Deadline,
+    deadline: &Deadline,
 ) -> Result<OwnedFd> {
     let fd = new_socket(family)?;
     loop {

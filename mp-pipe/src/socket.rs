@@ -13,9 +13,11 @@ use rustix::net::{
     SendAncillaryMessage, SendFlags,
 };
 
-use crate::deadline::{Deadline, poll_one};
+use mp_internal::Deadline;
+
 use crate::error::{Error, Result};
 use crate::frame::MAX_FDS_PER_SEND;
+use crate::poll::poll_one;
 
 /// Room for the most descriptors one message can carry.
 const CMSG_SPACE: usize = rustix::cmsg_space!(ScmRights(MAX_FDS_PER_SEND));
@@ -28,7 +30,7 @@ pub(crate) fn recv_some(
     unix: bool,
     dst: &mut [u8],
     fds: &mut VecDeque<OwnedFd>,
-    deadline: Deadline,
+    deadline: &Deadline,
 ) -> Result<usize> {
     // Never block in the call itself: when nothing is there, `wait_ready`
     // spins briefly, then sleeps in poll.
@@ -72,7 +74,7 @@ pub(crate) fn recv_some(
 pub(crate) fn recv_into_spare(
     fd: BorrowedFd<'_>,
     dst: &mut Vec<u8>,
-    deadline: Deadline,
+    deadline: &Deadline,
 ) -> Result<usize> {
     // Never block in the call itself: when nothing is there, `wait_ready`
     // spins briefly, then sleeps in poll.
@@ -101,7 +103,7 @@ pub(crate) fn send_all(
     fd: BorrowedFd<'_>,
     parts: &[&[u8]],
     fds: &[OwnedFd],
-    deadline: Deadline,
+    deadline: &Deadline,
 ) -> Result<(), SendFailure> {
     let total: usize = parts.iter().map(|p| p.len()).sum();
     let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
@@ -176,7 +178,7 @@ fn slices_from<'a>(parts: &[&'a [u8]], mut offset: usize, mut len: usize) -> Vec
 }
 
 /// Waits for `events` after a non-blocking call found nothing to do.
-fn wait_ready(fd: BorrowedFd<'_>, events: PollFlags, deadline: Deadline) -> Result<()> {
+fn wait_ready(fd: BorrowedFd<'_>, events: PollFlags, deadline: &Deadline) -> Result<()> {
     if poll_one(fd, events, deadline)? {
         Ok(())
     } else {

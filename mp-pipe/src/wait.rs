@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags};
 
-use crate::deadline::{Deadline, poll};
+use mp_internal::Deadline;
+
+use crate::poll::poll;
 
 /// Something [`wait`] can wait on: it is ready when its descriptor is
 /// readable (or hung up), or when it already holds data.
@@ -85,7 +87,7 @@ pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> io::Result<
     } else {
         Deadline::after(Duration::ZERO)
     };
-    poll(&mut fds, deadline)?;
+    poll(&mut fds, &deadline)?;
     Ok((0..objects.len())
         .filter(|&i| buffered.contains(&i) || !fds[i].revents().is_empty())
         .collect())

@@ -150,6 +150,24 @@ mod framing {
         assert_eq!(b.recv::<String>().unwrap(), "next");
     }
 
+    /// A value of another type is a decode error naming the expected type,
+    /// never a value read from the message's front (postcard alone reads
+    /// `"hello"` as the u64 5 and `(1u8, 2u8)` as the u16 1).
+    #[test]
+    fn a_value_of_another_type_is_a_decode_error_naming_the_type() {
+        let _d = deadline(10 * SECS);
+        let (a, b) = pipe().unwrap();
+        a.send("hello").unwrap();
+        match b.recv::<u64>() {
+            Err(Error::Decode(e)) => assert!(e.to_string().contains("`u64`"), "{e}"),
+            other => panic!("expected a decode error, got {other:?}"),
+        }
+        a.send(&(1u8, 2u8)).unwrap();
+        assert!(matches!(b.recv::<u16>(), Err(Error::Decode(_))));
+        a.send(&7u64).unwrap();
+        assert_eq!(b.recv::<u64>().unwrap(), 7);
+    }
+
     #[test]
     fn an_encode_error_sends_nothing() {
         let _d = deadline(10 * SECS);

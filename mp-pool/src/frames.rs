@@ -12,6 +12,7 @@
 //! one (an `Encode` error where the chunk is made, not a malformed chunk
 //! where it is read).
 
+use mp_internal::codec::append;
 use serde::Serialize;
 
 use crate::error::Error;
@@ -23,31 +24,6 @@ pub(crate) const ARG_ENCODE: u8 = 1;
 pub(crate) const ARG_DECODE: u8 = 2;
 pub(crate) const PANICKED: u8 = 3;
 pub(crate) const RESULT_ENCODE: u8 = 4;
-
-/// A postcard flavor that appends to a `Vec`.
-struct Append<'a>(&'a mut Vec<u8>);
-
-impl postcard::ser_flavors::Flavor for Append<'_> {
-    type Output = ();
-
-    #[inline]
-    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        // Mostly varints of a few bytes: a trusted-length extend writes
-        // them without a `memcpy` call or a capacity check per byte.
-        self.0.extend(data.iter().copied());
-        Ok(())
-    }
-
-    #[inline]
-    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        self.0.push(data);
-        Ok(())
-    }
-
-    fn finalize(self) -> postcard::Result<()> {
-        Ok(())
-    }
-}
 
 /// Builds a chunk of framed items.
 pub(crate) struct FrameWriter {
@@ -89,17 +65,12 @@ impl FrameWriter {
     #[inline]
     pub(crate) fn push<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), String> {
         let start = self.valid;
-        match postcard::serialize_with_flavor(value, Append(&mut self.body)) {
-            Ok(()) => {
-                self.valid = self.body.len();
-                self.push_len(self.valid - start);
-                Ok(())
-            }
-            Err(e) => {
-                self.body.truncate(start);
-                Err(e.to_string())
-            }
-        }
+        // Bytes a value that panicked while encoding left behind go.
+        self.body.truncate(start);
+        append(value, &mut self.body).map_err(|e| e.to_string())?;
+        self.valid = self.body.len();
+        self.push_len(self.valid - start);
+        Ok(())
     }
 
     /// Appends an item that failed (dropping any bytes a value that
@@ -120,8 +91,7 @@ impl FrameWriter {
         self.body.truncate(self.valid);
         self.body.extend_from_slice(&self.lens);
         let before = self.body.len();
-        postcard::serialize_with_flavor(&self.failures, Append(&mut self.body))
-            .expect("failure messages encode");
+        append(&self.failures, &mut self.body).expect("failure messages encode");
         let failures_len = frame_word(self.body.len() - before, "bytes of failure messages")?;
         for word in [items, lens_len, failures_len] {
             self.body.extend_from_slice(&word.to_le_bytes());
@@ -160,7 +130,7 @@ impl<'a> FrameReader<'a> {
         let (items, lens_len, failures_len) = (word(tail)?, word(tail + 4)?, word(tail + 8)?);
         let failures_at = tail.checked_sub(failures_len)?;
         let lens_at = failures_at.checked_sub(lens_len)?;
-        let failures = postcard::from_bytes(&bytes[failures_at..tail]).ok()?;
+        let failures = mp_internal::codec::from_bytes_exact(&bytes[failures_at..tail]).ok()?;
         Some(FrameReader {
             body: &bytes[..lens_at],
             lens: &bytes[lens_at..failures_at],

@@ -71,7 +71,7 @@ impl<T> Callbacks<T> {
         if let Some(Err(payload)) = ran {
             eprintln!(
                 "mp-pool: a result callback panicked: {}",
-                wire::panic_message(&*payload)
+                mp_internal::panic_message(&*payload)
             );
         }
     }

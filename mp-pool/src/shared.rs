@@ -683,7 +683,7 @@ fn keep_running(shared: &Shared, what: &str, body: impl Fn(&Shared)) {
     while let Err(payload) = catch_unwind(AssertUnwindSafe(|| body(shared))) {
         eprintln!(
             "mp-pool: the {what} thread panicked: {}",
-            wire::panic_message(&*payload)
+            mp_internal::panic_message(&*payload)
         );
         shared.stop(Error::Terminated);
         std::thread::sleep(Duration::from_millis(50));

@@ -4,7 +4,9 @@
 //!
 //! A chunk's arguments and results are framed per item (see `frames`).
 
-use std::any::{Any, TypeId};
+use mp_internal::codec::from_bytes_exact;
+use mp_internal::panic_message;
+use std::any::TypeId;
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -142,12 +144,8 @@ fn decode_result<R: DeserializeOwned>(reader: Option<&mut FrameReader<'_>>) -> R
         None => Err(Error::Decode(
             "the worker's results are malformed".to_owned(),
         )),
-        Some(Ok(value)) => postcard::from_bytes::<R>(value).map_err(|e| {
-            Error::Decode(format!(
-                "the result did not decode: {} ({e})",
-                std::any::type_name::<R>()
-            ))
-        }),
+        Some(Ok(value)) => from_bytes_exact::<R>(value)
+            .map_err(|e| Error::Decode(format!("the result did not decode: {e}"))),
         Some(Err((kind, message))) => Err(match kind {
             PANICKED => Error::Panicked(message),
             ARG_DECODE => Error::Decode(format!("the argument did not decode: {message}")),
@@ -155,17 +153,6 @@ fn decode_result<R: DeserializeOwned>(reader: Option<&mut FrameReader<'_>>) -> R
             RESULT_ENCODE => Error::Encode(format!("the result did not encode: {message}")),
             _ => Error::Decode(format!("a result of unknown kind {kind}")),
         }),
-    }
-}
-
-/// The message of a panic payload.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "Box<dyn Any>".to_owned()
     }
 }
 
@@ -255,7 +242,7 @@ where
     A: Args,
     R: Serialize + DeserializeOwned + 'static,
 {
-    let f: RemoteFn<A, R> = postcard::from_bytes(&func)
+    let f: RemoteFn<A, R> = from_bytes_exact(&func)
         .map_err(|e| CallError::Decode(format!("the function reference did not decode: {e}")))?;
     let mut reader = FrameReader::parse(&args)
         .ok_or_else(|| CallError::Decode("the arguments are not a chunk".to_owned()))?;
@@ -268,17 +255,14 @@ where
             while let Some(item) = reader.next_item() {
                 match item {
                     Err((kind, message)) => out.fail(kind, message),
-                    Ok(bytes) => match postcard::from_bytes::<A>(bytes) {
+                    Ok(bytes) => match from_bytes_exact::<A>(bytes) {
                         Ok(a) => {
                             if let Err(why) = out.push(&f.call(a)) {
                                 let why = format!("{} ({why})", std::any::type_name::<R>());
                                 out.fail(RESULT_ENCODE, why);
                             }
                         }
-                        Err(e) => {
-                            let why = format!("{} ({e})", std::any::type_name::<A>());
-                            out.fail(ARG_DECODE, why);
-                        }
+                        Err(e) => out.fail(ARG_DECODE, e.to_string()),
                     },
                 }
             }
@@ -297,9 +281,9 @@ where
 
 /// Runs the initializer in a worker; a panic is its error.
 fn run_init<A: Args>(func: Vec<u8>, args: Vec<u8>) -> Result<(), String> {
-    let f: RemoteFn<A, ()> = postcard::from_bytes(&func)
+    let f: RemoteFn<A, ()> = from_bytes_exact(&func)
         .map_err(|e| format!("the initializer reference did not decode: {e}"))?;
-    let args: A = postcard::from_bytes(&args)
+    let args: A = from_bytes_exact(&args)
         .map_err(|e| format!("the initializer's arguments did not decode: {e}"))?;
     catch_unwind(AssertUnwindSafe(|| f.call(args))).map_err(|p| panic_message(&*p))
 }

@@ -25,7 +25,8 @@ pub(crate) fn worker_main(boot: Boot) {
         maxtasks,
     } = boot;
     if let Some(init) = init {
-        let outcome = match postcard::from_bytes::<InitEntry>(init.entry.as_slice()) {
+        let outcome = match mp_internal::codec::from_bytes_exact::<InitEntry>(init.entry.as_slice())
+        {
             Ok(entry) => entry.call((init.func.into_vec(), init.args.into_vec())),
             Err(e) => Err(format!("the initializer reference did not decode: {e}")),
         };
@@ -63,7 +64,7 @@ pub(crate) fn worker_main(boot: Boot) {
         let started = (done % 8 == 0).then(Instant::now);
         // A reference verified before decodes without a new HMAC (RemoteFn
         // keeps the verified ones).
-        let output = match postcard::from_bytes::<ChunkEntry>(entry.as_slice()) {
+        let output = match mp_internal::codec::from_bytes_exact::<ChunkEntry>(entry.as_slice()) {
             Ok(runner) => runner.call((func.into_vec(), args.into_vec())),
             Err(e) => Err(CallError::Decode(format!(
                 "the chunk runner reference did not decode: {e}"

@@ -172,7 +172,7 @@ static PID: AtomicU32 = AtomicU32::new(0);
 #[cold]
 fn cache_pid() -> u32 {
     static HOOK: AtomicBool = AtomicBool::new(false);
-    mp_handle::on_fork_child(&HOOK, forget_pid);
+    mp_internal::on_fork_child(&HOOK, forget_pid);
     let pid = std::process::id();
     PID.store(pid, Ordering::Relaxed);
     pid

@@ -51,7 +51,7 @@ fn fork_and_run(
     // The registry of mp sockets is held across the fork (it is only ever
     // locked for an insert or a removal), so the child's copy is complete.
     // Everything else of mp's state is replaced in the child, not copied.
-    let mut tracked = mp_handle::tracked::lock();
+    let mut tracked = mp_internal::tracked::lock();
     // So are std's output locks: a child forked while another thread was
     // printing would otherwise find them locked forever. (The forking thread
     // goes on in the child, so it can release them there too.)

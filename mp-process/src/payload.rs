@@ -91,7 +91,7 @@ impl<F: Target<A>, A: Args> Payload for Call<F, A> {
     }
 
     fn raw_fds(&self) -> Option<Vec<RawFd>> {
-        Some(mp_handle::tracked::raw_fds(&self.args))
+        Some(mp_handle::raw_fds(&self.args))
     }
 }
 
@@ -124,7 +124,7 @@ where
         let code = i32::from(outcome.is_err());
         let report = match outcome {
             Ok(value) => Outcome::Returned(value),
-            Err(panic) => Outcome::Panicked(panic_message(&*panic)),
+            Err(panic) => Outcome::Panicked(mp_internal::panic_message(&*panic)),
         };
         let Some(channel) = result else { return code };
         match channel.send(&report) {
@@ -170,7 +170,7 @@ impl<T: Run> Payload for RunValue<T> {
     }
 
     fn raw_fds(&self) -> Option<Vec<RawFd>> {
-        Some(mp_handle::tracked::raw_fds(&self.0))
+        Some(mp_handle::raw_fds(&self.0))
     }
 }
 
@@ -202,14 +202,4 @@ impl<C: FnOnce() + Send + 'static> Payload for Closure<C> {
 /// hook has already printed the message on stderr).
 fn exit_code<T>(outcome: Result<T, Box<dyn Any + Send>>) -> i32 {
     i32::from(outcome.is_err())
-}
-
-pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "Box<dyn Any>".to_owned()
-    }
 }

@@ -13,9 +13,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::Sha256;
 
-use crate::payload::panic_message;
 use crate::sys::{self, CodeRef};
 use crate::target::{Args, Target};
+use mp_internal::panic_message;
 
 /// The type-erased form of a call: encoded arguments in, encoded results out.
 type Erased = fn(&[u8]) -> Result<Vec<u8>, CallError>;
@@ -150,6 +150,13 @@ pub fn decode_results<R: DeserializeOwned>(
             .map_err(|e| CallError::Decode(e.to_string()))?;
         out.push(item);
         rest = tail;
+    }
+    if !rest.is_empty() {
+        return Err(CallError::Decode(format!(
+            "{} bytes left over after {n} results of type `{}` (the results hold another type)",
+            rest.len(),
+            std::any::type_name::<R>()
+        )));
     }
     Ok(out)
 }

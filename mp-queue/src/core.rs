@@ -11,11 +11,12 @@
 //! process had half done.
 
 use std::fmt;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use mp_handle::Fd;
+use mp_handle::{Fd, FdRef};
+use mp_internal::Deadline;
 use mp_shm::Lock;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -25,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::header::{Header, MAGIC};
 use crate::sys::{Cursor, Ring};
 use crate::turn::{Turn, Turns};
-use crate::wait::{Deadline, LIVENESS_SLICE, spin, wait_for, wake_all, wake_everyone};
+use crate::wait::{LIVENESS_SLICE, spin, wait_for, wake_all, wake_everyone};
 
 /// Free ring bytes below which a producer first lets the consumers free a
 /// batch (see `Core::room`), and for how long at most.
@@ -575,7 +576,8 @@ impl Drop for ReleaseOnDrop<'_> {
 /// installed here.
 #[inline]
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    postcard::from_bytes(bytes).map_err(|e| Error::Decode(mp_handle::Error::Decode(e)))
+    mp_internal::codec::from_bytes_exact(bytes)
+        .map_err(|e| Error::Decode(mp_handle::Error::Decode(e)))
 }
 
 fn encode_error(e: postcard::Error) -> Error {
@@ -736,8 +738,7 @@ impl postcard::ser_flavors::Flavor for StreamWriter<'_> {
 
 #[derive(Serialize)]
 struct WireRef<'a> {
-    #[serde(serialize_with = "serialize_fd")]
-    fd: BorrowedFd<'a>,
+    fd: FdRef<'a>,
     ring_size: u64,
     put_lock: &'a Lock,
     get_lock: &'a Lock,
@@ -751,14 +752,10 @@ struct WireOwned {
     get_lock: Lock,
 }
 
-fn serialize_fd<S: serde::Serializer>(fd: &BorrowedFd<'_>, s: S) -> Result<S::Ok, S::Error> {
-    Fd::serialize_borrowed(*fd, s)
-}
-
 impl Serialize for Core {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         WireRef {
-            fd: self.fd.as_fd(),
+            fd: FdRef(self.fd.as_fd()),
             ring_size: self.capacity(),
             put_lock: self.puts.lock(),
             get_lock: self.gets.lock(),

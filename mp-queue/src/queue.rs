@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::{Config, Core};
 use crate::error::Result;
-use crate::wait::Deadline;
+use mp_internal::Deadline;
 
 /// Ring bytes per queue unless set with [`QueueBuilder::ring_size`]. The
 /// memory is only touched as it is used.

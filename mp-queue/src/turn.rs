@@ -29,11 +29,11 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering, compiler_fence};
 use std::time::{Duration, Instant};
 
+use mp_internal::{Deadline, futex};
 use mp_shm::{AcquireError, Lock, LockGuard};
-use rustix::thread::futex;
 
 use crate::header::Bias;
-use crate::wait::{Deadline, LIVENESS_SLICE, SPIN_FOR, barrier, futex_sleep, spin};
+use crate::wait::{LIVENESS_SLICE, SPIN_FOR, barrier, spin};
 
 /// Set in the owner word while the bias is being taken away.
 pub(crate) const REVOKE: u64 = 1 << 63;
@@ -266,7 +266,7 @@ impl Turns {
             }
             if barrier {
                 // The owner wakes us when it leaves a turn and sees the mark.
-                futex_sleep(&bias.busy, 1, left);
+                futex::wait(&bias.busy, 1, Some(left));
             } else {
                 std::thread::sleep(left.min(SLICE));
             }
@@ -334,7 +334,7 @@ fn leave(bias: &Bias) {
     // its mark.
     compiler_fence(Ordering::SeqCst);
     if bias.owner.load(Ordering::Relaxed) & REVOKE != 0 {
-        let _ = futex::wake(&bias.busy, futex::Flags::empty(), u32::MAX);
+        futex::wake_all(&bias.busy);
     }
 }
 
@@ -382,7 +382,7 @@ pub(crate) fn key() -> u64 {
 #[cold]
 fn new_key(cell: &Cell<(u32, u64)>, forks: u32) -> u64 {
     static HOOK: AtomicBool = AtomicBool::new(false);
-    mp_handle::on_fork_child(&HOOK, count_fork);
+    mp_internal::on_fork_child(&HOOK, count_fork);
     let pid = rustix::process::getpid().as_raw_nonzero().get() as u64;
     let tid = rustix::thread::gettid().as_raw_nonzero().get() as u64;
     let key = pid << 32 | tid;

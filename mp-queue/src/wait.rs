@@ -2,11 +2,11 @@
 //! between two busy processes then costs nanoseconds, not a wake-up), then a
 //! futex sleep that wakers only pay for when someone sleeps.
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering, compiler_fence, fence};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering, compiler_fence, fence};
 use std::time::{Duration, Instant};
 
-use rustix::thread::{MembarrierCommand, futex, membarrier};
+use mp_internal::{Deadline, futex};
+use rustix::thread::{MembarrierCommand, membarrier};
 
 use crate::header::Wakeup;
 
@@ -21,66 +21,6 @@ pub(crate) const LIVENESS_SLICE: Duration = Duration::from_millis(50);
 /// The longest pause between looks while spinning: 2^6 `pause`s, about a
 /// microsecond.
 const MAX_BACKOFF: u32 = 6;
-
-/// When a blocking call gives up.
-///
-/// The clock is read lazily, the first time a wait needs the time left: a
-/// call that finds what it waits for at once (an item to get, room to put,
-/// a free turn) never calls `Instant::now`, and a zero timeout never does
-/// (a held lock, which mp-shm then checks for a dead holder, may).
-/// So a timeout counts from the moment the call first has to wait. One
-/// deadline is shared (by reference) by every wait of a call, so the waits
-/// together take at most the timeout.
-#[derive(Debug)]
-pub(crate) struct Deadline(Cell<When>);
-
-#[derive(Clone, Copy, Debug)]
-enum When {
-    Never,
-    /// Not started: this long after the first look at the clock.
-    In(Duration),
-    At(Instant),
-}
-
-impl Deadline {
-    pub(crate) fn never() -> Deadline {
-        Deadline(Cell::new(When::Never))
-    }
-
-    /// `timeout` from the first wait; too large to represent means never.
-    pub(crate) fn after(timeout: Duration) -> Deadline {
-        Deadline(Cell::new(When::In(timeout)))
-    }
-
-    /// Time left (`None`: forever); zero once passed.
-    pub(crate) fn remaining(&self) -> Option<Duration> {
-        let at = match self.0.get() {
-            When::Never => return None,
-            When::In(timeout) if timeout.is_zero() => return Some(Duration::ZERO),
-            When::In(timeout) => {
-                let Some(at) = Instant::now().checked_add(timeout) else {
-                    self.0.set(When::Never);
-                    return None;
-                };
-                self.0.set(When::At(at));
-                // Just started: all of it is left.
-                return Some(timeout);
-            }
-            When::At(at) => at,
-        };
-        Some(at.saturating_duration_since(Instant::now()))
-    }
-
-    pub(crate) fn passed(&self) -> bool {
-        self.remaining().is_some_and(|left| left.is_zero())
-    }
-
-    /// Whether the clock was read for this deadline.
-    #[cfg(test)]
-    pub(crate) fn started(&self) -> bool {
-        matches!(self.0.get(), When::At(_))
-    }
-}
 
 /// Waits until `ready()` holds (true) or the deadline passes (false).
 ///
@@ -121,29 +61,18 @@ pub(crate) fn wait_for(
         }
         // Woken, timed out, interrupted, or already woken (the word is 0):
         // all mean "look again".
-        futex_sleep(&wakeup.sleeping, 1, left);
+        futex::wait(&wakeup.sleeping, 1, Some(left));
         if ready() {
             return true;
         }
     }
 }
 
-/// Sleeps on the futex `word` while it holds `expected`, for at most
-/// `left`. Whether it was woken, timed out or interrupted, the caller looks
-/// again.
-pub(crate) fn futex_sleep(word: &AtomicU32, expected: u32, left: Duration) {
-    let timeout = futex::Timespec {
-        tv_sec: left.as_secs() as i64,
-        tv_nsec: i64::from(left.subsec_nanos()),
-    };
-    let _ = futex::wait(word, futex::Flags::empty(), expected, Some(&timeout));
-}
-
 /// Polls `ready` for about `limit` (not sleeping, announcing nothing);
 /// true as soon as it holds. On one CPU it looks once: the peer could not
-/// act while we looked again ([`mp_handle::spin`]).
+/// act while we looked again ([`mp_internal::spin`]).
 pub(crate) fn spin(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
-    if !mp_handle::spin::pays_off() {
+    if !mp_internal::spin::is_useful() {
         return ready();
     }
     let start = Instant::now();
@@ -178,7 +107,7 @@ pub(crate) fn wake_all(wakeup: &Wakeup) {
 /// Wakes everyone sleeping on `wakeup`, unconditionally.
 pub(crate) fn wake_everyone(wakeup: &Wakeup) {
     wakeup.sleeping.store(0, Ordering::SeqCst);
-    let _ = futex::wake(&wakeup.sleeping, futex::Flags::empty(), u32::MAX);
+    futex::wake_all(&wakeup.sleeping);
 }
 
 /// The store-load barriers of the wake-up protocol, made asymmetric.
@@ -229,7 +158,7 @@ pub(crate) mod barrier {
     #[cold]
     fn light_slow() {
         static HOOK: AtomicBool = AtomicBool::new(false);
-        mp_handle::on_fork_child(&HOOK, forget_after_fork);
+        mp_internal::on_fork_child(&HOOK, forget_after_fork);
         if STATE.load(Ordering::Relaxed) == UNKNOWN {
             let registered = membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok();
             STATE.store(
@@ -256,29 +185,5 @@ pub(crate) mod barrier {
     pub(crate) fn heavy() -> bool {
         fence(Ordering::SeqCst);
         membarrier(MembarrierCommand::GlobalExpedited).is_ok()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_deadline_starts_at_its_first_look_at_the_clock() {
-        let _d = mp_testkit::deadline(Duration::from_secs(30));
-        let d = Deadline::after(Duration::from_secs(5));
-        assert!(!d.started());
-        assert_eq!(d.remaining(), Some(Duration::from_secs(5)));
-        assert!(d.started());
-        assert!(
-            d.remaining()
-                .is_some_and(|left| left <= Duration::from_secs(5))
-        );
-        assert!(!d.passed());
-        // Zero is passed without a clock; too far to represent is never.
-        let zero = Deadline::after(Duration::ZERO);
-        assert!(zero.passed() && !zero.started());
-        assert_eq!(Deadline::after(Duration::MAX).remaining(), None);
-        assert_eq!(Deadline::never().remaining(), None);
     }
 }

@@ -149,6 +149,22 @@ mod basics {
         assert_eq!(q.get().unwrap(), 5);
     }
 
+    /// An item of another type is a decode error naming the expected type,
+    /// not a value read from the item's front (`"hello"` as the u64 5).
+    #[test]
+    fn an_item_of_another_type_is_a_decode_error_naming_the_type() {
+        let _d = deadline(10 * SECS);
+        let q: Queue<String> = Queue::new().unwrap();
+        let as_number: Queue<u64> = serde_roundtrip(&q);
+        q.put(&"hello".to_owned()).unwrap();
+        match as_number.get() {
+            Err(Error::Decode(e)) => assert!(e.to_string().contains("`u64`"), "{e}"),
+            other => panic!("expected a decode error, got {other:?}"),
+        }
+        q.put(&"next".to_owned()).unwrap();
+        assert_eq!(q.get().unwrap(), "next");
+    }
+
     #[test]
     fn close_fails_later_calls_and_wakes_a_blocked_get() {
         let _d = deadline(10 * SECS);

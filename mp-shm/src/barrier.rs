@@ -178,7 +178,7 @@ impl<A: BarrierAction> Barrier<A> {
         let seq = st.seq.load(SeqCst);
         drop(held);
         let mut woke = false;
-        for _ in 0..mp_handle::spin::rounds(200) {
+        for _ in 0..mp_internal::spin::rounds(200) {
             if st.seq.load(SeqCst) != seq {
                 woke = true;
                 break;

@@ -73,7 +73,7 @@ impl Event {
         if self.is_set() {
             return true;
         }
-        for _ in 0..mp_handle::spin::rounds(100) {
+        for _ in 0..mp_internal::spin::rounds(100) {
             if self.is_set() {
                 return true;
             }

@@ -60,7 +60,7 @@ pub(crate) fn process() -> Me {
 #[cold]
 fn init_process() -> Me {
     static HOOK: AtomicBool = AtomicBool::new(false);
-    mp_handle::on_fork_child(&HOOK, forget_after_fork);
+    mp_internal::on_fork_child(&HOOK, forget_after_fork);
     let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
     let start = start_time_of("self").unwrap_or(0);
     let ns = namespace_of("self");

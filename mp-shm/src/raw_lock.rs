@@ -231,7 +231,7 @@ impl RawLockState {
     fn lock_slow(&self, me: Me, owner: Owner, mine: u32, wait: Wait) -> Result<Hold, TimedOut> {
         // Spins count up to SPINS; none on one CPU, where the holder cannot
         // release while we spin.
-        let first_spin = SPINS - mp_handle::spin::rounds(SPINS);
+        let first_spin = SPINS - mp_internal::spin::rounds(SPINS);
         let mut spins = first_spin;
         let mut slept = false;
         // The death watch of the holder we wait for, if it can be watched.

@@ -50,7 +50,7 @@ impl Counter {
         if matches!(wait, Wait::Never) {
             return false;
         }
-        for spin in 0..mp_handle::spin::rounds(SPINS) {
+        for spin in 0..mp_internal::spin::rounds(SPINS) {
             for _ in 0..(1u32 << spin.min(SPIN_SHIFT)) {
                 std::hint::spin_loop();
             }

@@ -343,7 +343,7 @@ impl Core {
                 let made = catch_unwind(AssertUnwindSafe(|| callable(args))).unwrap_or_else(|p| {
                     Err(RemoteError::new(format!(
                         "the constructor of {typeid:?} panicked: {}",
-                        object::panic_message(&*p)
+                        mp_internal::panic_message(&*p)
                     )))
                 });
                 let blueprint = made.map_err(Fault::Remote)?;

@@ -7,6 +7,7 @@
 //! whether their client hung up (the wait is abandoned, nothing is taken)
 //! and whether the server is stopping.
 
+use mp_internal::panic_message;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque, hash_map};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
@@ -1128,16 +1129,6 @@ impl Family {
             Family::Barrier => "a Barrier",
             Family::Method => "a shared object",
         }
-    }
-}
-
-pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a non-string panic".to_owned()
     }
 }
 

@@ -82,14 +82,9 @@ pub(crate) fn ignore_sigpipe() {
 /// `Target`, and a zero-sized one is a `fn` item or a closure capturing
 /// nothing: a value with no data and no invariants.
 pub(crate) fn conjure<A, F: crate::Target<A>>() -> F {
-    const {
-        assert!(
-            std::mem::size_of::<F>() == 0,
-            "only zero-sized targets can be conjured"
-        )
-    };
-    // SAFETY: a zero-sized value has no bytes, so all-zero bytes are it (see above).
-    unsafe { std::mem::zeroed::<F>() }
+    // SAFETY: see above: `F` is a `fn` item or a closure, and a zero-sized
+    // one (conjure refuses others at compile time) captures no data.
+    unsafe { mp_internal::conjure::<F>() }
 }
 
 /// A fixed point of this binary's code that entry points are measured from.

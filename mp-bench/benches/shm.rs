@@ -1,0 +1,248 @@
+//! `shm/value_lock_increment`: `Value<u64>` += 1 under its lock, two
+//! processes hammering the same value (time per increment), beside an
+//! uncontended futex lock (the floor) and the same `Value` uncontended.
+//!
+//! `shm/semaphore_pingpong`: a release/acquire round trip between two
+//! processes (the hand-off that spinning before a futex sleep speeds up),
+//! free and with both processes pinned to one CPU (where spinning would
+//! only hold up the peer).
+//!
+//! `shm/create_attach_unlink_1MiB`: `SharedMemory` create + open + drop
+//! both (unlink) of 1 MiB, beside raw shm_open + ftruncate + mmap + a
+//! second shm_open + mmap + munmap x2 + unlink (the floor).
+#![allow(unsafe_code, reason = "the floors are raw mmap/munmap")]
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+mod common;
+
+use common::{pin, unpin};
+use criterion::{Criterion, criterion_group, criterion_main};
+use mp::process::{Process, StartMethod};
+use mp::shm::{RawValue, Semaphore, SharedMemory, Value};
+
+fn incrementer(v: Value<u64>, go: Semaphore, done: Semaphore, n: RawValue<u64>) {
+    loop {
+        go.acquire().forget();
+        let k = n.load();
+        if k == u64::MAX {
+            return;
+        }
+        for _ in 0..k {
+            *v.lock().unwrap() += 1;
+        }
+        done.release().unwrap();
+    }
+}
+
+/// The floor: a minimal futex mutex (Drepper's "mutex 2").
+struct FutexLock(AtomicU32);
+
+impl FutexLock {
+    fn lock(&self) {
+        if self
+            .0
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return;
+        }
+        while self.0.swap(2, Ordering::Acquire) != 0 {
+            let _ = rustix::thread::futex::wait(
+                &self.0,
+                rustix::thread::futex::Flags::empty(),
+                2,
+                None,
+            );
+        }
+    }
+
+    fn unlock(&self) {
+        if self.0.swap(0, Ordering::Release) == 2 {
+            let _ = rustix::thread::futex::wake(&self.0, rustix::thread::futex::Flags::empty(), 1);
+        }
+    }
+}
+
+fn value_lock_increment(c: &mut Criterion) {
+    let mut g = c.benchmark_group("shm/value_lock_increment");
+    g.sample_size(20)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500));
+
+    let lock = FutexLock(AtomicU32::new(0));
+    let mut plain = 0u64;
+    g.bench_function("futex_lock_uncontended_floor", |b| {
+        b.iter(|| {
+            lock.lock();
+            plain = black_box(plain) + 1;
+            lock.unlock();
+        })
+    });
+
+    let v = Value::new(0u64).unwrap();
+    g.bench_function("mp_value_uncontended", |b| {
+        b.iter(|| *v.lock().unwrap() += 1)
+    });
+
+    let v = Value::new(0u64).unwrap();
+    let go = Semaphore::new(0).unwrap();
+    let done = Semaphore::new(0).unwrap();
+    let n = RawValue::new(0u64).unwrap();
+    let mut child = Process::new(
+        incrementer,
+        (v.clone(), go.clone(), done.clone(), n.clone()),
+    )
+    .start_method(StartMethod::Fork);
+    child.start().unwrap();
+    let mut total = 0u64;
+    g.bench_function("mp_value_2_processes", |b| {
+        b.iter_custom(|iters| {
+            let theirs = (iters / 2).max(1);
+            let mine = iters.saturating_sub(theirs);
+            total += theirs + mine;
+            n.store(theirs);
+            let start = Instant::now();
+            go.release().unwrap();
+            for _ in 0..mine {
+                *v.lock().unwrap() += 1;
+            }
+            done.acquire().forget();
+            start.elapsed()
+        })
+    });
+    n.store(u64::MAX);
+    go.release().unwrap();
+    child.join().unwrap();
+    assert_eq!(v.value().unwrap(), total, "every increment counted");
+    g.finish();
+}
+
+fn ponger(ping: Semaphore, pong: Semaphore, stop: RawValue<u32>) {
+    loop {
+        ping.acquire().forget();
+        if stop.load() != 0 {
+            return;
+        }
+        pong.release().unwrap();
+    }
+}
+
+/// Round trip of a hand-off between two processes (where spinning before
+/// the futex sleep matters most).
+fn semaphore_pingpong(c: &mut Criterion) {
+    let mut g = c.benchmark_group("shm/semaphore_pingpong");
+    g.sample_size(20)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500));
+    for one_cpu in [false, true] {
+        let ping = Semaphore::new(0).unwrap();
+        let pong = Semaphore::new(0).unwrap();
+        let stop = RawValue::new(0u32).unwrap();
+        let mut child = Process::new(ponger, (ping.clone(), pong.clone(), stop.clone()))
+            .start_method(StartMethod::Fork);
+        child.start().unwrap();
+        let cpu = rustix::thread::sched_getcpu();
+        let before = one_cpu.then(|| {
+            pin(Some(child.pid().expect("a started child has a pid")), cpu);
+            pin(None, cpu)
+        });
+        let name = if one_cpu {
+            "mp_2_processes_one_cpu"
+        } else {
+            "mp_2_processes"
+        };
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                ping.release().unwrap();
+                pong.acquire().forget();
+            })
+        });
+        if let Some(before) = before {
+            unpin(&before);
+        }
+        stop.store(1);
+        ping.release().unwrap();
+        child.join().unwrap();
+    }
+    g.finish();
+}
+
+fn raw_create_attach_unlink(name: &str, size: usize) {
+    use rustix::fs::Mode;
+    use rustix::mm::{MapFlags, ProtFlags};
+    use rustix::shm::OFlags;
+    let fd = rustix::shm::open(
+        name,
+        OFlags::CREATE | OFlags::EXCL | OFlags::RDWR,
+        Mode::RUSR | Mode::WUSR,
+    )
+    .unwrap();
+    rustix::fs::ftruncate(&fd, size as u64).unwrap();
+    // SAFETY: a fresh shared mapping, unmapped below, never dereferenced.
+    let a = unsafe {
+        rustix::mm::mmap(
+            std::ptr::null_mut(),
+            size,
+            ProtFlags::READ | ProtFlags::WRITE,
+            MapFlags::SHARED,
+            &fd,
+            0,
+        )
+        .unwrap()
+    };
+    let fd2 = rustix::shm::open(name, OFlags::RDWR, Mode::empty()).unwrap();
+    let len = rustix::fs::fstat(&fd2).unwrap().st_size as usize;
+    // SAFETY: as above.
+    let b = unsafe {
+        rustix::mm::mmap(
+            std::ptr::null_mut(),
+            len,
+            ProtFlags::READ | ProtFlags::WRITE,
+            MapFlags::SHARED,
+            &fd2,
+            0,
+        )
+        .unwrap()
+    };
+    // SAFETY: both ranges were mapped above with these lengths.
+    unsafe {
+        rustix::mm::munmap(b, len).unwrap();
+        rustix::mm::munmap(a, size).unwrap();
+    }
+    rustix::shm::unlink(name).unwrap();
+}
+
+fn create_attach_unlink(c: &mut Criterion) {
+    let mut g = c.benchmark_group("shm/create_attach_unlink_1MiB");
+    g.sample_size(30)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500));
+    const SIZE: usize = 1 << 20;
+    let name = format!("/mpbench_{}", std::process::id());
+    g.bench_function("shm_open_mmap_unlink_floor", |b| {
+        b.iter(|| raw_create_attach_unlink(&name, SIZE))
+    });
+    // The tracker is started once per process, before the measurement.
+    drop(SharedMemory::create(None, SIZE).unwrap());
+    g.bench_function("mp_shared_memory", |b| {
+        b.iter(|| {
+            let shm = SharedMemory::create(None, SIZE).unwrap();
+            let other = SharedMemory::open(shm.name()).unwrap();
+            black_box(other.size());
+            drop(other);
+            drop(shm);
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    value_lock_increment,
+    semaphore_pingpong,
+    create_attach_unlink
+);
+criterion_main!(benches);

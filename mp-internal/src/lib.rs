@@ -1,0 +1,42 @@
+//! Internals shared by the mp crates: not a public API.
+//!
+//! The mp crates (mp-handle, mp-pipe, mp-shm, mp-queue, mp-process, mp-pool,
+//! mp-manager) share a few small pieces: how long a blocking call may wait
+//! ([`Deadline`]), futex sleeps ([`futex`]), when a waiter spins before it
+//! sleeps ([`spin`]), hooks that run in a forked child ([`on_fork_child`]),
+//! the registry of descriptors a forked child lets go of ([`tracked`]),
+//! postcard helpers ([`codec`]), and zero-sized values made out of nothing
+//! ([`conjure`]). They live here once, instead of a copy in each crate.
+//!
+//! This crate is published only because the mp crates depend on it. Its
+//! items are not part of mp's API and may change in any release; use the
+//! `mp` facade or the individual crates instead.
+#![deny(missing_docs)]
+
+pub mod codec;
+mod deadline;
+pub mod futex;
+mod panic;
+pub mod spin;
+mod sys;
+pub mod tracked;
+
+pub use deadline::Deadline;
+pub use panic::panic_message;
+pub use sys::conjure;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Runs `f` in the child after every `fork()` of this process, for caches
+/// a forked child must not keep (a cached pid, per-thread keys): registers
+/// it unless `registered` is already set, and sets it.
+///
+/// An atomic flag, not a `Once`: a child forked while another thread was
+/// inside `Once::call_once` would inherit it "in progress" and block on it
+/// forever. `f` runs in a child of a possibly multithreaded parent: it may
+/// only do what is async-signal-safe, such as storing to atomics.
+pub fn on_fork_child(registered: &'static AtomicBool, f: extern "C" fn()) {
+    if !registered.swap(true, Ordering::AcqRel) {
+        sys::on_fork_child(f);
+    }
+}

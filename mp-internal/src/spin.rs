@@ -1,0 +1,156 @@
+//! Whether a waiter should spin before it sleeps.
+//!
+//! mp's blocking calls (a pipe's `recv`, a queue's `get`) first look for
+//! their peer's answer for some microseconds without sleeping, which saves
+//! the cross-core wake-up when the peer answers quickly. That only works
+//! when the peer can run meanwhile: on one CPU (pinned with `taskset`, or a
+//! container given one CPU with a cpuset) a spinning waiter holds up the
+//! very peer it waits for, by the whole spin, on every message. (A CPU
+//! quota, such as `docker --cpus=1`, leaves the affinity mask alone: there
+//! waiters still spin.)
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+/// How long a thread trusts its last look at how many CPUs it may use.
+pub const RECHECK_EVERY: Duration = Duration::from_millis(100);
+
+/// Calls between readings of the clock (to see whether [`RECHECK_EVERY`]
+/// has passed): a call then costs a thread-local counter, not a clock read.
+const CALLS_PER_CLOCK_READ: u32 = 64;
+
+#[derive(Clone, Copy)]
+struct CpuLook {
+    /// When the thread last looked at its CPUs (`None`: never).
+    at: Option<Instant>,
+    /// Whether it could spin then.
+    may_spin: bool,
+    /// Calls since the clock was last read.
+    calls: u32,
+}
+
+thread_local! {
+    static LAST: Cell<CpuLook> = const {
+        Cell::new(CpuLook {
+            at: None,
+            may_spin: false,
+            calls: 0,
+        })
+    };
+}
+
+/// Whether a wait should spin before it sleeps: only when the calling
+/// thread may run on more than one CPU.
+///
+/// A call costs a thread-local counter. Every 64th call reads the clock,
+/// and if the last look at the CPUs is [`RECHECK_EVERY`] old, looks again
+/// (one system call): a thread pinned later (or a child pinned by its
+/// parent) stops spinning by its 64th wait after that.
+pub fn is_useful() -> bool {
+    LAST.with(|last| {
+        let mut look = last.get();
+        look.calls += 1;
+        if look.at.is_none() || look.calls >= CALLS_PER_CLOCK_READ {
+            look = decide(look, Instant::now());
+        }
+        last.set(look);
+        look.may_spin
+    })
+}
+
+/// How many of a wait's `n` spin rounds to do: all of them when spinning
+/// [is useful](is_useful), none on one CPU.
+pub fn rounds(n: u32) -> u32 {
+    if is_useful() { n } else { 0 }
+}
+
+/// `look` brought up to date at `now`: the CPUs are looked at again if
+/// the last look is [`RECHECK_EVERY`] old (or there was none).
+fn decide(mut look: CpuLook, now: Instant) -> CpuLook {
+    look.calls = 0;
+    let fresh = look
+        .at
+        .is_some_and(|at| now.saturating_duration_since(at) < RECHECK_EVERY);
+    if !fresh {
+        look.at = Some(now);
+        look.may_spin = cpus_here() > 1;
+    }
+    look
+}
+
+/// How many CPUs the calling thread may run on: its affinity mask (one
+/// system call, where `available_parallelism` also reads cgroup files). A
+/// mask that cannot be read (more CPUs than `CpuSet` holds) counts as many.
+fn cpus_here() -> usize {
+    rustix::thread::sched_getaffinity(None).map_or(usize::MAX, |cpus| cpus.count() as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
+
+    use super::{LAST, RECHECK_EVERY, cpus_here, decide, is_useful, rounds};
+
+    /// Affinity is per thread: each test pins a thread of its own, never
+    /// the test runner's.
+    fn pin_this_thread_to_one_cpu() {
+        let allowed = sched_getaffinity(None).unwrap();
+        let first = (0..CpuSet::MAX_CPU)
+            .find(|&cpu| allowed.is_set(cpu))
+            .unwrap();
+        let mut one = CpuSet::new();
+        one.set(first);
+        sched_setaffinity(None, &one).unwrap();
+    }
+
+    #[test]
+    fn a_thread_pinned_to_one_cpu_counts_one_and_never_spins() {
+        let (cpus, spins, rounds) = std::thread::spawn(|| {
+            pin_this_thread_to_one_cpu();
+            (cpus_here(), is_useful(), rounds(40))
+        })
+        .join()
+        .unwrap();
+        assert_eq!(cpus, 1);
+        assert!(!spins);
+        assert_eq!(rounds, 0);
+    }
+
+    #[test]
+    fn a_thread_pinned_later_stops_spinning_after_the_recheck() {
+        std::thread::spawn(|| {
+            let before = is_useful();
+            assert_eq!(before, cpus_here() > 1);
+            pin_this_thread_to_one_cpu();
+            // Until the last look is RECHECK_EVERY old, the old answer
+            // stands (without a system call)...
+            let look = LAST.with(|last| last.get());
+            let at = look.at.unwrap();
+            assert_eq!(decide(look, at + RECHECK_EVERY / 2).may_spin, before);
+            // ...and once it is, the pin is seen.
+            assert!(!decide(look, at + RECHECK_EVERY).may_spin);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn is_useful_looks_again_within_64_calls_once_the_last_look_is_old() {
+        std::thread::spawn(|| {
+            let before = is_useful();
+            pin_this_thread_to_one_cpu();
+            // Make the last look old (as if RECHECK_EVERY had passed).
+            LAST.with(|last| {
+                let mut look = last.get();
+                look.at = Some(look.at.unwrap() - RECHECK_EVERY);
+                last.set(look);
+            });
+            let answers: Vec<bool> = (0..64).map(|_| is_useful()).collect();
+            assert!(!answers[63], "the 64th call must have looked again");
+            // Until then, the old answer.
+            assert!(answers[..62].iter().all(|&a| a == before));
+        })
+        .join()
+        .unwrap();
+    }
+}

@@ -1,0 +1,62 @@
+//! Descriptors owned by mp objects, so that a forked child can let go of
+//! the ones it was not given.
+//!
+//! A `fork` copies every descriptor of the parent. If a child holds a copy
+//! of its parent's end of a pipe, the other end never sees end of file:
+//! CPython's classic fork hang. mp objects whose descriptors carry meaning
+//! for the peer (connections, listeners) register them here; the `Fork`
+//! start method then replaces, in the child, every registered descriptor
+//! that is not part of the child's arguments with a dead socket. The number
+//! stays taken (nothing can reuse it behind an object that still names it),
+//! but the original socket is released.
+
+use std::collections::HashSet;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+static TRACKED: Mutex<Option<HashSet<RawFd>>> = Mutex::new(None);
+
+fn registry() -> MutexGuard<'static, Option<HashSet<RawFd>>> {
+    TRACKED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Registers a descriptor an mp object owns.
+pub fn track(fd: BorrowedFd<'_>) {
+    registry()
+        .get_or_insert_with(HashSet::new)
+        .insert(fd.as_raw_fd());
+}
+
+/// Forgets a descriptor before its owner closes it.
+pub fn untrack(fd: BorrowedFd<'_>) {
+    if let Some(set) = registry().as_mut() {
+        set.remove(&fd.as_raw_fd());
+    }
+}
+
+/// The registry, locked: hold it across `fork` so the child's copy is
+/// consistent, then call [`Locked::release_all_except`] in the child.
+#[derive(Debug)]
+pub struct Locked(MutexGuard<'static, Option<HashSet<RawFd>>>);
+
+/// Locks the registry (see [`Locked`]).
+pub fn lock() -> Locked {
+    Locked(registry())
+}
+
+impl Locked {
+    /// In a forked child: replaces every registered descriptor not in `keep`
+    /// with a dead socket (reads see end of file, writes fail), and forgets it.
+    pub fn release_all_except(&mut self, keep: &[RawFd]) {
+        let Some(set) = self.0.as_mut() else { return };
+        let release: Vec<RawFd> = set
+            .iter()
+            .copied()
+            .filter(|fd| !keep.contains(fd))
+            .collect();
+        crate::sys::replace_with_dead_socket(&release);
+        for fd in &release {
+            set.remove(fd);
+        }
+    }
+}
