@@ -53,7 +53,7 @@ impl<T: Default> PidMutex<T> {
     pub(crate) fn lock(&self) -> PidGuard<'_, T> {
         let me = crate::identity::process().id;
         // Spin only where the holder can run meanwhile (not on one CPU).
-        let spin_rounds = mp_handle::spin::rounds(100);
+        let spin_rounds = mp_internal::spin::rounds(100);
         let mut spins = 0u32;
         loop {
             match self
