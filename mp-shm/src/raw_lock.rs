@@ -347,12 +347,18 @@ impl RawLockState {
     /// The holder to judge, if this process can judge it: in its own pid
     /// namespace, with a start time when the record is complete.
     fn holder_of(&self, snap: &Snapshot, owner: Owner) -> Option<Holder> {
-        let ns = identity::process().ns;
+        let process = identity::process();
+        let ns = process.ns;
         if ns == 0 {
             return None;
         }
         let id = snap.word & ID_MASK;
         let thread = owner == Owner::Thread;
+        if !thread && id == process.id {
+            // This process (a pid in our namespace is us while we run):
+            // alive, and nothing to watch.
+            return None;
+        }
         let recorded = snap.record & u64::from(GEN_MASK | ID_MASK);
         if recorded == u64::from(snap.word & (GEN_MASK | ID_MASK)) {
             // The record is this hold's.
