@@ -3,6 +3,10 @@
 //! A message is one or more chunks: `tag: u64 | len: u32 | flags: u32 |
 //! payload`, padded to 8 bytes. A message that fits the free space is one
 //! chunk with `FIRST | LAST`; one that does not streams through as several.
+//! A streamed put that gives up part way (out of time, an encode error, a
+//! closed queue) ends its stream with an empty `ABANDONED` chunk instead of
+//! a `LAST` one: consumers drop what they took of it, and it is not a torn
+//! message (those are left only by a process that died).
 //!
 //! The tag publishes the chunk: the producer stores it last, and it is the
 //! chunk's stream position plus one, XORed with the queue's random key
@@ -35,6 +39,7 @@ pub(crate) fn new_key() -> u64 {
 }
 pub(crate) const FIRST: u32 = 1;
 pub(crate) const LAST: u32 = 2;
+pub(crate) const ABANDONED: u32 = 4;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Chunk {
@@ -70,6 +75,12 @@ impl Chunk {
         self.flags & LAST != 0
     }
 
+    /// Ends a streamed message its producer gave up.
+    #[inline]
+    pub(crate) fn is_abandoned(self) -> bool {
+        self.flags & ABANDONED != 0
+    }
+
     /// Ring bytes the chunk occupies, header and padding included.
     #[inline]
     pub(crate) fn footprint(self) -> u64 {
@@ -101,8 +112,14 @@ mod tests {
             len: 3,
             flags: FIRST | LAST,
         };
-        assert!(c.is_first() && c.is_last());
+        assert!(c.is_first() && c.is_last() && !c.is_abandoned());
         assert_eq!(c.footprint(), 24);
+        let marker = Chunk {
+            len: 0,
+            flags: ABANDONED,
+        };
+        assert!(marker.is_abandoned() && !marker.is_first() && !marker.is_last());
+        assert_eq!(marker.footprint(), HEADER as u64);
         let key = new_key();
         assert_ne!(key, new_key(), "every queue has its own key");
         for pos in [0, 8, 1 << 20, (1 << 62) - 8] {

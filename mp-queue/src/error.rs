@@ -1,3 +1,6 @@
+//! What can go wrong with a queue: [`Error`], mapped onto Python's
+//! `queue.Full`, `queue.Empty` and the rest.
+
 use std::fmt;
 use std::io;
 

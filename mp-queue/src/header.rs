@@ -3,8 +3,9 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
-/// Marks an initialised queue segment ("mpqueue2": with `Bias`).
-pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"mpqueue2");
+/// Marks an initialised queue segment ("mpqueue3": with `Bias` and
+/// abandoned streams).
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"mpqueue3");
 
 #[repr(C, align(64))]
 #[derive(Default)]
@@ -28,6 +29,9 @@ pub(crate) struct Producer {
     /// The pid of a producer streaming a message larger than the free
     /// space, while it does; 0 otherwise.
     pub(crate) streaming: AtomicU32,
+    /// Where that stream started (`tail` stays there until its first
+    /// chunk is published).
+    pub(crate) stream_start: AtomicU64,
 }
 
 #[derive(Default)]

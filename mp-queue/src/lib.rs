@@ -25,6 +25,21 @@
 //! on its side keeps the lock between turns and pays no atomic
 //! read-modify-write at all, until another thread wants a turn.
 //!
+//! # What is shared, and with whom
+//!
+//! Every handle of a queue, in every process, maps the same memfd, and a
+//! handle passed to a child (or encoded with `mp_handle::encode`) carries
+//! a duplicate of its descriptor, which any process of the same user can
+//! also reopen through `/proc/<pid>/fd`. The memfd's size is sealed: no
+//! holder can shrink it under the mappings (the next `get` would die of
+//! SIGBUS) or grow it, and a handle whose memory is not sealed so is
+//! refused. Its bytes cannot be sealed, as producers and consumers write
+//! them concurrently by design: what this crate promises (no undefined
+//! behaviour, items delivered whole and once) holds for every sequence of
+//! calls to its API from any number of threads and processes, while bytes
+//! written into the memfd by other means (`write(2)` on the descriptor)
+//! are outside it, as writes to `/proc/self/mem` are outside Rust's.
+//!
 //! # Better than CPython
 //!
 //! - **No feeder thread.** `put` returns once the item is in shared memory:
@@ -33,7 +48,10 @@
 //!   more than anyone has taken does not deadlock (up to the ring's size,
 //!   16 MiB by default, instead of a 64 KiB pipe).
 //! - **Any message size.** A message larger than the ring streams through
-//!   it while a consumer takes it; other producers wait their turn.
+//!   it while a consumer takes it; other producers wait their turn. A put
+//!   that times out (or fails to encode) part way through leaves the queue
+//!   as if it had not been called: consumers drop what it sent, and no
+//!   message counts as torn.
 //! - **Crashes lose only the message in flight.** A producer or consumer
 //!   killed in the middle of a `put` or `get` leaves the queue consistent:
 //!   that message is dropped and reported ([`Error::Torn`] for the consumer
@@ -71,10 +89,10 @@
 #![deny(missing_docs)]
 
 mod chunk;
-mod core;
 mod error;
 mod header;
 mod queue;
+mod ring_queue;
 mod sys;
 mod turn;
 mod wait;

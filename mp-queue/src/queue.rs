@@ -1,3 +1,6 @@
+//! The typed queues users hold: `Queue`, `JoinableQueue`, `SimpleQueue`,
+//! and `QueueBuilder`, each a handle on one shared `RingQueue`.
+
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -6,8 +9,8 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::core::{Config, Core};
 use crate::error::Result;
+use crate::ring_queue::{Config, RingQueue};
 use mp_internal::Deadline;
 
 /// Ring bytes per queue unless set with [`QueueBuilder::ring_size`]. The
@@ -69,7 +72,7 @@ impl QueueBuilder {
 
     /// Builds a [`Queue`].
     pub fn build<T>(self) -> Result<Queue<T>> {
-        Ok(Queue::from_core(Core::create(self.config)?))
+        Ok(Queue::from_ring_queue(RingQueue::create(self.config)?))
     }
 
     /// Builds a [`JoinableQueue`].
@@ -108,7 +111,7 @@ impl QueueBuilder {
 /// # }
 /// ```
 pub struct Queue<T> {
-    core: Arc<Core>,
+    shared: Arc<RingQueue>,
     _items: PhantomData<fn(T) -> T>,
 }
 
@@ -123,9 +126,9 @@ impl<T> Queue<T> {
         QueueBuilder::new().maxsize(n).build()
     }
 
-    fn from_core(core: Core) -> Queue<T> {
+    fn from_ring_queue(shared: RingQueue) -> Queue<T> {
         Queue {
-            core: Arc::new(core),
+            shared: Arc::new(shared),
             _items: PhantomData,
         }
     }
@@ -133,26 +136,26 @@ impl<T> Queue<T> {
     /// The number of items in the queue (Python's `qsize`; approximate while
     /// other processes put and get).
     pub fn qsize(&self) -> usize {
-        self.core.qsize() as usize
+        self.shared.qsize() as usize
     }
 
     /// Whether the queue holds no items (Python's `empty`).
     #[doc(alias = "empty")]
     pub fn is_empty(&self) -> bool {
-        self.core.qsize() == 0
+        self.shared.qsize() == 0
     }
 
     /// Whether the queue holds `maxsize` items (Python's `full`); always
     /// false without a `maxsize`.
     #[doc(alias = "full")]
     pub fn is_full(&self) -> bool {
-        let max = self.core.maxsize();
-        max > 0 && self.core.qsize() >= max
+        let max = self.shared.maxsize();
+        max > 0 && self.shared.qsize() >= max
     }
 
     /// The `maxsize` the queue was created with, if any.
     pub fn maxsize(&self) -> Option<usize> {
-        Some(self.core.maxsize() as usize).filter(|&n| n > 0)
+        Some(self.shared.maxsize() as usize).filter(|&n| n > 0)
     }
 
     /// Closes the queue in this process (Python's `close`): later puts and
@@ -160,13 +163,13 @@ impl<T> Queue<T> {
     /// [`Error::Closed`](crate::Error::Closed), and blocked ones wake up with
     /// it. Other processes are not affected.
     pub fn close(&self) {
-        self.core.close();
+        self.shared.close();
     }
 
     /// Messages lost so far because a process died while putting or getting
     /// them.
     pub fn torn(&self) -> u64 {
-        self.core.torn()
+        self.shared.torn()
     }
 }
 
@@ -176,19 +179,22 @@ impl<T: Serialize> Queue<T> {
     /// An item that cannot be serialized is [`Error::Encode`](crate::Error::Encode),
     /// and the queue is unchanged.
     pub fn put(&self, item: &T) -> Result<()> {
-        self.core.put(item, &Deadline::never(), false)
+        self.shared.put(item, &Deadline::never(), false)
     }
 
     /// Like [`put`](Queue::put), waiting at most `timeout`;
-    /// [`Error::Full`](crate::Error::Full) if there was no room in time.
+    /// [`Error::Full`](crate::Error::Full) if there was no room in time, and
+    /// then the queue is as it was (an item larger than the ring that had
+    /// begun to stream through it is dropped by the consumers, not torn).
     pub fn put_timeout(&self, item: &T, timeout: Duration) -> Result<()> {
-        self.core.put(item, &Deadline::after(timeout), false)
+        self.shared.put(item, &Deadline::after(timeout), false)
     }
 
     /// Puts an item only if there is room right now (Python's `put_nowait`).
     #[doc(alias = "put_nowait")]
     pub fn try_put(&self, item: &T) -> Result<()> {
-        self.core.put(item, &Deadline::after(Duration::ZERO), false)
+        self.shared
+            .put(item, &Deadline::after(Duration::ZERO), false)
     }
 }
 
@@ -198,26 +204,26 @@ impl<T: DeserializeOwned> Queue<T> {
     /// An item that does not decode as `T` is taken off the queue and
     /// reported as [`Error::Decode`](crate::Error::Decode).
     pub fn get(&self) -> Result<T> {
-        self.core.get(&Deadline::never())
+        self.shared.get(&Deadline::never())
     }
 
     /// Like [`get`](Queue::get), waiting at most `timeout`;
     /// [`Error::Empty`](crate::Error::Empty) if nothing came in time.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
-        self.core.get(&Deadline::after(timeout))
+        self.shared.get(&Deadline::after(timeout))
     }
 
     /// Takes an item only if one is there right now (Python's `get_nowait`).
     #[doc(alias = "get_nowait")]
     pub fn try_get(&self) -> Result<T> {
-        self.core.get(&Deadline::after(Duration::ZERO))
+        self.shared.get(&Deadline::after(Duration::ZERO))
     }
 }
 
 impl<T> Clone for Queue<T> {
     fn clone(&self) -> Queue<T> {
         Queue {
-            core: self.core.clone(),
+            shared: self.shared.clone(),
             _items: PhantomData,
         }
     }
@@ -225,19 +231,19 @@ impl<T> Clone for Queue<T> {
 
 impl<T> fmt::Debug for Queue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.core.fmt(f)
+        self.shared.fmt(f)
     }
 }
 
 impl<T> Serialize for Queue<T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.core.serialize(serializer)
+        self.shared.serialize(serializer)
     }
 }
 
 impl<'de, T> Deserialize<'de> for Queue<T> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Queue<T>, D::Error> {
-        Core::deserialize(deserializer).map(Queue::from_core)
+        RingQueue::deserialize(deserializer).map(Queue::from_ring_queue)
     }
 }
 
@@ -275,42 +281,42 @@ impl<T> JoinableQueue<T> {
     /// Marks one item taken with `get` as done (Python's `task_done`). More
     /// calls than items put is [`Error::TooManyTaskDone`](crate::Error::TooManyTaskDone).
     pub fn task_done(&self) -> Result<()> {
-        self.queue.core.task_done()
+        self.queue.shared.task_done()
     }
 
     /// Waits until every item put has been marked done (Python's `join`).
     pub fn join(&self) -> Result<()> {
-        self.queue.core.join(&Deadline::never())
+        self.queue.shared.join(&Deadline::never())
     }
 
     /// Like [`join`](JoinableQueue::join), giving up with
     /// [`Error::Timeout`](crate::Error::Timeout) after `timeout`.
     pub fn join_timeout(&self, timeout: Duration) -> Result<()> {
-        self.queue.core.join(&Deadline::after(timeout))
+        self.queue.shared.join(&Deadline::after(timeout))
     }
 
     /// Items put but not yet marked done.
     pub fn unfinished_tasks(&self) -> usize {
-        self.queue.core.unfinished() as usize
+        self.queue.shared.unfinished() as usize
     }
 }
 
 impl<T: Serialize> JoinableQueue<T> {
     /// Puts an item and counts it as an unfinished task.
     pub fn put(&self, item: &T) -> Result<()> {
-        self.queue.core.put(item, &Deadline::never(), true)
+        self.queue.shared.put(item, &Deadline::never(), true)
     }
 
     /// Like [`put`](JoinableQueue::put), waiting at most `timeout`.
     pub fn put_timeout(&self, item: &T, timeout: Duration) -> Result<()> {
-        self.queue.core.put(item, &Deadline::after(timeout), true)
+        self.queue.shared.put(item, &Deadline::after(timeout), true)
     }
 
     /// Puts an item only if there is room right now.
     #[doc(alias = "put_nowait")]
     pub fn try_put(&self, item: &T) -> Result<()> {
         self.queue
-            .core
+            .shared
             .put(item, &Deadline::after(Duration::ZERO), true)
     }
 }
@@ -447,20 +453,26 @@ mod tests {
             .unwrap();
         for i in 0..3u64 {
             let deadline = Deadline::after(Duration::from_secs(10));
-            q.core.put(&i, &deadline, false).unwrap();
+            q.shared.put(&i, &deadline, false).unwrap();
             assert!(!deadline.started(), "put {i}");
         }
         for i in 0..3u64 {
             let deadline = Deadline::after(Duration::from_secs(10));
-            assert_eq!(q.core.get::<u64>(&deadline).unwrap(), i);
+            assert_eq!(q.shared.get::<u64>(&deadline).unwrap(), i);
             assert!(!deadline.started(), "get {i}");
         }
         // Nothing there: a zero timeout still reads no clock; a real wait does.
         let now = Deadline::after(Duration::ZERO);
-        assert!(matches!(q.core.get::<u64>(&now), Err(crate::Error::Empty)));
+        assert!(matches!(
+            q.shared.get::<u64>(&now),
+            Err(crate::Error::Empty)
+        ));
         assert!(!now.started());
         let soon = Deadline::after(Duration::from_millis(20));
-        assert!(matches!(q.core.get::<u64>(&soon), Err(crate::Error::Empty)));
+        assert!(matches!(
+            q.shared.get::<u64>(&soon),
+            Err(crate::Error::Empty)
+        ));
         assert!(soon.started() && soon.passed());
     }
 }

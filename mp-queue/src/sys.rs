@@ -1,19 +1,36 @@
 //! The ring's shared memory: one memfd holding a header page and the ring,
 //! with the ring mapped twice back to back, so that a message that runs
 //! past the end of the ring is still contiguous in memory.
+//!
+//! The memfd's size is sealed (`F_SEAL_SHRINK | F_SEAL_GROW |
+//! F_SEAL_SEAL`), and only a memfd sealed so is mapped: every handle of the
+//! queue carries a duplicate of the descriptor, and any process of the
+//! same user can reopen it through `/proc/<pid>/fd`, but none can shrink
+//! the file under a mapping (the next access would be a SIGBUS) or add a
+//! seal that stops the next process from mapping it. Its bytes cannot be
+//! sealed: producers and consumers write them concurrently by design. The
+//! `SAFETY` comments below rely on every writer following the ring
+//! protocol, which every call of this crate's API does; a byte written
+//! into the file by other means (`write(2)` on its descriptor, like a
+//! write to `/proc/self/mem`) is outside what any safe API can promise.
 #![allow(unsafe_code)]
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::ptr::NonNull;
 
-use rustix::fs::MemfdFlags;
+use rustix::fs::{MemfdFlags, SealFlags};
 use rustix::mm::{MapFlags, ProtFlags};
 
 use crate::header::Header;
 
 /// Bytes before the ring: the header, padded to a page.
 pub(crate) const HEADER_LEN: usize = 4096;
+
+/// The seals of a queue's memfd: its size never changes, nor its seals.
+const SEALS: SealFlags = SealFlags::SHRINK
+    .union(SealFlags::GROW)
+    .union(SealFlags::SEAL);
 
 /// A mapping of a queue's memfd.
 pub(crate) struct Ring {
@@ -30,16 +47,26 @@ unsafe impl Sync for Ring {}
 
 impl Ring {
     /// Creates a zeroed queue memfd with a ring of `capacity` bytes (a
-    /// power of two, at least a page) and maps it.
+    /// power of two, at least a page), seals its size and maps it.
     pub(crate) fn create(capacity: usize) -> io::Result<(OwnedFd, Ring)> {
-        let fd = rustix::fs::memfd_create("mp-queue", MemfdFlags::CLOEXEC)?;
+        let fd =
+            rustix::fs::memfd_create("mp-queue", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
         rustix::fs::ftruncate(&fd, (HEADER_LEN + capacity) as u64)?;
+        rustix::fs::fcntl_add_seals(&fd, SEALS)?;
         let ring = Ring::map(fd.as_fd(), capacity)?;
         Ok((fd, ring))
     }
 
-    /// Maps an existing queue memfd (received from another process).
+    /// Maps an existing queue memfd (received from another process); only
+    /// one whose size is sealed (see the module docs).
     pub(crate) fn map(fd: std::os::fd::BorrowedFd<'_>, capacity: usize) -> io::Result<Ring> {
+        let sealed = rustix::fs::fcntl_get_seals(fd).is_ok_and(|seals| seals.contains(SEALS));
+        if !sealed {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "not an mp queue segment (its size is not sealed)",
+            ));
+        }
         let page = rustix::param::page_size();
         let size = rustix::fs::fstat(fd)?.st_size as u64;
         if !capacity.is_power_of_two()

@@ -8,11 +8,10 @@ use std::time::{Duration, Instant};
 use mp_pipe::{Connection, pipe};
 use mp_process::Process;
 use mp_queue::{Error, Queue, QueueBuilder};
-use mp_testkit::{deadline, eventually, proc_info};
+use mp_testkit::{deadline, eventually};
 use serde::{Deserialize, Serialize};
 
-const SECS: Duration = Duration::from_secs(1);
-const T: Duration = Duration::from_secs(20);
+use crate::{SECS, T, asleep};
 
 /// Enough turns in a row to own a side (the first bias needs 64).
 const ALONE: u32 = 200;
@@ -40,7 +39,7 @@ fn started(mut p: Process) -> Process {
 /// Puts `ALONE` items (owning the producers' side), reports, then waits.
 fn put_alone_then_wait(q: Queue<Item>, report: Connection) {
     for seq in 0..ALONE {
-        q.put(&item(1, seq)).unwrap();
+        q.put_timeout(&item(1, seq), T).unwrap();
     }
     report.send(&()).unwrap();
     // Idle but alive until the parent says go (or is gone).
@@ -155,8 +154,7 @@ fn put_until_blocked(q: Queue<Item>) {
 /// Waits until `child` sleeps: the children here have nothing to sleep on
 /// but the queue wait they were sent into.
 fn asleep_in_its_wait(child: &Process) {
-    let pid = child.pid().unwrap();
-    assert!(eventually(T, || proc_info(pid).is_some_and(|p| p.state == 'S')));
+    asleep(child.pid().unwrap());
 }
 
 /// A child that owns the producers' side of a full bounded queue and waits
@@ -186,24 +184,58 @@ fn an_owner_killed_in_the_middle_of_a_put_is_taken_over() {
     assert_eq!(q.torn(), 1);
 }
 
+/// The owner's next item: larger than the room its first `ALONE` items
+/// leave in a 256 KiB ring (about 190 KB), smaller than the ring.
+fn too_big_for_the_rest() -> Item {
+    Item {
+        from: 1,
+        seq: ALONE,
+        body: vec![9; 200_000],
+    }
+}
+
+/// Owns the producers' side, reports, then waits for room inside a put.
+fn own_then_wait_for_room(q: Queue<Item>, report: Connection) {
+    for seq in 0..ALONE {
+        q.put_timeout(&item(1, seq), T).unwrap();
+    }
+    report.send(&()).unwrap();
+    q.put_timeout(&too_big_for_the_rest(), T).unwrap();
+}
+
+/// While the owner is busy in a put, another put gets no turn: it waits as
+/// long as it asked, not longer, and changes nothing. Its item fits the
+/// free space, so a turn taken from the busy owner would put it.
 #[test]
 fn a_revocation_waits_only_as_long_as_asked() {
     let _d = deadline(60 * SECS);
-    let (q, child) = owner_blocked_in_a_put();
-    // The owner is busy (blocked for room): a put from here times out in
-    // its own time, and leaves everything as it was.
+    let q: Queue<Item> = QueueBuilder::new().ring_size(256 << 10).build().unwrap();
+    let (ours, theirs) = pipe().unwrap();
+    let child = started(Process::new(own_then_wait_for_room, (q.clone(), theirs)));
+    ours.recv_timeout::<()>(T).unwrap();
+    asleep_in_its_wait(&child);
     assert!(matches!(q.try_put(&item(0, 0)), Err(Error::Full)));
     let start = Instant::now();
     let waited = q.put_timeout(&item(0, 0), Duration::from_millis(200));
+    let took = start.elapsed();
     assert!(matches!(waited, Err(Error::Full)), "{waited:?}");
-    assert!(start.elapsed() >= Duration::from_millis(200));
-    assert!(start.elapsed() < 5 * SECS);
-    // The child goes on once there is room.
-    let seen = q.get_timeout(T).unwrap();
-    assert_eq!(seen, item(1, 0));
-    assert!(eventually(T, || q.is_full()));
-    child.kill().unwrap();
-    assert_eq!(child.join_timeout(T).unwrap(), Some(-9));
+    // The owner waits for room for up to 20 s: a revocation that waited
+    // for it instead of the deadline would take that long.
+    assert!(
+        took >= Duration::from_millis(200) && took < 5 * SECS,
+        "took {took:?}"
+    );
+    // The owner's put goes on once there is room; nothing of ours got in.
+    for seq in 0..ALONE {
+        assert_eq!(q.get_timeout(T).unwrap(), item(1, seq));
+    }
+    assert_eq!(q.get_timeout(T).unwrap(), too_big_for_the_rest());
+    assert_eq!(child.join_timeout(T).unwrap(), Some(0));
+    assert!(matches!(q.try_get(), Err(Error::Empty)));
+    // The side passes on from the owner that left.
+    q.put_timeout(&item(0, 1), T).unwrap();
+    assert_eq!(q.get_timeout(T).unwrap(), item(0, 1));
+    assert_eq!(q.torn(), 0);
 }
 
 #[test]

@@ -1,0 +1,11 @@
+//! mp-python's integration tests: real CPython interpreters on the other
+//! end (pickles, serde values, handshakes, manager shapes) and property
+//! tests of the hostile-input surfaces.
+
+mod alloc_meter;
+mod handshakes;
+mod hostile;
+mod pickles;
+mod python;
+mod serde_values;
+mod shapes;

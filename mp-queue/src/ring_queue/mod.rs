@@ -1,0 +1,214 @@
+//! The untyped queue: the ring protocol shared by `Queue`, `SimpleQueue`
+//! and `JoinableQueue`.
+//!
+//! Producers take turns (see `turn`: a robust lock, biased towards a lone
+//! producer) to write a message and publish it by advancing `tail`;
+//! consumers take turns to read one and release its bytes by advancing
+//! `head`. Bytes in `head..tail` are only ever read, bytes past `tail` only
+//! ever written, so the two sides never touch the same bytes. A process
+//! that dies in its turn hands the side to the next with an "owner died"
+//! indication, and the protocol then drops whatever message the dead
+//! process had half done.
+//!
+//! The struct and what both sides share live here; the producers' side in
+//! `producers` (and `streaming`, for messages larger than the ring), the
+//! consumers' side in `consumers`, and how a queue crosses processes in
+//! `wire`.
+
+mod consumers;
+mod producers;
+mod streaming;
+mod wire;
+
+use std::fmt;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use mp_internal::Deadline;
+use mp_shm::Lock;
+
+use crate::chunk;
+use crate::error::{Error, Result};
+use crate::header::{Header, MAGIC};
+use crate::sys::Ring;
+use crate::turn::Turns;
+use crate::wait::{wait_for, wake_all, wake_everyone};
+
+/// A sleep slice for waits that only a wake-up ends.
+const SLEEP_SLICE: Duration = Duration::from_secs(3600);
+
+/// One queue as this process sees it: the mapping of its memfd, the memfd
+/// (to pass on), and each side's turns.
+pub(crate) struct RingQueue {
+    ring: Ring,
+    fd: OwnedFd,
+    /// Producers' turns and consumers' turns.
+    puts: Turns,
+    gets: Turns,
+    /// This process's last look at `head`, for producers: it only grows, so
+    /// a stale value is merely pessimistic, and re-reading the consumers'
+    /// cache line is needed only when it says "no room". (Consumers never
+    /// read `tail`: a chunk's own tag says it is there.)
+    head_seen: AtomicU64,
+    /// `close()` was called in this process.
+    closed: AtomicBool,
+    /// The queue's tag key (fixed at creation; a copy off the shared line).
+    tag_key: u64,
+}
+
+/// Settings fixed when a queue is created.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Config {
+    pub(crate) maxsize: u64,
+    pub(crate) ring_size: usize,
+}
+
+impl RingQueue {
+    pub(crate) fn create(config: Config) -> Result<RingQueue> {
+        let page = rustix::param::page_size();
+        // A power of two (so positions map to offsets with a mask), at
+        // least a page.
+        let ring_size = config.ring_size.max(page).next_power_of_two();
+        let (fd, ring) = Ring::create(ring_size)?;
+        let header = ring.header();
+        header
+            .config
+            .0
+            .maxsize
+            .store(config.maxsize, Ordering::Relaxed);
+        header
+            .config
+            .0
+            .tag_key
+            .store(chunk::new_key(), Ordering::Relaxed);
+        header.config.0.magic.store(MAGIC, Ordering::Release);
+        Ok(RingQueue::from_parts(fd, ring, Lock::new()?, Lock::new()?))
+    }
+
+    fn from_parts(fd: OwnedFd, ring: Ring, put_lock: Lock, get_lock: Lock) -> RingQueue {
+        let tag_key = ring.header().config.0.tag_key.load(Ordering::Relaxed);
+        RingQueue {
+            ring,
+            fd,
+            puts: Turns::new(put_lock),
+            gets: Turns::new(get_lock),
+            head_seen: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            tag_key,
+        }
+    }
+
+    #[inline]
+    fn header(&self) -> &Header {
+        self.ring.header()
+    }
+
+    #[inline]
+    fn capacity(&self) -> u64 {
+        self.ring.capacity() as u64
+    }
+
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        // Waiters of this process look again and see it.
+        let h = self.header();
+        for wakeup in [&h.data.0, &h.space.0, &h.joined.0] {
+            wake_everyone(wakeup);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    #[inline]
+    pub(crate) fn maxsize(&self) -> u64 {
+        self.header().config.0.maxsize.load(Ordering::Relaxed)
+    }
+
+    /// Items in the queue (approximate while others put and get, as in Python).
+    #[inline]
+    pub(crate) fn qsize(&self) -> u64 {
+        let h = self.header();
+        let gets = h.consumer.0.gets.load(Ordering::Acquire);
+        h.producer
+            .0
+            .puts
+            .load(Ordering::Acquire)
+            .saturating_sub(gets)
+    }
+
+    pub(crate) fn torn(&self) -> u64 {
+        self.header().torn.0.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn check_open(&self) -> Result<()> {
+        if self.is_closed() {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    // ----- JoinableQueue ---------------------------------------------------
+
+    pub(crate) fn task_done(&self) -> Result<()> {
+        let h = self.header();
+        let mut left = h.unfinished.0.load(Ordering::Acquire);
+        loop {
+            if left == 0 {
+                return Err(Error::TooManyTaskDone);
+            }
+            match h.unfinished.0.compare_exchange_weak(
+                left,
+                left - 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(now) => left = now,
+            }
+        }
+        if left == 1 {
+            wake_all(&h.joined.0);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn join(&self, deadline: &Deadline) -> Result<()> {
+        let h = self.header();
+        if wait_for(&h.joined.0, deadline, SLEEP_SLICE, || {
+            h.unfinished.0.load(Ordering::Acquire) == 0
+        }) {
+            Ok(())
+        } else {
+            Err(Error::Timeout)
+        }
+    }
+
+    pub(crate) fn unfinished(&self) -> u64 {
+        self.header().unfinished.0.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for RingQueue {
+    fn drop(&mut self) {
+        let h = self.header();
+        self.puts.give_back(&h.put_bias.0);
+        self.gets.give_back(&h.get_bias.0);
+    }
+}
+
+impl fmt::Debug for RingQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue")
+            .field("qsize", &self.qsize())
+            .field("maxsize", &self.maxsize())
+            .field("ring_size", &self.capacity())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
