@@ -7,21 +7,22 @@
 //! whether their client hung up (the wait is abandoned, nothing is taken)
 //! and whether the server is stopping.
 
+mod map;
 mod sequence;
 
 use mp_internal::panic_message;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque, hash_map};
+use std::collections::{HashSet, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
-use serde_bytes::ByteBuf;
 
 use crate::error::RemoteError;
 use crate::number;
 use crate::registry::{Blueprint, Shared};
 use crate::server::Cx;
 use crate::wire::{Answer, Fault, Init, Item, ObjectId, ObjectKind, Op, SessionId, Wait};
+use map::{Map, map_op};
 use sequence::{Seq, seq_op};
 
 /// How often a blocked operation checks on its client.
@@ -60,14 +61,6 @@ enum State {
     Condition(Cond),
     Barrier(Bar),
     Shared(SharedState),
-}
-
-/// A map that keeps insertion order (Python dicts do).
-#[derive(Default)]
-struct Map {
-    entries: HashMap<Vec<u8>, (u64, Item)>,
-    order: BTreeMap<u64, Vec<u8>>,
-    next: u64,
 }
 
 struct Queue {
@@ -133,49 +126,6 @@ impl Deadline {
                 .checked_add(d)
                 .map_or(Deadline::Never, Deadline::At),
         }
-    }
-}
-
-impl Map {
-    fn get(&self, key: &[u8]) -> Option<&Item> {
-        self.entries.get(key).map(|(_, item)| item)
-    }
-
-    /// Inserts or replaces (an existing key keeps its position); returns the old item.
-    fn insert(&mut self, key: Vec<u8>, item: Item) -> Option<Item> {
-        match self.entries.entry(key) {
-            hash_map::Entry::Occupied(mut entry) => {
-                Some(std::mem::replace(&mut entry.get_mut().1, item))
-            }
-            hash_map::Entry::Vacant(entry) => {
-                let seq = self.next;
-                self.next += 1;
-                self.order.insert(seq, entry.key().clone());
-                entry.insert((seq, item));
-                None
-            }
-        }
-    }
-
-    fn remove(&mut self, key: &[u8]) -> Option<Item> {
-        let (seq, item) = self.entries.remove(key)?;
-        self.order.remove(&seq);
-        Some(item)
-    }
-
-    fn pop_last(&mut self) -> Option<(Vec<u8>, Item)> {
-        let (_, key) = self.order.pop_last()?;
-        let (_, item) = self.entries.remove(&key).expect("order and entries agree");
-        Some((key, item))
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &Item)> {
-        self.order.values().map(|key| (key, &self.entries[key].1))
-    }
-
-    fn clear(&mut self) -> Vec<Item> {
-        self.order.clear();
-        self.entries.drain().map(|(_, (_, item))| item).collect()
     }
 }
 
@@ -716,130 +666,6 @@ impl LockState {
         }
     }
 }
-fn map_op(map: &mut Map, op: Op, cx: &Cx<'_>) -> Result<Answer, Fault> {
-    // An item handed back to the caller moves its holds to the caller.
-    let hand_over = |item: &Item| {
-        cx.grant(&item.refs);
-        cx.release(item.refs.iter().copied());
-    };
-    Ok(match op {
-        Op::MapInsert(key, item) => {
-            cx.hold(&item.refs)?;
-            let old = map.insert(key, item);
-            if let Some(old) = &old {
-                hand_over(old);
-            }
-            Answer::MaybeItem(old)
-        }
-        Op::MapSet(key, item) => {
-            cx.hold(&item.refs)?;
-            if let Some(old) = map.insert(key, item) {
-                cx.release(old.refs);
-            }
-            Answer::Unit
-        }
-        Op::MapGet(key) => {
-            let item = map.get(&key).cloned();
-            if let Some(item) = &item {
-                cx.grant(&item.refs);
-            }
-            Answer::MaybeItem(item)
-        }
-        Op::MapRemove(key) => {
-            let item = map.remove(&key);
-            if let Some(item) = &item {
-                hand_over(item);
-            }
-            Answer::MaybeItem(item)
-        }
-        Op::MapContains(key) => Answer::Bool(map.entries.contains_key(&key)),
-        Op::MapKeys => Answer::Keys(map.iter().map(|(k, _)| k.clone().into()).collect()),
-        Op::MapValues => {
-            let items: Vec<Item> = map.iter().map(|(_, v)| v.clone()).collect();
-            cx.grant(&refs_of(&items));
-            Answer::Items(items)
-        }
-        Op::MapItems => {
-            let pairs: Vec<(ByteBuf, Item)> = map
-                .iter()
-                .map(|(k, v)| (k.clone().into(), v.clone()))
-                .collect();
-            cx.grant(&refs_of(pairs.iter().map(|(_, v)| v)));
-            Answer::Pairs(pairs)
-        }
-        Op::MapLen => Answer::Count(map.entries.len() as u64),
-        Op::MapUpdate(pairs) => {
-            cx.hold(&refs_of(pairs.iter().map(|(_, v)| v)))?;
-            let mut released = Vec::new();
-            for (k, v) in pairs {
-                if let Some(old) = map.insert(k.into_vec(), v) {
-                    released.extend(old.refs);
-                }
-            }
-            cx.release(released);
-            Answer::Unit
-        }
-        Op::MapSetDefault(key, item) => {
-            if let Some(existing) = map.get(&key) {
-                let existing = existing.clone();
-                cx.grant(&existing.refs);
-                return Ok(Answer::Item(existing));
-            }
-            cx.hold(&item.refs)?;
-            cx.grant(&item.refs);
-            map.insert(key, item.clone());
-            Answer::Item(item)
-        }
-        Op::MapClear => {
-            cx.release(refs_of(&map.clear()));
-            Answer::Unit
-        }
-        Op::MapPopItem => {
-            let pair = map.pop_last();
-            if let Some((_, item)) = &pair {
-                hand_over(item);
-            }
-            Answer::MaybePair(pair.map(|(k, v)| (k.into(), v)))
-        }
-        Op::MapCompareSwap { key, expected, new } => {
-            let current = map.get(&key);
-            if current.map(|i| &i.bytes) != expected.as_ref() {
-                let current = current.cloned();
-                if let Some(item) = &current {
-                    cx.grant(&item.refs);
-                }
-                return Ok(Answer::Swapped(Err(current)));
-            }
-            let old = match new {
-                Some(item) => {
-                    cx.hold(&item.refs)?;
-                    map.insert(key, item)
-                }
-                None => map.remove(&key),
-            };
-            if let Some(old) = &old {
-                hand_over(old);
-            }
-            Answer::Swapped(Ok(old))
-        }
-        Op::MapArith(key, arith) => {
-            let (old, new) = number::apply(map.get(&key).map(|i| i.bytes.as_slice()), &arith)?;
-            map.insert(
-                key,
-                Item {
-                    bytes: new,
-                    refs: Vec::new(),
-                },
-            );
-            Answer::Item(Item {
-                bytes: old,
-                refs: Vec::new(),
-            })
-        }
-        _ => unreachable!("dispatched by execute"),
-    })
-}
-
 fn value_op(value: &mut Item, op: Op, cx: &Cx<'_>) -> Result<Answer, Fault> {
     Ok(match op {
         Op::ValGet => {
@@ -977,28 +803,6 @@ impl Family {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn item(b: u8) -> Item {
-        Item {
-            bytes: vec![b],
-            refs: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn map_keeps_insertion_order_and_replaces_in_place() {
-        let mut map = Map::default();
-        assert!(map.insert(b"b".to_vec(), item(1)).is_none());
-        assert!(map.insert(b"a".to_vec(), item(2)).is_none());
-        assert_eq!(map.insert(b"b".to_vec(), item(3)), Some(item(1)));
-        let keys: Vec<&[u8]> = map.iter().map(|(k, _)| k.as_slice()).collect();
-        assert_eq!(keys, [&b"b"[..], b"a"]);
-        assert_eq!(map.pop_last(), Some((b"a".to_vec(), item(2))));
-        assert_eq!(map.remove(b"b"), Some(item(3)));
-        assert!(map.remove(b"b").is_none());
-        assert!(map.pop_last().is_none());
-        assert_eq!(map.iter().count(), 0);
-    }
 
     #[test]
     fn lock_state_follows_python_lock_and_rlock() {

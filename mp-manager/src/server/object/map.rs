@@ -1,0 +1,213 @@
+//! Dicts and namespaces: a map from key bytes to items that keeps
+//! insertion order.
+
+use std::collections::{BTreeMap, HashMap, hash_map};
+
+use serde_bytes::ByteBuf;
+
+use super::refs_of;
+use crate::number;
+use crate::server::Cx;
+use crate::wire::{Answer, Fault, Item, Op};
+
+/// A map that keeps insertion order (Python dicts do).
+#[derive(Default)]
+pub(super) struct Map {
+    entries: HashMap<Vec<u8>, (u64, Item)>,
+    order: BTreeMap<u64, Vec<u8>>,
+    next: u64,
+}
+
+impl Map {
+    fn get(&self, key: &[u8]) -> Option<&Item> {
+        self.entries.get(key).map(|(_, item)| item)
+    }
+
+    /// Inserts or replaces (an existing key keeps its position); returns the old item.
+    pub(super) fn insert(&mut self, key: Vec<u8>, item: Item) -> Option<Item> {
+        match self.entries.entry(key) {
+            hash_map::Entry::Occupied(mut entry) => {
+                Some(std::mem::replace(&mut entry.get_mut().1, item))
+            }
+            hash_map::Entry::Vacant(entry) => {
+                let seq = self.next;
+                self.next += 1;
+                self.order.insert(seq, entry.key().clone());
+                entry.insert((seq, item));
+                None
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &[u8]) -> Option<Item> {
+        let (seq, item) = self.entries.remove(key)?;
+        self.order.remove(&seq);
+        Some(item)
+    }
+
+    fn pop_last(&mut self) -> Option<(Vec<u8>, Item)> {
+        let (_, key) = self.order.pop_last()?;
+        let (_, item) = self.entries.remove(&key).expect("order and entries agree");
+        Some((key, item))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &Item)> {
+        self.order.values().map(|key| (key, &self.entries[key].1))
+    }
+
+    pub(super) fn clear(&mut self) -> Vec<Item> {
+        self.order.clear();
+        self.entries.drain().map(|(_, (_, item))| item).collect()
+    }
+}
+
+pub(super) fn map_op(map: &mut Map, op: Op, cx: &Cx<'_>) -> Result<Answer, Fault> {
+    // An item handed back to the caller moves its holds to the caller.
+    let hand_over = |item: &Item| {
+        cx.grant(&item.refs);
+        cx.release(item.refs.iter().copied());
+    };
+    Ok(match op {
+        Op::MapInsert(key, item) => {
+            cx.hold(&item.refs)?;
+            let old = map.insert(key, item);
+            if let Some(old) = &old {
+                hand_over(old);
+            }
+            Answer::MaybeItem(old)
+        }
+        Op::MapSet(key, item) => {
+            cx.hold(&item.refs)?;
+            if let Some(old) = map.insert(key, item) {
+                cx.release(old.refs);
+            }
+            Answer::Unit
+        }
+        Op::MapGet(key) => {
+            let item = map.get(&key).cloned();
+            if let Some(item) = &item {
+                cx.grant(&item.refs);
+            }
+            Answer::MaybeItem(item)
+        }
+        Op::MapRemove(key) => {
+            let item = map.remove(&key);
+            if let Some(item) = &item {
+                hand_over(item);
+            }
+            Answer::MaybeItem(item)
+        }
+        Op::MapContains(key) => Answer::Bool(map.entries.contains_key(&key)),
+        Op::MapKeys => Answer::Keys(map.iter().map(|(k, _)| k.clone().into()).collect()),
+        Op::MapValues => {
+            let items: Vec<Item> = map.iter().map(|(_, v)| v.clone()).collect();
+            cx.grant(&refs_of(&items));
+            Answer::Items(items)
+        }
+        Op::MapItems => {
+            let pairs: Vec<(ByteBuf, Item)> = map
+                .iter()
+                .map(|(k, v)| (k.clone().into(), v.clone()))
+                .collect();
+            cx.grant(&refs_of(pairs.iter().map(|(_, v)| v)));
+            Answer::Pairs(pairs)
+        }
+        Op::MapLen => Answer::Count(map.entries.len() as u64),
+        Op::MapUpdate(pairs) => {
+            cx.hold(&refs_of(pairs.iter().map(|(_, v)| v)))?;
+            let mut released = Vec::new();
+            for (k, v) in pairs {
+                if let Some(old) = map.insert(k.into_vec(), v) {
+                    released.extend(old.refs);
+                }
+            }
+            cx.release(released);
+            Answer::Unit
+        }
+        Op::MapSetDefault(key, item) => {
+            if let Some(existing) = map.get(&key) {
+                let existing = existing.clone();
+                cx.grant(&existing.refs);
+                return Ok(Answer::Item(existing));
+            }
+            cx.hold(&item.refs)?;
+            cx.grant(&item.refs);
+            map.insert(key, item.clone());
+            Answer::Item(item)
+        }
+        Op::MapClear => {
+            cx.release(refs_of(&map.clear()));
+            Answer::Unit
+        }
+        Op::MapPopItem => {
+            let pair = map.pop_last();
+            if let Some((_, item)) = &pair {
+                hand_over(item);
+            }
+            Answer::MaybePair(pair.map(|(k, v)| (k.into(), v)))
+        }
+        Op::MapCompareSwap { key, expected, new } => {
+            let current = map.get(&key);
+            if current.map(|i| &i.bytes) != expected.as_ref() {
+                let current = current.cloned();
+                if let Some(item) = &current {
+                    cx.grant(&item.refs);
+                }
+                return Ok(Answer::Swapped(Err(current)));
+            }
+            let old = match new {
+                Some(item) => {
+                    cx.hold(&item.refs)?;
+                    map.insert(key, item)
+                }
+                None => map.remove(&key),
+            };
+            if let Some(old) = &old {
+                hand_over(old);
+            }
+            Answer::Swapped(Ok(old))
+        }
+        Op::MapArith(key, arith) => {
+            let (old, new) = number::apply(map.get(&key).map(|i| i.bytes.as_slice()), &arith)?;
+            map.insert(
+                key,
+                Item {
+                    bytes: new,
+                    refs: Vec::new(),
+                },
+            );
+            Answer::Item(Item {
+                bytes: old,
+                refs: Vec::new(),
+            })
+        }
+        _ => unreachable!("dispatched by execute"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(b: u8) -> Item {
+        Item {
+            bytes: vec![b],
+            refs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn map_keeps_insertion_order_and_replaces_in_place() {
+        let mut map = Map::default();
+        assert!(map.insert(b"b".to_vec(), item(1)).is_none());
+        assert!(map.insert(b"a".to_vec(), item(2)).is_none());
+        assert_eq!(map.insert(b"b".to_vec(), item(3)), Some(item(1)));
+        let keys: Vec<&[u8]> = map.iter().map(|(k, _)| k.as_slice()).collect();
+        assert_eq!(keys, [&b"b"[..], b"a"]);
+        assert_eq!(map.pop_last(), Some((b"a".to_vec(), item(2))));
+        assert_eq!(map.remove(b"b"), Some(item(3)));
+        assert!(map.remove(b"b").is_none());
+        assert!(map.pop_last().is_none());
+        assert_eq!(map.iter().count(), 0);
+    }
+}
