@@ -9,6 +9,7 @@
 
 mod map;
 mod sequence;
+mod value;
 
 use mp_internal::panic_message;
 use std::collections::{HashSet, VecDeque};
@@ -18,12 +19,12 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::error::RemoteError;
-use crate::number;
 use crate::registry::{Blueprint, Shared};
 use crate::server::Cx;
 use crate::wire::{Answer, Fault, Init, Item, ObjectId, ObjectKind, Op, SessionId, Wait};
 use map::{Map, map_op};
 use sequence::{Seq, seq_op};
+use value::value_op;
 
 /// How often a blocked operation checks on its client.
 const SLICE: Duration = Duration::from_millis(100);
@@ -665,47 +666,6 @@ impl LockState {
             Some(_) => Err(Fault::NotOwner),
         }
     }
-}
-fn value_op(value: &mut Item, op: Op, cx: &Cx<'_>) -> Result<Answer, Fault> {
-    Ok(match op {
-        Op::ValGet => {
-            cx.grant(&value.refs);
-            Answer::Item(value.clone())
-        }
-        Op::ValSet(item) => {
-            cx.hold(&item.refs)?;
-            let old = std::mem::replace(value, item);
-            cx.release(old.refs);
-            Answer::Unit
-        }
-        Op::ValSwap(item) => {
-            cx.hold(&item.refs)?;
-            let old = std::mem::replace(value, item);
-            cx.grant(&old.refs);
-            cx.release(old.refs.iter().copied());
-            Answer::Item(old)
-        }
-        Op::ValCompareSwap { expected, new } => {
-            if value.bytes != expected {
-                cx.grant(&value.refs);
-                return Ok(Answer::Swapped(Err(Some(value.clone()))));
-            }
-            cx.hold(&new.refs)?;
-            let old = std::mem::replace(value, new);
-            cx.grant(&old.refs);
-            cx.release(old.refs.iter().copied());
-            Answer::Swapped(Ok(Some(old)))
-        }
-        Op::ValArith(arith) => {
-            let (old, new) = number::apply(Some(&value.bytes), &arith)?;
-            value.bytes = new;
-            Answer::Item(Item {
-                bytes: old,
-                refs: Vec::new(),
-            })
-        }
-        _ => unreachable!("dispatched by execute"),
-    })
 }
 
 /// What kind of object an operation is for.
