@@ -8,6 +8,7 @@
 //! and whether the server is stopping.
 
 mod map;
+mod queue;
 mod sequence;
 mod value;
 
@@ -23,6 +24,7 @@ use crate::registry::{Blueprint, Shared};
 use crate::server::Cx;
 use crate::wire::{Answer, Fault, Init, Item, ObjectId, ObjectKind, Op, SessionId, Wait};
 use map::{Map, map_op};
+use queue::Queue;
 use sequence::{Seq, seq_op};
 use value::value_op;
 
@@ -62,12 +64,6 @@ enum State {
     Condition(Cond),
     Barrier(Bar),
     Shared(SharedState),
-}
-
-struct Queue {
-    items: VecDeque<Item>,
-    maxsize: u64,
-    unfinished: u64,
 }
 
 /// Who holds a lock: a thread of a client session.
@@ -284,33 +280,14 @@ impl Object {
             }
             (State::Map(map), op) if op.family() == Family::Map => Ok(map_op(map, op, cx)?),
             (State::Value(item), op) if op.family() == Family::Value => Ok(value_op(item, op, cx)?),
-            (State::Queue(_), Op::QPut(item, wait)) => self.queue_put(&mut guard, item, wait, cx),
-            (State::Queue(_), Op::QGet(wait)) => self.queue_get(&mut guard, wait, cx),
-            (State::Queue(q), Op::QSize) => Ok(Answer::Count(q.items.len() as u64)),
-            (State::Queue(q), Op::QMaxSize) => Ok(Answer::Count(q.maxsize)),
-            (State::Queue(q), Op::QTaskDone) if self.kind == ObjectKind::JoinableQueue => {
-                if q.unfinished == 0 {
-                    return Err(Fault::TooManyReleases.into());
-                }
-                q.unfinished -= 1;
-                if q.unfinished == 0 {
-                    self.cond.notify_all();
-                }
-                Ok(Answer::Unit)
+            (State::Queue(_), op) if op.family() == Family::Queue => {
+                self.queue_op(&mut guard, op, cx)
             }
-            (State::Queue(_), Op::QJoin(wait)) if self.kind == ObjectKind::JoinableQueue => {
-                let deadline = Deadline::new(wait);
-                loop {
-                    let State::Queue(q) = &*guard else {
-                        unreachable!()
-                    };
-                    if q.unfinished == 0 {
-                        return Ok(Answer::Bool(true));
-                    }
-                    if self.pause(&mut guard, deadline, cx)? {
-                        return Ok(Answer::Bool(false));
-                    }
-                }
+            (State::Queue(_), op)
+                if op.family() == Family::JoinableQueue
+                    && self.kind == ObjectKind::JoinableQueue =>
+            {
+                self.joinable_queue_op(&mut guard, op, cx)
             }
             (State::Lock(_) | State::Condition(_), Op::LockAcquire { thread, wait }) => self
                 .acquire(&mut guard, cx.owner(thread), Deadline::new(wait), cx)
@@ -438,55 +415,6 @@ impl Object {
                 found: self.kind,
             }
             .into()),
-        }
-    }
-
-    fn queue_put(
-        &self,
-        guard: &mut MutexGuard<'_, State>,
-        item: Item,
-        wait: Wait,
-        cx: &Cx<'_>,
-    ) -> Outcome {
-        cx.hold(&item.refs)?;
-        let deadline = Deadline::new(wait);
-        let mut item = Some(item);
-        loop {
-            let State::Queue(q) = &mut **guard else {
-                unreachable!()
-            };
-            if q.maxsize == 0 || (q.items.len() as u64) < q.maxsize {
-                q.items.push_back(item.take().expect("put once"));
-                q.unfinished += 1;
-                self.cond.notify_all();
-                return Ok(Answer::Unit);
-            }
-            let paused = self.pause(guard, deadline, cx);
-            if !matches!(paused, Ok(false)) {
-                cx.release(item.take().expect("not put").refs);
-                return match paused {
-                    Ok(_) => Err(Fault::Full.into()),
-                    Err(stop) => Err(stop),
-                };
-            }
-        }
-    }
-
-    fn queue_get(&self, guard: &mut MutexGuard<'_, State>, wait: Wait, cx: &Cx<'_>) -> Outcome {
-        let deadline = Deadline::new(wait);
-        loop {
-            let State::Queue(q) = &mut **guard else {
-                unreachable!()
-            };
-            if let Some(item) = q.items.pop_front() {
-                self.cond.notify_all();
-                cx.grant(&item.refs);
-                cx.release(item.refs.iter().copied());
-                return Ok(Answer::Item(item));
-            }
-            if self.pause(guard, deadline, cx)? {
-                return Err(Fault::Empty.into());
-            }
         }
     }
 

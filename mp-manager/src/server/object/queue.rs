@@ -1,0 +1,121 @@
+//! Queues and joinable queues: items first in, first out, with an optional
+//! bound and a count of unfinished tasks.
+
+use std::collections::VecDeque;
+
+use parking_lot::MutexGuard;
+
+use super::{Deadline, Object, Outcome, State};
+use crate::server::Cx;
+use crate::wire::{Answer, Fault, Item, Op, Wait};
+
+pub(super) struct Queue {
+    pub(super) items: VecDeque<Item>,
+    pub(super) maxsize: u64,
+    pub(super) unfinished: u64,
+}
+
+impl Object {
+    /// Runs an operation every queue takes.
+    pub(super) fn queue_op(
+        &self,
+        guard: &mut MutexGuard<'_, State>,
+        op: Op,
+        cx: &Cx<'_>,
+    ) -> Outcome {
+        match op {
+            Op::QPut(item, wait) => self.queue_put(guard, item, wait, cx),
+            Op::QGet(wait) => self.queue_get(guard, wait, cx),
+            Op::QSize => Ok(Answer::Count(queue_of(guard).items.len() as u64)),
+            Op::QMaxSize => Ok(Answer::Count(queue_of(guard).maxsize)),
+            _ => unreachable!("dispatched by execute"),
+        }
+    }
+
+    /// Runs an operation only a joinable queue takes.
+    pub(super) fn joinable_queue_op(
+        &self,
+        guard: &mut MutexGuard<'_, State>,
+        op: Op,
+        cx: &Cx<'_>,
+    ) -> Outcome {
+        match op {
+            Op::QTaskDone => {
+                let q = queue_of(guard);
+                if q.unfinished == 0 {
+                    return Err(Fault::TooManyReleases.into());
+                }
+                q.unfinished -= 1;
+                if q.unfinished == 0 {
+                    self.cond.notify_all();
+                }
+                Ok(Answer::Unit)
+            }
+            Op::QJoin(wait) => {
+                let deadline = Deadline::new(wait);
+                loop {
+                    if queue_of(guard).unfinished == 0 {
+                        return Ok(Answer::Bool(true));
+                    }
+                    if self.pause(guard, deadline, cx)? {
+                        return Ok(Answer::Bool(false));
+                    }
+                }
+            }
+            _ => unreachable!("dispatched by execute"),
+        }
+    }
+
+    fn queue_put(
+        &self,
+        guard: &mut MutexGuard<'_, State>,
+        item: Item,
+        wait: Wait,
+        cx: &Cx<'_>,
+    ) -> Outcome {
+        cx.hold(&item.refs)?;
+        let deadline = Deadline::new(wait);
+        let mut item = Some(item);
+        loop {
+            let q = queue_of(guard);
+            if q.maxsize == 0 || (q.items.len() as u64) < q.maxsize {
+                q.items.push_back(item.take().expect("put once"));
+                q.unfinished += 1;
+                self.cond.notify_all();
+                return Ok(Answer::Unit);
+            }
+            let paused = self.pause(guard, deadline, cx);
+            if !matches!(paused, Ok(false)) {
+                cx.release(item.take().expect("not put").refs);
+                return match paused {
+                    Ok(_) => Err(Fault::Full.into()),
+                    Err(stop) => Err(stop),
+                };
+            }
+        }
+    }
+
+    fn queue_get(&self, guard: &mut MutexGuard<'_, State>, wait: Wait, cx: &Cx<'_>) -> Outcome {
+        let deadline = Deadline::new(wait);
+        loop {
+            let q = queue_of(guard);
+            if let Some(item) = q.items.pop_front() {
+                self.cond.notify_all();
+                cx.grant(&item.refs);
+                cx.release(item.refs.iter().copied());
+                return Ok(Answer::Item(item));
+            }
+            if self.pause(guard, deadline, cx)? {
+                return Err(Fault::Empty.into());
+            }
+        }
+    }
+}
+
+/// The queue of a queue object.
+fn queue_of(state: &mut State) -> &mut Queue {
+    let State::Queue(q) = state else {
+        unreachable!("dispatched by execute")
+    };
+    q
+}
