@@ -7,6 +7,7 @@
 //! whether their client hung up (the wait is abandoned, nothing is taken)
 //! and whether the server is stopping.
 
+mod lock;
 mod map;
 mod queue;
 mod sequence;
@@ -23,6 +24,8 @@ use crate::error::RemoteError;
 use crate::registry::{Blueprint, Shared};
 use crate::server::Cx;
 use crate::wire::{Answer, Fault, Init, Item, ObjectId, ObjectKind, Op, SessionId, Wait};
+use lock::LockState;
+pub(crate) use lock::Owner;
 use map::{Map, map_op};
 use queue::Queue;
 use sequence::{Seq, seq_op};
@@ -64,25 +67,6 @@ enum State {
     Condition(Cond),
     Barrier(Bar),
     Shared(SharedState),
-}
-
-/// Who holds a lock: a thread of a client session.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Owner {
-    session: SessionId,
-    thread: u64,
-}
-
-impl Owner {
-    pub(crate) fn new(session: SessionId, thread: u64) -> Owner {
-        Owner { session, thread }
-    }
-}
-
-struct LockState {
-    owner: Option<Owner>,
-    count: u64,
-    reentrant: bool,
 }
 
 struct Cond {
@@ -289,21 +273,9 @@ impl Object {
             {
                 self.joinable_queue_op(&mut guard, op, cx)
             }
-            (State::Lock(_) | State::Condition(_), Op::LockAcquire { thread, wait }) => self
-                .acquire(&mut guard, cx.owner(thread), Deadline::new(wait), cx)
-                .map(Answer::Bool),
-            (State::Lock(lock), Op::LockRelease { thread }) => {
-                lock.release(cx.owner(thread))?;
-                self.cond.notify_all();
-                Ok(Answer::Unit)
+            (State::Lock(_) | State::Condition(_), op) if op.family() == Family::Lock => {
+                self.lock_op(&mut guard, op, cx)
             }
-            (State::Condition(cond), Op::LockRelease { thread }) => {
-                cond.lock.release(cx.owner(thread))?;
-                self.cond.notify_all();
-                Ok(Answer::Unit)
-            }
-            (State::Lock(lock), Op::LockLocked) => Ok(Answer::Bool(lock.owner.is_some())),
-            (State::Condition(cond), Op::LockLocked) => Ok(Answer::Bool(cond.lock.owner.is_some())),
             (State::Condition(_), Op::CondWait { thread, wait }) => {
                 self.cond_wait(&mut guard, cx.owner(thread), Deadline::new(wait), cx)
             }
@@ -418,28 +390,6 @@ impl Object {
         }
     }
 
-    fn acquire(
-        &self,
-        guard: &mut MutexGuard<'_, State>,
-        me: Owner,
-        deadline: Deadline,
-        cx: &Cx<'_>,
-    ) -> Result<bool, Stop> {
-        loop {
-            let lock = match &mut **guard {
-                State::Lock(lock) => lock,
-                State::Condition(cond) => &mut cond.lock,
-                _ => unreachable!("checked by execute"),
-            };
-            if lock.try_acquire(me) {
-                return Ok(true);
-            }
-            if self.pause(guard, deadline, cx)? {
-                return Ok(false);
-            }
-        }
-    }
-
     fn cond_wait(
         &self,
         guard: &mut MutexGuard<'_, State>,
@@ -551,51 +501,6 @@ impl Object {
     }
 }
 
-impl LockState {
-    fn new(reentrant: bool) -> LockState {
-        LockState {
-            owner: None,
-            count: 0,
-            reentrant,
-        }
-    }
-
-    fn try_acquire(&mut self, me: Owner) -> bool {
-        match self.owner {
-            None => {
-                self.owner = Some(me);
-                self.count = 1;
-                true
-            }
-            Some(owner) if self.reentrant && owner == me => {
-                self.count += 1;
-                true
-            }
-            Some(_) => false,
-        }
-    }
-
-    fn release(&mut self, me: Owner) -> Result<(), Fault> {
-        match self.owner {
-            None => Err(Fault::NotOwner),
-            // Any thread may release a plain Lock (as in Python).
-            Some(_) if !self.reentrant => {
-                self.owner = None;
-                self.count = 0;
-                Ok(())
-            }
-            Some(owner) if owner == me => {
-                self.count -= 1;
-                if self.count == 0 {
-                    self.owner = None;
-                }
-                Ok(())
-            }
-            Some(_) => Err(Fault::NotOwner),
-        }
-    }
-}
-
 /// What kind of object an operation is for.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Family {
@@ -691,29 +596,6 @@ impl Family {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lock_state_follows_python_lock_and_rlock() {
-        let (a, b) = (Owner::new(1, 1), Owner::new(1, 2));
-        let mut lock = LockState::new(false);
-        assert!(lock.try_acquire(a));
-        assert!(!lock.try_acquire(a), "a plain lock is not reentrant");
-        assert!(
-            lock.release(b).is_ok(),
-            "any thread may release a plain lock"
-        );
-        assert!(matches!(lock.release(a), Err(Fault::NotOwner)));
-
-        let mut rlock = LockState::new(true);
-        assert!(rlock.try_acquire(a));
-        assert!(rlock.try_acquire(a));
-        assert!(!rlock.try_acquire(b));
-        assert!(matches!(rlock.release(b), Err(Fault::NotOwner)));
-        assert!(rlock.release(a).is_ok());
-        assert!(rlock.owner.is_some());
-        assert!(rlock.release(a).is_ok());
-        assert!(rlock.owner.is_none());
-    }
 
     #[test]
     fn an_index_past_the_end_is_a_fault() {
