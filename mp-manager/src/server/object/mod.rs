@@ -7,6 +7,7 @@
 //! whether their client hung up (the wait is abandoned, nothing is taken)
 //! and whether the server is stopping.
 
+mod condition;
 mod lock;
 mod map;
 mod queue;
@@ -24,6 +25,7 @@ use crate::error::RemoteError;
 use crate::registry::{Blueprint, Shared};
 use crate::server::Cx;
 use crate::wire::{Answer, Fault, Init, Item, ObjectId, ObjectKind, Op, SessionId, Wait};
+use condition::Cond;
 use lock::LockState;
 pub(crate) use lock::Owner;
 use map::{Map, map_op};
@@ -67,13 +69,6 @@ enum State {
     Condition(Cond),
     Barrier(Bar),
     Shared(SharedState),
-}
-
-struct Cond {
-    lock: LockState,
-    waiters: VecDeque<u64>,
-    notified: HashSet<u64>,
-    next_ticket: u64,
 }
 
 struct Bar {
@@ -276,23 +271,8 @@ impl Object {
             (State::Lock(_) | State::Condition(_), op) if op.family() == Family::Lock => {
                 self.lock_op(&mut guard, op, cx)
             }
-            (State::Condition(_), Op::CondWait { thread, wait }) => {
-                self.cond_wait(&mut guard, cx.owner(thread), Deadline::new(wait), cx)
-            }
-            (State::Condition(cond), Op::CondNotify { thread, n }) => {
-                if cond.lock.owner != Some(cx.owner(thread)) {
-                    return Err(Fault::NotOwner.into());
-                }
-                let mut n = n;
-                while n > 0 {
-                    let Some(ticket) = cond.waiters.pop_front() else {
-                        break;
-                    };
-                    cond.notified.insert(ticket);
-                    n -= 1;
-                }
-                self.cond.notify_all();
-                Ok(Answer::Unit)
+            (State::Condition(_), op) if op.family() == Family::Condition => {
+                self.condition_op(&mut guard, op, cx)
             }
             (State::Semaphore { .. }, Op::SemAcquire(wait)) => {
                 let deadline = Deadline::new(wait);
@@ -387,66 +367,6 @@ impl Object {
                 found: self.kind,
             }
             .into()),
-        }
-    }
-
-    fn cond_wait(
-        &self,
-        guard: &mut MutexGuard<'_, State>,
-        me: Owner,
-        deadline: Deadline,
-        cx: &Cx<'_>,
-    ) -> Outcome {
-        let State::Condition(cond) = &mut **guard else {
-            unreachable!()
-        };
-        if cond.lock.owner != Some(me) {
-            return Err(Fault::NotOwner.into());
-        }
-        let saved = cond.lock.count;
-        cond.lock.owner = None;
-        cond.lock.count = 0;
-        let ticket = cond.next_ticket;
-        cond.next_ticket += 1;
-        cond.waiters.push_back(ticket);
-        self.cond.notify_all();
-        let forget = |guard: &mut MutexGuard<'_, State>| {
-            let State::Condition(cond) = &mut **guard else {
-                unreachable!()
-            };
-            cond.waiters.retain(|&t| t != ticket);
-            cond.notified.remove(&ticket);
-        };
-        let notified = loop {
-            let State::Condition(cond) = &mut **guard else {
-                unreachable!()
-            };
-            if cond.notified.remove(&ticket) {
-                break true;
-            }
-            match self.pause(guard, deadline, cx) {
-                Ok(false) => {}
-                Ok(true) => {
-                    forget(guard);
-                    break false;
-                }
-                Err(stop) => {
-                    forget(guard);
-                    return Err(stop);
-                }
-            }
-        };
-        // Re-acquire (without a time limit, as Python does).
-        loop {
-            let State::Condition(cond) = &mut **guard else {
-                unreachable!()
-            };
-            if cond.lock.owner.is_none() {
-                cond.lock.owner = Some(me);
-                cond.lock.count = saved;
-                return Ok(Answer::Bool(notified));
-            }
-            self.pause(guard, Deadline::Never, cx)?;
         }
     }
 

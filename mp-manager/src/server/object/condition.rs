@@ -1,0 +1,111 @@
+//! Conditions: a reentrant lock and a queue of waiters, each waiting for
+//! its own notification.
+
+use std::collections::{HashSet, VecDeque};
+
+use parking_lot::MutexGuard;
+
+use super::{Deadline, LockState, Object, Outcome, Owner, State};
+use crate::server::Cx;
+use crate::wire::{Answer, Fault, Op};
+
+pub(super) struct Cond {
+    pub(super) lock: LockState,
+    pub(super) waiters: VecDeque<u64>,
+    pub(super) notified: HashSet<u64>,
+    pub(super) next_ticket: u64,
+}
+
+impl Object {
+    /// Runs an operation only a Condition takes (its lock takes
+    /// [`lock_op`](Object::lock_op)).
+    pub(super) fn condition_op(
+        &self,
+        guard: &mut MutexGuard<'_, State>,
+        op: Op,
+        cx: &Cx<'_>,
+    ) -> Outcome {
+        match op {
+            Op::CondWait { thread, wait } => {
+                self.cond_wait(guard, cx.owner(thread), Deadline::new(wait), cx)
+            }
+            Op::CondNotify { thread, n } => {
+                let cond = condition_of(guard);
+                if cond.lock.owner != Some(cx.owner(thread)) {
+                    return Err(Fault::NotOwner.into());
+                }
+                let mut n = n;
+                while n > 0 {
+                    let Some(ticket) = cond.waiters.pop_front() else {
+                        break;
+                    };
+                    cond.notified.insert(ticket);
+                    n -= 1;
+                }
+                self.cond.notify_all();
+                Ok(Answer::Unit)
+            }
+            _ => unreachable!("dispatched by execute"),
+        }
+    }
+
+    fn cond_wait(
+        &self,
+        guard: &mut MutexGuard<'_, State>,
+        me: Owner,
+        deadline: Deadline,
+        cx: &Cx<'_>,
+    ) -> Outcome {
+        let cond = condition_of(guard);
+        if cond.lock.owner != Some(me) {
+            return Err(Fault::NotOwner.into());
+        }
+        let saved = cond.lock.count;
+        cond.lock.owner = None;
+        cond.lock.count = 0;
+        let ticket = cond.next_ticket;
+        cond.next_ticket += 1;
+        cond.waiters.push_back(ticket);
+        self.cond.notify_all();
+        let forget = |guard: &mut MutexGuard<'_, State>| {
+            let cond = condition_of(guard);
+            cond.waiters.retain(|&t| t != ticket);
+            cond.notified.remove(&ticket);
+        };
+        let notified = loop {
+            let cond = condition_of(guard);
+            if cond.notified.remove(&ticket) {
+                break true;
+            }
+            match self.pause(guard, deadline, cx) {
+                Ok(false) => {}
+                Ok(true) => {
+                    forget(guard);
+                    break false;
+                }
+                Err(stop) => {
+                    forget(guard);
+                    return Err(stop);
+                }
+            }
+        };
+        // Re-acquire (without a time limit, as Python does).
+        loop {
+            let cond = condition_of(guard);
+            if cond.lock.owner.is_none() {
+                cond.lock.owner = Some(me);
+                cond.lock.count = saved;
+                return Ok(Answer::Bool(notified));
+            }
+            self.pause(guard, Deadline::Never, cx)?;
+        }
+    }
+}
+
+/// The state of a Condition.
+fn condition_of(state: &mut State) -> &mut Cond {
+    let State::Condition(cond) = state else {
+        unreachable!("dispatched by execute")
+    };
+    cond
+}
