@@ -7,6 +7,7 @@
 //! whether their client hung up (the wait is abandoned, nothing is taken)
 //! and whether the server is stopping.
 
+mod barrier;
 mod condition;
 mod lock;
 mod map;
@@ -25,6 +26,7 @@ use crate::error::RemoteError;
 use crate::registry::{Blueprint, Shared};
 use crate::server::Cx;
 use crate::wire::{Answer, Fault, Init, Item, ObjectId, ObjectKind, Op, SessionId, Wait};
+use barrier::Bar;
 use condition::Cond;
 use lock::LockState;
 pub(crate) use lock::Owner;
@@ -69,15 +71,6 @@ enum State {
     Condition(Cond),
     Barrier(Bar),
     Shared(SharedState),
-}
-
-struct Bar {
-    parties: u64,
-    count: u64,
-    generation: u64,
-    broken: bool,
-    /// Generations ended by `reset` (their waiters see a broken barrier).
-    resets: VecDeque<u64>,
 }
 
 struct SharedState {
@@ -323,30 +316,9 @@ impl Object {
                     }
                 }
             }
-            (State::Barrier(_), Op::BarWait(wait)) => self.barrier_wait(&mut guard, wait, cx),
-            (State::Barrier(bar), Op::BarReset) => {
-                if bar.count > 0 {
-                    bar.resets.push_back(bar.generation);
-                    if bar.resets.len() > 64 {
-                        bar.resets.pop_front();
-                    }
-                    bar.generation += 1;
-                }
-                bar.count = 0;
-                bar.broken = false;
-                self.cond.notify_all();
-                Ok(Answer::Unit)
+            (State::Barrier(_), op) if op.family() == Family::Barrier => {
+                self.barrier_op(&mut guard, op, cx)
             }
-            (State::Barrier(bar), Op::BarAbort) => {
-                bar.broken = true;
-                self.cond.notify_all();
-                Ok(Answer::Unit)
-            }
-            (State::Barrier(bar), Op::BarParties) => Ok(Answer::Count(bar.parties)),
-            (State::Barrier(bar), Op::BarWaiting) => {
-                Ok(Answer::Count(if bar.broken { 0 } else { bar.count }))
-            }
-            (State::Barrier(bar), Op::BarBroken) => Ok(Answer::Bool(bar.broken)),
             (State::Shared(shared), Op::Method { name, args }) => {
                 if !shared.exposed.contains(&name.as_str()) {
                     return Err(Fault::NotExposed(name).into());
@@ -367,56 +339,6 @@ impl Object {
                 found: self.kind,
             }
             .into()),
-        }
-    }
-
-    fn barrier_wait(&self, guard: &mut MutexGuard<'_, State>, wait: Wait, cx: &Cx<'_>) -> Outcome {
-        let State::Barrier(bar) = &mut **guard else {
-            unreachable!()
-        };
-        if bar.broken {
-            return Err(Fault::BrokenBarrier.into());
-        }
-        let index = bar.count;
-        let generation = bar.generation;
-        bar.count += 1;
-        if bar.count == bar.parties {
-            bar.count = 0;
-            bar.generation += 1;
-            self.cond.notify_all();
-            return Ok(Answer::Count(index));
-        }
-        let deadline = Deadline::new(wait);
-        loop {
-            let paused = self.pause(guard, deadline, cx);
-            let State::Barrier(bar) = &mut **guard else {
-                unreachable!()
-            };
-            if bar.generation != generation {
-                return if bar.resets.contains(&generation) {
-                    Err(Fault::BrokenBarrier.into())
-                } else {
-                    Ok(Answer::Count(index))
-                };
-            }
-            if bar.broken {
-                return Err(Fault::BrokenBarrier.into());
-            }
-            match paused {
-                Ok(false) => {}
-                // A waiter that times out or vanishes breaks the barrier, so
-                // the others do not wait for it forever.
-                Ok(true) => {
-                    bar.broken = true;
-                    self.cond.notify_all();
-                    return Err(Fault::BrokenBarrier.into());
-                }
-                Err(stop) => {
-                    bar.broken = true;
-                    self.cond.notify_all();
-                    return Err(stop);
-                }
-            }
         }
     }
 }
