@@ -12,6 +12,7 @@ mod condition;
 mod lock;
 mod map;
 mod queue;
+mod semaphore;
 mod sequence;
 mod value;
 
@@ -32,6 +33,7 @@ use lock::LockState;
 pub(crate) use lock::Owner;
 use map::{Map, map_op};
 use queue::Queue;
+use semaphore::Semaphore;
 use sequence::{Seq, seq_op};
 use value::value_op;
 
@@ -66,7 +68,7 @@ enum State {
     Value(Item),
     Queue(Queue),
     Lock(LockState),
-    Semaphore { value: u64, bound: Option<u64> },
+    Semaphore(Semaphore),
     Event(bool),
     Condition(Cond),
     Barrier(Bar),
@@ -146,10 +148,10 @@ impl Object {
             }),
             Init::Lock => State::Lock(LockState::new(false)),
             Init::RLock => State::Lock(LockState::new(true)),
-            Init::Semaphore { value, bounded } => State::Semaphore {
+            Init::Semaphore { value, bounded } => State::Semaphore(Semaphore {
                 value,
                 bound: bounded.then_some(value),
-            },
+            }),
             Init::Event => State::Event(false),
             Init::Condition => State::Condition(Cond {
                 lock: LockState::new(true),
@@ -267,31 +269,9 @@ impl Object {
             (State::Condition(_), op) if op.family() == Family::Condition => {
                 self.condition_op(&mut guard, op, cx)
             }
-            (State::Semaphore { .. }, Op::SemAcquire(wait)) => {
-                let deadline = Deadline::new(wait);
-                loop {
-                    let State::Semaphore { value, .. } = &mut *guard else {
-                        unreachable!()
-                    };
-                    if *value > 0 {
-                        *value -= 1;
-                        return Ok(Answer::Bool(true));
-                    }
-                    if self.pause(&mut guard, deadline, cx)? {
-                        return Ok(Answer::Bool(false));
-                    }
-                }
+            (State::Semaphore(_), op) if op.family() == Family::Semaphore => {
+                self.semaphore_op(&mut guard, op, cx)
             }
-            (State::Semaphore { value, bound }, Op::SemRelease(n)) => {
-                let new = value.saturating_add(n);
-                if bound.is_some_and(|b| new > b) {
-                    return Err(Fault::TooManyReleases.into());
-                }
-                *value = new;
-                self.cond.notify_all();
-                Ok(Answer::Unit)
-            }
-            (State::Semaphore { value, .. }, Op::SemValue) => Ok(Answer::Count(*value)),
             (State::Event(flag), Op::EvSet) => {
                 *flag = true;
                 self.cond.notify_all();
