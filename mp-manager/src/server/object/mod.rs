@@ -9,6 +9,7 @@
 
 mod barrier;
 mod condition;
+mod event;
 mod lock;
 mod map;
 mod queue;
@@ -272,29 +273,8 @@ impl Object {
             (State::Semaphore(_), op) if op.family() == Family::Semaphore => {
                 self.semaphore_op(&mut guard, op, cx)
             }
-            (State::Event(flag), Op::EvSet) => {
-                *flag = true;
-                self.cond.notify_all();
-                Ok(Answer::Unit)
-            }
-            (State::Event(flag), Op::EvClear) => {
-                *flag = false;
-                Ok(Answer::Unit)
-            }
-            (State::Event(flag), Op::EvIsSet) => Ok(Answer::Bool(*flag)),
-            (State::Event(_), Op::EvWait(wait)) => {
-                let deadline = Deadline::new(wait);
-                loop {
-                    let State::Event(flag) = &*guard else {
-                        unreachable!()
-                    };
-                    if *flag {
-                        return Ok(Answer::Bool(true));
-                    }
-                    if self.pause(&mut guard, deadline, cx)? {
-                        return Ok(Answer::Bool(false));
-                    }
-                }
+            (State::Event(_), op) if op.family() == Family::Event => {
+                self.event_op(&mut guard, op, cx)
             }
             (State::Barrier(_), op) if op.family() == Family::Barrier => {
                 self.barrier_op(&mut guard, op, cx)
