@@ -15,17 +15,15 @@ mod map;
 mod queue;
 mod semaphore;
 mod sequence;
+mod shared;
 mod value;
 
-use mp_internal::panic_message;
 use std::collections::{HashSet, VecDeque};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
-use crate::error::RemoteError;
-use crate::registry::{Blueprint, Shared};
+use crate::registry::Blueprint;
 use crate::server::Cx;
 use crate::wire::{Answer, Fault, Init, Item, ObjectId, ObjectKind, Op, SessionId, Wait};
 use barrier::Bar;
@@ -36,6 +34,7 @@ use map::{Map, map_op};
 use queue::Queue;
 use semaphore::Semaphore;
 use sequence::{Seq, seq_op};
+use shared::SharedState;
 use value::value_op;
 
 /// How often a blocked operation checks on its client.
@@ -74,11 +73,6 @@ enum State {
     Condition(Cond),
     Barrier(Bar),
     Shared(SharedState),
-}
-
-struct SharedState {
-    value: Box<dyn Shared>,
-    exposed: &'static [&'static str],
 }
 
 /// When a blocking operation gives up.
@@ -279,21 +273,7 @@ impl Object {
             (State::Barrier(_), op) if op.family() == Family::Barrier => {
                 self.barrier_op(&mut guard, op, cx)
             }
-            (State::Shared(shared), Op::Method { name, args }) => {
-                if !shared.exposed.contains(&name.as_str()) {
-                    return Err(Fault::NotExposed(name).into());
-                }
-                let value = &mut shared.value;
-                match catch_unwind(AssertUnwindSafe(|| value.call(&name, &args))) {
-                    Ok(Ok(bytes)) => Ok(Answer::Bytes(bytes)),
-                    Ok(Err(e)) => Err(Fault::Remote(e).into()),
-                    Err(panic) => Err(Fault::Remote(RemoteError::new(format!(
-                        "method {name:?} panicked: {}",
-                        panic_message(&*panic)
-                    )))
-                    .into()),
-                }
-            }
+            (State::Shared(shared), Op::Method { name, args }) => Ok(shared.call(&name, &args)?),
             (_, op) => Err(Fault::WrongKind {
                 expected: op.family().describe().to_owned(),
                 found: self.kind,
