@@ -238,44 +238,29 @@ impl Object {
         Ok(false)
     }
 
-    /// Runs `op`.
+    /// Runs `op`: the operations of each family of objects live in the
+    /// module of that family.
     pub(crate) fn execute(&self, op: Op, cx: &Cx<'_>) -> Outcome {
+        let family = op.family();
         let mut guard = self.state.lock();
-        let state = &mut *guard;
-        match (state, op) {
-            (State::Seq(seq), op) if op.family() == Family::Seq => {
-                let answer = seq_op(seq, op, cx, self.kind)?;
-                Ok(answer)
-            }
-            (State::Map(map), op) if op.family() == Family::Map => Ok(map_op(map, op, cx)?),
-            (State::Value(item), op) if op.family() == Family::Value => Ok(value_op(item, op, cx)?),
-            (State::Queue(_), op) if op.family() == Family::Queue => {
-                self.queue_op(&mut guard, op, cx)
-            }
-            (State::Queue(_), op)
-                if op.family() == Family::JoinableQueue
-                    && self.kind == ObjectKind::JoinableQueue =>
-            {
+        match (&mut *guard, family) {
+            (State::Seq(seq), Family::Seq) => Ok(seq_op(seq, op, cx, self.kind)?),
+            (State::Map(map), Family::Map) => Ok(map_op(map, op, cx)?),
+            (State::Value(item), Family::Value) => Ok(value_op(item, op, cx)?),
+            (State::Queue(_), Family::Queue) => self.queue_op(&mut guard, op, cx),
+            (State::Queue(_), Family::JoinableQueue) if self.kind == ObjectKind::JoinableQueue => {
                 self.joinable_queue_op(&mut guard, op, cx)
             }
-            (State::Lock(_) | State::Condition(_), op) if op.family() == Family::Lock => {
+            (State::Lock(_) | State::Condition(_), Family::Lock) => {
                 self.lock_op(&mut guard, op, cx)
             }
-            (State::Condition(_), op) if op.family() == Family::Condition => {
-                self.condition_op(&mut guard, op, cx)
-            }
-            (State::Semaphore(_), op) if op.family() == Family::Semaphore => {
-                self.semaphore_op(&mut guard, op, cx)
-            }
-            (State::Event(_), op) if op.family() == Family::Event => {
-                self.event_op(&mut guard, op, cx)
-            }
-            (State::Barrier(_), op) if op.family() == Family::Barrier => {
-                self.barrier_op(&mut guard, op, cx)
-            }
-            (State::Shared(shared), Op::Method { name, args }) => Ok(shared.call(&name, &args)?),
-            (_, op) => Err(Fault::WrongKind {
-                expected: op.family().describe().to_owned(),
+            (State::Condition(_), Family::Condition) => self.condition_op(&mut guard, op, cx),
+            (State::Semaphore(_), Family::Semaphore) => self.semaphore_op(&mut guard, op, cx),
+            (State::Event(_), Family::Event) => self.event_op(&mut guard, op, cx),
+            (State::Barrier(_), Family::Barrier) => self.barrier_op(&mut guard, op, cx),
+            (State::Shared(shared), Family::Method) => Ok(shared.call(op)?),
+            _ => Err(Fault::WrongKind {
+                expected: family.describe().to_owned(),
                 found: self.kind,
             }
             .into()),

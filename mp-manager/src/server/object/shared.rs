@@ -7,7 +7,7 @@ use mp_internal::panic_message;
 
 use crate::error::RemoteError;
 use crate::registry::Shared;
-use crate::wire::{Answer, Fault};
+use crate::wire::{Answer, Fault, Op};
 
 pub(super) struct SharedState {
     pub(super) value: Box<dyn Shared>,
@@ -15,14 +15,17 @@ pub(super) struct SharedState {
 }
 
 impl SharedState {
-    /// Calls the exposed method `name`; a panic in it is the caller's
+    /// Calls the exposed method `op` names; a panic in it is the caller's
     /// error, not the server's.
-    pub(super) fn call(&mut self, name: &str, args: &[u8]) -> Result<Answer, Fault> {
-        if !self.exposed.contains(&name) {
-            return Err(Fault::NotExposed(name.to_owned()));
+    pub(super) fn call(&mut self, op: Op) -> Result<Answer, Fault> {
+        let Op::Method { name, args } = op else {
+            unreachable!("dispatched by execute")
+        };
+        if !self.exposed.contains(&name.as_str()) {
+            return Err(Fault::NotExposed(name));
         }
         let value = &mut self.value;
-        match catch_unwind(AssertUnwindSafe(|| value.call(name, args))) {
+        match catch_unwind(AssertUnwindSafe(|| value.call(&name, &args))) {
             Ok(Ok(bytes)) => Ok(Answer::Bytes(bytes)),
             Ok(Err(e)) => Err(Fault::Remote(e)),
             Err(panic) => Err(Fault::Remote(RemoteError::new(format!(
