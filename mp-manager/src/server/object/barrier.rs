@@ -9,12 +9,24 @@ use crate::server::Cx;
 use crate::wire::{Answer, Fault, Op, Wait};
 
 pub(super) struct Bar {
-    pub(super) parties: u64,
-    pub(super) count: u64,
-    pub(super) generation: u64,
-    pub(super) broken: bool,
+    parties: u64,
+    count: u64,
+    generation: u64,
+    broken: bool,
     /// Generations ended by `reset` (their waiters see a broken barrier).
-    pub(super) resets: VecDeque<u64>,
+    resets: VecDeque<u64>,
+}
+
+impl Bar {
+    pub(super) fn new(parties: u64) -> Bar {
+        Bar {
+            parties: parties.max(1),
+            count: 0,
+            generation: 0,
+            broken: false,
+            resets: VecDeque::new(),
+        }
+    }
 }
 
 impl Object {

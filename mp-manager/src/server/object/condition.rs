@@ -11,9 +11,20 @@ use crate::wire::{Answer, Fault, Op};
 
 pub(super) struct Cond {
     pub(super) lock: LockState,
-    pub(super) waiters: VecDeque<u64>,
-    pub(super) notified: HashSet<u64>,
-    pub(super) next_ticket: u64,
+    waiters: VecDeque<u64>,
+    notified: HashSet<u64>,
+    next_ticket: u64,
+}
+
+impl Cond {
+    pub(super) fn new() -> Cond {
+        Cond {
+            lock: LockState::new(true),
+            waiters: VecDeque::new(),
+            notified: HashSet::new(),
+            next_ticket: 0,
+        }
+    }
 }
 
 impl Object {

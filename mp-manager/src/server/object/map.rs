@@ -19,12 +19,20 @@ pub(super) struct Map {
 }
 
 impl Map {
+    pub(super) fn from_pairs(pairs: Vec<(ByteBuf, Item)>) -> Map {
+        let mut map = Map::default();
+        for (k, v) in pairs {
+            map.insert(k.into_vec(), v);
+        }
+        map
+    }
+
     fn get(&self, key: &[u8]) -> Option<&Item> {
         self.entries.get(key).map(|(_, item)| item)
     }
 
     /// Inserts or replaces (an existing key keeps its position); returns the old item.
-    pub(super) fn insert(&mut self, key: Vec<u8>, item: Item) -> Option<Item> {
+    fn insert(&mut self, key: Vec<u8>, item: Item) -> Option<Item> {
         match self.entries.entry(key) {
             hash_map::Entry::Occupied(mut entry) => {
                 Some(std::mem::replace(&mut entry.get_mut().1, item))

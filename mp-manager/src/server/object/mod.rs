@@ -18,7 +18,6 @@ mod sequence;
 mod shared;
 mod value;
 
-use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
@@ -118,49 +117,17 @@ impl Object {
     pub(crate) fn from_init(init: Init) -> Object {
         let kind = init.kind();
         let state = match init {
-            Init::List(items) => State::Seq(Seq {
-                items,
-                version: 0,
-                fixed: false,
-            }),
-            Init::Array(items) => State::Seq(Seq {
-                items,
-                version: 0,
-                fixed: true,
-            }),
-            Init::Dict(pairs) | Init::Namespace(pairs) => {
-                let mut map = Map::default();
-                for (k, v) in pairs {
-                    map.insert(k.into_vec(), v);
-                }
-                State::Map(map)
-            }
+            Init::List(items) => State::Seq(Seq::new(items, false)),
+            Init::Array(items) => State::Seq(Seq::new(items, true)),
+            Init::Dict(pairs) | Init::Namespace(pairs) => State::Map(Map::from_pairs(pairs)),
             Init::Value(item) => State::Value(item),
-            Init::Queue { maxsize, .. } => State::Queue(Queue {
-                items: VecDeque::new(),
-                maxsize,
-                unfinished: 0,
-            }),
+            Init::Queue { maxsize, .. } => State::Queue(Queue::new(maxsize)),
             Init::Lock => State::Lock(LockState::new(false)),
             Init::RLock => State::Lock(LockState::new(true)),
-            Init::Semaphore { value, bounded } => State::Semaphore(Semaphore {
-                value,
-                bound: bounded.then_some(value),
-            }),
+            Init::Semaphore { value, bounded } => State::Semaphore(Semaphore::new(value, bounded)),
             Init::Event => State::Event(false),
-            Init::Condition => State::Condition(Cond {
-                lock: LockState::new(true),
-                waiters: VecDeque::new(),
-                notified: HashSet::new(),
-                next_ticket: 0,
-            }),
-            Init::Barrier { parties } => State::Barrier(Bar {
-                parties: parties.max(1),
-                count: 0,
-                generation: 0,
-                broken: false,
-                resets: VecDeque::new(),
-            }),
+            Init::Condition => State::Condition(Cond::new()),
+            Init::Barrier { parties } => State::Barrier(Bar::new(parties)),
         };
         Object {
             kind,

@@ -11,8 +11,18 @@ use crate::wire::{Answer, Fault, Item, Op, Wait};
 
 pub(super) struct Queue {
     pub(super) items: VecDeque<Item>,
-    pub(super) maxsize: u64,
-    pub(super) unfinished: u64,
+    maxsize: u64,
+    unfinished: u64,
+}
+
+impl Queue {
+    pub(super) fn new(maxsize: u64) -> Queue {
+        Queue {
+            items: VecDeque::new(),
+            maxsize,
+            unfinished: 0,
+        }
+    }
 }
 
 impl Object {

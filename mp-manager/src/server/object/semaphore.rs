@@ -8,9 +8,18 @@ use crate::server::Cx;
 use crate::wire::{Answer, Fault, Op};
 
 pub(super) struct Semaphore {
-    pub(super) value: u64,
+    value: u64,
     /// The most `value` may reach (a BoundedSemaphore's initial value).
-    pub(super) bound: Option<u64>,
+    bound: Option<u64>,
+}
+
+impl Semaphore {
+    pub(super) fn new(value: u64, bounded: bool) -> Semaphore {
+        Semaphore {
+            value,
+            bound: bounded.then_some(value),
+        }
+    }
 }
 
 impl Object {

@@ -9,8 +9,18 @@ use crate::wire::{Answer, Fault, Item, ObjectKind, Op};
 pub(super) struct Seq {
     pub(super) items: Vec<Item>,
     /// Counts changes, so a read-modify-write can tell it was overtaken.
-    pub(super) version: u64,
-    pub(super) fixed: bool,
+    version: u64,
+    fixed: bool,
+}
+
+impl Seq {
+    pub(super) fn new(items: Vec<Item>, fixed: bool) -> Seq {
+        Seq {
+            items,
+            version: 0,
+            fixed,
+        }
+    }
 }
 
 pub(super) fn seq_op(
