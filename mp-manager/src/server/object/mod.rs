@@ -32,7 +32,7 @@ pub(crate) use lock::Owner;
 use map::{Map, map_op};
 use queue::Queue;
 use semaphore::Semaphore;
-use sequence::{Seq, seq_op};
+use sequence::Seq;
 use shared::SharedState;
 use value::value_op;
 
@@ -211,7 +211,7 @@ impl Object {
         let family = op.family();
         let mut guard = self.state.lock();
         match (&mut *guard, family) {
-            (State::Seq(seq), Family::Seq) => Ok(seq_op(seq, op, cx, self.kind)?),
+            (State::Seq(seq), Family::Seq) => Ok(seq.execute(op, cx, self.kind)?),
             (State::Map(map), Family::Map) => Ok(map_op(map, op, cx)?),
             (State::Value(item), Family::Value) => Ok(value_op(item, op, cx)?),
             (State::Queue(_), Family::Queue) => self.queue_op(&mut guard, op, cx),

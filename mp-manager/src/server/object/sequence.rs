@@ -21,15 +21,196 @@ impl Seq {
             fixed,
         }
     }
+
+    /// Runs an operation on a list or an array.
+    pub(super) fn execute(
+        &mut self,
+        op: Op,
+        cx: &Cx<'_>,
+        kind: ObjectKind,
+    ) -> Result<Answer, Fault> {
+        if self.fixed && resizes(&op) {
+            return Err(Fault::WrongKind {
+                expected: "a list (arrays have a fixed length)".to_owned(),
+                found: kind,
+            });
+        }
+        match op {
+            Op::SeqGet(_)
+            | Op::SeqIndex(_)
+            | Op::SeqCount(_)
+            | Op::SeqLen
+            | Op::SeqSlice(..)
+            | Op::SeqSnapshot => self.read(op, cx),
+            Op::SeqRemove(bytes) => Ok(Answer::Bool(self.remove(&bytes, cx))),
+            Op::SeqReplace { version, items } => self.replace(version, items, cx).map(Answer::Bool),
+            Op::SeqPermute { version, perm } => self.permute(version, &perm).map(Answer::Bool),
+            op => {
+                let answer = self.edit(op, cx)?;
+                self.version += 1;
+                Ok(answer)
+            }
+        }
+    }
+
+    /// Answers an operation that changes nothing.
+    fn read(&self, op: Op, cx: &Cx<'_>) -> Result<Answer, Fault> {
+        Ok(match op {
+            Op::SeqGet(i) => {
+                let item = self.items[index(i, self.items.len())?].clone();
+                cx.grant(&item.refs);
+                Answer::Item(item)
+            }
+            Op::SeqIndex(bytes) => match self.items.iter().position(|i| i.bytes == bytes) {
+                Some(i) => Answer::Count(i as u64),
+                None => Answer::Unit,
+            },
+            Op::SeqCount(bytes) => {
+                let n = self.items.iter().filter(|i| i.bytes == bytes).count();
+                Answer::Count(n as u64)
+            }
+            Op::SeqLen => Answer::Count(self.items.len() as u64),
+            Op::SeqSlice(start, end) => {
+                let len = self.items.len() as u64;
+                let (start, end) = (start.min(len) as usize, end.min(len) as usize);
+                let items = self.items[start..end.max(start)].to_vec();
+                cx.grant(&refs_of(&items));
+                Answer::Items(items)
+            }
+            Op::SeqSnapshot => {
+                let items = self.items.clone();
+                cx.grant(&refs_of(&items));
+                Answer::Versioned {
+                    version: self.version,
+                    items,
+                }
+            }
+            _ => unreachable!("dispatched by execute"),
+        })
+    }
+
+    /// Runs an operation that changes the items (the caller moves the
+    /// version on).
+    fn edit(&mut self, op: Op, cx: &Cx<'_>) -> Result<Answer, Fault> {
+        Ok(match op {
+            Op::SeqPush(item) => {
+                cx.hold(&item.refs)?;
+                self.items.push(item);
+                Answer::Unit
+            }
+            Op::SeqExtend(items) => {
+                cx.hold(&refs_of(&items))?;
+                self.items.extend(items);
+                Answer::Unit
+            }
+            Op::SeqSet(i, item) => {
+                let i = index(i, self.items.len())?;
+                cx.hold(&item.refs)?;
+                let old = std::mem::replace(&mut self.items[i], item);
+                cx.release(old.refs);
+                Answer::Unit
+            }
+            Op::SeqInsert(i, item) => {
+                cx.hold(&item.refs)?;
+                let i = (i.min(self.items.len() as u64)) as usize;
+                self.items.insert(i, item);
+                Answer::Unit
+            }
+            Op::SeqPop(at) => {
+                let item = match at {
+                    None => self.items.pop(),
+                    Some(i) => Some(self.items.remove(index(i, self.items.len())?)),
+                };
+                if let Some(item) = &item {
+                    cx.grant(&item.refs);
+                    cx.release(item.refs.iter().copied());
+                }
+                Answer::MaybeItem(item)
+            }
+            Op::SeqClear => {
+                let items = std::mem::take(&mut self.items);
+                cx.release(refs_of(&items));
+                Answer::Unit
+            }
+            Op::SeqReverse => {
+                self.items.reverse();
+                Answer::Unit
+            }
+            Op::SeqArith(i, arith) => {
+                let i = index(i, self.items.len())?;
+                let (old, new) = number::apply(Some(&self.items[i].bytes), &arith)?;
+                self.items[i].bytes = new;
+                Answer::Item(Item {
+                    bytes: old,
+                    refs: Vec::new(),
+                })
+            }
+            _ => unreachable!("dispatched by execute"),
+        })
+    }
+
+    /// Removes the first item encoded as `bytes`; whether there was one.
+    fn remove(&mut self, bytes: &[u8], cx: &Cx<'_>) -> bool {
+        let Some(i) = self.items.iter().position(|i| i.bytes == bytes) else {
+            return false;
+        };
+        let item = self.items.remove(i);
+        cx.release(item.refs);
+        self.version += 1;
+        true
+    }
+
+    /// Replaces every item, unless the items changed since `version`.
+    fn replace(&mut self, version: u64, items: Vec<Item>, cx: &Cx<'_>) -> Result<bool, Fault> {
+        if version != self.version {
+            return Ok(false);
+        }
+        if self.fixed && items.len() != self.items.len() {
+            return Err(Fault::WrongValue(format!(
+                "an array of length {} cannot change length",
+                self.items.len()
+            )));
+        }
+        cx.hold(&refs_of(&items))?;
+        let old = std::mem::replace(&mut self.items, items);
+        cx.release(refs_of(&old));
+        self.version += 1;
+        Ok(true)
+    }
+
+    /// Reorders the items (`new[i] = old[perm[i]]`), unless they changed
+    /// since `version`.
+    fn permute(&mut self, version: u64, perm: &[u32]) -> Result<bool, Fault> {
+        if version != self.version {
+            return Ok(false);
+        }
+        let n = self.items.len();
+        let mut seen = vec![false; n];
+        let valid = perm.len() == n
+            && perm
+                .iter()
+                .all(|&p| (p as usize) < n && !std::mem::replace(&mut seen[p as usize], true));
+        if !valid {
+            return Err(Fault::BadRequest(
+                "not a permutation of the list".to_owned(),
+            ));
+        }
+        let mut old: Vec<Option<Item>> = std::mem::take(&mut self.items)
+            .into_iter()
+            .map(Some)
+            .collect();
+        self.items = perm
+            .iter()
+            .map(|&p| old[p as usize].take().expect("each index once"))
+            .collect();
+        self.version += 1;
+        Ok(true)
+    }
 }
 
-pub(super) fn seq_op(
-    seq: &mut Seq,
-    op: Op,
-    cx: &Cx<'_>,
-    kind: ObjectKind,
-) -> Result<Answer, Fault> {
-    let resizes = matches!(
+/// Whether `op` changes the length (which an array's cannot).
+fn resizes(op: &Op) -> bool {
+    matches!(
         op,
         Op::SeqPush(_)
             | Op::SeqExtend(_)
@@ -37,147 +218,5 @@ pub(super) fn seq_op(
             | Op::SeqPop(_)
             | Op::SeqRemove(_)
             | Op::SeqClear
-    );
-    if seq.fixed && resizes {
-        return Err(Fault::WrongKind {
-            expected: "a list (arrays have a fixed length)".to_owned(),
-            found: kind,
-        });
-    }
-    let answer = match op {
-        Op::SeqPush(item) => {
-            cx.hold(&item.refs)?;
-            seq.items.push(item);
-            Answer::Unit
-        }
-        Op::SeqExtend(items) => {
-            cx.hold(&refs_of(&items))?;
-            seq.items.extend(items);
-            Answer::Unit
-        }
-        Op::SeqGet(i) => {
-            let item = seq.items[index(i, seq.items.len())?].clone();
-            cx.grant(&item.refs);
-            return Ok(Answer::Item(item));
-        }
-        Op::SeqSet(i, item) => {
-            let i = index(i, seq.items.len())?;
-            cx.hold(&item.refs)?;
-            let old = std::mem::replace(&mut seq.items[i], item);
-            cx.release(old.refs);
-            Answer::Unit
-        }
-        Op::SeqInsert(i, item) => {
-            cx.hold(&item.refs)?;
-            let i = (i.min(seq.items.len() as u64)) as usize;
-            seq.items.insert(i, item);
-            Answer::Unit
-        }
-        Op::SeqPop(at) => {
-            let item = match at {
-                None => seq.items.pop(),
-                Some(i) => Some(seq.items.remove(index(i, seq.items.len())?)),
-            };
-            if let Some(item) = &item {
-                cx.grant(&item.refs);
-                cx.release(item.refs.iter().copied());
-            }
-            Answer::MaybeItem(item)
-        }
-        Op::SeqRemove(bytes) => match seq.items.iter().position(|i| i.bytes == bytes) {
-            Some(i) => {
-                let item = seq.items.remove(i);
-                cx.release(item.refs);
-                Answer::Bool(true)
-            }
-            None => return Ok(Answer::Bool(false)),
-        },
-        Op::SeqIndex(bytes) => {
-            return Ok(match seq.items.iter().position(|i| i.bytes == bytes) {
-                Some(i) => Answer::Count(i as u64),
-                None => Answer::Unit,
-            });
-        }
-        Op::SeqCount(bytes) => {
-            let n = seq.items.iter().filter(|i| i.bytes == bytes).count();
-            return Ok(Answer::Count(n as u64));
-        }
-        Op::SeqLen => return Ok(Answer::Count(seq.items.len() as u64)),
-        Op::SeqClear => {
-            let items = std::mem::take(&mut seq.items);
-            cx.release(refs_of(&items));
-            Answer::Unit
-        }
-        Op::SeqReverse => {
-            seq.items.reverse();
-            Answer::Unit
-        }
-        Op::SeqSlice(start, end) => {
-            let len = seq.items.len() as u64;
-            let (start, end) = (start.min(len) as usize, end.min(len) as usize);
-            let items = seq.items[start..end.max(start)].to_vec();
-            cx.grant(&refs_of(&items));
-            return Ok(Answer::Items(items));
-        }
-        Op::SeqSnapshot => {
-            let items = seq.items.clone();
-            cx.grant(&refs_of(&items));
-            return Ok(Answer::Versioned {
-                version: seq.version,
-                items,
-            });
-        }
-        Op::SeqReplace { version, items } => {
-            if version != seq.version {
-                return Ok(Answer::Bool(false));
-            }
-            if seq.fixed && items.len() != seq.items.len() {
-                return Err(Fault::WrongValue(format!(
-                    "an array of length {} cannot change length",
-                    seq.items.len()
-                )));
-            }
-            cx.hold(&refs_of(&items))?;
-            let old = std::mem::replace(&mut seq.items, items);
-            cx.release(refs_of(&old));
-            Answer::Bool(true)
-        }
-        Op::SeqPermute { version, perm } => {
-            if version != seq.version {
-                return Ok(Answer::Bool(false));
-            }
-            let n = seq.items.len();
-            let mut seen = vec![false; n];
-            let valid = perm.len() == n
-                && perm
-                    .iter()
-                    .all(|&p| (p as usize) < n && !std::mem::replace(&mut seen[p as usize], true));
-            if !valid {
-                return Err(Fault::BadRequest(
-                    "not a permutation of the list".to_owned(),
-                ));
-            }
-            let mut old: Vec<Option<Item>> = std::mem::take(&mut seq.items)
-                .into_iter()
-                .map(Some)
-                .collect();
-            seq.items = perm
-                .iter()
-                .map(|&p| old[p as usize].take().expect("each index once"))
-                .collect();
-            Answer::Bool(true)
-        }
-        Op::SeqArith(i, arith) => {
-            let i = index(i, seq.items.len())?;
-            let (old, new) = number::apply(Some(&seq.items[i].bytes), &arith)?;
-            seq.items[i].bytes = new;
-            Answer::Item(Item {
-                bytes: old,
-                refs: Vec::new(),
-            })
-        }
-        _ => unreachable!("dispatched by execute"),
-    };
-    seq.version += 1;
-    Ok(answer)
+    )
 }
