@@ -69,128 +69,171 @@ impl Map {
     }
 }
 
-pub(super) fn map_op(map: &mut Map, op: Op, cx: &Cx<'_>) -> Result<Answer, Fault> {
-    // An item handed back to the caller moves its holds to the caller.
-    let hand_over = |item: &Item| {
-        cx.grant(&item.refs);
-        cx.release(item.refs.iter().copied());
-    };
-    Ok(match op {
-        Op::MapInsert(key, item) => {
-            cx.hold(&item.refs)?;
-            let old = map.insert(key, item);
-            if let Some(old) = &old {
-                hand_over(old);
+// The operations clients send.
+impl Map {
+    /// Runs an operation on a dict or a namespace.
+    pub(super) fn execute(&mut self, op: Op, cx: &Cx<'_>) -> Result<Answer, Fault> {
+        match op {
+            Op::MapGet(_)
+            | Op::MapContains(_)
+            | Op::MapKeys
+            | Op::MapValues
+            | Op::MapItems
+            | Op::MapLen => Ok(self.read(op, cx)),
+            Op::MapUpdate(pairs) => self.update(pairs, cx),
+            Op::MapSetDefault(key, item) => self.set_default(key, item, cx),
+            Op::MapCompareSwap { key, expected, new } => {
+                self.compare_swap(key, expected.as_deref(), new, cx)
             }
-            Answer::MaybeItem(old)
+            op => self.write(op, cx),
         }
-        Op::MapSet(key, item) => {
-            cx.hold(&item.refs)?;
-            if let Some(old) = map.insert(key, item) {
-                cx.release(old.refs);
-            }
-            Answer::Unit
-        }
-        Op::MapGet(key) => {
-            let item = map.get(&key).cloned();
-            if let Some(item) = &item {
-                cx.grant(&item.refs);
-            }
-            Answer::MaybeItem(item)
-        }
-        Op::MapRemove(key) => {
-            let item = map.remove(&key);
-            if let Some(item) = &item {
-                hand_over(item);
-            }
-            Answer::MaybeItem(item)
-        }
-        Op::MapContains(key) => Answer::Bool(map.entries.contains_key(&key)),
-        Op::MapKeys => Answer::Keys(map.iter().map(|(k, _)| k.clone().into()).collect()),
-        Op::MapValues => {
-            let items: Vec<Item> = map.iter().map(|(_, v)| v.clone()).collect();
-            cx.grant(&refs_of(&items));
-            Answer::Items(items)
-        }
-        Op::MapItems => {
-            let pairs: Vec<(ByteBuf, Item)> = map
-                .iter()
-                .map(|(k, v)| (k.clone().into(), v.clone()))
-                .collect();
-            cx.grant(&refs_of(pairs.iter().map(|(_, v)| v)));
-            Answer::Pairs(pairs)
-        }
-        Op::MapLen => Answer::Count(map.entries.len() as u64),
-        Op::MapUpdate(pairs) => {
-            cx.hold(&refs_of(pairs.iter().map(|(_, v)| v)))?;
-            let mut released = Vec::new();
-            for (k, v) in pairs {
-                if let Some(old) = map.insert(k.into_vec(), v) {
-                    released.extend(old.refs);
-                }
-            }
-            cx.release(released);
-            Answer::Unit
-        }
-        Op::MapSetDefault(key, item) => {
-            if let Some(existing) = map.get(&key) {
-                let existing = existing.clone();
-                cx.grant(&existing.refs);
-                return Ok(Answer::Item(existing));
-            }
-            cx.hold(&item.refs)?;
-            cx.grant(&item.refs);
-            map.insert(key, item.clone());
-            Answer::Item(item)
-        }
-        Op::MapClear => {
-            cx.release(refs_of(&map.clear()));
-            Answer::Unit
-        }
-        Op::MapPopItem => {
-            let pair = map.pop_last();
-            if let Some((_, item)) = &pair {
-                hand_over(item);
-            }
-            Answer::MaybePair(pair.map(|(k, v)| (k.into(), v)))
-        }
-        Op::MapCompareSwap { key, expected, new } => {
-            let current = map.get(&key);
-            if current.map(|i| &i.bytes) != expected.as_ref() {
-                let current = current.cloned();
-                if let Some(item) = &current {
+    }
+
+    /// Answers an operation that changes nothing.
+    fn read(&self, op: Op, cx: &Cx<'_>) -> Answer {
+        match op {
+            Op::MapGet(key) => {
+                let item = self.get(&key).cloned();
+                if let Some(item) = &item {
                     cx.grant(&item.refs);
                 }
-                return Ok(Answer::Swapped(Err(current)));
+                Answer::MaybeItem(item)
             }
-            let old = match new {
-                Some(item) => {
-                    cx.hold(&item.refs)?;
-                    map.insert(key, item)
+            Op::MapContains(key) => Answer::Bool(self.entries.contains_key(&key)),
+            Op::MapKeys => Answer::Keys(self.iter().map(|(k, _)| k.clone().into()).collect()),
+            Op::MapValues => {
+                let items: Vec<Item> = self.iter().map(|(_, v)| v.clone()).collect();
+                cx.grant(&refs_of(&items));
+                Answer::Items(items)
+            }
+            Op::MapItems => {
+                let pairs: Vec<(ByteBuf, Item)> = self
+                    .iter()
+                    .map(|(k, v)| (k.clone().into(), v.clone()))
+                    .collect();
+                cx.grant(&refs_of(pairs.iter().map(|(_, v)| v)));
+                Answer::Pairs(pairs)
+            }
+            Op::MapLen => Answer::Count(self.entries.len() as u64),
+            _ => unreachable!("dispatched by execute"),
+        }
+    }
+
+    /// Runs an operation that sets or removes one entry, or all of them.
+    fn write(&mut self, op: Op, cx: &Cx<'_>) -> Result<Answer, Fault> {
+        Ok(match op {
+            Op::MapInsert(key, item) => {
+                cx.hold(&item.refs)?;
+                let old = self.insert(key, item);
+                if let Some(old) = &old {
+                    hand_over(old, cx);
                 }
-                None => map.remove(&key),
-            };
-            if let Some(old) = &old {
-                hand_over(old);
+                Answer::MaybeItem(old)
             }
-            Answer::Swapped(Ok(old))
-        }
-        Op::MapArith(key, arith) => {
-            let (old, new) = number::apply(map.get(&key).map(|i| i.bytes.as_slice()), &arith)?;
-            map.insert(
-                key,
-                Item {
-                    bytes: new,
+            Op::MapSet(key, item) => {
+                cx.hold(&item.refs)?;
+                if let Some(old) = self.insert(key, item) {
+                    cx.release(old.refs);
+                }
+                Answer::Unit
+            }
+            Op::MapRemove(key) => {
+                let item = self.remove(&key);
+                if let Some(item) = &item {
+                    hand_over(item, cx);
+                }
+                Answer::MaybeItem(item)
+            }
+            Op::MapClear => {
+                cx.release(refs_of(&self.clear()));
+                Answer::Unit
+            }
+            Op::MapPopItem => {
+                let pair = self.pop_last();
+                if let Some((_, item)) = &pair {
+                    hand_over(item, cx);
+                }
+                Answer::MaybePair(pair.map(|(k, v)| (k.into(), v)))
+            }
+            Op::MapArith(key, arith) => {
+                let (old, new) = number::apply(self.get(&key).map(|i| i.bytes.as_slice()), &arith)?;
+                self.insert(
+                    key,
+                    Item {
+                        bytes: new,
+                        refs: Vec::new(),
+                    },
+                );
+                Answer::Item(Item {
+                    bytes: old,
                     refs: Vec::new(),
-                },
-            );
-            Answer::Item(Item {
-                bytes: old,
-                refs: Vec::new(),
-            })
+                })
+            }
+            _ => unreachable!("dispatched by execute"),
+        })
+    }
+
+    /// Sets every pair (Python's `dict.update`).
+    fn update(&mut self, pairs: Vec<(ByteBuf, Item)>, cx: &Cx<'_>) -> Result<Answer, Fault> {
+        cx.hold(&refs_of(pairs.iter().map(|(_, v)| v)))?;
+        let mut released = Vec::new();
+        for (k, v) in pairs {
+            if let Some(old) = self.insert(k.into_vec(), v) {
+                released.extend(old.refs);
+            }
         }
-        _ => unreachable!("dispatched by execute"),
-    })
+        cx.release(released);
+        Ok(Answer::Unit)
+    }
+
+    /// Answers the entry `key`, setting it to `item` first if it is missing.
+    fn set_default(&mut self, key: Vec<u8>, item: Item, cx: &Cx<'_>) -> Result<Answer, Fault> {
+        if let Some(existing) = self.get(&key) {
+            let existing = existing.clone();
+            cx.grant(&existing.refs);
+            return Ok(Answer::Item(existing));
+        }
+        cx.hold(&item.refs)?;
+        cx.grant(&item.refs);
+        self.insert(key, item.clone());
+        Ok(Answer::Item(item))
+    }
+
+    /// Sets (or with `None` removes) the entry `key` if it is still encoded
+    /// as `expected` (`None`: absent); else answers what it is now.
+    fn compare_swap(
+        &mut self,
+        key: Vec<u8>,
+        expected: Option<&[u8]>,
+        new: Option<Item>,
+        cx: &Cx<'_>,
+    ) -> Result<Answer, Fault> {
+        let current = self.get(&key);
+        if current.map(|i| i.bytes.as_slice()) != expected {
+            let current = current.cloned();
+            if let Some(item) = &current {
+                cx.grant(&item.refs);
+            }
+            return Ok(Answer::Swapped(Err(current)));
+        }
+        let old = match new {
+            Some(item) => {
+                cx.hold(&item.refs)?;
+                self.insert(key, item)
+            }
+            None => self.remove(&key),
+        };
+        if let Some(old) = &old {
+            hand_over(old, cx);
+        }
+        Ok(Answer::Swapped(Ok(old)))
+    }
+}
+
+/// An item handed back to the caller moves its holds to the caller.
+fn hand_over(item: &Item, cx: &Cx<'_>) {
+    cx.grant(&item.refs);
+    cx.release(item.refs.iter().copied());
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use barrier::Bar;
 use condition::Cond;
 use lock::LockState;
 pub(crate) use lock::Owner;
-use map::{Map, map_op};
+use map::Map;
 use queue::Queue;
 use semaphore::Semaphore;
 use sequence::Seq;
@@ -212,7 +212,7 @@ impl Object {
         let mut guard = self.state.lock();
         match (&mut *guard, family) {
             (State::Seq(seq), Family::Seq) => Ok(seq.execute(op, cx, self.kind)?),
-            (State::Map(map), Family::Map) => Ok(map_op(map, op, cx)?),
+            (State::Map(map), Family::Map) => Ok(map.execute(op, cx)?),
             (State::Value(item), Family::Value) => Ok(value_op(item, op, cx)?),
             (State::Queue(_), Family::Queue) => self.queue_op(&mut guard, op, cx),
             (State::Queue(_), Family::JoinableQueue) if self.kind == ObjectKind::JoinableQueue => {
