@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use parking_lot::MutexGuard;
 
-use super::{Deadline, Object, Outcome, State};
+use super::{Object, Outcome, State, deadline_of};
 use crate::server::Cx;
 use crate::wire::{Answer, Fault, Op, Wait};
 
@@ -81,9 +81,9 @@ impl Object {
             self.cond.notify_all();
             return Ok(Answer::Count(index));
         }
-        let deadline = Deadline::new(wait);
+        let deadline = deadline_of(wait);
         loop {
-            let paused = self.pause(guard, deadline, cx);
+            let paused = self.pause(guard, &deadline, cx);
             let bar = barrier_of(guard);
             if bar.generation != generation {
                 return if bar.resets.contains(&generation) {

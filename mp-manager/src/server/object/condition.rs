@@ -5,7 +5,7 @@ use std::collections::{HashSet, VecDeque};
 
 use parking_lot::MutexGuard;
 
-use super::{Deadline, LockState, Object, Outcome, Owner, State};
+use super::{Deadline, LockState, Object, Outcome, Owner, State, deadline_of};
 use crate::server::Cx;
 use crate::wire::{Answer, Fault, Op};
 
@@ -38,7 +38,7 @@ impl Object {
     ) -> Outcome {
         match op {
             Op::CondWait { thread, wait } => {
-                self.cond_wait(guard, cx.owner(thread), Deadline::new(wait), cx)
+                self.cond_wait(guard, cx.owner(thread), &deadline_of(wait), cx)
             }
             Op::CondNotify { thread, n } => {
                 let cond = condition_of(guard);
@@ -64,7 +64,7 @@ impl Object {
         &self,
         guard: &mut MutexGuard<'_, State>,
         me: Owner,
-        deadline: Deadline,
+        deadline: &Deadline,
         cx: &Cx<'_>,
     ) -> Outcome {
         let cond = condition_of(guard);
@@ -108,7 +108,7 @@ impl Object {
                 cond.lock.count = saved;
                 return Ok(Answer::Bool(notified));
             }
-            self.pause(guard, Deadline::Never, cx)?;
+            self.pause(guard, &Deadline::never(), cx)?;
         }
     }
 }

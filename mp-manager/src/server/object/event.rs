@@ -2,7 +2,7 @@
 
 use parking_lot::MutexGuard;
 
-use super::{Deadline, Object, Outcome, State};
+use super::{Object, Outcome, State, deadline_of};
 use crate::server::Cx;
 use crate::wire::{Answer, Op};
 
@@ -26,12 +26,12 @@ impl Object {
             }
             Op::EvIsSet => Ok(Answer::Bool(*flag_of(guard))),
             Op::EvWait(wait) => {
-                let deadline = Deadline::new(wait);
+                let deadline = deadline_of(wait);
                 loop {
                     if *flag_of(guard) {
                         return Ok(Answer::Bool(true));
                     }
-                    if self.pause(guard, deadline, cx)? {
+                    if self.pause(guard, &deadline, cx)? {
                         return Ok(Answer::Bool(false));
                     }
                 }

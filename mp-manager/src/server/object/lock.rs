@@ -3,7 +3,7 @@
 
 use parking_lot::MutexGuard;
 
-use super::{Deadline, Object, Outcome, State, Stop};
+use super::{Deadline, Object, Outcome, State, Stop, deadline_of};
 use crate::server::Cx;
 use crate::wire::{Answer, Fault, Op, SessionId};
 
@@ -36,7 +36,7 @@ impl Object {
     ) -> Outcome {
         match op {
             Op::LockAcquire { thread, wait } => self
-                .acquire(guard, cx.owner(thread), Deadline::new(wait), cx)
+                .acquire(guard, cx.owner(thread), &deadline_of(wait), cx)
                 .map(Answer::Bool),
             Op::LockRelease { thread } => {
                 lock_of(guard).release(cx.owner(thread))?;
@@ -52,7 +52,7 @@ impl Object {
         &self,
         guard: &mut MutexGuard<'_, State>,
         me: Owner,
-        deadline: Deadline,
+        deadline: &Deadline,
         cx: &Cx<'_>,
     ) -> Result<bool, Stop> {
         loop {

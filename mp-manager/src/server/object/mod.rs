@@ -18,7 +18,9 @@ mod sequence;
 mod shared;
 mod value;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use mp_internal::Deadline;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
@@ -74,23 +76,12 @@ enum State {
     Shared(SharedState),
 }
 
-/// When a blocking operation gives up.
-#[derive(Clone, Copy)]
-enum Deadline {
-    Now,
-    Never,
-    At(Instant),
-}
-
-impl Deadline {
-    fn new(wait: Wait) -> Deadline {
-        match wait {
-            Wait::Now => Deadline::Now,
-            Wait::Forever => Deadline::Never,
-            Wait::For(d) => Instant::now()
-                .checked_add(d)
-                .map_or(Deadline::Never, Deadline::At),
-        }
+/// When an operation that may wait for `wait` gives up.
+fn deadline_of(wait: Wait) -> Deadline {
+    match wait {
+        Wait::Now => Deadline::after(Duration::ZERO),
+        Wait::Forever => Deadline::never(),
+        Wait::For(timeout) => Deadline::after(timeout),
     }
 }
 
@@ -184,19 +175,13 @@ impl Object {
     fn pause(
         &self,
         state: &mut MutexGuard<'_, State>,
-        deadline: Deadline,
+        deadline: &Deadline,
         cx: &Cx<'_>,
     ) -> Result<bool, Stop> {
-        let slice = match deadline {
-            Deadline::Now => return Ok(true),
-            Deadline::Never => SLICE,
-            Deadline::At(at) => {
-                let now = Instant::now();
-                if now >= at {
-                    return Ok(true);
-                }
-                (at - now).min(SLICE)
-            }
+        let slice = match deadline.remaining() {
+            None => SLICE,
+            Some(left) if left.is_zero() => return Ok(true),
+            Some(left) => left.min(SLICE),
         };
         self.cond.wait_for(state, slice);
         if cx.gone() {

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 use parking_lot::MutexGuard;
 
-use super::{Deadline, Object, Outcome, State};
+use super::{Object, Outcome, State, deadline_of};
 use crate::server::Cx;
 use crate::wire::{Answer, Fault, Item, Op, Wait};
 
@@ -62,12 +62,12 @@ impl Object {
                 Ok(Answer::Unit)
             }
             Op::QJoin(wait) => {
-                let deadline = Deadline::new(wait);
+                let deadline = deadline_of(wait);
                 loop {
                     if queue_of(guard).unfinished == 0 {
                         return Ok(Answer::Bool(true));
                     }
-                    if self.pause(guard, deadline, cx)? {
+                    if self.pause(guard, &deadline, cx)? {
                         return Ok(Answer::Bool(false));
                     }
                 }
@@ -84,7 +84,7 @@ impl Object {
         cx: &Cx<'_>,
     ) -> Outcome {
         cx.hold(&item.refs)?;
-        let deadline = Deadline::new(wait);
+        let deadline = deadline_of(wait);
         let mut item = Some(item);
         loop {
             let q = queue_of(guard);
@@ -94,7 +94,7 @@ impl Object {
                 self.cond.notify_all();
                 return Ok(Answer::Unit);
             }
-            let paused = self.pause(guard, deadline, cx);
+            let paused = self.pause(guard, &deadline, cx);
             if !matches!(paused, Ok(false)) {
                 cx.release(item.take().expect("not put").refs);
                 return match paused {
@@ -106,7 +106,7 @@ impl Object {
     }
 
     fn queue_get(&self, guard: &mut MutexGuard<'_, State>, wait: Wait, cx: &Cx<'_>) -> Outcome {
-        let deadline = Deadline::new(wait);
+        let deadline = deadline_of(wait);
         loop {
             let q = queue_of(guard);
             if let Some(item) = q.items.pop_front() {
@@ -115,7 +115,7 @@ impl Object {
                 cx.release(item.refs.iter().copied());
                 return Ok(Answer::Item(item));
             }
-            if self.pause(guard, deadline, cx)? {
+            if self.pause(guard, &deadline, cx)? {
                 return Err(Fault::Empty.into());
             }
         }

@@ -3,7 +3,7 @@
 
 use parking_lot::MutexGuard;
 
-use super::{Deadline, Object, Outcome, State};
+use super::{Object, Outcome, State, deadline_of};
 use crate::server::Cx;
 use crate::wire::{Answer, Fault, Op};
 
@@ -32,14 +32,14 @@ impl Object {
     ) -> Outcome {
         match op {
             Op::SemAcquire(wait) => {
-                let deadline = Deadline::new(wait);
+                let deadline = deadline_of(wait);
                 loop {
                     let sem = semaphore_of(guard);
                     if sem.value > 0 {
                         sem.value -= 1;
                         return Ok(Answer::Bool(true));
                     }
-                    if self.pause(guard, deadline, cx)? {
+                    if self.pause(guard, &deadline, cx)? {
                         return Ok(Answer::Bool(false));
                     }
                 }
