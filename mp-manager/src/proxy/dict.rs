@@ -1,3 +1,5 @@
+//! [`DictProxy`]: a dict on the server (Python's `manager.dict()`).
+
 use std::borrow::Borrow;
 use std::marker::PhantomData;
 use std::sync::Arc;

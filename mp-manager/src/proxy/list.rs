@@ -1,3 +1,5 @@
+//! [`ListProxy`]: a list on the server (Python's `manager.list()`).
+
 use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::marker::PhantomData;

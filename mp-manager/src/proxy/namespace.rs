@@ -1,3 +1,6 @@
+//! [`Namespace`]: named attributes on the server (Python's
+//! `manager.Namespace()`).
+
 use std::marker::PhantomData;
 
 use serde::Serialize;

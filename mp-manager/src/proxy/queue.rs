@@ -1,3 +1,6 @@
+//! [`QueueProxy`] and [`JoinableQueueProxy`]: queues on the server
+//! (Python's `manager.Queue()` and `manager.JoinableQueue()`).
+
 use std::borrow::Borrow;
 use std::marker::PhantomData;
 use std::time::Duration;

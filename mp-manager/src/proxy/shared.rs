@@ -1,3 +1,6 @@
+//! [`SharedProxy`]: an object of a registered type on the server, used by
+//! calling its exposed methods.
+
 use std::marker::PhantomData;
 
 use serde::Serialize;

@@ -1,3 +1,6 @@
+//! The synchronization proxies: locks, conditions, semaphores, events and
+//! barriers on the server.
+
 use std::fmt;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};

@@ -1,3 +1,6 @@
+//! [`ValueProxy`] and [`ArrayProxy`]: a value and a fixed-length array on
+//! the server (Python's `manager.Value()` and `manager.Array()`).
+
 use std::borrow::Borrow;
 use std::marker::PhantomData;
 
