@@ -8,7 +8,7 @@ use super::{Object, Outcome, State, deadline_of};
 use crate::server::Cx;
 use crate::wire::{Answer, Fault, Op, Wait};
 
-pub(super) struct Bar {
+pub(super) struct BarrierState {
     parties: u64,
     count: u64,
     generation: u64,
@@ -17,9 +17,9 @@ pub(super) struct Bar {
     resets: VecDeque<u64>,
 }
 
-impl Bar {
-    pub(super) fn new(parties: u64) -> Bar {
-        Bar {
+impl BarrierState {
+    pub(super) fn new(parties: u64) -> BarrierState {
+        BarrierState {
             parties: parties.max(1),
             count: 0,
             generation: 0,
@@ -115,7 +115,7 @@ impl Object {
 }
 
 /// The state of a Barrier.
-fn barrier_of(state: &mut State) -> &mut Bar {
+fn barrier_of(state: &mut State) -> &mut BarrierState {
     let State::Barrier(bar) = state else {
         unreachable!("dispatched by execute")
     };

@@ -9,16 +9,16 @@ use super::{Deadline, LockState, Object, Outcome, Owner, State, deadline_of};
 use crate::server::Cx;
 use crate::wire::{Answer, Fault, Op};
 
-pub(super) struct Cond {
+pub(super) struct ConditionState {
     pub(super) lock: LockState,
     waiters: VecDeque<u64>,
     notified: HashSet<u64>,
     next_ticket: u64,
 }
 
-impl Cond {
-    pub(super) fn new() -> Cond {
-        Cond {
+impl ConditionState {
+    pub(super) fn new() -> ConditionState {
+        ConditionState {
             lock: LockState::new(true),
             waiters: VecDeque::new(),
             notified: HashSet::new(),
@@ -114,7 +114,7 @@ impl Object {
 }
 
 /// The state of a Condition.
-fn condition_of(state: &mut State) -> &mut Cond {
+fn condition_of(state: &mut State) -> &mut ConditionState {
     let State::Condition(cond) = state else {
         unreachable!("dispatched by execute")
     };

@@ -27,14 +27,14 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 use crate::registry::Blueprint;
 use crate::server::Cx;
 use crate::wire::{Answer, Fault, Init, Item, ObjectId, ObjectKind, Op, SessionId, Wait};
-use barrier::Bar;
-use condition::Cond;
+use barrier::BarrierState;
+use condition::ConditionState;
 use lock::LockState;
 pub(crate) use lock::Owner;
 use map::Map;
 use queue::Queue;
 use semaphore::Semaphore;
-use sequence::Seq;
+use sequence::Sequence;
 use shared::SharedState;
 use value::value_op;
 
@@ -64,15 +64,15 @@ pub(crate) struct Object {
 }
 
 enum State {
-    Seq(Seq),
+    Sequence(Sequence),
     Map(Map),
     Value(Item),
     Queue(Queue),
     Lock(LockState),
     Semaphore(Semaphore),
     Event(bool),
-    Condition(Cond),
-    Barrier(Bar),
+    Condition(ConditionState),
+    Barrier(BarrierState),
     Shared(SharedState),
 }
 
@@ -108,8 +108,8 @@ impl Object {
     pub(crate) fn from_init(init: Init) -> Object {
         let kind = init.kind();
         let state = match init {
-            Init::List(items) => State::Seq(Seq::new(items, false)),
-            Init::Array(items) => State::Seq(Seq::new(items, true)),
+            Init::List(items) => State::Sequence(Sequence::new(items, false)),
+            Init::Array(items) => State::Sequence(Sequence::new(items, true)),
             Init::Dict(pairs) | Init::Namespace(pairs) => State::Map(Map::from_pairs(pairs)),
             Init::Value(item) => State::Value(item),
             Init::Queue { maxsize, .. } => State::Queue(Queue::new(maxsize)),
@@ -117,8 +117,8 @@ impl Object {
             Init::RLock => State::Lock(LockState::new(true)),
             Init::Semaphore { value, bounded } => State::Semaphore(Semaphore::new(value, bounded)),
             Init::Event => State::Event(false),
-            Init::Condition => State::Condition(Cond::new()),
-            Init::Barrier { parties } => State::Barrier(Bar::new(parties)),
+            Init::Condition => State::Condition(ConditionState::new()),
+            Init::Barrier { parties } => State::Barrier(BarrierState::new(parties)),
         };
         Object {
             kind,
@@ -148,7 +148,7 @@ impl Object {
     pub(crate) fn drain_refs(&self) -> Vec<ObjectId> {
         let mut state = self.state.lock();
         match &mut *state {
-            State::Seq(seq) => refs_of(std::mem::take(&mut seq.items).iter()),
+            State::Sequence(seq) => refs_of(std::mem::take(&mut seq.items).iter()),
             State::Map(map) => refs_of(map.clear().iter()),
             State::Value(item) => std::mem::take(&mut item.refs),
             State::Queue(q) => refs_of(std::mem::take(&mut q.items).iter()),
@@ -196,7 +196,7 @@ impl Object {
         let family = op.family();
         let mut guard = self.state.lock();
         match (&mut *guard, family) {
-            (State::Seq(seq), Family::Seq) => Ok(seq.execute(op, cx, self.kind)?),
+            (State::Sequence(seq), Family::Sequence) => Ok(seq.execute(op, cx, self.kind)?),
             (State::Map(map), Family::Map) => Ok(map.execute(op, cx)?),
             (State::Value(item), Family::Value) => Ok(value_op(item, op, cx)?),
             (State::Queue(_), Family::Queue) => self.queue_op(&mut guard, op, cx),
@@ -223,7 +223,7 @@ impl Object {
 /// What kind of object an operation is for.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Family {
-    Seq,
+    Sequence,
     Map,
     Value,
     Queue,
@@ -255,7 +255,7 @@ impl Op {
             | Op::SeqSnapshot
             | Op::SeqReplace { .. }
             | Op::SeqPermute { .. }
-            | Op::SeqArith(..) => Family::Seq,
+            | Op::SeqArith(..) => Family::Sequence,
             Op::MapInsert(..)
             | Op::MapSet(..)
             | Op::MapGet(_)
@@ -297,7 +297,7 @@ impl Family {
     /// The objects that take such operations (for wrong-kind errors).
     fn describe(self) -> &'static str {
         match self {
-            Family::Seq => "a list or an array",
+            Family::Sequence => "a list or an array",
             Family::Map => "a dict or a namespace",
             Family::Value => "a Value",
             Family::Queue => "a queue",

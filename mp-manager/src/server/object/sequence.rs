@@ -6,16 +6,16 @@ use crate::server::Cx;
 use crate::wire::{Answer, Fault, Item, ObjectKind, Op};
 
 /// A list or an array (an array has a fixed length).
-pub(super) struct Seq {
+pub(super) struct Sequence {
     pub(super) items: Vec<Item>,
     /// Counts changes, so a read-modify-write can tell it was overtaken.
     version: u64,
     fixed: bool,
 }
 
-impl Seq {
-    pub(super) fn new(items: Vec<Item>, fixed: bool) -> Seq {
-        Seq {
+impl Sequence {
+    pub(super) fn new(items: Vec<Item>, fixed: bool) -> Sequence {
+        Sequence {
             items,
             version: 0,
             fixed,
