@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use parking_lot::MutexGuard;
 
 use super::{Object, Outcome, State, deadline_of};
-use crate::server::Cx;
+use crate::server::Caller;
 use crate::wire::{Answer, Fault, Op, Wait};
 
 pub(super) struct BarrierState {
@@ -35,10 +35,10 @@ impl Object {
         &self,
         guard: &mut MutexGuard<'_, State>,
         op: Op,
-        cx: &Cx<'_>,
+        caller: &Caller<'_>,
     ) -> Outcome {
         if let Op::BarWait(wait) = op {
-            return self.barrier_wait(guard, wait, cx);
+            return self.barrier_wait(guard, wait, caller);
         }
         let bar = barrier_of(guard);
         match op {
@@ -67,7 +67,12 @@ impl Object {
         }
     }
 
-    fn barrier_wait(&self, guard: &mut MutexGuard<'_, State>, wait: Wait, cx: &Cx<'_>) -> Outcome {
+    fn barrier_wait(
+        &self,
+        guard: &mut MutexGuard<'_, State>,
+        wait: Wait,
+        caller: &Caller<'_>,
+    ) -> Outcome {
         let bar = barrier_of(guard);
         if bar.broken {
             return Err(Fault::BrokenBarrier.into());
@@ -83,7 +88,7 @@ impl Object {
         }
         let deadline = deadline_of(wait);
         loop {
-            let paused = self.pause(guard, &deadline, cx);
+            let paused = self.pause(guard, &deadline, caller);
             let bar = barrier_of(guard);
             if bar.generation != generation {
                 return if bar.resets.contains(&generation) {

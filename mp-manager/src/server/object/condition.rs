@@ -6,7 +6,7 @@ use std::collections::{HashSet, VecDeque};
 use parking_lot::MutexGuard;
 
 use super::{Deadline, LockState, Object, Outcome, Owner, State, deadline_of};
-use crate::server::Cx;
+use crate::server::Caller;
 use crate::wire::{Answer, Fault, Op};
 
 pub(super) struct ConditionState {
@@ -34,15 +34,15 @@ impl Object {
         &self,
         guard: &mut MutexGuard<'_, State>,
         op: Op,
-        cx: &Cx<'_>,
+        caller: &Caller<'_>,
     ) -> Outcome {
         match op {
             Op::CondWait { thread, wait } => {
-                self.cond_wait(guard, cx.owner(thread), &deadline_of(wait), cx)
+                self.cond_wait(guard, caller.owner(thread), &deadline_of(wait), caller)
             }
             Op::CondNotify { thread, n } => {
                 let cond = condition_of(guard);
-                if cond.lock.owner != Some(cx.owner(thread)) {
+                if cond.lock.owner != Some(caller.owner(thread)) {
                     return Err(Fault::NotOwner.into());
                 }
                 let mut n = n;
@@ -65,7 +65,7 @@ impl Object {
         guard: &mut MutexGuard<'_, State>,
         me: Owner,
         deadline: &Deadline,
-        cx: &Cx<'_>,
+        caller: &Caller<'_>,
     ) -> Outcome {
         let cond = condition_of(guard);
         if cond.lock.owner != Some(me) {
@@ -88,7 +88,7 @@ impl Object {
             if cond.notified.remove(&ticket) {
                 break true;
             }
-            match self.pause(guard, deadline, cx) {
+            match self.pause(guard, deadline, caller) {
                 Ok(false) => {}
                 Ok(true) => {
                     forget(guard);
@@ -108,7 +108,7 @@ impl Object {
                 cond.lock.count = saved;
                 return Ok(Answer::Bool(notified));
             }
-            self.pause(guard, &Deadline::never(), cx)?;
+            self.pause(guard, &Deadline::never(), caller)?;
         }
     }
 }

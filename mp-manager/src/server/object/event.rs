@@ -3,7 +3,7 @@
 use parking_lot::MutexGuard;
 
 use super::{Object, Outcome, State, deadline_of};
-use crate::server::Cx;
+use crate::server::Caller;
 use crate::wire::{Answer, Op};
 
 impl Object {
@@ -12,7 +12,7 @@ impl Object {
         &self,
         guard: &mut MutexGuard<'_, State>,
         op: Op,
-        cx: &Cx<'_>,
+        caller: &Caller<'_>,
     ) -> Outcome {
         match op {
             Op::EvSet => {
@@ -31,7 +31,7 @@ impl Object {
                     if *flag_of(guard) {
                         return Ok(Answer::Bool(true));
                     }
-                    if self.pause(guard, &deadline, cx)? {
+                    if self.pause(guard, &deadline, caller)? {
                         return Ok(Answer::Bool(false));
                     }
                 }

@@ -4,7 +4,7 @@
 use parking_lot::MutexGuard;
 
 use super::{Deadline, Object, Outcome, State, Stop, deadline_of};
-use crate::server::Cx;
+use crate::server::Caller;
 use crate::wire::{Answer, Fault, Op, SessionId};
 
 /// Who holds a lock: a thread of a client session.
@@ -32,14 +32,14 @@ impl Object {
         &self,
         guard: &mut MutexGuard<'_, State>,
         op: Op,
-        cx: &Cx<'_>,
+        caller: &Caller<'_>,
     ) -> Outcome {
         match op {
             Op::LockAcquire { thread, wait } => self
-                .acquire(guard, cx.owner(thread), &deadline_of(wait), cx)
+                .acquire(guard, caller.owner(thread), &deadline_of(wait), caller)
                 .map(Answer::Bool),
             Op::LockRelease { thread } => {
-                lock_of(guard).release(cx.owner(thread))?;
+                lock_of(guard).release(caller.owner(thread))?;
                 self.cond.notify_all();
                 Ok(Answer::Unit)
             }
@@ -53,13 +53,13 @@ impl Object {
         guard: &mut MutexGuard<'_, State>,
         me: Owner,
         deadline: &Deadline,
-        cx: &Cx<'_>,
+        caller: &Caller<'_>,
     ) -> Result<bool, Stop> {
         loop {
             if lock_of(guard).try_acquire(me) {
                 return Ok(true);
             }
-            if self.pause(guard, deadline, cx)? {
+            if self.pause(guard, deadline, caller)? {
                 return Ok(false);
             }
         }

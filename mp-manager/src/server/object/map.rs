@@ -7,7 +7,7 @@ use serde_bytes::ByteBuf;
 
 use super::refs_of;
 use crate::number;
-use crate::server::Cx;
+use crate::server::Caller;
 use crate::wire::{Answer, Fault, Item, Op};
 
 /// A map that keeps insertion order (Python dicts do).
@@ -72,30 +72,30 @@ impl Map {
 // The operations clients send.
 impl Map {
     /// Runs an operation on a dict or a namespace.
-    pub(super) fn execute(&mut self, op: Op, cx: &Cx<'_>) -> Result<Answer, Fault> {
+    pub(super) fn execute(&mut self, op: Op, caller: &Caller<'_>) -> Result<Answer, Fault> {
         match op {
             Op::MapGet(_)
             | Op::MapContains(_)
             | Op::MapKeys
             | Op::MapValues
             | Op::MapItems
-            | Op::MapLen => Ok(self.read(op, cx)),
-            Op::MapUpdate(pairs) => self.update(pairs, cx),
-            Op::MapSetDefault(key, item) => self.set_default(key, item, cx),
+            | Op::MapLen => Ok(self.read(op, caller)),
+            Op::MapUpdate(pairs) => self.update(pairs, caller),
+            Op::MapSetDefault(key, item) => self.set_default(key, item, caller),
             Op::MapCompareSwap { key, expected, new } => {
-                self.compare_swap(key, expected.as_deref(), new, cx)
+                self.compare_swap(key, expected.as_deref(), new, caller)
             }
-            op => self.write(op, cx),
+            op => self.write(op, caller),
         }
     }
 
     /// Answers an operation that changes nothing.
-    fn read(&self, op: Op, cx: &Cx<'_>) -> Answer {
+    fn read(&self, op: Op, caller: &Caller<'_>) -> Answer {
         match op {
             Op::MapGet(key) => {
                 let item = self.get(&key).cloned();
                 if let Some(item) = &item {
-                    cx.grant(&item.refs);
+                    caller.grant(&item.refs);
                 }
                 Answer::MaybeItem(item)
             }
@@ -103,7 +103,7 @@ impl Map {
             Op::MapKeys => Answer::Keys(self.iter().map(|(k, _)| k.clone().into()).collect()),
             Op::MapValues => {
                 let items: Vec<Item> = self.iter().map(|(_, v)| v.clone()).collect();
-                cx.grant(&refs_of(&items));
+                caller.grant(&refs_of(&items));
                 Answer::Items(items)
             }
             Op::MapItems => {
@@ -111,7 +111,7 @@ impl Map {
                     .iter()
                     .map(|(k, v)| (k.clone().into(), v.clone()))
                     .collect();
-                cx.grant(&refs_of(pairs.iter().map(|(_, v)| v)));
+                caller.grant(&refs_of(pairs.iter().map(|(_, v)| v)));
                 Answer::Pairs(pairs)
             }
             Op::MapLen => Answer::Count(self.entries.len() as u64),
@@ -120,38 +120,38 @@ impl Map {
     }
 
     /// Runs an operation that sets or removes one entry, or all of them.
-    fn write(&mut self, op: Op, cx: &Cx<'_>) -> Result<Answer, Fault> {
+    fn write(&mut self, op: Op, caller: &Caller<'_>) -> Result<Answer, Fault> {
         Ok(match op {
             Op::MapInsert(key, item) => {
-                cx.hold(&item.refs)?;
+                caller.hold(&item.refs)?;
                 let old = self.insert(key, item);
                 if let Some(old) = &old {
-                    hand_over(old, cx);
+                    hand_over(old, caller);
                 }
                 Answer::MaybeItem(old)
             }
             Op::MapSet(key, item) => {
-                cx.hold(&item.refs)?;
+                caller.hold(&item.refs)?;
                 if let Some(old) = self.insert(key, item) {
-                    cx.release(old.refs);
+                    caller.release(old.refs);
                 }
                 Answer::Unit
             }
             Op::MapRemove(key) => {
                 let item = self.remove(&key);
                 if let Some(item) = &item {
-                    hand_over(item, cx);
+                    hand_over(item, caller);
                 }
                 Answer::MaybeItem(item)
             }
             Op::MapClear => {
-                cx.release(refs_of(&self.clear()));
+                caller.release(refs_of(&self.clear()));
                 Answer::Unit
             }
             Op::MapPopItem => {
                 let pair = self.pop_last();
                 if let Some((_, item)) = &pair {
-                    hand_over(item, cx);
+                    hand_over(item, caller);
                 }
                 Answer::MaybePair(pair.map(|(k, v)| (k.into(), v)))
             }
@@ -174,27 +174,36 @@ impl Map {
     }
 
     /// Sets every pair (Python's `dict.update`).
-    fn update(&mut self, pairs: Vec<(ByteBuf, Item)>, cx: &Cx<'_>) -> Result<Answer, Fault> {
-        cx.hold(&refs_of(pairs.iter().map(|(_, v)| v)))?;
+    fn update(
+        &mut self,
+        pairs: Vec<(ByteBuf, Item)>,
+        caller: &Caller<'_>,
+    ) -> Result<Answer, Fault> {
+        caller.hold(&refs_of(pairs.iter().map(|(_, v)| v)))?;
         let mut released = Vec::new();
         for (k, v) in pairs {
             if let Some(old) = self.insert(k.into_vec(), v) {
                 released.extend(old.refs);
             }
         }
-        cx.release(released);
+        caller.release(released);
         Ok(Answer::Unit)
     }
 
     /// Answers the entry `key`, setting it to `item` first if it is missing.
-    fn set_default(&mut self, key: Vec<u8>, item: Item, cx: &Cx<'_>) -> Result<Answer, Fault> {
+    fn set_default(
+        &mut self,
+        key: Vec<u8>,
+        item: Item,
+        caller: &Caller<'_>,
+    ) -> Result<Answer, Fault> {
         if let Some(existing) = self.get(&key) {
             let existing = existing.clone();
-            cx.grant(&existing.refs);
+            caller.grant(&existing.refs);
             return Ok(Answer::Item(existing));
         }
-        cx.hold(&item.refs)?;
-        cx.grant(&item.refs);
+        caller.hold(&item.refs)?;
+        caller.grant(&item.refs);
         self.insert(key, item.clone());
         Ok(Answer::Item(item))
     }
@@ -206,34 +215,34 @@ impl Map {
         key: Vec<u8>,
         expected: Option<&[u8]>,
         new: Option<Item>,
-        cx: &Cx<'_>,
+        caller: &Caller<'_>,
     ) -> Result<Answer, Fault> {
         let current = self.get(&key);
         if current.map(|i| i.bytes.as_slice()) != expected {
             let current = current.cloned();
             if let Some(item) = &current {
-                cx.grant(&item.refs);
+                caller.grant(&item.refs);
             }
             return Ok(Answer::Swapped(Err(current)));
         }
         let old = match new {
             Some(item) => {
-                cx.hold(&item.refs)?;
+                caller.hold(&item.refs)?;
                 self.insert(key, item)
             }
             None => self.remove(&key),
         };
         if let Some(old) = &old {
-            hand_over(old, cx);
+            hand_over(old, caller);
         }
         Ok(Answer::Swapped(Ok(old)))
     }
 }
 
 /// An item handed back to the caller moves its holds to the caller.
-fn hand_over(item: &Item, cx: &Cx<'_>) {
-    cx.grant(&item.refs);
-    cx.release(item.refs.iter().copied());
+fn hand_over(item: &Item, caller: &Caller<'_>) {
+    caller.grant(&item.refs);
+    caller.release(item.refs.iter().copied());
 }
 
 #[cfg(test)]

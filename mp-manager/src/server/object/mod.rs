@@ -25,7 +25,7 @@ use mp_internal::Deadline;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::registry::Blueprint;
-use crate::server::Cx;
+use crate::server::Caller;
 use crate::wire::{Answer, Fault, Init, Item, ObjectId, ObjectKind, Op, SessionId, Wait};
 use barrier::BarrierState;
 use condition::ConditionState;
@@ -176,7 +176,7 @@ impl Object {
         &self,
         state: &mut MutexGuard<'_, State>,
         deadline: &Deadline,
-        cx: &Cx<'_>,
+        caller: &Caller<'_>,
     ) -> Result<bool, Stop> {
         let slice = match deadline.remaining() {
             None => SLICE,
@@ -184,7 +184,7 @@ impl Object {
             Some(left) => left.min(SLICE),
         };
         self.cond.wait_for(state, slice);
-        if cx.gone() {
+        if caller.gone() {
             return Err(Stop::Abandon);
         }
         Ok(false)
@@ -192,24 +192,24 @@ impl Object {
 
     /// Runs `op`: the operations of each family of objects live in the
     /// module of that family.
-    pub(crate) fn execute(&self, op: Op, cx: &Cx<'_>) -> Outcome {
+    pub(crate) fn execute(&self, op: Op, caller: &Caller<'_>) -> Outcome {
         let family = op.family();
         let mut guard = self.state.lock();
         match (&mut *guard, family) {
-            (State::Sequence(seq), Family::Sequence) => Ok(seq.execute(op, cx, self.kind)?),
-            (State::Map(map), Family::Map) => Ok(map.execute(op, cx)?),
-            (State::Value(item), Family::Value) => Ok(value_op(item, op, cx)?),
-            (State::Queue(_), Family::Queue) => self.queue_op(&mut guard, op, cx),
+            (State::Sequence(seq), Family::Sequence) => Ok(seq.execute(op, caller, self.kind)?),
+            (State::Map(map), Family::Map) => Ok(map.execute(op, caller)?),
+            (State::Value(item), Family::Value) => Ok(value_op(item, op, caller)?),
+            (State::Queue(_), Family::Queue) => self.queue_op(&mut guard, op, caller),
             (State::Queue(_), Family::JoinableQueue) if self.kind == ObjectKind::JoinableQueue => {
-                self.joinable_queue_op(&mut guard, op, cx)
+                self.joinable_queue_op(&mut guard, op, caller)
             }
             (State::Lock(_) | State::Condition(_), Family::Lock) => {
-                self.lock_op(&mut guard, op, cx)
+                self.lock_op(&mut guard, op, caller)
             }
-            (State::Condition(_), Family::Condition) => self.condition_op(&mut guard, op, cx),
-            (State::Semaphore(_), Family::Semaphore) => self.semaphore_op(&mut guard, op, cx),
-            (State::Event(_), Family::Event) => self.event_op(&mut guard, op, cx),
-            (State::Barrier(_), Family::Barrier) => self.barrier_op(&mut guard, op, cx),
+            (State::Condition(_), Family::Condition) => self.condition_op(&mut guard, op, caller),
+            (State::Semaphore(_), Family::Semaphore) => self.semaphore_op(&mut guard, op, caller),
+            (State::Event(_), Family::Event) => self.event_op(&mut guard, op, caller),
+            (State::Barrier(_), Family::Barrier) => self.barrier_op(&mut guard, op, caller),
             (State::Shared(shared), Family::Method) => Ok(shared.call(op)?),
             _ => Err(Fault::WrongKind {
                 expected: family.describe().to_owned(),

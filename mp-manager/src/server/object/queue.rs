@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use parking_lot::MutexGuard;
 
 use super::{Object, Outcome, State, deadline_of};
-use crate::server::Cx;
+use crate::server::Caller;
 use crate::wire::{Answer, Fault, Item, Op, Wait};
 
 pub(super) struct Queue {
@@ -31,11 +31,11 @@ impl Object {
         &self,
         guard: &mut MutexGuard<'_, State>,
         op: Op,
-        cx: &Cx<'_>,
+        caller: &Caller<'_>,
     ) -> Outcome {
         match op {
-            Op::QPut(item, wait) => self.queue_put(guard, item, wait, cx),
-            Op::QGet(wait) => self.queue_get(guard, wait, cx),
+            Op::QPut(item, wait) => self.queue_put(guard, item, wait, caller),
+            Op::QGet(wait) => self.queue_get(guard, wait, caller),
             Op::QSize => Ok(Answer::Count(queue_of(guard).items.len() as u64)),
             Op::QMaxSize => Ok(Answer::Count(queue_of(guard).maxsize)),
             _ => unreachable!("dispatched by execute"),
@@ -47,7 +47,7 @@ impl Object {
         &self,
         guard: &mut MutexGuard<'_, State>,
         op: Op,
-        cx: &Cx<'_>,
+        caller: &Caller<'_>,
     ) -> Outcome {
         match op {
             Op::QTaskDone => {
@@ -67,7 +67,7 @@ impl Object {
                     if queue_of(guard).unfinished == 0 {
                         return Ok(Answer::Bool(true));
                     }
-                    if self.pause(guard, &deadline, cx)? {
+                    if self.pause(guard, &deadline, caller)? {
                         return Ok(Answer::Bool(false));
                     }
                 }
@@ -81,9 +81,9 @@ impl Object {
         guard: &mut MutexGuard<'_, State>,
         item: Item,
         wait: Wait,
-        cx: &Cx<'_>,
+        caller: &Caller<'_>,
     ) -> Outcome {
-        cx.hold(&item.refs)?;
+        caller.hold(&item.refs)?;
         let deadline = deadline_of(wait);
         let mut item = Some(item);
         loop {
@@ -94,9 +94,9 @@ impl Object {
                 self.cond.notify_all();
                 return Ok(Answer::Unit);
             }
-            let paused = self.pause(guard, &deadline, cx);
+            let paused = self.pause(guard, &deadline, caller);
             if !matches!(paused, Ok(false)) {
-                cx.release(item.take().expect("not put").refs);
+                caller.release(item.take().expect("not put").refs);
                 return match paused {
                     Ok(_) => Err(Fault::Full.into()),
                     Err(stop) => Err(stop),
@@ -105,17 +105,22 @@ impl Object {
         }
     }
 
-    fn queue_get(&self, guard: &mut MutexGuard<'_, State>, wait: Wait, cx: &Cx<'_>) -> Outcome {
+    fn queue_get(
+        &self,
+        guard: &mut MutexGuard<'_, State>,
+        wait: Wait,
+        caller: &Caller<'_>,
+    ) -> Outcome {
         let deadline = deadline_of(wait);
         loop {
             let q = queue_of(guard);
             if let Some(item) = q.items.pop_front() {
                 self.cond.notify_all();
-                cx.grant(&item.refs);
-                cx.release(item.refs.iter().copied());
+                caller.grant(&item.refs);
+                caller.release(item.refs.iter().copied());
                 return Ok(Answer::Item(item));
             }
-            if self.pause(guard, &deadline, cx)? {
+            if self.pause(guard, &deadline, caller)? {
                 return Err(Fault::Empty.into());
             }
         }

@@ -4,7 +4,7 @@
 use parking_lot::MutexGuard;
 
 use super::{Object, Outcome, State, deadline_of};
-use crate::server::Cx;
+use crate::server::Caller;
 use crate::wire::{Answer, Fault, Op};
 
 pub(super) struct Semaphore {
@@ -28,7 +28,7 @@ impl Object {
         &self,
         guard: &mut MutexGuard<'_, State>,
         op: Op,
-        cx: &Cx<'_>,
+        caller: &Caller<'_>,
     ) -> Outcome {
         match op {
             Op::SemAcquire(wait) => {
@@ -39,7 +39,7 @@ impl Object {
                         sem.value -= 1;
                         return Ok(Answer::Bool(true));
                     }
-                    if self.pause(guard, &deadline, cx)? {
+                    if self.pause(guard, &deadline, caller)? {
                         return Ok(Answer::Bool(false));
                     }
                 }

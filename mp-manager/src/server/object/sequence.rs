@@ -2,7 +2,7 @@
 
 use super::{index, refs_of};
 use crate::number;
-use crate::server::Cx;
+use crate::server::Caller;
 use crate::wire::{Answer, Fault, Item, ObjectKind, Op};
 
 /// A list or an array (an array has a fixed length).
@@ -26,7 +26,7 @@ impl Sequence {
     pub(super) fn execute(
         &mut self,
         op: Op,
-        cx: &Cx<'_>,
+        caller: &Caller<'_>,
         kind: ObjectKind,
     ) -> Result<Answer, Fault> {
         if self.fixed && resizes(&op) {
@@ -41,12 +41,14 @@ impl Sequence {
             | Op::SeqCount(_)
             | Op::SeqLen
             | Op::SeqSlice(..)
-            | Op::SeqSnapshot => self.read(op, cx),
-            Op::SeqRemove(bytes) => Ok(Answer::Bool(self.remove(&bytes, cx))),
-            Op::SeqReplace { version, items } => self.replace(version, items, cx).map(Answer::Bool),
+            | Op::SeqSnapshot => self.read(op, caller),
+            Op::SeqRemove(bytes) => Ok(Answer::Bool(self.remove(&bytes, caller))),
+            Op::SeqReplace { version, items } => {
+                self.replace(version, items, caller).map(Answer::Bool)
+            }
             Op::SeqPermute { version, perm } => self.permute(version, &perm).map(Answer::Bool),
             op => {
-                let answer = self.edit(op, cx)?;
+                let answer = self.edit(op, caller)?;
                 self.version += 1;
                 Ok(answer)
             }
@@ -54,11 +56,11 @@ impl Sequence {
     }
 
     /// Answers an operation that changes nothing.
-    fn read(&self, op: Op, cx: &Cx<'_>) -> Result<Answer, Fault> {
+    fn read(&self, op: Op, caller: &Caller<'_>) -> Result<Answer, Fault> {
         Ok(match op {
             Op::SeqGet(i) => {
                 let item = self.items[index(i, self.items.len())?].clone();
-                cx.grant(&item.refs);
+                caller.grant(&item.refs);
                 Answer::Item(item)
             }
             Op::SeqIndex(bytes) => match self.items.iter().position(|i| i.bytes == bytes) {
@@ -74,12 +76,12 @@ impl Sequence {
                 let len = self.items.len() as u64;
                 let (start, end) = (start.min(len) as usize, end.min(len) as usize);
                 let items = self.items[start..end.max(start)].to_vec();
-                cx.grant(&refs_of(&items));
+                caller.grant(&refs_of(&items));
                 Answer::Items(items)
             }
             Op::SeqSnapshot => {
                 let items = self.items.clone();
-                cx.grant(&refs_of(&items));
+                caller.grant(&refs_of(&items));
                 Answer::Versioned {
                     version: self.version,
                     items,
@@ -91,27 +93,27 @@ impl Sequence {
 
     /// Runs an operation that changes the items (the caller moves the
     /// version on).
-    fn edit(&mut self, op: Op, cx: &Cx<'_>) -> Result<Answer, Fault> {
+    fn edit(&mut self, op: Op, caller: &Caller<'_>) -> Result<Answer, Fault> {
         Ok(match op {
             Op::SeqPush(item) => {
-                cx.hold(&item.refs)?;
+                caller.hold(&item.refs)?;
                 self.items.push(item);
                 Answer::Unit
             }
             Op::SeqExtend(items) => {
-                cx.hold(&refs_of(&items))?;
+                caller.hold(&refs_of(&items))?;
                 self.items.extend(items);
                 Answer::Unit
             }
             Op::SeqSet(i, item) => {
                 let i = index(i, self.items.len())?;
-                cx.hold(&item.refs)?;
+                caller.hold(&item.refs)?;
                 let old = std::mem::replace(&mut self.items[i], item);
-                cx.release(old.refs);
+                caller.release(old.refs);
                 Answer::Unit
             }
             Op::SeqInsert(i, item) => {
-                cx.hold(&item.refs)?;
+                caller.hold(&item.refs)?;
                 let i = (i.min(self.items.len() as u64)) as usize;
                 self.items.insert(i, item);
                 Answer::Unit
@@ -122,14 +124,14 @@ impl Sequence {
                     Some(i) => Some(self.items.remove(index(i, self.items.len())?)),
                 };
                 if let Some(item) = &item {
-                    cx.grant(&item.refs);
-                    cx.release(item.refs.iter().copied());
+                    caller.grant(&item.refs);
+                    caller.release(item.refs.iter().copied());
                 }
                 Answer::MaybeItem(item)
             }
             Op::SeqClear => {
                 let items = std::mem::take(&mut self.items);
-                cx.release(refs_of(&items));
+                caller.release(refs_of(&items));
                 Answer::Unit
             }
             Op::SeqReverse => {
@@ -150,18 +152,23 @@ impl Sequence {
     }
 
     /// Removes the first item encoded as `bytes`; whether there was one.
-    fn remove(&mut self, bytes: &[u8], cx: &Cx<'_>) -> bool {
+    fn remove(&mut self, bytes: &[u8], caller: &Caller<'_>) -> bool {
         let Some(i) = self.items.iter().position(|i| i.bytes == bytes) else {
             return false;
         };
         let item = self.items.remove(i);
-        cx.release(item.refs);
+        caller.release(item.refs);
         self.version += 1;
         true
     }
 
     /// Replaces every item, unless the items changed since `version`.
-    fn replace(&mut self, version: u64, items: Vec<Item>, cx: &Cx<'_>) -> Result<bool, Fault> {
+    fn replace(
+        &mut self,
+        version: u64,
+        items: Vec<Item>,
+        caller: &Caller<'_>,
+    ) -> Result<bool, Fault> {
         if version != self.version {
             return Ok(false);
         }
@@ -171,9 +178,9 @@ impl Sequence {
                 self.items.len()
             )));
         }
-        cx.hold(&refs_of(&items))?;
+        caller.hold(&refs_of(&items))?;
         let old = std::mem::replace(&mut self.items, items);
-        cx.release(refs_of(&old));
+        caller.release(refs_of(&old));
         self.version += 1;
         Ok(true)
     }

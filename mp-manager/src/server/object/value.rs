@@ -1,37 +1,37 @@
 //! Values (`Manager::value`): one item.
 
 use crate::number;
-use crate::server::Cx;
+use crate::server::Caller;
 use crate::wire::{Answer, Fault, Item, Op};
 
-pub(super) fn value_op(value: &mut Item, op: Op, cx: &Cx<'_>) -> Result<Answer, Fault> {
+pub(super) fn value_op(value: &mut Item, op: Op, caller: &Caller<'_>) -> Result<Answer, Fault> {
     Ok(match op {
         Op::ValGet => {
-            cx.grant(&value.refs);
+            caller.grant(&value.refs);
             Answer::Item(value.clone())
         }
         Op::ValSet(item) => {
-            cx.hold(&item.refs)?;
+            caller.hold(&item.refs)?;
             let old = std::mem::replace(value, item);
-            cx.release(old.refs);
+            caller.release(old.refs);
             Answer::Unit
         }
         Op::ValSwap(item) => {
-            cx.hold(&item.refs)?;
+            caller.hold(&item.refs)?;
             let old = std::mem::replace(value, item);
-            cx.grant(&old.refs);
-            cx.release(old.refs.iter().copied());
+            caller.grant(&old.refs);
+            caller.release(old.refs.iter().copied());
             Answer::Item(old)
         }
         Op::ValCompareSwap { expected, new } => {
             if value.bytes != expected {
-                cx.grant(&value.refs);
+                caller.grant(&value.refs);
                 return Ok(Answer::Swapped(Err(Some(value.clone()))));
             }
-            cx.hold(&new.refs)?;
+            caller.hold(&new.refs)?;
             let old = std::mem::replace(value, new);
-            cx.grant(&old.refs);
-            cx.release(old.refs.iter().copied());
+            caller.grant(&old.refs);
+            caller.release(old.refs.iter().copied());
             Answer::Swapped(Ok(Some(old)))
         }
         Op::ValArith(arith) => {
