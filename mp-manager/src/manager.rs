@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::client::{Link, Pool};
 use crate::error::{Error, Result};
-use crate::handle::{Handle, Proxy, check_kind, encode_item, encode_key, unexpected};
+use crate::object_ref::{ObjectRef, Proxy, check_kind, encode_item, encode_key, unexpected};
 use crate::proxy::{
     ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, JoinableQueueProxy, ListProxy,
     LockProxy, Namespace, QueueProxy, RLockProxy, SemaphoreProxy, ValueProxy,
@@ -490,9 +490,9 @@ impl Manager {
 
     fn create<P: Proxy>(&self, pool: Arc<Pool>, init: Init) -> Result<P> {
         match pool.request(&Request::Create(init), Wait::Now)? {
-            Answer::Created { id, kind, typeid } => {
-                Ok(P::from_handle(Handle::new(pool, id, kind, typeid, true)))
-            }
+            Answer::Created { id, kind, typeid } => Ok(P::from_object_ref(ObjectRef::new(
+                pool, id, kind, typeid, true,
+            ))),
             other => Err(unexpected(other)),
         }
     }
@@ -661,9 +661,9 @@ impl Manager {
         };
         match pool.request(&request, Wait::Now)? {
             Answer::Created { id, kind, typeid } => {
-                let handle = Handle::new(pool, id, kind, typeid, true);
-                check_kind::<P>(&handle)?;
-                Ok(P::from_handle(handle))
+                let object = ObjectRef::new(pool, id, kind, typeid, true);
+                check_kind::<P>(&object)?;
+                Ok(P::from_object_ref(object))
             }
             other => Err(unexpected(other)),
         }
