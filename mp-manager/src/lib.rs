@@ -115,6 +115,7 @@
 
 mod client;
 mod error;
+mod factory;
 mod manager;
 mod number;
 mod object_ref;
