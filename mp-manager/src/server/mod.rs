@@ -40,6 +40,8 @@ pub(crate) struct Core {
     stopping: AtomicBool,
     connections: AtomicU64,
     refused: AtomicU64,
+    /// Operations waiting for a change (see [`DebugInfo::waiting`]).
+    waiting: AtomicU64,
 }
 
 enum Typeid {
@@ -215,11 +217,27 @@ impl Caller<'_> {
         object::Owner::new(self.session, thread)
     }
 
+    /// Counts an operation of this client as waiting for a change until
+    /// the guard drops.
+    pub(crate) fn waiting(&self) -> Waiting<'_> {
+        self.core.waiting.fetch_add(1, Ordering::Relaxed);
+        Waiting(&self.core.waiting)
+    }
+
     /// Whether a blocked operation should give up: its client hung up (or
     /// sent something while it waits, which a well-behaved client never
     /// does), or the server is stopping.
     pub(crate) fn gone(&self) -> bool {
         self.core.stopping.load(Ordering::Relaxed) || self.conn.poll(Duration::ZERO).unwrap_or(true)
+    }
+}
+
+/// An operation waiting for a change (see [`Caller::waiting`]).
+pub(crate) struct Waiting<'a>(&'a AtomicU64);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -253,6 +271,7 @@ impl Core {
             stopping: AtomicBool::new(false),
             connections: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            waiting: AtomicU64::new(0),
         }
     }
 
@@ -368,6 +387,7 @@ impl Core {
             sessions: table.sessions.len() as u64,
             connections: self.connections.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
+            waiting: self.waiting.load(Ordering::Relaxed),
         }
     }
 

@@ -183,7 +183,9 @@ impl Object {
             Some(left) if left.is_zero() => return Ok(true),
             Some(left) => left.min(SLICE),
         };
+        let waiting = caller.waiting();
         self.cond.wait_for(state, slice);
+        drop(waiting);
         if caller.gone() {
             return Err(Stop::Abandon);
         }
