@@ -4,6 +4,7 @@
 mod bad_input;
 mod children;
 mod collections;
+mod impostor;
 mod lifetime;
 mod netns;
 mod remote;
