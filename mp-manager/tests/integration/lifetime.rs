@@ -95,6 +95,28 @@ fn setting_over_a_held_proxy_releases_it() {
     }));
 }
 
+/// A proxy used as a dict key is compared, not held: the dict does not
+/// keep its object alive (a value would).
+#[test]
+fn a_proxy_as_a_dict_key_is_not_held() {
+    let _d = mp_testkit::deadline(DEADLINE);
+    let manager = Manager::start().unwrap();
+    let base = manager.number_of_objects().unwrap();
+    let dict = manager.dict::<ListProxy<u8>, ListProxy<u8>>().unwrap();
+    let key = manager.list::<u8>().unwrap();
+    let value = manager.list::<u8>().unwrap();
+    dict.set(&key, &value).unwrap();
+    assert!(dict.contains_key(&key).unwrap());
+    drop((key, value));
+    // The key goes; the value stays, held by the dict.
+    assert!(mp_testkit::eventually(PATIENCE, || {
+        manager.number_of_objects().unwrap() == base + 2
+    }));
+    after_a_reaper_pass(&manager);
+    assert_eq!(manager.number_of_objects().unwrap(), base + 2);
+    assert_eq!(dict.values().unwrap().len(), 1);
+}
+
 fn use_later(go: Connection, proxies: Connection) -> usize {
     go.recv::<()>().unwrap();
     let list: ListProxy<u32> = proxies.recv().unwrap();
