@@ -256,6 +256,21 @@ struct StoreCtx {
     refs: Vec<ObjectId>,
 }
 
+impl StoreCtx {
+    fn new(pool: &Arc<Pool>) -> StoreCtx {
+        StoreCtx {
+            pool: pool.clone(),
+            refs: Vec::new(),
+        }
+    }
+
+    /// The references noted, in the order the server expects.
+    fn sorted_refs(mut self) -> Vec<ObjectId> {
+        self.refs.sort_unstable();
+        self.refs
+    }
+}
+
 /// The decoding in progress on this thread of a value from a server.
 struct LoadCtx {
     pool: Arc<Pool>,
@@ -419,27 +434,49 @@ impl<'de> Deserialize<'de> for ObjectRef {
 
 /// Encodes `value` to store on `pool`'s server, noting the references inside.
 pub(crate) fn encode_item<T: Serialize + ?Sized>(pool: &Arc<Pool>, value: &T) -> Result<Item> {
-    let guard = Restore::install(
-        &STORE,
-        StoreCtx {
-            pool: pool.clone(),
-            refs: Vec::new(),
-        },
-    );
-    // Room for small values up front (growing from empty costs a
-    // reallocation on the way).
-    let bytes = postcard::to_extend(value, Vec::with_capacity(16));
+    let guard = Restore::install(&STORE, StoreCtx::new(pool));
+    let bytes = encode(value);
     let ctx = guard.take().expect("installed above");
-    let bytes = bytes.map_err(|e| Error::Encode(e.to_string()))?;
-    let mut refs = ctx.refs;
-    refs.sort_unstable();
-    Ok(Item { bytes, refs })
+    Ok(Item {
+        bytes: bytes?,
+        refs: ctx.sorted_refs(),
+    })
 }
 
 /// Encodes a key or a value to compare with (references inside are compared,
 /// not held).
 pub(crate) fn encode_key<T: Serialize + ?Sized>(pool: &Arc<Pool>, value: &T) -> Result<Vec<u8>> {
     encode_item(pool, value).map(|item| item.bytes)
+}
+
+/// [`encode_key`] and [`encode_item`] of a dict entry at once (one encoding
+/// context for both).
+pub(crate) fn encode_entry<K, V>(pool: &Arc<Pool>, key: &K, value: &V) -> Result<(Vec<u8>, Item)>
+where
+    K: Serialize + ?Sized,
+    V: Serialize + ?Sized,
+{
+    let guard = Restore::install(&STORE, StoreCtx::new(pool));
+    let key = encode(key)?;
+    // The key's references are only compared; the item holds the value's.
+    let of_key = STORE.with(|c| c.borrow().as_ref().map_or(0, |ctx| ctx.refs.len()));
+    let bytes = encode(value);
+    let mut ctx = guard.take().expect("installed above");
+    ctx.refs.drain(..of_key);
+    Ok((
+        key,
+        Item {
+            bytes: bytes?,
+            refs: ctx.sorted_refs(),
+        },
+    ))
+}
+
+/// One value's postcard encoding.
+fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
+    // Room for small values up front (growing from empty costs a
+    // reallocation on the way).
+    postcard::to_extend(value, Vec::with_capacity(16)).map_err(|e| Error::Encode(e.to_string()))
 }
 
 /// Decodes values from `pool`'s server; `refs` are the holds it granted

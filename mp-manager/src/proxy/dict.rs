@@ -11,7 +11,7 @@ use crate::client::Pool;
 use crate::error::Result;
 use crate::number::{Number, arith};
 use crate::object_ref::{
-    ObjectRef, decode_exact, decode_item, decode_items, decode_with, encode_item, encode_key,
+    ObjectRef, decode_exact, decode_item, decode_items, decode_with, encode_entry, encode_key,
     proxy_plumbing, unexpected,
 };
 use crate::proxy::{boolean, count, to_usize, unit};
@@ -70,8 +70,8 @@ where
         W: Serialize + ?Sized,
     {
         let pool = self.object.pool();
-        let op = make(encode_key(&pool, key)?, encode_item(&pool, value)?);
-        self.object.op_on(&pool, op)
+        let (key, item) = encode_entry(&pool, key, value)?;
+        self.object.op_on(&pool, make(key, item))
     }
 
     /// Sets `key` to `value` (Python's `d[key] = value`). Use
@@ -191,10 +191,8 @@ where
         let pairs = pairs
             .into_iter()
             .map(|(k, v)| {
-                Ok((
-                    encode_key(&pool, k.borrow())?.into(),
-                    encode_item(&pool, v.borrow())?,
-                ))
+                let (key, item) = encode_entry(&pool, k.borrow(), v.borrow())?;
+                Ok((key.into(), item))
             })
             .collect::<Result<_>>()?;
         unit(self.object.op_on(&pool, Op::MapUpdate(pairs))?.1)
@@ -210,8 +208,7 @@ where
         W: Serialize + ?Sized,
     {
         let pool = self.object.pool();
-        let key = encode_key(&pool, key)?;
-        let item = encode_item(&pool, default)?;
+        let (key, item) = encode_entry(&pool, key, default)?;
         match self.object.op_on(&pool, Op::MapSetDefault(key, item))? {
             (pool, Answer::Item(item)) => decode_item(&pool, item),
             (_, other) => Err(unexpected(other)),

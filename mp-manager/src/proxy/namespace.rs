@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, Result};
 use crate::number::{Number, arith};
 use crate::object_ref::{
-    ObjectRef, decode_exact, decode_item, decode_with, encode_item, encode_key, proxy_plumbing,
+    ObjectRef, decode_exact, decode_item, decode_with, encode_entry, encode_key, proxy_plumbing,
     unexpected,
 };
 use crate::proxy::{boolean, unit};
@@ -69,8 +69,7 @@ impl Namespace {
     #[doc(alias = "setattr")]
     pub fn set<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<()> {
         let pool = self.object.pool();
-        let key = encode_key(&pool, name)?;
-        let item = encode_item(&pool, value)?;
+        let (key, item) = encode_entry(&pool, name, value)?;
         unit(self.object.op_on(&pool, Op::MapSet(key, item))?.1)
     }
 
