@@ -6,6 +6,10 @@
 //! wait on the condition variable in short slices, checking between slices
 //! whether their client hung up (the wait is abandoned, nothing is taken)
 //! and whether the server is stopping.
+//!
+//! The operations of each family of objects (the seams of [`Family`])
+//! live in a module of their own; [`Object::execute`] hands each operation
+//! to its family.
 
 mod barrier;
 mod condition;
@@ -21,7 +25,6 @@ mod value;
 use std::time::Duration;
 
 use mp_internal::Deadline;
-
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::registry::Blueprint;
@@ -56,6 +59,8 @@ impl From<Fault> for Stop {
 
 type Outcome = Result<Answer, Stop>;
 
+/// An object on the server: its state behind its own lock, and the
+/// condition variable its blocked operations wait on.
 pub(crate) struct Object {
     pub(crate) kind: ObjectKind,
     pub(crate) typeid: Option<String>,
@@ -63,6 +68,7 @@ pub(crate) struct Object {
     cond: Condvar,
 }
 
+/// The state of an object, by family.
 enum State {
     Sequence(Sequence),
     Map(Map),
