@@ -3,12 +3,12 @@
 use std::fmt;
 use std::time::Duration;
 
+use mp_internal::Deadline;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{AcquireError, LockResult, Result};
 use crate::lock::{Lock, LockGuard, forever};
 use crate::object::Kind;
-use crate::raw_lock::Wait;
 use crate::shared_data::{
     check_lock, create_data, deserialize_data, inline_lock, out_of_range, serialize_data,
 };
@@ -71,7 +71,7 @@ impl<T: Shareable> Array<T> {
 
     /// Takes the lock and returns a guard that derefs to the elements.
     pub fn lock(&self) -> LockResult<ArrayGuard<'_, T>> {
-        forever(self.lock_with(Wait::Forever))
+        forever(self.lock_with(&Deadline::never()))
     }
 
     /// [`lock`](Array::lock), waiting at most `timeout`.
@@ -79,22 +79,22 @@ impl<T: Shareable> Array<T> {
         &self,
         timeout: Duration,
     ) -> std::result::Result<ArrayGuard<'_, T>, AcquireError<ArrayGuard<'_, T>>> {
-        self.lock_with(Wait::timeout(timeout))
+        self.lock_with(&Deadline::after(timeout))
     }
 
     /// [`lock`](Array::lock) only if the lock is free.
     pub fn try_lock(
         &self,
     ) -> std::result::Result<ArrayGuard<'_, T>, AcquireError<ArrayGuard<'_, T>>> {
-        self.lock_with(Wait::Never)
+        self.lock_with(&Deadline::after(Duration::ZERO))
     }
 
     fn lock_with(
         &self,
-        wait: Wait,
+        deadline: &Deadline,
     ) -> std::result::Result<ArrayGuard<'_, T>, AcquireError<ArrayGuard<'_, T>>> {
         self.lock
-            .acquire_with(wait)
+            .acquire_with(deadline)
             .map(|g| ArrayGuard::new(g, &self.data))
             .map_err(|e| e.map(|g| ArrayGuard::new(g, &self.data)))
     }
