@@ -158,6 +158,8 @@ impl ShareableList {
         let data_start = slots_end.div_ceil(ALIGN) * ALIGN;
         let total = data_start + items.iter().map(Item::capacity).sum::<usize>();
         let shm = SharedMemory::create(name, total)?;
+        // Its header and slots are atomics no lease may cover.
+        shm.forbid_leases()?;
         let list = ShareableList {
             shm,
             len: items.len(),
