@@ -57,7 +57,7 @@ pub const MAX_NAME_LEN: usize = 250;
 /// (see [`Lease`]): the numpy-over-`SharedMemory` pattern, each worker
 /// filling its own slice. The lease table lives in the segment's file,
 /// after the `size` bytes: a segment made by mp is longer on disk than
-/// `size` (by a page-rounded table of about 4 KiB), which CPython's
+/// `size` (`real_size()` plus 8 KiB with 4 KiB pages), which CPython's
 /// `SharedMemory(name).size` shows. A segment made by another program has
 /// no table and cannot be leased ([`ErrorKind::NotLeasable`]).
 ///

@@ -245,6 +245,9 @@ fn shared_memory_leases_hold_across_mappings_down_to_the_word() {
     let _d = deadline(LONG);
     let name = shm_name("lease_words");
     let shm = SharedMemory::create(name.as_str(), 64).unwrap();
+    // The lease table follows the user's pages in the file (two pages).
+    let on_disk = std::fs::metadata(format!("/dev/shm/{name}")).unwrap().len();
+    assert_eq!(on_disk as usize, shm.real_size() + 2 * 4096);
     let (held, release) = (Event::new().unwrap(), Event::new().unwrap());
     let p = started(
         Process::new(
