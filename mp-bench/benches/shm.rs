@@ -20,6 +20,13 @@
 //! `read_into` (race-free runs of atomic accesses), beside two plain
 //! `copy_from_slice`s between private buffers (the floor).
 //!
+//! `shm/fill_256MiB_f64`: a 256 MiB `RawArray<f64>` filled by two
+//! processes, each through a `Lease` of its half (leased, filled and
+//! released every iteration), beside one process filling the whole array
+//! through a plain `&mut [f64]` (the bandwidth floor). CPython's side,
+//! numpy over `SharedMemory` the same way, is
+//! `mp-bench/benches/compare/numpy_fill.py`.
+//!
 //! `shm/owner_death_takeover`: a process holds a `Lock` and is SIGKILLed
 //! while a thread of the bench process sleeps waiting for it (its state
 //! checked in `/proc`): the time from the kill to the waiter's `OwnerDied`.
@@ -349,6 +356,68 @@ fn copy_1mib(c: &mut Criterion) {
     g.finish();
 }
 
+/// Elements of the 256 MiB array.
+const FILL_LEN: usize = (256 << 20) / 8;
+
+/// The child's side of `mp_lease_2_processes`: on each `go`, leases the
+/// high half and fills it with `value`, until `value` is NaN.
+fn fill_high_half(a: RawArray<f64>, go: Semaphore, done: Semaphore, value: RawValue<u64>) {
+    loop {
+        go.acquire().forget();
+        let x = f64::from_bits(value.load());
+        if x.is_nan() {
+            return;
+        }
+        a.lease(FILL_LEN / 2..FILL_LEN).unwrap().fill(x);
+        done.release().unwrap();
+    }
+}
+
+fn fill_256mib(c: &mut Criterion) {
+    let mut g = c.benchmark_group("shm/fill_256MiB_f64");
+    // ~50 ms an iteration: few samples, short warm-up.
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500));
+    let a = RawArray::<f64>::zeroed(FILL_LEN).unwrap();
+    let mut x = 0.0;
+    g.bench_function("one_process_floor", |b| {
+        b.iter(|| {
+            x += 1.0;
+            // SAFETY: no other process or thread uses the array here, and
+            // no lease of it lives.
+            unsafe { a.as_mut_slice() }.fill(black_box(x));
+        })
+    });
+    let go = Semaphore::new(0).unwrap();
+    let done = Semaphore::new(0).unwrap();
+    let value = RawValue::new(0u64).unwrap();
+    let mut child = Process::new(
+        fill_high_half,
+        (a.clone(), go.clone(), done.clone(), value.clone()),
+    )
+    .start_method(StartMethod::Fork);
+    child.start().unwrap();
+    g.bench_function("mp_lease_2_processes", |b| {
+        b.iter(|| {
+            x += 1.0;
+            value.store(x.to_bits());
+            go.release().unwrap();
+            a.lease(0..FILL_LEN / 2).unwrap().fill(black_box(x));
+            done.acquire().forget();
+        })
+    });
+    value.store(f64::NAN.to_bits());
+    go.release().unwrap();
+    child.join().unwrap();
+    assert_eq!(
+        a.load(FILL_LEN - 1).unwrap(),
+        x,
+        "the child filled its half"
+    );
+    g.finish();
+}
+
 fn hold_until_killed(lock: Lock, held: Event) {
     let _guard = lock.acquire().unwrap();
     held.set();
@@ -424,6 +493,7 @@ criterion_group!(
     semaphore_pingpong,
     create_attach_unlink,
     copy_1mib,
+    fill_256mib,
     owner_death_takeover
 );
 

@@ -6,11 +6,12 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::time::Duration;
 
+use mp_internal::{Deadline, futex};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::object::{self, Kind};
-use crate::raw_lock::{Acquired, Owner, Wait, futex_wait, futex_wake};
+use crate::raw_lock::{Acquired, Owner};
 use crate::sys::layout::BarrierState;
 use crate::sys::memory::View;
 
@@ -157,7 +158,7 @@ impl<A: BarrierAction> Barrier<A> {
         let st = self.st();
         let hold = st
             .lock
-            .lock(Owner::Process, false, Wait::Forever)
+            .lock(Owner::Process, false, &Deadline::never())
             .expect("an unbounded wait does not time out");
         if hold.acquired == Acquired::OwnerDied {
             // A process died inside the barrier: its state cannot be trusted.
@@ -173,7 +174,7 @@ impl<A: BarrierAction> Barrier<A> {
 
     /// Releases the internal lock, sleeps until a broadcast (or `wait`
     /// ends), re-takes the lock. False if the wait expired.
-    fn sleep(&self, held: Held<'_>, wait: Wait) -> (Held<'_>, bool) {
+    fn sleep(&self, held: Held<'_>, deadline: &Deadline) -> (Held<'_>, bool) {
         let st = self.st();
         let seq = st.seq.load(SeqCst);
         drop(held);
@@ -185,11 +186,11 @@ impl<A: BarrierAction> Barrier<A> {
             }
             std::hint::spin_loop();
         }
-        let left = wait.left();
+        let left = deadline.remaining();
         if !woke && left != Some(Duration::ZERO) {
-            futex_wait(&st.seq, seq, left);
+            futex::wait(&st.seq, seq, left);
         }
-        let expired = wait.left() == Some(Duration::ZERO);
+        let expired = deadline.passed();
         (self.lock(), !expired)
     }
 
@@ -198,24 +199,24 @@ impl<A: BarrierAction> Barrier<A> {
     pub fn wait(&self) -> Result<usize> {
         let ns = self.st().timeout_ns.load(SeqCst);
         if ns == NO_TIMEOUT {
-            self.wait_inner(Wait::Forever)
+            self.wait_inner(&Deadline::never())
         } else {
-            self.wait_inner(Wait::timeout(Duration::from_nanos(ns)))
+            self.wait_inner(&Deadline::after(Duration::from_nanos(ns)))
         }
     }
 
     /// Waits at most `timeout`; a timeout breaks the barrier for everyone
     /// (Python's `wait(timeout)`).
     pub fn wait_timeout(&self, timeout: Duration) -> Result<usize> {
-        self.wait_inner(Wait::timeout(timeout))
+        self.wait_inner(&Deadline::after(timeout))
     }
 
-    fn wait_inner(&self, wait: Wait) -> Result<usize> {
+    fn wait_inner(&self, deadline: &Deadline) -> Result<usize> {
         let st = self.st();
         let mut held = self.lock();
         // Python's _enter: block while the previous cycle drains or resets.
         while matches!(st.state.load(SeqCst), RESETTING | DRAINING) {
-            held = self.sleep(held, Wait::Forever).0;
+            held = self.sleep(held, &Deadline::never()).0;
         }
         if st.state.load(SeqCst) < 0 {
             return Err(broken());
@@ -243,7 +244,7 @@ impl<A: BarrierAction> Barrier<A> {
                 if !in_time {
                     break;
                 }
-                let (h, ok) = self.sleep(held, wait);
+                let (h, ok) = self.sleep(held, deadline);
                 held = h;
                 in_time = ok;
             }
@@ -320,7 +321,7 @@ impl<A: BarrierAction> Barrier<A> {
 
 fn notify_all(st: &BarrierState) {
     st.seq.fetch_add(1, SeqCst);
-    futex_wake(&st.seq, i32::MAX as u32);
+    futex::wake_all(&st.seq);
 }
 
 fn broken() -> Error {

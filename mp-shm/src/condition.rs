@@ -6,12 +6,13 @@ use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::time::Duration;
 
+use mp_internal::{Deadline, futex};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{AcquireError, Error, ErrorKind, LockResult, OwnerDied, Result};
 use crate::lock::{Lock, LockGuard, RLock, RLockGuard, forever};
 use crate::object::{self, Kind};
-use crate::raw_lock::{Acquired, Owner, Wait, futex_wait, futex_wake};
+use crate::raw_lock::{Acquired, Owner};
 use crate::sys::layout::ConditionState;
 use crate::sys::memory::View;
 
@@ -89,28 +90,17 @@ impl Condition {
 
     fn acquire_with(
         &self,
-        wait: impl Fn(Duration) -> Wait,
-        timeout: Duration,
+        deadline: &Deadline,
     ) -> std::result::Result<ConditionGuard<'_>, AcquireError<ConditionGuard<'_>>> {
         match &self.lock {
-            CondLock::Lock(l) => {
-                let r = match wait(timeout) {
-                    Wait::Never => l.try_acquire(),
-                    Wait::Forever => l.acquire().map_err(AcquireError::OwnerDied),
-                    Wait::Until(_) => l.acquire_timeout(timeout),
-                };
-                r.map(|g| self.guard(Inner::Lock(g)))
-                    .map_err(|e| e.map(|g| self.guard(Inner::Lock(g))))
-            }
-            CondLock::RLock(l) => {
-                let r = match wait(timeout) {
-                    Wait::Never => l.try_acquire(),
-                    Wait::Forever => l.acquire().map_err(AcquireError::OwnerDied),
-                    Wait::Until(_) => l.acquire_timeout(timeout),
-                };
-                r.map(|g| self.guard(Inner::RLock(g)))
-                    .map_err(|e| e.map(|g| self.guard(Inner::RLock(g))))
-            }
+            CondLock::Lock(l) => l
+                .acquire_with(deadline)
+                .map(|g| self.guard(Inner::Lock(g)))
+                .map_err(|e| e.map(|g| self.guard(Inner::Lock(g)))),
+            CondLock::RLock(l) => l
+                .acquire_with(deadline)
+                .map(|g| self.guard(Inner::RLock(g)))
+                .map_err(|e| e.map(|g| self.guard(Inner::RLock(g)))),
         }
     }
 
@@ -120,7 +110,7 @@ impl Condition {
 
     /// Takes the condition's lock (Python's `with cond:`).
     pub fn acquire(&self) -> LockResult<ConditionGuard<'_>> {
-        forever(self.acquire_with(|_| Wait::Forever, Duration::ZERO))
+        forever(self.acquire_with(&Deadline::never()))
     }
 
     /// Takes the lock, waiting at most `timeout`.
@@ -128,14 +118,14 @@ impl Condition {
         &self,
         timeout: Duration,
     ) -> std::result::Result<ConditionGuard<'_>, AcquireError<ConditionGuard<'_>>> {
-        self.acquire_with(Wait::timeout, timeout)
+        self.acquire_with(&Deadline::after(timeout))
     }
 
     /// Takes the lock only if it is free.
     pub fn try_acquire(
         &self,
     ) -> std::result::Result<ConditionGuard<'_>, AcquireError<ConditionGuard<'_>>> {
-        self.acquire_with(|_| Wait::Never, Duration::ZERO)
+        self.acquire_with(&Deadline::after(Duration::ZERO))
     }
 
     /// Releases the lock, sleeps until notified, and re-takes the lock.
@@ -144,13 +134,13 @@ impl Condition {
     /// lock's holder died meanwhile, the lock is re-taken and the result is
     /// [`ErrorKind::OwnerDied`].
     pub fn wait(&self, guard: &mut ConditionGuard<'_>) -> Result<()> {
-        self.wait_inner(guard, Wait::Forever).map(|_| ())
+        self.wait_inner(guard, &Deadline::never()).map(|_| ())
     }
 
     /// [`wait`](Condition::wait) at most `timeout`; returns false if it
     /// timed out (Python's `wait(timeout)`).
     pub fn wait_timeout(&self, guard: &mut ConditionGuard<'_>, timeout: Duration) -> Result<bool> {
-        self.wait_inner(guard, Wait::timeout(timeout))
+        self.wait_inner(guard, &Deadline::after(timeout))
     }
 
     /// Waits until `predicate` holds (Python's `wait_for(predicate)`); the
@@ -175,24 +165,20 @@ impl Condition {
         mut predicate: impl FnMut(&ConditionGuard<'_>) -> bool,
         timeout: Duration,
     ) -> Result<bool> {
-        let wait = Wait::timeout(timeout);
+        // One deadline for every wait: together they take at most `timeout`.
+        let deadline = Deadline::after(timeout);
         loop {
             if predicate(guard) {
                 return Ok(true);
             }
-            match wait.left() {
-                Some(Duration::ZERO) => return Ok(false),
-                Some(left) => {
-                    self.wait_inner(guard, Wait::timeout(left))?;
-                }
-                None => {
-                    self.wait_inner(guard, Wait::Forever)?;
-                }
+            if deadline.passed() {
+                return Ok(false);
             }
+            self.wait_inner(guard, &deadline)?;
         }
     }
 
-    fn wait_inner(&self, guard: &mut ConditionGuard<'_>, wait: Wait) -> Result<bool> {
+    fn wait_inner(&self, guard: &mut ConditionGuard<'_>, deadline: &Deadline) -> Result<bool> {
         if !guard.cond.view.same(&self.view) {
             return Err(Error::new(
                 ErrorKind::LockNotHeld,
@@ -227,11 +213,11 @@ impl Condition {
                 notified = true;
                 break;
             }
-            let left = wait.left();
+            let left = deadline.remaining();
             if left == Some(Duration::ZERO) {
                 break;
             }
-            futex_wait(&st.seq, seq, left);
+            futex::wait(&st.seq, seq, left);
         }
         let acquired = match &mut guard.inner {
             Inner::Lock(g) => {
@@ -239,7 +225,7 @@ impl Condition {
                 let hold = g
                     .lock()
                     .raw()
-                    .lock(Owner::Process, true, Wait::Forever)
+                    .lock(Owner::Process, true, &Deadline::never())
                     .expect("an unbounded wait does not time out");
                 g.set_word(hold.word);
                 hold.acquired
@@ -287,7 +273,7 @@ impl Condition {
         st.waiters.fetch_sub(k, SeqCst);
         st.tokens.fetch_add(k, SeqCst);
         st.seq.fetch_add(1, SeqCst);
-        futex_wake(&st.seq, k);
+        futex::wake(&st.seq, k);
         Ok(())
     }
 

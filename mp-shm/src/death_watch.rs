@@ -430,15 +430,7 @@ mod tests {
         drop(stop_tx);
         th.join().unwrap();
         while !watch.is_dead() {
-            let _ = rustix::thread::futex::wait(
-                &word,
-                rustix::thread::futex::Flags::empty(),
-                7,
-                Some(&rustix::thread::futex::Timespec {
-                    tv_sec: 1,
-                    tv_nsec: 0,
-                }),
-            );
+            mp_internal::futex::wait(&word, 7, Some(Duration::from_secs(1)));
             assert!(t0.elapsed() < Duration::from_secs(5), "never woken");
         }
     }

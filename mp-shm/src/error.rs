@@ -28,8 +28,20 @@ pub enum ErrorKind {
     WrongType,
     /// An index or range outside the object (`IndexError`).
     OutOfRange,
-    /// A `ShareableList` item longer than its slot (`ValueError`).
+    /// A `ShareableList` item longer than its slot, or bytes longer than
+    /// an `Array<u8>` (`ValueError`).
     TooLong,
+    /// The range is leased by someone else (or, for a lease of an
+    /// `Array`, the array's lock is held): the lease or copy was refused.
+    Leased,
+    /// Every lease entry of the object is taken (64 leases at once).
+    TooManyLeases,
+    /// The object cannot be leased: a `ShareableList`'s segment, or a
+    /// segment created by another program (it has no lease table).
+    NotLeasable,
+    /// A lease at a byte offset that is not a multiple of the element's
+    /// alignment.
+    Misaligned,
     /// A `_timeout` call ran out of time, or a `try_` call would block.
     Timeout,
     /// The previous holder of a lock died while holding it; the data it
@@ -125,7 +137,10 @@ impl From<Error> for io::Error {
             | ErrorKind::ZeroSize
             | ErrorKind::OutOfRange
             | ErrorKind::TooLong
+            | ErrorKind::Misaligned
             | ErrorKind::InvalidArgument => io::ErrorKind::InvalidInput,
+            ErrorKind::Leased | ErrorKind::TooManyLeases => io::ErrorKind::WouldBlock,
+            ErrorKind::NotLeasable => io::ErrorKind::Unsupported,
             ErrorKind::WrongType | ErrorKind::InvalidData => io::ErrorKind::InvalidData,
             ErrorKind::Io => match &e.source {
                 Some(s) => s.kind(),

@@ -4,11 +4,11 @@ use std::fmt;
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
+use mp_internal::{Deadline, futex};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::Result;
 use crate::object::{self, Kind};
-use crate::raw_lock::{Wait, futex_wait, futex_wake};
 use crate::sys::layout::EventState;
 use crate::sys::memory::View;
 
@@ -43,7 +43,7 @@ impl Event {
         let st = self.view.get();
         st.flag.store(1, SeqCst);
         if st.waiters.load(SeqCst) > 0 {
-            futex_wake(&st.flag, i32::MAX as u32);
+            futex::wake_all(&st.flag);
         }
     }
 
@@ -59,16 +59,16 @@ impl Event {
 
     /// Blocks until the flag is set.
     pub fn wait(&self) {
-        self.wait_until(Wait::Forever);
+        self.wait_until(&Deadline::never());
     }
 
     /// Waits at most `timeout`; returns whether the flag is set (Python's
     /// `wait(timeout)`).
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.wait_until(Wait::timeout(timeout))
+        self.wait_until(&Deadline::after(timeout))
     }
 
-    fn wait_until(&self, wait: Wait) -> bool {
+    fn wait_until(&self, deadline: &Deadline) -> bool {
         let st = self.view.get();
         if self.is_set() {
             return true;
@@ -83,13 +83,13 @@ impl Event {
             if self.is_set() {
                 return true;
             }
-            let left = wait.left();
+            let left = deadline.remaining();
             if left == Some(Duration::ZERO) {
                 return false;
             }
             st.waiters.fetch_add(1, SeqCst);
             if st.flag.load(SeqCst) == 0 {
-                futex_wait(&st.flag, 0, left);
+                futex::wait(&st.flag, 0, left);
             }
             st.waiters.fetch_sub(1, SeqCst);
         }

@@ -5,12 +5,13 @@ use std::marker::PhantomData;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+use mp_internal::Deadline;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{AcquireError, Error, ErrorKind, LockResult, OwnerDied, Result};
 use crate::identity;
 use crate::object::{self, Kind};
-use crate::raw_lock::{Acquired, CONTENDED, Hold, Owner, ReleaseError, TimedOut, Wait};
+use crate::raw_lock::{Acquired, CONTENDED, Hold, Owner, ReleaseError, TimedOut};
 use crate::sys::layout::{LockState, RawLockState};
 use crate::sys::memory::View;
 
@@ -85,10 +86,10 @@ impl Lock {
     #[inline]
     pub(crate) fn acquire_with(
         &self,
-        wait: Wait,
+        deadline: &Deadline,
     ) -> std::result::Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
         let me = identity::process();
-        match self.raw().lock_as(me, Owner::Process, true, wait) {
+        match self.raw().lock_as(me, Owner::Process, true, deadline) {
             Ok(Hold { word, acquired }) => {
                 let guard = LockGuard { lock: self, word };
                 match acquired {
@@ -102,7 +103,7 @@ impl Lock {
 
     /// Blocks until the lock is free and takes it (Python's `acquire()`).
     pub fn acquire(&self) -> LockResult<LockGuard<'_>> {
-        forever(self.acquire_with(Wait::Forever))
+        forever(self.acquire_with(&Deadline::never()))
     }
 
     /// Waits at most `timeout` (Python's `acquire(timeout=t)`).
@@ -110,7 +111,7 @@ impl Lock {
         &self,
         timeout: Duration,
     ) -> std::result::Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
-        self.acquire_with(Wait::timeout(timeout))
+        self.acquire_with(&Deadline::after(timeout))
     }
 
     /// Takes the lock only if it is free (Python's `acquire(False)`).
@@ -121,7 +122,7 @@ impl Lock {
     /// that holder, which opens a pidfd and reads `/proc`).
     #[doc(alias = "acquire_nowait")]
     pub fn try_acquire(&self) -> std::result::Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
-        self.acquire_with(Wait::Never)
+        self.acquire_with(&Deadline::after(Duration::ZERO))
     }
 
     /// Releases the lock held without a guard, whoever holds it (Python's
@@ -308,9 +309,9 @@ impl RLock {
         self.view.same(&other.view)
     }
 
-    fn acquire_with(
+    pub(crate) fn acquire_with(
         &self,
-        wait: Wait,
+        deadline: &Deadline,
     ) -> std::result::Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
         let guard = RLockGuard {
             lock: self,
@@ -322,7 +323,7 @@ impl RLock {
             raw.count.fetch_add(1, Relaxed);
             return Ok(guard);
         }
-        match raw.lock_as(me, Owner::Thread, false, wait) {
+        match raw.lock_as(me, Owner::Thread, false, deadline) {
             Ok(hold) => {
                 raw.count.store(1, Relaxed);
                 raw.forgotten.store(0, Relaxed);
@@ -340,7 +341,7 @@ impl RLock {
 
     /// Blocks until this thread holds the lock (Python's `acquire()`).
     pub fn acquire(&self) -> LockResult<RLockGuard<'_>> {
-        forever(self.acquire_with(Wait::Forever))
+        forever(self.acquire_with(&Deadline::never()))
     }
 
     /// Waits at most `timeout`.
@@ -348,12 +349,12 @@ impl RLock {
         &self,
         timeout: Duration,
     ) -> std::result::Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
-        self.acquire_with(Wait::timeout(timeout))
+        self.acquire_with(&Deadline::after(timeout))
     }
 
     /// Takes the lock only if it is free or already this thread's.
     pub fn try_acquire(&self) -> std::result::Result<RLockGuard<'_>, AcquireError<RLockGuard<'_>>> {
-        self.acquire_with(Wait::Never)
+        self.acquire_with(&Deadline::after(Duration::ZERO))
     }
 
     /// Releases one level that this thread holds without a guard (after
@@ -434,7 +435,7 @@ impl RLock {
     pub(crate) fn restore(&self, (count, forgotten): (u32, u32)) -> Acquired {
         let raw = self.raw();
         let hold = raw
-            .lock(Owner::Thread, false, Wait::Forever)
+            .lock(Owner::Thread, false, &Deadline::never())
             .expect("an unbounded wait does not time out");
         raw.count.store(count.max(1), Relaxed);
         raw.forgotten

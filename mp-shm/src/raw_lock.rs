@@ -25,7 +25,7 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::atomic::fence;
 use std::time::{Duration, Instant};
 
-use rustix::thread::futex;
+use mp_internal::{Deadline, futex};
 
 use crate::death_watch::{self, Holder, POLL_INTERVAL, START_BITS, Watch};
 use crate::identity::{self, Me};
@@ -68,53 +68,6 @@ impl Owner {
             Owner::Thread => identity::thread(),
         }
     }
-}
-
-/// How long to wait.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Wait {
-    Forever,
-    Until(Instant),
-    /// One attempt (plus a check whether the holder died).
-    Never,
-}
-
-impl Wait {
-    pub(crate) fn timeout(d: Duration) -> Wait {
-        match Instant::now().checked_add(d) {
-            Some(t) => Wait::Until(t),
-            None => Wait::Forever,
-        }
-    }
-
-    /// Time left, `None` for forever; `Some(ZERO)` once expired.
-    pub(crate) fn left(self) -> Option<Duration> {
-        match self {
-            Wait::Forever => None,
-            Wait::Until(t) => Some(t.saturating_duration_since(Instant::now())),
-            Wait::Never => Some(Duration::ZERO),
-        }
-    }
-}
-
-/// Sleeps on `word` while it equals `expected`, at most `left` (forever for
-/// `None`). Returns on wake-up, timeout, signal or a changed word alike.
-pub(crate) fn futex_wait(
-    word: &std::sync::atomic::AtomicU32,
-    expected: u32,
-    left: Option<Duration>,
-) {
-    let ts = left.map(|d| futex::Timespec {
-        tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
-        tv_nsec: d.subsec_nanos() as _,
-    });
-    // Errors are EAGAIN (word changed), ETIMEDOUT and EINTR: all mean "look again".
-    let _ = futex::wait(word, futex::Flags::empty(), expected, ts.as_ref());
-}
-
-/// Wakes up to `n` sleepers on `word`.
-pub(crate) fn futex_wake(word: &std::sync::atomic::AtomicU32, n: u32) {
-    let _ = futex::wake(word, futex::Flags::empty(), n);
 }
 
 /// A successful acquisition.
@@ -164,10 +117,17 @@ struct Snapshot {
 }
 
 impl RawLockState {
-    /// Acquires for `owner`; `pinned` for a hold with a guard.
+    /// Acquires for `owner` by `deadline`; `pinned` for a hold with a
+    /// guard. A deadline that has passed at the first wait (a zero timeout)
+    /// makes one attempt, plus a look whether the holder died.
     #[inline]
-    pub(crate) fn lock(&self, owner: Owner, pinned: bool, wait: Wait) -> Result<Hold, TimedOut> {
-        self.lock_as(owner.me(), owner, pinned, wait)
+    pub(crate) fn lock(
+        &self,
+        owner: Owner,
+        pinned: bool,
+        deadline: &Deadline,
+    ) -> Result<Hold, TimedOut> {
+        self.lock_as(owner.me(), owner, pinned, deadline)
     }
 
     /// [`lock`](Self::lock) for the caller's already known identity.
@@ -177,7 +137,7 @@ impl RawLockState {
         me: Me,
         owner: Owner,
         pinned: bool,
-        wait: Wait,
+        deadline: &Deadline,
     ) -> Result<Hold, TimedOut> {
         if self.holders_ns.load(Relaxed) != me.ns {
             self.note_namespace(me.ns);
@@ -190,7 +150,7 @@ impl RawLockState {
         {
             return Ok(self.acquired(me, mine, Acquired::Clean));
         }
-        self.lock_slow(me, owner, mine, wait)
+        self.lock_slow(me, owner, mine, deadline)
     }
 
     /// Records the new hold `word` (the record after the namespace: a
@@ -228,9 +188,17 @@ impl RawLockState {
     }
 
     #[cold]
-    fn lock_slow(&self, me: Me, owner: Owner, mine: u32, wait: Wait) -> Result<Hold, TimedOut> {
+    fn lock_slow(
+        &self,
+        me: Me,
+        owner: Owner,
+        mine: u32,
+        deadline: &Deadline,
+    ) -> Result<Hold, TimedOut> {
         // Spins count up to SPINS; none on one CPU, where the holder cannot
-        // release while we spin.
+        // release while we spin, nor for a single attempt (a zero timeout
+        // is passed without a clock read).
+        let one_attempt = deadline.passed();
         let first_spin = SPINS - mp_internal::spin::rounds(SPINS);
         let mut spins = first_spin;
         let mut slept = false;
@@ -248,7 +216,7 @@ impl RawLockState {
                 }
                 continue;
             }
-            if spins < SPINS && !matches!(wait, Wait::Never) {
+            if spins < SPINS && !one_attempt {
                 // Exponential backoff: a holder that re-locks at once keeps
                 // the cache line instead of bouncing it on every poll.
                 for _ in 0..(1u32 << spins.min(SPIN_SHIFT)) {
@@ -261,7 +229,7 @@ impl RawLockState {
             if snap.word == 0 {
                 continue;
             }
-            let left = wait.left();
+            let left = deadline.remaining();
             let last_look = left == Some(Duration::ZERO);
             let holder = self.holder_of(&snap, owner);
             let dead = match holder {
@@ -323,7 +291,7 @@ impl RawLockState {
                 }
                 _ => left,
             };
-            futex_wait(&self.word, w | CONTENDED, nap);
+            futex::wait(&self.word, w | CONTENDED, nap);
             slept = true;
             spins = first_spin;
         }
@@ -428,7 +396,7 @@ impl RawLockState {
             match self.word.compare_exchange(w, 0, Release, Relaxed) {
                 Ok(_) => {
                     if w & CONTENDED != 0 {
-                        futex_wake(&self.word, 1);
+                        futex::wake(&self.word, 1);
                     }
                     return true;
                 }
@@ -477,7 +445,7 @@ impl RawLockState {
             }
             if self.word.compare_exchange(w, 0, Release, Relaxed).is_ok() {
                 if w & CONTENDED != 0 {
-                    futex_wake(&self.word, 1);
+                    futex::wake(&self.word, 1);
                 }
                 return Ok(());
             }
@@ -517,6 +485,11 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, AtomicU64};
 
+    /// One attempt.
+    fn once() -> Deadline {
+        Deadline::after(Duration::ZERO)
+    }
+
     fn state() -> RawLockState {
         RawLockState {
             word: AtomicU32::new(0),
@@ -544,11 +517,11 @@ mod tests {
     fn only_the_hold_itself_releases_a_guarded_hold() {
         let _d = mp_testkit::deadline(Duration::from_secs(30));
         let s = state();
-        let hold = s.lock(Owner::Process, true, Wait::Never).unwrap();
+        let hold = s.lock(Owner::Process, true, &once()).unwrap();
         assert_eq!(hold.acquired, Acquired::Clean);
         assert_eq!(s.holder(), identity::process().id);
         assert!(s.held_by(identity::process()));
-        assert!(s.lock(Owner::Process, true, Wait::Never).is_err());
+        assert!(s.lock(Owner::Process, true, &once()).is_err());
         assert_eq!(s.release_unpinned(None), Err(ReleaseError::Pinned));
         let me = identity::process().id;
         assert_eq!(s.release_unpinned(Some(me)), Err(ReleaseError::Pinned));
@@ -573,11 +546,11 @@ mod tests {
         let s = state();
         // A holder id that cannot exist (above pid_max) in our namespace.
         held_by(&s, 0x3f_fff0, 1, identity::process().ns);
-        let hold = s.lock(Owner::Process, true, Wait::Never).unwrap();
+        let hold = s.lock(Owner::Process, true, &once()).unwrap();
         assert_eq!(hold.acquired, Acquired::OwnerDied);
         assert!(!s.is_consistent());
         assert!(s.unlock(hold.word));
-        let hold = s.lock(Owner::Process, false, Wait::Never).unwrap();
+        let hold = s.lock(Owner::Process, false, &once()).unwrap();
         assert_eq!(
             hold.acquired,
             Acquired::OwnerDied,
@@ -585,7 +558,7 @@ mod tests {
         );
         s.mark_consistent();
         assert!(s.unlock(hold.word));
-        let hold = s.lock(Owner::Process, false, Wait::Never).unwrap();
+        let hold = s.lock(Owner::Process, false, &once()).unwrap();
         assert_eq!(hold.acquired, Acquired::Clean);
         // Without a record (a holder killed before it wrote one), but with
         // every holder so far in our namespace: the id alone is judged.
@@ -593,7 +566,7 @@ mod tests {
         s.word.store(0x3f_fff0, Relaxed);
         s.owner.store(0, Relaxed);
         assert_eq!(
-            s.lock(Owner::Process, false, Wait::Never).unwrap().acquired,
+            s.lock(Owner::Process, false, &once()).unwrap().acquired,
             Acquired::OwnerDied
         );
     }
@@ -608,13 +581,13 @@ mod tests {
         let ns = identity::process().ns;
         let s = state();
         held_by(&s, 1, 12345, ns ^ 1);
-        assert!(s.lock(Owner::Process, false, Wait::Never).is_err());
+        assert!(s.lock(Owner::Process, false, &once()).is_err());
         let t = Instant::now();
         assert!(
             s.lock(
                 Owner::Process,
                 false,
-                Wait::timeout(Duration::from_millis(100))
+                &Deadline::after(Duration::from_millis(100))
             )
             .is_err()
         );
@@ -625,20 +598,20 @@ mod tests {
         held_by(&s, 0x3f_fff0, 1, ns);
         s.owner.store(0, Relaxed);
         s.holders_ns.store(MIXED_NS, Relaxed);
-        assert!(s.lock(Owner::Process, false, Wait::Never).is_err());
+        assert!(s.lock(Owner::Process, false, &once()).is_err());
     }
 
     #[test]
     fn a_timed_wait_on_a_live_holder_times_out() {
         let _d = mp_testkit::deadline(Duration::from_secs(30));
         let s = state();
-        s.lock(Owner::Process, false, Wait::Forever).unwrap();
+        s.lock(Owner::Process, false, &Deadline::never()).unwrap();
         let t = Instant::now();
         let other = std::thread::spawn(move || {
             let r = s.lock(
                 Owner::Thread,
                 false,
-                Wait::timeout(Duration::from_millis(120)),
+                &Deadline::after(Duration::from_millis(120)),
             );
             (r.is_err(), s)
         });

@@ -4,11 +4,11 @@ use std::fmt;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::time::Duration;
 
+use mp_internal::{Deadline, futex};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::object::{self, Kind};
-use crate::raw_lock::{Wait, futex_wait, futex_wake};
 use crate::sys::layout::SemaphoreState;
 use crate::sys::memory::View;
 
@@ -42,12 +42,13 @@ impl Counter {
         false
     }
 
-    fn acquire(&self, wait: Wait) -> bool {
+    fn acquire(&self, deadline: &Deadline) -> bool {
         let st = self.view.get();
         if self.try_take() {
             return true;
         }
-        if matches!(wait, Wait::Never) {
+        // A zero timeout is passed without a clock read: one attempt.
+        if deadline.passed() {
             return false;
         }
         for spin in 0..mp_internal::spin::rounds(SPINS) {
@@ -62,13 +63,13 @@ impl Counter {
             if self.try_take() {
                 return true;
             }
-            let left = wait.left();
+            let left = deadline.remaining();
             if left == Some(Duration::ZERO) {
                 return false;
             }
             st.waiters.fetch_add(1, SeqCst);
             if st.value.load(SeqCst) == 0 {
-                futex_wait(&st.value, 0, left);
+                futex::wait(&st.value, 0, left);
             }
             st.waiters.fetch_sub(1, SeqCst);
         }
@@ -86,7 +87,7 @@ impl Counter {
             }
         }
         if st.waiters.load(SeqCst) > 0 {
-            futex_wake(&st.value, n);
+            futex::wake(&st.value, n);
         }
         Ok(())
     }
@@ -131,24 +132,24 @@ macro_rules! semaphore {
             /// Blocks until the counter is positive and decrements it
             /// (Python's `acquire()`).
             pub fn acquire(&self) -> $guard<'_> {
-                self.counter.acquire(Wait::Forever);
+                self.counter.acquire(&Deadline::never());
                 $guard { sem: self }
             }
 
             /// Waits at most `timeout`; [`ErrorKind::Timeout`] if the counter
             /// stayed at zero.
             pub fn acquire_timeout(&self, timeout: Duration) -> Result<$guard<'_>> {
-                self.take(Wait::timeout(timeout))
+                self.take(&Deadline::after(timeout))
             }
 
             /// Decrements only if the counter is positive (Python's
             /// `acquire(False)`); [`ErrorKind::Timeout`] otherwise.
             pub fn try_acquire(&self) -> Result<$guard<'_>> {
-                self.take(Wait::Never)
+                self.take(&Deadline::after(Duration::ZERO))
             }
 
-            fn take(&self, wait: Wait) -> Result<$guard<'_>> {
-                if self.counter.acquire(wait) {
+            fn take(&self, deadline: &Deadline) -> Result<$guard<'_>> {
+                if self.counter.acquire(deadline) {
                     Ok($guard { sem: self })
                 } else {
                     Err(Error::new(

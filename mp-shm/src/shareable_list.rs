@@ -4,11 +4,12 @@
 use std::fmt;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
+use mp_internal::Deadline;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::object::Kind;
-use crate::raw_lock::{Owner, Wait};
+use crate::raw_lock::Owner;
 use crate::shared_memory::SharedMemory;
 use crate::sys::layout::{ListHeader, SlotMeta};
 
@@ -157,6 +158,8 @@ impl ShareableList {
         let data_start = slots_end.div_ceil(ALIGN) * ALIGN;
         let total = data_start + items.iter().map(Item::capacity).sum::<usize>();
         let shm = SharedMemory::create(name, total)?;
+        // Its header and slots are atomics no lease may cover.
+        shm.forbid_leases()?;
         let list = ShareableList {
             shm,
             len: items.len(),
@@ -249,7 +252,7 @@ impl ShareableList {
         // metadata is written last and every read is validated.
         let hold = header
             .lock
-            .lock(Owner::Process, false, Wait::Forever)
+            .lock(Owner::Process, false, &Deadline::never())
             .expect("an unbounded wait does not time out");
         header.lock.mark_consistent();
         let slots = map

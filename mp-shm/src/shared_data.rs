@@ -8,11 +8,12 @@ use std::sync::atomic::Ordering;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::lease::Leases;
 use crate::lock::{Lock, LockGuard};
 use crate::object::{self, Kind};
 use crate::sys::Shareable;
 use crate::sys::data::DataRegion;
-use crate::sys::layout::{DataHeader, LockState};
+use crate::sys::layout::{DataHeader, LeaseTable, LockState};
 use crate::sys::memory::{Segment, View};
 
 pub(crate) const LOCK_OFFSET: usize = 64;
@@ -31,16 +32,40 @@ pub(crate) fn type_hash<T>() -> u64 {
         })
 }
 
-/// A new data segment of `len` elements (plus an inline lock if asked).
+/// Where the lease table of an array of `len` `T`s starts: after the data.
+fn lease_table_offset<T>(len: usize) -> Option<usize> {
+    let data_end = std::mem::size_of::<T>()
+        .checked_mul(len)?
+        .checked_add(data_offset::<T>())?;
+    data_end.checked_next_multiple_of(std::mem::align_of::<LeaseTable>())
+}
+
+/// Whether objects of `kind` can be leased (and so carry a lease table).
+fn leasable(kind: Kind) -> bool {
+    matches!(kind, Kind::Array | Kind::RawArray)
+}
+
+/// A new data segment of `len` elements (plus an inline lock if asked,
+/// and a lease table for an array).
 pub(crate) fn create_data<T: Shareable>(
     kind: Kind,
     len: usize,
     inline_lock: bool,
 ) -> Result<DataRegion<T>> {
-    let bytes = std::mem::size_of::<T>()
-        .checked_mul(len)
-        .and_then(|b| b.checked_add(data_offset::<T>()))
-        .ok_or_else(|| Error::new(ErrorKind::InvalidArgument, "array too large"))?;
+    let too_large = || Error::new(ErrorKind::InvalidArgument, "array too large");
+    let (bytes, table) = if leasable(kind) {
+        let table = lease_table_offset::<T>(len).ok_or_else(too_large)?;
+        let end = table
+            .checked_add(std::mem::size_of::<LeaseTable>())
+            .ok_or_else(too_large)?;
+        (end, table)
+    } else {
+        let end = std::mem::size_of::<T>()
+            .checked_mul(len)
+            .and_then(|b| b.checked_add(data_offset::<T>()))
+            .ok_or_else(too_large)?;
+        (end, 0)
+    };
     let header = object::create::<DataHeader>(kind, bytes)?;
     let h = header.get();
     h.type_hash.store(type_hash::<T>(), Ordering::Relaxed);
@@ -48,6 +73,7 @@ pub(crate) fn create_data<T: Shareable>(
         .store(std::mem::size_of::<T>() as u64, Ordering::Relaxed);
     h.elem_align
         .store(std::mem::align_of::<T>() as u64, Ordering::Relaxed);
+    h.lease_table.store(table as u64, Ordering::Relaxed);
     h.len.store(len as u64, Ordering::Release);
     let seg = header.segment().clone();
     if inline_lock {
@@ -86,6 +112,18 @@ pub(crate) fn attach_data<T: Shareable>(
         .map_err(|_| Error::new(ErrorKind::WrongType, "bad length"))?;
     DataRegion::new(header.segment().clone(), data_offset::<T>(), len)
         .ok_or_else(|| Error::new(ErrorKind::WrongType, "shared data larger than its segment"))
+}
+
+/// The lease table of an array's segment (checked to lie after the data).
+pub(crate) fn leases_of<T: Shareable>(region: &DataRegion<T>) -> Result<Leases> {
+    let wrong = || Error::new(ErrorKind::WrongType, "shared array without a lease table");
+    let header = View::<DataHeader>::new(region.segment().clone(), 0).ok_or_else(wrong)?;
+    let offset =
+        usize::try_from(header.get().lease_table.load(Ordering::Relaxed)).map_err(|_| wrong())?;
+    if Some(offset) != lease_table_offset::<T>(region.len()) {
+        return Err(wrong());
+    }
+    Leases::new(region.segment().clone(), offset).ok_or_else(wrong)
 }
 
 pub(crate) fn inline_lock(region_seg: &Arc<Segment>) -> Lock {

@@ -1,17 +1,25 @@
-//! `SharedMemory`: named POSIX shared memory segments (`/dev/shm`).
+//! `SharedMemory`: named POSIX shared memory segments (`/dev/shm`), and
+//! the lease table mp keeps at the end of the ones it creates.
 
 use std::fmt;
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use mp_handle::Fd;
+use mp_internal::Deadline;
 use rustix::fs::Mode;
 use rustix::io::Errno;
 use rustix::shm::OFlags;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::lease::Leases;
 use crate::object::page_round;
+use crate::sys::Shareable;
+use crate::sys::layout::LeaseTable;
+use crate::sys::leased::Lease;
 use crate::sys::memory::Segment;
 use crate::tracker;
 
@@ -44,6 +52,15 @@ pub const MAX_NAME_LEN: usize = 250;
 /// descriptor, or `/dev/shm`) makes the other processes' accesses beyond
 /// the new end fault with `SIGBUS`, as in CPython.
 ///
+/// [`lease`](SharedMemory::lease) hands a range to one process as
+/// `&mut [T]`, zero-copy and lock-free, from any handle of any process
+/// (see [`Lease`]): the numpy-over-`SharedMemory` pattern, each worker
+/// filling its own slice. The lease table lives in the segment's file,
+/// after the `size` bytes: a segment made by mp is longer on disk than
+/// `size` (`real_size()` plus 8 KiB with 4 KiB pages), which CPython's
+/// `SharedMemory(name).size` shows. A segment made by another program has
+/// no table and cannot be leased ([`ErrorKind::NotLeasable`]).
+///
 /// ```
 /// use mp_shm::SharedMemory;
 /// # fn main() -> Result<(), mp_shm::Error> {
@@ -58,6 +75,9 @@ pub const MAX_NAME_LEN: usize = 250;
 /// ```
 pub struct SharedMemory {
     seg: Option<Arc<Segment>>,
+    /// The lease table (`None` for a segment made by another program, and
+    /// after `close`).
+    leases: Option<Leases>,
     name: String,
     size: usize,
     /// This handle created the segment and unlinks it on drop.
@@ -113,6 +133,56 @@ fn path(name: &str) -> String {
     format!("/{name}")
 }
 
+/// The bytes at the end of a segment mp made: the lease table, then the
+/// trailer (`TRAILER_MAGIC ^ size`, then `size`, little-endian).
+fn tail_len() -> usize {
+    page_round(std::mem::size_of::<LeaseTable>() + TRAILER)
+}
+
+const TRAILER: usize = 16;
+const TRAILER_MAGIC: u64 = u64::from_be_bytes(*b"mpshmlt1");
+
+fn trailer(size: usize) -> [u8; TRAILER] {
+    let mut t = [0; TRAILER];
+    t[..8].copy_from_slice(&(TRAILER_MAGIC ^ size as u64).to_le_bytes());
+    t[8..].copy_from_slice(&(size as u64).to_le_bytes());
+    t
+}
+
+/// The layout of a segment's file of `file_len` bytes: the user's size,
+/// and where its lease table starts (`None`: made by another program).
+fn layout(fd: &OwnedFd, file_len: usize) -> Result<(usize, Option<usize>)> {
+    if file_len < tail_len() + page_round(1) || file_len % page_round(1) != 0 {
+        return Ok((file_len, None));
+    }
+    let mut t = [0; TRAILER];
+    let read = rustix::io::pread(fd, &mut t, (file_len - TRAILER) as u64)?;
+    let size = u64::from_le_bytes(t[8..].try_into().expect("8 bytes"));
+    let magic = u64::from_le_bytes(t[..8].try_into().expect("8 bytes"));
+    match usize::try_from(size) {
+        Ok(size)
+            if read == TRAILER
+                && magic == TRAILER_MAGIC ^ size as u64
+                && size > 0
+                && page_round(size) + tail_len() == file_len =>
+        {
+            Ok((size, Some(page_round(size))))
+        }
+        _ => Ok((file_len, None)),
+    }
+}
+
+/// The lease table of `seg`, if its layout has one.
+fn leases_at(seg: &Arc<Segment>, table: Option<usize>) -> Option<Leases> {
+    table.and_then(|offset| Leases::new(seg.clone(), offset))
+}
+
+/// The 8-byte words a copy of `len` bytes at `offset` touches (see
+/// `atomic_copy`): what it must not share with a lease.
+fn words(offset: usize, len: usize) -> std::ops::Range<usize> {
+    offset & !7..(offset + len).next_multiple_of(8)
+}
+
 impl SharedMemory {
     /// Creates a new segment of `size` bytes, zero-filled, named `name` or a
     /// generated `psm_…` name for `None` (Python's
@@ -155,9 +225,22 @@ impl SharedMemory {
                 }
             }
         };
-        let mapped = rustix::fs::ftruncate(&fd, size as u64)
+        // The trailer is written where the file ends, which sizes it in one
+        // step: a process that opens the name sees size 0 (refused) or
+        // the whole file with its trailer, never the file without it.
+        let file_len = page_round(size) + tail_len();
+        let mapped = rustix::io::pwrite(&fd, &trailer(size), (file_len - TRAILER) as u64)
             .map_err(std::io::Error::from)
-            .and_then(|()| Segment::named(fd, size));
+            .and_then(|n| {
+                if n == TRAILER {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::other(
+                        "short write of the segment's trailer",
+                    ))
+                }
+            })
+            .and_then(|()| Segment::named(fd, size, file_len));
         let seg = match mapped {
             Ok(seg) => seg,
             Err(e) => {
@@ -167,6 +250,7 @@ impl SharedMemory {
         };
         tracker::register(&name);
         Ok(SharedMemory {
+            leases: leases_at(&seg, Some(page_round(size))),
             seg: Some(seg),
             name,
             size,
@@ -190,16 +274,18 @@ impl SharedMemory {
                 e => Error::io(format!("cannot open shared memory {name:?}"), e.into()),
             },
         )?;
-        let size = rustix::fs::fstat(&fd)?.st_size as usize;
-        if size == 0 {
+        let file_len = rustix::fs::fstat(&fd)?.st_size as usize;
+        if file_len == 0 {
             return Err(Error::new(
                 ErrorKind::ZeroSize,
                 format!("shared memory {name:?} has size 0"),
             ));
         }
-        let seg = Segment::named(fd, size)
+        let (size, table) = layout(&fd, file_len)?;
+        let seg = Segment::named(fd, size, file_len)
             .map_err(|e| Error::io(format!("cannot map shared memory {name:?}"), e))?;
         Ok(SharedMemory {
+            leases: leases_at(&seg, table),
             seg: Some(seg),
             name: name.to_owned(),
             size,
@@ -246,26 +332,117 @@ impl SharedMemory {
         )
     }
 
+    /// Runs the copy `f` of `len` bytes at `offset`, checked in bounds and
+    /// against the leases.
+    fn copy(&self, offset: usize, len: usize, f: impl FnOnce(&Segment)) -> Result<()> {
+        let seg = self.mapped()?;
+        if offset.checked_add(len).is_none_or(|end| end > self.size) {
+            return Err(self.range_error(offset, len));
+        }
+        match &self.leases {
+            Some(leases) if len > 0 => leases.access(words(offset, len), || f(seg)),
+            _ => {
+                f(seg);
+                Ok(())
+            }
+        }
+    }
+
     /// Copies `buf.len()` bytes starting at `offset` into `buf`.
     ///
     /// The copy is a run of atomic 8-byte loads, so it is race-free while
     /// other processes write; if one writes the same bytes at the same time,
-    /// the copy may mix old and new words (use a lock to prevent it).
+    /// the copy may mix old and new words (use a lock to prevent it). A
+    /// copy that shares an 8-byte word with a lease is [`ErrorKind::Leased`].
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
-        if self.mapped()?.map().read(offset, buf) {
-            Ok(())
-        } else {
-            Err(self.range_error(offset, buf.len()))
-        }
+        self.copy(offset, buf.len(), |seg| {
+            seg.map().read(offset, buf);
+        })
     }
 
     /// Copies `data` into the segment at `offset`, as a run of atomic 8-byte
     /// stores (the bytes next to the range, in the same words, are kept).
+    /// A copy that shares an 8-byte word with a lease is [`ErrorKind::Leased`].
     pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<()> {
-        if self.mapped()?.map().write(offset, data) {
-            Ok(())
-        } else {
-            Err(self.range_error(offset, data.len()))
+        self.copy(offset, data.len(), |seg| {
+            seg.map().write(offset, data);
+        })
+    }
+
+    /// Leases `len` elements of `T` at byte `offset` to this process: a
+    /// `&mut [T]` of them, zero-copy and lock-free, while other processes
+    /// (through any handle, by name or by clone) lease and copy other
+    /// ranges (see [`Lease`]). Waits while the range overlaps another
+    /// lease, or copies of it are in flight.
+    ///
+    /// An `offset` that is not a multiple of `T`'s alignment is
+    /// [`ErrorKind::Misaligned`]; bytes past `size()` are
+    /// [`ErrorKind::OutOfRange`]; a segment made by another program, or by
+    /// a [`ShareableList`](crate::ShareableList), is
+    /// [`ErrorKind::NotLeasable`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), mp_shm::Error> {
+    /// use mp_shm::SharedMemory;
+    /// let shm = SharedMemory::create(None, 8 * 1024)?;
+    /// // numpy's `np.ndarray((1024,), np.float64, buffer=shm.buf)[:512] = 1.0`
+    /// shm.lease::<f64>(0, 512)?.fill(1.0);
+    /// let other = SharedMemory::open(shm.name())?;
+    /// let mut high = other.lease::<f64>(512 * 8, 512)?;
+    /// high.fill(2.0);
+    /// assert!(shm.try_lease::<u8>(512 * 8, 1).is_err()); // taken
+    /// drop(high);
+    /// let mut x = [0; 8];
+    /// shm.read_at(512 * 8, &mut x)?;
+    /// assert_eq!(f64::from_ne_bytes(x), 2.0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn lease<T: Shareable>(&self, offset: usize, len: usize) -> Result<Lease<'_, T>> {
+        self.lease_by(offset, len, &Deadline::never())
+    }
+
+    /// [`lease`](SharedMemory::lease), waiting at most `timeout`; then
+    /// [`ErrorKind::Leased`] (or [`ErrorKind::TooManyLeases`]).
+    pub fn lease_timeout<T: Shareable>(
+        &self,
+        offset: usize,
+        len: usize,
+        timeout: Duration,
+    ) -> Result<Lease<'_, T>> {
+        self.lease_by(offset, len, &Deadline::after(timeout))
+    }
+
+    /// [`lease`](SharedMemory::lease) only if the range is free now, else
+    /// [`ErrorKind::Leased`].
+    pub fn try_lease<T: Shareable>(&self, offset: usize, len: usize) -> Result<Lease<'_, T>> {
+        self.lease_by(offset, len, &Deadline::after(Duration::ZERO))
+    }
+
+    fn lease_by<T: Shareable>(
+        &self,
+        offset: usize,
+        len: usize,
+        deadline: &Deadline,
+    ) -> Result<Lease<'_, T>> {
+        let seg = self.mapped()?;
+        let leases = self.leases.as_ref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotLeasable,
+                format!(
+                    "shared memory {:?} was made by another program: it has no lease table",
+                    self.name
+                ),
+            )
+        })?;
+        Lease::of_bytes(seg, self.size, leases, offset, len, deadline)
+    }
+
+    /// Makes the segment unleasable (a `ShareableList`'s).
+    pub(crate) fn forbid_leases(&self) -> Result<()> {
+        match &self.leases {
+            Some(leases) => leases.forbid(),
+            None => Ok(()),
         }
     }
 
@@ -285,6 +462,7 @@ impl SharedMemory {
     /// handles and processes keep it. Reads and writes after it are
     /// [`ErrorKind::Closed`]; `unlink` still works.
     pub fn close(&mut self) {
+        self.leases = None;
         self.seg = None;
     }
 
@@ -329,6 +507,7 @@ impl Clone for SharedMemory {
     fn clone(&self) -> SharedMemory {
         SharedMemory {
             seg: self.seg.clone(),
+            leases: self.leases.clone(),
             name: self.name.clone(),
             size: self.size,
             owner: false,
@@ -395,13 +574,17 @@ impl<'de> Deserialize<'de> for SharedMemory {
         use serde::de::Error as _;
         let wire = WireOwned::deserialize(d)?;
         let fd = wire.seg.into_owned();
-        let actual = rustix::fs::fstat(&fd).map_err(D::Error::custom)?.st_size as u64;
-        if wire.size == 0 || actual < wire.size {
-            return Err(D::Error::custom("shared memory smaller than announced"));
+        let file_len = rustix::fs::fstat(&fd).map_err(D::Error::custom)?.st_size;
+        let file_len = usize::try_from(file_len).map_err(D::Error::custom)?;
+        let (size, table) = layout(&fd, file_len).map_err(D::Error::custom)?;
+        if wire.size == 0 || wire.size != size as u64 {
+            return Err(D::Error::custom(
+                "shared memory of another size than announced",
+            ));
         }
-        let size = usize::try_from(wire.size).map_err(D::Error::custom)?;
-        let seg = Segment::named(fd, size).map_err(D::Error::custom)?;
+        let seg = Segment::named(fd, size, file_len).map_err(D::Error::custom)?;
         Ok(SharedMemory {
+            leases: leases_at(&seg, table),
             seg: Some(seg),
             name: wire.name,
             size,

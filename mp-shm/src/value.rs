@@ -3,12 +3,12 @@
 use std::fmt;
 use std::time::Duration;
 
+use mp_internal::Deadline;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{AcquireError, LockResult, Result};
 use crate::lock::{Lock, LockGuard, forever};
 use crate::object::Kind;
-use crate::raw_lock::Wait;
 use crate::shared_data::{check_lock, create_data, deserialize_data, inline_lock, serialize_data};
 use crate::sys::Shareable;
 use crate::sys::data::{DataRegion, ValueGuard};
@@ -60,7 +60,7 @@ impl<T: Shareable> Value<T> {
 
     /// Takes the lock and returns a guard that derefs to the value.
     pub fn lock(&self) -> LockResult<ValueGuard<'_, T>> {
-        forever(self.lock_with(Wait::Forever))
+        forever(self.lock_with(&Deadline::never()))
     }
 
     /// [`lock`](Value::lock), waiting at most `timeout`.
@@ -68,22 +68,22 @@ impl<T: Shareable> Value<T> {
         &self,
         timeout: Duration,
     ) -> std::result::Result<ValueGuard<'_, T>, AcquireError<ValueGuard<'_, T>>> {
-        self.lock_with(Wait::timeout(timeout))
+        self.lock_with(&Deadline::after(timeout))
     }
 
     /// [`lock`](Value::lock) only if the lock is free.
     pub fn try_lock(
         &self,
     ) -> std::result::Result<ValueGuard<'_, T>, AcquireError<ValueGuard<'_, T>>> {
-        self.lock_with(Wait::Never)
+        self.lock_with(&Deadline::after(Duration::ZERO))
     }
 
     fn lock_with(
         &self,
-        wait: Wait,
+        deadline: &Deadline,
     ) -> std::result::Result<ValueGuard<'_, T>, AcquireError<ValueGuard<'_, T>>> {
         self.lock
-            .acquire_with(wait)
+            .acquire_with(deadline)
             .map(|g| ValueGuard::new(g, &self.data))
             .map_err(|e| e.map(|g| ValueGuard::new(g, &self.data)))
     }

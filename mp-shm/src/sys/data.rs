@@ -49,7 +49,7 @@ impl<T: Shareable> DataRegion<T> {
         self.offset
     }
 
-    fn ptr(&self) -> *mut T {
+    pub(super) fn ptr(&self) -> *mut T {
         self.seg
             .map()
             .as_ptr()
@@ -144,8 +144,10 @@ impl<T: Shareable> DataRegion<T> {
         // use the same size (the chunk of a 1/2/4/8-byte `T` is its size);
         // references exist only under a held pinned lock, which excludes
         // the unlocked accessors (`RawValue`/`RawArray` have no lock, and
-        // `Value`/`Array` reach their data only under it). `dst` is a
-        // private buffer of `n` elements.
+        // `Value`/`Array` reach their data only under it), or under a
+        // lease, whose bytes no copy reaches (`RawArray` copies pass the
+        // lease table's gate, `Array` ones check it under the lock). `dst`
+        // is a private buffer of `n` elements.
         unsafe { atomic_copy::read_elements(self.ptr().add(start), dst, n) }
     }
 
@@ -292,7 +294,8 @@ impl<T: Shareable> RawArray<T> {
     ///
     /// # Safety
     ///
-    /// No process may write the array while the slice is alive.
+    /// No process may write the array while the slice is alive (nor hold
+    /// a [`lease`](RawArray::lease) of it: a lease's `&mut [T]` writes).
     pub unsafe fn as_slice(&self) -> &[T] {
         // SAFETY: in bounds and aligned (`DataRegion::new`); the caller
         // excludes writers for the slice's lifetime.
@@ -304,7 +307,8 @@ impl<T: Shareable> RawArray<T> {
     /// # Safety
     ///
     /// No other process, thread or reference may read or write the array
-    /// while the slice is alive.
+    /// while the slice is alive, and no lease of it may live (leases do not
+    /// see this slice: it is the caller's to exclude them).
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn as_mut_slice(&self) -> &mut [T] {
         // SAFETY: in bounds and aligned; exclusivity is the caller's promise.
@@ -318,7 +322,8 @@ impl SharedMemory {
     /// # Safety
     ///
     /// No process may write the segment while the slice is alive (use
-    /// [`read_at`](SharedMemory::read_at) otherwise). The slice covers the
+    /// [`read_at`](SharedMemory::read_at) otherwise), nor hold a
+    /// [`lease`](SharedMemory::lease) of it. The slice covers the
     /// requested [`size`](SharedMemory::size).
     ///
     /// # Panics
@@ -336,7 +341,7 @@ impl SharedMemory {
     /// # Safety
     ///
     /// No other process, thread or reference may read or write the segment
-    /// while the slice is alive.
+    /// while the slice is alive, and no lease of it may live.
     ///
     /// # Panics
     ///

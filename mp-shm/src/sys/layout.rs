@@ -112,6 +112,60 @@ pub(crate) struct DataHeader {
     pub(crate) elem_size: AtomicU64,
     pub(crate) elem_align: AtomicU64,
     pub(crate) len: AtomicU64,
+    /// Offset of the segment's [`LeaseTable`] (0: none, for values).
+    pub(crate) lease_table: AtomicU64,
+}
+
+/// Leases at once per object.
+pub(crate) const LEASE_ENTRIES: usize = 64;
+/// Processes at once that copy in or out of one leasable object without
+/// waiting for its table lock (the rest take it).
+pub(crate) const ACCESS_SLOTS: usize = 32;
+
+/// One lease: bytes `begin..end` of the object's data, held by a process
+/// (free while `pid` is 0; `pid` is written last, under the table lock).
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct LeaseEntry {
+    pub(crate) pid: AtomicU32,
+    /// The holder's pid namespace (0: unknown).
+    pub(crate) ns: AtomicU32,
+    /// The holder's start time (low `START_BITS`).
+    pub(crate) start: AtomicU64,
+    pub(crate) begin: AtomicU64,
+    pub(crate) end: AtomicU64,
+}
+
+/// A process that copies in or out of the object: `active` counts its
+/// copies in flight (see `lease`). One cache line each.
+#[repr(C, align(64))]
+#[derive(Debug)]
+pub(crate) struct AccessSlot {
+    /// Free while 0.
+    pub(crate) pid: AtomicU32,
+    pub(crate) ns: AtomicU32,
+    pub(crate) start: AtomicU64,
+    /// Futex word: copies in flight.
+    pub(crate) active: AtomicU32,
+}
+
+/// The leases of one `Array`, `RawArray` or `SharedMemory` (see `lease`).
+#[repr(C, align(64))]
+#[derive(Debug)]
+pub(crate) struct LeaseTable {
+    /// Held to change `entries` and `live`, to claim a slot, and by copies
+    /// while some lease lives.
+    pub(crate) lock: RawLockState,
+    /// Live entries (what a copy checks before it starts).
+    pub(crate) live: AtomicU32,
+    /// Futex word: bumped whenever a lease ends.
+    pub(crate) seq: AtomicU32,
+    /// Waiters that may sleep on `seq`.
+    pub(crate) waiters: AtomicU32,
+    /// [`NO_LEASES`](crate::lease::NO_LEASES) for a `ShareableList`'s segment.
+    pub(crate) flags: AtomicU32,
+    pub(crate) entries: [LeaseEntry; LEASE_ENTRIES],
+    pub(crate) slots: [AccessSlot; ACCESS_SLOTS],
 }
 
 /// The header of a `ShareableList` segment.
@@ -163,8 +217,11 @@ unsafe impl State for ListHeader {}
 unsafe impl State for SlotMeta {}
 // SAFETY: see above.
 unsafe impl State for TrackerSlot {}
+// SAFETY: see above (arrays of atomics-only records).
+unsafe impl State for LeaseTable {}
 
 // The layouts that other offsets rely on: a `ShareableList`'s slots start
 // at byte 64, a `Value`'s inline lock fills bytes 64..128.
 const _: () = assert!(std::mem::size_of::<ListHeader>() == 64);
 const _: () = assert!(std::mem::size_of::<LockState>() == 64);
+const _: () = assert!(std::mem::size_of::<DataHeader>() == 64);

@@ -49,10 +49,14 @@ use super::layout::State;
 use super::os::PidMutex;
 
 /// A `MAP_SHARED` read/write mapping of a whole file, unmapped on drop.
+///
+/// Its first `len` bytes are what copies and records reach; a named
+/// segment's lease table lies past them (`mapped` is the whole file).
 #[derive(Debug)]
 pub(crate) struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
+    mapped: usize,
 }
 
 // SAFETY: a `Mapping` is an address range; every access to its bytes goes
@@ -66,7 +70,17 @@ unsafe impl Sync for Mapping {}
 impl Mapping {
     /// Maps the first `len` bytes of `fd` shared, readable and writable.
     pub(crate) fn map(fd: BorrowedFd<'_>, len: usize) -> io::Result<Mapping> {
-        if len == 0 {
+        Mapping::map_with_tail(fd, len, len)
+    }
+
+    /// Maps the first `mapped` bytes of `fd`, of which copies and records
+    /// reach the first `len`.
+    pub(crate) fn map_with_tail(
+        fd: BorrowedFd<'_>,
+        len: usize,
+        mapped: usize,
+    ) -> io::Result<Mapping> {
+        if len == 0 || mapped < len {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "cannot map 0 bytes",
@@ -77,7 +91,7 @@ impl Mapping {
         let ptr = unsafe {
             rustix::mm::mmap(
                 std::ptr::null_mut(),
-                len,
+                mapped,
                 ProtFlags::READ | ProtFlags::WRITE,
                 MapFlags::SHARED,
                 fd,
@@ -86,10 +100,22 @@ impl Mapping {
         };
         let ptr =
             NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap gave null"))?;
-        Ok(Mapping { ptr, len })
+        Ok(Mapping { ptr, len, mapped })
     }
 
-    /// Length of the mapping in bytes.
+    /// The record at `offset` anywhere in the mapped file (a named
+    /// segment's lease table lies past `len`), if in bounds and aligned.
+    pub(crate) fn tail_state<S: State>(&self, offset: usize) -> Option<&S> {
+        if offset.checked_add(std::mem::size_of::<S>())? > self.mapped
+            || (self.ptr.as_ptr() as usize + offset) % std::mem::align_of::<S>() != 0
+        {
+            return None;
+        }
+        // SAFETY: as in `states`, within the whole mapping.
+        Some(unsafe { &*self.ptr.as_ptr().add(offset).cast::<S>() })
+    }
+
+    /// Length of the reachable part of the mapping in bytes.
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -178,8 +204,8 @@ impl Mapping {
 impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: the range was mapped by `map` and no reference into it
-        // outlives `self` (views and guards keep the owner alive).
-        let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len) };
+        // outlives `self` (views, guards and leases keep the owner alive).
+        let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), self.mapped) };
     }
 }
 
@@ -277,10 +303,11 @@ impl Segment {
         }))
     }
 
-    /// A named POSIX segment's file, mapped for `len` bytes (not cached:
-    /// each `SharedMemory` handle has its own mapping, as in Python).
-    pub(crate) fn named(fd: OwnedFd, len: usize) -> io::Result<Arc<Segment>> {
-        let map = Mapping::map(fd.as_fd(), len)?;
+    /// A named POSIX segment's file, mapped for `mapped` bytes of which
+    /// the first `len` are the user's (not cached: each `SharedMemory`
+    /// handle has its own mapping, as in Python).
+    pub(crate) fn named(fd: OwnedFd, len: usize, mapped: usize) -> io::Result<Arc<Segment>> {
+        let map = Mapping::map_with_tail(fd.as_fd(), len, mapped)?;
         Ok(Arc::new(Segment {
             map,
             fd,
@@ -355,6 +382,13 @@ impl<S: State> View<S> {
     /// The record at `offset` of `seg`, if in bounds and aligned.
     pub(crate) fn new(seg: Arc<Segment>, offset: usize) -> Option<View<S>> {
         let ptr = NonNull::from(seg.map.state::<S>(offset)?);
+        Some(View { seg, offset, ptr })
+    }
+
+    /// The record at `offset` anywhere in the mapped file (past the
+    /// reachable bytes too: a named segment's lease table).
+    pub(crate) fn in_tail(seg: Arc<Segment>, offset: usize) -> Option<View<S>> {
+        let ptr = NonNull::from(seg.map.tail_state::<S>(offset)?);
         Some(View { seg, offset, ptr })
     }
 

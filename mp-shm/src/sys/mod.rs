@@ -7,6 +7,7 @@
 //! - [`shareable`]: the [`Shareable`] contract for plain data;
 //! - [`data`]: typed data regions, the guards that hand out references under
 //!   a held lock, and the raw (lock-free) accessors;
+//! - [`leased`]: the `&mut [T]` a lease hands out;
 //! - [`os`]: signal dispositions, the tracker's start-up hook, a
 //!   fork-proof process-local mutex.
 #![allow(unsafe_code)]
@@ -14,6 +15,7 @@
 pub(crate) mod atomic_copy;
 pub(crate) mod data;
 pub(crate) mod layout;
+pub(crate) mod leased;
 pub(crate) mod memory;
 pub(crate) mod os;
 pub(crate) mod shareable;

@@ -114,7 +114,15 @@ impl<T> Drop for PidGuard<'_, T> {
 
 /// Wakes up to `n` sleepers on the shared futex word at `addr`, which may
 /// no longer be mapped (then nothing happens).
+///
+/// The death watcher keeps the addresses of its waiters' words and wakes
+/// them from its own thread, after the waiter may have unmapped the lock:
+/// a `&AtomicU32` to such a word (which `mp_internal::futex::wake` takes)
+/// could dangle, an address cannot.
 pub(crate) fn futex_wake_at(addr: usize, n: u32) {
+    // The kernel reads the count as a signed int: more than i32::MAX
+    // would be negative, and wake one.
+    let n = n.min(i32::MAX as u32);
     // SAFETY: FUTEX_WAKE reads and writes no user memory: the kernel only
     // turns the address into a key (EFAULT if it is not mapped any more).
     // A word that was unmapped and reused gets a spurious wake-up, which

@@ -1,6 +1,7 @@
 //! mp-shm across real processes (every start method), with deadlines.
 
 mod barrier;
+mod leases;
 mod locks;
 mod shm;
 mod sync;
