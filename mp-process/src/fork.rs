@@ -15,7 +15,7 @@ use crate::current::Identity;
 use crate::error::Result;
 use crate::method::StartMethod;
 use crate::payload::Payload;
-use crate::{bootstrap, spawner, state, sys};
+use crate::{bootstrap, starter, state, sys};
 
 pub(crate) fn start(
     identity: Identity,
@@ -23,7 +23,7 @@ pub(crate) fn start(
     result: Option<OwnedFd>,
 ) -> Result<Arc<Child>> {
     let child_identity = identity.clone();
-    let pid = spawner::run(move || fork_and_run(child_identity, payload, result))?;
+    let pid = starter::run(move || fork_and_run(child_identity, payload, result))?;
     let pid_t = Pid::from_raw(pid as i32).expect("fork returned a positive pid");
     let pidfd = rustix::process::pidfd_open(pid_t, PidfdFlags::empty())?;
     Ok(Arc::new(Child::new(
@@ -83,9 +83,9 @@ fn fork_and_run(
 /// the fork stays locked forever in the child.
 fn warn_if_threaded() {
     static WARNED: AtomicBool = AtomicBool::new(false);
-    // This thread, plus the spawner thread and the caller it is serving,
+    // This thread, plus the starter thread and the caller it is serving,
     // which hold nothing while they wait.
-    let ours = 1 + usize::from(spawner::exists()) + usize::from(spawner::on_spawner_thread());
+    let ours = 1 + usize::from(starter::exists()) + usize::from(starter::on_starter_thread());
     let threads = thread_count();
     if threads > ours && !WARNED.swap(true, Ordering::Relaxed) {
         eprintln!(

@@ -26,7 +26,7 @@ use crate::children::{Child, exit_code};
 use crate::current::Identity;
 use crate::error::{Error, Result};
 use crate::method::StartMethod;
-use crate::{spawn, sys};
+use crate::{reexec, sys};
 
 /// How long a new forkserver may take to report that it listens.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -157,7 +157,7 @@ fn launch(generation: u64) -> Result<Handle> {
         address: Address::unique(),
         authkey: mp_pipe::random_authkey(),
     };
-    let (lifeline, pid, pidfd) = spawn::exec_self()?;
+    let (lifeline, pid, pidfd) = reexec::exec_self()?;
     let identity = Identity {
         name: "ForkServer".into(),
         ident: Vec::new(),

@@ -62,13 +62,13 @@ mod current;
 mod error;
 mod fork;
 mod forkserver;
-mod handle;
+mod join_handle;
 mod method;
 mod payload;
 mod process;
+mod reexec;
 mod remote;
-mod spawn;
-mod spawner;
+mod starter;
 mod state;
 mod sys;
 mod target;
@@ -79,7 +79,7 @@ pub use current::{
     set_current_name,
 };
 pub use error::{Error, JoinError, Result};
-pub use handle::{JoinHandle, spawn};
+pub use join_handle::{JoinHandle, spawn};
 pub use method::{
     Context, StartMethod, get_all_start_methods, get_context, get_start_method, set_start_method,
     set_start_method_force,

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::method::{StartMethod, get_start_method};
 use crate::payload::{Call, Closure, Payload, RunValue};
 use crate::target::{Args, Run, Target};
-use crate::{current, fork, forkserver, spawn, sys};
+use crate::{current, fork, forkserver, reexec, sys};
 
 /// A child process (Python's `multiprocessing.Process`).
 ///
@@ -200,7 +200,7 @@ impl Process {
                     result: self.result.take().map(Fd::from),
                 };
                 let child = if method == StartMethod::Spawn {
-                    spawn::start(job)?
+                    reexec::start(job)?
                 } else {
                     forkserver::start(job)?
                 };

@@ -11,14 +11,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use crate::children::Child;
 use crate::current::{Current, Identity};
 use crate::forkserver;
-use crate::spawner::Spawner;
+use crate::starter::Starter;
 use crate::sys::Leaked;
 
 pub(crate) struct State {
     pub(crate) current: Mutex<Option<Current>>,
     pub(crate) children: Mutex<Vec<Arc<Child>>>,
     pub(crate) forkserver: Mutex<Option<forkserver::Handle>>,
-    pub(crate) spawner: Mutex<Option<Spawner>>,
+    pub(crate) starter: Mutex<Option<Starter>>,
 }
 
 impl State {
@@ -27,7 +27,7 @@ impl State {
             current: Mutex::new(current),
             children: Mutex::new(Vec::new()),
             forkserver: Mutex::new(None),
-            spawner: Mutex::new(None),
+            starter: Mutex::new(None),
         }
     }
 }

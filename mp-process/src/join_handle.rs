@@ -1,3 +1,6 @@
+//! `spawn` and `JoinHandle`: a child process whose `join` returns the
+//! function's value, like `std::thread::spawn` across processes.
+
 use std::marker::PhantomData;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};

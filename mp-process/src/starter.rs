@@ -3,7 +3,7 @@
 //! Linux sends a child's parent-death signal when the *thread* that forked
 //! it exits, not the process. So children are forked from a thread that
 //! lives as long as the process: the main thread when it is the caller, and
-//! otherwise one long-lived `mp-spawner` thread. A child started from a
+//! otherwise one long-lived `mp-starter` thread. A child started from a
 //! short-lived worker thread (or a test thread) is then not killed when that
 //! thread ends, but still dies with the process.
 
@@ -14,7 +14,7 @@ use std::sync::mpsc::{self, Sender};
 
 type Job = Box<dyn FnOnce() + Send>;
 
-pub(crate) struct Spawner {
+pub(crate) struct Starter {
     owner: u32,
     jobs: Sender<Job>,
 }
@@ -23,20 +23,20 @@ thread_local! {
     static ON_SPAWNER: Cell<bool> = const { Cell::new(false) };
 }
 
-fn lock() -> MutexGuard<'static, Option<Spawner>> {
-    crate::state::lock(&crate::state::get().spawner)
+fn lock() -> MutexGuard<'static, Option<Starter>> {
+    crate::state::lock(&crate::state::get().starter)
 }
 
 fn on_main_thread() -> bool {
     rustix::thread::gettid() == rustix::process::getpid()
 }
 
-/// Whether the calling thread is the spawner thread.
-pub(crate) fn on_spawner_thread() -> bool {
+/// Whether the calling thread is the starter thread.
+pub(crate) fn on_starter_thread() -> bool {
     ON_SPAWNER.with(Cell::get)
 }
 
-/// Whether this process has a spawner thread.
+/// Whether this process has a starter thread.
 pub(crate) fn exists() -> bool {
     lock()
         .as_ref()
@@ -46,7 +46,7 @@ pub(crate) fn exists() -> bool {
 /// Runs `f` on a thread that lives as long as the process, and returns its
 /// result (a panic in `f` resumes in the caller).
 pub(crate) fn run<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-    if on_main_thread() || on_spawner_thread() {
+    if on_main_thread() || on_starter_thread() {
         return f();
     }
     let (tx, rx) = mpsc::sync_channel(1);
@@ -68,25 +68,25 @@ pub(crate) fn run<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> 
             .expect("set above")
             .jobs
             .send(job)
-            .expect("the mp-spawner thread never exits");
+            .expect("the mp-starter thread never exits");
     }
-    match rx.recv().expect("the mp-spawner thread never exits") {
+    match rx.recv().expect("the mp-starter thread never exits") {
         Ok(value) => value,
         Err(panic) => resume_unwind(panic),
     }
 }
 
-fn start() -> Spawner {
+fn start() -> Starter {
     let (jobs, queue) = mpsc::channel::<Job>();
     crate::sys::spawn_plain_thread(Box::new(move || {
-        let _ = rustix::thread::set_name(c"mp-spawner");
+        let _ = rustix::thread::set_name(c"mp-starter");
         ON_SPAWNER.with(|f| f.set(true));
         for job in queue {
             job();
         }
     }))
-    .expect("cannot start the mp-spawner thread");
-    Spawner {
+    .expect("cannot start the mp-starter thread");
+    Starter {
         owner: std::process::id(),
         jobs,
     }

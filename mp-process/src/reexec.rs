@@ -12,7 +12,7 @@ use crate::bootstrap::{Bootstrap, Job};
 use crate::children::Child;
 use crate::error::{Error, Result};
 use crate::method::StartMethod;
-use crate::{spawner, sys};
+use crate::{starter, sys};
 
 pub(crate) fn start(job: Job) -> Result<Arc<Child>> {
     let identity = job.identity.clone();
@@ -41,7 +41,7 @@ pub(crate) fn exec_self() -> Result<(Connection, u32, std::os::fd::OwnedFd)> {
     )?;
     // `theirs` becomes the child's stdin; this process's copy closes once
     // the child is started.
-    let pid = spawner::run(move || sys::spawn_self(theirs))?;
+    let pid = starter::run(move || sys::spawn_self(theirs))?;
     let pidfd = rustix::process::pidfd_open(
         Pid::from_raw(pid as i32).expect("spawn returned a positive pid"),
         PidfdFlags::empty(),
