@@ -110,6 +110,11 @@ impl Current {
     }
 }
 
+/// The default start method of this process (see `set_start_method`).
+pub(crate) fn default_method() -> StartMethod {
+    with(|c| c.method)
+}
+
 /// The daemon flag a new `Process` inherits (Python copies the creator's).
 pub(crate) fn current_daemon(c: &Current) -> bool {
     c.daemon

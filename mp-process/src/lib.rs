@@ -58,6 +58,7 @@
 
 mod bootstrap;
 mod children;
+mod context;
 mod current;
 mod error;
 mod fork;
@@ -74,16 +75,17 @@ mod sys;
 mod target;
 
 pub use children::active_children;
+pub use context::{
+    Context, get_all_start_methods, get_context, get_start_method, set_start_method,
+    set_start_method_force,
+};
 pub use current::{
     CurrentProcess, ParentProcess, cpu_count, current_process, parent_process, pid,
     set_current_name,
 };
 pub use error::{Error, JoinError, Result};
 pub use join_handle::{JoinHandle, spawn};
-pub use method::{
-    Context, StartMethod, get_all_start_methods, get_context, get_start_method, set_start_method,
-    set_start_method_force,
-};
+pub use method::StartMethod;
 pub use process::Process;
 pub use remote::{CallError, ErasedFn, RemoteFn, decode_results};
 pub use target::{Args, Run, Target};

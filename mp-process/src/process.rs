@@ -10,7 +10,7 @@ use rustix::process::Signal;
 use crate::bootstrap::Job;
 use crate::children::{self, Child};
 use crate::error::{Error, Result};
-use crate::method::{StartMethod, get_start_method};
+use crate::method::StartMethod;
 use crate::payload::{Call, Closure, Payload, RunValue};
 use crate::target::{Args, Run, Target};
 use crate::{current, fork, forkserver, reexec, sys};
@@ -172,7 +172,7 @@ impl Process {
 
     /// The start method this process uses (or will use).
     pub fn get_start_method(&self) -> StartMethod {
-        self.method.unwrap_or_else(get_start_method)
+        self.method.unwrap_or_else(current::default_method)
     }
 
     /// Starts the child. Starting twice is [`Error::AlreadyStarted`].
