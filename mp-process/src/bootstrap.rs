@@ -12,7 +12,7 @@ use rustix::process::{Pid, Signal};
 use serde::{Deserialize, Serialize};
 
 use crate::current::Identity;
-use crate::{children, current, forkserver, sys};
+use crate::{children, current, forkserver, state, sys};
 
 /// The first message a re-executed child reads.
 #[derive(Serialize, Deserialize)]
@@ -77,7 +77,7 @@ fn fail(message: &str) -> ! {
 /// Runs a job in this process (a re-executed child, or a forkserver child)
 /// and returns its exit code.
 pub(crate) fn run_job(job: Job) -> i32 {
-    current::become_child(&mut current::lock(), job.identity);
+    current::become_child(job.identity);
     ensure_panic_banner();
     // The job came from the parent that re-executed this binary, or from an
     // authenticated forkserver client running it: the offset is one of ours.
@@ -128,7 +128,7 @@ static EXIT_REPORT: std::sync::OnceLock<(u32, OwnedFd)> = std::sync::OnceLock::n
 /// Makes `finish` write the exit code to `pipe` (a forkserver child's status
 /// pipe) just before this process exits.
 pub(crate) fn report_exit_to(pipe: OwnedFd) {
-    let _ = EXIT_REPORT.set((current::pid(), pipe));
+    let _ = EXIT_REPORT.set((state::pid(), pipe));
 }
 
 /// Leaves like a Python child: join this process's own children, flush
@@ -139,7 +139,7 @@ pub(crate) fn finish(code: i32, exit: Exit) -> ! {
     let _ = std::io::stderr().flush();
     if let Some((_, report)) = EXIT_REPORT
         .get()
-        .filter(|(owner, _)| *owner == current::pid())
+        .filter(|(owner, _)| *owner == state::pid())
     {
         // Nobody may listen any more; the server's reaping reports it anyway.
         let _ = rustix::io::write(report, &code.to_le_bytes());

@@ -11,6 +11,7 @@ use rustix::io::Errno;
 use rustix::process::{Signal, WaitId, WaitIdOptions, WaitIdStatus};
 
 use crate::method::StartMethod;
+use crate::state::{self, PerProcess};
 
 /// How long a daemon gets between SIGTERM and SIGKILL at exit.
 const DAEMON_GRACE: Duration = Duration::from_secs(1);
@@ -160,8 +161,10 @@ fn read_status(pipe: &OwnedFd) -> io::Result<Option<i32>> {
 
 static AT_EXIT: AtomicBool = AtomicBool::new(false);
 
+static CHILDREN: PerProcess<Mutex<Vec<Arc<Child>>>> = PerProcess::new();
+
 fn lock() -> MutexGuard<'static, Vec<Arc<Child>>> {
-    crate::state::lock(&crate::state::get().children)
+    state::lock(CHILDREN.get(|| Mutex::new(Vec::new())))
 }
 
 /// Records a started child; forgets children that have been reaped.

@@ -15,7 +15,7 @@ use crate::current::Identity;
 use crate::error::Result;
 use crate::method::StartMethod;
 use crate::payload::Payload;
-use crate::{bootstrap, starter, state, sys};
+use crate::{bootstrap, current, starter, sys};
 
 pub(crate) fn start(
     identity: Identity,
@@ -68,7 +68,7 @@ fn fork_and_run(
                 tracked.release_all_except(&keep);
             }
             drop(tracked);
-            state::replace_in_child(identity);
+            current::become_child(identity);
             if bootstrap::die_with_parent(parent).is_err() {
                 sys::exit_now(1);
             }

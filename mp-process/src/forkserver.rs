@@ -12,7 +12,7 @@
 //! caller has. If the forkserver dies, the next start starts a new one.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use mp_handle::Fd;
@@ -26,6 +26,7 @@ use crate::children::{Child, exit_code};
 use crate::current::Identity;
 use crate::error::{Error, Result};
 use crate::method::StartMethod;
+use crate::state::{self, PerProcess};
 use crate::{reexec, sys};
 
 /// How long a new forkserver may take to report that it listens.
@@ -52,7 +53,6 @@ enum Reply {
 
 /// This process's forkserver.
 pub(crate) struct Handle {
-    owner: u32,
     generation: u64,
     process: Child,
     /// The forkserver exits when this closes.
@@ -61,8 +61,10 @@ pub(crate) struct Handle {
     idle: Vec<Connection>,
 }
 
+static FORKSERVER: PerProcess<Mutex<Option<Handle>>> = PerProcess::new();
+
 fn lock() -> MutexGuard<'static, Option<Handle>> {
-    crate::state::lock(&crate::state::get().forkserver)
+    state::lock(FORKSERVER.get(|| Mutex::new(None)))
 }
 
 /// Starts `job` in a child of the forkserver.
@@ -140,10 +142,9 @@ fn forget_if_dead(generation: u64) {
 
 /// The running forkserver, started (or restarted) as needed.
 fn running(slot: &mut Option<Handle>) -> Result<&mut Handle> {
-    let pid = std::process::id();
     let alive = slot
         .as_ref()
-        .is_some_and(|h| h.owner == pid && matches!(h.process.poll_exit(), Ok(None)));
+        .is_some_and(|h| matches!(h.process.poll_exit(), Ok(None)));
     if !alive {
         static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let generation = GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -173,7 +174,6 @@ fn launch(generation: u64) -> Result<Handle> {
         .and_then(|()| lifeline.recv_timeout::<Result<(), String>>(STARTUP_TIMEOUT));
     match ready {
         Ok(Ok(())) => Ok(Handle {
-            owner: std::process::id(),
             generation,
             process,
             lifeline,
@@ -195,7 +195,7 @@ fn launch(generation: u64) -> Result<Handle> {
 /// At exit: close the lifeline so the forkserver exits, and reap it.
 pub(crate) fn shutdown() {
     let handle = lock().take();
-    if let Some(handle) = handle.filter(|h| h.owner == std::process::id()) {
+    if let Some(handle) = handle {
         let Handle {
             process,
             lifeline,
@@ -379,6 +379,5 @@ fn report_exit(served: &Served) -> bool {
 pub(crate) fn running_info() -> Option<(u32, Address)> {
     let slot = lock();
     slot.as_ref()
-        .filter(|h| h.owner == std::process::id())
         .map(|h| (h.process.pid, h.setup.address.clone()))
 }

@@ -80,14 +80,14 @@ pub use context::{
     set_start_method_force,
 };
 pub use current::{
-    CurrentProcess, ParentProcess, cpu_count, current_process, parent_process, pid,
-    set_current_name,
+    CurrentProcess, ParentProcess, cpu_count, current_process, parent_process, set_current_name,
 };
 pub use error::{Error, JoinError, Result};
 pub use join_handle::{JoinHandle, spawn};
 pub use method::StartMethod;
 pub use process::Process;
 pub use remote::{CallError, ErasedFn, RemoteFn, decode_results};
+pub use state::pid;
 pub use target::{Args, Run, Target};
 
 /// The running forkserver's pid and listening address, if any. For tests

@@ -9,13 +9,14 @@
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::MutexGuard;
 use std::sync::mpsc::{self, Sender};
+use std::sync::{Mutex, MutexGuard};
+
+use crate::state::{self, PerProcess};
 
 type Job = Box<dyn FnOnce() + Send>;
 
 pub(crate) struct Starter {
-    owner: u32,
     jobs: Sender<Job>,
 }
 
@@ -23,8 +24,10 @@ thread_local! {
     static ON_SPAWNER: Cell<bool> = const { Cell::new(false) };
 }
 
+static STARTER: PerProcess<Mutex<Option<Starter>>> = PerProcess::new();
+
 fn lock() -> MutexGuard<'static, Option<Starter>> {
-    crate::state::lock(&crate::state::get().starter)
+    state::lock(STARTER.get(|| Mutex::new(None)))
 }
 
 fn on_main_thread() -> bool {
@@ -38,9 +41,7 @@ pub(crate) fn on_starter_thread() -> bool {
 
 /// Whether this process has a starter thread.
 pub(crate) fn exists() -> bool {
-    lock()
-        .as_ref()
-        .is_some_and(|s| s.owner == std::process::id())
+    lock().is_some()
 }
 
 /// Runs `f` on a thread that lives as long as the process, and returns its
@@ -55,17 +56,7 @@ pub(crate) fn run<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> 
     });
     {
         let mut slot = lock();
-        let pid = std::process::id();
-        if slot.as_ref().is_none_or(|s| s.owner != pid) {
-            // A record copied by a raw fork names a thread that does not
-            // exist here; forget it without touching its channel.
-            if let Some(stale) = slot.take() {
-                std::mem::forget(stale);
-            }
-            *slot = Some(start());
-        }
-        slot.as_ref()
-            .expect("set above")
+        slot.get_or_insert_with(start)
             .jobs
             .send(job)
             .expect("the mp-starter thread never exits");
@@ -86,8 +77,5 @@ fn start() -> Starter {
         }
     }))
     .expect("cannot start the mp-starter thread");
-    Starter {
-        owner: std::process::id(),
-        jobs,
-    }
+    Starter { jobs }
 }

@@ -159,38 +159,64 @@ pub(crate) fn spawn_plain_thread(body: Box<dyn FnOnce() + Send>) -> io::Result<(
     Ok(())
 }
 
-/// A process-global value that is created once and can be replaced (in a
-/// forked child) without locking: old values are leaked, never freed, so a
-/// `&'static` handed out earlier stays valid.
+/// A process-global value that can be replaced without locking: old values
+/// are leaked, never dropped or freed, so a `&'static` handed out earlier
+/// stays valid (and a forked child never touches its copy of a value that
+/// another thread of the parent may have been using).
 pub(crate) struct Leaked<T>(std::sync::atomic::AtomicPtr<T>);
 
-impl<T> Leaked<T> {
+impl<T: 'static> Leaked<T> {
     pub(crate) const fn new() -> Leaked<T> {
         Leaked(std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()))
     }
 
-    pub(crate) fn get_or_init(&self, init: impl FnOnce() -> T) -> &'static T {
-        use std::sync::atomic::Ordering;
-        let mut ptr = self.0.load(Ordering::Acquire);
-        if ptr.is_null() {
-            let fresh = Box::into_raw(Box::new(init()));
-            match self.0.compare_exchange(
-                std::ptr::null_mut(),
-                fresh,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => ptr = fresh,
-                Err(winner) => {
-                    // SAFETY: `fresh` was never published; it is still ours.
-                    drop(unsafe { Box::from_raw(fresh) });
-                    ptr = winner;
-                }
-            }
-        }
+    /// The value, if one was made.
+    pub(crate) fn get(&self) -> Option<&'static T> {
+        let current = self.0.load(std::sync::atomic::Ordering::Acquire);
         // SAFETY: every published pointer comes from `Box::into_raw` and is
         // never freed (see `replace`), so it is valid for 'static.
-        unsafe { &*ptr }
+        (!current.is_null()).then(|| unsafe { &*current })
+    }
+
+    /// The value, made with `init` if there is none yet or if `stale` says
+    /// the one there is stale (that one is leaked).
+    pub(crate) fn get_or_replace(
+        &self,
+        stale: impl Fn(&T) -> bool,
+        init: impl FnOnce() -> T,
+    ) -> &'static T {
+        use std::sync::atomic::Ordering;
+        let mut current = self.0.load(Ordering::Acquire);
+        let mut init = Some(init);
+        let mut fresh: *mut T = std::ptr::null_mut();
+        loop {
+            if !current.is_null() {
+                // SAFETY: every published pointer comes from `Box::into_raw`
+                // and is never freed (see `replace`), so it is valid for
+                // 'static.
+                let value = unsafe { &*current };
+                if !stale(value) {
+                    if !fresh.is_null() {
+                        // SAFETY: `fresh` was never published; it is still ours.
+                        drop(unsafe { Box::from_raw(fresh) });
+                    }
+                    return value;
+                }
+            }
+            if fresh.is_null() {
+                let init = init.take().expect("made at most once");
+                fresh = Box::into_raw(Box::new(init()));
+            }
+            match self
+                .0
+                .compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire)
+            {
+                // SAFETY: as above: `fresh` is published now and never freed.
+                Ok(_) => return unsafe { &*fresh },
+                // Another thread published first: look at its value.
+                Err(winner) => current = winner,
+            }
+        }
     }
 
     pub(crate) fn replace(&self, value: T) {
