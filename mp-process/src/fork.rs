@@ -13,9 +13,10 @@ use rustix::process::{Pid, PidfdFlags};
 use crate::children::Child;
 use crate::current::Identity;
 use crate::error::Result;
+use crate::exit::{self, Exit};
 use crate::method::StartMethod;
 use crate::payload::Payload;
-use crate::{bootstrap, current, starter, sys};
+use crate::{current, job, starter, sys};
 
 pub(crate) fn start(
     identity: Identity,
@@ -42,7 +43,7 @@ fn fork_and_run(
     result: Option<OwnedFd>,
 ) -> Result<u32> {
     warn_if_threaded();
-    bootstrap::ensure_panic_banner();
+    job::ensure_panic_banner();
     // Half-written lines would be printed twice.
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
@@ -69,12 +70,12 @@ fn fork_and_run(
             }
             drop(tracked);
             current::become_child(identity);
-            if bootstrap::die_with_parent(parent).is_err() {
+            if job::die_with_parent(parent).is_err() {
                 sys::exit_now(1);
             }
             let result = result.map(|fd| Connection::from(UnixStream::from(fd)));
             let code = payload.run(result);
-            bootstrap::finish(code, bootstrap::Exit::Immediately)
+            exit::finish(code, Exit::Immediately)
         }
     }
 }

@@ -21,10 +21,10 @@ use rustix::pipe::PipeFlags;
 use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::bootstrap::{self, Bootstrap, Exit, Job};
 use crate::children::{Child, exit_code};
 use crate::current::Identity;
 use crate::error::{Error, Result};
+use crate::job::{self, Bootstrap, ForkserverSetup, Job};
 use crate::method::StartMethod;
 use crate::state::{self, PerProcess};
 use crate::{reexec, sys};
@@ -38,13 +38,6 @@ const PEER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle authenticated connections kept for later starts.
 const MAX_IDLE: usize = 8;
 
-/// What a new forkserver is told.
-#[derive(Clone, Serialize, Deserialize)]
-pub(crate) struct Setup {
-    address: Address,
-    authkey: Vec<u8>,
-}
-
 #[derive(Serialize, Deserialize)]
 enum Reply {
     Started { pid: u32, pidfd: Fd, status: Fd },
@@ -57,7 +50,7 @@ pub(crate) struct Handle {
     process: Child,
     /// The forkserver exits when this closes.
     lifeline: Connection,
-    setup: Setup,
+    setup: ForkserverSetup,
     idle: Vec<Connection>,
 }
 
@@ -154,7 +147,7 @@ fn running(slot: &mut Option<Handle>) -> Result<&mut Handle> {
 }
 
 fn launch(generation: u64) -> Result<Handle> {
-    let setup = Setup {
+    let setup = ForkserverSetup {
         address: Address::unique(),
         authkey: mp_pipe::random_authkey(),
     };
@@ -210,8 +203,10 @@ pub(crate) fn shutdown() {
     }
 }
 
-/// The forkserver's main loop (in the re-executed process); never returns.
-pub(crate) fn serve(lifeline: Connection, setup: Setup) -> ! {
+/// The forkserver's main loop (in the re-executed process): it never
+/// returns in the forkserver, which exits when its parent closes the
+/// lifeline; it returns the job in each child it forks.
+pub(crate) fn serve(lifeline: Connection, setup: ForkserverSetup) -> Job {
     let listener = match Listener::builder(setup.address)
         .authkey(&setup.authkey)
         .handshake_timeout(PEER_TIMEOUT)
@@ -235,8 +230,7 @@ pub(crate) fn serve(lifeline: Connection, setup: Setup) -> ! {
     let job = server.run();
     // In a fresh fork: none of the forkserver's descriptors belong here.
     drop(server);
-    let code = bootstrap::run_job(job);
-    bootstrap::finish(code, Exit::Normally)
+    job
 }
 
 struct Server {
@@ -320,8 +314,8 @@ impl Server {
                         // the client then hears it one hop sooner than by
                         // way of this server's reaping (which still reports
                         // deaths by signal; the first report wins).
-                        bootstrap::report_exit_to(status_write);
-                        if bootstrap::die_with_parent(parent).is_err() {
+                        job::report_exit_to(status_write);
+                        if job::die_with_parent(parent).is_err() {
                             sys::exit_now(1);
                         }
                         return Some(job);

@@ -61,8 +61,10 @@ mod children;
 mod context;
 mod current;
 mod error;
+mod exit;
 mod fork;
 mod forkserver;
+mod job;
 mod join_handle;
 mod method;
 mod payload;
@@ -74,7 +76,6 @@ mod state;
 mod sys;
 mod target;
 
-pub use children::active_children;
 pub use context::{
     Context, get_all_start_methods, get_context, get_start_method, set_start_method,
     set_start_method_force,
@@ -85,7 +86,7 @@ pub use current::{
 pub use error::{Error, JoinError, Result};
 pub use join_handle::{JoinHandle, spawn};
 pub use method::StartMethod;
-pub use process::Process;
+pub use process::{Process, active_children};
 pub use remote::{CallError, ErasedFn, RemoteFn, decode_results};
 pub use state::pid;
 pub use target::{Args, Run, Target};

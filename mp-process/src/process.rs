@@ -7,13 +7,13 @@ use mp_handle::Fd;
 use mp_pipe::Waitable;
 use rustix::process::Signal;
 
-use crate::bootstrap::Job;
 use crate::children::{self, Child};
 use crate::error::{Error, Result};
+use crate::job::Job;
 use crate::method::StartMethod;
 use crate::payload::{Call, Closure, Payload, RunValue};
 use crate::target::{Args, Run, Target};
-use crate::{current, fork, forkserver, reexec, sys};
+use crate::{current, exit, fork, forkserver, reexec, sys};
 
 /// A child process (Python's `multiprocessing.Process`).
 ///
@@ -209,7 +209,7 @@ impl Process {
                 child
             }
         };
-        children::register(child.clone());
+        exit::track(child.clone());
         self.child = Some(child);
         Ok(())
     }
@@ -287,6 +287,15 @@ impl Process {
             Err(Error::NotOurChild)
         }
     }
+}
+
+/// The children of this process that are still running (Python's
+/// `active_children()`); finished ones are reaped on the way.
+pub fn active_children() -> Vec<Process> {
+    children::active()
+        .into_iter()
+        .map(Process::from_child)
+        .collect()
 }
 
 impl<T: Run> From<T> for Process {

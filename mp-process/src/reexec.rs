@@ -8,9 +8,9 @@ use mp_pipe::Connection;
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 use rustix::process::{Pid, PidfdFlags};
 
-use crate::bootstrap::{Bootstrap, Job};
 use crate::children::Child;
 use crate::error::{Error, Result};
+use crate::job::{Bootstrap, Job};
 use crate::method::StartMethod;
 use crate::{starter, sys};
 
