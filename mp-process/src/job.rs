@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::current::{self, Identity};
 use crate::payload::EntryFn;
 use crate::state;
-use crate::sys;
+use crate::sys::code::CodeRef;
 
 /// The first message a re-executed child reads.
 #[derive(Serialize, Deserialize)]
@@ -36,7 +36,7 @@ pub(crate) struct ForkserverSetup {
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Job {
     pub(crate) identity: Identity,
-    /// The entry point (a `sys::CodeRef` offset).
+    /// The entry point (a `sys::code::CodeRef` offset).
     pub(crate) entry: isize,
     pub(crate) args: Vec<u8>,
     pub(crate) fds: Vec<Fd>,
@@ -51,7 +51,7 @@ pub(crate) fn run_job(job: Job) -> i32 {
     ensure_panic_banner();
     // The job came from the parent that re-executed this binary, or from an
     // authenticated forkserver client running it: the offset is one of ours.
-    let entry = sys::CodeRef::<EntryFn>::from_verified_offset(job.entry).get();
+    let entry = CodeRef::<EntryFn>::from_verified_offset(job.entry).get();
     let fds: Vec<OwnedFd> = job.fds.into_iter().map(Fd::into_owned).collect();
     let result = job
         .result

@@ -10,10 +10,10 @@ use rustix::net::{AddressFamily, SocketFlags, SocketType};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::Process;
 use crate::error::{JoinError, Result};
 use crate::method::StartMethod;
 use crate::payload::{Call, Outcome, Returning};
+use crate::process::Process;
 use crate::target::{Args, Target};
 
 /// Runs `target(args...)` in a new child process (default start method)

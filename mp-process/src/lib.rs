@@ -56,25 +56,32 @@
 //! ```
 #![deny(missing_docs)]
 
-mod bootstrap;
-mod children;
-mod context;
-mod current;
+// Grouped in the order of dependence: a module uses only modules of its
+// own group or of the groups above it (sys::start_up, the hook that runs
+// before `main`, is the one exception: it calls bootstrap, the top).
+// The bottom: what a process is and what the OS offers.
 mod error;
-mod exit;
-mod fork;
-mod forkserver;
-mod job;
-mod join_handle;
 mod method;
-mod payload;
-mod process;
-mod reexec;
-mod remote;
-mod starter;
 mod state;
 mod sys;
 mod target;
+// This process, its children, and what a child is handed.
+mod children;
+mod current;
+mod job;
+mod payload;
+mod remote;
+// The start methods and how a process ends.
+mod exit;
+mod fork;
+mod forkserver;
+mod reexec;
+mod starter;
+// The public faces, then the child's side of a start.
+mod bootstrap;
+mod context;
+mod join_handle;
+mod process;
 
 pub use context::{
     Context, get_all_start_methods, get_context, get_start_method, set_start_method,

@@ -9,7 +9,7 @@ use mp_pipe::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::sys;
+use crate::sys::code;
 use crate::target::{Args, Run, Target};
 
 /// What a re-executed or forkserver child calls: decode the body from its
@@ -97,7 +97,7 @@ impl<F: Target<A>, A: Args> Payload for Call<F, A> {
 
 impl<F: Target<A>, A: Args> Decode for Call<F, A> {
     fn decode(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<Self, mp_handle::Error> {
-        let f = sys::conjure::<A, F>();
+        let f = code::conjure::<A, F>();
         Ok(Call {
             f,
             args: mp_handle::decode(bytes, fds)?,

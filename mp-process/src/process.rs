@@ -12,8 +12,9 @@ use crate::error::{Error, Result};
 use crate::job::Job;
 use crate::method::StartMethod;
 use crate::payload::{Call, Closure, Payload, RunValue};
+use crate::sys::code::CodeRef;
 use crate::target::{Args, Run, Target};
-use crate::{current, exit, fork, forkserver, reexec, sys};
+use crate::{current, exit, fork, forkserver, reexec};
 
 /// A child process (Python's `multiprocessing.Process`).
 ///
@@ -194,7 +195,7 @@ impl Process {
                 let encoded = payload.encode()?;
                 let job = Job {
                     identity,
-                    entry: sys::CodeRef::new(encoded.entry).offset(),
+                    entry: CodeRef::new(encoded.entry).offset(),
                     args: encoded.bytes,
                     fds: encoded.fds.into_iter().map(Fd::from).collect(),
                     result: self.result.take().map(Fd::from),

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::Sha256;
 
-use crate::sys::{self, CodeRef};
+use crate::sys::code::{self, CodeRef};
 use crate::target::{Args, Target};
 use mp_internal::panic_message;
 
@@ -162,7 +162,7 @@ pub fn decode_results<R: DeserializeOwned>(
 }
 
 fn typed_entry<F: Target<A, Output = R>, A, R>(args: A) -> R {
-    sys::conjure::<A, F>().call(args)
+    code::conjure::<A, F>().call(args)
 }
 
 fn erased_entry<F, A, R>(input: &[u8]) -> Result<Vec<u8>, CallError>
@@ -173,7 +173,7 @@ where
 {
     let args: Vec<A> =
         mp_handle::decode(input, Vec::new()).map_err(|e| CallError::Decode(e.to_string()))?;
-    let f = sys::conjure::<A, F>();
+    let f = code::conjure::<A, F>();
     let mut out = Vec::with_capacity(args.len() * 8);
     for a in args {
         let result = catch_unwind(AssertUnwindSafe(|| f.call(a))).map_err(|p| panic_message(&*p));

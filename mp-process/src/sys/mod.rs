@@ -1,5 +1,10 @@
-//! Every `unsafe` operation of this crate, each with the reason it holds.
+//! Every `unsafe` operation of this crate, each with the reason it holds:
+//! the OS calls here, references to code in [`code`], and the start-up
+//! hook in `start_up`.
 #![allow(unsafe_code)]
+
+pub(crate) mod code;
+mod start_up;
 
 use std::ffi::OsString;
 use std::io;
@@ -19,25 +24,6 @@ pub(crate) const PARENT_ENV: &str = "MP_PARENT_PID";
 /// so a re-executed copy of this binary will run it too).
 pub(crate) static HOOK_RAN: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
-
-ctor::declarative::ctor! {
-    // SAFETY: the hook only reads the environment, and when it finds the
-    // bootstrap variable it becomes the child: it is the first and only code
-    // of this process to run (no other thread exists yet).
-    #[ctor(unsafe, priority = late)]
-    fn mp_start_up_hook() {
-        HOOK_RAN.store(true, std::sync::atomic::Ordering::Relaxed);
-        if std::env::var_os(BOOTSTRAP_ENV).is_some() {
-            let parent = std::env::var_os(PARENT_ENV);
-            // SAFETY: no other thread exists before `main`.
-            unsafe {
-                std::env::remove_var(BOOTSTRAP_ENV);
-                std::env::remove_var(PARENT_ENV);
-            }
-            crate::bootstrap::child_main(parent);
-        }
-    }
-}
 
 /// `fork()`: `Ok(None)` in the child, `Ok(Some(pid))` in the parent.
 ///
@@ -74,28 +60,6 @@ pub(crate) fn at_exit(f: extern "C" fn()) {
 pub(crate) fn ignore_sigpipe() {
     // SAFETY: setting a signal disposition to SIG_IGN has no memory effects.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-}
-
-/// The zero-sized target `F`, made out of nothing.
-///
-/// Only function items and closures implement the `Fn` traits behind
-/// `Target`, and a zero-sized one is a `fn` item or a closure capturing
-/// nothing: a value with no data and no invariants.
-pub(crate) fn conjure<A, F: crate::Target<A>>() -> F {
-    // SAFETY: see above: `F` is a `fn` item or a closure, and a zero-sized
-    // one (conjure refuses others at compile time) captures no data.
-    unsafe { mp_internal::conjure::<F>() }
-}
-
-/// A fixed point of this binary's code that entry points are measured from.
-#[inline(never)]
-fn anchor() -> i32 {
-    // A distinct body keeps the linker from folding this with another function.
-    std::hint::black_box(0x6d70)
-}
-
-fn anchor_address() -> isize {
-    anchor as fn() -> i32 as *const () as usize as isize
 }
 
 /// Re-executes this binary (`/proc/self/exe`) with `bootstrap` as the
@@ -225,62 +189,3 @@ impl<T: 'static> Leaked<T> {
         self.0.store(fresh, std::sync::atomic::Ordering::Release);
     }
 }
-
-/// A function pointer of type `F` (a `fn(..) -> ..` type), stored as an
-/// offset from the anchor so that it means the same function in every
-/// process running this binary.
-pub(crate) struct CodeRef<F> {
-    offset: isize,
-    _fn: std::marker::PhantomData<F>,
-}
-
-impl<F: Copy> CodeRef<F> {
-    /// The reference to `f`, which must be a function pointer.
-    pub(crate) fn new(f: F) -> CodeRef<F> {
-        const {
-            assert!(
-                std::mem::size_of::<F>() == std::mem::size_of::<*const ()>(),
-                "CodeRef holds fn pointers"
-            )
-        };
-        // SAFETY: `F` is pointer-sized and only ever a fn pointer type here
-        // (every caller passes one); reading it as a raw pointer is exact.
-        let address = unsafe { std::mem::transmute_copy::<F, *const ()>(&f) };
-        CodeRef {
-            offset: (address as usize as isize).wrapping_sub(anchor_address()),
-            _fn: std::marker::PhantomData,
-        }
-    }
-
-    /// A reference from a received offset. Callers must only pass offsets
-    /// made by [`CodeRef::new`] for the same `F` in a process running this
-    /// binary, and verified as such (`RemoteFn` checks an HMAC keyed by the
-    /// process tree's authkey before it calls this).
-    pub(crate) fn from_verified_offset(offset: isize) -> CodeRef<F> {
-        CodeRef {
-            offset,
-            _fn: std::marker::PhantomData,
-        }
-    }
-
-    pub(crate) fn offset(&self) -> isize {
-        self.offset
-    }
-
-    /// The function pointer.
-    pub(crate) fn get(&self) -> F {
-        let address = anchor_address().wrapping_add(self.offset) as usize as *const ();
-        // SAFETY: the offset was made by `new` from an `F` in this same
-        // binary (directly, or verified on receipt; see above), so
-        // `address` is that function; `F` is pointer-sized.
-        unsafe { std::mem::transmute_copy::<*const (), F>(&address) }
-    }
-}
-
-impl<F> Clone for CodeRef<F> {
-    fn clone(&self) -> CodeRef<F> {
-        *self
-    }
-}
-
-impl<F> Copy for CodeRef<F> {}
