@@ -45,7 +45,7 @@ enum Reply {
 }
 
 /// This process's forkserver.
-pub(crate) struct Handle {
+struct Forkserver {
     generation: u64,
     process: Child,
     /// The forkserver exits when this closes.
@@ -54,9 +54,9 @@ pub(crate) struct Handle {
     idle: Vec<Connection>,
 }
 
-static FORKSERVER: PerProcess<Mutex<Option<Handle>>> = PerProcess::new();
+static FORKSERVER: PerProcess<Mutex<Option<Forkserver>>> = PerProcess::new();
 
-fn lock() -> MutexGuard<'static, Option<Handle>> {
+fn lock() -> MutexGuard<'static, Option<Forkserver>> {
     state::lock(FORKSERVER.get(|| Mutex::new(None)))
 }
 
@@ -101,11 +101,11 @@ fn request(conn: &Connection, job: &Job) -> Result<(u32, OwnedFd, OwnedFd)> {
 fn checkout() -> Result<(Connection, u64)> {
     let (setup, generation) = {
         let mut slot = lock();
-        let handle = running(&mut slot)?;
-        if let Some(conn) = handle.idle.pop() {
-            return Ok((conn, handle.generation));
+        let server = running(&mut slot)?;
+        if let Some(conn) = server.idle.pop() {
+            return Ok((conn, server.generation));
         }
-        (handle.setup.clone(), handle.generation)
+        (server.setup.clone(), server.generation)
     };
     let conn = Client::builder(setup.address)
         .authkey(&setup.authkey)
@@ -116,9 +116,9 @@ fn checkout() -> Result<(Connection, u64)> {
 
 fn checkin(conn: Connection, generation: u64) {
     let mut slot = lock();
-    if let Some(handle) = slot.as_mut().filter(|h| h.generation == generation) {
-        if handle.idle.len() < MAX_IDLE {
-            handle.idle.push(conn);
+    if let Some(server) = slot.as_mut().filter(|h| h.generation == generation) {
+        if server.idle.len() < MAX_IDLE {
+            server.idle.push(conn);
         }
     }
 }
@@ -134,7 +134,7 @@ fn forget_if_dead(generation: u64) {
 }
 
 /// The running forkserver, started (or restarted) as needed.
-fn running(slot: &mut Option<Handle>) -> Result<&mut Handle> {
+fn running(slot: &mut Option<Forkserver>) -> Result<&mut Forkserver> {
     let alive = slot
         .as_ref()
         .is_some_and(|h| matches!(h.process.poll_exit(), Ok(None)));
@@ -146,7 +146,7 @@ fn running(slot: &mut Option<Handle>) -> Result<&mut Handle> {
     Ok(slot.as_mut().expect("set above"))
 }
 
-fn launch(generation: u64) -> Result<Handle> {
+fn launch(generation: u64) -> Result<Forkserver> {
     let setup = ForkserverSetup {
         address: Address::unique(),
         authkey: mp_pipe::random_authkey(),
@@ -166,7 +166,7 @@ fn launch(generation: u64) -> Result<Handle> {
         .send(&Bootstrap::Forkserver(setup.clone()))
         .and_then(|()| lifeline.recv_timeout::<Result<(), String>>(STARTUP_TIMEOUT));
     match ready {
-        Ok(Ok(())) => Ok(Handle {
+        Ok(Ok(())) => Ok(Forkserver {
             generation,
             process,
             lifeline,
@@ -187,14 +187,14 @@ fn launch(generation: u64) -> Result<Handle> {
 
 /// At exit: close the lifeline so the forkserver exits, and reap it.
 pub(crate) fn shutdown() {
-    let handle = lock().take();
-    if let Some(handle) = handle {
-        let Handle {
+    let server = lock().take();
+    if let Some(server) = server {
+        let Forkserver {
             process,
             lifeline,
             idle,
             ..
-        } = handle;
+        } = server;
         drop((lifeline, idle));
         if !matches!(process.wait(Some(Duration::from_secs(1))), Ok(Some(_))) {
             let _ = process.signal(Signal::KILL);
