@@ -1,3 +1,6 @@
+//! `Process`: a child process built from a function, a value with `run`
+//! or a closure, started with a start method, then joined or signalled.
+
 use std::fmt;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::Arc;
