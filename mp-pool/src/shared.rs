@@ -29,11 +29,10 @@ use mp_pipe::Waitable;
 use mp_process::{CallError, Process, StartMethod};
 use mp_queue::{Queue, QueueBuilder};
 use mp_shm::RawValue;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::wire::{self, Blob, FnRef, Init, Report, TaskMsg};
-use crate::worker;
+use crate::wire::{self, FnRef, Init, Report, TaskMsg, WireBytes};
+use crate::worker::{self, WorkerSetup};
 
 /// Where a job's chunks report.
 pub(crate) trait Sink: Send + Sync {
@@ -76,17 +75,6 @@ pub(crate) struct Config {
     pub(crate) ring_size: usize,
     pub(crate) result_ring_size: usize,
     pub(crate) window: usize,
-}
-
-/// What a worker process receives.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct Boot {
-    pub(crate) worker: u64,
-    pub(crate) tasks: Queue<TaskMsg>,
-    pub(crate) results: Queue<Report>,
-    pub(crate) running: RawValue<u64>,
-    pub(crate) init: Option<Init>,
-    pub(crate) maxtasks: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -254,7 +242,7 @@ impl Shared {
             .build()
             .map_err(|e| fail("a task queue", &e))?;
         let running = RawValue::new(0u64).map_err(|e| fail("a shared slot", &e))?;
-        let boot = Boot {
+        let setup = WorkerSetup {
             worker: id,
             tasks: tasks.clone(),
             results: self.results.clone(),
@@ -262,7 +250,7 @@ impl Shared {
             init: self.config.init.clone(),
             maxtasks: self.config.maxtasks,
         };
-        let mut process = Process::new(worker::worker_main, (boot,))
+        let mut process = Process::new(worker::worker_main, (setup,))
             .name(format!("PoolWorker-{id}"))
             .daemon(true);
         if let Some(method) = self.config.method {
@@ -389,9 +377,9 @@ impl Shared {
                 queue: w.tasks.clone(),
                 msg: TaskMsg::Run {
                     chunk: id,
-                    entry: Blob::Shared(chunk.fref.entry.clone()),
-                    func: Blob::Shared(chunk.fref.func.clone()),
-                    args: Blob::Shared(chunk.args.clone()),
+                    entry: WireBytes::Shared(chunk.fref.entry.clone()),
+                    func: WireBytes::Shared(chunk.fref.func.clone()),
+                    args: WireBytes::Shared(chunk.args.clone()),
                 },
                 chunk: Some(id),
                 bytes,
@@ -602,7 +590,7 @@ impl Shared {
 
     // ----- the result thread's work --------------------------------------
 
-    fn on_done(&self, worker: u64, chunk: u64, busy_ns: u64, output: Result<Blob, CallError>) {
+    fn on_done(&self, worker: u64, chunk: u64, busy_ns: u64, output: Result<WireBytes, CallError>) {
         let mut state = self.lock();
         if let Some(w) = state.workers.iter_mut().find(|w| w.id == worker) {
             if let Some(pos) = w.held.iter().position(|&(c, _)| c == chunk) {
@@ -616,7 +604,7 @@ impl Shared {
         let finished = state.chunks.remove(&chunk);
         self.hand_out(state);
         if let Some(c) = finished {
-            let outcome = output.map(Blob::into_vec).map_err(wire::chunk_error);
+            let outcome = output.map(WireBytes::into_vec).map_err(wire::chunk_error);
             c.sink.deliver(c.seq, c.start, c.n, outcome);
         }
     }
