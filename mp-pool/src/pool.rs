@@ -610,7 +610,7 @@ impl Pool {
                 wire::push_arg::<A>(&mut chunk, item.borrow());
             }
             let n = chunk.len();
-            let args = chunk.finish()?;
+            let args = chunk.finish().map_err(Error::Encode)?;
             collect.expect_chunk();
             if items.peek().is_none() {
                 // Sealed before the last chunk goes out, so that the job
@@ -656,7 +656,7 @@ impl Pool {
             for item in items.by_ref().take(chunksize) {
                 wire::push_arg::<A>(&mut chunk, item.borrow());
             }
-            (chunk.len(), chunk.finish())
+            (chunk.len(), chunk.finish().map_err(Error::Encode))
         });
         Ok(IMap::new(
             self.scheduler.clone(),

@@ -273,10 +273,7 @@ where
             }
         }
     }
-    out.finish().map_err(|e| match e {
-        Error::Encode(why) => CallError::Encode(why),
-        other => CallError::Encode(other.to_string()),
-    })
+    out.finish().map_err(CallError::Encode)
 }
 
 /// Runs the initializer in a worker; a panic is its error.
