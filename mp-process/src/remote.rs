@@ -58,7 +58,7 @@ impl<A: Args, R: Serialize + DeserializeOwned + 'static> RemoteFn<A, R> {
                 "a RemoteFn must be a fn item or a non-capturing closure"
             )
         };
-        drop(f);
+        let _ = f;
         RemoteFn {
             typed: CodeRef::new(typed_entry::<F, A, R> as fn(A) -> R),
             erased: CodeRef::new(erased_entry::<F, A, R> as Erased),

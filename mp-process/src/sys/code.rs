@@ -2,14 +2,20 @@
 //! process running it, and the zero-sized functions made back from them.
 #![allow(unsafe_code)]
 
-/// The zero-sized target `F`, made out of nothing.
-///
-/// Only function items and closures implement the `Fn` traits behind
-/// `Target`, and a zero-sized one is a `fn` item or a closure capturing
-/// nothing: a value with no data and no invariants.
+/// The zero-sized target `F`, made out of nothing: how a re-executed
+/// child, a forkserver child or a process that received a `RemoteFn` gets
+/// the function whose type it was sent.
 pub(crate) fn conjure<A, F: crate::target::Target<A>>() -> F {
-    // SAFETY: see above: `F` is a `fn` item or a closure, and a zero-sized
-    // one (conjure refuses others at compile time) captures no data.
+    // SAFETY: `Target` is sealed and implemented only for `Fn` types that
+    // are `Copy + Send + 'static`, and `mp_internal::conjure` refuses a
+    // non-zero-sized `F` at compile time. Such an `F` is a `fn` item, a
+    // closure that captures nothing, or a closure whose captures are
+    // zero-sized, `Copy` (no destructor, nothing unique), `'static` (no
+    // brand) and `Send`: making a value of it duplicates nothing that must
+    // stay unique and runs no destructor of a value never made. The one
+    // capture no bound can exclude, a `Copy` value that certifies state of
+    // the process that made it, is documented on `Target` (see "Why these
+    // bounds").
     unsafe { mp_internal::conjure::<F>() }
 }
 
