@@ -11,9 +11,9 @@ use rustix::process::{Pid, Signal};
 use serde::{Deserialize, Serialize};
 
 use crate::current::{self, Identity};
-use crate::payload::EntryFn;
+use crate::payload::EntryArgs;
 use crate::state;
-use crate::sys::code::CodeRef;
+use crate::sys::code::{CodeRef, SealedCodeRef};
 
 /// The first message a re-executed child reads.
 #[derive(Serialize, Deserialize)]
@@ -36,8 +36,8 @@ pub(crate) struct ForkserverSetup {
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Job {
     pub(crate) identity: Identity,
-    /// The entry point (a `sys::code::CodeRef` offset).
-    pub(crate) entry: isize,
+    /// The entry point: a `payload::EntryFn`, sealed by the parent.
+    pub(crate) entry: SealedCodeRef,
     pub(crate) args: Vec<u8>,
     pub(crate) fds: Vec<Fd>,
     /// Where a `JoinHandle`'s result goes.
@@ -49,14 +49,24 @@ pub(crate) struct Job {
 pub(crate) fn run_job(job: Job) -> i32 {
     current::become_child(job.identity);
     ensure_panic_banner();
-    // The job came from the parent that re-executed this binary, or from an
-    // authenticated forkserver client running it: the offset is one of ours.
-    let entry = CodeRef::<EntryFn>::from_verified_offset(job.entry).get();
+    // Opened under the authkey the job just installed: the parent sealed
+    // the entry with the same key.
+    let entry = match CodeRef::<EntryArgs, i32>::open(&job.entry) {
+        Ok(entry) => entry.get(),
+        Err(e) => {
+            eprintln!("mp: the child cannot run its entry point: {e}");
+            return 1;
+        }
+    };
     let fds: Vec<OwnedFd> = job.fds.into_iter().map(Fd::into_owned).collect();
     let result = job
         .result
         .map(|fd| Connection::from(UnixStream::from(fd.into_owned())));
-    entry(&job.args, fds, result)
+    entry(EntryArgs {
+        bytes: job.args,
+        fds,
+        result,
+    })
 }
 
 /// Makes this process die with `parent` (the thread that forked it lives as
@@ -109,5 +119,41 @@ pub(crate) fn report_exit(code: i32) {
     {
         // Nobody may listen any more; the server's reaping reports it anyway.
         let _ = rustix::io::write(report, &code.to_le_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answers(_: EntryArgs) -> i32 {
+        42
+    }
+
+    fn doubles(x: u8) -> u8 {
+        2 * x
+    }
+
+    fn job(entry: SealedCodeRef) -> Job {
+        Job {
+            // This process's own authkey: the test does not change it.
+            identity: current::with(|c| c.identity_for("job-test", &[1], false)),
+            entry,
+            args: Vec::new(),
+            fds: Vec::new(),
+            result: None,
+        }
+    }
+
+    #[test]
+    fn a_job_runs_its_sealed_entry_and_refuses_any_other() {
+        let _d = mp_testkit::deadline(std::time::Duration::from_secs(10));
+        let entry = CodeRef::new(answers as crate::payload::EntryFn).seal();
+        assert_eq!(run_job(job(entry)), 42);
+        // A reference sealed for another type is not an entry point: the
+        // child refuses it (exit code 1) instead of calling `doubles` with
+        // an `EntryArgs`.
+        let other = CodeRef::new(doubles as fn(u8) -> u8).seal();
+        assert_eq!(run_job(job(other)), 1);
     }
 }

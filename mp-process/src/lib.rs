@@ -17,7 +17,9 @@
 //! arguments are serde values. Under `Fork` the child simply calls it.
 //! Under `Spawn` and `Forkserver` the child is a fresh copy of this binary:
 //! the parent sends the address of a typed entry point (as an offset, so
-//! address-space randomisation does not matter) and the encoded arguments.
+//! address-space randomisation does not matter, with an HMAC tag keyed by
+//! the process tree's authkey that binds it to its type) and the encoded
+//! arguments.
 //! A start-up hook that runs before `main` receives them, so neither a
 //! program's `main` nor libtest ever sees a child start: a plain `fn main`
 //! and a plain `#[test]` need no `init()` call.

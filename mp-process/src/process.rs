@@ -198,7 +198,7 @@ impl Process {
                 let encoded = payload.encode()?;
                 let job = Job {
                     identity,
-                    entry: CodeRef::new(encoded.entry).offset(),
+                    entry: CodeRef::new(encoded.entry).seal(),
                     args: encoded.bytes,
                     fds: encoded.fds.into_iter().map(Fd::from).collect(),
                     result: self.result.take().map(Fd::from),

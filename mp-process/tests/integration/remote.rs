@@ -67,3 +67,29 @@ fn forged_or_retyped_references_do_not_decode() {
         Err(CallError::Decode(_))
     ));
 }
+
+#[test]
+fn a_reference_never_decodes_as_another_type_of_the_same_name() {
+    let _d = deadline(10 * SECS);
+    // Structs of one name in two blocks: `type_name` cannot tell them apart.
+    let (bytes, wide_name) = {
+        #[derive(Serialize, Deserialize)]
+        struct Item(u64);
+        fn wide(item: Item) -> u64 {
+            item.0
+        }
+        let bytes = postcard::to_allocvec(&RemoteFn::new(wide)).unwrap();
+        (bytes, std::any::type_name::<Item>())
+    };
+    let (decoded, narrow_name) = {
+        #[derive(Serialize, Deserialize)]
+        struct Item(u8);
+        let decoded = postcard::from_bytes::<RemoteFn<(Item,), u64>>(&bytes);
+        (decoded.map(drop), std::any::type_name::<Item>())
+    };
+    assert_eq!(wide_name, narrow_name, "the premise: one name, two types");
+    assert!(
+        decoded.is_err(),
+        "a reference to fn(Item(u64)) decoded as fn(Item(u8))"
+    );
+}
