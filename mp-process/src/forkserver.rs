@@ -107,11 +107,16 @@ fn checkout() -> Result<(Connection, u64)> {
         }
         (server.setup.clone(), server.generation)
     };
-    let conn = Client::builder(setup.address)
+    Ok((connect(&setup)?, generation))
+}
+
+/// Connects to the forkserver `setup` describes; both sides prove they
+/// hold its key (mp_pipe's mutual HMAC handshake).
+fn connect(setup: &ForkserverSetup) -> Result<Connection> {
+    Ok(Client::builder(setup.address.clone())
         .authkey(&setup.authkey)
         .timeout(PEER_TIMEOUT)
-        .connect_now()?;
-    Ok((conn, generation))
+        .connect_now()?)
 }
 
 fn checkin(conn: Connection, generation: u64) {
@@ -374,4 +379,178 @@ pub(crate) fn running_info() -> Option<(u32, Address)> {
     let slot = lock();
     slot.as_ref()
         .map(|h| (h.process.pid, h.setup.address.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    //! Raw-socket peers that speak mp_pipe's handshake by hand: a fake
+    //! client against the real forkserver, and a fake forkserver against
+    //! the real client (`connect`). The framing is mp_pipe's: a 12-byte
+    //! header (payload length as a `u64` LE, descriptor count as a `u32`
+    //! LE), then the payload.
+
+    use std::io::{Read, Write};
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+
+    use super::*;
+    use crate::process::Process;
+
+    const CHALLENGE: &[u8] = b"#MP-CHALLENGE-1#";
+    const WELCOME: &[u8] = b"#WELCOME#";
+    const FAILURE: &[u8] = b"#FAILURE#";
+    const T: Duration = Duration::from_secs(10);
+
+    fn write_frame(stream: &mut UnixStream, payload: &[u8]) {
+        let mut frame = (payload.len() as u64).to_le_bytes().to_vec();
+        frame.extend_from_slice(&0u32.to_le_bytes());
+        frame.extend_from_slice(payload);
+        stream.write_all(&frame).unwrap();
+    }
+
+    /// The next frame's payload; `None` at end of file.
+    fn read_frame(stream: &mut UnixStream) -> Option<Vec<u8>> {
+        let mut header = [0u8; 12];
+        match stream.read_exact(&mut header) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return None,
+            Err(e) => panic!("reading a frame: {e}"),
+        }
+        let len = u64::from_le_bytes(header[..8].try_into().unwrap());
+        assert!(len <= 256, "a {len}-byte handshake frame");
+        let mut payload = vec![0u8; len as usize];
+        stream.read_exact(&mut payload).unwrap();
+        Some(payload)
+    }
+
+    fn socket_address(address: &Address) -> SocketAddr {
+        let Address::Abstract(name) = address else {
+            panic!("the forkserver listens on an abstract address: {address:?}")
+        };
+        SocketAddr::from_abstract_name(name).unwrap()
+    }
+
+    fn returns() {}
+
+    /// The address of this process's forkserver, started if need be.
+    fn forkserver_address() -> Address {
+        let mut p = Process::new(returns, ()).start_method(StartMethod::Forkserver);
+        p.start().unwrap();
+        assert_eq!(p.join_timeout(T).unwrap(), Some(0));
+        running_info().expect("a forkserver runs").1
+    }
+
+    /// A raw connection to the forkserver and the challenge it sent.
+    fn challenged(address: &Address) -> (UnixStream, Vec<u8>) {
+        let mut stream = UnixStream::connect_addr(&socket_address(address)).unwrap();
+        stream.set_read_timeout(Some(T)).unwrap();
+        let challenge = read_frame(&mut stream).expect("a challenge");
+        assert!(challenge.starts_with(CHALLENGE), "{challenge:?}");
+        assert_eq!(challenge.len(), CHALLENGE.len() + 32);
+        (stream, challenge)
+    }
+
+    /// The forkserver told the fake client it failed, then hung up.
+    fn refused(stream: &mut UnixStream) {
+        assert_eq!(read_frame(stream).as_deref(), Some(FAILURE));
+        assert_eq!(read_frame(stream), None, "the connection stays open");
+    }
+
+    #[test]
+    fn the_forkserver_refuses_a_client_that_answers_its_challenge_wrong() {
+        let _d = mp_testkit::deadline(Duration::from_secs(60));
+        let address = forkserver_address();
+        // A digest of the right length that is not HMAC(key, label ++ nonce).
+        let (mut stream, _) = challenged(&address);
+        write_frame(&mut stream, &[0x5a; 32]);
+        refused(&mut stream);
+        // Reflection: the forkserver's own challenge sent back as the answer.
+        let (mut stream, challenge) = challenged(&address);
+        write_frame(&mut stream, &challenge);
+        refused(&mut stream);
+        // It serves the clients that hold its key as before.
+        let mut p = Process::new(returns, ()).start_method(StartMethod::Forkserver);
+        p.start().unwrap();
+        assert_eq!(p.join_timeout(T).unwrap(), Some(0));
+    }
+
+    /// A fake forkserver at a fresh address, and the setup that names it.
+    fn fake_forkserver() -> (UnixListener, ForkserverSetup) {
+        let address = Address::unique();
+        let listener = UnixListener::bind_addr(&socket_address(&address)).unwrap();
+        let setup = ForkserverSetup {
+            address,
+            authkey: mp_pipe::random_authkey(),
+        };
+        (listener, setup)
+    }
+
+    fn accept(listener: &UnixListener) -> UnixStream {
+        let (stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(T)).unwrap();
+        stream
+    }
+
+    /// Plays the server up to the client's challenge, which it returns;
+    /// the fake's own challenge is `nonce`. Also returns the digest the
+    /// client answered `nonce` with.
+    fn welcome(stream: &mut UnixStream, nonce: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        write_frame(stream, &[CHALLENGE, nonce].concat());
+        let digest = read_frame(stream).expect("the client's digest");
+        // The fake cannot check it (it has no key), and lets it pass.
+        write_frame(stream, WELCOME);
+        let challenge = read_frame(stream).expect("the client's challenge");
+        let nonce = challenge
+            .strip_prefix(CHALLENGE)
+            .expect("a challenge")
+            .to_vec();
+        (digest, nonce)
+    }
+
+    fn authentication_failed(outcome: Result<Connection>) {
+        assert!(
+            matches!(outcome, Err(Error::Pipe(mp_pipe::Error::Authentication(_)))),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn a_client_refuses_a_forkserver_that_answers_its_challenge_wrong() {
+        let _d = mp_testkit::deadline(Duration::from_secs(60));
+        let (listener, setup) = fake_forkserver();
+        let client = std::thread::spawn(move || connect(&setup));
+        let mut stream = accept(&listener);
+        welcome(&mut stream, &[7; 32]);
+        write_frame(&mut stream, &[0x5a; 32]);
+        authentication_failed(client.join().unwrap());
+        assert_eq!(read_frame(&mut stream).as_deref(), Some(FAILURE));
+    }
+
+    #[test]
+    fn a_client_refuses_a_forkserver_that_replays_the_clients_own_digest() {
+        let _d = mp_testkit::deadline(Duration::from_secs(60));
+        let (listener, setup) = fake_forkserver();
+        // On one connection: the client's answer to the fake's challenge,
+        // sent back as the fake's answer to the client's challenge.
+        let one = setup.clone();
+        let client = std::thread::spawn(move || connect(&one));
+        let mut stream = accept(&listener);
+        let (digest, _) = welcome(&mut stream, &[7; 32]);
+        write_frame(&mut stream, &digest);
+        authentication_failed(client.join().unwrap());
+
+        // Across two connections (reflection): the first client's challenge
+        // is put to a second client, and its answer replayed to the first.
+        let (first_setup, second_setup) = (setup.clone(), setup);
+        let first = std::thread::spawn(move || connect(&first_setup));
+        let mut first_stream = accept(&listener);
+        let (_, first_nonce) = welcome(&mut first_stream, &[7; 32]);
+        let second = std::thread::spawn(move || connect(&second_setup));
+        let mut second_stream = accept(&listener);
+        let (answer, _) = welcome(&mut second_stream, &first_nonce);
+        write_frame(&mut first_stream, &answer);
+        authentication_failed(first.join().unwrap());
+        drop(second_stream);
+        authentication_failed(second.join().unwrap());
+    }
 }
