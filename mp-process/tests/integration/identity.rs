@@ -147,7 +147,7 @@ fn report_pids(out: Connection) {
 #[test]
 fn the_cached_pid_is_right_in_every_child() {
     let _d = deadline(30 * SECS);
-    // Cached here before any child exists.
+    // Cached here, before the fork below copies the cache.
     assert_eq!(mp_process::pid(), std::process::id());
     let (r, w) = pipe().unwrap();
     // A forked copy of this process (the cache included).
@@ -185,9 +185,10 @@ fn a_capturing_closure_runs_under_fork_only() {
     }
 }
 
-#[test]
-fn start_methods_and_contexts() {
-    let _d = deadline(10 * SECS);
+/// Sets this process's default start method: run in a child of its own,
+/// so that no other test sees the change and no test run before it can
+/// have changed the default it checks.
+fn check_start_methods_and_contexts() {
     assert_eq!(
         get_start_method(),
         StartMethod::Forkserver,
@@ -208,4 +209,14 @@ fn start_methods_and_contexts() {
         mp_process::get_context(None).start_method(),
         StartMethod::Forkserver
     );
+}
+
+#[test]
+fn start_methods_and_contexts() {
+    let _d = deadline(30 * SECS);
+    let checked = Context::new(StartMethod::Spawn)
+        .spawn(check_start_methods_and_contexts, ())
+        .unwrap()
+        .join();
+    assert!(checked.is_ok(), "{checked:?}");
 }

@@ -19,6 +19,11 @@ fn sleeps_then(ms: u64, value: u32) -> u32 {
     value
 }
 
+fn waits_then(release: Connection, value: u32) -> u32 {
+    release.recv::<()>().unwrap();
+    value
+}
+
 fn make_pipe() -> (Connection, Connection) {
     pipe().unwrap()
 }
@@ -56,12 +61,14 @@ fn join_returns_the_value_or_says_why_not() {
 #[test]
 fn join_timeout_can_be_retried() {
     let _d = deadline(30 * SECS);
-    let mut h = mp_process::spawn(sleeps_then, (300, 7)).unwrap();
+    let (release, theirs) = pipe().unwrap();
+    let mut h = mp_process::spawn(waits_then, (theirs, 7)).unwrap();
     assert!(matches!(
         h.join_timeout(Duration::from_millis(20)),
         Err(JoinError::Timeout)
     ));
     assert!(!h.is_finished());
+    release.send(&()).unwrap();
     assert_eq!(h.join_timeout(T).unwrap(), 7);
     assert!(matches!(h.join_timeout(T), Err(JoinError::AlreadyJoined)));
 }
