@@ -136,7 +136,6 @@ mod tests {
 
     fn job(entry: SealedCodeRef) -> Job {
         Job {
-            // This process's own authkey: the test does not change it.
             identity: current::with(|c| c.identity_for("job-test", &[1], false)),
             entry,
             args: Vec::new(),
@@ -145,15 +144,25 @@ mod tests {
         }
     }
 
+    /// Runs a job with the right entry point and one with a reference
+    /// sealed for another type. In a child of its own: `run_job` makes
+    /// the process it runs in the job's child.
+    fn run_two_jobs() -> (i32, i32) {
+        let entry = CodeRef::new(answers as crate::payload::EntryFn).seal();
+        let other = CodeRef::new(doubles as fn(u8) -> u8).seal();
+        (run_job(job(entry)), run_job(job(other)))
+    }
+
     #[test]
     fn a_job_runs_its_sealed_entry_and_refuses_any_other() {
-        let _d = mp_testkit::deadline(std::time::Duration::from_secs(10));
-        let entry = CodeRef::new(answers as crate::payload::EntryFn).seal();
-        assert_eq!(run_job(job(entry)), 42);
-        // A reference sealed for another type is not an entry point: the
-        // child refuses it (exit code 1) instead of calling `doubles` with
-        // an `EntryArgs`.
-        let other = CodeRef::new(doubles as fn(u8) -> u8).seal();
-        assert_eq!(run_job(job(other)), 1);
+        let _d = mp_testkit::deadline(std::time::Duration::from_secs(30));
+        let codes = crate::context::Context::new(crate::method::StartMethod::Spawn)
+            .spawn(run_two_jobs, ())
+            .unwrap()
+            .join()
+            .unwrap();
+        // The other reference is not an entry point: the child refuses it
+        // (exit code 1) instead of calling `doubles` with an `EntryArgs`.
+        assert_eq!(codes, (42, 1));
     }
 }
