@@ -11,7 +11,8 @@ use super::*;
 fn get_timeout_times_out_and_the_task_keeps_running() {
     let _d = mp_testkit::deadline(secs(60));
     let pool = Pool::new(1).unwrap();
-    let result = pool.apply_async(sleep_ms, (600,)).unwrap();
+    let gate = Gate::new();
+    let result = pool.apply_async(after_gate, (gate.path(), 600)).unwrap();
     let t = Instant::now();
     assert_eq!(
         result.get_timeout(Duration::from_millis(200)),
@@ -20,6 +21,7 @@ fn get_timeout_times_out_and_the_task_keeps_running() {
     assert!(t.elapsed() >= Duration::from_millis(200));
     assert!(!result.ready());
     assert!(!result.wait_timeout(Duration::from_millis(10)));
+    gate.open();
     assert_eq!(result.get_timeout(secs(30)), Ok(600));
     assert_eq!(result.get_timeout(secs(1)), Err(Error::ResultTaken));
     assert_eq!(result.successful(), Ok(true));
@@ -29,9 +31,11 @@ fn get_timeout_times_out_and_the_task_keeps_running() {
 fn wait_ready_and_successful() {
     let _d = mp_testkit::deadline(secs(60));
     let pool = Pool::new(2).unwrap();
-    let slow = pool.apply_async(sleep_ms, (300,)).unwrap();
+    let gate = Gate::new();
+    let slow = pool.apply_async(after_gate, (gate.path(), 300)).unwrap();
     assert_eq!(slow.successful(), Err(Error::NotReady));
     assert!(!slow.ready());
+    gate.open();
     slow.wait().unwrap();
     assert!(slow.ready());
     assert_eq!(slow.successful(), Ok(true));

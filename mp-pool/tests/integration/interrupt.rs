@@ -38,8 +38,13 @@ fn sigint_during_map_is_interrupted_and_leaves_no_worker() {
     let mut child = mp_process::spawn(interrupted_map, (theirs,)).unwrap();
     let pids: Vec<u32> = ours.recv_timeout(secs(60)).unwrap();
     assert_eq!(pids.len(), 2);
-    std::thread::sleep(Duration::from_millis(300));
-    sigint(child.process().pid().unwrap());
+    // After sending the pids its main thread only enters `get` and sleeps
+    // there: once it sleeps, the SIGINT lands inside the pool call.
+    let pid = child.process().pid().unwrap();
+    assert!(mp_testkit::eventually(secs(30), || {
+        mp_testkit::proc_info(pid).is_some_and(|p| p.state == 'S')
+    }));
+    sigint(pid);
     let outcome = child.join_timeout(secs(30)).unwrap();
     assert!(outcome.starts_with("Err(Interrupted)"), "{outcome}");
     assert!(all_gone(&pids), "workers left behind");
@@ -64,9 +69,14 @@ fn sigint_outside_pool_calls_still_ends_the_program() {
 fn workers_ignore_sigint() {
     let _d = mp_testkit::deadline(secs(60));
     let pool = Pool::new(2).unwrap();
-    // Both workers are up and running tasks.
-    pool.map_chunked(sleep_ms, [100u64, 100], 1).unwrap();
+    // Both workers have run a task, so both are past their start (where
+    // they ignore SIGINT from then on).
     let pids = pool.pids();
+    let mut seen = std::collections::HashSet::new();
+    assert!(mp_testkit::eventually(secs(30), || {
+        seen.extend(pool.map_chunked(pid_of, 0..4u64, 1).unwrap());
+        seen.len() == 2
+    }));
     let slow = pool.apply_async(sleep_ms, (300,)).unwrap();
     for &pid in &pids {
         sigint(pid);

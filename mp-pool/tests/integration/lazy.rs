@@ -21,16 +21,32 @@ fn imap_yields_in_order_and_imap_unordered_yields_everything() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(chunked, ordered);
-    // Slow items first: unordered results do not wait for them.
-    let delays = [400u64, 1, 1, 1, 1, 1];
-    let mut unordered: Vec<u64> = pool
-        .imap_unordered(sleep_ms, delays)
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(unordered[0], 1, "{unordered:?}");
+    // A held-up item first: unordered results do not wait for it.
+    let gate = Gate::new();
+    let items = [
+        (gate.path(), 400u64),
+        (String::new(), 1),
+        (String::new(), 2),
+    ];
+    let mut it = pool
+        .imap_unordered(
+            |(gate, value): (String, u64)| {
+                if gate.is_empty() {
+                    value
+                } else {
+                    after_gate(gate, value)
+                }
+            },
+            items,
+        )
+        .unwrap();
+    let first = it.next_timeout(secs(30));
+    assert!(matches!(first, Some(Ok(1 | 2))), "{first:?}");
+    gate.open();
+    let mut unordered: Vec<u64> = it.map(Result::unwrap).collect();
+    unordered.push(first.unwrap().unwrap());
     unordered.sort();
-    assert_eq!(unordered, [1, 1, 1, 1, 1, 400]);
+    assert_eq!(unordered, [1, 2, 400]);
     let mut all: Vec<u64> = pool
         .imap_unordered_chunked(square, 0..100u64, 7)
         .unwrap()
@@ -78,8 +94,8 @@ fn imap_holds_only_its_window() {
     for i in 0..10u64 {
         assert_eq!(it.next(), Some(Ok(i * i)));
     }
-    std::thread::sleep(Duration::from_millis(200));
-    // 10 consumed: 4 chunks taken, at most 5 more in flight.
+    // 10 consumed: 4 chunks taken, at most 5 more in flight. (Only `next`
+    // pulls items, on this thread: the count cannot grow behind our back.)
     let n = pulled.load(Ordering::SeqCst);
     assert!(n <= (4 + 5) * 3, "pulled {n}");
 }
@@ -88,13 +104,21 @@ fn imap_holds_only_its_window() {
 fn imap_next_timeout() {
     let _d = mp_testkit::deadline(secs(60));
     let pool = Pool::new(1).unwrap();
-    let mut it = pool.imap(sleep_ms, [500u64, 1]).unwrap();
+    let gate = Gate::new();
+    let items = [(gate.path(), 500u64), (gate.path(), 1)];
+    let mut it = pool
+        .imap(
+            |(gate, value): (String, u64)| after_gate(gate, value),
+            items,
+        )
+        .unwrap();
     let t = Instant::now();
     assert_eq!(
         it.next_timeout(Duration::from_millis(100)),
         Some(Err(Error::Timeout))
     );
     assert!(t.elapsed() >= Duration::from_millis(100));
+    gate.open();
     assert_eq!(it.next_timeout(secs(30)), Some(Ok(500)));
     assert_eq!(it.next_timeout(secs(30)), Some(Ok(1)));
     assert_eq!(it.next_timeout(secs(30)), None);

@@ -65,12 +65,14 @@ fn join_needs_close_or_terminate_first() {
     let pool = Pool::new(1).unwrap();
     assert_eq!(pool.join(), Err(Error::StillRunning));
     assert_eq!(pool.join_timeout(secs(1)), Err(Error::StillRunning));
-    let slow = pool.apply_async(sleep_ms, (1500,)).unwrap();
+    let gate = Gate::new();
+    let slow = pool.apply_async(after_gate, (gate.path(), 1500)).unwrap();
     pool.close();
     assert_eq!(
         pool.join_timeout(Duration::from_millis(100)),
         Err(Error::Timeout)
     );
+    gate.open();
     pool.join_timeout(secs(30)).unwrap();
     assert_eq!(slow.get(), Ok(1500));
 }
@@ -79,17 +81,30 @@ fn join_needs_close_or_terminate_first() {
 fn terminate_is_prompt_with_10000_long_tasks_queued() {
     let _d = mp_testkit::deadline(secs(120));
     let pool = Pool::new(2).unwrap();
+    // The first two tasks go one to each worker (chunks are handed out in
+    // turn) and say so once they run.
+    let running = std::env::temp_dir().join(format!("mp-pool-running-{}", std::process::id()));
+    std::fs::create_dir_all(&running).unwrap();
+    let dir = running.to_str().unwrap().to_owned();
+    let busy: Vec<_> = (0..2)
+        .map(|_| {
+            pool.apply_async(announce_then_sleep, (dir.clone(),))
+                .unwrap()
+        })
+        .collect();
     let results: Vec<_> = (0..10_000)
         .map(|_| pool.apply_async(sleep_ms, (30_000,)).unwrap())
         .collect();
     let long_map = pool.map_async(sleep_ms, vec![30_000u64; 100]).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    let announced = || std::fs::read_dir(&running).map_or(0, |d| d.count());
+    assert!(mp_testkit::eventually(secs(30), || announced() == 2));
+    let _ = std::fs::remove_dir_all(&running);
     let pids = pool.pids();
     let t = Instant::now();
     pool.terminate();
     let took = t.elapsed();
     assert!(took < secs(5), "terminate took {took:?}");
-    for r in results {
+    for r in busy.into_iter().chain(results) {
         assert_eq!(r.get_timeout(secs(5)), Err(Error::Terminated));
     }
     assert_eq!(long_map.get(), Err(Error::Terminated));

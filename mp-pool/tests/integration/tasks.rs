@@ -165,3 +165,49 @@ pub(crate) fn init_state(_: u64) -> (u32, u32, u32) {
         INIT_VALUE.load(Ordering::SeqCst),
     )
 }
+
+/// A gate that tasks in workers wait at until the test opens it. Workers
+/// take no OS handles as arguments, so the gate is a file: open once it
+/// exists.
+pub(crate) struct Gate(std::path::PathBuf);
+
+impl Gate {
+    pub(crate) fn new() -> Gate {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let name = format!("mp-pool-gate-{}-{n}", std::process::id());
+        Gate(std::env::temp_dir().join(name))
+    }
+
+    /// What tasks are given to find the gate.
+    pub(crate) fn path(&self) -> String {
+        self.0.to_str().expect("a UTF-8 temp dir").to_owned()
+    }
+
+    pub(crate) fn open(&self) {
+        std::fs::write(&self.0, b"").unwrap();
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Waits (at most a minute) until the gate at `path` is open; `value`.
+pub(crate) fn after_gate(path: String, value: u64) -> u64 {
+    let open = mp_testkit::eventually(Duration::from_secs(60), || {
+        std::path::Path::new(&path).exists()
+    });
+    assert!(open, "the gate {path} never opened");
+    value
+}
+
+/// Writes this worker's pid into `dir`, then sleeps (to be terminated).
+pub(crate) fn announce_then_sleep(dir: String) -> u64 {
+    let me = std::process::id();
+    std::fs::write(std::path::Path::new(&dir).join(me.to_string()), b"").unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+    0
+}
