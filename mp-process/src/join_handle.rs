@@ -6,7 +6,6 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use mp_pipe::Connection;
-use rustix::net::{AddressFamily, SocketFlags, SocketType};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -14,6 +13,7 @@ use crate::error::{JoinError, Result};
 use crate::method::StartMethod;
 use crate::payload::{Call, Outcome, Returning};
 use crate::process::Process;
+use crate::sys;
 use crate::target::{Args, Target};
 
 /// Runs `target(args...)` in a new child process (default start method)
@@ -71,12 +71,7 @@ impl<R: DeserializeOwned> JoinHandle<R> {
                 "a spawn target must be a fn item or a non-capturing closure"
             )
         };
-        let (ours, theirs) = rustix::net::socketpair(
-            AddressFamily::UNIX,
-            SocketType::STREAM,
-            SocketFlags::CLOEXEC,
-            None,
-        )?;
+        let (ours, theirs) = sys::socket_pair()?;
         let mut process = Process::with_payload(Box::new(Returning(Call { f: target, args })));
         if let Some(method) = method {
             process = process.start_method(method);

@@ -5,7 +5,6 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
 use mp_pipe::Connection;
-use rustix::net::{AddressFamily, SocketFlags, SocketType};
 use rustix::process::{Pid, PidfdFlags};
 
 use crate::children::Child;
@@ -33,12 +32,7 @@ pub(crate) fn exec_self() -> Result<(Connection, u32, std::os::fd::OwnedFd)> {
     if !sys::HOOK_RAN.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(Error::StartUpHookMissing);
     }
-    let (ours, theirs) = rustix::net::socketpair(
-        AddressFamily::UNIX,
-        SocketType::STREAM,
-        SocketFlags::CLOEXEC,
-        None,
-    )?;
+    let (ours, theirs) = sys::socket_pair()?;
     // `theirs` becomes the child's stdin; this process's copy closes once
     // the child is started.
     let pid = starter::run(move || sys::spawn_self(theirs))?;

@@ -8,6 +8,7 @@ mod start_up;
 
 use std::ffi::OsString;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
@@ -70,7 +71,7 @@ pub(crate) fn ignore_sigpipe() {
 /// costs a page-table copy). The child asks to die with its parent itself,
 /// first thing, and checks that the parent named in `MP_PARENT_PID` is still
 /// the one it has.
-pub(crate) fn spawn_self(bootstrap: std::os::fd::OwnedFd) -> io::Result<u32> {
+pub(crate) fn spawn_self(bootstrap: OwnedFd) -> io::Result<u32> {
     let mut command = Command::new("/proc/self/exe");
     if let Some(arg0) = std::env::args_os().next() {
         command.arg0(arg0);
@@ -85,7 +86,7 @@ pub(crate) fn spawn_self(bootstrap: std::os::fd::OwnedFd) -> io::Result<u32> {
 /// Takes the bootstrap descriptor a re-executed child inherits as stdin:
 /// moves it to a new descriptor and reopens stdin on `/dev/null` (a child
 /// reads nothing from its parent's terminal, as in CPython).
-pub(crate) fn take_bootstrap_stdin() -> io::Result<std::os::fd::OwnedFd> {
+pub(crate) fn take_bootstrap_stdin() -> io::Result<OwnedFd> {
     let moved = rustix::io::fcntl_dupfd_cloexec(rustix::stdio::stdin(), 3)?;
     let null = rustix::fs::open(
         "/dev/null",
@@ -94,6 +95,20 @@ pub(crate) fn take_bootstrap_stdin() -> io::Result<std::os::fd::OwnedFd> {
     )?;
     rustix::stdio::dup2_stdin(&null)?;
     Ok(moved)
+}
+
+/// A connected pair of Unix stream sockets, closed on exec: one end for
+/// this process, the other for a child (its bootstrap socket, or a
+/// `JoinHandle`'s result channel).
+pub(crate) fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    let pair = rustix::net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    Ok(pair)
 }
 
 /// Starts a detached OS thread running `body`, created with `pthread_create`
