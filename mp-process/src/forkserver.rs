@@ -311,6 +311,7 @@ impl Server {
             Err(e) => Reply::Failed(format!("cannot create a status pipe: {e}")),
             Ok((status_read, status_write)) => {
                 let parent = rustix::process::getpid();
+                job::check_entry(&job);
                 // The forkserver is single-threaded: a plain fork is safe.
                 match sys::fork() {
                     Ok(None) => {

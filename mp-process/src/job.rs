@@ -69,6 +69,14 @@ pub(crate) fn run_job(job: Job) -> i32 {
     })
 }
 
+/// Checks the job's entry point in this thread under the job's key, so
+/// that a child forked from here finds it checked (see `run_job`). A
+/// forkserver calls this before it forks: its children start sooner,
+/// each by an HMAC. A wrong entry point is left for the child to refuse.
+pub(crate) fn check_entry(job: &Job) {
+    let _ = CodeRef::<EntryArgs, i32>::open_under(&job.entry, &job.identity.authkey);
+}
+
 /// Makes this process die with `parent` (the thread that forked it lives as
 /// long as that process). Fails if the parent is already gone.
 pub(crate) fn die_with_parent(parent: Pid) -> rustix::io::Result<()> {

@@ -102,16 +102,31 @@ impl<A: 'static, R: 'static> CodeRef<A, R> {
         let offset = self.offset as i64;
         SealedCodeRef {
             offset,
-            tag: Self::mac(offset).finalize().into_bytes().into(),
+            tag: crate::current::with(|c| Self::mac(c.authkey(), offset))
+                .finalize()
+                .into_bytes()
+                .into(),
         }
     }
 
     /// The reference `sealed` holds, if its tag is right for `fn(A) -> R`
     /// under this process tree's authkey (compared in constant time).
     pub(crate) fn open(sealed: &SealedCodeRef) -> Result<CodeRef<A, R>, ForgedCodeRef> {
+        crate::current::with(|c| Self::open_under(sealed, c.authkey()))
+    }
+
+    /// Like [`open`](CodeRef::open), under `authkey` rather than this
+    /// process's own: for the forkserver, which checks a job's entry point
+    /// under the key the job brings (the key its child will run under)
+    /// before it forks, so that the child, and every later child of the
+    /// same entry point, finds it checked.
+    pub(crate) fn open_under(
+        sealed: &SealedCodeRef,
+        authkey: &[u8],
+    ) -> Result<CodeRef<A, R>, ForgedCodeRef> {
         let key = (sealed.offset, TypeId::of::<fn(A) -> R>());
         if !OPENED.with(|opened| opened.borrow().contains(&key)) {
-            Self::mac(sealed.offset)
+            Self::mac(authkey, sealed.offset)
                 .verify_slice(&sealed.tag)
                 .map_err(|_| ForgedCodeRef)?;
             OPENED.with(|opened| opened.borrow_mut().insert(key));
@@ -122,15 +137,15 @@ impl<A: 'static, R: 'static> CodeRef<A, R> {
         })
     }
 
-    /// The MAC over an offset and the type `fn(A) -> R`, keyed with this
-    /// process tree's authkey. The type goes in as its `TypeId`, in both
-    /// forms std gives it (what its `Hash` writes, and its `Debug` text):
-    /// the same type gives the same bytes in every process of this binary,
-    /// and two types never share a `TypeId` (what `Any` relies on); a
-    /// `type_name` can be shared (two structs of one name in two blocks).
-    fn mac(offset: i64) -> Hmac<Sha256> {
-        let mut mac = crate::current::with(|c| Hmac::<Sha256>::new_from_slice(c.authkey()))
-            .expect("HMAC takes keys of any length");
+    /// The MAC over an offset and the type `fn(A) -> R`, keyed with
+    /// `authkey`. The type goes in as its `TypeId`, in both forms std gives
+    /// it (what its `Hash` writes, and its `Debug` text): the same type
+    /// gives the same bytes in every process of this binary, and two types
+    /// never share a `TypeId` (what `Any` relies on); a `type_name` can be
+    /// shared (two structs of one name in two blocks).
+    fn mac(authkey: &[u8], offset: i64) -> Hmac<Sha256> {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(authkey).expect("HMAC takes keys of any length");
         mac.update(b"mp CodeRef\0");
         mac.update(&offset.to_le_bytes());
         let signature = TypeId::of::<fn(A) -> R>();
