@@ -1,3 +1,5 @@
+//! The errors of the pool and of its tasks.
+
 use std::fmt;
 
 /// What can go wrong with a pool or one of its tasks.

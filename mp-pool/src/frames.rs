@@ -15,8 +15,6 @@
 use mp_internal::codec::append;
 use serde::Serialize;
 
-use crate::error::Error;
-
 /// Failure kinds: the argument did not encode (in the pool process) ...
 pub(crate) const ARG_ENCODE: u8 = 1;
 /// ... or did not decode (in the worker); the task panicked; its result
@@ -83,9 +81,10 @@ impl FrameWriter {
         self.push_len(0);
     }
 
-    /// The chunk's bytes; an `Encode` error if its item count or one of its
-    /// tables is too large for the chunk's trailing `u32` words.
-    pub(crate) fn finish(mut self) -> Result<Vec<u8>, Error> {
+    /// The chunk's bytes, or why it cannot be framed: its item count or one
+    /// of its tables is too large for the chunk's trailing `u32` words (the
+    /// pool reports it as an `Encode` error).
+    pub(crate) fn finish(mut self) -> Result<Vec<u8>, String> {
         let items = frame_word(self.items, "items")?;
         let lens_len = frame_word(self.lens.len(), "bytes of value lengths")?;
         self.body.truncate(self.valid);
@@ -101,12 +100,12 @@ impl FrameWriter {
 }
 
 /// `n` as one of a chunk's trailing words, or why the chunk cannot be framed.
-fn frame_word(n: usize, what: &str) -> Result<u32, Error> {
+fn frame_word(n: usize, what: &str) -> Result<u32, String> {
     u32::try_from(n).map_err(|_| {
-        Error::Encode(format!(
+        format!(
             "a chunk with {n} {what} is too large to frame (at most {}): use a smaller chunksize",
             u32::MAX
-        ))
+        )
     })
 }
 
@@ -237,7 +236,7 @@ mod tests {
         assert_eq!(frame_word(u32::MAX as usize, "items"), Ok(u32::MAX));
         let too_many = u32::MAX as usize + 1;
         match frame_word(too_many, "items") {
-            Err(Error::Encode(why)) => {
+            Err(why) => {
                 assert!(
                     why.contains(&too_many.to_string()) && why.contains("items"),
                     "{why}"

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 use crate::result::block_until;
-use crate::shared::{Shared, Sink};
+use crate::scheduler::{Scheduler, Sink};
 use crate::wire::{self, FnRef};
 
 /// Chunks that arrived and were not yet taken by the iterator.
@@ -55,7 +55,7 @@ pub(crate) type Feed<'a> = Box<dyn FnMut() -> (usize, Result<Vec<u8>>) + 'a>;
 /// error. If the pool is closed or terminated while chunks are pending,
 /// they yield [`Error::Terminated`] (or the pool's error) and the iterator ends.
 pub struct IMap<'a, R> {
-    shared: Arc<Shared>,
+    scheduler: Arc<Scheduler>,
     sink: Arc<StreamSink<R>>,
     fref: Arc<FnRef>,
     feed: Feed<'a>,
@@ -76,14 +76,14 @@ pub struct IMap<'a, R> {
 
 impl<'a, R: DeserializeOwned + Send + 'static> IMap<'a, R> {
     pub(crate) fn new(
-        shared: Arc<Shared>,
+        scheduler: Arc<Scheduler>,
         fref: Arc<FnRef>,
         feed: Feed<'a>,
         ordered: bool,
         window: usize,
     ) -> IMap<'a, R> {
         IMap {
-            shared,
+            scheduler,
             sink: Arc::new(StreamSink {
                 arrived: Mutex::new(Arrived {
                     chunks: HashMap::new(),
@@ -115,7 +115,7 @@ impl<'a, R: DeserializeOwned + Send + 'static> IMap<'a, R> {
             }
             let sink: Arc<dyn Sink> = self.sink.clone();
             let submitted = args.and_then(|args| {
-                self.shared
+                self.scheduler
                     .submit(sink, self.submitted, self.items, n, &self.fref, args)
             });
             match submitted {
@@ -152,7 +152,7 @@ impl<'a, R: DeserializeOwned + Send + 'static> IMap<'a, R> {
             }
             let wanted = self.taken;
             let ordered = self.ordered;
-            let pool = Arc::downgrade(&self.shared);
+            let pool = Arc::downgrade(&self.scheduler);
             let waited = block_until(
                 &self.sink.arrived,
                 &self.sink.changed,

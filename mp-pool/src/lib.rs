@@ -76,7 +76,7 @@ mod imap;
 mod interrupt;
 mod pool;
 mod result;
-mod shared;
+mod scheduler;
 mod wire;
 mod worker;
 

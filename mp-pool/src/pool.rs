@@ -14,7 +14,8 @@ use crate::frames::FrameWriter;
 use crate::imap::{Feed, IMap};
 use crate::interrupt;
 use crate::result::{AsyncResult, Callbacks, Cell, Collect};
-use crate::shared::{Config, Shared, Sink, on_result_thread};
+use crate::scheduler::result_thread::on_result_thread;
+use crate::scheduler::{Config, Scheduler, Sink};
 use crate::wire::{self, FnRef, Init};
 
 /// The task ring of each worker unless set with [`PoolBuilder::ring_size`].
@@ -156,7 +157,7 @@ impl PoolBuilder {
             window: self.window.unwrap_or((4 * processes).max(8)),
         };
         Ok(Pool {
-            shared: Shared::start(config)?,
+            scheduler: Scheduler::start(config)?,
         })
     }
 }
@@ -195,7 +196,7 @@ impl fmt::Debug for PoolBuilder {
 ///
 /// A pool is `Sync`: threads may share it by reference.
 pub struct Pool {
-    shared: Arc<Shared>,
+    scheduler: Arc<Scheduler>,
 }
 
 /// The chunksize CPython picks for `map`: about four chunks per worker.
@@ -250,13 +251,13 @@ impl Pool {
     /// The number of workers the pool keeps.
     #[doc(alias = "_processes")]
     pub fn processes(&self) -> usize {
-        self.shared.config.processes
+        self.scheduler.config.processes
     }
 
     /// The process ids of the workers alive now (they change as workers
     /// are replaced).
     pub fn pids(&self) -> Vec<u32> {
-        self.shared.pids()
+        self.scheduler.pids()
     }
 
     // ----- apply -----------------------------------------------------------
@@ -502,7 +503,7 @@ impl Pool {
     /// are done (Python's `close()`). Later calls that submit work fail
     /// with [`Error::Closed`].
     pub fn close(&self) {
-        self.shared.close();
+        self.scheduler.close();
     }
 
     /// Stops the workers now (they are killed), without finishing the
@@ -510,7 +511,7 @@ impl Pool {
     /// with [`Error::Terminated`]; returns at once, even with thousands of
     /// tasks queued.
     pub fn terminate(&self) {
-        self.shared.stop(Error::Terminated);
+        self.scheduler.stop(Error::Terminated);
     }
 
     /// Waits for the workers to exit (Python's `join()`); only after
@@ -531,13 +532,13 @@ impl Pool {
     }
 
     fn join_until(&self, deadline: Option<Instant>) -> Result<()> {
-        if self.shared.is_running() {
+        if self.scheduler.is_running() {
             return Err(Error::StillRunning);
         }
         if on_result_thread() {
             return Err(Error::CalledFromCallback);
         }
-        self.shared.join(deadline)
+        self.scheduler.join(deadline)
     }
 
     // ----- internals ---------------------------------------------------------
@@ -598,7 +599,7 @@ impl Pool {
         I: IntoIterator,
         I::Item: Borrow<A>,
     {
-        self.shared.check_open()?;
+        self.scheduler.check_open()?;
         let cell = Cell::new();
         let collect = Collect::<R, T>::new(cell.clone(), finish, callbacks, expected);
         let mut items = items.into_iter().peekable();
@@ -609,7 +610,7 @@ impl Pool {
                 wire::push_arg::<A>(&mut chunk, item.borrow());
             }
             let n = chunk.len();
-            let args = chunk.finish()?;
+            let args = chunk.finish().map_err(Error::Encode)?;
             collect.expect_chunk();
             if items.peek().is_none() {
                 // Sealed before the last chunk goes out, so that the job
@@ -618,7 +619,7 @@ impl Pool {
                 collect.seal();
             }
             let sink: Arc<dyn Sink> = collect.clone();
-            if let Err(e) = self.shared.submit(sink, seq, start, n, &fref, args) {
+            if let Err(e) = self.scheduler.submit(sink, seq, start, n, &fref, args) {
                 collect.forget_chunk();
                 return Err(e);
             }
@@ -629,7 +630,7 @@ impl Pool {
             // No items: nothing will be delivered, finish now.
             collect.seal();
         }
-        Ok(AsyncResult::new(cell, Arc::downgrade(&self.shared)))
+        Ok(AsyncResult::new(cell, Arc::downgrade(&self.scheduler)))
     }
 
     fn lazy<'a, F, A, R, I>(
@@ -647,7 +648,7 @@ impl Pool {
         I::Item: Borrow<A>,
     {
         check_chunksize(chunksize)?;
-        self.shared.check_open()?;
+        self.scheduler.check_open()?;
         let fref = wire::fn_ref(f)?;
         let mut items = items.into_iter();
         let feed: Feed<'a> = Box::new(move || {
@@ -655,14 +656,14 @@ impl Pool {
             for item in items.by_ref().take(chunksize) {
                 wire::push_arg::<A>(&mut chunk, item.borrow());
             }
-            (chunk.len(), chunk.finish())
+            (chunk.len(), chunk.finish().map_err(Error::Encode))
         });
         Ok(IMap::new(
-            self.shared.clone(),
+            self.scheduler.clone(),
             fref,
             feed,
             ordered,
-            self.shared.config.window,
+            self.scheduler.config.window,
         ))
     }
 }
@@ -671,9 +672,9 @@ impl Drop for Pool {
     /// Terminates the pool (as leaving Python's `with Pool() as p:` does)
     /// and reaps its workers: no process is left behind.
     fn drop(&mut self) {
-        self.shared.stop(Error::Terminated);
+        self.scheduler.stop(Error::Terminated);
         if !on_result_thread() {
-            let _ = self.shared.join(Some(Instant::now() + DROP_JOIN));
+            let _ = self.scheduler.join(Some(Instant::now() + DROP_JOIN));
         }
     }
 }
@@ -682,7 +683,7 @@ impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
             .field("processes", &self.processes())
-            .field("running", &self.shared.is_running())
+            .field("running", &self.scheduler.is_running())
             .field("pids", &self.pids())
             .finish()
     }

@@ -10,7 +10,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 use crate::interrupt;
-use crate::shared::{Shared, Sink, on_result_thread};
+use crate::scheduler::result_thread::on_result_thread;
+use crate::scheduler::{Scheduler, Sink};
 use crate::wire;
 
 /// How often a blocked call looks at the SIGINT flag.
@@ -134,7 +135,7 @@ pub(crate) fn block_until<'a, S>(
     lock: &'a Mutex<S>,
     changed: &Condvar,
     deadline: Option<Instant>,
-    pool: &Weak<Shared>,
+    pool: &Weak<Scheduler>,
     mut ready: impl FnMut(&mut S) -> bool,
 ) -> Result<MutexGuard<'a, S>> {
     let mut guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
@@ -198,11 +199,11 @@ pub(crate) fn block_until<'a, S>(
 /// ```
 pub struct AsyncResult<T> {
     cell: Arc<Cell<T>>,
-    pool: Weak<Shared>,
+    pool: Weak<Scheduler>,
 }
 
 impl<T> AsyncResult<T> {
-    pub(crate) fn new(cell: Arc<Cell<T>>, pool: Weak<Shared>) -> AsyncResult<T> {
+    pub(crate) fn new(cell: Arc<Cell<T>>, pool: Weak<Scheduler>) -> AsyncResult<T> {
         AsyncResult { cell, pool }
     }
 

@@ -24,36 +24,36 @@ use crate::frames::{ARG_DECODE, ARG_ENCODE, FrameReader, FrameWriter, PANICKED, 
 /// Shared bytes are an `Arc<Vec<u8>>`, not an `Arc<[u8]>`: a chunk's
 /// freshly framed arguments are shared without copying them.
 #[derive(Clone, Debug)]
-pub(crate) enum Blob {
+pub(crate) enum WireBytes {
     Shared(Arc<Vec<u8>>),
     Owned(Vec<u8>),
 }
 
-impl Blob {
+impl WireBytes {
     pub(crate) fn as_slice(&self) -> &[u8] {
         match self {
-            Blob::Shared(bytes) => bytes,
-            Blob::Owned(bytes) => bytes,
+            WireBytes::Shared(bytes) => bytes,
+            WireBytes::Owned(bytes) => bytes,
         }
     }
 
     pub(crate) fn into_vec(self) -> Vec<u8> {
         match self {
-            Blob::Shared(bytes) => Arc::unwrap_or_clone(bytes),
-            Blob::Owned(bytes) => bytes,
+            WireBytes::Shared(bytes) => Arc::unwrap_or_clone(bytes),
+            WireBytes::Owned(bytes) => bytes,
         }
     }
 }
 
-impl Serialize for Blob {
+impl Serialize for WireBytes {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_bytes(self.as_slice())
     }
 }
 
-impl<'de> Deserialize<'de> for Blob {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Blob, D::Error> {
-        serde_bytes::ByteBuf::deserialize(deserializer).map(|b| Blob::Owned(b.into_vec()))
+impl<'de> Deserialize<'de> for WireBytes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<WireBytes, D::Error> {
+        serde_bytes::ByteBuf::deserialize(deserializer).map(|b| WireBytes::Owned(b.into_vec()))
     }
 }
 
@@ -64,9 +64,9 @@ pub(crate) enum TaskMsg {
     /// chunk runner, `func` that of the user's function, `args` the frames.
     Run {
         chunk: u64,
-        entry: Blob,
-        func: Blob,
-        args: Blob,
+        entry: WireBytes,
+        func: WireBytes,
+        args: WireBytes,
     },
     /// Finish: the pool was closed and has no more work.
     Stop,
@@ -82,7 +82,7 @@ pub(crate) enum Report {
         chunk: u64,
         /// Time spent on the chunk; 0: not measured.
         busy_ns: u64,
-        output: Result<Blob, CallError>,
+        output: Result<WireBytes, CallError>,
     },
     /// The initializer panicked; the worker exits.
     InitFailed { worker: u64, message: String },
@@ -214,9 +214,9 @@ where
 /// A worker's initializer: references and encoded arguments.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Init {
-    pub(crate) entry: Blob,
-    pub(crate) func: Blob,
-    pub(crate) args: Blob,
+    pub(crate) entry: WireBytes,
+    pub(crate) func: WireBytes,
+    pub(crate) args: WireBytes,
 }
 
 impl Init {
@@ -228,9 +228,9 @@ impl Init {
         let encode = |e: postcard::Error| Error::Encode(format!("the initializer: {e}"));
         let entry: InitEntry = RemoteFn::new(run_init::<A>);
         Ok(Init {
-            entry: Blob::Owned(postcard::to_allocvec(&entry).map_err(encode)?),
-            func: Blob::Owned(postcard::to_allocvec(&RemoteFn::new(f)).map_err(encode)?),
-            args: Blob::Owned(postcard::to_allocvec(args).map_err(encode)?),
+            entry: WireBytes::Owned(postcard::to_allocvec(&entry).map_err(encode)?),
+            func: WireBytes::Owned(postcard::to_allocvec(&RemoteFn::new(f)).map_err(encode)?),
+            args: WireBytes::Owned(postcard::to_allocvec(args).map_err(encode)?),
         })
     }
 }
@@ -273,10 +273,7 @@ where
             }
         }
     }
-    out.finish().map_err(|e| match e {
-        Error::Encode(why) => CallError::Encode(why),
-        other => CallError::Encode(other.to_string()),
-    })
+    out.finish().map_err(CallError::Encode)
 }
 
 /// Runs the initializer in a worker; a panic is its error.

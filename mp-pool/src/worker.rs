@@ -1,29 +1,42 @@
-//! The body of a worker process.
+//! A worker process: what it receives when it starts, and its body.
 
 use std::time::{Duration, Instant};
 
 use mp_process::CallError;
+use mp_queue::Queue;
+use mp_shm::RawValue;
+use serde::{Deserialize, Serialize};
 
 use crate::interrupt;
-use crate::shared::Boot;
-use crate::wire::{Blob, ChunkEntry, InitEntry, Report, TaskMsg};
+use crate::wire::{ChunkEntry, Init, InitEntry, Report, TaskMsg, WireBytes};
 
 /// How long a worker waits for a task before it looks whether its pool
 /// process is still there (it also gets a parent-death signal).
 const IDLE_CHECK: Duration = Duration::from_secs(5);
 
+/// What a worker process receives.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct WorkerSetup {
+    pub(crate) worker: u64,
+    pub(crate) tasks: Queue<TaskMsg>,
+    pub(crate) results: Queue<Report>,
+    pub(crate) running: RawValue<u64>,
+    pub(crate) init: Option<Init>,
+    pub(crate) maxtasks: Option<u64>,
+}
+
 /// Runs chunks from the worker's task queue until told to stop, until
 /// `maxtasks` chunks are done, or until the pool process is gone.
-pub(crate) fn worker_main(boot: Boot) {
+pub(crate) fn worker_main(setup: WorkerSetup) {
     interrupt::ignore_in_worker();
-    let Boot {
+    let WorkerSetup {
         worker,
         tasks,
         results,
         running,
         init,
         maxtasks,
-    } = boot;
+    } = setup;
     if let Some(init) = init {
         let outcome = match mp_internal::codec::from_bytes_exact::<InitEntry>(init.entry.as_slice())
         {
@@ -74,7 +87,7 @@ pub(crate) fn worker_main(boot: Boot) {
             worker,
             chunk,
             busy_ns: started.map_or(0, |t| t.elapsed().as_nanos() as u64),
-            output: output.map(Blob::Owned),
+            output: output.map(WireBytes::Owned),
         };
         if results.put(&report).is_err() {
             std::process::exit(70);

@@ -1,9 +1,8 @@
-//! Started children: waiting for them, signalling them, and what happens to
-//! them when this process exits.
+//! Started children: waiting for them, signalling them, and the list of
+//! this process's children.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -11,9 +10,7 @@ use rustix::io::Errno;
 use rustix::process::{Signal, WaitId, WaitIdOptions, WaitIdStatus};
 
 use crate::method::StartMethod;
-
-/// How long a daemon gets between SIGTERM and SIGKILL at exit.
-const DAEMON_GRACE: Duration = Duration::from_secs(1);
+use crate::state::{self, PerProcess};
 
 /// A started child process.
 #[derive(Debug)]
@@ -158,17 +155,14 @@ fn read_status(pipe: &OwnedFd) -> io::Result<Option<i32>> {
     }
 }
 
-static AT_EXIT: AtomicBool = AtomicBool::new(false);
+static CHILDREN: PerProcess<Mutex<Vec<Arc<Child>>>> = PerProcess::new();
 
 fn lock() -> MutexGuard<'static, Vec<Arc<Child>>> {
-    crate::state::lock(&crate::state::get().children)
+    state::lock(CHILDREN.get(|| Mutex::new(Vec::new())))
 }
 
 /// Records a started child; forgets children that have been reaped.
 pub(crate) fn register(child: Arc<Child>) {
-    if !AT_EXIT.swap(true, Ordering::SeqCst) {
-        crate::sys::at_exit(at_exit);
-    }
     let mut children = lock();
     prune(&mut children);
     children.push(child);
@@ -179,41 +173,16 @@ fn prune(children: &mut Vec<Arc<Child>>) {
     children.retain(|c| c.is_ours() && matches!(c.poll_exit(), Ok(None)));
 }
 
-/// The children of this process that are still running (Python's
-/// `active_children()`); finished ones are reaped on the way.
-pub fn active_children() -> Vec<crate::Process> {
+/// The children of this process that are still running; finished ones are
+/// reaped on the way.
+pub(crate) fn active() -> Vec<Arc<Child>> {
     let mut children = lock();
     prune(&mut children);
-    children
-        .iter()
-        .cloned()
-        .map(crate::Process::from_child)
-        .collect()
+    children.clone()
 }
 
-/// What Python does at interpreter exit: terminate daemonic children, then
-/// join the others.
-pub(crate) fn finish_all() {
+/// Takes every child this process recorded (and started itself).
+pub(crate) fn take_ours() -> Vec<Arc<Child>> {
     let children = std::mem::take(&mut *lock());
-    let children: Vec<_> = children.into_iter().filter(|c| c.is_ours()).collect();
-    let (daemons, others): (Vec<_>, Vec<_>) = children.into_iter().partition(|c| c.daemon);
-    for child in &daemons {
-        let _ = child.signal(Signal::TERM);
-    }
-    for child in &daemons {
-        if !matches!(child.wait(Some(DAEMON_GRACE)), Ok(Some(_))) {
-            let _ = child.signal(Signal::KILL);
-            let _ = child.wait(Some(DAEMON_GRACE));
-        }
-    }
-    for child in &others {
-        let _ = child.wait(None);
-    }
-    crate::forkserver::shutdown();
-}
-
-extern "C" fn at_exit() {
-    // Unwinding out of an atexit handler would abort; nothing here panics
-    // by design, and if it did, exiting anyway is the right outcome.
-    let _ = std::panic::catch_unwind(finish_all);
+    children.into_iter().filter(|c| c.is_ours()).collect()
 }

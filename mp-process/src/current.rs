@@ -2,14 +2,14 @@
 //! identity a parent hands to each child.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rustix::process::{Pid, PidfdFlags};
 use serde::{Deserialize, Serialize};
 
 use crate::method::StartMethod;
+use crate::state::{self, PerProcess, pid};
 
 /// What a child is told about itself by its parent.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -26,7 +26,7 @@ pub(crate) struct Identity {
 
 /// This process's own record.
 pub(crate) struct Current {
-    /// The process this record belongs to (a forked copy must not use it).
+    /// This process's id.
     owner: u32,
     name: String,
     ident: Vec<u32>,
@@ -39,18 +39,13 @@ pub(crate) struct Current {
     pub(crate) method_set: bool,
 }
 
-pub(crate) fn lock() -> MutexGuard<'static, Option<Current>> {
-    crate::state::lock(&crate::state::get().current)
-}
+static CURRENT: PerProcess<Mutex<Current>> = PerProcess::new();
 
-/// Runs `f` on this process's record, creating the `MainProcess` record on
-/// first use (or after an unannounced fork).
-pub(crate) fn with<R>(f: impl FnOnce(&mut Current) -> R) -> R {
-    let mut guard = lock();
-    let pid = pid();
-    if guard.as_ref().is_none_or(|c| c.owner != pid) {
-        *guard = Some(Current {
-            owner: pid,
+/// This process's record, `MainProcess` unless it was started as a child.
+fn record() -> &'static Mutex<Current> {
+    CURRENT.get(|| {
+        Mutex::new(Current {
+            owner: pid(),
             name: "MainProcess".to_owned(),
             ident: Vec::new(),
             daemon: false,
@@ -59,18 +54,26 @@ pub(crate) fn with<R>(f: impl FnOnce(&mut Current) -> R) -> R {
             counter: 0,
             method: StartMethod::default(),
             method_set: false,
-        });
-    }
-    f(guard.as_mut().expect("initialised above"))
+        })
+    })
 }
 
-/// Installs a child's identity as this process's record.
-pub(crate) fn become_child(slot: &mut Option<Current>, identity: Identity) {
+fn lock() -> MutexGuard<'static, Current> {
+    state::lock(record())
+}
+
+/// Runs `f` on this process's record.
+pub(crate) fn with<R>(f: impl FnOnce(&mut Current) -> R) -> R {
+    f(&mut lock())
+}
+
+/// Makes `identity` this process's record (a child starting).
+pub(crate) fn become_child(identity: Identity) {
     let parent_fd = Pid::from_raw(identity.parent_pid as i32)
         .and_then(|pid| rustix::process::pidfd_open(pid, PidfdFlags::empty()).ok())
         .map(Arc::new);
-    *slot = Some(Current {
-        owner: std::process::id(),
+    CURRENT.replace(Mutex::new(Current {
+        owner: pid(),
         name: identity.name,
         ident: identity.ident,
         daemon: identity.daemon,
@@ -79,7 +82,7 @@ pub(crate) fn become_child(slot: &mut Option<Current>, identity: Identity) {
         counter: 0,
         method: identity.method,
         method_set: false,
-    });
+    }));
 }
 
 impl Current {
@@ -108,6 +111,11 @@ impl Current {
             method: self.method,
         }
     }
+}
+
+/// The default start method of this process (see `set_start_method`).
+pub(crate) fn default_method() -> StartMethod {
+    with(|c| c.method)
 }
 
 /// The daemon flag a new `Process` inherits (Python copies the creator's).
@@ -155,33 +163,6 @@ impl CurrentProcess {
     }
 }
 
-/// This process's id (Python's `os.getpid()`): `std::process::id()`
-/// without a system call after the first, for checks on hot paths ("was
-/// this process forked since?"). A fork hook clears the cached id in the
-/// child.
-#[inline]
-pub fn pid() -> u32 {
-    match PID.load(Ordering::Relaxed) {
-        0 => cache_pid(),
-        pid => pid,
-    }
-}
-
-static PID: AtomicU32 = AtomicU32::new(0);
-
-#[cold]
-fn cache_pid() -> u32 {
-    static HOOK: AtomicBool = AtomicBool::new(false);
-    mp_internal::on_fork_child(&HOOK, forget_pid);
-    let pid = std::process::id();
-    PID.store(pid, Ordering::Relaxed);
-    pid
-}
-
-extern "C" fn forget_pid() {
-    PID.store(0, Ordering::Relaxed);
-}
-
 /// The process this code runs in (Python's `current_process()`).
 pub fn current_process() -> CurrentProcess {
     with(|c| CurrentProcess {
@@ -196,9 +177,8 @@ pub fn current_process() -> CurrentProcess {
 /// This process's name if it is a child (for panic reports); `None` in the
 /// main process, or if the record is busy (a panic must never wait).
 pub(crate) fn child_name() -> Option<String> {
-    let guard = crate::state::get().current.try_lock().ok()?;
-    let current = guard.as_ref()?;
-    (current.owner == std::process::id() && current.parent.is_some()).then(|| current.name.clone())
+    let current = CURRENT.peek()?.try_lock().ok()?;
+    current.parent.is_some().then(|| current.name.clone())
 }
 
 /// Renames this process (Python's `current_process().name = ...`).

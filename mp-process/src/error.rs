@@ -1,3 +1,5 @@
+//! The errors of starting, joining and signalling processes.
+
 use std::fmt;
 use std::io;
 
@@ -26,7 +28,7 @@ pub enum Error {
     /// could not find its way back; use the `Fork` start method.
     StartUpHookMissing,
     /// `set_start_method` was already called with another method.
-    StartMethodAlreadySet(crate::StartMethod),
+    StartMethodAlreadySet(crate::method::StartMethod),
     /// The forkserver could not be started or talked to.
     Forkserver(String),
     /// Talking to the child over its bootstrap connection failed.

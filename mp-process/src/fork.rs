@@ -13,9 +13,10 @@ use rustix::process::{Pid, PidfdFlags};
 use crate::children::Child;
 use crate::current::Identity;
 use crate::error::Result;
+use crate::exit::{self, Exit};
 use crate::method::StartMethod;
 use crate::payload::Payload;
-use crate::{bootstrap, spawner, state, sys};
+use crate::{current, job, starter, sys};
 
 pub(crate) fn start(
     identity: Identity,
@@ -23,7 +24,7 @@ pub(crate) fn start(
     result: Option<OwnedFd>,
 ) -> Result<Arc<Child>> {
     let child_identity = identity.clone();
-    let pid = spawner::run(move || fork_and_run(child_identity, payload, result))?;
+    let pid = starter::run(move || fork_and_run(child_identity, payload, result))?;
     let pid_t = Pid::from_raw(pid as i32).expect("fork returned a positive pid");
     let pidfd = rustix::process::pidfd_open(pid_t, PidfdFlags::empty())?;
     Ok(Arc::new(Child::new(
@@ -42,7 +43,7 @@ fn fork_and_run(
     result: Option<OwnedFd>,
 ) -> Result<u32> {
     warn_if_threaded();
-    bootstrap::ensure_panic_banner();
+    job::ensure_panic_banner();
     // Half-written lines would be printed twice.
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
@@ -68,13 +69,13 @@ fn fork_and_run(
                 tracked.release_all_except(&keep);
             }
             drop(tracked);
-            state::replace_in_child(identity);
-            if bootstrap::die_with_parent(parent).is_err() {
+            current::become_child(identity);
+            if job::die_with_parent(parent).is_err() {
                 sys::exit_now(1);
             }
             let result = result.map(|fd| Connection::from(UnixStream::from(fd)));
             let code = payload.run(result);
-            bootstrap::finish(code, bootstrap::Exit::Immediately)
+            exit::finish(code, Exit::Immediately)
         }
     }
 }
@@ -83,9 +84,9 @@ fn fork_and_run(
 /// the fork stays locked forever in the child.
 fn warn_if_threaded() {
     static WARNED: AtomicBool = AtomicBool::new(false);
-    // This thread, plus the spawner thread and the caller it is serving,
+    // This thread, plus the starter thread and the caller it is serving,
     // which hold nothing while they wait.
-    let ours = 1 + usize::from(spawner::exists()) + usize::from(spawner::on_spawner_thread());
+    let ours = 1 + usize::from(starter::exists()) + usize::from(starter::on_starter_thread());
     let threads = thread_count();
     if threads > ours && !WARNED.swap(true, Ordering::Relaxed) {
         eprintln!(

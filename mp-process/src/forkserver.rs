@@ -12,7 +12,7 @@
 //! caller has. If the forkserver dies, the next start starts a new one.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use mp_handle::Fd;
@@ -21,12 +21,13 @@ use rustix::pipe::PipeFlags;
 use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::bootstrap::{self, Bootstrap, Exit, Job};
 use crate::children::{Child, exit_code};
 use crate::current::Identity;
 use crate::error::{Error, Result};
+use crate::job::{self, Bootstrap, ForkserverSetup, Job};
 use crate::method::StartMethod;
-use crate::{spawn, sys};
+use crate::state::{self, PerProcess};
+use crate::{reexec, sys};
 
 /// How long a new forkserver may take to report that it listens.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -37,13 +38,6 @@ const PEER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle authenticated connections kept for later starts.
 const MAX_IDLE: usize = 8;
 
-/// What a new forkserver is told.
-#[derive(Clone, Serialize, Deserialize)]
-pub(crate) struct Setup {
-    address: Address,
-    authkey: Vec<u8>,
-}
-
 #[derive(Serialize, Deserialize)]
 enum Reply {
     Started { pid: u32, pidfd: Fd, status: Fd },
@@ -51,18 +45,19 @@ enum Reply {
 }
 
 /// This process's forkserver.
-pub(crate) struct Handle {
-    owner: u32,
+struct Forkserver {
     generation: u64,
     process: Child,
     /// The forkserver exits when this closes.
     lifeline: Connection,
-    setup: Setup,
+    setup: ForkserverSetup,
     idle: Vec<Connection>,
 }
 
-fn lock() -> MutexGuard<'static, Option<Handle>> {
-    crate::state::lock(&crate::state::get().forkserver)
+static FORKSERVER: PerProcess<Mutex<Option<Forkserver>>> = PerProcess::new();
+
+fn lock() -> MutexGuard<'static, Option<Forkserver>> {
+    state::lock(FORKSERVER.get(|| Mutex::new(None)))
 }
 
 /// Starts `job` in a child of the forkserver.
@@ -106,24 +101,29 @@ fn request(conn: &Connection, job: &Job) -> Result<(u32, OwnedFd, OwnedFd)> {
 fn checkout() -> Result<(Connection, u64)> {
     let (setup, generation) = {
         let mut slot = lock();
-        let handle = running(&mut slot)?;
-        if let Some(conn) = handle.idle.pop() {
-            return Ok((conn, handle.generation));
+        let server = running(&mut slot)?;
+        if let Some(conn) = server.idle.pop() {
+            return Ok((conn, server.generation));
         }
-        (handle.setup.clone(), handle.generation)
+        (server.setup.clone(), server.generation)
     };
-    let conn = Client::builder(setup.address)
+    Ok((connect(&setup)?, generation))
+}
+
+/// Connects to the forkserver `setup` describes; both sides prove they
+/// hold its key (mp_pipe's mutual HMAC handshake).
+fn connect(setup: &ForkserverSetup) -> Result<Connection> {
+    Ok(Client::builder(setup.address.clone())
         .authkey(&setup.authkey)
         .timeout(PEER_TIMEOUT)
-        .connect_now()?;
-    Ok((conn, generation))
+        .connect_now()?)
 }
 
 fn checkin(conn: Connection, generation: u64) {
     let mut slot = lock();
-    if let Some(handle) = slot.as_mut().filter(|h| h.generation == generation) {
-        if handle.idle.len() < MAX_IDLE {
-            handle.idle.push(conn);
+    if let Some(server) = slot.as_mut().filter(|h| h.generation == generation) {
+        if server.idle.len() < MAX_IDLE {
+            server.idle.push(conn);
         }
     }
 }
@@ -139,11 +139,10 @@ fn forget_if_dead(generation: u64) {
 }
 
 /// The running forkserver, started (or restarted) as needed.
-fn running(slot: &mut Option<Handle>) -> Result<&mut Handle> {
-    let pid = std::process::id();
+fn running(slot: &mut Option<Forkserver>) -> Result<&mut Forkserver> {
     let alive = slot
         .as_ref()
-        .is_some_and(|h| h.owner == pid && matches!(h.process.poll_exit(), Ok(None)));
+        .is_some_and(|h| matches!(h.process.poll_exit(), Ok(None)));
     if !alive {
         static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let generation = GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -152,12 +151,12 @@ fn running(slot: &mut Option<Handle>) -> Result<&mut Handle> {
     Ok(slot.as_mut().expect("set above"))
 }
 
-fn launch(generation: u64) -> Result<Handle> {
-    let setup = Setup {
+fn launch(generation: u64) -> Result<Forkserver> {
+    let setup = ForkserverSetup {
         address: Address::unique(),
         authkey: mp_pipe::random_authkey(),
     };
-    let (lifeline, pid, pidfd) = spawn::exec_self()?;
+    let (lifeline, pid, pidfd) = reexec::exec_self()?;
     let identity = Identity {
         name: "ForkServer".into(),
         ident: Vec::new(),
@@ -172,8 +171,7 @@ fn launch(generation: u64) -> Result<Handle> {
         .send(&Bootstrap::Forkserver(setup.clone()))
         .and_then(|()| lifeline.recv_timeout::<Result<(), String>>(STARTUP_TIMEOUT));
     match ready {
-        Ok(Ok(())) => Ok(Handle {
-            owner: std::process::id(),
+        Ok(Ok(())) => Ok(Forkserver {
             generation,
             process,
             lifeline,
@@ -194,14 +192,14 @@ fn launch(generation: u64) -> Result<Handle> {
 
 /// At exit: close the lifeline so the forkserver exits, and reap it.
 pub(crate) fn shutdown() {
-    let handle = lock().take();
-    if let Some(handle) = handle.filter(|h| h.owner == std::process::id()) {
-        let Handle {
+    let server = lock().take();
+    if let Some(server) = server {
+        let Forkserver {
             process,
             lifeline,
             idle,
             ..
-        } = handle;
+        } = server;
         drop((lifeline, idle));
         if !matches!(process.wait(Some(Duration::from_secs(1))), Ok(Some(_))) {
             let _ = process.signal(Signal::KILL);
@@ -210,8 +208,10 @@ pub(crate) fn shutdown() {
     }
 }
 
-/// The forkserver's main loop (in the re-executed process); never returns.
-pub(crate) fn serve(lifeline: Connection, setup: Setup) -> ! {
+/// The forkserver's main loop (in the re-executed process): it never
+/// returns in the forkserver, which exits when its parent closes the
+/// lifeline; it returns the job in each child it forks.
+pub(crate) fn serve(lifeline: Connection, setup: ForkserverSetup) -> Job {
     let listener = match Listener::builder(setup.address)
         .authkey(&setup.authkey)
         .handshake_timeout(PEER_TIMEOUT)
@@ -235,8 +235,7 @@ pub(crate) fn serve(lifeline: Connection, setup: Setup) -> ! {
     let job = server.run();
     // In a fresh fork: none of the forkserver's descriptors belong here.
     drop(server);
-    let code = bootstrap::run_job(job);
-    bootstrap::finish(code, Exit::Normally)
+    job
 }
 
 struct Server {
@@ -312,6 +311,7 @@ impl Server {
             Err(e) => Reply::Failed(format!("cannot create a status pipe: {e}")),
             Ok((status_read, status_write)) => {
                 let parent = rustix::process::getpid();
+                job::check_entry(&job);
                 // The forkserver is single-threaded: a plain fork is safe.
                 match sys::fork() {
                     Ok(None) => {
@@ -320,8 +320,8 @@ impl Server {
                         // the client then hears it one hop sooner than by
                         // way of this server's reaping (which still reports
                         // deaths by signal; the first report wins).
-                        bootstrap::report_exit_to(status_write);
-                        if bootstrap::die_with_parent(parent).is_err() {
+                        job::report_exit_to(status_write);
+                        if job::die_with_parent(parent).is_err() {
                             sys::exit_now(1);
                         }
                         return Some(job);
@@ -379,6 +379,179 @@ fn report_exit(served: &Served) -> bool {
 pub(crate) fn running_info() -> Option<(u32, Address)> {
     let slot = lock();
     slot.as_ref()
-        .filter(|h| h.owner == std::process::id())
         .map(|h| (h.process.pid, h.setup.address.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    //! Raw-socket peers that speak mp_pipe's handshake by hand: a fake
+    //! client against the real forkserver, and a fake forkserver against
+    //! the real client (`connect`). The framing is mp_pipe's: a 12-byte
+    //! header (payload length as a `u64` LE, descriptor count as a `u32`
+    //! LE), then the payload.
+
+    use std::io::{Read, Write};
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+
+    use super::*;
+    use crate::process::Process;
+
+    const CHALLENGE: &[u8] = b"#MP-CHALLENGE-1#";
+    const WELCOME: &[u8] = b"#WELCOME#";
+    const FAILURE: &[u8] = b"#FAILURE#";
+    const T: Duration = Duration::from_secs(10);
+
+    fn write_frame(stream: &mut UnixStream, payload: &[u8]) {
+        let mut frame = (payload.len() as u64).to_le_bytes().to_vec();
+        frame.extend_from_slice(&0u32.to_le_bytes());
+        frame.extend_from_slice(payload);
+        stream.write_all(&frame).unwrap();
+    }
+
+    /// The next frame's payload; `None` at end of file.
+    fn read_frame(stream: &mut UnixStream) -> Option<Vec<u8>> {
+        let mut header = [0u8; 12];
+        match stream.read_exact(&mut header) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return None,
+            Err(e) => panic!("reading a frame: {e}"),
+        }
+        let len = u64::from_le_bytes(header[..8].try_into().unwrap());
+        assert!(len <= 256, "a {len}-byte handshake frame");
+        let mut payload = vec![0u8; len as usize];
+        stream.read_exact(&mut payload).unwrap();
+        Some(payload)
+    }
+
+    fn socket_address(address: &Address) -> SocketAddr {
+        let Address::Abstract(name) = address else {
+            panic!("the forkserver listens on an abstract address: {address:?}")
+        };
+        SocketAddr::from_abstract_name(name).unwrap()
+    }
+
+    fn returns() {}
+
+    /// The address of this process's forkserver, started if need be.
+    fn forkserver_address() -> Address {
+        let mut p = Process::new(returns, ()).start_method(StartMethod::Forkserver);
+        p.start().unwrap();
+        assert_eq!(p.join_timeout(T).unwrap(), Some(0));
+        running_info().expect("a forkserver runs").1
+    }
+
+    /// A raw connection to the forkserver and the challenge it sent.
+    fn challenged(address: &Address) -> (UnixStream, Vec<u8>) {
+        let mut stream = UnixStream::connect_addr(&socket_address(address)).unwrap();
+        stream.set_read_timeout(Some(T)).unwrap();
+        let challenge = read_frame(&mut stream).expect("a challenge");
+        assert!(challenge.starts_with(CHALLENGE), "{challenge:?}");
+        assert_eq!(challenge.len(), CHALLENGE.len() + 32);
+        (stream, challenge)
+    }
+
+    /// The forkserver told the fake client it failed, then hung up.
+    fn refused(stream: &mut UnixStream) {
+        assert_eq!(read_frame(stream).as_deref(), Some(FAILURE));
+        assert_eq!(read_frame(stream), None, "the connection stays open");
+    }
+
+    #[test]
+    fn the_forkserver_refuses_a_client_that_answers_its_challenge_wrong() {
+        let _d = mp_testkit::deadline(Duration::from_secs(60));
+        let address = forkserver_address();
+        // A digest of the right length that is not HMAC(key, label ++ nonce).
+        let (mut stream, _) = challenged(&address);
+        write_frame(&mut stream, &[0x5a; 32]);
+        refused(&mut stream);
+        // Reflection: the forkserver's own challenge sent back as the answer.
+        let (mut stream, challenge) = challenged(&address);
+        write_frame(&mut stream, &challenge);
+        refused(&mut stream);
+        // It serves the clients that hold its key as before.
+        let mut p = Process::new(returns, ()).start_method(StartMethod::Forkserver);
+        p.start().unwrap();
+        assert_eq!(p.join_timeout(T).unwrap(), Some(0));
+    }
+
+    /// A fake forkserver at a fresh address, and the setup that names it.
+    fn fake_forkserver() -> (UnixListener, ForkserverSetup) {
+        let address = Address::unique();
+        let listener = UnixListener::bind_addr(&socket_address(&address)).unwrap();
+        let setup = ForkserverSetup {
+            address,
+            authkey: mp_pipe::random_authkey(),
+        };
+        (listener, setup)
+    }
+
+    fn accept(listener: &UnixListener) -> UnixStream {
+        let (stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(T)).unwrap();
+        stream
+    }
+
+    /// Plays the server up to the client's challenge, which it returns;
+    /// the fake's own challenge is `nonce`. Also returns the digest the
+    /// client answered `nonce` with.
+    fn welcome(stream: &mut UnixStream, nonce: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        write_frame(stream, &[CHALLENGE, nonce].concat());
+        let digest = read_frame(stream).expect("the client's digest");
+        // The fake cannot check it (it has no key), and lets it pass.
+        write_frame(stream, WELCOME);
+        let challenge = read_frame(stream).expect("the client's challenge");
+        let nonce = challenge
+            .strip_prefix(CHALLENGE)
+            .expect("a challenge")
+            .to_vec();
+        (digest, nonce)
+    }
+
+    fn authentication_failed(outcome: Result<Connection>) {
+        assert!(
+            matches!(outcome, Err(Error::Pipe(mp_pipe::Error::Authentication(_)))),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn a_client_refuses_a_forkserver_that_answers_its_challenge_wrong() {
+        let _d = mp_testkit::deadline(Duration::from_secs(60));
+        let (listener, setup) = fake_forkserver();
+        let client = std::thread::spawn(move || connect(&setup));
+        let mut stream = accept(&listener);
+        welcome(&mut stream, &[7; 32]);
+        write_frame(&mut stream, &[0x5a; 32]);
+        authentication_failed(client.join().unwrap());
+        assert_eq!(read_frame(&mut stream).as_deref(), Some(FAILURE));
+    }
+
+    #[test]
+    fn a_client_refuses_a_forkserver_that_replays_the_clients_own_digest() {
+        let _d = mp_testkit::deadline(Duration::from_secs(60));
+        let (listener, setup) = fake_forkserver();
+        // On one connection: the client's answer to the fake's challenge,
+        // sent back as the fake's answer to the client's challenge.
+        let one = setup.clone();
+        let client = std::thread::spawn(move || connect(&one));
+        let mut stream = accept(&listener);
+        let (digest, _) = welcome(&mut stream, &[7; 32]);
+        write_frame(&mut stream, &digest);
+        authentication_failed(client.join().unwrap());
+
+        // Across two connections (reflection): the first client's challenge
+        // is put to a second client, and its answer replayed to the first.
+        let (first_setup, second_setup) = (setup.clone(), setup);
+        let first = std::thread::spawn(move || connect(&first_setup));
+        let mut first_stream = accept(&listener);
+        let (_, first_nonce) = welcome(&mut first_stream, &[7; 32]);
+        let second = std::thread::spawn(move || connect(&second_setup));
+        let mut second_stream = accept(&listener);
+        let (answer, _) = welcome(&mut second_stream, &first_nonce);
+        write_frame(&mut first_stream, &answer);
+        authentication_failed(first.join().unwrap());
+        drop(second_stream);
+        authentication_failed(second.join().unwrap());
+    }
 }

@@ -17,7 +17,9 @@
 //! arguments are serde values. Under `Fork` the child simply calls it.
 //! Under `Spawn` and `Forkserver` the child is a fresh copy of this binary:
 //! the parent sends the address of a typed entry point (as an offset, so
-//! address-space randomisation does not matter) and the encoded arguments.
+//! address-space randomisation does not matter, with an HMAC tag keyed by
+//! the process tree's authkey that binds it to its type) and the encoded
+//! arguments.
 //! A start-up hook that runs before `main` receives them, so neither a
 //! program's `main` nor libtest ever sees a child start: a plain `fn main`
 //! and a plain `#[test]` need no `init()` call.
@@ -56,36 +58,46 @@
 //! ```
 #![deny(missing_docs)]
 
-mod bootstrap;
-mod children;
-mod current;
+// Grouped in the order of dependence: a module uses only modules of its
+// own group or of the groups above it (sys::start_up, the hook that runs
+// before `main`, is the one exception: it calls bootstrap, the top).
+// The bottom: what a process is and what the OS offers.
 mod error;
-mod fork;
-mod forkserver;
-mod handle;
 mod method;
-mod payload;
-mod process;
-mod remote;
-mod spawn;
-mod spawner;
 mod state;
 mod sys;
 mod target;
+// This process, its children, and what a child is handed.
+mod children;
+mod current;
+mod job;
+mod payload;
+mod remote;
+// The start methods and how a process ends.
+mod exit;
+mod fork;
+mod forkserver;
+mod reexec;
+mod starter;
+// The public faces, then the child's side of a start.
+mod bootstrap;
+mod context;
+mod join_handle;
+mod process;
 
-pub use children::active_children;
-pub use current::{
-    CurrentProcess, ParentProcess, cpu_count, current_process, parent_process, pid,
-    set_current_name,
-};
-pub use error::{Error, JoinError, Result};
-pub use handle::{JoinHandle, spawn};
-pub use method::{
-    Context, StartMethod, get_all_start_methods, get_context, get_start_method, set_start_method,
+pub use context::{
+    Context, get_all_start_methods, get_context, get_start_method, set_start_method,
     set_start_method_force,
 };
-pub use process::Process;
+pub use current::{
+    CurrentProcess, ParentProcess, cpu_count, current_process, parent_process, set_current_name,
+};
+pub use error::{Error, JoinError, Result};
+pub use join_handle::{JoinHandle, spawn};
+pub use method::StartMethod;
+pub use process::{Process, active_children};
 pub use remote::{CallError, ErasedFn, RemoteFn, decode_results};
+pub use state::pid;
 pub use target::{Args, Run, Target};
 
 /// The running forkserver's pid and listening address, if any. For tests

@@ -9,12 +9,22 @@ use mp_pipe::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::sys;
+use crate::sys::code;
 use crate::target::{Args, Run, Target};
 
 /// What a re-executed or forkserver child calls: decode the body from its
 /// bytes and handles, run it, and return the exit code.
-pub(crate) type EntryFn = fn(&[u8], Vec<OwnedFd>, Option<Connection>) -> i32;
+pub(crate) type EntryFn = fn(EntryArgs) -> i32;
+
+/// The arguments of an [`EntryFn`].
+pub(crate) struct EntryArgs {
+    /// The encoded body.
+    pub(crate) bytes: Vec<u8>,
+    /// The descriptors that travelled with it.
+    pub(crate) fds: Vec<OwnedFd>,
+    /// Where a `JoinHandle`'s result goes.
+    pub(crate) result: Option<Connection>,
+}
 
 /// A body encoded for another process.
 pub(crate) struct Encoded {
@@ -42,8 +52,9 @@ trait Decode: Payload + Sized {
     fn decode(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<Self, mp_handle::Error>;
 }
 
-fn entry<P: Decode>(bytes: &[u8], fds: Vec<OwnedFd>, result: Option<Connection>) -> i32 {
-    match P::decode(bytes, fds) {
+fn entry<P: Decode>(args: EntryArgs) -> i32 {
+    let EntryArgs { bytes, fds, result } = args;
+    match P::decode(&bytes, fds) {
         Ok(payload) => Box::new(payload).run(result),
         Err(e) => {
             let message = format!("the child could not decode its arguments: {e}");
@@ -97,7 +108,7 @@ impl<F: Target<A>, A: Args> Payload for Call<F, A> {
 
 impl<F: Target<A>, A: Args> Decode for Call<F, A> {
     fn decode(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<Self, mp_handle::Error> {
-        let f = sys::conjure::<A, F>();
+        let f = code::conjure::<A, F>();
         Ok(Call {
             f,
             args: mp_handle::decode(bytes, fds)?,

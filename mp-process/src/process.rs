@@ -1,3 +1,6 @@
+//! `Process`: a child process built from a function, a value with `run`
+//! or a closure, started with a start method, then joined or signalled.
+
 use std::fmt;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::Arc;
@@ -7,13 +10,14 @@ use mp_handle::Fd;
 use mp_pipe::Waitable;
 use rustix::process::Signal;
 
-use crate::bootstrap::Job;
 use crate::children::{self, Child};
 use crate::error::{Error, Result};
-use crate::method::{StartMethod, get_start_method};
+use crate::job::Job;
+use crate::method::StartMethod;
 use crate::payload::{Call, Closure, Payload, RunValue};
+use crate::sys::code::CodeRef;
 use crate::target::{Args, Run, Target};
-use crate::{current, fork, forkserver, spawn, sys};
+use crate::{current, exit, fork, forkserver, reexec};
 
 /// A child process (Python's `multiprocessing.Process`).
 ///
@@ -172,7 +176,7 @@ impl Process {
 
     /// The start method this process uses (or will use).
     pub fn get_start_method(&self) -> StartMethod {
-        self.method.unwrap_or_else(get_start_method)
+        self.method.unwrap_or_else(current::default_method)
     }
 
     /// Starts the child. Starting twice is [`Error::AlreadyStarted`].
@@ -194,13 +198,13 @@ impl Process {
                 let encoded = payload.encode()?;
                 let job = Job {
                     identity,
-                    entry: sys::CodeRef::new(encoded.entry).offset(),
+                    entry: CodeRef::new(encoded.entry).seal(),
                     args: encoded.bytes,
                     fds: encoded.fds.into_iter().map(Fd::from).collect(),
                     result: self.result.take().map(Fd::from),
                 };
                 let child = if method == StartMethod::Spawn {
-                    spawn::start(job)?
+                    reexec::start(job)?
                 } else {
                     forkserver::start(job)?
                 };
@@ -209,7 +213,7 @@ impl Process {
                 child
             }
         };
-        children::register(child.clone());
+        exit::track(child.clone());
         self.child = Some(child);
         Ok(())
     }
@@ -287,6 +291,15 @@ impl Process {
             Err(Error::NotOurChild)
         }
     }
+}
+
+/// The children of this process that are still running (Python's
+/// `active_children()`); finished ones are reaped on the way.
+pub fn active_children() -> Vec<Process> {
+    children::active()
+        .into_iter()
+        .map(Process::from_child)
+        .collect()
 }
 
 impl<T: Run> From<T> for Process {

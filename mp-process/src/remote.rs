@@ -1,33 +1,29 @@
 //! Function references that other processes of this program can call: how
 //! a pool hands different functions to long-lived workers.
 
-use std::any::TypeId;
-use std::collections::HashSet;
 use std::fmt;
-use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Mutex, PoisonError};
 
-use hmac::{Hmac, KeyInit, Mac};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use sha2::Sha256;
 
-use crate::sys::{self, CodeRef};
+use crate::sys::code::{self, CodeRef, SealedCodeRef};
 use crate::target::{Args, Target};
 use mp_internal::panic_message;
 
 /// The type-erased form of a call: encoded arguments in, encoded results out.
-type Erased = fn(&[u8]) -> Result<Vec<u8>, CallError>;
+type Erased = CodeRef<Vec<u8>, Result<Vec<u8>, CallError>>;
 
 /// A plain function `f(A..) -> R` that any process running this program
 /// can call, and that can travel to it as a serde value.
 ///
 /// It is a reference to code already in the binary, never code itself. Its
-/// encoding carries an HMAC-SHA256 tag keyed with the process tree's
+/// encoding carries HMAC-SHA256 tags keyed with the process tree's
 /// authkey ([`current_process().authkey()`](crate::current_process), which
-/// children inherit), so only processes of this tree can make one that
-/// decodes; anything else is a decode error, never a call.
+/// children inherit) over each code offset and the `TypeId` of its
+/// signature, so only processes of this tree can make one that decodes,
+/// and only as the types it was made with; anything else is a decode
+/// error, never a call.
 ///
 /// ```
 /// use mp_process::RemoteFn;
@@ -44,9 +40,8 @@ type Erased = fn(&[u8]) -> Result<Vec<u8>, CallError>;
 /// assert_eq!(mp_process::decode_results::<u64>(&results, 2).unwrap(), [Ok(8), Ok(64)]);
 /// ```
 pub struct RemoteFn<A, R> {
-    typed: CodeRef<fn(A) -> R>,
-    erased: CodeRef<Erased>,
-    _sig: PhantomData<fn(A) -> R>,
+    typed: CodeRef<A, R>,
+    erased: Erased,
 }
 
 impl<A: Args, R: Serialize + DeserializeOwned + 'static> RemoteFn<A, R> {
@@ -58,11 +53,10 @@ impl<A: Args, R: Serialize + DeserializeOwned + 'static> RemoteFn<A, R> {
                 "a RemoteFn must be a fn item or a non-capturing closure"
             )
         };
-        drop(f);
+        let _ = f;
         RemoteFn {
-            typed: CodeRef::new(typed_entry::<F, A, R> as fn(A) -> R),
-            erased: CodeRef::new(erased_entry::<F, A, R> as Erased),
-            _sig: PhantomData,
+            typed: CodeRef::new(typed_entry::<F, A, R>),
+            erased: CodeRef::new(erased_entry::<F, A, R>),
         }
     }
 
@@ -78,18 +72,6 @@ impl<A: Args, R: Serialize + DeserializeOwned + 'static> RemoteFn<A, R> {
             erased: self.erased,
         }
     }
-
-    /// The MAC over a reference's offsets and signature, keyed with this
-    /// process tree's authkey.
-    fn mac(typed: i64, erased: i64) -> Hmac<Sha256> {
-        let key = crate::current::with(|c| c.authkey().to_vec());
-        let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes keys of any length");
-        mac.update(b"mp RemoteFn\0");
-        mac.update(&typed.to_le_bytes());
-        mac.update(&erased.to_le_bytes());
-        mac.update(std::any::type_name::<(A, R)>().as_bytes());
-        mac
-    }
 }
 
 /// A function reference without its types: encoded arguments in (a
@@ -98,7 +80,7 @@ impl<A: Args, R: Serialize + DeserializeOwned + 'static> RemoteFn<A, R> {
 /// by [`RemoteFn::erase`]; travels inside a [`RemoteFn`].
 #[derive(Clone, Copy)]
 pub struct ErasedFn {
-    erased: CodeRef<Erased>,
+    erased: Erased,
 }
 
 impl ErasedFn {
@@ -106,7 +88,7 @@ impl ErasedFn {
     /// item's `Err`; the call as a whole fails only if `args` does not
     /// decode or a result does not encode.
     pub fn call(&self, args: &[u8]) -> Result<Vec<u8>, CallError> {
-        (self.erased.get())(args)
+        (self.erased.get())(args.to_vec())
     }
 }
 
@@ -162,18 +144,18 @@ pub fn decode_results<R: DeserializeOwned>(
 }
 
 fn typed_entry<F: Target<A, Output = R>, A, R>(args: A) -> R {
-    sys::conjure::<A, F>().call(args)
+    code::conjure::<A, F>().call(args)
 }
 
-fn erased_entry<F, A, R>(input: &[u8]) -> Result<Vec<u8>, CallError>
+fn erased_entry<F, A, R>(input: Vec<u8>) -> Result<Vec<u8>, CallError>
 where
     F: Target<A, Output = R>,
     A: Args,
     R: Serialize,
 {
     let args: Vec<A> =
-        mp_handle::decode(input, Vec::new()).map_err(|e| CallError::Decode(e.to_string()))?;
-    let f = sys::conjure::<A, F>();
+        mp_handle::decode(&input, Vec::new()).map_err(|e| CallError::Decode(e.to_string()))?;
+    let f = code::conjure::<A, F>();
     let mut out = Vec::with_capacity(args.len() * 8);
     for a in args {
         let result = catch_unwind(AssertUnwindSafe(|| f.call(a))).map_err(|p| panic_message(&*p));
@@ -187,54 +169,29 @@ where
     Ok(out)
 }
 
-/// `(typed, erased, signature)` triples already verified in this process.
-static VERIFIED: Mutex<Option<HashSet<(isize, isize, TypeId)>>> = Mutex::new(None);
-
 #[derive(Serialize, Deserialize)]
 struct Wire {
-    typed: i64,
-    erased: i64,
-    tag: [u8; 32],
+    typed: SealedCodeRef,
+    erased: SealedCodeRef,
 }
 
 impl<A: Args, R: Serialize + DeserializeOwned + 'static> Serialize for RemoteFn<A, R> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let (typed, erased) = (self.typed.offset() as i64, self.erased.offset() as i64);
-        let tag = Self::mac(typed, erased).finalize().into_bytes().into();
-        Wire { typed, erased, tag }.serialize(serializer)
+        Wire {
+            typed: self.typed.seal(),
+            erased: self.erased.seal(),
+        }
+        .serialize(serializer)
     }
 }
 
 impl<'de, A: Args, R: Serialize + DeserializeOwned + 'static> Deserialize<'de> for RemoteFn<A, R> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<RemoteFn<A, R>, D::Error> {
         let wire = Wire::deserialize(deserializer)?;
-        let (typed, erased) = (wire.typed as isize, wire.erased as isize);
-        let key = (typed, erased, TypeId::of::<(A, R)>());
-        let known = VERIFIED
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .is_some_and(|s| s.contains(&key));
-        if !known {
-            // Constant-time comparison of the tag.
-            if Self::mac(wire.typed, wire.erased)
-                .verify_slice(&wire.tag)
-                .is_err()
-            {
-                return Err(serde::de::Error::custom(
-                    "not a function reference made by this process tree (wrong authkey or signature)",
-                ));
-            }
-            VERIFIED
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .get_or_insert_with(HashSet::new)
-                .insert(key);
-        }
+        let forged = |e| serde::de::Error::custom(format_args!("a function reference: {e}"));
         Ok(RemoteFn {
-            typed: CodeRef::from_verified_offset(typed),
-            erased: CodeRef::from_verified_offset(erased),
-            _sig: PhantomData,
+            typed: CodeRef::open(&wire.typed).map_err(forged)?,
+            erased: CodeRef::open(&wire.erased).map_err(forged)?,
         })
     }
 }

@@ -1,54 +1,83 @@
-//! This process's mp state, in one place that a forked child can replace.
+//! This process's mp state: values that belong to one process, which a
+//! forked child starts afresh instead of using its copy.
 //!
 //! A `fork` copies memory but only the calling thread: a lock another thread
-//! held at that instant stays locked forever in the child. So the child never
-//! touches its copy of this state. It installs a fresh one instead (its
-//! identity comes from its job, nothing else of the parent's state is
-//! needed), and the copy is simply never used again.
+//! held at that instant stays locked forever in the child. So a child never
+//! touches its copy of a [`PerProcess`] value: the first use in a process
+//! whose id differs from the value's owner makes a fresh one (the copy is
+//! leaked, never dropped). A forked child that has an identity of its own
+//! installs it with [`PerProcess::replace`].
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::children::Child;
-use crate::current::{Current, Identity};
-use crate::forkserver;
-use crate::spawner::Spawner;
 use crate::sys::Leaked;
 
-pub(crate) struct State {
-    pub(crate) current: Mutex<Option<Current>>,
-    pub(crate) children: Mutex<Vec<Arc<Child>>>,
-    pub(crate) forkserver: Mutex<Option<forkserver::Handle>>,
-    pub(crate) spawner: Mutex<Option<Spawner>>,
+/// A value of this process, made on first use in each process.
+pub(crate) struct PerProcess<T> {
+    slot: Leaked<(u32, T)>,
 }
 
-impl State {
-    fn new(current: Option<Current>) -> State {
-        State {
-            current: Mutex::new(current),
-            children: Mutex::new(Vec::new()),
-            forkserver: Mutex::new(None),
-            spawner: Mutex::new(None),
+impl<T: 'static> PerProcess<T> {
+    pub(crate) const fn new() -> PerProcess<T> {
+        PerProcess {
+            slot: Leaked::new(),
         }
     }
-}
 
-static STATE: Leaked<State> = Leaked::new();
+    /// This process's value, made with `init` on its first use here.
+    pub(crate) fn get(&self, init: impl FnOnce() -> T) -> &'static T {
+        let me = pid();
+        let (_, value) = self
+            .slot
+            .get_or_replace(|(owner, _)| *owner != me, || (me, init()));
+        value
+    }
 
-/// This process's state.
-pub(crate) fn get() -> &'static State {
-    STATE.get_or_init(|| State::new(None))
-}
+    /// This process's value, if it was made.
+    pub(crate) fn peek(&self) -> Option<&'static T> {
+        let me = pid();
+        self.slot
+            .get()
+            .filter(|(owner, _)| *owner == me)
+            .map(|(_, value)| value)
+    }
 
-/// In a freshly forked child: start over as `identity`, without locking
-/// (or dropping) anything the parent's threads may have held.
-pub(crate) fn replace_in_child(identity: Identity) {
-    let mut current = None;
-    crate::current::become_child(&mut current, identity);
-    STATE.replace(State::new(current));
+    /// Makes `value` this process's value (the previous one is leaked).
+    pub(crate) fn replace(&self, value: T) {
+        self.slot.replace((pid(), value));
+    }
 }
 
 /// Locks one of the state's mutexes; a panic elsewhere never makes the
 /// state unusable (every critical section leaves it consistent).
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// This process's id (Python's `os.getpid()`): `std::process::id()`
+/// without a system call after the first, for checks on hot paths ("was
+/// this process forked since?"). A fork hook clears the cached id in the
+/// child.
+#[inline]
+pub fn pid() -> u32 {
+    match PID.load(Ordering::Relaxed) {
+        0 => cache_pid(),
+        pid => pid,
+    }
+}
+
+static PID: AtomicU32 = AtomicU32::new(0);
+
+#[cold]
+fn cache_pid() -> u32 {
+    static HOOK: AtomicBool = AtomicBool::new(false);
+    mp_internal::on_fork_child(&HOOK, forget_pid);
+    let pid = std::process::id();
+    PID.store(pid, Ordering::Relaxed);
+    pid
+}
+
+extern "C" fn forget_pid() {
+    PID.store(0, Ordering::Relaxed);
 }

@@ -7,13 +7,58 @@ use serde::de::DeserializeOwned;
 /// A function a child process can run with arguments `Args` (a tuple, like
 /// Python's `args=(a, b)`).
 ///
-/// Implemented for every `Fn(A1, .., An) -> R` with up to 12 arguments.
-/// [`Process::new`](crate::Process::new) additionally requires the function
-/// to be zero-sized — a `fn` item or a closure that captures nothing — so the
-/// child can find it in its own copy of the binary under every start method.
-/// A capturing closure needs [`Process::from_closure`](crate::Process::from_closure)
-/// and the `Fork` start method.
-pub trait Target<Args>: Send + 'static {
+/// Implemented for every `Fn(A1, .., An) -> R` with up to 12 arguments
+/// that is `Copy`, `Send` and `'static`, and for nothing else (the trait is
+/// sealed). [`Process::new`](crate::Process::new), [`spawn`](crate::spawn)
+/// and [`RemoteFn::new`](crate::RemoteFn::new) additionally require the
+/// function to be zero-sized (a compile-time check): a `fn` item or a
+/// closure that captures nothing, so the child can find it in its own copy
+/// of the binary under every start method. A capturing closure needs
+/// [`Process::from_closure`](crate::Process::from_closure) and the `Fork`
+/// start method.
+///
+/// # Why these bounds
+///
+/// A re-executed or forkserver child, and a process that calls a
+/// `RemoteFn` it received, gets the function's *type*, not a value, and
+/// makes the value back out of nothing. That is sound only for a value
+/// that carries nothing beyond its type: a `fn` item, or a closure that
+/// captures nothing. Zero size leaves one way to carry something, a
+/// zero-sized capture, and the bounds shut what they can of it:
+///
+/// - `Copy`: a unique token or a guard (a value with a `Drop`) is never
+///   `Copy`, so none is duplicated or dropped without having been made;
+/// - `'static`: a branded token (`GhostToken<'id>`) carries its brand as a
+///   lifetime;
+/// - `Send`: a token tied to its thread stays there;
+/// - sealed: no type of another crate (a unit struct whose value proves
+///   something) can be made a `Target` by an impl.
+///
+/// ```compile_fail,E0277
+/// // A closure holding a unique token is refused: it is not `Copy`.
+/// struct Token;
+/// let token = Token;
+/// let p = mp_process::Process::new(move || drop(&token), ());
+/// ```
+///
+/// ```compile_fail,E0277
+/// // Only functions are targets: the trait is sealed.
+/// #[derive(Clone, Copy)]
+/// struct Proof;
+/// impl mp_process::Target<u8> for Proof {
+///     type Output = ();
+///     fn call(&self, _: u8) {}
+/// }
+/// ```
+///
+/// What no bound can tell apart on stable Rust: a closure that captures a
+/// zero-sized, `Copy`, `Send`, `'static` value whose existence certifies
+/// something about the process that made it (that some initialisation ran
+/// *there*) would be made in a child where that never happened. No trait
+/// is implemented only by non-capturing closures and `fn` items, and the
+/// coercion to a `fn` pointer that tells them apart needs the concrete
+/// type, which generic code never has. Capture nothing.
+pub trait Target<Args>: sealed::Sealed<Args> + Copy + Send + 'static {
     /// What the function returns.
     type Output;
 
@@ -27,11 +72,21 @@ pub trait Args: Serialize + DeserializeOwned + Send + 'static {}
 
 impl<T: Serialize + DeserializeOwned + Send + 'static> Args for T {}
 
+mod sealed {
+    /// Only the functions `impl_target!` names are targets.
+    pub trait Sealed<Args> {}
+}
+
 macro_rules! impl_target {
     ($($arg:ident),*) => {
+        impl<Func, Ret, $($arg),*> sealed::Sealed<($($arg,)*)> for Func
+        where
+            Func: Fn($($arg),*) -> Ret + Copy + Send + 'static,
+        {}
+
         impl<Func, Ret, $($arg),*> Target<($($arg,)*)> for Func
         where
-            Func: Fn($($arg),*) -> Ret + Send + 'static,
+            Func: Fn($($arg),*) -> Ret + Copy + Send + 'static,
         {
             type Output = Ret;
 

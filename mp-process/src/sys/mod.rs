@@ -1,8 +1,14 @@
-//! Every `unsafe` operation of this crate, each with the reason it holds.
+//! Every `unsafe` operation of this crate, each with the reason it holds:
+//! the OS calls here, references to code in [`code`], and the start-up
+//! hook in `start_up`.
 #![allow(unsafe_code)]
+
+pub(crate) mod code;
+mod start_up;
 
 use std::ffi::OsString;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
@@ -19,25 +25,6 @@ pub(crate) const PARENT_ENV: &str = "MP_PARENT_PID";
 /// so a re-executed copy of this binary will run it too).
 pub(crate) static HOOK_RAN: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
-
-ctor::declarative::ctor! {
-    // SAFETY: the hook only reads the environment, and when it finds the
-    // bootstrap variable it becomes the child: it is the first and only code
-    // of this process to run (no other thread exists yet).
-    #[ctor(unsafe, priority = late)]
-    fn mp_start_up_hook() {
-        HOOK_RAN.store(true, std::sync::atomic::Ordering::Relaxed);
-        if std::env::var_os(BOOTSTRAP_ENV).is_some() {
-            let parent = std::env::var_os(PARENT_ENV);
-            // SAFETY: no other thread exists before `main`.
-            unsafe {
-                std::env::remove_var(BOOTSTRAP_ENV);
-                std::env::remove_var(PARENT_ENV);
-            }
-            crate::bootstrap::child_main(parent);
-        }
-    }
-}
 
 /// `fork()`: `Ok(None)` in the child, `Ok(Some(pid))` in the parent.
 ///
@@ -76,28 +63,6 @@ pub(crate) fn ignore_sigpipe() {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 }
 
-/// The zero-sized target `F`, made out of nothing.
-///
-/// Only function items and closures implement the `Fn` traits behind
-/// `Target`, and a zero-sized one is a `fn` item or a closure capturing
-/// nothing: a value with no data and no invariants.
-pub(crate) fn conjure<A, F: crate::Target<A>>() -> F {
-    // SAFETY: see above: `F` is a `fn` item or a closure, and a zero-sized
-    // one (conjure refuses others at compile time) captures no data.
-    unsafe { mp_internal::conjure::<F>() }
-}
-
-/// A fixed point of this binary's code that entry points are measured from.
-#[inline(never)]
-fn anchor() -> i32 {
-    // A distinct body keeps the linker from folding this with another function.
-    std::hint::black_box(0x6d70)
-}
-
-fn anchor_address() -> isize {
-    anchor as fn() -> i32 as *const () as usize as isize
-}
-
 /// Re-executes this binary (`/proc/self/exe`) with `bootstrap` as the
 /// child's stdin.
 ///
@@ -106,7 +71,7 @@ fn anchor_address() -> isize {
 /// costs a page-table copy). The child asks to die with its parent itself,
 /// first thing, and checks that the parent named in `MP_PARENT_PID` is still
 /// the one it has.
-pub(crate) fn spawn_self(bootstrap: std::os::fd::OwnedFd) -> io::Result<u32> {
+pub(crate) fn spawn_self(bootstrap: OwnedFd) -> io::Result<u32> {
     let mut command = Command::new("/proc/self/exe");
     if let Some(arg0) = std::env::args_os().next() {
         command.arg0(arg0);
@@ -121,7 +86,7 @@ pub(crate) fn spawn_self(bootstrap: std::os::fd::OwnedFd) -> io::Result<u32> {
 /// Takes the bootstrap descriptor a re-executed child inherits as stdin:
 /// moves it to a new descriptor and reopens stdin on `/dev/null` (a child
 /// reads nothing from its parent's terminal, as in CPython).
-pub(crate) fn take_bootstrap_stdin() -> io::Result<std::os::fd::OwnedFd> {
+pub(crate) fn take_bootstrap_stdin() -> io::Result<OwnedFd> {
     let moved = rustix::io::fcntl_dupfd_cloexec(rustix::stdio::stdin(), 3)?;
     let null = rustix::fs::open(
         "/dev/null",
@@ -130,6 +95,20 @@ pub(crate) fn take_bootstrap_stdin() -> io::Result<std::os::fd::OwnedFd> {
     )?;
     rustix::stdio::dup2_stdin(&null)?;
     Ok(moved)
+}
+
+/// A connected pair of Unix stream sockets, closed on exec: one end for
+/// this process, the other for a child (its bootstrap socket, or a
+/// `JoinHandle`'s result channel).
+pub(crate) fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    let pair = rustix::net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    Ok(pair)
 }
 
 /// Starts a detached OS thread running `body`, created with `pthread_create`
@@ -159,38 +138,64 @@ pub(crate) fn spawn_plain_thread(body: Box<dyn FnOnce() + Send>) -> io::Result<(
     Ok(())
 }
 
-/// A process-global value that is created once and can be replaced (in a
-/// forked child) without locking: old values are leaked, never freed, so a
-/// `&'static` handed out earlier stays valid.
+/// A process-global value that can be replaced without locking: old values
+/// are leaked, never dropped or freed, so a `&'static` handed out earlier
+/// stays valid (and a forked child never touches its copy of a value that
+/// another thread of the parent may have been using).
 pub(crate) struct Leaked<T>(std::sync::atomic::AtomicPtr<T>);
 
-impl<T> Leaked<T> {
+impl<T: 'static> Leaked<T> {
     pub(crate) const fn new() -> Leaked<T> {
         Leaked(std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()))
     }
 
-    pub(crate) fn get_or_init(&self, init: impl FnOnce() -> T) -> &'static T {
-        use std::sync::atomic::Ordering;
-        let mut ptr = self.0.load(Ordering::Acquire);
-        if ptr.is_null() {
-            let fresh = Box::into_raw(Box::new(init()));
-            match self.0.compare_exchange(
-                std::ptr::null_mut(),
-                fresh,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => ptr = fresh,
-                Err(winner) => {
-                    // SAFETY: `fresh` was never published; it is still ours.
-                    drop(unsafe { Box::from_raw(fresh) });
-                    ptr = winner;
-                }
-            }
-        }
+    /// The value, if one was made.
+    pub(crate) fn get(&self) -> Option<&'static T> {
+        let current = self.0.load(std::sync::atomic::Ordering::Acquire);
         // SAFETY: every published pointer comes from `Box::into_raw` and is
         // never freed (see `replace`), so it is valid for 'static.
-        unsafe { &*ptr }
+        (!current.is_null()).then(|| unsafe { &*current })
+    }
+
+    /// The value, made with `init` if there is none yet or if `stale` says
+    /// the one there is stale (that one is leaked).
+    pub(crate) fn get_or_replace(
+        &self,
+        stale: impl Fn(&T) -> bool,
+        init: impl FnOnce() -> T,
+    ) -> &'static T {
+        use std::sync::atomic::Ordering;
+        let mut current = self.0.load(Ordering::Acquire);
+        let mut init = Some(init);
+        let mut fresh: *mut T = std::ptr::null_mut();
+        loop {
+            if !current.is_null() {
+                // SAFETY: every published pointer comes from `Box::into_raw`
+                // and is never freed (see `replace`), so it is valid for
+                // 'static.
+                let value = unsafe { &*current };
+                if !stale(value) {
+                    if !fresh.is_null() {
+                        // SAFETY: `fresh` was never published; it is still ours.
+                        drop(unsafe { Box::from_raw(fresh) });
+                    }
+                    return value;
+                }
+            }
+            if fresh.is_null() {
+                let init = init.take().expect("made at most once");
+                fresh = Box::into_raw(Box::new(init()));
+            }
+            match self
+                .0
+                .compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire)
+            {
+                // SAFETY: as above: `fresh` is published now and never freed.
+                Ok(_) => return unsafe { &*fresh },
+                // Another thread published first: look at its value.
+                Err(winner) => current = winner,
+            }
+        }
     }
 
     pub(crate) fn replace(&self, value: T) {
@@ -199,62 +204,3 @@ impl<T> Leaked<T> {
         self.0.store(fresh, std::sync::atomic::Ordering::Release);
     }
 }
-
-/// A function pointer of type `F` (a `fn(..) -> ..` type), stored as an
-/// offset from the anchor so that it means the same function in every
-/// process running this binary.
-pub(crate) struct CodeRef<F> {
-    offset: isize,
-    _fn: std::marker::PhantomData<F>,
-}
-
-impl<F: Copy> CodeRef<F> {
-    /// The reference to `f`, which must be a function pointer.
-    pub(crate) fn new(f: F) -> CodeRef<F> {
-        const {
-            assert!(
-                std::mem::size_of::<F>() == std::mem::size_of::<*const ()>(),
-                "CodeRef holds fn pointers"
-            )
-        };
-        // SAFETY: `F` is pointer-sized and only ever a fn pointer type here
-        // (every caller passes one); reading it as a raw pointer is exact.
-        let address = unsafe { std::mem::transmute_copy::<F, *const ()>(&f) };
-        CodeRef {
-            offset: (address as usize as isize).wrapping_sub(anchor_address()),
-            _fn: std::marker::PhantomData,
-        }
-    }
-
-    /// A reference from a received offset. Callers must only pass offsets
-    /// made by [`CodeRef::new`] for the same `F` in a process running this
-    /// binary, and verified as such (`RemoteFn` checks an HMAC keyed by the
-    /// process tree's authkey before it calls this).
-    pub(crate) fn from_verified_offset(offset: isize) -> CodeRef<F> {
-        CodeRef {
-            offset,
-            _fn: std::marker::PhantomData,
-        }
-    }
-
-    pub(crate) fn offset(&self) -> isize {
-        self.offset
-    }
-
-    /// The function pointer.
-    pub(crate) fn get(&self) -> F {
-        let address = anchor_address().wrapping_add(self.offset) as usize as *const ();
-        // SAFETY: the offset was made by `new` from an `F` in this same
-        // binary (directly, or verified on receipt; see above), so
-        // `address` is that function; `F` is pointer-sized.
-        unsafe { std::mem::transmute_copy::<*const (), F>(&address) }
-    }
-}
-
-impl<F> Clone for CodeRef<F> {
-    fn clone(&self) -> CodeRef<F> {
-        *self
-    }
-}
-
-impl<F> Copy for CodeRef<F> {}

@@ -5,14 +5,13 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
 use mp_pipe::Connection;
-use rustix::net::{AddressFamily, SocketFlags, SocketType};
 use rustix::process::{Pid, PidfdFlags};
 
-use crate::bootstrap::{Bootstrap, Job};
 use crate::children::Child;
 use crate::error::{Error, Result};
+use crate::job::{Bootstrap, Job};
 use crate::method::StartMethod;
-use crate::{spawner, sys};
+use crate::{starter, sys};
 
 pub(crate) fn start(job: Job) -> Result<Arc<Child>> {
     let identity = job.identity.clone();
@@ -33,15 +32,10 @@ pub(crate) fn exec_self() -> Result<(Connection, u32, std::os::fd::OwnedFd)> {
     if !sys::HOOK_RAN.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(Error::StartUpHookMissing);
     }
-    let (ours, theirs) = rustix::net::socketpair(
-        AddressFamily::UNIX,
-        SocketType::STREAM,
-        SocketFlags::CLOEXEC,
-        None,
-    )?;
+    let (ours, theirs) = sys::socket_pair()?;
     // `theirs` becomes the child's stdin; this process's copy closes once
     // the child is started.
-    let pid = spawner::run(move || sys::spawn_self(theirs))?;
+    let pid = starter::run(move || sys::spawn_self(theirs))?;
     let pidfd = rustix::process::pidfd_open(
         Pid::from_raw(pid as i32).expect("spawn returned a positive pid"),
         PidfdFlags::empty(),

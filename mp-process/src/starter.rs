@@ -3,19 +3,20 @@
 //! Linux sends a child's parent-death signal when the *thread* that forked
 //! it exits, not the process. So children are forked from a thread that
 //! lives as long as the process: the main thread when it is the caller, and
-//! otherwise one long-lived `mp-spawner` thread. A child started from a
+//! otherwise one long-lived `mp-starter` thread. A child started from a
 //! short-lived worker thread (or a test thread) is then not killed when that
 //! thread ends, but still dies with the process.
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::MutexGuard;
 use std::sync::mpsc::{self, Sender};
+use std::sync::{Mutex, MutexGuard};
+
+use crate::state::{self, PerProcess};
 
 type Job = Box<dyn FnOnce() + Send>;
 
-pub(crate) struct Spawner {
-    owner: u32,
+pub(crate) struct Starter {
     jobs: Sender<Job>,
 }
 
@@ -23,30 +24,30 @@ thread_local! {
     static ON_SPAWNER: Cell<bool> = const { Cell::new(false) };
 }
 
-fn lock() -> MutexGuard<'static, Option<Spawner>> {
-    crate::state::lock(&crate::state::get().spawner)
+static STARTER: PerProcess<Mutex<Option<Starter>>> = PerProcess::new();
+
+fn lock() -> MutexGuard<'static, Option<Starter>> {
+    state::lock(STARTER.get(|| Mutex::new(None)))
 }
 
 fn on_main_thread() -> bool {
     rustix::thread::gettid() == rustix::process::getpid()
 }
 
-/// Whether the calling thread is the spawner thread.
-pub(crate) fn on_spawner_thread() -> bool {
+/// Whether the calling thread is the starter thread.
+pub(crate) fn on_starter_thread() -> bool {
     ON_SPAWNER.with(Cell::get)
 }
 
-/// Whether this process has a spawner thread.
+/// Whether this process has a starter thread.
 pub(crate) fn exists() -> bool {
-    lock()
-        .as_ref()
-        .is_some_and(|s| s.owner == std::process::id())
+    lock().is_some()
 }
 
 /// Runs `f` on a thread that lives as long as the process, and returns its
 /// result (a panic in `f` resumes in the caller).
 pub(crate) fn run<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-    if on_main_thread() || on_spawner_thread() {
+    if on_main_thread() || on_starter_thread() {
         return f();
     }
     let (tx, rx) = mpsc::sync_channel(1);
@@ -55,39 +56,26 @@ pub(crate) fn run<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> 
     });
     {
         let mut slot = lock();
-        let pid = std::process::id();
-        if slot.as_ref().is_none_or(|s| s.owner != pid) {
-            // A record copied by a raw fork names a thread that does not
-            // exist here; forget it without touching its channel.
-            if let Some(stale) = slot.take() {
-                std::mem::forget(stale);
-            }
-            *slot = Some(start());
-        }
-        slot.as_ref()
-            .expect("set above")
+        slot.get_or_insert_with(start)
             .jobs
             .send(job)
-            .expect("the mp-spawner thread never exits");
+            .expect("the mp-starter thread never exits");
     }
-    match rx.recv().expect("the mp-spawner thread never exits") {
+    match rx.recv().expect("the mp-starter thread never exits") {
         Ok(value) => value,
         Err(panic) => resume_unwind(panic),
     }
 }
 
-fn start() -> Spawner {
+fn start() -> Starter {
     let (jobs, queue) = mpsc::channel::<Job>();
     crate::sys::spawn_plain_thread(Box::new(move || {
-        let _ = rustix::thread::set_name(c"mp-spawner");
+        let _ = rustix::thread::set_name(c"mp-starter");
         ON_SPAWNER.with(|f| f.set(true));
         for job in queue {
             job();
         }
     }))
-    .expect("cannot start the mp-spawner thread");
-    Spawner {
-        owner: std::process::id(),
-        jobs,
-    }
+    .expect("cannot start the mp-starter thread");
+    Starter { jobs }
 }

@@ -1,16 +1,19 @@
+//! `spawn` and `JoinHandle`: a child process whose `join` returns the
+//! function's value, like `std::thread::spawn` across processes.
+
 use std::marker::PhantomData;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use mp_pipe::Connection;
-use rustix::net::{AddressFamily, SocketFlags, SocketType};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::Process;
 use crate::error::{JoinError, Result};
 use crate::method::StartMethod;
 use crate::payload::{Call, Outcome, Returning};
+use crate::process::Process;
+use crate::sys;
 use crate::target::{Args, Target};
 
 /// Runs `target(args...)` in a new child process (default start method)
@@ -68,12 +71,7 @@ impl<R: DeserializeOwned> JoinHandle<R> {
                 "a spawn target must be a fn item or a non-capturing closure"
             )
         };
-        let (ours, theirs) = rustix::net::socketpair(
-            AddressFamily::UNIX,
-            SocketType::STREAM,
-            SocketFlags::CLOEXEC,
-            None,
-        )?;
+        let (ours, theirs) = sys::socket_pair()?;
         let mut process = Process::with_payload(Box::new(Returning(Call { f: target, args })));
         if let Some(method) = method {
             process = process.start_method(method);

@@ -1,15 +1,18 @@
-//! The pool's state in this process and its two threads.
+//! The scheduler: the pool's state in this process (its workers, the
+//! chunks waiting for one, the chunks each holds) and how chunks are handed
+//! out. Its two threads have a file each: [`result_thread`] and
+//! [`supervisor`].
 //!
 //! - Chunks wait in `pending` until a worker has room; each worker has its
 //!   own task queue and takes a bounded number of chunks at a time (enough
 //!   queued work that it never idles, few enough that the others get
 //!   their share), so the pool always knows which chunks a worker holds.
-//! - The result thread takes reports off the one shared result queue,
+//! - The result thread takes reports off the one scheduler result queue,
 //!   routes them to their jobs, and hands out more chunks.
 //! - The supervisor thread waits on the workers' sentinels. When one ends
 //!   it posts `Died` on the result queue, behind everything the worker put
 //!   before dying; the result thread then fails the chunk the worker was
-//!   running (its shared "running" slot says which) with `WorkerLost`,
+//!   running (its scheduler "running" slot says which) with `WorkerLost`,
 //!   queues the chunks it had not started again, and the supervisor starts
 //!   a replacement.
 //!
@@ -17,38 +20,29 @@
 //! worker whose queue has room for it (or that has nothing queued), so a
 //! put never waits on a busy worker.
 
-use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use mp_pipe::Waitable;
-use mp_process::{CallError, Process, StartMethod};
+use mp_process::{Process, StartMethod};
 use mp_queue::{Queue, QueueBuilder};
 use mp_shm::RawValue;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::wire::{self, Blob, FnRef, Init, Report, TaskMsg};
-use crate::worker;
+use crate::wire::{FnRef, Init, Report, TaskMsg, WireBytes};
+use crate::worker::{self, WorkerSetup};
+
+pub(crate) mod result_thread;
+mod supervisor;
 
 /// Where a job's chunks report.
 pub(crate) trait Sink: Send + Sync {
     /// Chunk `seq` of the job (items `start..start + n`) finished: its
     /// result frames, or why it failed as a whole.
     fn deliver(&self, seq: usize, start: usize, n: usize, outcome: Result<Vec<u8>>);
-}
-
-thread_local! {
-    static RESULT_THREAD: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Whether this thread is a pool's result thread (where callbacks run).
-pub(crate) fn on_result_thread() -> bool {
-    RESULT_THREAD.with(Cell::get)
 }
 
 /// How much queued work a worker should hold, in time.
@@ -76,17 +70,6 @@ pub(crate) struct Config {
     pub(crate) ring_size: usize,
     pub(crate) result_ring_size: usize,
     pub(crate) window: usize,
-}
-
-/// What a worker process receives.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct Boot {
-    pub(crate) worker: u64,
-    pub(crate) tasks: Queue<TaskMsg>,
-    pub(crate) results: Queue<Report>,
-    pub(crate) running: RawValue<u64>,
-    pub(crate) init: Option<Init>,
-    pub(crate) maxtasks: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,8 +132,8 @@ struct Put {
     bytes: usize,
 }
 
-pub(crate) struct Shared {
-    me: Weak<Shared>,
+pub(crate) struct Scheduler {
+    me: Weak<Scheduler>,
     pub(crate) config: Config,
     state: Mutex<State>,
     results: Queue<Report>,
@@ -161,9 +144,9 @@ pub(crate) struct Shared {
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
-impl Shared {
+impl Scheduler {
     /// Starts the workers and the two threads.
-    pub(crate) fn start(config: Config) -> Result<Arc<Shared>> {
+    pub(crate) fn start(config: Config) -> Result<Arc<Scheduler>> {
         let results = QueueBuilder::new()
             .ring_size(config.result_ring_size)
             .build()
@@ -172,7 +155,7 @@ impl Shared {
             rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
         )
         .map_err(|e| Error::Start(format!("a pipe: {e}")))?;
-        let shared = Arc::new_cyclic(|me| Shared {
+        let scheduler = Arc::new_cyclic(|me| Scheduler {
             me: me.clone(),
             config,
             state: Mutex::new(State {
@@ -194,11 +177,11 @@ impl Shared {
             finished_changed: Condvar::new(),
             threads: Mutex::new(Vec::new()),
         });
-        for _ in 0..shared.config.processes {
-            match shared.start_worker() {
-                Ok(worker) => shared.lock().workers.push(worker),
+        for _ in 0..scheduler.config.processes {
+            match scheduler.start_worker() {
+                Ok(worker) => scheduler.lock().workers.push(worker),
                 Err(e) => {
-                    for w in &shared.lock().workers {
+                    for w in &scheduler.lock().workers {
                         let _ = w.process.kill();
                         let _ = w.process.join_timeout(Duration::from_secs(5));
                     }
@@ -206,32 +189,32 @@ impl Shared {
                 }
             }
         }
-        let spawn = |name: &str, body: fn(Arc<Shared>)| {
-            let shared2 = shared.clone();
+        let spawn = |name: &str, body: fn(Arc<Scheduler>)| {
+            let scheduler2 = scheduler.clone();
             std::thread::Builder::new()
                 .name(name.to_owned())
-                .spawn(move || body(shared2))
+                .spawn(move || body(scheduler2))
                 .map_err(|e| Error::Start(format!("a thread: {e}")))
         };
         let handles = [
-            spawn("mp-pool results", result_thread),
-            spawn("mp-pool supervisor", supervisor_thread),
+            spawn("mp-pool results", result_thread::run),
+            spawn("mp-pool supervisor", supervisor::run),
         ];
         let mut threads = Vec::new();
         for handle in handles {
             match handle {
                 Ok(h) => threads.push(h),
                 Err(e) => {
-                    shared.stop(Error::Terminated);
+                    scheduler.stop(Error::Terminated);
                     return Err(e);
                 }
             }
         }
-        *shared
+        *scheduler
             .threads
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = threads;
-        Ok(shared)
+        Ok(scheduler)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -253,8 +236,8 @@ impl Shared {
             .ring_size(self.config.ring_size)
             .build()
             .map_err(|e| fail("a task queue", &e))?;
-        let running = RawValue::new(0u64).map_err(|e| fail("a shared slot", &e))?;
-        let boot = Boot {
+        let running = RawValue::new(0u64).map_err(|e| fail("a scheduler slot", &e))?;
+        let setup = WorkerSetup {
             worker: id,
             tasks: tasks.clone(),
             results: self.results.clone(),
@@ -262,7 +245,7 @@ impl Shared {
             init: self.config.init.clone(),
             maxtasks: self.config.maxtasks,
         };
-        let mut process = Process::new(worker::worker_main, (boot,))
+        let mut process = Process::new(worker::worker_main, (setup,))
             .name(format!("PoolWorker-{id}"))
             .daemon(true);
         if let Some(method) = self.config.method {
@@ -389,9 +372,9 @@ impl Shared {
                 queue: w.tasks.clone(),
                 msg: TaskMsg::Run {
                     chunk: id,
-                    entry: Blob::Shared(chunk.fref.entry.clone()),
-                    func: Blob::Shared(chunk.fref.func.clone()),
-                    args: Blob::Shared(chunk.args.clone()),
+                    entry: WireBytes::Shared(chunk.fref.entry.clone()),
+                    func: WireBytes::Shared(chunk.fref.func.clone()),
+                    args: WireBytes::Shared(chunk.args.clone()),
                 },
                 chunk: Some(id),
                 bytes,
@@ -436,8 +419,8 @@ impl Shared {
                 let spawned = std::thread::Builder::new()
                     .name("mp-pool large put".to_owned())
                     .spawn(move || {
-                        if let Some(shared) = me.upgrade() {
-                            shared.put(put);
+                        if let Some(scheduler) = me.upgrade() {
+                            scheduler.put(put);
                         }
                     });
                 if let Err(e) = spawned {
@@ -599,245 +582,18 @@ impl Shared {
             .filter_map(|w| w.process.pid())
             .collect()
     }
-
-    // ----- the result thread's work --------------------------------------
-
-    fn on_done(&self, worker: u64, chunk: u64, busy_ns: u64, output: Result<Blob, CallError>) {
-        let mut state = self.lock();
-        if let Some(w) = state.workers.iter_mut().find(|w| w.id == worker) {
-            if let Some(pos) = w.held.iter().position(|&(c, _)| c == chunk) {
-                let (_, bytes) = w.held.remove(pos).expect("found above");
-                w.held_bytes -= bytes;
-            }
-        }
-        if busy_ns > 0 {
-            state.chunk_ns = (state.chunk_ns * 7 + busy_ns) / 8;
-        }
-        let finished = state.chunks.remove(&chunk);
-        self.hand_out(state);
-        if let Some(c) = finished {
-            let outcome = output.map(Blob::into_vec).map_err(wire::chunk_error);
-            c.sink.deliver(c.seq, c.start, c.n, outcome);
-        }
-    }
-
-    fn on_died(&self, worker: u64, exitcode: i32) {
-        let mut state = self.lock();
-        let Some(pos) = state.workers.iter().position(|w| w.id == worker) else {
-            return;
-        };
-        let w = state.workers.remove(pos);
-        let running = w.running.load();
-        let mut lost = None;
-        for &(id, _) in w.held.iter().rev() {
-            if id == running {
-                lost = state.chunks.remove(&id);
-            } else if state.chunks.contains_key(&id) {
-                state.pending.push_front(id);
-            }
-        }
-        if state.cursor > pos {
-            state.cursor -= 1;
-        }
-        self.hand_out(state);
-        drop(w);
-        self.wake_supervisor();
-        if let Some(c) = lost {
-            c.sink
-                .deliver(c.seq, c.start, c.n, Err(Error::WorkerLost { exitcode }));
-        }
-    }
-
-    /// Whether the result thread's work is over: the pool is shut down and
-    /// every worker has ended.
-    fn result_thread_may_end(&self) -> bool {
-        let state = self.lock();
-        match &state.phase {
-            Phase::Running => false,
-            Phase::Closed => {
-                state.workers.is_empty() && state.starting == 0 && state.chunks.is_empty()
-            }
-            Phase::Stopped(_) => state.workers.is_empty() && state.starting == 0,
-        }
-    }
-
-    /// Replacements to start now.
-    fn replacements_needed(&self, state: &State) -> usize {
-        let wanted = match state.phase {
-            Phase::Running => true,
-            Phase::Closed => !state.chunks.is_empty(),
-            Phase::Stopped(_) => false,
-        };
-        if !wanted {
-            return 0;
-        }
-        let live = state.workers.iter().filter(|w| !w.ended).count() + state.starting;
-        self.config.processes.saturating_sub(live)
-    }
 }
 
 /// Runs `body` until it returns; a panic (a bug: user code that can panic
 /// here is guarded where it runs) is printed and stops the pool, and `body`
 /// runs again so that workers are still reaped and nothing waits forever.
-fn keep_running(shared: &Shared, what: &str, body: impl Fn(&Shared)) {
-    while let Err(payload) = catch_unwind(AssertUnwindSafe(|| body(shared))) {
+fn keep_running(scheduler: &Scheduler, what: &str, body: impl Fn(&Scheduler)) {
+    while let Err(payload) = catch_unwind(AssertUnwindSafe(|| body(scheduler))) {
         eprintln!(
             "mp-pool: the {what} thread panicked: {}",
             mp_internal::panic_message(&*payload)
         );
-        shared.stop(Error::Terminated);
+        scheduler.stop(Error::Terminated);
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-fn result_thread(shared: Arc<Shared>) {
-    RESULT_THREAD.with(|t| t.set(true));
-    keep_running(&shared, "result", route_results);
-    shared.lock().result_thread_done = true;
-    shared.wake_supervisor();
-}
-
-fn supervisor_thread(shared: Arc<Shared>) {
-    keep_running(&shared, "supervisor", supervise);
-    *shared
-        .finished
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner) = true;
-    shared.finished_changed.notify_all();
-}
-
-/// Takes reports off the result queue until the pool is shut down and
-/// every worker has ended.
-fn route_results(shared: &Shared) {
-    loop {
-        // Reads no clock when a report is already there.
-        match shared.results.get_timeout(TICK) {
-            Ok(Report::Done {
-                worker,
-                chunk,
-                busy_ns,
-                output,
-            }) => shared.on_done(worker, chunk, busy_ns, output),
-            Ok(Report::Died { worker, exitcode }) => shared.on_died(worker, exitcode),
-            Ok(Report::InitFailed { message, .. }) => shared.stop(Error::Initializer(message)),
-            Ok(Report::Wake) => {}
-            // Nothing came, or a message was lost with a worker that died
-            // putting it (its death will be reported).
-            Err(mp_queue::Error::Empty | mp_queue::Error::Torn | mp_queue::Error::Decode(_)) => {}
-            Err(e) => {
-                eprintln!("mp-pool: the result queue failed: {e}");
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        if shared.result_thread_may_end() {
-            break;
-        }
-    }
-}
-
-/// Starts replacement workers and reports the workers that end, until the
-/// result thread is done and every worker has ended.
-fn supervise(shared: &Shared) {
-    let mut retry_at: Option<Instant> = None;
-    loop {
-        // Replace workers that ended (after the result thread settled
-        // their chunks).
-        if retry_at.is_none_or(|t| Instant::now() >= t) {
-            retry_at = None;
-            let needed = {
-                let mut state = shared.lock();
-                let needed = shared.replacements_needed(&state);
-                state.starting += needed;
-                needed
-            };
-            for _ in 0..needed {
-                let started = shared.start_worker();
-                let mut state = shared.lock();
-                state.starting -= 1;
-                match started {
-                    Ok(worker) => {
-                        let stopped = matches!(state.phase, Phase::Stopped(_));
-                        state.workers.push(worker);
-                        if stopped {
-                            let w = state.workers.last_mut().expect("just pushed");
-                            w.stopping = true;
-                            let _ = w.process.kill();
-                        }
-                        shared.hand_out(state);
-                    }
-                    Err(e) => {
-                        // Try again later; if no worker is left, fail what
-                        // is waiting rather than let it wait forever.
-                        retry_at = Some(Instant::now() + Duration::from_secs(1));
-                        let failed: Vec<Chunk> = if state.workers.is_empty() {
-                            let ids: Vec<u64> = state.pending.drain(..).collect();
-                            ids.iter()
-                                .filter_map(|id| state.chunks.remove(id))
-                                .collect()
-                        } else {
-                            Vec::new()
-                        };
-                        drop(state);
-                        for c in failed {
-                            c.sink.deliver(c.seq, c.start, c.n, Err(e.clone()));
-                        }
-                    }
-                }
-            }
-        }
-        let (ids, fds): (Vec<u64>, Vec<Arc<OwnedFd>>) = {
-            let state = shared.lock();
-            if state.result_thread_done && state.workers.is_empty() {
-                break;
-            }
-            state
-                .workers
-                .iter()
-                .filter(|w| !w.ended)
-                .map(|w| (w.id, w.sentinel.clone()))
-                .unzip()
-        };
-        let wake = shared.wake_rx.as_fd();
-        let mut objects: Vec<&dyn Waitable> = vec![&wake];
-        objects.extend(fds.iter().map(|fd| &**fd as &dyn Waitable));
-        let ready = mp_pipe::wait(&objects, Some(TICK)).unwrap_or_default();
-        let mut buf = [0u8; 64];
-        while matches!(rustix::io::read(&shared.wake_rx, &mut buf), Ok(n) if n > 0) {}
-        for i in ready.into_iter().filter(|&i| i > 0) {
-            let id = ids[i - 1];
-            let exitcode = {
-                let mut state = shared.lock();
-                let Some(w) = state.workers.iter_mut().find(|w| w.id == id) else {
-                    continue;
-                };
-                let Some(code) = w.process.exitcode() else {
-                    // Readable but not yet reapable: look again shortly.
-                    drop(state);
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                };
-                w.ended = true;
-                code
-            };
-            // Behind everything the worker put before it ended.
-            let died = Report::Died {
-                worker: id,
-                exitcode,
-            };
-            while let Err(e) = shared.results.put_timeout(&died, TICK) {
-                if !matches!(e, mp_queue::Error::Full) {
-                    break;
-                }
-            }
-        }
-        let state = shared.lock();
-        if state.result_thread_done && state.workers.is_empty() {
-            break;
-        }
-    }
-    *shared
-        .finished
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner) = true;
-    shared.finished_changed.notify_all();
 }

@@ -1,0 +1,48 @@
+//! mp-process on real child processes, under every start method.
+
+use std::time::{Duration, Instant};
+
+use mp_pipe::{Connection, pipe};
+use mp_process::{
+    Context, Error, JoinError, Process, Run, StartMethod, active_children, cpu_count,
+    current_process, get_start_method, parent_process, set_start_method,
+};
+use mp_testkit::{deadline, eventually, is_running, proc_info};
+use serde::{Deserialize, Serialize};
+
+mod concurrency;
+mod forkserver;
+mod identity;
+mod join_handle;
+mod lifecycle;
+mod many;
+mod parent_death;
+mod remote;
+mod stdin;
+
+const T: Duration = Duration::from_secs(10);
+const SECS: Duration = Duration::from_secs(1);
+
+fn methods() -> [StartMethod; 3] {
+    StartMethod::ALL
+}
+
+fn returns() {}
+
+fn panics() {
+    panic!("boom in the child");
+}
+
+fn exits(code: i32) {
+    std::process::exit(code);
+}
+
+fn sleeps(ms: u64) {
+    std::thread::sleep(Duration::from_millis(ms));
+}
+
+fn started(p: Process) -> Process {
+    let mut p = p;
+    p.start().unwrap();
+    p
+}
