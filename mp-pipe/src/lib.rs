@@ -65,12 +65,17 @@ mod address;
 mod auth;
 mod client;
 mod connection;
+mod connection_wire;
 mod error;
+mod fast_path;
+mod fast_recv;
 mod frame;
 mod handshake;
+mod lane;
 mod listener;
 mod poll;
 mod reader;
+mod segment;
 mod socket;
 #[cfg(feature = "tls")]
 pub mod tls;

@@ -60,13 +60,6 @@ impl Reader {
         }
     }
 
-    pub(crate) fn bytes<'a>(&'a self, payload: &'a Payload) -> &'a [u8] {
-        match payload {
-            Payload::Buffered(range) => &self.buf[range.clone()],
-            Payload::Owned(bytes) => bytes,
-        }
-    }
-
     fn buffered(&self) -> &[u8] {
         &self.buf[self.start..self.end]
     }
