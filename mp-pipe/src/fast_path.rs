@@ -44,6 +44,11 @@
 //!   lane's `space` futex word in slices, looking between slices whether the
 //!   peer hung up; a reader that frees space wakes it.
 //!
+//! A reader whose end has just rung the doorbell spins longer
+//! ([`SPIN_AFTER_WAKING`]): its peer's answer is a wake-up away, and if it
+//! slept meanwhile, the peer would find it asleep and ring too, and the
+//! two would sleep on every message from then on.
+//!
 //! What a sleeper costs: nothing after its spin. A sleeper that was killed
 //! leaves `sleepers` counted up, and writers of that lane then ring the
 //! doorbell on every message (a system call each) until the pipe is gone.
@@ -88,6 +93,12 @@ pub(crate) const RING_MESSAGE_MAX: usize = 16 * 1024;
 /// wake-up costs on an idle vCPU.
 pub(crate) const SPIN_FOR: Duration = Duration::from_micros(30);
 
+/// How long a reader spins when this end has just woken its peer (rung
+/// the doorbell): the answer is at least a wake-up (50-60 µs) away, and a
+/// reader that slept through it would make its own peer ring and wait
+/// too, and so on: both sides would sleep on every message.
+pub(crate) const SPIN_AFTER_WAKING: Duration = Duration::from_micros(150);
+
 /// A sleeping reader looks at the ring at least this often, in case a
 /// writer died between publishing and ringing the doorbell.
 pub(crate) const IDLE_SLICE: Duration = Duration::from_secs(2);
@@ -118,6 +129,8 @@ pub(crate) struct FastPath {
     head_seen: AtomicU64,
     /// This end saw end of file: the peer is gone, sends fail.
     peer_gone: AtomicBool,
+    /// This handle rang the doorbell since its last receive.
+    pub(crate) rang: AtomicBool,
     pub(crate) receiving: Mutex<Receiving>,
 }
 
@@ -144,6 +157,7 @@ impl FastPath {
             outgoing,
             head_seen: AtomicU64::new(0),
             peer_gone: AtomicBool::new(false),
+            rang: AtomicBool::new(false),
             receiving: Mutex::new(Receiving::default()),
         }
     }
@@ -370,6 +384,7 @@ impl FastPath {
         if lane.sleepers.0.load(Ordering::Relaxed) == 0 {
             return Ok(());
         }
+        self.rang.store(true, Ordering::Relaxed);
         self.doorbell(sock)
     }
 

@@ -16,8 +16,8 @@ use rustix::io::Errno;
 
 use crate::error::{Error, Result};
 use crate::fast_path::{
-    DOORBELL, FRAME_HEAD, FRAME_TAG, FastPath, Front, IDLE_SLICE, LIVENESS_SLICE, SPIN_FOR,
-    drain_doorbells,
+    DOORBELL, FRAME_HEAD, FRAME_TAG, FastPath, Front, IDLE_SLICE, LIVENESS_SLICE,
+    SPIN_AFTER_WAKING, SPIN_FOR, drain_doorbells,
 };
 use crate::lane::{ENTRY_HEAD, Entry, Kind, Lane, SOCK_BUSY, SOCK_CANCELLED, SOCK_IDLE};
 use crate::socket::Stream;
@@ -251,9 +251,14 @@ impl FastPath {
         deadline: &Deadline,
     ) -> Result<bool> {
         let arrived = || lane.writer.0.tail.load(Ordering::Acquire) != head;
+        let spin_for = if self.rang.swap(false, Ordering::Relaxed) {
+            SPIN_AFTER_WAKING
+        } else {
+            SPIN_FOR
+        };
         let spin = deadline
             .remaining()
-            .map_or(SPIN_FOR, |left| left.min(SPIN_FOR));
+            .map_or(spin_for, |left| left.min(spin_for));
         if !spin.is_zero() && mp_internal::spin::until(spin, arrived) {
             return Ok(true);
         }
