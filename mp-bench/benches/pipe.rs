@@ -205,14 +205,19 @@ fn block_in_recv(conn: Connection) {
     while conn.recv::<u64>().is_ok() {}
 }
 
-/// utime + stime of `pid`, in clock ticks (fields 14 and 15 of
-/// `/proc/<pid>/stat`).
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // `rest` starts at field 3 (the state).
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+/// CPU time used so far by every thread of `pid`, in nanoseconds (the
+/// first field of `/proc/<pid>/task/<tid>/schedstat`).
+fn cpu_ns(pid: u32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|task| {
+            let path = task.unwrap().path().join("schedstat");
+            let stat = std::fs::read_to_string(path).unwrap_or_default();
+            stat.split_whitespace()
+                .next()
+                .map_or(0, |ns| ns.parse::<u64>().unwrap())
+        })
+        .sum()
 }
 
 /// Prints the CPU that two processes blocked in `recv` (each on its own
@@ -232,22 +237,20 @@ fn idle_cpu() {
     let pids: Vec<u32> = children.iter().map(|c| c.pid().unwrap()).collect();
     // Past the spin budget (30 µs) by far.
     std::thread::sleep(Duration::from_millis(100));
-    let before: u64 = pids.iter().map(|&p| cpu_ticks(p)).sum();
+    let before: u64 = pids.iter().map(|&p| cpu_ns(p)).sum();
     let start = std::time::Instant::now();
     std::thread::sleep(Duration::from_secs(1));
-    let after: u64 = pids.iter().map(|&p| cpu_ticks(p)).sum();
+    let after: u64 = pids.iter().map(|&p| cpu_ns(p)).sum();
     let elapsed = start.elapsed().as_secs_f64();
-    let hz = rustix::param::clock_ticks_per_second() as f64;
-    let cpu = (after - before) as f64 / hz;
+    let cpu = (after - before) as f64 / 1e9;
     println!(
-        "pipe/idle_cpu: two processes blocked in recv for {elapsed:.2} s used {:.1} ms of CPU \
-         ({:.2}% of one core; target < 1%; resolution {:.0} ms)",
+        "pipe/idle_cpu: two processes blocked in recv for {elapsed:.2} s used {:.3} ms of CPU \
+         ({:.4}% of one core; target < 1%)",
         cpu * 1e3,
         cpu / elapsed * 100.0,
-        1e3 / hz
     );
     drop(ends);
-    for mut child in children {
+    for child in children {
         child.join().unwrap();
     }
 }
