@@ -21,6 +21,19 @@ const FIRST_READ_BUF: usize = 4 * 1024;
 /// straight into their own allocation.
 pub(crate) const READ_BUF: usize = 64 * 1024;
 
+/// No sender writes a frame longer than this (256 TiB) or with more
+/// descriptors than this: a header that says so means the stream lost its
+/// framing ([`Error::Corrupt`]), not a message to make room for.
+const PLAUSIBLE_LEN: u64 = 1 << 48;
+const PLAUSIBLE_FDS: u32 = 1 << 20;
+
+/// Whether `header` could come from a sender (a TLS record read as a
+/// header is left to the handshake, which names it).
+fn plausible(framing: Framing, header: Header) -> bool {
+    (header.len <= PLAUSIBLE_LEN || framing.looks_like_tls(header.len))
+        && header.nfds <= PLAUSIBLE_FDS
+}
+
 /// Where a received payload lives.
 pub(crate) enum Payload {
     Buffered(Range<usize>),
@@ -74,7 +87,9 @@ impl Reader {
             Ok(None) => false,
             Err(_) => true,
             Ok(Some((header, header_len))) => {
-                header.len > max || (self.buffered().len() - header_len) as u64 >= header.len
+                header.len > max
+                    || !plausible(self.framing, header)
+                    || (self.buffered().len() - header_len) as u64 >= header.len
             }
         }
     }
@@ -145,6 +160,13 @@ impl Reader {
                     )));
                 }
                 Ok(Some((header, header_len))) => {
+                    if !plausible(self.framing, header) {
+                        self.clear();
+                        return Err(Error::Corrupt(format!(
+                            "a frame header announcing {} bytes and {} descriptors",
+                            header.len, header.nfds
+                        )));
+                    }
                     if header.len > max {
                         self.start += header_len;
                         self.skip = header.len;
