@@ -34,7 +34,8 @@ fn wait_wakes_for_a_message_in_the_ring() {
     // A small message: it goes through the ring, and the doorbell wakes
     // the sleeper in `wait`.
     a2.send(&7u8).unwrap();
-    assert_eq!(out_r.recv_timeout::<Vec<usize>>(T).unwrap(), [1]);
+    // Well before the child's own timeout (T): woken, not timed out.
+    assert_eq!(out_r.recv_timeout::<Vec<usize>>(T / 2).unwrap(), [1]);
     assert_eq!(p.join_timeout(T).unwrap(), Some(0));
     drop(a1);
 }
@@ -67,13 +68,20 @@ fn recv_one_then_exit(conn: Connection, ready: Connection) {
     let _ = conn.recv_timeout::<u8>(T);
 }
 
+fn poll_then_recv_one(conn: Connection, ready: Connection) {
+    ready.send(&()).unwrap();
+    assert!(conn.poll(T).unwrap());
+    let _ = conn.recv_timeout::<u8>(T);
+}
+
 #[test]
 fn a_doorbell_for_a_message_another_reader_took_is_no_readiness() {
     let _d = deadline(30 * SECS);
     let (a, b) = pipe().unwrap();
     let (ready_r, ready_w) = pipe().unwrap();
-    // A second reader of the same end, asleep in recv.
-    let mut p = Process::new(recv_one_then_exit, (b.try_clone().unwrap(), ready_w));
+    // A second reader of the same end, asleep in poll: the doorbell that
+    // wakes it is its to drain, not left for this end to trip over.
+    let mut p = Process::new(poll_then_recv_one, (b.try_clone().unwrap(), ready_w));
     p.start().unwrap();
     ready_r.recv_timeout::<()>(T).unwrap();
     let pid = p.pid().unwrap();

@@ -182,3 +182,44 @@ fn a_sender_killed_mid_message_costs_only_that_message() {
         assert_eq!(survivor.join_timeout(T).unwrap(), Some(0));
     }
 }
+
+fn send_one_huge(conn: Connection, ready: Connection) {
+    ready.send(&()).unwrap();
+    // Far more than the socket holds: the child blocks in the middle of it.
+    let _ = conn.send_bytes(&vec![9u8; 16 << 20]);
+}
+
+#[test]
+fn a_writer_killed_mid_message_is_torn_and_the_pipe_goes_on() {
+    let _d = deadline(60 * SECS);
+    for method in StartMethod::ALL {
+        let (ours, theirs) = pipe().unwrap();
+        let (ready_r, ready_w) = pipe().unwrap();
+        // This process keeps a live copy of the writing end: no end of
+        // file will come to settle the matter.
+        let mut p = Process::new(send_one_huge, (theirs.try_clone().unwrap(), ready_w))
+            .start_method(method);
+        p.start().unwrap();
+        ready_r.recv_timeout::<()>(T).unwrap();
+        let pid = p.pid().unwrap();
+        let blocked = || mp_testkit::proc_info(pid).is_some_and(|i| i.state == 'S');
+        assert!(
+            mp_testkit::eventually(T, blocked),
+            "{method}: never blocked"
+        );
+        p.kill().unwrap();
+        assert_eq!(p.join_timeout(T).unwrap(), Some(-9));
+        assert!(
+            matches!(ours.recv_bytes_timeout(T), Err(Error::Torn)),
+            "{method}: the cut message is reported torn"
+        );
+        theirs.send(&"after").unwrap();
+        theirs.send_bytes(&[7u8; 100_000]).unwrap();
+        assert_eq!(ours.recv_timeout::<String>(T).unwrap(), "after", "{method}");
+        assert_eq!(
+            ours.recv_bytes_timeout(T).unwrap(),
+            [7u8; 100_000],
+            "{method}"
+        );
+    }
+}
