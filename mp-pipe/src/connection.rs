@@ -497,7 +497,7 @@ impl Connection {
         self.fd.as_ref().map(|fd| fd.as_fd()).ok_or(Error::Closed)
     }
 
-    fn read_fd(&self) -> Result<BorrowedFd<'_>> {
+    pub(crate) fn read_fd(&self) -> Result<BorrowedFd<'_>> {
         let fd = self.fd()?;
         if self.readable {
             Ok(fd)
@@ -659,34 +659,6 @@ impl AsFd for Connection {
     /// If the connection was closed.
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd().expect("Connection::as_fd on a closed connection")
-    }
-}
-
-impl crate::Waitable for Connection {
-    fn wait_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.fd.as_ref().map(|fd| fd.as_fd())
-    }
-
-    fn ready_now(&self) -> bool {
-        self.has_buffered_message()
-    }
-
-    fn before_sleep(&self) -> bool {
-        self.fast.as_ref().is_some_and(FastPath::announce_sleep)
-    }
-
-    fn after_sleep(&self) {
-        if let Some(fast) = &self.fast {
-            fast.end_sleep();
-        }
-    }
-
-    fn confirm_ready(&self) -> bool {
-        match (&self.fast, self.read_fd()) {
-            // An error is for the receive to report: ready.
-            (Some(fast), Ok(fd)) => fast.confirm_ready(fd).unwrap_or(true),
-            _ => true,
-        }
     }
 }
 

@@ -22,8 +22,10 @@ const FIRST_READ_BUF: usize = 4 * 1024;
 pub(crate) const READ_BUF: usize = 64 * 1024;
 
 /// No sender writes a frame longer than this (256 TiB) or with more
-/// descriptors than this: a header that says so means the stream lost its
-/// framing ([`Error::Corrupt`]), not a message to make room for.
+/// descriptors than this: a header that says so, within this end's limit
+/// (over it, the message is refused and skipped as too large), means the
+/// stream lost its framing ([`Error::Corrupt`]), not a message to make
+/// room for.
 const PLAUSIBLE_LEN: u64 = 1 << 48;
 const PLAUSIBLE_FDS: u32 = 1 << 20;
 
@@ -160,13 +162,6 @@ impl Reader {
                     )));
                 }
                 Ok(Some((header, header_len))) => {
-                    if !plausible(self.framing, header) {
-                        self.clear();
-                        return Err(Error::Corrupt(format!(
-                            "a frame header announcing {} bytes and {} descriptors",
-                            header.len, header.nfds
-                        )));
-                    }
                     if header.len > max {
                         self.start += header_len;
                         self.skip = header.len;
@@ -175,6 +170,13 @@ impl Reader {
                             len: header.len,
                             limit: max,
                         });
+                    }
+                    if !plausible(self.framing, header) {
+                        self.clear();
+                        return Err(Error::Corrupt(format!(
+                            "a frame header announcing {} bytes and {} descriptors",
+                            header.len, header.nfds
+                        )));
                     }
                     let total = header_len as u64 + header.len;
                     if self.buffered().len() as u64 >= total {

@@ -8,6 +8,7 @@ use rustix::event::{PollFd, PollFlags};
 
 use mp_internal::Deadline;
 
+use crate::Connection;
 use crate::poll;
 
 /// How long `wait` spins before it sleeps (as a connection's `recv`).
@@ -178,6 +179,38 @@ pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> io::Result<
             for fd in &mut fds {
                 fd.clear_revents();
             }
+        }
+    }
+}
+
+/// A connection is ready when a message (or end of file) can be received;
+/// a pipe's connection also announces its sleeps to the pipe's writers.
+impl Waitable for Connection {
+    fn wait_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.fd().ok()
+    }
+
+    fn ready_now(&self) -> bool {
+        self.has_buffered_message()
+    }
+
+    fn before_sleep(&self) -> bool {
+        self.fast
+            .as_ref()
+            .is_some_and(crate::fast_path::FastPath::announce_sleep)
+    }
+
+    fn after_sleep(&self) {
+        if let Some(fast) = &self.fast {
+            fast.end_sleep();
+        }
+    }
+
+    fn confirm_ready(&self) -> bool {
+        match (&self.fast, self.read_fd()) {
+            // An error is for the receive to report: ready.
+            (Some(fast), Ok(fd)) => fast.confirm_ready(fd).unwrap_or(true),
+            _ => true,
         }
     }
 }
