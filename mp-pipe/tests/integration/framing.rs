@@ -289,9 +289,11 @@ fn a_pipe_drops_a_torn_message_and_goes_on() {
     a.send(&1u8).unwrap();
     assert!(matches!(b.recv_timeout::<u8>(T), Err(Error::Torn)));
     assert_eq!(b.recv_timeout::<u8>(T).unwrap(), 1);
-    // And the socket takes large messages again.
-    a.send_bytes(&big[..1 << 20]).unwrap();
+    // And the socket takes large messages again (sent from another
+    // thread: more than the socket holds).
+    let sender = std::thread::spawn(move || a.send_bytes(&big[..1 << 20]).unwrap());
     assert_eq!(b.recv_bytes_timeout(T).unwrap().len(), 1 << 20);
+    sender.join().unwrap();
 }
 
 /// Sends small messages until a send times out, then checks that the
