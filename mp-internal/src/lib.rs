@@ -3,7 +3,9 @@
 //! The mp crates (mp-handle, mp-pipe, mp-shm, mp-queue, mp-process, mp-pool,
 //! mp-manager) share a few small pieces: how long a blocking call may wait
 //! ([`Deadline`]), futex sleeps ([`futex`]), when a waiter spins before it
-//! sleeps ([`spin`]), hooks that run in a forked child ([`on_fork_child`]),
+//! sleeps ([`spin`]), the asymmetric barriers of a wake-up protocol
+//! ([`barrier`]), who holds a lock ([`identity`]) and a small robust lock
+//! for shared memory ([`robust_lock`]), hooks that run in a forked child ([`on_fork_child`]),
 //! the registry of descriptors a forked child lets go of ([`tracked`]),
 //! postcard helpers ([`codec`]), and zero-sized values made out of nothing
 //! ([`conjure`]). They live here once, instead of a copy in each crate.
@@ -13,10 +15,13 @@
 //! `mp` facade or the individual crates instead.
 #![deny(missing_docs)]
 
+pub mod barrier;
 pub mod codec;
 mod deadline;
 pub mod futex;
+pub mod identity;
 mod panic;
+pub mod robust_lock;
 pub mod spin;
 mod sys;
 pub mod tracked;

@@ -58,6 +58,37 @@ pub fn is_useful() -> bool {
     })
 }
 
+/// The longest pause between looks in [`until`]: 2^6 `pause`s, about a
+/// microsecond.
+const MAX_BACKOFF: u32 = 6;
+
+/// Polls `ready` for about `limit` (not sleeping, announcing nothing);
+/// true as soon as it holds. On one CPU it looks once: the peer could not
+/// act while we looked again ([`is_useful`]).
+pub fn until(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    if !is_useful() {
+        return ready();
+    }
+    let start = Instant::now();
+    let mut round = 0u32;
+    loop {
+        // Exponential backoff between looks: a waiter that polled the very
+        // line its peer is about to write would turn every message into a
+        // cache-line ping-pong. Looking less often lets a few messages pile
+        // up, which then go through in a burst.
+        for _ in 0..1u32 << round.min(MAX_BACKOFF) {
+            std::hint::spin_loop();
+        }
+        if ready() {
+            return true;
+        }
+        round += 1;
+        if start.elapsed() >= limit {
+            return false;
+        }
+    }
+}
+
 /// How many of a wait's `n` spin rounds to do: all of them when spinning
 /// [is useful](is_useful), none on one CPU.
 pub fn rounds(n: u32) -> u32 {

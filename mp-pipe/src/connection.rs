@@ -8,19 +8,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use mp_handle::{Fd, FdRef};
 use parking_lot::Mutex;
 use rustix::event::PollFlags;
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 use mp_internal::Deadline;
 
 use crate::error::{Error, Result};
+use crate::fast_path::{FastPath, RING_BYTES, RING_MESSAGE_MAX};
+use crate::fast_recv::Bytes;
 use crate::frame::{Framing, Header, MAX_HEADER_LEN};
 use crate::poll::poll_one;
 use crate::reader::{Payload, Reader};
+use crate::segment::Segment;
 use crate::socket::Stream;
 
 /// A send buffer that grew past this is released after the send.
@@ -38,6 +40,14 @@ const KEEP_SEND_BUF: usize = 1 << 20;
 /// interleave, and neither do receives. It can be an argument of a child
 /// process under every start method.
 ///
+/// The ends of a [`pipe`] also share memory: small messages without OS
+/// handles go through a ring in it (a hand-off of well under a
+/// microsecond between two busy processes), everything else through the
+/// socket, in the order sent. There, any number of processes may send on
+/// (and receive from) copies of one end, under every start method: every
+/// message arrives whole (see the crate docs for what a sender's or
+/// receiver's death does).
+///
 /// # Example
 ///
 /// ```
@@ -51,21 +61,24 @@ const KEEP_SEND_BUF: usize = 1 << 20;
 /// ```
 pub struct Connection {
     fd: Option<OwnedFd>,
-    readable: bool,
-    writable: bool,
+    pub(crate) readable: bool,
+    pub(crate) writable: bool,
     /// Unix sockets carry descriptors; TCP does not.
-    unix: bool,
-    framing: Framing,
+    pub(crate) unix: bool,
+    pub(crate) framing: Framing,
     /// This end's limit on incoming messages. For the ends of a pipe it is
-    /// also the other end's `peer_limit`.
-    limit: Arc<AtomicU64>,
+    /// also the other end's `peer_limit` (with a fast path, the limits live
+    /// in the shared memory instead).
+    pub(crate) limit: Arc<AtomicU64>,
     /// The peer's limit on incoming messages, when known (`u64::MAX` when
     /// not): a larger send is refused before anything is written.
-    peer_limit: Arc<AtomicU64>,
+    pub(crate) peer_limit: Arc<AtomicU64>,
     #[cfg(feature = "tls")]
-    tls: Option<Arc<crate::tls::Session>>,
+    pub(crate) tls: Option<Arc<crate::tls::Session>>,
     reader: Mutex<Reader>,
     writer: Mutex<Writer>,
+    /// A pipe's shared memory (see `fast_path`).
+    pub(crate) fast: Option<FastPath>,
 }
 
 /// Creates a connected pair of duplex connections (Python's `Pipe()`).
@@ -75,7 +88,8 @@ pub struct Connection {
 #[doc(alias = "Pipe")]
 pub fn pipe() -> Result<(Connection, Connection)> {
     let (a, b) = socketpair()?;
-    Ok(Connection::pair(a, b, true, true))
+    let pair = Connection::pair(a, b, true, true);
+    Ok(with_fast_path(pair, (Some(1), Some(0)), (Some(0), Some(1))))
 }
 
 /// Creates a one-way pair `(receiver, sender)` (Python's `Pipe(duplex=False)`).
@@ -87,7 +101,24 @@ pub fn pipe_simplex() -> Result<(Connection, Connection)> {
     let (a, b) = socketpair()?;
     rustix::net::shutdown(&a, rustix::net::Shutdown::Write)?;
     rustix::net::shutdown(&b, rustix::net::Shutdown::Read)?;
-    Ok(Connection::pair(a, b, true, false))
+    let pair = Connection::pair(a, b, true, false);
+    Ok(with_fast_path(pair, (Some(0), None), (None, Some(0))))
+}
+
+/// The ends of a pipe with shared memory, each with the lanes it reads and
+/// writes. Without one (no memfd here: a seccomp filter, an old kernel)
+/// the pipe works through its socket alone.
+fn with_fast_path(
+    (mut a, mut b): (Connection, Connection),
+    a_lanes: (Option<usize>, Option<usize>),
+    b_lanes: (Option<usize>, Option<usize>),
+) -> (Connection, Connection) {
+    if let Ok(segment) = Segment::create(RING_BYTES) {
+        let segment = Arc::new(segment);
+        a.fast = Some(FastPath::new(segment.clone(), a_lanes.0, a_lanes.1));
+        b.fast = Some(FastPath::new(segment, b_lanes.0, b_lanes.1));
+    }
+    (a, b)
 }
 
 fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
@@ -115,7 +146,7 @@ impl Connection {
         )
     }
 
-    fn with_limits(
+    pub(crate) fn with_limits(
         fd: OwnedFd,
         (readable, writable, unix, framing): (bool, bool, bool, Framing),
         limit: Arc<AtomicU64>,
@@ -137,6 +168,7 @@ impl Connection {
                 buf: Vec::new(),
                 torn: false,
             }),
+            fast: None,
         }
     }
 
@@ -236,22 +268,23 @@ impl Connection {
     /// If the message is longer than `buf`, the error
     /// [`Error::BufferTooShort`] carries the whole message.
     pub fn recv_bytes_into(&self, buf: &mut [u8]) -> Result<usize> {
-        let stream = self.read_stream()?;
-        let mut reader = self.reader.lock();
-        let (payload, _fds) =
-            reader.next_frame(stream, self.max_message_size(), &Deadline::never())?;
-        let bytes = reader.bytes(&payload);
-        if bytes.len() > buf.len() {
-            return Err(Error::BufferTooShort(bytes.to_vec()));
-        }
-        buf[..bytes.len()].copy_from_slice(bytes);
-        Ok(bytes.len())
+        self.with_message(&Deadline::never(), |bytes, _fds| {
+            let bytes = bytes.as_slice();
+            if bytes.len() > buf.len() {
+                return Err(Error::BufferTooShort(bytes.to_vec()));
+            }
+            buf[..bytes.len()].copy_from_slice(bytes);
+            Ok(bytes.len())
+        })?
     }
 
     /// Returns whether a message (or end of file) can be received without
     /// blocking, waiting up to `timeout` for one (Python's `poll`).
     pub fn poll(&self, timeout: Duration) -> Result<bool> {
         let fd = self.read_fd()?;
+        if let Some(fast) = &self.fast {
+            return fast.poll(fd, &Deadline::after(timeout));
+        }
         if self.has_buffered_message() {
             return Ok(true);
         }
@@ -271,6 +304,7 @@ impl Connection {
             }
             mp_internal::tracked::untrack(fd.as_fd());
         }
+        self.fast = None;
         *self.reader.get_mut() = Reader::new(self.framing);
     }
 
@@ -306,11 +340,17 @@ impl Connection {
     /// handshake; see [`peer_max_message_size`](Connection::peer_max_message_size)).
     pub fn set_max_message_size(&self, bytes: u64) {
         self.limit.store(bytes, Ordering::Relaxed);
+        if let Some((fast, lane)) = self.fast.as_ref().and_then(|f| Some((f, f.incoming?))) {
+            fast.set_limit(lane, bytes);
+        }
     }
 
     /// The current limit on incoming messages.
     pub fn max_message_size(&self) -> u64 {
-        self.limit.load(Ordering::Relaxed)
+        match self.fast.as_ref().and_then(|f| Some((f, f.incoming?))) {
+            Some((fast, lane)) => fast.limit(lane),
+            None => self.limit.load(Ordering::Relaxed),
+        }
     }
 
     /// The peer's limit on the messages it receives, if known: the other
@@ -319,7 +359,14 @@ impl Connection {
     /// [`Client`](crate::Client) connection, `None` otherwise. A larger
     /// send fails with [`Error::MessageTooLarge`] and writes nothing.
     pub fn peer_max_message_size(&self) -> Option<u64> {
-        Some(self.peer_limit.load(Ordering::Relaxed)).filter(|&limit| limit != u64::MAX)
+        Some(self.peer_limit()).filter(|&limit| limit != u64::MAX)
+    }
+
+    fn peer_limit(&self) -> u64 {
+        match self.fast.as_ref().and_then(|f| Some((f, f.outgoing?))) {
+            Some((fast, lane)) => fast.limit(lane),
+            None => self.peer_limit.load(Ordering::Relaxed),
+        }
     }
 
     pub(crate) fn set_peer_max_message_size(&self, bytes: Option<u64>) {
@@ -329,8 +376,10 @@ impl Connection {
 
     /// A second handle on the same connection (a `dup` of the descriptor).
     ///
-    /// The copies share the stream, not their buffers: use one of them per
-    /// direction, or messages may be split between them.
+    /// On the ends of a [`pipe`] the copies share everything: any number of
+    /// them may send and receive at once. On other connections they share
+    /// the stream, not their buffers: use one of them per direction, or
+    /// messages may be split between them.
     pub fn try_clone(&self) -> Result<Connection> {
         let fd = rustix::io::fcntl_dupfd_cloexec(self.fd()?, 0)?;
         let settings = (self.readable, self.writable, self.unix, self.framing);
@@ -341,10 +390,14 @@ impl Connection {
         {
             conn.tls = self.tls.clone();
         }
+        conn.fast = self.fast.as_ref().map(FastPath::share);
         Ok(conn)
     }
 
     pub(crate) fn has_buffered_message(&self) -> bool {
+        if let Some(fast) = &self.fast {
+            return fast.ring_has_entry();
+        }
         #[cfg(feature = "tls")]
         if self.tls.as_ref().is_some_and(|tls| tls.has_plaintext()) {
             return true;
@@ -422,7 +475,7 @@ impl Connection {
     /// Refuses a message the peer would refuse, before anything is written.
     #[inline]
     fn check_peer_limit(&self, len: usize) -> Result<()> {
-        let limit = self.peer_limit.load(Ordering::Relaxed);
+        let limit = self.peer_limit();
         if len as u64 > limit {
             return Err(Error::MessageTooLarge {
                 len: len as u64,
@@ -440,11 +493,11 @@ impl Connection {
         if self.unix { "unix" } else { "tcp" }
     }
 
-    fn fd(&self) -> Result<BorrowedFd<'_>> {
+    pub(crate) fn fd(&self) -> Result<BorrowedFd<'_>> {
         self.fd.as_ref().map(|fd| fd.as_fd()).ok_or(Error::Closed)
     }
 
-    fn read_fd(&self) -> Result<BorrowedFd<'_>> {
+    pub(crate) fn read_fd(&self) -> Result<BorrowedFd<'_>> {
         let fd = self.fd()?;
         if self.readable {
             Ok(fd)
@@ -476,6 +529,21 @@ impl Connection {
             return Err(Error::HandlesNotSupported);
         }
         let len = writer.buf.len() - MAX_HEADER_LEN;
+        if let Some(fast) = &self.fast {
+            let fd = self.write_fd()?;
+            let result = self.check_peer_limit(len).and_then(|()| {
+                let payload = &writer.buf[MAX_HEADER_LEN..];
+                if fds.is_empty() && len <= RING_MESSAGE_MAX {
+                    fast.send_in_ring(fd, payload, deadline)
+                } else {
+                    fast.send_on_socket(fd, &[payload], &fds, deadline)
+                }
+            });
+            if writer.buf.capacity() > KEEP_SEND_BUF {
+                writer.buf = Vec::new();
+            }
+            return result;
+        }
         let result = self.check_peer_limit(len).and_then(|()| {
             let header = Header {
                 len: len as u64,
@@ -493,6 +561,15 @@ impl Connection {
     }
 
     fn send_raw(&self, bytes: &[u8], deadline: &Deadline) -> Result<()> {
+        if let Some(fast) = &self.fast {
+            let fd = self.write_fd()?;
+            self.check_peer_limit(bytes.len())?;
+            return if bytes.len() <= RING_MESSAGE_MAX {
+                fast.send_in_ring(fd, bytes, deadline)
+            } else {
+                fast.send_on_socket(fd, &[bytes], &[], deadline)
+            };
+        }
         let stream = self.write_stream()?;
         let mut writer = self.writer.lock();
         if writer.torn {
@@ -510,19 +587,31 @@ impl Connection {
     }
 
     fn recv_value<T: DeserializeOwned>(&self, deadline: &Deadline) -> Result<T> {
-        let stream = self.read_stream()?;
-        let mut reader = self.reader.lock();
-        let (payload, fds) = reader.next_frame(stream, self.max_message_size(), deadline)?;
-        mp_handle::decode(reader.bytes(&payload), fds).map_err(Error::Decode)
+        self.with_message(deadline, |bytes, fds| {
+            mp_handle::decode(bytes.as_slice(), fds).map_err(Error::Decode)
+        })?
     }
 
     fn recv_raw(&self, deadline: &Deadline) -> Result<Vec<u8>> {
-        let stream = self.read_stream()?;
+        self.with_message(deadline, |bytes, _fds| bytes.into_vec())
+    }
+
+    /// Receives one message and hands its bytes and descriptors to `f`.
+    fn with_message<R>(
+        &self,
+        deadline: &Deadline,
+        f: impl FnOnce(Bytes<'_>, Vec<OwnedFd>) -> R,
+    ) -> Result<R> {
+        let fd = self.read_fd()?;
+        if let Some(fast) = &self.fast {
+            return fast.recv(fd, deadline, f);
+        }
+        let stream = self.stream(fd);
         let mut reader = self.reader.lock();
-        let (payload, _fds) = reader.next_frame(stream, self.max_message_size(), deadline)?;
+        let (payload, fds) = reader.next_frame(stream, self.max_message_size(), deadline)?;
         Ok(match payload {
-            Payload::Owned(bytes) => bytes,
-            Payload::Buffered(range) => reader.buf[range].to_vec(),
+            Payload::Owned(bytes) => f(Bytes::Owned(bytes), fds),
+            Payload::Buffered(range) => f(Bytes::Borrowed(&reader.buf[range]), fds),
         })
     }
 }
@@ -559,65 +648,8 @@ impl fmt::Debug for Connection {
             .field("writable", &self.writable)
             .field("transport", &self.transport())
             .field("framing", &self.framing)
+            .field("shared_memory", &self.fast.is_some())
             .finish()
-    }
-}
-
-/// How a `Connection` travels to another process: its descriptor goes
-/// through the transport's handle table, its settings as data.
-#[derive(Serialize)]
-struct WireRef<'a> {
-    fd: FdRef<'a>,
-    readable: bool,
-    writable: bool,
-    unix: bool,
-    framing: Framing,
-    max: u64,
-    peer_max: u64,
-}
-
-#[derive(Deserialize)]
-struct WireOwned {
-    fd: Fd,
-    readable: bool,
-    writable: bool,
-    unix: bool,
-    framing: Framing,
-    max: u64,
-    peer_max: u64,
-}
-
-impl Serialize for Connection {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let fd = self.fd().map_err(serde::ser::Error::custom)?;
-        #[cfg(feature = "tls")]
-        if self.tls.is_some() {
-            return Err(serde::ser::Error::custom(
-                "a TLS connection cannot travel to another process (its session keys stay here)",
-            ));
-        }
-        WireRef {
-            fd: FdRef(fd),
-            readable: self.readable,
-            writable: self.writable,
-            unix: self.unix,
-            framing: self.framing,
-            max: self.max_message_size(),
-            peer_max: self.peer_limit.load(Ordering::Relaxed),
-        }
-        .serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for Connection {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Connection, D::Error> {
-        let wire = WireOwned::deserialize(deserializer)?;
-        Ok(Connection::with_limits(
-            wire.fd.into_owned(),
-            (wire.readable, wire.writable, wire.unix, wire.framing),
-            Arc::new(AtomicU64::new(wire.max)),
-            Arc::new(AtomicU64::new(wire.peer_max)),
-        ))
     }
 }
 
@@ -627,16 +659,6 @@ impl AsFd for Connection {
     /// If the connection was closed.
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd().expect("Connection::as_fd on a closed connection")
-    }
-}
-
-impl crate::Waitable for Connection {
-    fn wait_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.fd.as_ref().map(|fd| fd.as_fd())
-    }
-
-    fn ready_now(&self) -> bool {
-        self.has_buffered_message()
     }
 }
 

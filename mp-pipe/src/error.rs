@@ -49,10 +49,23 @@ pub enum Error {
     Decode(mp_handle::Error),
     /// The value holds OS handles but this connection (TCP) cannot carry them.
     HandlesNotSupported,
-    /// A `send_timeout` ran out of time after part of the message was
-    /// written: the stream cannot be resynchronised and this end refuses
-    /// further sends.
+    /// A message was cut short by its sender.
+    ///
+    /// On `send_timeout`: the time ran out after part of the message was
+    /// written. On a socket connection the stream cannot be resynchronised
+    /// and this end refuses further sends; on a [`pipe`](crate::pipe) the
+    /// receiver drops the partial message and the pipe stays usable.
+    ///
+    /// On `recv` (pipes): the sender of the message died, or gave up,
+    /// partway through it. What arrived of it was dropped; the next `recv`
+    /// returns the message after it.
     Torn,
+    /// The stream lost its framing: a frame header no sender writes (an
+    /// absurd length), a message that does not match its announcement, or
+    /// the rest of a message whose receiver died halfway through it. The
+    /// text says which. Never an attempt to allocate what a corrupt header
+    /// announces.
+    Corrupt(String),
     /// The peer sent bytes that are not mp framing (or broke the protocol).
     Protocol(String),
     /// Authentication failed (Python's `AuthenticationError`): a wrong key on
@@ -88,7 +101,8 @@ impl fmt::Display for Error {
             Error::HandlesNotSupported => {
                 f.write_str("value holds OS handles, which a TCP connection cannot carry")
             }
-            Error::Torn => f.write_str("an earlier send timed out mid-message; the stream is unusable"),
+            Error::Torn => f.write_str("a message was cut short by its sender (it timed out or died mid-message)"),
+            Error::Corrupt(why) => write!(f, "corrupt stream: {why}"),
             Error::Protocol(why) => write!(f, "protocol error: {why}"),
             Error::Authentication(why) => write!(f, "authentication failed: {why}"),
             Error::InsecureTcp => f.write_str(
@@ -135,6 +149,7 @@ impl From<Error> for io::Error {
             Error::Encode(_)
             | Error::Decode(_)
             | Error::Protocol(_)
+            | Error::Corrupt(_)
             | Error::MessageTooLarge { .. } => io::ErrorKind::InvalidData,
             Error::BufferTooShort(_) | Error::NotReadable | Error::NotWritable => {
                 io::ErrorKind::InvalidInput

@@ -19,6 +19,21 @@
 //!   message cannot run code in the receiver.
 //! - Every blocking call has a `_timeout` form, and a timeout never loses or
 //!   tears a message.
+//! - The ends of a [`pipe`] share memory: a small message without OS
+//!   handles is handed over through a ring (well under a microsecond
+//!   between two busy processes, where a socket costs a wake-up), the rest
+//!   through the socket, in the order sent. A blocked `recv` spins briefly,
+//!   then sleeps on the socket: idle ends cost no CPU, and `poll`, [`wait`]
+//!   and end of file behave as before.
+//! - Python warns that two processes reading from or writing to the same
+//!   end of a pipe corrupt it. Here any number of processes (and threads)
+//!   may send on and receive from copies of one [`pipe`] end, under every
+//!   start method: every message arrives whole. A sender killed in the
+//!   middle of a message costs only that message ([`Error::Torn`] at the
+//!   receiver, then the next message). Connections made by a
+//!   [`Listener`]/[`Client`] have no shared memory: there, use one process
+//!   per direction. A stream that lost its framing is [`Error::Corrupt`],
+//!   never an attempt to allocate what a garbled header announces.
 //! - Every socket endpoint authenticates with HMAC-SHA256 both ways, TCP
 //!   without an authkey is refused unless explicitly allowed, and incoming
 //!   messages have a size limit.
@@ -65,12 +80,17 @@ mod address;
 mod auth;
 mod client;
 mod connection;
+mod connection_wire;
 mod error;
+mod fast_path;
+mod fast_recv;
 mod frame;
 mod handshake;
+mod lane;
 mod listener;
 mod poll;
 mod reader;
+mod segment;
 mod socket;
 #[cfg(feature = "tls")]
 pub mod tls;

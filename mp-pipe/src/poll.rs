@@ -39,6 +39,12 @@ pub(crate) fn poll(fds: &mut [PollFd<'_>], deadline: &Deadline) -> rustix::io::R
             std::hint::spin_loop();
         }
     }
+    sleep(fds, deadline)
+}
+
+/// Sleeps in `poll` on `fds` until one is ready or the deadline passes,
+/// without spinning first; retries `EINTR`.
+pub(crate) fn sleep(fds: &mut [PollFd<'_>], deadline: &Deadline) -> rustix::io::Result<usize> {
     loop {
         let timeout = deadline.remaining().map(|d| Timespec {
             tv_sec: d.as_secs().min(i64::MAX as u64) as i64,

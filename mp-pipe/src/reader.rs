@@ -21,6 +21,21 @@ const FIRST_READ_BUF: usize = 4 * 1024;
 /// straight into their own allocation.
 pub(crate) const READ_BUF: usize = 64 * 1024;
 
+/// No sender writes a frame longer than this (256 TiB) or with more
+/// descriptors than this: a header that says so, within this end's limit
+/// (over it, the message is refused and skipped as too large), means the
+/// stream lost its framing ([`Error::Corrupt`]), not a message to make
+/// room for.
+const PLAUSIBLE_LEN: u64 = 1 << 48;
+const PLAUSIBLE_FDS: u32 = 1 << 20;
+
+/// Whether `header` could come from a sender (a TLS record read as a
+/// header is left to the handshake, which names it).
+fn plausible(framing: Framing, header: Header) -> bool {
+    (header.len <= PLAUSIBLE_LEN || framing.looks_like_tls(header.len))
+        && header.nfds <= PLAUSIBLE_FDS
+}
+
 /// Where a received payload lives.
 pub(crate) enum Payload {
     Buffered(Range<usize>),
@@ -60,13 +75,6 @@ impl Reader {
         }
     }
 
-    pub(crate) fn bytes<'a>(&'a self, payload: &'a Payload) -> &'a [u8] {
-        match payload {
-            Payload::Buffered(range) => &self.buf[range.clone()],
-            Payload::Owned(bytes) => bytes,
-        }
-    }
-
     fn buffered(&self) -> &[u8] {
         &self.buf[self.start..self.end]
     }
@@ -81,7 +89,9 @@ impl Reader {
             Ok(None) => false,
             Err(_) => true,
             Ok(Some((header, header_len))) => {
-                header.len > max || (self.buffered().len() - header_len) as u64 >= header.len
+                header.len > max
+                    || !plausible(self.framing, header)
+                    || (self.buffered().len() - header_len) as u64 >= header.len
             }
         }
     }
@@ -160,6 +170,13 @@ impl Reader {
                             len: header.len,
                             limit: max,
                         });
+                    }
+                    if !plausible(self.framing, header) {
+                        self.clear();
+                        return Err(Error::Corrupt(format!(
+                            "a frame header announcing {} bytes and {} descriptors",
+                            header.len, header.nfds
+                        )));
                     }
                     let total = header_len as u64 + header.len;
                     if self.buffered().len() as u64 >= total {

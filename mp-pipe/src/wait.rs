@@ -8,7 +8,11 @@ use rustix::event::{PollFd, PollFlags};
 
 use mp_internal::Deadline;
 
-use crate::poll::poll;
+use crate::Connection;
+use crate::poll;
+
+/// How long `wait` spins before it sleeps (as a connection's `recv`).
+const SPIN_FOR: Duration = crate::fast_path::SPIN_FOR;
 
 /// Something [`wait`] can wait on: it is ready when its descriptor is
 /// readable (or hung up), or when it already holds data.
@@ -22,9 +26,30 @@ pub trait Waitable {
     /// (closed, or a process that was never started).
     fn wait_fd(&self) -> Option<BorrowedFd<'_>>;
 
-    /// Ready without polling (data already buffered in user space).
+    /// Ready without polling (data already buffered in user space, or in
+    /// shared memory).
     fn ready_now(&self) -> bool {
         false
+    }
+
+    /// Called before [`wait`] sleeps on [`wait_fd`](Waitable::wait_fd):
+    /// tells whoever makes this object ready without touching its
+    /// descriptor (a pipe's writer publishing in shared memory) to touch
+    /// it. True if the object became ready meanwhile (then nothing is left
+    /// announced). Each announcement is followed by one
+    /// [`after_sleep`](Waitable::after_sleep).
+    fn before_sleep(&self) -> bool {
+        false
+    }
+
+    /// Takes back a [`before_sleep`](Waitable::before_sleep) announcement.
+    fn after_sleep(&self) {}
+
+    /// After the descriptor polled readable: whether the object is really
+    /// ready (a pipe's descriptor may have been touched only to wake a
+    /// sleeper for a message another reader took).
+    fn confirm_ready(&self) -> bool {
+        true
     }
 }
 
@@ -47,6 +72,18 @@ impl<T: Waitable + ?Sized> Waitable for &T {
 
     fn ready_now(&self) -> bool {
         (**self).ready_now()
+    }
+
+    fn before_sleep(&self) -> bool {
+        (**self).before_sleep()
+    }
+
+    fn after_sleep(&self) {
+        (**self).after_sleep()
+    }
+
+    fn confirm_ready(&self) -> bool {
+        (**self).confirm_ready()
     }
 }
 
@@ -81,16 +118,109 @@ pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> io::Result<
         })?;
         fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
     }
-    let buffered: Vec<usize> = (0..objects.len())
-        .filter(|&i| objects[i].ready_now())
-        .collect();
-    let deadline = if buffered.is_empty() {
-        Deadline::from_timeout(timeout)
-    } else {
-        Deadline::after(Duration::ZERO)
+    let deadline = Deadline::from_timeout(timeout);
+    let ready_now = || -> Vec<usize> {
+        (0..objects.len())
+            .filter(|&i| objects[i].ready_now())
+            .collect()
     };
-    poll(&mut fds, &deadline)?;
-    Ok((0..objects.len())
-        .filter(|&i| buffered.contains(&i) || !fds[i].revents().is_empty())
-        .collect())
+    // A short spin first, on the descriptors and on what is ready without
+    // them (a message in a pipe's shared memory).
+    let spin = deadline
+        .remaining()
+        .map_or(SPIN_FOR, |left| left.min(SPIN_FOR));
+    let mut spun = false;
+    loop {
+        let buffered = ready_now();
+        if !buffered.is_empty() {
+            poll::sleep(&mut fds, &Deadline::after(Duration::ZERO))?;
+            return Ok(collect(objects, &fds, &buffered));
+        }
+        if !spun {
+            spun = true;
+            let now = Deadline::after(Duration::ZERO);
+            let mut polled = Ok(0);
+            mp_internal::spin::until(spin, || {
+                polled = poll::sleep(&mut fds, &now);
+                !matches!(polled, Ok(0)) || objects.iter().any(|o| o.ready_now())
+            });
+            polled?;
+            let ready = collect(objects, &fds, &ready_now());
+            if !ready.is_empty() {
+                return Ok(ready);
+            }
+        }
+        // Announce the sleep to each object, then sleep on the descriptors.
+        let mut announced = Vec::with_capacity(objects.len());
+        let mut woke_early = false;
+        for (i, object) in objects.iter().enumerate() {
+            if object.before_sleep() {
+                woke_early = true;
+                break;
+            }
+            announced.push(i);
+        }
+        let slept = if woke_early {
+            Ok(0)
+        } else {
+            poll::sleep(&mut fds, &deadline)
+        };
+        for &i in &announced {
+            objects[i].after_sleep();
+        }
+        slept?;
+        let ready = collect(objects, &fds, &ready_now());
+        if !ready.is_empty() || deadline.passed() {
+            return Ok(ready);
+        }
+        if !woke_early {
+            // Woken for nothing (a doorbell for a message another reader
+            // took): clear the readiness seen and sleep again.
+            for fd in &mut fds {
+                fd.clear_revents();
+            }
+        }
+    }
+}
+
+/// A connection is ready when a message (or end of file) can be received;
+/// a pipe's connection also announces its sleeps to the pipe's writers.
+impl Waitable for Connection {
+    fn wait_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.fd().ok()
+    }
+
+    fn ready_now(&self) -> bool {
+        self.has_buffered_message()
+    }
+
+    fn before_sleep(&self) -> bool {
+        self.fast
+            .as_ref()
+            .is_some_and(crate::fast_path::FastPath::announce_sleep)
+    }
+
+    fn after_sleep(&self) {
+        if let Some(fast) = &self.fast {
+            fast.end_sleep();
+        }
+    }
+
+    fn confirm_ready(&self) -> bool {
+        match (&self.fast, self.read_fd()) {
+            // An error is for the receive to report: ready.
+            (Some(fast), Ok(fd)) => fast.confirm_ready(fd).unwrap_or(true),
+            _ => true,
+        }
+    }
+}
+
+/// The ready objects, in order: those ready without polling, and those
+/// whose descriptor polled ready and that confirm it.
+fn collect(objects: &[&dyn Waitable], fds: &[PollFd<'_>], buffered: &[usize]) -> Vec<usize> {
+    (0..objects.len())
+        .filter(|&i| {
+            buffered.contains(&i) || (!fds[i].revents().is_empty() && objects[i].confirm_ready())
+        })
+        .collect()
 }

@@ -232,7 +232,7 @@ impl Pool {
         A: Args,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        drop(f);
+        let _ = f;
         let function = registry::name_of::<F>()?;
         self.run_job::<A, R, R, _>(function, std::iter::once(args), 1, only, 1)
     }
@@ -292,7 +292,7 @@ impl Pool {
         I: IntoIterator,
         I::Item: Borrow<A>,
     {
-        drop(f);
+        let _ = f;
         let function = registry::name_of::<F>()?;
         self.run_sized::<A, R, _>(function, items, chunksize)
     }
@@ -350,7 +350,7 @@ impl Pool {
         I: IntoIterator,
         I::Item: Borrow<A>,
     {
-        drop(f);
+        let _ = f;
         let function = registry::name_of::<F>()?;
         self.run_sized::<A, R, _>(function, items, chunksize)
     }
@@ -546,7 +546,7 @@ impl Pool {
         I: IntoIterator + 'a,
         I::Item: Borrow<A>,
     {
-        drop(f);
+        let _ = f;
         check_chunksize(chunksize)?;
         self.shared.check_open()?;
         let function = registry::name_of::<F>()?;

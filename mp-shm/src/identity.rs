@@ -13,6 +13,8 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
+use mp_internal::identity::{parse_stat, start_time_of};
+
 /// A lock holder as the lock records it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Me {
@@ -121,23 +123,6 @@ fn namespace_of(what: &str) -> u32 {
         .unwrap_or(0)
 }
 
-/// Field 22 (`starttime`) of `/proc/<what>/stat`.
-fn start_time_of(what: &str) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{what}/stat")).ok()?;
-    parse_stat(&stat).map(|(_, start)| start)
-}
-
-/// `(state, starttime)` from a `/proc/<id>/stat` line.
-fn parse_stat(stat: &str) -> Option<(char, u64)> {
-    // The name (field 2) may contain spaces and parentheses: skip to the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    // Fields 4..=21 come between the state (3) and the start time (22).
-    let start = fields.nth(18)?.parse().ok()?;
-    Some((state, start))
-}
-
 /// What `/proc` says about a process or thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ProcState {
@@ -183,12 +168,5 @@ mod tests {
         let other = std::thread::spawn(thread).join().unwrap();
         assert_ne!(other.id, t.id);
         assert_eq!(proc_state(other.id), ProcState::Ended, "an ended thread");
-    }
-
-    #[test]
-    fn stat_lines_with_odd_names_parse() {
-        let _d = mp_testkit::deadline(std::time::Duration::from_secs(30));
-        let line = "12 (a) b (c)) S 1 12 12 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 777 0 0";
-        assert_eq!(parse_stat(line), Some(('S', 777)));
     }
 }

@@ -263,24 +263,54 @@ fn recv_timeout_waits_at_least_the_timeout() {
 #[test]
 fn send_timeout_on_a_full_peer_times_out_cleanly_or_marks_the_stream_torn() {
     let _d = deadline(20 * SECS);
-    let (a, b) = pipe().unwrap();
-    // Fill the socket buffer with small messages until a send would block.
-    let mut sent = 0u32;
-    while a.send_timeout(&sent, Duration::from_millis(20)).is_ok() {
-        sent += 1;
-    }
-    // Nothing was written by the send that timed out: draining gives
-    // exactly the messages that were sent, in order.
-    for i in 0..sent {
-        assert_eq!(b.recv_timeout::<u32>(T).unwrap(), i);
-    }
-    // A large message that cannot fit times out mid-write: torn.
+    // A socket connection (not a pipe): a torn stream stays torn.
+    let (a, b) = strangers();
+    fill_and_drain(&a, &b);
     let big = vec![0u8; 8 << 20];
     assert!(matches!(
         a.send_bytes_timeout(&big, Duration::from_millis(50)),
         Err(Error::Torn)
     ));
     assert!(matches!(a.send(&1u8), Err(Error::Torn)));
+}
+
+#[test]
+fn a_pipe_drops_a_torn_message_and_goes_on() {
+    let _d = deadline(20 * SECS);
+    let (a, b) = pipe().unwrap();
+    fill_and_drain(&a, &b);
+    // A large message that cannot fit times out mid-write: torn for the
+    // sender, dropped by the receiver, and the pipe goes on.
+    let big = vec![0u8; 8 << 20];
+    assert!(matches!(
+        a.send_bytes_timeout(&big, Duration::from_millis(50)),
+        Err(Error::Torn)
+    ));
+    a.send(&1u8).unwrap();
+    assert!(matches!(b.recv_timeout::<u8>(T), Err(Error::Torn)));
+    assert_eq!(b.recv_timeout::<u8>(T).unwrap(), 1);
+    // And the socket takes large messages again (sent from another
+    // thread: more than the socket holds).
+    let sender = std::thread::spawn(move || a.send_bytes(&big[..1 << 20]).unwrap());
+    assert_eq!(b.recv_bytes_timeout(T).unwrap().len(), 1 << 20);
+    sender.join().unwrap();
+}
+
+/// Sends small messages until a send times out, then checks that the
+/// one that timed out wrote nothing: draining gives exactly the messages
+/// that were sent, in order.
+fn fill_and_drain(a: &Connection, b: &Connection) {
+    let mut sent = 0u32;
+    while a.send_timeout(&sent, Duration::from_millis(20)).is_ok() {
+        sent += 1;
+    }
+    for i in 0..sent {
+        assert_eq!(b.recv_timeout::<u32>(T).unwrap(), i);
+    }
+    assert!(matches!(
+        b.recv_timeout::<u32>(Duration::from_millis(10)),
+        Err(Error::Timeout)
+    ));
 }
 
 #[test]

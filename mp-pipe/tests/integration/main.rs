@@ -52,10 +52,12 @@ struct Record {
 
 mod cpython;
 mod ends;
+mod fast_path;
 mod flood;
 mod framing;
 mod handshakes;
 mod listeners;
 mod processes;
+mod shared_ends;
 #[cfg(feature = "tls")]
 mod tls;
