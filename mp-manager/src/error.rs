@@ -100,6 +100,9 @@ pub enum Error {
     Process(mp_process::Error),
     /// An operating-system error.
     Io(io::Error),
+    /// The queue was shut down (Python 3.13's `queue.ShutDown`): a `put`
+    /// after `shutdown`, a `get` once a shut down queue is empty.
+    ShutDown,
 }
 
 impl fmt::Display for Error {
@@ -146,6 +149,7 @@ impl fmt::Display for Error {
             Error::Pipe(e) => write!(f, "{e}"),
             Error::Process(e) => write!(f, "{e}"),
             Error::Io(e) => write!(f, "{e}"),
+            Error::ShutDown => f.write_str("the queue is shut down"),
         }
     }
 }
@@ -258,6 +262,7 @@ impl From<Fault> for Error {
             Fault::BadRequest(why) => Error::BadRequest(why),
             Fault::Remote(e) => Error::Remote(e),
             Fault::ShuttingDown => Error::ManagerClosed,
+            Fault::QueueShutDown => Error::ShutDown,
         }
     }
 }

@@ -281,6 +281,12 @@ pub(crate) enum Op {
     /// Sets the entry of a dict or namespace (Python's `d[k] = v`: nothing
     /// comes back; `MapInsert` answers the old value).
     MapSet(#[serde(with = "serde_bytes")] Vec<u8>, Item),
+    /// Shuts a queue down (Python 3.13's `shutdown(immediate)`): puts fail,
+    /// gets fail once it is empty; `immediate` empties it first, each
+    /// dropped item counting as a task done.
+    QShutdown {
+        immediate: bool,
+    },
 }
 
 /// A request from a client.
@@ -387,6 +393,9 @@ pub(crate) enum Fault {
     BadRequest(String),
     Remote(RemoteError),
     ShuttingDown,
+    // New variants go last, so that the others keep their wire index.
+    /// The queue was shut down (Python's `queue.ShutDown`).
+    QueueShutDown,
 }
 
 /// The reply to every request but `Hello` and `DecRef`.

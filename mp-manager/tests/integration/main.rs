@@ -8,6 +8,7 @@ mod flood;
 mod impostor;
 mod lifetime;
 mod netns;
+mod queue_shutdown;
 mod remote;
 mod shutdown;
 mod sync;

@@ -284,7 +284,9 @@ impl Op {
             | Op::ValSwap(_)
             | Op::ValCompareSwap { .. }
             | Op::ValArith(_) => Family::Value,
-            Op::QPut(..) | Op::QGet(_) | Op::QSize | Op::QMaxSize => Family::Queue,
+            Op::QPut(..) | Op::QGet(_) | Op::QSize | Op::QMaxSize | Op::QShutdown { .. } => {
+                Family::Queue
+            }
             Op::QTaskDone | Op::QJoin(_) => Family::JoinableQueue,
             Op::LockAcquire { .. } | Op::LockRelease { .. } | Op::LockLocked => Family::Lock,
             Op::SemAcquire(_) | Op::SemRelease(_) | Op::SemValue => Family::Semaphore,
