@@ -103,6 +103,9 @@ pub enum Error {
     /// The queue was shut down (Python 3.13's `queue.ShutDown`): a `put`
     /// after `shutdown`, a `get` once a shut down queue is empty.
     ShutDown,
+    /// The initializer given to [`BaseManager::initializer`](crate::BaseManager::initializer)
+    /// panicked in the server process (its message); the server did not start.
+    Initializer(String),
 }
 
 impl fmt::Display for Error {
@@ -150,6 +153,7 @@ impl fmt::Display for Error {
             Error::Process(e) => write!(f, "{e}"),
             Error::Io(e) => write!(f, "{e}"),
             Error::ShutDown => f.write_str("the queue is shut down"),
+            Error::Initializer(why) => write!(f, "the manager's initializer failed: {why}"),
         }
     }
 }

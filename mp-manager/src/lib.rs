@@ -116,6 +116,7 @@
 mod client;
 mod error;
 mod factory;
+mod initializer;
 mod manager;
 mod number;
 mod object_ref;

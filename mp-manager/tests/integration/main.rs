@@ -6,6 +6,7 @@ mod children;
 mod collections;
 mod flood;
 mod impostor;
+mod initializer;
 mod lifetime;
 mod netns;
 mod queue_shutdown;
