@@ -106,6 +106,11 @@ pub enum Error {
     /// The initializer given to [`BaseManager::initializer`](crate::BaseManager::initializer)
     /// panicked in the server process (its message); the server did not start.
     Initializer(String),
+    /// A [`SharedMemoryManager`](crate::SharedMemoryManager) was used before
+    /// `start` (Python's `ValueError`).
+    NotStarted,
+    /// A shared memory segment could not be made or attached.
+    Shm(mp_shm::Error),
 }
 
 impl fmt::Display for Error {
@@ -154,6 +159,8 @@ impl fmt::Display for Error {
             Error::Io(e) => write!(f, "{e}"),
             Error::ShutDown => f.write_str("the queue is shut down"),
             Error::Initializer(why) => write!(f, "the manager's initializer failed: {why}"),
+            Error::NotStarted => f.write_str("the manager has not been started"),
+            Error::Shm(e) => write!(f, "{e}"),
         }
     }
 }
@@ -165,6 +172,7 @@ impl std::error::Error for Error {
             Error::Remote(e) => Some(e),
             Error::Process(e) => Some(e),
             Error::Io(e) => Some(e),
+            Error::Shm(e) => Some(e),
             _ => None,
         }
     }

@@ -123,6 +123,7 @@ mod object_ref;
 mod proxy;
 mod registry;
 mod server;
+mod shared_memory_manager;
 mod wire;
 
 pub use error::{Error, RemoteError, Result};
@@ -135,4 +136,5 @@ pub use proxy::{
     ValueProxy,
 };
 pub use registry::{Registrar, Registry, ServerObject, Shared, decode_args, encode_result};
+pub use shared_memory_manager::SharedMemoryManager;
 pub use wire::{DebugInfo, ObjectKind};

@@ -11,6 +11,7 @@ mod lifetime;
 mod netns;
 mod queue_shutdown;
 mod remote;
+mod shared_memory_manager;
 mod shutdown;
 mod sync;
 #[cfg(feature = "tls")]
