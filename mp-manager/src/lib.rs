@@ -131,10 +131,12 @@ pub use manager::{BaseManager, DEFAULT_MAX_MESSAGE_SIZE, Manager, Server};
 pub use number::{NumKindToken, Number};
 pub use object_ref::Proxy;
 pub use proxy::{
-    ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, JoinableQueueProxy, ListProxy,
-    LockGuard, LockProxy, Namespace, QueueProxy, RLockProxy, SemaphoreProxy, SharedProxy,
-    ValueProxy,
+    ArrayProxy, BarrierProxy, ConditionProxy, DEFAULT_ITER_BATCH, DictProxy, EventProxy,
+    JoinableQueueProxy, ListProxy, LockGuard, LockProxy, Namespace, QueueProxy, RLockProxy,
+    RemoteIter, SemaphoreProxy, SharedProxy, ValueProxy,
 };
-pub use registry::{Registrar, Registry, ServerObject, Shared, decode_args, encode_result};
+pub use registry::{
+    Registrar, Registry, ServerObject, Shared, SharedIter, decode_args, encode_result,
+};
 pub use shared_memory_manager::SharedMemoryManager;
 pub use wire::{DebugInfo, ObjectKind};

@@ -7,6 +7,7 @@ mod collections;
 mod flood;
 mod impostor;
 mod initializer;
+mod iterators;
 mod lifetime;
 mod netns;
 mod queue_shutdown;
