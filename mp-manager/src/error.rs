@@ -100,6 +100,17 @@ pub enum Error {
     Process(mp_process::Error),
     /// An operating-system error.
     Io(io::Error),
+    /// The queue was shut down (Python 3.13's `queue.ShutDown`): a `put`
+    /// after `shutdown`, a `get` once a shut down queue is empty.
+    ShutDown,
+    /// The initializer given to [`BaseManager::initializer`](crate::BaseManager::initializer)
+    /// panicked in the server process (its message); the server did not start.
+    Initializer(String),
+    /// A [`SharedMemoryManager`](crate::SharedMemoryManager) was used before
+    /// `start` (Python's `ValueError`).
+    NotStarted,
+    /// A shared memory segment could not be made or attached.
+    Shm(mp_shm::Error),
 }
 
 impl fmt::Display for Error {
@@ -146,6 +157,10 @@ impl fmt::Display for Error {
             Error::Pipe(e) => write!(f, "{e}"),
             Error::Process(e) => write!(f, "{e}"),
             Error::Io(e) => write!(f, "{e}"),
+            Error::ShutDown => f.write_str("the queue is shut down"),
+            Error::Initializer(why) => write!(f, "the manager's initializer failed: {why}"),
+            Error::NotStarted => f.write_str("the manager has not been started"),
+            Error::Shm(e) => write!(f, "{e}"),
         }
     }
 }
@@ -157,6 +172,7 @@ impl std::error::Error for Error {
             Error::Remote(e) => Some(e),
             Error::Process(e) => Some(e),
             Error::Io(e) => Some(e),
+            Error::Shm(e) => Some(e),
             _ => None,
         }
     }
@@ -258,6 +274,7 @@ impl From<Fault> for Error {
             Fault::BadRequest(why) => Error::BadRequest(why),
             Fault::Remote(e) => Error::Remote(e),
             Fault::ShuttingDown => Error::ManagerClosed,
+            Fault::QueueShutDown => Error::ShutDown,
         }
     }
 }

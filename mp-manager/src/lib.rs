@@ -17,6 +17,11 @@
 //! | `m.get_queue()`, `m.MyType(args)` | [`m.get::<QueueProxy<T>>("get_queue")`](Manager::get), [`m.get_with::<SharedProxy, _>("MyType", &args)`](Manager::get_with) |
 //! | custom class with `exposed` methods | a type implementing [`Shared`], used through [`SharedProxy`] |
 //! | `m.shutdown()` | [`m.shutdown()`](Manager::shutdown) |
+//! | `m.start(initializer, initargs)` | [`BaseManager::initializer(f, args)`](BaseManager::initializer) + [`start`](BaseManager::start) ([`Error::Initializer`] if it panics) |
+//! | `q.shutdown(immediate)` on `m.Queue()` (3.13), `queue.ShutDown` | [`QueueProxy::shutdown`], [`JoinableQueueProxy::shutdown`], [`Error::ShutDown`] |
+//! | `for x in l`, `d.keys()`, `d.items()` (`IteratorProxy`) | [`l.iter()`](ListProxy::iter), [`d.iter()`](DictProxy::iter), [`iter_keys`](DictProxy::iter_keys), [`iter_values`](DictProxy::iter_values) → [`RemoteIter`] (a round trip per batch) |
+//! | `method_to_typeid={'__iter__': 'Iterator'}` | [`Shared::iterators`] + [`Shared::iterate`], [`SharedProxy::iter`] |
+//! | `SharedMemoryManager()`: `SharedMemory(size)`, `ShareableList(seq)` | [`SharedMemoryManager`]: [`shared_memory`](SharedMemoryManager::shared_memory), [`shareable_list`](SharedMemoryManager::shareable_list) |
 //! | `EOFError`/`BrokenPipeError` after shutdown, `AuthenticationError`, `RemoteError` | [`Error::ManagerClosed`], [`Error::Authentication`], [`Error::Remote`] |
 //!
 //! # How it works
@@ -116,12 +121,14 @@
 mod client;
 mod error;
 mod factory;
+mod initializer;
 mod manager;
 mod number;
 mod object_ref;
 mod proxy;
 mod registry;
 mod server;
+mod shared_memory_manager;
 mod wire;
 
 pub use error::{Error, RemoteError, Result};
@@ -129,9 +136,12 @@ pub use manager::{BaseManager, DEFAULT_MAX_MESSAGE_SIZE, Manager, Server};
 pub use number::{NumKindToken, Number};
 pub use object_ref::Proxy;
 pub use proxy::{
-    ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, JoinableQueueProxy, ListProxy,
-    LockGuard, LockProxy, Namespace, QueueProxy, RLockProxy, SemaphoreProxy, SharedProxy,
-    ValueProxy,
+    ArrayProxy, BarrierProxy, ConditionProxy, DEFAULT_ITER_BATCH, DictProxy, EventProxy,
+    JoinableQueueProxy, ListProxy, LockGuard, LockProxy, Namespace, QueueProxy, RLockProxy,
+    RemoteIter, SemaphoreProxy, SharedProxy, ValueProxy,
 };
-pub use registry::{Registrar, Registry, ServerObject, Shared, decode_args, encode_result};
+pub use registry::{
+    Registrar, Registry, ServerObject, Shared, SharedIter, decode_args, encode_result,
+};
+pub use shared_memory_manager::SharedMemoryManager;
 pub use wire::{DebugInfo, ObjectKind};

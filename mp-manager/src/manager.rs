@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::client::{Link, Pool, Transport};
 use crate::error::{Error, Result};
+use crate::initializer::Initializer;
 use crate::object_ref::unexpected;
 use crate::registry::{Registrar, Registry, ServerObject};
 use crate::server::{Bound, ServerTransport};
@@ -29,10 +30,20 @@ struct Setup {
     authkey: Option<Vec<u8>>,
     max_message_size: u64,
     transport: ServerTransport,
+    initializer: Option<Initializer>,
 }
 
 /// What the server process reports back: its bound address, or why not.
-type Report = std::result::Result<Address, String>;
+type Report = std::result::Result<Address, StartFailure>;
+
+/// Why a server process did not come up.
+#[derive(Serialize, Deserialize)]
+enum StartFailure {
+    /// Binding its address failed.
+    Bind(String),
+    /// The initializer panicked (its message).
+    Initializer(String),
+}
 
 /// Builds a [`Manager`]: where it listens, its authkey, what it offers, how
 /// its server process starts (Python's `BaseManager(address, authkey)` and
@@ -83,6 +94,7 @@ pub struct BaseManager {
     registrar: Registrar,
     register: fn(&mut Registrar),
     serve: fn(Setup, Connection) -> Process,
+    initializer: Option<Result<Initializer>>,
 }
 
 impl Default for BaseManager {
@@ -104,6 +116,7 @@ impl BaseManager {
             registrar: Registrar::new(),
             register: <() as Registry>::register,
             serve: server_process::<()>,
+            initializer: None,
         }
     }
 
@@ -214,20 +227,53 @@ impl BaseManager {
         self
     }
 
-    fn setup(&self) -> Setup {
-        Setup {
+    /// Runs `f(args...)` in the server process before it serves
+    /// (Python's `start(initializer, initargs)`): `f` is a `fn` item or a
+    /// closure that captures nothing, `args` a tuple of serde values, as
+    /// for a `Process`, so it works under every start method. If it
+    /// panics, [`start`](BaseManager::start) fails with
+    /// [`Error::Initializer`] carrying the panic's message.
+    ///
+    /// ```
+    /// use mp_manager::BaseManager;
+    ///
+    /// fn quiet(level: u8) {
+    ///     assert!(level < 10, "level {level} is too loud");
+    /// }
+    ///
+    /// # fn main() -> Result<(), mp_manager::Error> {
+    /// let manager = BaseManager::new().initializer(quiet, (3u8,)).start()?;
+    /// manager.shutdown()?;
+    /// let failed = BaseManager::new().initializer(quiet, (11u8,)).start();
+    /// assert!(matches!(failed, Err(mp_manager::Error::Initializer(m)) if m.contains("too loud")));
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[doc(alias = "initargs")]
+    pub fn initializer<F, A>(mut self, f: F, args: A) -> BaseManager
+    where
+        F: mp_process::Target<A, Output = ()>,
+        A: mp_process::Args,
+    {
+        self.initializer = Some(Initializer::new(f, &args));
+        self
+    }
+
+    fn setup(&mut self) -> Result<Setup> {
+        Ok(Setup {
             address: self.address.clone().unwrap_or_else(Address::unique),
             authkey: self.authkey.clone(),
             max_message_size: self.max_message_size,
             transport: self.server_transport.clone(),
-        }
+            initializer: self.initializer.take().transpose()?,
+        })
     }
 
     /// Starts the server in a new process and returns the handle that owns
     /// it (Python's `start()`). The server stops when the handle is shut
     /// down or dropped, and dies with this process.
-    pub fn start(self) -> Result<Manager> {
-        let setup = self.setup();
+    pub fn start(mut self) -> Result<Manager> {
+        let setup = self.setup()?;
         check_authkey(setup.authkey.as_deref())?;
         if setup.address.is_tcp() && setup.authkey.is_none() {
             return Err(Error::InsecureTcp);
@@ -264,9 +310,12 @@ impl BaseManager {
         };
         let address = match report {
             Ok(address) => address,
-            Err(why) => {
+            Err(failure) => {
                 let _ = process.join_timeout(STOP_TIMEOUT);
-                return Err(Error::Start(why));
+                return Err(match failure {
+                    StartFailure::Bind(why) => Error::Start(why),
+                    StartFailure::Initializer(why) => Error::Initializer(why),
+                });
             }
         };
         let pool = Pool::get(&address, authkey.as_deref(), &self.client_transport);
@@ -317,7 +366,10 @@ impl BaseManager {
     /// Binds the server in this process, ready to
     /// [`serve_forever`](Server::serve_forever) (Python's `get_server()`).
     pub fn get_server(mut self) -> Result<Server> {
-        let setup = self.setup();
+        let setup = self.setup()?;
+        if let Some(initializer) = setup.initializer {
+            initializer.run().map_err(Error::Initializer)?;
+        }
         check_authkey(setup.authkey.as_deref())?;
         if setup.address.is_tcp() && setup.authkey.is_none() {
             return Err(Error::InsecureTcp);
@@ -352,6 +404,7 @@ impl fmt::Debug for BaseManager {
             .field("authenticated", &self.authkey.is_some())
             .field("start_method", &self.method)
             .field("registered", &self.registrar)
+            .field("initializer", &self.initializer.is_some())
             .finish()
     }
 }
@@ -383,6 +436,12 @@ fn serve_with(
     lifeline: Connection,
 ) {
     mp_process::set_current_name("SyncManager");
+    if let Some(initializer) = setup.initializer {
+        if let Err(why) = initializer.run() {
+            let _ = lifeline.send(&Report::Err(StartFailure::Initializer(why)));
+            return;
+        }
+    }
     register(&mut registrar);
     let bound = match Bound::bind(
         setup.address,
@@ -393,7 +452,7 @@ fn serve_with(
     ) {
         Ok(bound) => bound,
         Err(e) => {
-            let _ = lifeline.send(&Report::Err(e.to_string()));
+            let _ = lifeline.send(&Report::Err(StartFailure::Bind(e.to_string())));
             return;
         }
     };

@@ -52,7 +52,55 @@ pub trait Shared: Send + 'static {
 
     /// Runs `method` with postcard-encoded `args`; returns the encoded result.
     fn call(&mut self, method: &str, args: &[u8]) -> Result<Vec<u8>, RemoteError>;
+
+    /// The methods that return an iterator (Python's `method_to_typeid`
+    /// giving a method the `Iterator` proxy): clients iterate them with
+    /// [`SharedProxy::iter`](crate::SharedProxy::iter), a batch of items
+    /// per round trip. None by default.
+    fn iterators() -> &'static [&'static str]
+    where
+        Self: Sized,
+    {
+        &[]
+    }
+
+    /// Starts iterator method `method` with postcard-encoded `args`: the
+    /// items, each encoded with [`encode_result`]. The server pulls it a
+    /// batch at a time as the client iterates and drops it when the
+    /// client's iterator is dropped (or the client goes away), so it must
+    /// own what it yields: a snapshot, or state of its own, like a Python
+    /// generator. An `Err` item ends the iteration with that error.
+    ///
+    /// ```
+    /// use mp_manager::{RemoteError, Shared, SharedIter, decode_args, encode_result};
+    ///
+    /// struct Squares;
+    ///
+    /// impl Shared for Squares {
+    ///     fn exposed() -> &'static [&'static str] {
+    ///         &[]
+    ///     }
+    ///     fn call(&mut self, method: &str, _: &[u8]) -> Result<Vec<u8>, RemoteError> {
+    ///         Err(RemoteError::new(format!("no method {method}")))
+    ///     }
+    ///     fn iterators() -> &'static [&'static str] {
+    ///         &["up_to"]
+    ///     }
+    ///     fn iterate(&mut self, _: &str, args: &[u8]) -> Result<SharedIter, RemoteError> {
+    ///         let (n,): (u64,) = decode_args(args)?;
+    ///         Ok(Box::new((0..n).map(|i| encode_result(&(i * i)))))
+    ///     }
+    /// }
+    /// ```
+    fn iterate(&mut self, method: &str, args: &[u8]) -> Result<SharedIter, RemoteError> {
+        let _ = args;
+        Err(RemoteError::new(format!("no iterator method {method}")))
+    }
 }
+
+/// What [`Shared::iterate`] returns: encoded items, made on the server as
+/// the client asks for them.
+pub type SharedIter = Box<dyn Iterator<Item = Result<Vec<u8>, RemoteError>> + Send>;
 
 /// Decodes the arguments of a [`Shared::call`].
 pub fn decode_args<A: DeserializeOwned>(args: &[u8]) -> Result<A, RemoteError> {
@@ -75,6 +123,7 @@ pub(crate) enum Blueprint {
     Shared {
         value: Box<dyn Shared>,
         exposed: &'static [&'static str],
+        iterators: &'static [&'static str],
         type_name: &'static str,
     },
 }
@@ -212,6 +261,7 @@ impl ServerObject {
         ServerObject(Blueprint::Shared {
             value: Box::new(value),
             exposed: T::exposed(),
+            iterators: T::iterators(),
             type_name: std::any::type_name::<T>(),
         })
     }

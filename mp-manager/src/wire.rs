@@ -64,6 +64,9 @@ pub enum ObjectKind {
     Barrier,
     /// An instance of a registered user type ([`SharedProxy`](crate::SharedProxy)).
     Shared,
+    /// An iteration in progress over a list, a dict or a shared object's
+    /// iterator method (behind a [`RemoteIter`](crate::RemoteIter)).
+    Iterator,
 }
 
 impl fmt::Display for ObjectKind {
@@ -83,6 +86,7 @@ impl fmt::Display for ObjectKind {
             ObjectKind::Condition => "Condition",
             ObjectKind::Barrier => "Barrier",
             ObjectKind::Shared => "shared object",
+            ObjectKind::Iterator => "iterator",
         };
         f.write_str(name)
     }
@@ -281,6 +285,51 @@ pub(crate) enum Op {
     /// Sets the entry of a dict or namespace (Python's `d[k] = v`: nothing
     /// comes back; `MapInsert` answers the old value).
     MapSet(#[serde(with = "serde_bytes")] Vec<u8>, Item),
+    /// Shuts a queue down (Python 3.13's `shutdown(immediate)`): puts fail,
+    /// gets fail once it is empty; `immediate` empties it first, each
+    /// dropped item counting as a task done.
+    QShutdown {
+        immediate: bool,
+    },
+    /// Starts iterating a list or an array (`Items`), or a dict or a
+    /// namespace (`Items`: pairs, `Keys`, `Values`): answers the first
+    /// `batch` entries, and a cursor object for the rest unless done.
+    Iterate {
+        over: IterOver,
+        batch: u32,
+    },
+    /// Starts iterating what iterator method `name` of a shared object
+    /// returns (as [`Op::Iterate`]).
+    IterateMethod {
+        name: String,
+        #[serde(with = "serde_bytes")]
+        args: Vec<u8>,
+        batch: u32,
+    },
+    /// The next (at most) this many entries of a cursor.
+    IterNext(u32),
+}
+
+/// What an iteration yields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum IterOver {
+    /// A list's items, a dict's (key, value) pairs, a shared iterator's items.
+    Items,
+    /// A dict's keys.
+    Keys,
+    /// A dict's values.
+    Values,
+}
+
+/// One batch of an iteration: keys (dict keys and pairs), items (list
+/// items, dict values and pairs, shared items), the cursor holding the
+/// rest (in the first batch only), and whether this is the last batch.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Batch {
+    pub(crate) cursor: Option<ObjectId>,
+    pub(crate) keys: Vec<ByteBuf>,
+    pub(crate) items: Vec<Item>,
+    pub(crate) done: bool,
 }
 
 /// A request from a client.
@@ -335,6 +384,8 @@ pub(crate) enum Answer {
     Swapped(Result<Option<Item>, Option<Item>>),
     Bytes(#[serde(with = "serde_bytes")] Vec<u8>),
     Info(DebugInfo),
+    // New variants go last, so that the others keep their wire index.
+    Batch(Batch),
 }
 
 /// Counters a server reports (Python's `manager._debug_info()` and
@@ -356,6 +407,9 @@ pub struct DebugInfo {
     /// counted all along except for the instants it checks on its client
     /// (every 100 ms).
     pub waiting: u64,
+    /// Requests answered so far: each one a client's round trip (releases
+    /// of proxies, which get no answer, are not counted).
+    pub round_trips: u64,
 }
 
 /// Why a request failed.
@@ -387,6 +441,9 @@ pub(crate) enum Fault {
     BadRequest(String),
     Remote(RemoteError),
     ShuttingDown,
+    // New variants go last, so that the others keep their wire index.
+    /// The queue was shut down (Python's `queue.ShutDown`).
+    QueueShutDown,
 }
 
 /// The reply to every request but `Hello` and `DecRef`.

@@ -17,6 +17,10 @@ pub enum Error {
     Empty,
     /// `close` was called on this queue in this process.
     Closed,
+    /// The queue was shut down (by any process, Python 3.13's
+    /// `queue.ShutDown`): a `put` after `shutdown`, a `get` once a shut
+    /// down queue is empty, or any `get` after `shutdown(immediate)`.
+    ShutDown,
     /// The item could not be serialized; nothing was put.
     Encode(mp_handle::Error),
     /// An item could not be deserialized as the requested type; it was
@@ -42,6 +46,7 @@ impl fmt::Display for Error {
             Error::Full => f.write_str("queue is full"),
             Error::Empty => f.write_str("queue is empty"),
             Error::Closed => f.write_str("queue is closed"),
+            Error::ShutDown => f.write_str("queue is shut down"),
             Error::Encode(e) | Error::Decode(e) => write!(f, "{e}"),
             Error::Torn => {
                 f.write_str("a message was lost: the process putting or getting it died")

@@ -3,9 +3,16 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
-/// Marks an initialised queue segment ("mpqueue3": with `Bias` and
-/// abandoned streams).
-pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"mpqueue3");
+/// Marks an initialised queue segment ("mpqueue4": with `Bias`,
+/// abandoned streams and `Config::shutdown`).
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"mpqueue4");
+
+/// `Config::shutdown`: the queue is open.
+pub(crate) const OPEN: u32 = 0;
+/// `Config::shutdown`: `shutdown(false)` was called (puts fail, gets drain).
+pub(crate) const SHUT_DOWN: u32 = 1;
+/// `Config::shutdown`: `shutdown(true)` was called (puts and gets fail).
+pub(crate) const SHUT_DOWN_NOW: u32 = 2;
 
 #[repr(C, align(64))]
 #[derive(Default)]
@@ -18,6 +25,10 @@ pub(crate) struct Config {
     pub(crate) maxsize: AtomicU64,
     /// Mixed into every chunk tag (`chunk::tag`).
     pub(crate) tag_key: AtomicU64,
+    /// [`OPEN`], [`SHUT_DOWN`] or [`SHUT_DOWN_NOW`]; only ever grows. On
+    /// this line, which nothing else writes after creation, so every
+    /// put's and get's look at it stays a cache hit.
+    pub(crate) shutdown: AtomicU32,
 }
 
 #[derive(Default)]

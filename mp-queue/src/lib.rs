@@ -8,6 +8,7 @@
 //! | `q.get()`, `q.get(timeout=t)`, `q.get_nowait()` | [`q.get()`](Queue::get), [`get_timeout`](Queue::get_timeout), [`try_get`](Queue::try_get) |
 //! | `queue.Full`, `queue.Empty` | [`Error::Full`], [`Error::Empty`] |
 //! | `q.qsize()`, `q.empty()`, `q.full()`, `q.close()` | [`qsize`](Queue::qsize), [`is_empty`](Queue::is_empty), [`is_full`](Queue::is_full), [`close`](Queue::close) |
+//! | `q.shutdown(immediate=False)`, `queue.ShutDown` (3.13) | [`q.shutdown(immediate)`](Queue::shutdown), [`is_shut_down`](Queue::is_shut_down), [`Error::ShutDown`] |
 //! | `JoinableQueue`: `task_done()`, `join()` | [`JoinableQueue`]: [`task_done`](JoinableQueue::task_done), [`join`](JoinableQueue::join), [`join_timeout`](JoinableQueue::join_timeout) |
 //! | `SimpleQueue`: `put`, `get`, `empty`, `close` | [`SimpleQueue`] |
 //!

@@ -161,9 +161,52 @@ impl<T> Queue<T> {
     /// Closes the queue in this process (Python's `close`): later puts and
     /// gets through any handle of this queue in this process fail with
     /// [`Error::Closed`](crate::Error::Closed), and blocked ones wake up with
-    /// it. Other processes are not affected.
+    /// it. Other processes are not affected: to stop the queue for
+    /// everyone, use [`shutdown`](Queue::shutdown).
     pub fn close(&self) {
         self.shared.close();
+    }
+
+    /// Shuts the queue down for every process that holds it (Python 3.13's
+    /// `Queue.shutdown(immediate)`).
+    ///
+    /// From then on every `put`, in any process, fails with
+    /// [`Error::ShutDown`](crate::Error::ShutDown), and blocked puts wake
+    /// up with it.
+    ///
+    /// - `immediate == false`: gets go on taking what is in the queue and
+    ///   fail with `ShutDown` once it is empty (blocked gets wake up with it).
+    /// - `immediate == true`: the items in the queue are dropped, each one
+    ///   counted as a task done (so a [`JoinableQueue::join`] waiting only
+    ///   on them returns), and every get fails with `ShutDown` at once.
+    ///   This waits for the put and the get in progress, if any, to finish.
+    ///
+    /// Shutting down again is allowed (`immediate` then still drops what
+    /// is there). Unlike [`close`](Queue::close), which only stops this
+    /// process's use of the queue, shutdown is a state of the queue itself.
+    ///
+    /// ```
+    /// use mp_queue::{Error, Queue};
+    ///
+    /// # fn main() -> Result<(), Error> {
+    /// let q: Queue<u32> = Queue::new()?;
+    /// q.put(&1)?;
+    /// q.shutdown(false);
+    /// assert!(matches!(q.put(&2), Err(Error::ShutDown)));
+    /// assert_eq!(q.get()?, 1); // what was there is still delivered
+    /// assert!(matches!(q.get(), Err(Error::ShutDown))); // then: shut down, no wait
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn shutdown(&self, immediate: bool) {
+        self.shared.shutdown(immediate);
+    }
+
+    /// Whether [`shutdown`](Queue::shutdown) was called on this queue, in
+    /// any process (Python's `is_shutdown`).
+    #[doc(alias = "is_shutdown")]
+    pub fn is_shut_down(&self) -> bool {
+        self.shared.shutdown_state() != 0
     }
 
     /// Messages lost so far because a process died while putting or getting
@@ -250,6 +293,24 @@ impl<'de, T> Deserialize<'de> for Queue<T> {
 /// A [`Queue`] whose consumers report each item done, so that producers can
 /// wait until all work is finished (Python's `JoinableQueue`).
 ///
+/// [`shutdown`](Queue::shutdown) works as for a `Queue`; with `immediate`
+/// the dropped items count as done, which releases a waiting `join`:
+///
+/// ```
+/// use mp_queue::{Error, JoinableQueue};
+///
+/// # fn main() -> Result<(), Error> {
+/// let q: JoinableQueue<u32> = JoinableQueue::new()?;
+/// q.put(&1)?;
+/// q.put(&2)?;
+/// q.shutdown(true);
+/// q.join()?; // both items were dropped: nothing is unfinished
+/// assert!(matches!(q.get(), Err(Error::ShutDown)));
+/// assert!(matches!(q.task_done(), Err(Error::TooManyTaskDone)));
+/// # Ok(())
+/// # }
+/// ```
+///
 /// ```
 /// use mp_queue::JoinableQueue;
 ///
@@ -285,6 +346,10 @@ impl<T> JoinableQueue<T> {
     }
 
     /// Waits until every item put has been marked done (Python's `join`).
+    ///
+    /// [`shutdown(true)`](Queue::shutdown) counts the items it drops as
+    /// done, so a join waiting only on queued items returns; items already
+    /// taken still need their `task_done`.
     pub fn join(&self) -> Result<()> {
         self.queue.shared.join(&Deadline::never())
     }

@@ -1,6 +1,7 @@
 //! The typed proxies: client-side views of server objects.
 
 mod dict;
+mod iter;
 mod list;
 mod namespace;
 mod queue;
@@ -12,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use dict::DictProxy;
+pub use iter::{DEFAULT_ITER_BATCH, RemoteIter};
 pub use list::ListProxy;
 pub use namespace::Namespace;
 pub use queue::{JoinableQueueProxy, QueueProxy};

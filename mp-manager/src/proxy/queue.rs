@@ -99,6 +99,16 @@ macro_rules! queue_methods {
         pub fn maxsize(&self) -> Result<usize> {
             count(self.object.op(Op::QMaxSize)?.1).map(to_usize)
         }
+
+        /// Shuts the queue down for every client (Python 3.13's
+        /// `shutdown(immediate)`): puts fail with
+        /// [`Error::ShutDown`](crate::Error::ShutDown); gets take what is
+        /// left, then fail with it; with `immediate` the items are dropped
+        /// first (each counting as a task done, which releases a waiting
+        /// `join`). Blocked puts, gets and joins wake up.
+        pub fn shutdown(&self, immediate: bool) -> Result<()> {
+            unit(self.object.op(Op::QShutdown { immediate })?.1)
+        }
     };
 }
 
@@ -118,6 +128,9 @@ macro_rules! queue_methods {
 /// }
 /// assert_eq!(q.get()?, 1);
 /// assert_eq!(q.qsize()?, 2);
+/// q.shutdown(false)?;
+/// assert!(matches!(q.put(&16), Err(mp_manager::Error::ShutDown)));
+/// assert_eq!(q.get()?, 4); // what is left is still delivered
 /// # Ok(())
 /// # }
 /// ```

@@ -4,6 +4,7 @@
 //! listener drives every pending handshake at once, so no number of
 //! silent or garbage-sending peers delays a client that authenticates.
 
+mod iterate;
 mod object;
 
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ use parking_lot::Mutex;
 use crate::error::RemoteError;
 use crate::registry::{Entry, Registrar};
 use crate::wire::{
-    Answer, DebugInfo, Fault, Init, ObjectId, ObjectKind, Reply, Request, SessionId,
+    Answer, DebugInfo, Fault, Init, ObjectId, ObjectKind, Op, Reply, Request, SessionId,
 };
 use object::{Object, Stop};
 
@@ -42,6 +43,8 @@ pub(crate) struct Core {
     listener: OnceLock<ListenerStats>,
     /// Operations waiting for a change (see [`DebugInfo::waiting`]).
     waiting: AtomicU64,
+    /// Requests answered (see [`DebugInfo::round_trips`]).
+    round_trips: AtomicU64,
 }
 
 enum Typeid {
@@ -272,6 +275,7 @@ impl Core {
             connections: AtomicU64::new(0),
             listener: OnceLock::new(),
             waiting: AtomicU64::new(0),
+            round_trips: AtomicU64::new(0),
         }
     }
 
@@ -294,12 +298,19 @@ impl Core {
 
     /// Handles one request; `None` for requests without a reply.
     fn handle(&self, request: Request, caller: &Caller<'_>) -> Result<Option<Answer>, Stop> {
+        if !matches!(request, Request::DecRef { .. }) {
+            self.round_trips.fetch_add(1, Ordering::Relaxed);
+        }
         let answer = match request {
             Request::Hello { .. } => {
                 return Err(Fault::BadRequest("a second Hello on one connection".into()).into());
             }
             Request::Create(init) => self.create(init, caller)?,
             Request::Typeid { typeid, args } => self.typeid(&typeid, &args, caller)?,
+            Request::Call {
+                id,
+                op: op @ (Op::Iterate { .. } | Op::IterateMethod { .. }),
+            } => self.iterate(id, op, caller)?,
             Request::Call { id, op } => self.lookup(id)?.execute(op, caller)?,
             Request::IncRef { id } => {
                 self.table.lock().session_acquire(caller.session, id)?;
@@ -388,6 +399,7 @@ impl Core {
             connections: self.connections.load(Ordering::Relaxed),
             refused: self.listener.get().map_or(0, ListenerStats::refused),
             waiting: self.waiting.load(Ordering::Relaxed),
+            round_trips: self.round_trips.load(Ordering::Relaxed),
         }
     }
 

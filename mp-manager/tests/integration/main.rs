@@ -6,9 +6,13 @@ mod children;
 mod collections;
 mod flood;
 mod impostor;
+mod initializer;
+mod iterators;
 mod lifetime;
 mod netns;
+mod queue_shutdown;
 mod remote;
+mod shared_memory_manager;
 mod shutdown;
 mod sync;
 #[cfg(feature = "tls")]

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use super::{RingQueue, SLEEP_SLICE};
 use crate::chunk::{self, Chunk};
 use crate::error::{Error, Result};
+use crate::header::{OPEN, SHUT_DOWN_NOW};
 use crate::turn::Turn;
 use crate::wait::{LIVENESS_SLICE, wait_for, wake_all};
 
@@ -18,17 +19,18 @@ impl RingQueue {
         self.check_open()?;
         let _guard = self.lock_consumers(deadline)?;
         let h = self.header();
+        // In the consumers' turn: after `shutdown(true)` (which drops the
+        // queued items in this turn) nothing more is taken.
+        if self.shutdown_state() == SHUT_DOWN_NOW {
+            return Err(Error::ShutDown);
+        }
         loop {
             let head = h.consumer.0.head.load(Ordering::Relaxed);
             let arrived = wait_for(&h.data.0, deadline, SLEEP_SLICE, || {
-                self.available(head) || self.is_closed()
+                self.available(head) || self.is_closed() || self.shutdown_state() != OPEN
             });
             if !arrived || !self.available(head) {
-                return Err(if self.is_closed() {
-                    Error::Closed
-                } else {
-                    Error::Empty
-                });
+                return Err(self.nothing_to_get());
             }
             let first = self.chunk_at(head);
             if !first.is_first() {
@@ -59,6 +61,19 @@ impl RingQueue {
             if let Some(taken) = self.take_streamed(head, first) {
                 return taken;
             }
+        }
+    }
+
+    /// Why a get found nothing: closed here, the queue shut down (and
+    /// drained), or simply empty.
+    #[cold]
+    fn nothing_to_get(&self) -> Error {
+        if self.is_closed() {
+            Error::Closed
+        } else if self.shutdown_state() != OPEN {
+            Error::ShutDown
+        } else {
+            Error::Empty
         }
     }
 

@@ -30,7 +30,7 @@ use mp_shm::Lock;
 
 use crate::chunk;
 use crate::error::{Error, Result};
-use crate::header::{Header, MAGIC};
+use crate::header::{Header, MAGIC, OPEN, SHUT_DOWN, SHUT_DOWN_NOW};
 use crate::sys::Ring;
 use crate::turn::Turns;
 use crate::wait::{wait_for, wake_all, wake_everyone};
@@ -153,6 +153,97 @@ impl RingQueue {
         }
     }
 
+    // ----- shutdown --------------------------------------------------------
+
+    /// The queue's shutdown state (`header::OPEN`, `SHUT_DOWN`, `SHUT_DOWN_NOW`).
+    #[inline]
+    pub(crate) fn shutdown_state(&self) -> u32 {
+        self.header().config.0.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Whether puts must stop: closed in this process, or shut down.
+    #[inline]
+    fn stop_putting(&self) -> bool {
+        self.is_closed() || self.shutdown_state() != OPEN
+    }
+
+    /// [`check_open`](RingQueue::check_open) for a producer in its turn:
+    /// a shut down queue takes no more items.
+    #[inline]
+    fn check_put(&self) -> Result<()> {
+        if self.stop_putting() {
+            Err(self.put_stopped())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Why puts stopped (closed takes precedence: it is this process's own call).
+    #[cold]
+    fn put_stopped(&self) -> Error {
+        if self.is_closed() {
+            Error::Closed
+        } else {
+            Error::ShutDown
+        }
+    }
+
+    /// Shuts the queue down for every process (Python 3.13's
+    /// `shutdown(immediate)`): puts fail from now on; with `immediate`,
+    /// the items in the queue are dropped (each counting as a task done)
+    /// and gets fail at once, otherwise gets drain what is there first.
+    /// Everyone blocked in a put, a get or a join looks again.
+    ///
+    /// With `immediate` this takes the producers' turn, then the
+    /// consumers' turn, so it waits for the put and the get in progress
+    /// (blocked ones give up at once).
+    pub(crate) fn shutdown(&self, immediate: bool) {
+        let h = self.header();
+        let level = if immediate { SHUT_DOWN_NOW } else { SHUT_DOWN };
+        h.config.0.shutdown.fetch_max(level, Ordering::AcqRel);
+        for wakeup in [&h.data.0, &h.space.0, &h.joined.0] {
+            wake_everyone(wakeup);
+        }
+        if immediate {
+            self.drop_queued();
+        }
+    }
+
+    /// Drops every queued item, under both sides' turns (no put or get is
+    /// half done meanwhile), and counts each as a task done.
+    fn drop_queued(&self) {
+        let h = self.header();
+        let never = Deadline::never();
+        let producers = self
+            .puts
+            .take(&h.put_bias.0, &never, |mid_turn| {
+                self.after_dead_producer(mid_turn)
+            })
+            .expect("no deadline");
+        let consumers = self
+            .gets
+            .take(&h.get_bias.0, &never, |_| {})
+            .expect("no deadline");
+        let puts = h.producer.0.puts.load(Ordering::Acquire);
+        let gets = h.consumer.0.gets.load(Ordering::Relaxed);
+        let dropped = puts.saturating_sub(gets);
+        // Every published byte is released: whole messages, and the
+        // remains of torn or abandoned ones.
+        let tail = h.producer.0.tail.load(Ordering::Acquire);
+        h.consumer.0.gets.store(puts, Ordering::Release);
+        h.consumer.0.head.store(tail, Ordering::Release);
+        drop(consumers);
+        drop(producers);
+        wake_everyone(&h.space.0);
+        let _ = h
+            .unfinished
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                Some(left.saturating_sub(dropped))
+            });
+        wake_everyone(&h.joined.0);
+    }
+
     // ----- JoinableQueue ---------------------------------------------------
 
     pub(crate) fn task_done(&self) -> Result<()> {
@@ -209,6 +300,7 @@ impl fmt::Debug for RingQueue {
             .field("maxsize", &self.maxsize())
             .field("ring_size", &self.capacity())
             .field("closed", &self.is_closed())
+            .field("shut_down", &(self.shutdown_state() != OPEN))
             .finish()
     }
 }

@@ -34,12 +34,14 @@ impl RingQueue {
         let maxsize = self.maxsize();
         if maxsize > 0
             && !wait_for(&h.space.0, deadline, SLEEP_SLICE, || {
-                self.qsize() < maxsize || self.is_closed()
+                self.qsize() < maxsize || self.stop_putting()
             })
         {
             return Err(Error::Full);
         }
-        self.check_open()?;
+        // In the producers' turn: a shutdown that drops the queued items
+        // (it takes this turn too) cannot miss this item.
+        self.check_put()?;
         let tail = h.producer.0.tail.load(Ordering::Relaxed);
         let room = self.room(tail, deadline);
         // Most messages fit in the free space: serialize straight into it
@@ -60,11 +62,11 @@ impl RingQueue {
                     return self.stream(item, deadline, joinable);
                 }
                 if !wait_for(&h.space.0, deadline, SLEEP_SLICE, || {
-                    self.free_bytes(tail, true) >= needed || self.is_closed()
+                    self.free_bytes(tail, true) >= needed || self.stop_putting()
                 }) {
                     return Err(Error::Full);
                 }
-                self.check_open()?;
+                self.check_put()?;
                 self.serialize_at(item, tail, needed)
                     .map_err(encode_error)?
             }
@@ -103,7 +105,7 @@ impl RingQueue {
             return room;
         }
         spin(limit, || {
-            self.free_bytes(tail, true) >= low_water || self.is_closed()
+            self.free_bytes(tail, true) >= low_water || self.stop_putting()
         });
         self.free_bytes(tail, false)
     }
@@ -179,7 +181,7 @@ impl RingQueue {
 
     /// Repairs the producers' side after a producer died holding it.
     #[cold]
-    fn after_dead_producer(&self, mid_turn: bool) {
+    pub(super) fn after_dead_producer(&self, mid_turn: bool) {
         let h = self.header();
         let streaming = h.producer.0.streaming.swap(0, Ordering::AcqRel);
         // It may have died between publishing a chunk (its tag) and moving

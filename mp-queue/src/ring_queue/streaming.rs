@@ -16,7 +16,7 @@ impl RingQueue {
     /// Sends a message larger than the ring, chunk by chunk, as consumers
     /// make room.
     ///
-    /// A put that gives up part way (out of time, closed, an encode error
+    /// A put that gives up part way (out of time, closed, shut down, an encode error
     /// or a panic in the item's `Serialize`) ends the chunks it published
     /// with an `ABANDONED` one, for which it always keeps room: the queue is
     /// then as if the put had not been called (no item, no torn message),
@@ -48,7 +48,9 @@ impl RingQueue {
             Ok(()) => Ok(()),
             // The writer gave up for lack of room, or because the queue was
             // closed meanwhile.
-            Err(postcard::Error::SerializeBufferFull) if self.is_closed() => Err(Error::Closed),
+            Err(postcard::Error::SerializeBufferFull) if self.stop_putting() => {
+                Err(self.put_stopped())
+            }
             Err(postcard::Error::SerializeBufferFull) => Err(Error::Full),
             Err(e) => Err(encode_error(e)),
         }
@@ -143,11 +145,11 @@ impl postcard::ser_flavors::Flavor for StreamWriter<'_> {
                 let needed = header + 8 + ABANDON_ROOM;
                 let space = &queue.header().space.0;
                 if !wait_for(space, self.deadline, SLEEP_SLICE, || {
-                    queue.free_bytes(start, true) >= needed || queue.is_closed()
+                    queue.free_bytes(start, true) >= needed || queue.stop_putting()
                 }) {
                     return Err(postcard::Error::SerializeBufferFull);
                 }
-                if queue.is_closed() {
+                if queue.stop_putting() {
                     return Err(postcard::Error::SerializeBufferFull);
                 }
                 self.room = queue.free_bytes(start, false) - header - ABANDON_ROOM;

@@ -5,6 +5,7 @@ mod basics;
 mod crashes;
 mod many;
 mod processes;
+mod shutdown;
 mod streaming;
 mod turns;
 

@@ -59,6 +59,13 @@ impl Map {
         Some((key, item))
     }
 
+    /// The entries from insertion number `seq` on, in order, with their numbers.
+    pub(super) fn entries_from(&self, seq: u64) -> impl Iterator<Item = (u64, &Vec<u8>, &Item)> {
+        self.order
+            .range(seq..)
+            .map(|(&seq, key)| (seq, key, &self.entries[key].1))
+    }
+
     fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &Item)> {
         self.order.values().map(|key| (key, &self.entries[key].1))
     }

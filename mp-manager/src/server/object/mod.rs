@@ -14,6 +14,7 @@
 mod barrier;
 mod condition;
 mod event;
+mod iterator;
 mod lock;
 mod map;
 mod queue;
@@ -32,6 +33,7 @@ use crate::server::Caller;
 use crate::wire::{Answer, Fault, Init, Item, ObjectId, ObjectKind, Op, SessionId, Wait};
 use barrier::BarrierState;
 use condition::ConditionState;
+use iterator::Cursor;
 use lock::LockState;
 pub(crate) use lock::Owner;
 use map::Map;
@@ -80,6 +82,7 @@ enum State {
     Condition(ConditionState),
     Barrier(BarrierState),
     Shared(SharedState),
+    Cursor(Cursor),
 }
 
 /// When an operation that may wait for `wait` gives up.
@@ -141,10 +144,19 @@ impl Object {
                 object.typeid = typeid;
                 object
             }
-            Blueprint::Shared { value, exposed, .. } => Object {
+            Blueprint::Shared {
+                value,
+                exposed,
+                iterators,
+                ..
+            } => Object {
                 kind: ObjectKind::Shared,
                 typeid,
-                state: Mutex::new(State::Shared(SharedState { value, exposed })),
+                state: Mutex::new(State::Shared(SharedState {
+                    value,
+                    exposed,
+                    iterators,
+                })),
                 cond: Condvar::new(),
             },
         }
@@ -158,6 +170,7 @@ impl Object {
             State::Map(map) => refs_of(map.clear().iter()),
             State::Value(item) => std::mem::take(&mut item.refs),
             State::Queue(q) => refs_of(std::mem::take(&mut q.items).iter()),
+            State::Cursor(cursor) => vec![cursor.held],
             _ => Vec::new(),
         }
     }
@@ -219,6 +232,7 @@ impl Object {
             (State::Event(_), Family::Event) => self.event_op(&mut guard, op, caller),
             (State::Barrier(_), Family::Barrier) => self.barrier_op(&mut guard, op, caller),
             (State::Shared(shared), Family::Method) => Ok(shared.call(op)?),
+            (State::Cursor(cursor), Family::Iterator) => Ok(cursor.execute(op, caller)?),
             _ => Err(Fault::WrongKind {
                 expected: family.describe().to_owned(),
                 found: self.kind,
@@ -242,6 +256,7 @@ enum Family {
     Condition,
     Barrier,
     Method,
+    Iterator,
 }
 
 impl Op {
@@ -284,7 +299,9 @@ impl Op {
             | Op::ValSwap(_)
             | Op::ValCompareSwap { .. }
             | Op::ValArith(_) => Family::Value,
-            Op::QPut(..) | Op::QGet(_) | Op::QSize | Op::QMaxSize => Family::Queue,
+            Op::QPut(..) | Op::QGet(_) | Op::QSize | Op::QMaxSize | Op::QShutdown { .. } => {
+                Family::Queue
+            }
             Op::QTaskDone | Op::QJoin(_) => Family::JoinableQueue,
             Op::LockAcquire { .. } | Op::LockRelease { .. } | Op::LockLocked => Family::Lock,
             Op::SemAcquire(_) | Op::SemRelease(_) | Op::SemValue => Family::Semaphore,
@@ -297,6 +314,7 @@ impl Op {
             | Op::BarWaiting
             | Op::BarBroken => Family::Barrier,
             Op::Method { .. } => Family::Method,
+            Op::Iterate { .. } | Op::IterateMethod { .. } | Op::IterNext(_) => Family::Iterator,
         }
     }
 }
@@ -316,6 +334,7 @@ impl Family {
             Family::Condition => "a Condition",
             Family::Barrier => "a Barrier",
             Family::Method => "a shared object",
+            Family::Iterator => "an iteration",
         }
     }
 }

@@ -13,6 +13,8 @@ pub(super) struct Queue {
     pub(super) items: VecDeque<Item>,
     maxsize: u64,
     unfinished: u64,
+    /// `shutdown` was called: puts fail, gets fail once it is empty.
+    shut_down: bool,
 }
 
 impl Queue {
@@ -21,6 +23,7 @@ impl Queue {
             items: VecDeque::new(),
             maxsize,
             unfinished: 0,
+            shut_down: false,
         }
     }
 }
@@ -38,6 +41,19 @@ impl Object {
             Op::QGet(wait) => self.queue_get(guard, wait, caller),
             Op::QSize => Ok(Answer::Count(queue_of(guard).items.len() as u64)),
             Op::QMaxSize => Ok(Answer::Count(queue_of(guard).maxsize)),
+            Op::QShutdown { immediate } => {
+                let q = queue_of(guard);
+                q.shut_down = true;
+                if immediate {
+                    // Python 3.13: each dropped item counts as a task done.
+                    let dropped = std::mem::take(&mut q.items);
+                    q.unfinished = q.unfinished.saturating_sub(dropped.len() as u64);
+                    caller.release(dropped.into_iter().flat_map(|i| i.refs));
+                }
+                // Blocked puts, gets and joins look again.
+                self.cond.notify_all();
+                Ok(Answer::Unit)
+            }
             _ => unreachable!("dispatched by execute"),
         }
     }
@@ -83,11 +99,18 @@ impl Object {
         wait: Wait,
         caller: &Caller<'_>,
     ) -> Outcome {
+        if queue_of(guard).shut_down {
+            return Err(Fault::QueueShutDown.into());
+        }
         caller.hold(&item.refs)?;
         let deadline = deadline_of(wait);
         let mut item = Some(item);
         loop {
             let q = queue_of(guard);
+            if q.shut_down {
+                caller.release(item.take().expect("not put").refs);
+                return Err(Fault::QueueShutDown.into());
+            }
             if q.maxsize == 0 || (q.items.len() as u64) < q.maxsize {
                 q.items.push_back(item.take().expect("put once"));
                 q.unfinished += 1;
@@ -119,6 +142,9 @@ impl Object {
                 caller.grant(&item.refs);
                 caller.release(item.refs.iter().copied());
                 return Ok(Answer::Item(item));
+            }
+            if q.shut_down {
+                return Err(Fault::QueueShutDown.into());
             }
             if self.pause(guard, &deadline, caller)? {
                 return Err(Fault::Empty.into());

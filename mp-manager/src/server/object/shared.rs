@@ -6,12 +6,13 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use mp_internal::panic_message;
 
 use crate::error::RemoteError;
-use crate::registry::Shared;
+use crate::registry::{Shared, SharedIter};
 use crate::wire::{Answer, Fault, Op};
 
 pub(super) struct SharedState {
     pub(super) value: Box<dyn Shared>,
     pub(super) exposed: &'static [&'static str],
+    pub(super) iterators: &'static [&'static str],
 }
 
 impl SharedState {
@@ -30,6 +31,22 @@ impl SharedState {
             Ok(Err(e)) => Err(Fault::Remote(e)),
             Err(panic) => Err(Fault::Remote(RemoteError::new(format!(
                 "method {name:?} panicked: {}",
+                panic_message(&*panic)
+            )))),
+        }
+    }
+
+    /// Starts iterator method `name`; a panic in it is the caller's error.
+    pub(super) fn iterate(&mut self, name: &str, args: &[u8]) -> Result<SharedIter, Fault> {
+        if !self.iterators.contains(&name) {
+            return Err(Fault::NotExposed(name.to_owned()));
+        }
+        let value = &mut self.value;
+        match catch_unwind(AssertUnwindSafe(|| value.iterate(name, args))) {
+            Ok(Ok(iter)) => Ok(iter),
+            Ok(Err(e)) => Err(Fault::Remote(e)),
+            Err(panic) => Err(Fault::Remote(RemoteError::new(format!(
+                "iterator method {name:?} panicked: {}",
                 panic_message(&*panic)
             )))),
         }
