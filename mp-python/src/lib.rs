@@ -83,44 +83,42 @@
 //!
 //! # Connections
 //!
-//! [`FrameHeader`] / [`parse_frame_header`] are CPython's framing;
-//! [`server_handshake`] / [`client_handshake`] run the mutual authkey
-//! handshake over any [`MessageChannel`]; [`BlockingConnection`] is a
-//! small blocking channel over a `UnixStream` or `TcpStream`.
+//! [`Listener`] accepts Python's `multiprocessing.connection.Client`, and
+//! [`Client`] connects to Python's `Listener`: mp-pipe's listener and
+//! client with CPython's framing ([`Framing::Cpython`](mp_pipe::Framing::Cpython))
+//! and challenge/response ([`CpythonHandshake`], both the 3.11 and the
+//! 3.12+ form). Their [`PyConnection`]s `send` and `recv` serde values as
+//! pickles, and `send_bytes` / `recv_bytes` raw messages.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod allow;
 mod arena;
 mod codec;
+mod connection;
 mod de;
 mod decode;
 mod encode;
 mod error;
-mod frame;
 mod handshake;
 mod opcodes;
 mod pickled;
 mod ser;
 pub mod set;
 mod shapes;
-mod transport;
 mod value;
 
 pub use allow::AllowList;
 pub use codec::{Codec, DEFAULT_MAX_DEPTH, decode, encode};
+pub use connection::{Client, Listener, ListenerBuilder, PyConnection};
 pub use de::from_value;
 pub use encode::MAX_ENCODE_DEPTH;
 pub use error::{Error, ErrorKind, Result};
-pub use frame::{FrameHeader, HeaderParse, MAX_HEADER_LEN, MAX_SHORT_FRAME, parse_frame_header};
-pub use handshake::{
-    Authenticated, Challenge, Digest, HANDSHAKE_MESSAGE_LIMIT, MessageChannel, answer_challenge,
-    client_handshake, deliver_challenge, server_handshake,
-};
+pub use handshake::{Challenge, CpythonHandshake, Digest};
+pub use mp_pipe::Address;
 pub use pickled::Pickled;
 pub use ser::to_value;
 pub use shapes::{ProxyRef, PyException, Token};
-pub use transport::{BlockingConnection, TimeoutStream};
 pub use value::{BigInt, Construct, Global, PyObject, PyValue};
 
 /// Encodes a serde value as a pickle Python loads (see the mapping table),
