@@ -33,7 +33,7 @@
 //! [`decode`] reads protocols 2 to 5 (and the protocol 0/1 opcodes CPython
 //! still uses in them) into a [`PyValue`]. Nothing is imported, called or
 //! constructed by name: the globals the protocols use to spell data
-//! (`builtins.set`/`frozenset`/`bytearray`/`bytes`, `_codecs.encode` for
+//! (`builtins.set`/`frozenset`/`list`/`bytearray`/`bytes`, `_codecs.encode` for
 //! protocol 2 bytes, `copyreg._reconstructor`/`__newobj__`) become plain
 //! values, the classes on the [`AllowList`] (exceptions, `queue.Empty`, the
 //! manager's `Token`, `RebuildProxy`, `AutoProxy`, ...) become
@@ -101,8 +101,10 @@ mod decode;
 mod encode;
 mod error;
 mod handshake;
+mod manager_protocol;
 mod opcodes;
 mod pickled;
+mod py_manager;
 mod ser;
 pub mod set;
 mod shapes;
@@ -115,8 +117,10 @@ pub use de::from_value;
 pub use encode::MAX_ENCODE_DEPTH;
 pub use error::{Error, ErrorKind, Result};
 pub use handshake::{Challenge, CpythonHandshake, Digest};
+pub use manager_protocol::{Reply, Request};
 pub use mp_pipe::Address;
 pub use pickled::Pickled;
+pub use py_manager::{PyDictProxy, PyListProxy, PyManager, PyProxy, PyQueueProxy, Returned};
 pub use ser::to_value;
 pub use shapes::{ProxyRef, PyException, Token};
 pub use value::{BigInt, Construct, Global, PyObject, PyValue};

@@ -7,6 +7,7 @@ mod connections;
 mod handshakes;
 mod hostile;
 mod pickles;
+mod py_manager;
 mod python;
 mod serde_values;
 mod shapes;
