@@ -14,10 +14,11 @@
 //! (`DictProxy::set`, no old value back).
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+mod report_files;
+
+use criterion::{Criterion, criterion_group};
 use mp::manager::Manager;
 use mp::pipe::Connection;
 use mp::process::Process;
@@ -85,29 +86,11 @@ fn write_beside(name: &str, beside: &mut Vec<f64>) {
     }
     beside.sort_by(f64::total_cmp);
     let median = beside[beside.len() / 2];
-    let dir = criterion_dir().join("manager").join(name);
-    std::fs::create_dir_all(&dir).unwrap();
     let json = format!(
         "{{\"full_id\":\"manager/{name}/pipe_roundtrip_beside\",\"median_ns\":{median}}}\n"
     );
-    std::fs::write(dir.join("paired.json"), json).unwrap();
+    report_files::write(format!("manager/{name}/paired.json"), &json);
     beside.clear();
-}
-
-/// Where criterion writes its results, found as criterion finds it:
-/// `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`, else the
-/// workspace's `target/criterion` (this crate sits one level below the
-/// workspace root; criterion asks `cargo metadata`, which says the same
-/// unless a config file moves the target directory).
-fn criterion_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return home.into();
-    }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map_or_else(|| workspace.join("target"), |p| workspace.join(p))
-        .join("criterion")
 }
 
 fn manager(c: &mut Criterion) {
@@ -192,4 +175,7 @@ fn manager(c: &mut Criterion) {
 }
 
 criterion_group!(benches, manager);
-criterion_main!(benches);
+
+fn main() {
+    report_files::main(benches);
+}

@@ -2,18 +2,28 @@
 //! socketpair with one `write` and one `read` each way) and ipc-channel;
 //! and the same two with both processes pinned to one CPU, where a wait
 //! that spun before sleeping would hold up the peer it waits for.
+//!
+//! mp's `recv` spins for up to 30 µs before it sleeps; a floor that blocks
+//! at once pays a cross-core wake-up that mp saves. So the floor and
+//! ipc-channel run twice: waiting as mp waits (`*_spin_then_block`, both
+//! sides, see `spin_wait`), which is the floor the target is about, and
+//! blocking at once (the plain ids), kept as rows of their own.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-mod common;
+mod pinning;
+mod report_files;
+mod spin_wait;
 
-use common::{pin, unpin};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
+use ipc_channel::TryRecvError;
 use ipc_channel::ipc::{IpcOneShotServer, IpcReceiver, IpcSender};
 use mp::pipe::{Connection, pipe};
 use mp::process::Process;
+use pinning::{pin, unpin};
+use spin_wait::Wait;
 
 fn echo_values(conn: Connection) {
     while let Ok(v) = conn.recv::<u64>() {
@@ -28,24 +38,47 @@ fn echo_bytes(conn: Connection) {
     }
 }
 
-fn echo_raw(fd: mp::handle::Fd, size: usize) {
+/// A `recv` on ipc-channel, waiting as `wait` says (`None`: the channel
+/// is closed).
+fn recv_ipc(wait: Wait, from: &IpcReceiver<u64>) -> Option<u64> {
+    if wait == Wait::SpinThenBlock {
+        let mut got = None;
+        spin_wait::spin_until(|| match from.try_recv() {
+            Ok(v) => {
+                got = Some(Some(v));
+                true
+            }
+            Err(TryRecvError::Empty) => false,
+            Err(TryRecvError::IpcError(_)) => {
+                got = Some(None);
+                true
+            }
+        });
+        if let Some(got) = got {
+            return got;
+        }
+    }
+    from.recv().ok()
+}
+
+fn echo_raw(fd: mp::handle::Fd, size: usize, wait: Wait) {
     let mut stream = UnixStream::from(fd.into_owned());
     let mut buf = vec![0u8; size];
-    while stream.read_exact(&mut buf).is_ok() {
+    while wait.read_exact(&mut stream, &mut buf).is_ok() {
         stream.write_all(&buf).unwrap();
     }
 }
 
 /// Echoes over ipc-channel: the child makes both channels and hands the
 /// parent its ends through the one-shot server.
-fn echo_ipc(server: String) {
+fn echo_ipc(server: String, wait: Wait) {
     let (to_child, from_parent) = ipc_channel::ipc::channel::<u64>().unwrap();
     let (to_parent, from_child) = ipc_channel::ipc::channel::<u64>().unwrap();
     IpcSender::<(IpcSender<u64>, IpcReceiver<u64>)>::connect(server)
         .unwrap()
         .send((to_child, from_child))
         .unwrap();
-    while let Ok(v) = from_parent.recv() {
+    while let Some(v) = recv_ipc(wait, &from_parent) {
         if to_parent.send(v).is_err() {
             break;
         }
@@ -55,20 +88,22 @@ fn echo_ipc(server: String) {
 type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
 
 /// Benches a round trip of `size` bytes over a raw socketpair to a child
-/// that echoes them (pinned to `cpu`, if given).
-fn raw_roundtrip(group: &mut Group<'_>, size: usize, cpu: Option<usize>) {
+/// that echoes them (pinned to `cpu`, if given), both sides waiting as
+/// `wait` says.
+fn raw_roundtrip(group: &mut Group<'_>, size: usize, wait: Wait, cpu: Option<usize>) {
     let (mut ours, theirs) = UnixStream::pair().unwrap();
     let theirs = mp::handle::Fd::from(std::os::fd::OwnedFd::from(theirs));
-    let mut child = Process::new(echo_raw, (theirs, size));
+    let mut child = Process::new(echo_raw, (theirs, size, wait));
     child.start().unwrap();
     if let Some(cpu) = cpu {
         pin(Some(child.pid().expect("a started child has a pid")), cpu);
     }
     let mut buf = vec![7u8; size];
-    group.bench_function(format!("raw_socketpair_{size}B"), |b| {
+    let id = format!("raw_socketpair_{size}B{}", wait.suffix());
+    group.bench_function(id, |b| {
         b.iter(|| {
             ours.write_all(&buf).unwrap();
-            ours.read_exact(&mut buf).unwrap();
+            wait.read_exact(&mut ours, &mut buf).unwrap();
         })
     });
     drop(ours);
@@ -101,7 +136,9 @@ fn roundtrip(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3));
 
     for size in [8usize, 64] {
-        raw_roundtrip(&mut group, size, None);
+        for wait in [Wait::SpinThenBlock, Wait::Blocking] {
+            raw_roundtrip(&mut group, size, wait, None);
+        }
     }
     values_roundtrip(&mut group, None);
 
@@ -119,20 +156,28 @@ fn roundtrip(c: &mut Criterion) {
     drop(ours);
     child.join().unwrap();
 
+    for wait in [Wait::SpinThenBlock, Wait::Blocking] {
+        ipc_roundtrip(&mut group, wait);
+    }
+    group.finish();
+}
+
+/// Benches a `u64` round trip over ipc-channel to a child that echoes it,
+/// both sides waiting as `wait` says.
+fn ipc_roundtrip(group: &mut Group<'_>, wait: Wait) {
     let (server, name) = IpcOneShotServer::<(IpcSender<u64>, IpcReceiver<u64>)>::new().unwrap();
-    let mut child = Process::new(echo_ipc, (name,));
+    let mut child = Process::new(echo_ipc, (name, wait));
     child.start().unwrap();
     let (_, (to_child, from_child)) = server.accept().unwrap();
-    group.bench_function("ipc_channel", |b| {
+    group.bench_function(format!("ipc_channel{}", wait.suffix()), |b| {
         b.iter(|| {
             to_child.send(42).unwrap();
-            from_child.recv().unwrap()
+            recv_ipc(wait, &from_child).unwrap()
         })
     });
     drop(to_child);
     child.kill().unwrap();
     child.join().unwrap();
-    group.finish();
 }
 
 fn one_cpu(c: &mut Criterion) {
@@ -143,11 +188,14 @@ fn one_cpu(c: &mut Criterion) {
     let cpu = rustix::thread::sched_getcpu();
     let before = pin(None, cpu);
 
-    raw_roundtrip(&mut group, 8, Some(cpu));
+    raw_roundtrip(&mut group, 8, Wait::Blocking, Some(cpu));
     values_roundtrip(&mut group, Some(cpu));
     group.finish();
     unpin(&before);
 }
 
 criterion_group!(benches, roundtrip, one_cpu);
-criterion_main!(benches);
+
+fn main() {
+    report_files::main(benches);
+}

@@ -3,19 +3,24 @@
 //! and a CPU-bound map, each beside its baseline in the same group: the
 //! same work as a serial loop in this process (and, for `apply`, a raw
 //! socketpair round trip to a child process, the floor of any
-//! cross-process call). The speedup of the CPU-bound map is
+//! cross-process call, once waiting as mp waits, spinning up to 30 µs
+//! before it sleeps, and once blocking at once). The speedup of the CPU-bound map is
 //! `serial / mp` of the two cases of `pool/map/cpu_bound`. procspawn's pool
 //! (the Rust crate people reach for) runs the chunksize-1 map and the
 //! `apply` round trip in the same groups.
 
 use std::hint::black_box;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
+
+mod report_files;
+mod spin_wait;
 
 use criterion::{Criterion, Throughput, criterion_group};
 use mp::pool::Pool;
 use mp::process::Process;
+use spin_wait::Wait;
 
 fn square(x: u64) -> u64 {
     x * x
@@ -30,10 +35,11 @@ fn spin(x: u64) -> u64 {
     h
 }
 
-fn echo_raw(fd: mp::handle::Fd) {
+/// Echoes 8-byte messages, waiting for each as `wait` says.
+fn echo_raw(fd: mp::handle::Fd, wait: Wait) {
     let mut stream = UnixStream::from(fd.into_owned());
     let mut buf = [0u8; 8];
-    while stream.read_exact(&mut buf).is_ok() {
+    while wait.read_exact(&mut stream, &mut buf).is_ok() {
         stream.write_all(&buf).unwrap();
     }
 }
@@ -103,23 +109,23 @@ fn pool(c: &mut Criterion) {
     g.bench_function("procspawn", |b| {
         b.iter(|| peer.spawn(black_box(7u64), square).join().unwrap());
     });
-    let (mut ours, theirs) = UnixStream::pair().unwrap();
-    let mut echo = Process::new(
-        echo_raw,
-        (mp::handle::Fd::from(std::os::fd::OwnedFd::from(theirs)),),
-    );
-    echo.start().unwrap();
-    g.bench_function("raw_socketpair", |b| {
-        let mut buf = [0u8; 8];
-        b.iter(|| {
-            ours.write_all(&7u64.to_le_bytes()).unwrap();
-            ours.read_exact(&mut buf).unwrap();
+    for wait in [Wait::SpinThenBlock, Wait::Blocking] {
+        let (mut ours, theirs) = UnixStream::pair().unwrap();
+        let theirs = mp::handle::Fd::from(std::os::fd::OwnedFd::from(theirs));
+        let mut echo = Process::new(echo_raw, (theirs, wait));
+        echo.start().unwrap();
+        g.bench_function(format!("raw_socketpair{}", wait.suffix()), |b| {
+            let mut buf = [0u8; 8];
+            b.iter(|| {
+                ours.write_all(&7u64.to_le_bytes()).unwrap();
+                wait.read_exact(&mut ours, &mut buf).unwrap();
+            });
         });
-    });
+        drop(ours);
+        let _ = echo.join_timeout(Duration::from_secs(5));
+    }
     g.bench_function("serial", |b| b.iter(|| square(black_box(7))));
     g.finish();
-    drop(ours);
-    let _ = echo.join_timeout(Duration::from_secs(5));
 
     let mut g = c.benchmark_group("pool/map/cpu_bound");
     g.sample_size(10)
@@ -140,6 +146,5 @@ criterion_group!(benches, pool);
 fn main() {
     // procspawn's children start by re-running this binary up to here.
     procspawn::init();
-    benches();
-    Criterion::default().configure_from_args().final_summary();
+    report_files::main(benches);
 }

@@ -6,6 +6,8 @@
 use std::process::Command;
 use std::time::Duration;
 
+mod report_files;
+
 use criterion::{Criterion, criterion_group};
 use mp::process::{Process, StartMethod};
 
@@ -70,6 +72,5 @@ fn main() {
     }
     // procspawn's children start by re-running this binary up to here.
     procspawn::init();
-    benches();
-    Criterion::default().configure_from_args().final_summary();
+    report_files::main(benches);
 }

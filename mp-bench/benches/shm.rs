@@ -1,6 +1,10 @@
 //! `shm/value_lock_increment`: `Value<u64>` += 1 under its lock, two
 //! processes hammering the same value (time per increment), beside an
 //! uncontended futex lock (the floor) and the same `Value` uncontended.
+//! A fast two-process time may mean the lock changes hands quickly, or
+//! that each process keeps it for long streaks: both processes count the
+//! hand-offs they see (see `Handoffs`), written beside criterion's results
+//! as `handoffs.json`.
 //!
 //! `shm/semaphore_pingpong`: a release/acquire round trip between two
 //! processes (the hand-off that spinning before a futex sleep speeds up),
@@ -10,29 +14,79 @@
 //! `shm/create_attach_unlink_1MiB`: `SharedMemory` create + open + drop
 //! both (unlink) of 1 MiB, beside raw shm_open + ftruncate + mmap + a
 //! second shm_open + mmap + munmap x2 + unlink (the floor).
+//!
+//! `shm/copy_1MiB`: 1 MiB written then read back through
+//! `SharedMemory::write_at`/`read_at` and `RawArray<u64>::write_from`/
+//! `read_into` (race-free runs of atomic accesses), beside two plain
+//! `copy_from_slice`s between private buffers (the floor).
+//!
+//! `shm/owner_death_takeover`: a process holds a `Lock` and is SIGKILLed
+//! while a thread of the bench process sleeps waiting for it (its state
+//! checked in `/proc`): the time from the kill to the waiter's `OwnerDied`.
 #![allow(unsafe_code, reason = "the floors are raw mmap/munmap")]
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-mod common;
+mod pinning;
+mod report_files;
 
-use common::{pin, unpin};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use mp::process::{Process, StartMethod};
-use mp::shm::{RawValue, Semaphore, SharedMemory, Value};
+use mp::shm::{Event, Lock, RawArray, RawValue, Semaphore, SharedMemory, Value};
+use pinning::{pin, unpin};
 
-fn incrementer(v: Value<u64>, go: Semaphore, done: Semaphore, n: RawValue<u64>) {
+/// One process's count of the times the lock came to it from the other
+/// process in a sample: under the lock it compares the value with what it
+/// left last (at first, the value the sample started from), and a
+/// difference means the other process held the lock in between. The two
+/// processes' counts add up to the sample's changes of owner.
+struct Handoffs {
+    /// The value this process left after its last increment.
+    left: u64,
+    count: u64,
+}
+
+impl Handoffs {
+    /// Counting from a sample that starts at `value`.
+    fn from(value: u64) -> Handoffs {
+        Handoffs {
+            left: value,
+            count: 0,
+        }
+    }
+
+    /// `*value += 1`, noting whether the other process was there since.
+    fn increment(&mut self, value: &mut u64) {
+        if *value != self.left {
+            self.count += 1;
+        }
+        *value += 1;
+        self.left = *value;
+    }
+}
+
+/// The child's side of `mp_value_2_processes`: on each `go`, `n`
+/// increments of a value that starts the sample at `from`, adding the
+/// hand-offs it saw to `handoffs`.
+fn incrementer(
+    v: Value<u64>,
+    go: Semaphore,
+    done: Semaphore,
+    [n, from, handoffs]: [RawValue<u64>; 3],
+) {
     loop {
         go.acquire().forget();
         let k = n.load();
         if k == u64::MAX {
             return;
         }
+        let mut seen = Handoffs::from(from.load());
         for _ in 0..k {
-            *v.lock().unwrap() += 1;
+            seen.increment(&mut v.lock().unwrap());
         }
+        handoffs.store(handoffs.load() + seen.count);
         done.release().unwrap();
     }
 }
@@ -91,32 +145,54 @@ fn value_lock_increment(c: &mut Criterion) {
     let go = Semaphore::new(0).unwrap();
     let done = Semaphore::new(0).unwrap();
     let n = RawValue::new(0u64).unwrap();
+    let from = RawValue::new(0u64).unwrap();
+    let theirs_seen = RawValue::new(0u64).unwrap();
     let mut child = Process::new(
         incrementer,
-        (v.clone(), go.clone(), done.clone(), n.clone()),
+        (
+            v.clone(),
+            go.clone(),
+            done.clone(),
+            [n.clone(), from.clone(), theirs_seen.clone()],
+        ),
     )
     .start_method(StartMethod::Fork);
     child.start().unwrap();
     let mut total = 0u64;
+    let mut mine_seen = 0u64;
     g.bench_function("mp_value_2_processes", |b| {
         b.iter_custom(|iters| {
             let theirs = (iters / 2).max(1);
             let mine = iters.saturating_sub(theirs);
+            // Every increment so far is in the value (the child is idle).
+            from.store(total);
+            let mut seen = Handoffs::from(total);
             total += theirs + mine;
             n.store(theirs);
             let start = Instant::now();
             go.release().unwrap();
             for _ in 0..mine {
-                *v.lock().unwrap() += 1;
+                seen.increment(&mut v.lock().unwrap());
             }
             done.acquire().forget();
-            start.elapsed()
+            let elapsed = start.elapsed();
+            mine_seen += seen.count;
+            elapsed
         })
     });
     n.store(u64::MAX);
     go.release().unwrap();
     child.join().unwrap();
     assert_eq!(v.value().unwrap(), total, "every increment counted");
+    // Warm-up and samples alike: the share of hand-offs, not a count.
+    let handoffs = mine_seen + theirs_seen.load();
+    report_files::write(
+        "shm/value_lock_increment/mp_value_2_processes/handoffs.json",
+        &format!(
+            "{{\"full_id\":\"shm/value_lock_increment/mp_value_2_processes/handoffs\",\
+             \"handoffs\":{handoffs},\"increments\":{total}}}\n"
+        ),
+    );
     g.finish();
 }
 
@@ -239,10 +315,118 @@ fn create_attach_unlink(c: &mut Criterion) {
     g.finish();
 }
 
+fn copy_1mib(c: &mut Criterion) {
+    let mut g = c.benchmark_group("shm/copy_1MiB");
+    g.sample_size(30)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500));
+    const SIZE: usize = 1 << 20;
+    let src = vec![0x5au8; SIZE];
+    let mut dst = vec![0u8; SIZE];
+    let mut mid = vec![0u8; SIZE];
+    g.bench_function("memcpy_floor", |b| {
+        b.iter(|| {
+            mid.copy_from_slice(black_box(&src));
+            dst.copy_from_slice(black_box(&mid));
+        })
+    });
+    let shm = SharedMemory::create(None, SIZE).unwrap();
+    g.bench_function("mp_shared_memory_write_read", |b| {
+        b.iter(|| {
+            shm.write_at(0, black_box(&src)).unwrap();
+            shm.read_at(0, black_box(&mut dst)).unwrap();
+        })
+    });
+    let words = vec![0x5a5a_5a5a_5a5a_5a5au64; SIZE / 8];
+    let mut back = vec![0u64; SIZE / 8];
+    let raw = RawArray::<u64>::zeroed(SIZE / 8).unwrap();
+    g.bench_function("mp_raw_array_u64_write_read", |b| {
+        b.iter(|| {
+            raw.write_from(0, black_box(&words)).unwrap();
+            raw.read_into(0, black_box(&mut back)).unwrap();
+        })
+    });
+    g.finish();
+}
+
+fn hold_until_killed(lock: Lock, held: Event) {
+    let _guard = lock.acquire().unwrap();
+    held.set();
+    loop {
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
+
+/// Whether thread `tid` of this process sleeps in a futex wait.
+fn asleep_on_a_futex(tid: u32) -> bool {
+    let task = format!("/proc/self/task/{tid}");
+    let stat = std::fs::read_to_string(format!("{task}/stat")).unwrap_or_default();
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next())
+        .unwrap_or("");
+    let wchan = std::fs::read_to_string(format!("{task}/wchan")).unwrap_or_default();
+    state == "S" && (wchan.contains("futex") || wchan == "0")
+}
+
+/// One death: the time from the holder's SIGKILL to the waiter's OwnerDied.
+fn one_takeover() -> Duration {
+    let lock = Lock::new().unwrap();
+    let held = Event::new().unwrap();
+    // Forkserver: the bench process has threads (the waiter, and the death
+    // watcher of the previous round).
+    let mut holder = Process::new(hold_until_killed, (lock.clone(), held.clone()))
+        .start_method(StartMethod::Forkserver);
+    holder.start().unwrap();
+    assert!(
+        held.wait_timeout(Duration::from_secs(30)),
+        "the holder never took the lock"
+    );
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        tid_tx
+            .send(rustix::thread::gettid().as_raw_nonzero().get() as u32)
+            .unwrap();
+        let died = lock.acquire();
+        let at = Instant::now();
+        match died {
+            Err(died) => died.into_inner().mark_consistent(),
+            Ok(_) => panic!("the lock looked free although its holder held it"),
+        }
+        at
+    });
+    let tid = tid_rx.recv().unwrap();
+    while !asleep_on_a_futex(tid) {
+        std::thread::yield_now();
+    }
+    let killed = Instant::now();
+    holder.kill().unwrap();
+    let taken = waiter.join().unwrap();
+    holder.join().unwrap();
+    taken.saturating_duration_since(killed)
+}
+
+fn owner_death_takeover(c: &mut Criterion) {
+    let mut g = c.benchmark_group("shm/owner_death_takeover");
+    // Each death costs a fork and a kill besides the measured time.
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(300));
+    g.bench_function("mp_lock_holder_sigkilled", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| one_takeover()).sum())
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     value_lock_increment,
     semaphore_pingpong,
-    create_attach_unlink
+    create_attach_unlink,
+    copy_1mib,
+    owner_death_takeover
 );
-criterion_main!(benches);
+
+fn main() {
+    report_files::main(benches);
+}

@@ -1,3 +1,6 @@
+//! The errors of manager calls ([`Error`], [`RemoteError`]) and how they
+//! map onto Python's exceptions and `io::Error`.
+
 use std::fmt;
 use std::io;
 

@@ -115,18 +115,19 @@
 
 mod client;
 mod error;
-mod handle;
+mod factory;
 mod manager;
 mod number;
+mod object_ref;
 mod proxy;
 mod registry;
 mod server;
 mod wire;
 
 pub use error::{Error, RemoteError, Result};
-pub use handle::Proxy;
 pub use manager::{BaseManager, DEFAULT_MAX_MESSAGE_SIZE, Manager, Server};
 pub use number::{NumKindToken, Number};
+pub use object_ref::Proxy;
 pub use proxy::{
     ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, JoinableQueueProxy, ListProxy,
     LockGuard, LockProxy, Namespace, QueueProxy, RLockProxy, SemaphoreProxy, SharedProxy,

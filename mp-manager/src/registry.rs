@@ -15,7 +15,7 @@ use crate::wire::{Init, Item};
 /// a `BaseManager`).
 ///
 /// Clients can call only the methods named by [`exposed`](Shared::exposed);
-/// any other name is an [`Error::NotExposed`](crate::Error::NotExposed) for
+/// any other name is an [`Error::NotExposed`] for
 /// that caller. Arguments and results are postcard bytes: decode them with
 /// [`decode_args`] and encode with [`encode_result`]. Calls on one instance
 /// are serialized (`&mut self`); a panic in a method is a remote error for

@@ -351,6 +351,11 @@ pub struct DebugInfo {
     pub connections: u64,
     /// Peers refused because their authkey was wrong.
     pub refused: u64,
+    /// Operations waiting for a change right now (a `get` on an empty
+    /// queue, an `acquire` of a held lock, a `wait`...). A long wait is
+    /// counted all along except for the instants it checks on its client
+    /// (every 100 ms).
+    pub waiting: u64,
 }
 
 /// Why a request failed.

@@ -147,8 +147,8 @@ impl Turns {
             // The lock alone decides, in slices: a holder may meanwhile
             // have become the owner, which only a revocation undoes. A lock
             // that looks free is tried without reading the clock; a held one
-            // is not (mp-shm's `try_acquire` of a held lock looks in /proc
-            // whether its holder died).
+            // is not (mp-shm's `try_acquire` of a held lock checks whether
+            // its holder died).
             let taken = if self.lock.is_locked() {
                 Err(AcquireError::Timeout)
             } else {

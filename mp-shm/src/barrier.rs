@@ -13,7 +13,6 @@ use crate::object::{self, Kind};
 use crate::raw_lock::{Acquired, Owner, Wait, futex_wait, futex_wake};
 use crate::sys::layout::BarrierState;
 use crate::sys::memory::View;
-use crate::sys::os::conjure;
 
 const FILLING: i32 = 0;
 const DRAINING: i32 = 1;
@@ -21,17 +20,48 @@ const RESETTING: i32 = -1;
 const BROKEN: i32 = -2;
 const NO_TIMEOUT: u64 = u64::MAX;
 
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for super::NoAction {}
-    impl<F: Fn() + Send + Sync + 'static> Sealed for F {}
-}
-
 /// What a [`Barrier`] runs once per cycle, in the process that arrives
-/// last: [`NoAction`], or a `fn` item / closure that captures nothing (it is
-/// re-created in every process, so it cannot carry data; reach shared state
-/// through statics or named segments).
-pub trait BarrierAction: sealed::Sealed + Send + Sync + 'static {
+/// last (Python's `action=`).
+///
+/// An action is a type, not a value: a value cannot travel to another
+/// process (a closure's captures mean nothing there), so every process
+/// that gets a handle of a `Barrier<A>` makes its own action with
+/// `A::default()`. Reach shared state through statics or shared objects.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+///
+/// static CYCLES: AtomicU32 = AtomicU32::new(0);
+///
+/// #[derive(Default)]
+/// struct CountCycle;
+///
+/// impl mp_shm::BarrierAction for CountCycle {
+///     fn run(&self) {
+///         CYCLES.fetch_add(1, Ordering::Relaxed);
+///     }
+/// }
+///
+/// # fn main() -> Result<(), mp_shm::Error> {
+/// let barrier = mp_shm::Barrier::with_action(1, CountCycle)?;
+/// barrier.wait()?;
+/// assert_eq!(CYCLES.load(Ordering::Relaxed), 1);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// A closure is not an action (it has no `Default`), so nothing it
+/// captures is ever made up in another process, not even a zero-sized
+/// token whose existence proves something:
+///
+/// ```compile_fail
+/// struct Proof(()); // made only where the fact it proves holds
+/// let proof = Proof(());
+/// let _ = mp_shm::Barrier::with_action(2, move || {
+///     let _: &Proof = &proof;
+/// });
+/// ```
+pub trait BarrierAction: Default + Send + Sync + 'static {
     /// Runs the action.
     fn run(&self);
 }
@@ -42,12 +72,6 @@ pub struct NoAction;
 
 impl BarrierAction for NoAction {
     fn run(&self) {}
-}
-
-impl<F: Fn() + Send + Sync + 'static> BarrierAction for F {
-    fn run(&self) {
-        self()
-    }
 }
 
 /// A process-shared barrier (Python's `multiprocessing.Barrier(parties,
@@ -84,22 +108,24 @@ impl Barrier<NoAction> {
 
 struct Held<'a> {
     st: &'a BarrierState,
+    /// The internal lock's hold.
+    word: u32,
 }
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
-        self.st.lock.unlock();
+        self.st.lock.unlock(self.word);
     }
 }
 
 impl<A: BarrierAction> Barrier<A> {
-    /// A barrier whose `action` runs once per cycle in the last arriver.
-    /// `action` must be a `fn` item or a closure that captures nothing.
+    /// A barrier whose `action` runs once per cycle in the last arriver
+    /// (other processes run their own `A::default()`, see [`BarrierAction`]).
     pub fn with_action(parties: u32, action: A) -> Result<Barrier<A>> {
         const {
             assert!(
                 std::mem::size_of::<A>() == 0,
-                "a barrier action must be a fn item or a non-capturing closure"
+                "a barrier action carries no data: each process makes its own with A::default()"
             )
         };
         if parties == 0 {
@@ -129,17 +155,20 @@ impl<A: BarrierAction> Barrier<A> {
 
     fn lock(&self) -> Held<'_> {
         let st = self.st();
-        let acquired = st
+        let hold = st
             .lock
             .lock(Owner::Process, false, Wait::Forever)
             .expect("an unbounded wait does not time out");
-        if acquired == Acquired::OwnerDied {
+        if hold.acquired == Acquired::OwnerDied {
             // A process died inside the barrier: its state cannot be trusted.
             st.lock.mark_consistent();
             st.state.store(BROKEN, SeqCst);
             notify_all(st);
         }
-        Held { st }
+        Held {
+            st,
+            word: hold.word,
+        }
     }
 
     /// Releases the internal lock, sleeps until a broadcast (or `wait`
@@ -302,7 +331,7 @@ impl<A: BarrierAction> Clone for Barrier<A> {
     fn clone(&self) -> Barrier<A> {
         Barrier {
             view: self.view.clone(),
-            action: conjure::<A>(),
+            action: A::default(),
         }
     }
 }
@@ -327,7 +356,7 @@ impl<'de, A: BarrierAction> Deserialize<'de> for Barrier<A> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Barrier<A>, D::Error> {
         object::deserialize_view(d, Kind::Barrier).map(|view| Barrier {
             view,
-            action: conjure::<A>(),
+            action: A::default(),
         })
     }
 }

@@ -199,13 +199,24 @@ impl Condition {
                 "wait on a condition with the guard of another condition",
             ));
         }
-        self.check_held()?;
+        // The guard's own acquisition must hold the lock (not merely
+        // someone): wait releases that hold and no other.
+        let held = match &guard.inner {
+            Inner::Lock(g) => g.holds(),
+            Inner::RLock(g) => g.lock().is_owned(),
+        };
+        if !held {
+            return Err(Error::new(
+                ErrorKind::LockNotHeld,
+                "the guard's acquisition no longer holds the condition's lock",
+            ));
+        }
         let st = self.view.get();
         st.waiters.fetch_add(1, SeqCst);
         let saved = match &guard.inner {
             Inner::Lock(g) => {
-                g.lock().raw().unlock();
-                0
+                g.lock().raw().unlock(g.word());
+                (0, 0)
             }
             Inner::RLock(g) => g.lock().release_all(),
         };
@@ -222,12 +233,17 @@ impl Condition {
             }
             futex_wait(&st.seq, seq, left);
         }
-        let acquired = match &guard.inner {
-            Inner::Lock(g) => g
-                .lock()
-                .raw()
-                .lock(Owner::Process, false, Wait::Forever)
-                .expect("an unbounded wait does not time out"),
+        let acquired = match &mut guard.inner {
+            Inner::Lock(g) => {
+                // Pinned again: the guard is live.
+                let hold = g
+                    .lock()
+                    .raw()
+                    .lock(Owner::Process, true, Wait::Forever)
+                    .expect("an unbounded wait does not time out");
+                g.set_word(hold.word);
+                hold.acquired
+            }
             Inner::RLock(g) => g.lock().restore(saved),
         };
         if !notified {

@@ -1,3 +1,6 @@
+//! The crate's error type: [`Error`] with an [`ErrorKind`], and the
+//! lock results [`OwnerDied`], [`AcquireError`] and [`LockResult`].
+
 use std::fmt;
 use std::io;
 

@@ -1,35 +1,82 @@
-//! Who holds a lock: this process's (or thread's) id and start time, cached,
-//! and whether a recorded holder still exists.
+//! Who holds a lock: this process's (or thread's) id, start time and pid
+//! namespace, cached, and what `/proc` says about another holder.
+//!
+//! Ids are only meaningful inside one pid namespace, and `/proc/<id>`
+//! shows the namespace of the procfs mounted there, which may not be ours
+//! (`unshare --pid` without a new mount). So a holder records its pid
+//! namespace (the inode of `/proc/self/ns/pid`) beside its id and start
+//! time, and this process judges a holder by `/proc` only when the holder
+//! is in its own namespace and `/proc` is its own (`/proc/self` names its
+//! own pid). Otherwise nobody can see whether the holder lives, and it is
+//! never taken over.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
+/// A lock holder as the lock records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Me {
+    /// Pid (process holders) or tid (thread holders), below 2^22.
+    pub(crate) id: u32,
+    /// Start time, clock ticks after boot (`/proc/<id>/stat` field 22); 0
+    /// when unknown.
+    pub(crate) start: u64,
+    /// Pid namespace inode; 0 when unknown.
+    pub(crate) ns: u32,
+    /// 8 bits that tell this holder's acquisitions from those of an earlier
+    /// holder with the same id (derived from the start time).
+    pub(crate) generation: u32,
+}
+
 static PID: AtomicU32 = AtomicU32::new(0);
-static PID_START: AtomicU64 = AtomicU64::new(0);
+static START: AtomicU64 = AtomicU64::new(0);
+static NS: AtomicU32 = AtomicU32::new(0);
+static PROC_OURS: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn forget_after_fork() {
     PID.store(0, Ordering::Relaxed);
 }
 
-/// This process: `(pid, start time)`.
+fn gen_of(start: u64) -> u32 {
+    ((start ^ (start >> 8) ^ (start >> 16) ^ (start >> 24)) & 0xff) as u32
+}
+
+/// This process.
 #[inline]
-pub(crate) fn process() -> (u32, u64) {
+pub(crate) fn process() -> Me {
     let pid = PID.load(Ordering::Acquire);
     if pid != 0 {
-        return (pid, PID_START.load(Ordering::Relaxed));
+        let start = START.load(Ordering::Relaxed);
+        return Me {
+            id: pid,
+            start,
+            ns: NS.load(Ordering::Relaxed),
+            generation: gen_of(start),
+        };
     }
     init_process()
 }
 
 #[cold]
-fn init_process() -> (u32, u64) {
+fn init_process() -> Me {
     static HOOK: AtomicBool = AtomicBool::new(false);
     mp_internal::on_fork_child(&HOOK, forget_after_fork);
     let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
     let start = start_time_of("self").unwrap_or(0);
-    PID_START.store(start, Ordering::Relaxed);
+    let ns = namespace_of("self");
+    // `/proc` is ours if `/proc/self` is our pid there.
+    let ours = rustix::fs::readlink("/proc/self", Vec::new())
+        .is_ok_and(|link| link.to_bytes() == pid.to_string().as_bytes());
+    START.store(start, Ordering::Relaxed);
+    NS.store(ns, Ordering::Relaxed);
+    PROC_OURS.store(ours, Ordering::Relaxed);
     PID.store(pid, Ordering::Release);
-    (pid, start)
+    Me {
+        id: pid,
+        start,
+        ns,
+        generation: gen_of(start),
+    }
 }
 
 thread_local! {
@@ -37,20 +84,41 @@ thread_local! {
     static THREAD: Cell<(u32, u32, u64)> = const { Cell::new((0, 0, 0)) };
 }
 
-/// This thread: `(tid, start time)`.
+/// This thread (its namespace is its process's).
 #[inline]
-pub(crate) fn thread() -> (u32, u64) {
-    let (pid, _) = process();
+pub(crate) fn thread() -> Me {
+    let me = process();
     THREAD.with(|t| {
         let (made_in, tid, start) = t.get();
-        if made_in == pid {
-            return (tid, start);
+        let (tid, start) = if made_in == me.id {
+            (tid, start)
+        } else {
+            let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
+            let start = start_time_of("thread-self").unwrap_or(0);
+            t.set((me.id, tid, start));
+            (tid, start)
+        };
+        Me {
+            id: tid,
+            start,
+            ns: me.ns,
+            generation: gen_of(start),
         }
-        let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
-        let start = start_time_of("thread-self").unwrap_or(0);
-        t.set((pid, tid, start));
-        (tid, start)
     })
+}
+
+/// Whether `/proc` shows this process's pid namespace.
+pub(crate) fn proc_is_ours() -> bool {
+    process();
+    PROC_OURS.load(Ordering::Relaxed)
+}
+
+/// The pid namespace inode of `/proc/<what>` (0 if unknown).
+fn namespace_of(what: &str) -> u32 {
+    rustix::fs::stat(format!("/proc/{what}/ns/pid").as_str())
+        .ok()
+        .and_then(|st| u32::try_from(st.st_ino).ok())
+        .unwrap_or(0)
 }
 
 /// Field 22 (`starttime`) of `/proc/<what>/stat`.
@@ -70,18 +138,30 @@ fn parse_stat(stat: &str) -> Option<(char, u64)> {
     Some((state, start))
 }
 
-/// Whether the process or thread `id` that recorded `start` (0: unknown)
-/// still runs. Zombies are dead; an id now used by a process or thread that
-/// started at another time was reused, so the recorded holder is dead too.
-/// When in doubt (an unreadable `/proc`), it is alive.
-pub(crate) fn is_alive(id: u32, start: u64) -> bool {
+/// What `/proc` says about a process or thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ProcState {
+    /// Running (or stopped, or asleep), started at this time.
+    Running(u64),
+    /// A zombie, or gone.
+    Ended,
+    /// `/proc` cannot tell (not ours, unreadable).
+    Unknown,
+}
+
+/// `/proc/<id>/stat` of a process or thread in this process's namespace.
+pub(crate) fn proc_state(id: u32) -> ProcState {
+    if !proc_is_ours() {
+        return ProcState::Unknown;
+    }
     match std::fs::read_to_string(format!("/proc/{id}/stat")) {
         Ok(stat) => match parse_stat(&stat) {
-            Some(('Z' | 'X' | 'x', _)) => false,
-            Some((_, now)) => start == 0 || now == start,
-            None => true,
+            Some(('Z' | 'X' | 'x', _)) => ProcState::Ended,
+            Some((_, start)) => ProcState::Running(start),
+            None => ProcState::Unknown,
         },
-        Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => ProcState::Ended,
+        Err(_) => ProcState::Unknown,
     }
 }
 
@@ -90,18 +170,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn this_process_and_thread_are_alive() {
+    fn this_process_and_thread_are_known() {
         let _d = mp_testkit::deadline(std::time::Duration::from_secs(30));
-        let (pid, start) = process();
-        assert_eq!(pid, std::process::id());
-        assert!(start > 0);
-        assert!(is_alive(pid, start));
-        assert!(!is_alive(pid, start + 1), "another start time means reuse");
-        let (tid, tstart) = thread();
-        assert!(is_alive(tid, tstart));
+        let me = process();
+        assert_eq!(me.id, std::process::id());
+        assert!(me.start > 0 && me.ns != 0);
+        assert!(proc_is_ours());
+        assert_eq!(proc_state(me.id), ProcState::Running(me.start));
+        let t = thread();
+        assert_eq!(proc_state(t.id), ProcState::Running(t.start));
+        assert_eq!(t.ns, me.ns);
         let other = std::thread::spawn(thread).join().unwrap();
-        assert_ne!(other.0, tid);
-        assert!(!is_alive(other.0, other.1), "an ended thread is dead");
+        assert_ne!(other.id, t.id);
+        assert_eq!(proc_state(other.id), ProcState::Ended, "an ended thread");
     }
 
     #[test]

@@ -32,7 +32,13 @@
 //!   spin briefly before sleeping: an uncontended `Value` increment costs
 //!   nanoseconds, not microseconds.
 //! - A lock whose holder died (even by SIGKILL) is taken over by the next
-//!   acquirer, who gets an [`OwnerDied`] instead of a deadlock.
+//!   acquirer, who gets an [`OwnerDied`] instead of a deadlock, within about
+//!   a millisecond of the death (waiters are woken through a pidfd of the
+//!   holder). A holder in another pid namespace, whose life this process
+//!   cannot see, is never taken over.
+//! - A live guard's hold is released by nobody else: what it protects
+//!   really is exclusive. CPython's free-standing `acquire()`/`release()`
+//!   from any process is [`LockGuard::forget`] plus [`Lock::release`].
 //! - A [`SharedMemory`] is unlinked by its creator's handle on drop, never
 //!   by a process that merely attached; segments of a crashed creator are
 //!   cleaned up by a tracker process; bytes round-trip exactly.
@@ -67,29 +73,35 @@
 //! ```
 #![deny(missing_docs)]
 
+mod array;
 mod barrier;
 mod condition;
+mod death_watch;
 mod error;
 mod event;
 mod identity;
 mod lock;
 mod object;
+mod raw;
 mod raw_lock;
 mod semaphore;
 mod shareable_list;
+mod shared_data;
 mod shared_memory;
 mod sys;
 mod tracker;
 mod value;
 
+pub use array::Array;
 pub use barrier::{Barrier, BarrierAction, NoAction};
 pub use condition::{Condition, ConditionGuard};
 pub use error::{AcquireError, Error, ErrorKind, LockResult, OwnerDied, Result};
 pub use event::Event;
 pub use lock::{Lock, LockGuard, RLock, RLockGuard};
+pub use raw::{RawArray, RawValue};
 pub use semaphore::{BoundedSemaphore, BoundedSemaphoreGuard, Semaphore, SemaphoreGuard};
 pub use shareable_list::{Item, ShareableList};
 pub use shared_memory::{MAX_NAME_LEN, SharedMemory};
 pub use sys::Shareable;
 pub use sys::data::{ArrayGuard, ValueGuard};
-pub use value::{Array, RawArray, RawValue, Value};
+pub use value::Value;

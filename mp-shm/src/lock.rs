@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::error::{AcquireError, Error, ErrorKind, LockResult, OwnerDied, Result};
 use crate::identity;
 use crate::object::{self, Kind};
-use crate::raw_lock::{Acquired, Owner, ReleaseError, TimedOut, Wait};
+use crate::raw_lock::{Acquired, CONTENDED, Hold, Owner, ReleaseError, TimedOut, Wait};
 use crate::sys::layout::{LockState, RawLockState};
 use crate::sys::memory::View;
 
@@ -18,12 +18,20 @@ use crate::sys::memory::View;
 ///
 /// It lives in shared memory and is shared with another process by passing
 /// a clone to it (`Process::new(f, (lock.clone(),))`); every clone is the
-/// same lock. As in CPython, any process or thread may
-/// [`release`](Lock::release) it, not only the one that acquired it.
+/// same lock.
 ///
-/// [`acquire`](Lock::acquire) returns a guard that releases on drop. If the
-/// process holding the lock dies, the next acquirer gets it inside an
-/// [`OwnerDied`] instead of waiting forever.
+/// [`acquire`](Lock::acquire) returns a guard that releases on drop. While
+/// the guard lives, nobody else can release the lock, so what the guard
+/// protects ([`Value::get_with`](crate::Value::get_with)) really is
+/// exclusive. CPython's free-standing `acquire()` ... `release()`, where
+/// any process or thread may release, is [`LockGuard::forget`] then
+/// [`release`](Lock::release) from anywhere.
+///
+/// If the process holding the lock dies, the next acquirer gets it inside
+/// an [`OwnerDied`] instead of waiting forever, within about a millisecond
+/// of the death (a waiter is woken through a pidfd of the holder). A holder
+/// in another pid namespace, whose life this process cannot see, is never
+/// taken over.
 ///
 /// Acquiring it twice from one thread deadlocks (it is not recursive; use
 /// [`RLock`] for that), unless you use [`acquire_timeout`](Lock::acquire_timeout).
@@ -48,8 +56,8 @@ pub struct Lock {
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct LockGuard<'a> {
     lock: &'a Lock,
-    pinned: bool,
-    id: u32,
+    /// The hold's word: which acquisition this guard is.
+    word: u32,
 }
 
 impl Lock {
@@ -77,17 +85,12 @@ impl Lock {
     #[inline]
     pub(crate) fn acquire_with(
         &self,
-        pinned: bool,
         wait: Wait,
     ) -> std::result::Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
-        let (id, start) = identity::process();
-        match self.raw().lock_as(id, start, Owner::Process, pinned, wait) {
-            Ok(acquired) => {
-                let guard = LockGuard {
-                    lock: self,
-                    pinned,
-                    id,
-                };
+        let me = identity::process();
+        match self.raw().lock_as(me, Owner::Process, true, wait) {
+            Ok(Hold { word, acquired }) => {
+                let guard = LockGuard { lock: self, word };
                 match acquired {
                     Acquired::Clean => Ok(guard),
                     Acquired::OwnerDied => Err(AcquireError::OwnerDied(OwnerDied::new(guard))),
@@ -99,7 +102,7 @@ impl Lock {
 
     /// Blocks until the lock is free and takes it (Python's `acquire()`).
     pub fn acquire(&self) -> LockResult<LockGuard<'_>> {
-        forever(self.acquire_with(false, Wait::Forever))
+        forever(self.acquire_with(Wait::Forever))
     }
 
     /// Waits at most `timeout` (Python's `acquire(timeout=t)`).
@@ -107,54 +110,64 @@ impl Lock {
         &self,
         timeout: Duration,
     ) -> std::result::Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
-        self.acquire_with(false, Wait::timeout(timeout))
+        self.acquire_with(Wait::timeout(timeout))
     }
 
     /// Takes the lock only if it is free (Python's `acquire(False)`).
     ///
     /// If the holder has died, the lock is taken over at once
-    /// ([`AcquireError::OwnerDied`]).
+    /// ([`AcquireError::OwnerDied`]). On a held lock it costs a table
+    /// look-up to see whether the holder lives (after the first call for
+    /// that holder, which opens a pidfd and reads `/proc`).
     #[doc(alias = "acquire_nowait")]
     pub fn try_acquire(&self) -> std::result::Result<LockGuard<'_>, AcquireError<LockGuard<'_>>> {
-        self.acquire_with(false, Wait::Never)
+        self.acquire_with(Wait::Never)
     }
 
-    /// Releases the lock, whoever holds it (Python's `release()`, which any
-    /// process may call). Use it after [`LockGuard::forget`].
+    /// Releases the lock held without a guard, whoever holds it (Python's
+    /// `release()`, which any process may call): the other half of
+    /// [`LockGuard::forget`].
     ///
     /// Releasing an unlocked lock is [`ErrorKind::NotLocked`]; a lock held
-    /// through a `Value`/`Array` guard, which hands out references, is
-    /// [`ErrorKind::HeldByGuard`].
+    /// by a live guard ([`LockGuard`], or a `Value`/`Array` guard) is
+    /// [`ErrorKind::HeldByGuard`]: only that guard releases it.
     pub fn release(&self) -> Result<()> {
-        self.raw().release_any().map_err(|e| match e {
-            ReleaseError::NotLocked => {
-                Error::new(ErrorKind::NotLocked, "release of an unlocked lock")
-            }
-            ReleaseError::Pinned => Error::new(
-                ErrorKind::HeldByGuard,
-                "the lock is held by a Value/Array guard and only that guard can release it",
-            ),
-        })
+        self.raw().release_unpinned(None).map_err(release_error)
     }
 
-    /// Releases the lock if the process `pid` holds it; whether it did.
+    /// Releases the lock if the process `pid` holds it without a guard;
+    /// whether it did.
     ///
     /// For protocols in which one process releases a lock on behalf of
     /// another that keeps it without a guard ([`LockGuard::forget`]):
     /// unlike [`release`](Self::release), it never releases a process that
-    /// took the lock over meanwhile (from a holder that died).
+    /// took the lock over meanwhile (from a holder that died). A hold with
+    /// a live guard is never released (it is the guard's).
     pub fn release_if_held_by(&self, pid: u32) -> bool {
-        pid != 0 && self.raw().unlock_if_held_by(pid)
+        pid != 0 && self.raw().release_unpinned(Some(pid)).is_ok()
     }
 
     /// Whether some process holds the lock right now.
     pub fn is_locked(&self) -> bool {
-        self.raw().holder() != 0
+        self.raw().is_locked()
     }
 
     /// False after a holder died, until a guard's `mark_consistent`.
     pub fn is_consistent(&self) -> bool {
         self.raw().is_consistent()
+    }
+}
+
+fn release_error(e: ReleaseError) -> Error {
+    match e {
+        ReleaseError::NotLocked => Error::new(ErrorKind::NotLocked, "release of an unlocked lock"),
+        ReleaseError::Pinned => Error::new(
+            ErrorKind::HeldByGuard,
+            "the lock is held by a live guard and only that guard can release it",
+        ),
+        ReleaseError::OtherHolder => {
+            Error::new(ErrorKind::NotOwner, "the lock is held by another process")
+        }
     }
 }
 
@@ -186,18 +199,33 @@ impl<'a> LockGuard<'a> {
     /// process calls [`Lock::release`] (CPython's `acquire()` without
     /// `release()`).
     pub fn forget(self) {
+        self.lock.raw().unpin(self.word);
         std::mem::forget(self);
     }
 
-    pub(crate) fn is_pinned(&self) -> bool {
-        self.pinned
+    /// Whether this guard's acquisition still holds the lock. Always true
+    /// for a live guard (nobody else can release it), unless its process
+    /// was wrongly judged dead; what it guards is reached only then.
+    pub(crate) fn holds(&self) -> bool {
+        self.lock.raw().holds(self.word)
+    }
+
+    /// The hold's word.
+    pub(crate) fn word(&self) -> u32 {
+        self.word
+    }
+
+    /// After `Condition::wait` re-took the lock: the new hold's word.
+    pub(crate) fn set_word(&mut self, word: u32) {
+        self.word = word;
     }
 }
 
 impl Drop for LockGuard<'_> {
     #[inline]
     fn drop(&mut self) {
-        let _ = self.lock.raw().unlock_if_held_by(self.id);
+        // Releases this acquisition only: never a hold another guard took.
+        let _ = self.lock.raw().unlock(self.word);
     }
 }
 
@@ -289,14 +317,16 @@ impl RLock {
             _thread: PhantomData,
         };
         let raw = self.raw();
-        if self.is_owned() {
+        let me = identity::thread();
+        if raw.held_by(me) {
             raw.count.fetch_add(1, Relaxed);
             return Ok(guard);
         }
-        match raw.lock(Owner::Thread, false, wait) {
-            Ok(acquired) => {
+        match raw.lock_as(me, Owner::Thread, false, wait) {
+            Ok(hold) => {
                 raw.count.store(1, Relaxed);
-                match acquired {
+                raw.forgotten.store(0, Relaxed);
+                match hold.acquired {
                     Acquired::Clean => Ok(guard),
                     Acquired::OwnerDied => Err(AcquireError::OwnerDied(OwnerDied::new(guard))),
                 }
@@ -326,10 +356,15 @@ impl RLock {
         self.acquire_with(Wait::Never)
     }
 
-    /// Releases one level held by this thread (after [`RLockGuard::forget`]).
+    /// Releases one level that this thread holds without a guard (after
+    /// [`RLockGuard::forget`]).
+    ///
+    /// Past zero is [`ErrorKind::NotLocked`]; from another thread or
+    /// process, [`ErrorKind::NotOwner`]; a level held by a live guard is
+    /// that guard's to release ([`ErrorKind::HeldByGuard`]).
     pub fn release(&self) -> Result<()> {
         let raw = self.raw();
-        if raw.holder() == 0 || raw.count.load(Relaxed) == 0 {
+        if !raw.is_locked() || raw.count.load(Relaxed) == 0 {
             return Err(Error::new(
                 ErrorKind::NotLocked,
                 "release of an unlocked RLock",
@@ -341,31 +376,40 @@ impl RLock {
                 "cannot release an RLock held by another thread or process",
             ));
         }
+        let forgotten = raw.forgotten.load(Relaxed);
+        if forgotten == 0 {
+            return Err(Error::new(
+                ErrorKind::HeldByGuard,
+                "every level of the RLock is held by a live guard: drop the guard instead",
+            ));
+        }
+        raw.forgotten.store(forgotten - 1, Relaxed);
         self.release_one();
         Ok(())
     }
 
+    /// Gives up one level of a lock this thread holds.
     fn release_one(&self) {
         let raw = self.raw();
         let left = raw.count.load(Relaxed).saturating_sub(1);
         raw.count.store(left, Relaxed);
         if left == 0 {
-            raw.unlock();
+            // Ours (checked by the callers): the word names our hold.
+            raw.unlock(raw.word.load(Relaxed) & !CONTENDED);
         }
     }
 
     /// Whether the calling thread holds the lock (Python's `_is_owned()`).
     pub fn is_owned(&self) -> bool {
-        let holder = self.raw().holder();
-        holder != 0 && holder == identity::thread().0
+        self.raw().held_by(identity::thread())
     }
 
     /// How many times the holder has acquired it (0 when free).
     pub fn count(&self) -> u32 {
-        if self.raw().holder() == 0 {
-            0
-        } else {
+        if self.raw().is_locked() {
             self.raw().count.load(Relaxed)
+        } else {
+            0
         }
     }
 
@@ -374,23 +418,28 @@ impl RLock {
         self.raw().is_consistent()
     }
 
-    /// Releases every level this thread holds and returns how many
-    /// (Python's `_release_save`, for `Condition::wait`).
-    pub(crate) fn release_all(&self) -> u32 {
+    /// Releases every level this thread holds and returns how many, and how
+    /// many of them without a guard (Python's `_release_save`, for
+    /// `Condition::wait`; the caller holds the lock).
+    pub(crate) fn release_all(&self) -> (u32, u32) {
         let raw = self.raw();
         let count = raw.count.swap(0, Relaxed);
-        raw.unlock();
-        count
+        let forgotten = raw.forgotten.swap(0, Relaxed);
+        raw.unlock(raw.word.load(Relaxed) & !CONTENDED);
+        (count, forgotten)
     }
 
-    /// Re-takes the lock `count` levels deep (Python's `_acquire_restore`).
-    pub(crate) fn restore(&self, count: u32) -> Acquired {
+    /// Re-takes the lock as [`release_all`](Self::release_all) left it
+    /// (Python's `_acquire_restore`).
+    pub(crate) fn restore(&self, (count, forgotten): (u32, u32)) -> Acquired {
         let raw = self.raw();
-        let acquired = raw
+        let hold = raw
             .lock(Owner::Thread, false, Wait::Forever)
             .expect("an unbounded wait does not time out");
         raw.count.store(count.max(1), Relaxed);
-        acquired
+        raw.forgotten
+            .store(forgotten.min(count.max(1) - 1), Relaxed);
+        hold.acquired
     }
 }
 
@@ -411,6 +460,10 @@ impl<'a> RLockGuard<'a> {
     /// Keeps this level held without a guard, to be released by
     /// [`RLock::release`] from this thread.
     pub fn forget(self) {
+        let raw = self.lock.raw();
+        if self.lock.is_owned() {
+            raw.forgotten.fetch_add(1, Relaxed);
+        }
         std::mem::forget(self);
     }
 }

@@ -148,7 +148,7 @@ pub(crate) fn serialize_place<S: Serializer>(
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     WireRef {
-        fd: seg.fd(),
+        fd: seg.wire_fd(),
         offset: offset as u64,
     }
     .serialize(serializer)

@@ -135,11 +135,12 @@ pub struct ShareableList {
     len: usize,
 }
 
-struct Held<'a>(&'a ListHeader);
+/// The list's lock, held (and the hold's word).
+struct Held<'a>(&'a ListHeader, u32);
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
-        self.0.lock.unlock();
+        self.0.lock.unlock(self.1);
     }
 }
 
@@ -246,7 +247,7 @@ impl ShareableList {
         let header = map.state::<ListHeader>(0).expect("checked at open");
         // A writer that died mid-`set` leaves at most that slot stale; its
         // metadata is written last and every read is validated.
-        header
+        let hold = header
             .lock
             .lock(Owner::Process, false, Wait::Forever)
             .expect("an unbounded wait does not time out");
@@ -254,7 +255,7 @@ impl ShareableList {
         let slots = map
             .states::<SlotMeta>(SLOTS_OFFSET, self.len)
             .expect("checked at open");
-        Ok((Held(header), slots))
+        Ok((Held(header, hold.word), slots))
     }
 
     /// Item `i` (Python's `sl[i]`); out of range is [`ErrorKind::OutOfRange`].

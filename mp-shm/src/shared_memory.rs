@@ -24,9 +24,9 @@ pub const MAX_NAME_LEN: usize = 250;
 /// [`create`](SharedMemory::create) makes a new segment (with a generated
 /// `psm_…` name when none is given); [`open`](SharedMemory::open) attaches
 /// to an existing one by name from any process. Reads and writes copy
-/// ([`read_at`](SharedMemory::read_at), [`write_at`](SharedMemory::write_at)),
-/// which is sound while other processes write; zero-copy access is
-/// `unsafe` ([`as_slice`](SharedMemory::as_slice)).
+/// ([`read_at`](SharedMemory::read_at), [`write_at`](SharedMemory::write_at))
+/// with atomic word accesses, which is race-free while other processes
+/// write; zero-copy access is `unsafe` ([`as_slice`](SharedMemory::as_slice)).
 ///
 /// Lifetime, unlike CPython 3.11:
 ///
@@ -38,6 +38,11 @@ pub const MAX_NAME_LEN: usize = 250;
 ///   cleanup tracker process unlinks its segments.
 ///
 /// Give a child a clone (`Process::new(f, (shm.clone(),))`) or the name.
+///
+/// Unlike the memory behind [`Value`](crate::Value), a named segment cannot
+/// be sealed against resizing: a process that truncates it (through any
+/// descriptor, or `/dev/shm`) makes the other processes' accesses beyond
+/// the new end fault with `SIGBUS`, as in CPython.
 ///
 /// ```
 /// use mp_shm::SharedMemory;
@@ -100,7 +105,7 @@ fn generated_name() -> Result<String> {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     Ok(format!(
         "psm_{:016x}",
-        z ^ (z >> 31) ^ u64::from(crate::identity::process().0)
+        z ^ (z >> 31) ^ u64::from(crate::identity::process().id)
     ))
 }
 
@@ -243,8 +248,9 @@ impl SharedMemory {
 
     /// Copies `buf.len()` bytes starting at `offset` into `buf`.
     ///
-    /// If another process writes the same bytes at the same time, the copy
-    /// may mix old and new bytes (use a lock to prevent it).
+    /// The copy is a run of atomic 8-byte loads, so it is race-free while
+    /// other processes write; if one writes the same bytes at the same time,
+    /// the copy may mix old and new words (use a lock to prevent it).
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
         if self.mapped()?.map().read(offset, buf) {
             Ok(())
@@ -253,7 +259,8 @@ impl SharedMemory {
         }
     }
 
-    /// Copies `data` into the segment at `offset`.
+    /// Copies `data` into the segment at `offset`, as a run of atomic 8-byte
+    /// stores (the bytes next to the range, in the same words, are kept).
     pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<()> {
         if self.mapped()?.map().write(offset, data) {
             Ok(())

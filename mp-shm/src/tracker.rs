@@ -96,7 +96,7 @@ impl Tracker {
 pub(crate) fn register(name: &str) {
     let mut guard = TRACKER.lock();
     let slot = &mut *guard;
-    let pid = crate::identity::process().0;
+    let pid = crate::identity::process().id;
     if slot.as_ref().is_some_and(|t| t.pid != pid) {
         // Inherited through fork(): the parent's tracker is not ours.
         // Dropping closes this copy of its lifeline (no wait, no kill).
@@ -124,7 +124,7 @@ pub(crate) fn register(name: &str) {
 /// Records that `name` was unlinked or persisted.
 pub(crate) fn unregister(name: &str) {
     let mut guard = TRACKER.lock();
-    let pid = crate::identity::process().0;
+    let pid = crate::identity::process().id;
     if let Some(t) = guard.as_mut().filter(|t| t.pid == pid) {
         t.remove(name);
     }

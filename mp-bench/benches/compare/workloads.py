@@ -3,13 +3,14 @@
 way mp's criterion benches measure them (same cases, same shapes), so the
 two can sit side by side in BENCHMARKS.md.
 
-    python3 mp-bench/benches/compare/workloads.py [--quick] [--only W1,W3] [--out FILE]
+    python3 mp-bench/benches/compare/workloads.py [--quick] [--only W1,W3,MEM] [--out FILE]
 
 Prints (or writes) JSON: {"python": ..., "results": {key: {...}}} where
 every result has "median_ns", the median time of one operation (one
 start+join, one round trip, one item taken off a queue, one increment, one
 pool task, one manager call, one create+attach+close+unlink). A speedup
-result has "ratio" instead. Keys are listed in KEYS below; mp's
+result has "ratio" instead, a memory result (MEM) "pss_bytes": the mean
+proportional set size of the idle processes measured. Keys are listed in KEYS below; mp's
 bench_report maps them to criterion ids.
 
 Only the standard library is used.
@@ -21,6 +22,7 @@ import multiprocessing as mp
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from multiprocessing import shared_memory
@@ -33,6 +35,8 @@ shm/value_lock_increment/2_processes
 pool/map/100k_default_chunks pool/map/10k_chunksize_1 pool/apply/roundtrip pool/cpu_bound_speedup
 manager/pipe_roundtrip manager/list_append manager/dict_set manager/value_get
 shm/create_attach_unlink_1MiB
+memory/pss/pool_worker_idle/fork memory/pss/pool_worker_idle/forkserver
+memory/pss/pool_worker_idle/spawn memory/pss/manager_server/forkserver memory/pss/forkserver
 """.split()
 
 QUICK = False
@@ -302,7 +306,19 @@ def w7(results):
     results["shm/create_attach_unlink_1MiB"] = batches(create_attach_unlink, 100, 10)
 
 
-WORKLOADS = {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5, "W6": w6, "W7": w7}
+# ---------------------------------------------------------------- MEM
+
+
+def memory(results):
+    """Runs memory.py, the same processes as mp-bench/benches/memory.rs, in an
+    interpreter of its own: under forkserver and spawn every worker imports
+    the main module, and this script's imports would weigh on them."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "memory.py")
+    out = subprocess.run([sys.executable, script], check=True, capture_output=True, text=True)
+    results.update(json.loads(out.stdout))
+
+
+WORKLOADS = {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5, "W6": w6, "W7": w7, "MEM": memory}
 
 
 def main():

@@ -1,3 +1,5 @@
+//! [`DictProxy`]: a dict on the server (Python's `manager.dict()`).
+
 use std::borrow::Borrow;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -7,11 +9,11 @@ use serde::de::DeserializeOwned;
 
 use crate::client::Pool;
 use crate::error::Result;
-use crate::handle::{
-    Handle, decode_exact, decode_item, decode_items, decode_with, encode_item, encode_key,
+use crate::number::{Number, arith};
+use crate::object_ref::{
+    ObjectRef, decode_exact, decode_item, decode_items, decode_with, encode_entry, encode_key,
     proxy_plumbing, unexpected,
 };
-use crate::number::{Number, arith};
 use crate::proxy::{boolean, count, to_usize, unit};
 use crate::wire::{Answer, Item, NumOp, Op};
 
@@ -40,7 +42,7 @@ use crate::wire::{Answer, Item, NumOp, Op};
 /// # }
 /// ```
 pub struct DictProxy<K, V> {
-    handle: Handle,
+    object: ObjectRef,
     _types: PhantomData<fn() -> (K, V)>,
 }
 
@@ -52,7 +54,7 @@ where
     V: Serialize + DeserializeOwned,
 {
     fn maybe(&self, pool: &Arc<Pool>, op: Op) -> Result<Option<V>> {
-        let (pool, answer) = self.handle.op_on(pool, op)?;
+        let (pool, answer) = self.object.op_on(pool, op)?;
         maybe_value(&pool, answer)
     }
 
@@ -67,9 +69,9 @@ where
         Q: Serialize + ?Sized,
         W: Serialize + ?Sized,
     {
-        let pool = self.handle.pool();
-        let op = make(encode_key(&pool, key)?, encode_item(&pool, value)?);
-        self.handle.op_on(&pool, op)
+        let pool = self.object.pool();
+        let (key, item) = encode_entry(&pool, key, value)?;
+        self.object.op_on(&pool, make(key, item))
     }
 
     /// Sets `key` to `value` (Python's `d[key] = value`). Use
@@ -103,7 +105,7 @@ where
     where
         K: Borrow<Q>,
     {
-        let pool = self.handle.pool();
+        let pool = self.object.pool();
         let key = encode_key(&pool, key)?;
         self.maybe(&pool, Op::MapGet(key))
     }
@@ -114,7 +116,7 @@ where
     where
         K: Borrow<Q>,
     {
-        let pool = self.handle.pool();
+        let pool = self.object.pool();
         let key = encode_key(&pool, key)?;
         self.maybe(&pool, Op::MapRemove(key))
     }
@@ -125,14 +127,14 @@ where
     where
         K: Borrow<Q>,
     {
-        let pool = self.handle.pool();
+        let pool = self.object.pool();
         let key = encode_key(&pool, key)?;
-        boolean(self.handle.op_on(&pool, Op::MapContains(key))?.1)
+        boolean(self.object.op_on(&pool, Op::MapContains(key))?.1)
     }
 
     /// The keys, in insertion order.
     pub fn keys(&self) -> Result<Vec<K>> {
-        match self.handle.op(Op::MapKeys)? {
+        match self.object.op(Op::MapKeys)? {
             (pool, Answer::Keys(keys)) => decode_with(&pool, Vec::new(), || {
                 keys.iter().map(|k| decode_exact(k)).collect()
             }),
@@ -142,7 +144,7 @@ where
 
     /// Copies of the values, in insertion order.
     pub fn values(&self) -> Result<Vec<V>> {
-        match self.handle.op(Op::MapValues)? {
+        match self.object.op(Op::MapValues)? {
             (pool, Answer::Items(items)) => decode_items(&pool, items),
             (_, other) => Err(unexpected(other)),
         }
@@ -150,7 +152,7 @@ where
 
     /// Copies of the `(key, value)` pairs, in insertion order.
     pub fn items(&self) -> Result<Vec<(K, V)>> {
-        match self.handle.op(Op::MapItems)? {
+        match self.object.op(Op::MapItems)? {
             (pool, Answer::Pairs(pairs)) => {
                 let refs = pairs
                     .iter()
@@ -170,7 +172,7 @@ where
     /// The number of entries.
     #[doc(alias = "__len__")]
     pub fn len(&self) -> Result<usize> {
-        count(self.handle.op(Op::MapLen)?.1).map(to_usize)
+        count(self.object.op(Op::MapLen)?.1).map(to_usize)
     }
 
     /// Whether the dict is empty.
@@ -185,17 +187,15 @@ where
         P: Borrow<K>,
         Q: Borrow<V>,
     {
-        let pool = self.handle.pool();
+        let pool = self.object.pool();
         let pairs = pairs
             .into_iter()
             .map(|(k, v)| {
-                Ok((
-                    encode_key(&pool, k.borrow())?.into(),
-                    encode_item(&pool, v.borrow())?,
-                ))
+                let (key, item) = encode_entry(&pool, k.borrow(), v.borrow())?;
+                Ok((key.into(), item))
             })
             .collect::<Result<_>>()?;
-        unit(self.handle.op_on(&pool, Op::MapUpdate(pairs))?.1)
+        unit(self.object.op_on(&pool, Op::MapUpdate(pairs))?.1)
     }
 
     /// The value for `key`, inserting `default` first if it is missing
@@ -207,10 +207,9 @@ where
         Q: Serialize + ?Sized,
         W: Serialize + ?Sized,
     {
-        let pool = self.handle.pool();
-        let key = encode_key(&pool, key)?;
-        let item = encode_item(&pool, default)?;
-        match self.handle.op_on(&pool, Op::MapSetDefault(key, item))? {
+        let pool = self.object.pool();
+        let (key, item) = encode_entry(&pool, key, default)?;
+        match self.object.op_on(&pool, Op::MapSetDefault(key, item))? {
             (pool, Answer::Item(item)) => decode_item(&pool, item),
             (_, other) => Err(unexpected(other)),
         }
@@ -218,13 +217,13 @@ where
 
     /// Removes every entry.
     pub fn clear(&self) -> Result<()> {
-        unit(self.handle.op(Op::MapClear)?.1)
+        unit(self.object.op(Op::MapClear)?.1)
     }
 
     /// Removes and returns the most recently inserted pair (Python's
     /// `popitem`); `None` if the dict is empty.
     pub fn popitem(&self) -> Result<Option<(K, V)>> {
-        match self.handle.op(Op::MapPopItem)? {
+        match self.object.op(Op::MapPopItem)? {
             (pool, Answer::MaybePair(Some((k, v)))) => decode_with(&pool, v.refs.clone(), || {
                 Ok(Some((decode_exact(&k)?, decode_exact(&v.bytes)?)))
             }),
@@ -240,7 +239,7 @@ where
         K: Borrow<Q>,
         V: Number,
     {
-        let pool = self.handle.pool();
+        let pool = self.object.pool();
         let key = encode_key(&pool, key)?;
         self.arith(&pool, key, NumOp::Add, delta)
     }
@@ -251,7 +250,7 @@ where
         K: Borrow<Q>,
         V: Number,
     {
-        let pool = self.handle.pool();
+        let pool = self.object.pool();
         let key = encode_key(&pool, key)?;
         self.arith(&pool, key, NumOp::Sub, delta)
     }
@@ -261,7 +260,7 @@ where
         V: Number,
     {
         match self
-            .handle
+            .object
             .op_on(pool, Op::MapArith(key, arith(op, delta)?))?
         {
             (_, Answer::Item(item)) => decode_exact(&item.bytes),
@@ -278,9 +277,9 @@ where
         K: Borrow<Q>,
         Q: Serialize + ?Sized,
     {
-        let pool = self.handle.pool();
+        let pool = self.object.pool();
         let key = encode_key(&pool, key)?;
-        self.handle.update_entry(key, f)
+        self.object.update_entry(key, f)
     }
 }
 

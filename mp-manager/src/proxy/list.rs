@@ -1,3 +1,5 @@
+//! [`ListProxy`]: a list on the server (Python's `manager.list()`).
+
 use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::marker::PhantomData;
@@ -7,8 +9,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::Result;
-use crate::handle::{
-    Handle, decode_item, decode_items, encode_item, encode_key, proxy_plumbing, unexpected,
+use crate::object_ref::{
+    ObjectRef, decode_item, decode_items, encode_item, encode_key, proxy_plumbing, unexpected,
 };
 use crate::proxy::{boolean, count, to_usize, unit};
 use crate::wire::{Answer, Op};
@@ -43,7 +45,7 @@ use crate::wire::{Answer, Op};
 /// # }
 /// ```
 pub struct ListProxy<T> {
-    handle: Handle,
+    object: ObjectRef,
     _types: PhantomData<fn() -> T>,
 }
 
@@ -55,9 +57,9 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     where
         T: Borrow<Q>,
     {
-        let pool = self.handle.pool();
+        let pool = self.object.pool();
         let item = encode_item(&pool, value)?;
-        unit(self.handle.op_on(&pool, Op::SeqPush(item))?.1)
+        unit(self.object.op_on(&pool, Op::SeqPush(item))?.1)
     }
 
     /// Adds every item at the end, atomically (no other call lands in between).
@@ -66,19 +68,19 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
         I: IntoIterator,
         I::Item: Borrow<T>,
     {
-        let pool = self.handle.pool();
+        let pool = self.object.pool();
         let items = items
             .into_iter()
             .map(|v| encode_item(&pool, v.borrow()))
             .collect::<Result<_>>()?;
-        unit(self.handle.op_on(&pool, Op::SeqExtend(items))?.1)
+        unit(self.object.op_on(&pool, Op::SeqExtend(items))?.1)
     }
 
     /// A copy of the item at `index` ([`Error::IndexOutOfRange`](crate::Error::IndexOutOfRange)
     /// past the end, like Python's `IndexError`).
     #[doc(alias = "__getitem__")]
     pub fn get(&self, index: usize) -> Result<T> {
-        match self.handle.op(Op::SeqGet(index as u64))? {
+        match self.object.op(Op::SeqGet(index as u64))? {
             (pool, Answer::Item(item)) => decode_item(&pool, item),
             (_, other) => Err(unexpected(other)),
         }
@@ -90,9 +92,9 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     where
         T: Borrow<Q>,
     {
-        let pool = self.handle.pool();
+        let pool = self.object.pool();
         let item = encode_item(&pool, value)?;
-        unit(self.handle.op_on(&pool, Op::SeqSet(index as u64, item))?.1)
+        unit(self.object.op_on(&pool, Op::SeqSet(index as u64, item))?.1)
     }
 
     /// Inserts `value` before `index` (at the end if `index` is past it, as
@@ -101,10 +103,10 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     where
         T: Borrow<Q>,
     {
-        let pool = self.handle.pool();
+        let pool = self.object.pool();
         let item = encode_item(&pool, value)?;
         unit(
-            self.handle
+            self.object
                 .op_on(&pool, Op::SeqInsert(index as u64, item))?
                 .1,
         )
@@ -112,7 +114,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
 
     /// Removes and returns the last item; `None` if the list is empty.
     pub fn pop(&self) -> Result<Option<T>> {
-        match self.handle.op(Op::SeqPop(None))? {
+        match self.object.op(Op::SeqPop(None))? {
             (pool, Answer::MaybeItem(Some(item))) => decode_item(&pool, item).map(Some),
             (_, Answer::MaybeItem(None)) => Ok(None),
             (_, other) => Err(unexpected(other)),
@@ -122,7 +124,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// Removes and returns the item at `index` (Python's `pop(i)`).
     #[doc(alias = "pop")]
     pub fn pop_at(&self, index: usize) -> Result<T> {
-        match self.handle.op(Op::SeqPop(Some(index as u64)))? {
+        match self.object.op(Op::SeqPop(Some(index as u64)))? {
             (pool, Answer::MaybeItem(Some(item))) => decode_item(&pool, item),
             (_, other) => Err(unexpected(other)),
         }
@@ -134,9 +136,9 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     where
         T: Borrow<Q>,
     {
-        let pool = self.handle.pool();
+        let pool = self.object.pool();
         let key = encode_key(&pool, value)?;
-        boolean(self.handle.op_on(&pool, Op::SeqRemove(key))?.1)
+        boolean(self.object.op_on(&pool, Op::SeqRemove(key))?.1)
     }
 
     /// The position of the first item equal to `value`.
@@ -144,9 +146,9 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     where
         T: Borrow<Q>,
     {
-        let pool = self.handle.pool();
+        let pool = self.object.pool();
         let key = encode_key(&pool, value)?;
-        match self.handle.op_on(&pool, Op::SeqIndex(key))?.1 {
+        match self.object.op_on(&pool, Op::SeqIndex(key))?.1 {
             Answer::Count(i) => Ok(Some(to_usize(i))),
             Answer::Unit => Ok(None),
             other => Err(unexpected(other)),
@@ -158,9 +160,9 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     where
         T: Borrow<Q>,
     {
-        let pool = self.handle.pool();
+        let pool = self.object.pool();
         let key = encode_key(&pool, value)?;
-        count(self.handle.op_on(&pool, Op::SeqCount(key))?.1).map(to_usize)
+        count(self.object.op_on(&pool, Op::SeqCount(key))?.1).map(to_usize)
     }
 
     /// Whether an item equals `value` (Python's `value in list`).
@@ -175,7 +177,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// The number of items.
     #[doc(alias = "__len__")]
     pub fn len(&self) -> Result<usize> {
-        count(self.handle.op(Op::SeqLen)?.1).map(to_usize)
+        count(self.object.op(Op::SeqLen)?.1).map(to_usize)
     }
 
     /// Whether the list is empty.
@@ -185,12 +187,12 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
 
     /// Removes every item.
     pub fn clear(&self) -> Result<()> {
-        unit(self.handle.op(Op::SeqClear)?.1)
+        unit(self.object.op(Op::SeqClear)?.1)
     }
 
     /// Reverses the items in place (on the server).
     pub fn reverse(&self) -> Result<()> {
-        unit(self.handle.op(Op::SeqReverse)?.1)
+        unit(self.object.op(Op::SeqReverse)?.1)
     }
 
     /// Copies of the items in `range` (Python's `list[a:b]`), clamped to the
@@ -206,7 +208,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
             Bound::Excluded(&e) => e as u64,
             Bound::Unbounded => u64::MAX,
         };
-        match self.handle.op(Op::SeqSlice(start, end))? {
+        match self.object.op(Op::SeqSlice(start, end))? {
             (pool, Answer::Items(items)) => decode_items(&pool, items),
             (_, other) => Err(unexpected(other)),
         }
@@ -219,7 +221,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     }
 
     fn snapshot(&self) -> Result<(u64, Vec<T>)> {
-        match self.handle.op(Op::SeqSnapshot)? {
+        match self.object.op(Op::SeqSnapshot)? {
             (pool, Answer::Versioned { version, items }) => {
                 Ok((version, decode_items(&pool, items)?))
             }
@@ -235,7 +237,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// This is the read-modify-write that a Python user does by hand with a
     /// lock around `l[:]` and a write-back.
     pub fn update_with<R>(&self, mut f: impl FnMut(&mut Vec<T>) -> R) -> Result<R> {
-        let pool = self.handle.pool();
+        let pool = self.object.pool();
         loop {
             let (version, mut values) = self.snapshot()?;
             let result = f(&mut values);
@@ -244,7 +246,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
                 .map(|v| encode_item(&pool, v))
                 .collect::<Result<_>>()?;
             if boolean(
-                self.handle
+                self.object
                     .op_on(&pool, Op::SeqReplace { version, items })?
                     .1,
             )? {
@@ -276,7 +278,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
             let (version, values) = self.snapshot()?;
             let mut perm: Vec<u32> = (0..values.len() as u32).collect();
             perm.sort_by(|&a, &b| compare(&values[a as usize], &values[b as usize]));
-            if boolean(self.handle.op(Op::SeqPermute { version, perm })?.1)? {
+            if boolean(self.object.op(Op::SeqPermute { version, perm })?.1)? {
                 return Ok(());
             }
         }

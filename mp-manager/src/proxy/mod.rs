@@ -22,7 +22,7 @@ pub use sync::{
 pub use value::{ArrayProxy, ValueProxy};
 
 use crate::error::Result;
-use crate::handle::unexpected;
+use crate::object_ref::unexpected;
 use crate::wire::{Answer, Wait};
 
 pub(crate) fn unit(answer: Answer) -> Result<()> {

@@ -1,14 +1,17 @@
+//! [`Namespace`]: named attributes on the server (Python's
+//! `manager.Namespace()`).
+
 use std::marker::PhantomData;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
-use crate::handle::{
-    Handle, decode_exact, decode_item, decode_with, encode_item, encode_key, proxy_plumbing,
+use crate::number::{Number, arith};
+use crate::object_ref::{
+    ObjectRef, decode_exact, decode_item, decode_with, encode_entry, encode_key, proxy_plumbing,
     unexpected,
 };
-use crate::number::{Number, arith};
 use crate::proxy::{boolean, unit};
 use crate::wire::{Answer, NumOp, Op};
 
@@ -33,7 +36,7 @@ use crate::wire::{Answer, NumOp, Op};
 /// # }
 /// ```
 pub struct Namespace {
-    handle: Handle,
+    object: ObjectRef,
     _types: PhantomData<()>,
 }
 
@@ -52,9 +55,9 @@ impl Namespace {
     /// `getattr(ns, name, None)`).
     #[doc(alias = "getattr")]
     pub fn get_opt<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
-        let pool = self.handle.pool();
+        let pool = self.object.pool();
         let key = encode_key(&pool, name)?;
-        match self.handle.op_on(&pool, Op::MapGet(key))? {
+        match self.object.op_on(&pool, Op::MapGet(key))? {
             (pool, Answer::MaybeItem(Some(item))) => decode_item(&pool, item).map(Some),
             (_, Answer::MaybeItem(None)) => Ok(None),
             (_, other) => Err(unexpected(other)),
@@ -65,19 +68,18 @@ impl Namespace {
     #[doc(alias = "__setattr__")]
     #[doc(alias = "setattr")]
     pub fn set<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<()> {
-        let pool = self.handle.pool();
-        let key = encode_key(&pool, name)?;
-        let item = encode_item(&pool, value)?;
-        unit(self.handle.op_on(&pool, Op::MapSet(key, item))?.1)
+        let pool = self.object.pool();
+        let (key, item) = encode_entry(&pool, name, value)?;
+        unit(self.object.op_on(&pool, Op::MapSet(key, item))?.1)
     }
 
     /// Removes attribute `name` (Python's `del ns.name`); `false` if it was
     /// not set.
     #[doc(alias = "delattr")]
     pub fn remove(&self, name: &str) -> Result<bool> {
-        let pool = self.handle.pool();
+        let pool = self.object.pool();
         let key = encode_key(&pool, name)?;
-        match self.handle.op_on(&pool, Op::MapRemove(key))? {
+        match self.object.op_on(&pool, Op::MapRemove(key))? {
             (pool, Answer::MaybeItem(old)) => {
                 let present = old.is_some();
                 if let Some(old) = old {
@@ -92,15 +94,15 @@ impl Namespace {
     /// Whether attribute `name` is set (Python's `hasattr`).
     #[doc(alias = "hasattr")]
     pub fn contains(&self, name: &str) -> Result<bool> {
-        let pool = self.handle.pool();
+        let pool = self.object.pool();
         let key = encode_key(&pool, name)?;
-        boolean(self.handle.op_on(&pool, Op::MapContains(key))?.1)
+        boolean(self.object.op_on(&pool, Op::MapContains(key))?.1)
     }
 
     /// The attribute names, in the order they were first set.
     #[doc(alias = "dir")]
     pub fn names(&self) -> Result<Vec<String>> {
-        match self.handle.op(Op::MapKeys)?.1 {
+        match self.object.op(Op::MapKeys)?.1 {
             Answer::Keys(keys) => keys.iter().map(|k| decode_exact(k)).collect(),
             other => Err(unexpected(other)),
         }
@@ -119,10 +121,10 @@ impl Namespace {
     }
 
     fn arith<T: Number>(&self, name: &str, op: NumOp, delta: T) -> Result<T> {
-        let pool = self.handle.pool();
+        let pool = self.object.pool();
         let key = encode_key(&pool, name)?;
         match self
-            .handle
+            .object
             .op_on(&pool, Op::MapArith(key, arith(op, delta)?))?
             .1
         {
@@ -138,8 +140,8 @@ impl Namespace {
     where
         T: Serialize + DeserializeOwned,
     {
-        let pool = self.handle.pool();
+        let pool = self.object.pool();
         let key = encode_key(&pool, name)?;
-        self.handle.update_entry(key, f)
+        self.object.update_entry(key, f)
     }
 }

@@ -1,3 +1,6 @@
+//! [`QueueProxy`] and [`JoinableQueueProxy`]: queues on the server
+//! (Python's `manager.Queue()` and `manager.JoinableQueue()`).
+
 use std::borrow::Borrow;
 use std::marker::PhantomData;
 use std::time::Duration;
@@ -6,7 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::Result;
-use crate::handle::{Handle, decode_item, encode_item, proxy_plumbing, unexpected};
+use crate::object_ref::{ObjectRef, decode_item, encode_item, proxy_plumbing, unexpected};
 use crate::proxy::{boolean, count, to_usize, unit, wait_for};
 use crate::wire::{Answer, Op, Wait};
 
@@ -44,9 +47,9 @@ macro_rules! queue_methods {
         where
             T: Borrow<Q>,
         {
-            let pool = self.handle.pool();
+            let pool = self.object.pool();
             let item = encode_item(&pool, value)?;
-            unit(self.handle.call_on(&pool, Op::QPut(item, wait), wait)?.1)
+            unit(self.object.call_on(&pool, Op::QPut(item, wait), wait)?.1)
         }
 
         /// Takes the front item, waiting until there is one.
@@ -68,7 +71,7 @@ macro_rules! queue_methods {
         }
 
         fn get_wait(&self, wait: Wait) -> Result<T> {
-            match self.handle.call(Op::QGet(wait), wait)? {
+            match self.object.call(Op::QGet(wait), wait)? {
                 (pool, Answer::Item(item)) => decode_item(&pool, item),
                 (_, other) => Err(unexpected(other)),
             }
@@ -76,7 +79,7 @@ macro_rules! queue_methods {
 
         /// The number of items (Python's `qsize`; a snapshot).
         pub fn qsize(&self) -> Result<usize> {
-            count(self.handle.op(Op::QSize)?.1).map(to_usize)
+            count(self.object.op(Op::QSize)?.1).map(to_usize)
         }
 
         /// Whether the queue is empty (Python's `empty`).
@@ -88,13 +91,13 @@ macro_rules! queue_methods {
         /// Whether a bounded queue is full (Python's `full`).
         #[doc(alias = "full")]
         pub fn is_full(&self) -> Result<bool> {
-            let max = count(self.handle.op(Op::QMaxSize)?.1)?;
+            let max = count(self.object.op(Op::QMaxSize)?.1)?;
             Ok(max > 0 && self.qsize()? as u64 >= max)
         }
 
         /// The bound given at creation (0: unbounded).
         pub fn maxsize(&self) -> Result<usize> {
-            count(self.handle.op(Op::QMaxSize)?.1).map(to_usize)
+            count(self.object.op(Op::QMaxSize)?.1).map(to_usize)
         }
     };
 }
@@ -119,7 +122,7 @@ macro_rules! queue_methods {
 /// # }
 /// ```
 pub struct QueueProxy<T> {
-    handle: Handle,
+    object: ObjectRef,
     _types: PhantomData<fn() -> T>,
 }
 
@@ -131,7 +134,7 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
 
 /// A queue with `task_done` and `join` (Python's `manager.JoinableQueue()`).
 pub struct JoinableQueueProxy<T> {
-    handle: Handle,
+    object: ObjectRef,
     _types: PhantomData<fn() -> T>,
 }
 
@@ -144,18 +147,18 @@ impl<T: Serialize + DeserializeOwned> JoinableQueueProxy<T> {
     /// [`Error::TooManyReleases`](crate::Error::TooManyReleases) if every
     /// item is already done.
     pub fn task_done(&self) -> Result<()> {
-        unit(self.handle.op(Op::QTaskDone)?.1)
+        unit(self.object.op(Op::QTaskDone)?.1)
     }
 
     /// Waits until every item put has been marked done.
     pub fn join(&self) -> Result<()> {
-        boolean(self.handle.call(Op::QJoin(Wait::Forever), Wait::Forever)?.1).map(|_| ())
+        boolean(self.object.call(Op::QJoin(Wait::Forever), Wait::Forever)?.1).map(|_| ())
     }
 
     /// Like [`join`](Self::join), up to `timeout`; `false` if items are
     /// still pending.
     pub fn join_timeout(&self, timeout: Duration) -> Result<bool> {
         let wait = wait_for(timeout);
-        boolean(self.handle.call(Op::QJoin(wait), wait)?.1)
+        boolean(self.object.call(Op::QJoin(wait), wait)?.1)
     }
 }

@@ -1,10 +1,13 @@
+//! [`SharedProxy`]: an object of a registered type on the server, used by
+//! calling its exposed methods.
+
 use std::marker::PhantomData;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
-use crate::handle::{Handle, decode_exact, proxy_plumbing, unexpected};
+use crate::object_ref::{ObjectRef, decode_exact, proxy_plumbing, unexpected};
 use crate::wire::{Answer, Op};
 
 /// A proxy of an instance of a registered user type (see
@@ -48,7 +51,7 @@ use crate::wire::{Answer, Op};
 /// # }
 /// ```
 pub struct SharedProxy {
-    handle: Handle,
+    object: ObjectRef,
     _types: PhantomData<()>,
 }
 
@@ -72,7 +75,7 @@ impl SharedProxy {
             name: method.to_owned(),
             args,
         };
-        match self.handle.op(op)?.1 {
+        match self.object.op(op)?.1 {
             Answer::Bytes(bytes) => Ok(bytes),
             other => Err(unexpected(other)),
         }
@@ -80,6 +83,6 @@ impl SharedProxy {
 
     /// The typeid this object was created through.
     pub fn typeid(&self) -> Option<&str> {
-        self.handle.typeid()
+        self.object.typeid()
     }
 }

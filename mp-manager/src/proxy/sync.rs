@@ -1,9 +1,12 @@
+//! The synchronization proxies: locks, conditions, semaphores, events and
+//! barriers on the server.
+
 use std::fmt;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
 use crate::error::Result;
-use crate::handle::{Handle, proxy_plumbing};
+use crate::object_ref::{ObjectRef, proxy_plumbing};
 use crate::proxy::{boolean, count, thread_id, to_usize, unit, wait_for};
 use crate::wire::{Op, Wait};
 
@@ -12,14 +15,14 @@ use crate::wire::{Op, Wait};
 /// that locked (reentrant locks are owned by threads).
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct LockGuard<'a> {
-    handle: &'a Handle,
+    object: &'a ObjectRef,
     _not_send: PhantomData<*const ()>,
 }
 
 impl LockGuard<'_> {
     /// Releases now, reporting a failure (dropping the guard ignores it).
     pub fn unlock(self) -> Result<()> {
-        let result = release(self.handle);
+        let result = release(self.object);
         std::mem::forget(self);
         result
     }
@@ -28,27 +31,27 @@ impl LockGuard<'_> {
 impl Drop for LockGuard<'_> {
     fn drop(&mut self) {
         // A manager that is gone has released everything already.
-        let _ = release(self.handle);
+        let _ = release(self.object);
     }
 }
 
 impl fmt::Debug for LockGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.handle.fmt_as("LockGuard", f)
+        self.object.fmt_as("LockGuard", f)
     }
 }
 
-fn acquire(handle: &Handle, wait: Wait) -> Result<bool> {
+fn acquire(object: &ObjectRef, wait: Wait) -> Result<bool> {
     let op = Op::LockAcquire {
         thread: thread_id(),
         wait,
     };
-    boolean(handle.call(op, wait)?.1)
+    boolean(object.call(op, wait)?.1)
 }
 
-fn release(handle: &Handle) -> Result<()> {
+fn release(object: &ObjectRef) -> Result<()> {
     unit(
-        handle
+        object
             .op(Op::LockRelease {
                 thread: thread_id(),
             })?
@@ -61,24 +64,24 @@ macro_rules! lock_methods {
     () => {
         /// Waits until the lock is free and takes it.
         pub fn acquire(&self) -> Result<()> {
-            acquire(&self.handle, Wait::Forever).map(|_| ())
+            acquire(&self.object, Wait::Forever).map(|_| ())
         }
 
         /// Like [`acquire`](Self::acquire), up to `timeout`; `false` if
         /// the lock was not taken.
         pub fn acquire_timeout(&self, timeout: Duration) -> Result<bool> {
-            acquire(&self.handle, wait_for(timeout))
+            acquire(&self.object, wait_for(timeout))
         }
 
         /// Takes the lock only if it is free now (Python's
         /// `acquire(blocking=False)`).
         pub fn try_acquire(&self) -> Result<bool> {
-            acquire(&self.handle, Wait::Now)
+            acquire(&self.object, Wait::Now)
         }
 
         /// Releases the lock.
         pub fn release(&self) -> Result<()> {
-            release(&self.handle)
+            release(&self.object)
         }
 
         /// Takes the lock and returns a guard that releases it when dropped
@@ -86,14 +89,14 @@ macro_rules! lock_methods {
         pub fn lock(&self) -> Result<LockGuard<'_>> {
             self.acquire()?;
             Ok(LockGuard {
-                handle: &self.handle,
+                object: &self.object,
                 _not_send: PhantomData,
             })
         }
 
         /// Whether some thread holds the lock.
         pub fn locked(&self) -> Result<bool> {
-            boolean(self.handle.op(Op::LockLocked)?.1)
+            boolean(self.object.op(Op::LockLocked)?.1)
         }
     };
 }
@@ -117,7 +120,7 @@ macro_rules! lock_methods {
 /// # }
 /// ```
 pub struct LockProxy {
-    handle: Handle,
+    object: ObjectRef,
     _types: PhantomData<()>,
 }
 
@@ -131,7 +134,7 @@ impl LockProxy {
 /// the thread holding it may take it again, and must release it as often.
 /// Only the owning thread can release it ([`Error::NotOwner`](crate::Error::NotOwner)).
 pub struct RLockProxy {
-    handle: Handle,
+    object: ObjectRef,
     _types: PhantomData<()>,
 }
 
@@ -156,7 +159,7 @@ impl RLockProxy {
 /// # }
 /// ```
 pub struct ConditionProxy {
-    handle: Handle,
+    object: ObjectRef,
     _types: PhantomData<()>,
 }
 
@@ -170,7 +173,7 @@ impl ConditionProxy {
             thread: thread_id(),
             wait,
         };
-        boolean(self.handle.call(op, wait)?.1)
+        boolean(self.object.call(op, wait)?.1)
     }
 
     /// Releases the lock (which the caller must hold), waits to be
@@ -222,7 +225,7 @@ impl ConditionProxy {
             thread: thread_id(),
             n: n as u64,
         };
-        unit(self.handle.op(op)?.1)
+        unit(self.object.op(op)?.1)
     }
 
     /// Wakes every waiter.
@@ -234,7 +237,7 @@ impl ConditionProxy {
 /// A semaphore on the manager's server (Python's `manager.Semaphore(n)` and
 /// `manager.BoundedSemaphore(n)`).
 pub struct SemaphoreProxy {
-    handle: Handle,
+    object: ObjectRef,
     _types: PhantomData<()>,
 }
 
@@ -242,7 +245,7 @@ proxy_plumbing!(SemaphoreProxy, [Semaphore]);
 
 impl SemaphoreProxy {
     fn acquire_op(&self, wait: Wait) -> Result<bool> {
-        boolean(self.handle.call(Op::SemAcquire(wait), wait)?.1)
+        boolean(self.object.call(Op::SemAcquire(wait), wait)?.1)
     }
 
     /// Waits for a permit and takes it.
@@ -269,18 +272,18 @@ impl SemaphoreProxy {
 
     /// Returns `n` permits.
     pub fn release_n(&self, n: usize) -> Result<()> {
-        unit(self.handle.op(Op::SemRelease(n as u64))?.1)
+        unit(self.object.op(Op::SemRelease(n as u64))?.1)
     }
 
     /// The number of free permits.
     pub fn get_value(&self) -> Result<usize> {
-        count(self.handle.op(Op::SemValue)?.1).map(to_usize)
+        count(self.object.op(Op::SemValue)?.1).map(to_usize)
     }
 }
 
 /// An event on the manager's server (Python's `manager.Event()`).
 pub struct EventProxy {
-    handle: Handle,
+    object: ObjectRef,
     _types: PhantomData<()>,
 }
 
@@ -289,23 +292,23 @@ proxy_plumbing!(EventProxy, [Event]);
 impl EventProxy {
     /// Sets the flag and wakes every waiter.
     pub fn set(&self) -> Result<()> {
-        unit(self.handle.op(Op::EvSet)?.1)
+        unit(self.object.op(Op::EvSet)?.1)
     }
 
     /// Clears the flag.
     pub fn clear(&self) -> Result<()> {
-        unit(self.handle.op(Op::EvClear)?.1)
+        unit(self.object.op(Op::EvClear)?.1)
     }
 
     /// Whether the flag is set.
     pub fn is_set(&self) -> Result<bool> {
-        boolean(self.handle.op(Op::EvIsSet)?.1)
+        boolean(self.object.op(Op::EvIsSet)?.1)
     }
 
     /// Waits until the flag is set.
     pub fn wait(&self) -> Result<()> {
         boolean(
-            self.handle
+            self.object
                 .call(Op::EvWait(Wait::Forever), Wait::Forever)?
                 .1,
         )
@@ -315,7 +318,7 @@ impl EventProxy {
     /// Like [`wait`](Self::wait), up to `timeout`; returns the flag.
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
         let wait = wait_for(timeout);
-        boolean(self.handle.call(Op::EvWait(wait), wait)?.1)
+        boolean(self.object.call(Op::EvWait(wait), wait)?.1)
     }
 }
 
@@ -325,7 +328,7 @@ impl EventProxy {
 /// the barrier: the others get [`Error::BrokenBarrier`](crate::Error::BrokenBarrier)
 /// instead of waiting forever.
 pub struct BarrierProxy {
-    handle: Handle,
+    object: ObjectRef,
     _types: PhantomData<()>,
 }
 
@@ -333,7 +336,7 @@ proxy_plumbing!(BarrierProxy, [Barrier]);
 
 impl BarrierProxy {
     fn wait_op(&self, wait: Wait) -> Result<usize> {
-        count(self.handle.call(Op::BarWait(wait), wait)?.1).map(to_usize)
+        count(self.object.call(Op::BarWait(wait), wait)?.1).map(to_usize)
     }
 
     /// Waits until `parties` callers are waiting; returns this caller's
@@ -351,26 +354,26 @@ impl BarrierProxy {
     /// Returns the barrier to its initial state; current waiters get
     /// [`Error::BrokenBarrier`](crate::Error::BrokenBarrier).
     pub fn reset(&self) -> Result<()> {
-        unit(self.handle.op(Op::BarReset)?.1)
+        unit(self.object.op(Op::BarReset)?.1)
     }
 
     /// Breaks the barrier: current and future waiters fail until `reset`.
     pub fn abort(&self) -> Result<()> {
-        unit(self.handle.op(Op::BarAbort)?.1)
+        unit(self.object.op(Op::BarAbort)?.1)
     }
 
     /// The number of parties.
     pub fn parties(&self) -> Result<usize> {
-        count(self.handle.op(Op::BarParties)?.1).map(to_usize)
+        count(self.object.op(Op::BarParties)?.1).map(to_usize)
     }
 
     /// The number of callers waiting now.
     pub fn n_waiting(&self) -> Result<usize> {
-        count(self.handle.op(Op::BarWaiting)?.1).map(to_usize)
+        count(self.object.op(Op::BarWaiting)?.1).map(to_usize)
     }
 
     /// Whether the barrier is broken.
     pub fn broken(&self) -> Result<bool> {
-        boolean(self.handle.op(Op::BarBroken)?.1)
+        boolean(self.object.op(Op::BarBroken)?.1)
     }
 }

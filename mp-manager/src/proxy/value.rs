@@ -1,3 +1,6 @@
+//! [`ValueProxy`] and [`ArrayProxy`]: a value and a fixed-length array on
+//! the server (Python's `manager.Value()` and `manager.Array()`).
+
 use std::borrow::Borrow;
 use std::marker::PhantomData;
 
@@ -5,11 +8,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
-use crate::handle::{
-    Handle, decode_exact, decode_item, decode_items, decode_with, encode_item, encode_key,
+use crate::number::{Number, arith};
+use crate::object_ref::{
+    ObjectRef, decode_exact, decode_item, decode_items, decode_with, encode_item, encode_key,
     proxy_plumbing, unexpected,
 };
-use crate::number::{Number, arith};
 use crate::proxy::{boolean, count, to_usize, unit};
 use crate::wire::{Answer, NumOp, Op};
 
@@ -33,7 +36,7 @@ use crate::wire::{Answer, NumOp, Op};
 /// # }
 /// ```
 pub struct ValueProxy<T> {
-    handle: Handle,
+    object: ObjectRef,
     _types: PhantomData<fn() -> T>,
 }
 
@@ -43,7 +46,7 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
     /// A copy of the value (Python's `v.value`).
     #[doc(alias = "value")]
     pub fn get(&self) -> Result<T> {
-        match self.handle.op(Op::ValGet)? {
+        match self.object.op(Op::ValGet)? {
             (pool, Answer::Item(item)) => decode_item(&pool, item),
             (_, other) => Err(unexpected(other)),
         }
@@ -54,9 +57,9 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
     where
         T: Borrow<Q>,
     {
-        let pool = self.handle.pool();
+        let pool = self.object.pool();
         let item = encode_item(&pool, value)?;
-        unit(self.handle.op_on(&pool, Op::ValSet(item))?.1)
+        unit(self.object.op_on(&pool, Op::ValSet(item))?.1)
     }
 
     /// Replaces the value and returns the old one, atomically.
@@ -64,9 +67,9 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
     where
         T: Borrow<Q>,
     {
-        let pool = self.handle.pool();
+        let pool = self.object.pool();
         let item = encode_item(&pool, value)?;
-        match self.handle.op_on(&pool, Op::ValSwap(item))? {
+        match self.object.op_on(&pool, Op::ValSwap(item))? {
             (pool, Answer::Item(item)) => decode_item(&pool, item),
             (_, other) => Err(unexpected(other)),
         }
@@ -75,11 +78,11 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
     /// Stores `new` if the value currently equals `current` (compared by
     /// encoding): `Ok(old)` if it did, `Err(actual)` if not.
     pub fn compare_exchange(&self, current: &T, new: &T) -> Result<Result<T, T>> {
-        let pool = self.handle.pool();
+        let pool = self.object.pool();
         let expected = encode_key(&pool, current)?;
         let new = encode_item(&pool, new)?;
         match self
-            .handle
+            .object
             .op_on(&pool, Op::ValCompareSwap { expected, new })?
         {
             (pool, Answer::Swapped(Ok(Some(old)))) => decode_item(&pool, old).map(Ok),
@@ -98,7 +101,7 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
             (Some(expected), Some(new)) => Ok(Op::ValCompareSwap { expected, new }),
             _ => Err(absent()),
         };
-        self.handle
+        self.object
             .compare_swap(Op::ValGet, swap, |value: &mut Option<T>| {
                 value.as_mut().map(&mut f)
             })?
@@ -126,7 +129,7 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
     where
         T: Number,
     {
-        match self.handle.op(Op::ValArith(arith(op, delta)?))?.1 {
+        match self.object.op(Op::ValArith(arith(op, delta)?))?.1 {
             Answer::Item(item) => decode_exact(&item.bytes),
             other => Err(unexpected(other)),
         }
@@ -147,7 +150,7 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
 /// # }
 /// ```
 pub struct ArrayProxy<T> {
-    handle: Handle,
+    object: ObjectRef,
     _types: PhantomData<fn() -> T>,
 }
 
@@ -157,7 +160,7 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
     /// A copy of the element at `index`.
     #[doc(alias = "__getitem__")]
     pub fn get(&self, index: usize) -> Result<T> {
-        match self.handle.op(Op::SeqGet(index as u64))? {
+        match self.object.op(Op::SeqGet(index as u64))? {
             (pool, Answer::Item(item)) => decode_item(&pool, item),
             (_, other) => Err(unexpected(other)),
         }
@@ -169,15 +172,15 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
     where
         T: Borrow<Q>,
     {
-        let pool = self.handle.pool();
+        let pool = self.object.pool();
         let item = encode_item(&pool, value)?;
-        unit(self.handle.op_on(&pool, Op::SeqSet(index as u64, item))?.1)
+        unit(self.object.op_on(&pool, Op::SeqSet(index as u64, item))?.1)
     }
 
     /// The length.
     #[doc(alias = "__len__")]
     pub fn len(&self) -> Result<usize> {
-        count(self.handle.op(Op::SeqLen)?.1).map(to_usize)
+        count(self.object.op(Op::SeqLen)?.1).map(to_usize)
     }
 
     /// Whether the array has no elements.
@@ -187,7 +190,7 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
 
     /// A copy of every element (Python's `a[:]`).
     pub fn to_vec(&self) -> Result<Vec<T>> {
-        match self.handle.op(Op::SeqSnapshot)? {
+        match self.object.op(Op::SeqSnapshot)? {
             (pool, Answer::Versioned { items, .. }) => decode_items(&pool, items),
             (_, other) => Err(unexpected(other)),
         }
@@ -214,7 +217,7 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
         T: Number,
     {
         match self
-            .handle
+            .object
             .op(Op::SeqArith(index as u64, arith(op, delta)?))?
             .1
         {
@@ -229,13 +232,13 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
         I: IntoIterator,
         I::Item: Borrow<T>,
     {
-        let pool = self.handle.pool();
+        let pool = self.object.pool();
         let items: Vec<_> = items
             .into_iter()
             .map(|v| encode_item(&pool, v.borrow()))
             .collect::<Result<_>>()?;
         loop {
-            let version = match self.handle.op_on(&pool, Op::SeqSnapshot)? {
+            let version = match self.object.op_on(&pool, Op::SeqSnapshot)? {
                 (pool, Answer::Versioned { version, items }) => {
                     decode_with(
                         &pool,
@@ -250,7 +253,7 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
                 version,
                 items: items.clone(),
             };
-            if boolean(self.handle.op_on(&pool, op)?.1)? {
+            if boolean(self.object.op_on(&pool, op)?.1)? {
                 return Ok(());
             }
         }

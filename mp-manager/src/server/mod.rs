@@ -40,6 +40,8 @@ pub(crate) struct Core {
     connections: AtomicU64,
     /// The listener's counters (peers refused by the handshake).
     listener: OnceLock<ListenerStats>,
+    /// Operations waiting for a change (see [`DebugInfo::waiting`]).
+    waiting: AtomicU64,
 }
 
 enum Typeid {
@@ -160,14 +162,16 @@ impl Table {
     }
 }
 
-/// What an operation needs from the server and its connection.
-pub(crate) struct Cx<'a> {
+/// The client a request comes from (its session and connection), and the
+/// server it is served by: what an operation needs to hold, grant and
+/// release objects for it and to notice that it hung up.
+pub(crate) struct Caller<'a> {
     core: &'a Core,
     session: SessionId,
     conn: &'a Connection,
 }
 
-impl Cx<'_> {
+impl Caller<'_> {
     /// Takes holds for the objects a stored item refers to; all or none.
     pub(crate) fn hold(&self, refs: &[ObjectId]) -> Result<(), Fault> {
         if refs.is_empty() {
@@ -213,11 +217,27 @@ impl Cx<'_> {
         object::Owner::new(self.session, thread)
     }
 
+    /// Counts an operation of this client as waiting for a change until
+    /// the guard drops.
+    pub(crate) fn waiting(&self) -> Waiting<'_> {
+        self.core.waiting.fetch_add(1, Ordering::Relaxed);
+        Waiting(&self.core.waiting)
+    }
+
     /// Whether a blocked operation should give up: its client hung up (or
     /// sent something while it waits, which a well-behaved client never
     /// does), or the server is stopping.
     pub(crate) fn gone(&self) -> bool {
         self.core.stopping.load(Ordering::Relaxed) || self.conn.poll(Duration::ZERO).unwrap_or(true)
+    }
+}
+
+/// An operation waiting for a change (see [`Caller::waiting`]).
+pub(crate) struct Waiting<'a>(&'a AtomicU64);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -251,6 +271,7 @@ impl Core {
             stopping: AtomicBool::new(false),
             connections: AtomicU64::new(0),
             listener: OnceLock::new(),
+            waiting: AtomicU64::new(0),
         }
     }
 
@@ -272,29 +293,29 @@ impl Core {
     }
 
     /// Handles one request; `None` for requests without a reply.
-    fn handle(&self, request: Request, cx: &Cx<'_>) -> Result<Option<Answer>, Stop> {
+    fn handle(&self, request: Request, caller: &Caller<'_>) -> Result<Option<Answer>, Stop> {
         let answer = match request {
             Request::Hello { .. } => {
                 return Err(Fault::BadRequest("a second Hello on one connection".into()).into());
             }
-            Request::Create(init) => self.create(init, cx)?,
-            Request::Typeid { typeid, args } => self.typeid(&typeid, &args, cx)?,
-            Request::Call { id, op } => self.lookup(id)?.execute(op, cx)?,
+            Request::Create(init) => self.create(init, caller)?,
+            Request::Typeid { typeid, args } => self.typeid(&typeid, &args, caller)?,
+            Request::Call { id, op } => self.lookup(id)?.execute(op, caller)?,
             Request::IncRef { id } => {
-                self.table.lock().session_acquire(cx.session, id)?;
+                self.table.lock().session_acquire(caller.session, id)?;
                 Answer::Unit
             }
             Request::DecRef { id } => {
-                self.table.lock().session_release(cx.session, id);
+                self.table.lock().session_release(caller.session, id);
                 return Ok(None);
             }
             Request::Adopt { from, id } => {
                 let mut table = self.table.lock();
                 if table.session_release(from, id) {
                     // The parked hold moves; the object cannot lapse in between.
-                    table.session_acquire(cx.session, id)?;
+                    table.session_acquire(caller.session, id)?;
                 } else {
-                    table.session_acquire(cx.session, id)?;
+                    table.session_acquire(caller.session, id)?;
                 }
                 Answer::Unit
             }
@@ -303,7 +324,7 @@ impl Core {
         Ok(Some(answer))
     }
 
-    fn create(&self, init: Init, cx: &Cx<'_>) -> Result<Answer, Fault> {
+    fn create(&self, init: Init, caller: &Caller<'_>) -> Result<Answer, Fault> {
         let refs: Vec<ObjectId> = match &init {
             Init::List(items) | Init::Array(items) => {
                 items.iter().flat_map(|i| i.refs.iter().copied()).collect()
@@ -320,10 +341,10 @@ impl Core {
                 "a barrier needs at least one party".into(),
             ));
         }
-        cx.hold(&refs)?;
+        caller.hold(&refs)?;
         let object = Object::from_init(init);
         let kind = object.kind;
-        let id = self.table.lock().insert(object, Some(cx.session));
+        let id = self.table.lock().insert(object, Some(caller.session));
         Ok(Answer::Created {
             id,
             kind,
@@ -331,12 +352,12 @@ impl Core {
         })
     }
 
-    fn typeid(&self, typeid: &str, args: &[u8], cx: &Cx<'_>) -> Result<Answer, Fault> {
+    fn typeid(&self, typeid: &str, args: &[u8], caller: &Caller<'_>) -> Result<Answer, Fault> {
         match self.typeids.get(typeid) {
             None => Err(Fault::UnknownTypeid(typeid.to_owned())),
             Some(Typeid::Fixed(id)) => {
                 let object = self.lookup(*id)?;
-                self.table.lock().session_acquire(cx.session, *id)?;
+                self.table.lock().session_acquire(caller.session, *id)?;
                 Ok(self.created(*id, &object))
             }
             Some(Typeid::Callable(callable)) => {
@@ -349,7 +370,7 @@ impl Core {
                 let blueprint = made.map_err(Fault::Remote)?;
                 let object = Object::from_blueprint(blueprint.0, Some(typeid.to_owned()));
                 let answer_kind = object.kind;
-                let id = self.table.lock().insert(object, Some(cx.session));
+                let id = self.table.lock().insert(object, Some(caller.session));
                 Ok(Answer::Created {
                     id,
                     kind: answer_kind,
@@ -366,6 +387,7 @@ impl Core {
             sessions: table.sessions.len() as u64,
             connections: self.connections.load(Ordering::Relaxed),
             refused: self.listener.get().map_or(0, ListenerStats::refused),
+            waiting: self.waiting.load(Ordering::Relaxed),
         }
     }
 
@@ -468,7 +490,7 @@ impl Core {
             s.conns += 1;
             s.idle_since = None;
         }
-        let cx = Cx {
+        let caller = Caller {
             core: &self,
             session,
             conn: &conn,
@@ -490,7 +512,7 @@ impl Core {
                     break;
                 }
             };
-            let reply = match self.handle(request, &cx) {
+            let reply = match self.handle(request, &caller) {
                 Ok(None) => continue,
                 Ok(Some(answer)) => Reply(Ok(answer)),
                 Err(Stop::Fault(fault)) => Reply(Err(fault)),

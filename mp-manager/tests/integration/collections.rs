@@ -1,14 +1,12 @@
 //! The data proxies, method by method, and registered user types.
 
-use std::time::Duration;
-
 use mp_manager::{
     BaseManager, Error, ListProxy, Manager, QueueProxy, Registrar, Registry, RemoteError,
     ServerObject, Shared, SharedProxy, decode_args, encode_result,
 };
 use mp_process::StartMethod;
 
-use crate::{DEADLINE, PATIENCE};
+use crate::DEADLINE;
 
 #[test]
 fn list_proxy_does_what_a_python_list_does() {
@@ -366,6 +364,4 @@ fn dynamic_registrations_need_fork_or_an_in_process_server() {
     let list: ListProxy<i32> = client.get("get_list").unwrap();
     list.append(&4).unwrap();
     assert_eq!(list.len().unwrap(), 4);
-    let _ = PATIENCE;
-    let _ = Duration::ZERO;
 }

@@ -1,13 +1,27 @@
 //! Object and server lifetimes: reference counting across processes, and a
 //! server that never outlives its owner.
 
-use std::time::Duration;
-
 use mp_manager::{DictProxy, ListProxy, Manager};
 use mp_pipe::Connection;
 use mp_process::Process;
 
 use crate::{DEADLINE, PATIENCE};
+
+/// Waits until the server frees an object this process releases now: by
+/// then the grace period of everything released before it has passed and
+/// the reaper has been over it, so an object still alive is kept alive by
+/// a hold, not by timing. (Had an earlier one lost its last hold, it would
+/// be gone too.)
+fn after_a_reaper_pass(manager: &Manager) {
+    let before = manager.number_of_objects().unwrap();
+    drop(manager.list::<u8>().unwrap());
+    assert!(
+        mp_testkit::eventually(PATIENCE, || {
+            manager.number_of_objects().unwrap() <= before
+        }),
+        "the server never freed a released object"
+    );
+}
 
 /// Objects live while a proxy of them exists, and are freed after the last
 /// one is dropped; a list of dict proxies keeps the dicts alive.
@@ -35,7 +49,7 @@ fn objects_are_freed_after_their_last_proxy() {
         outer.append(&inner).unwrap();
     }
     // Past the grace period, the dict is still alive: the list holds it.
-    std::thread::sleep(Duration::from_millis(2500));
+    after_a_reaper_pass(&manager);
     assert_eq!(manager.number_of_objects().unwrap(), base + 2);
     let inner = outer.get(0).unwrap();
     assert_eq!(inner.get("a").unwrap(), Some(1));
@@ -72,7 +86,7 @@ fn setting_over_a_held_proxy_releases_it() {
         manager.number_of_objects().unwrap() == base + 2
     }));
     // ...while `second`, past its grace period too, lives in `outer`.
-    std::thread::sleep(Duration::from_millis(2500));
+    after_a_reaper_pass(&manager);
     assert_eq!(outer.get("k").unwrap().unwrap().len().unwrap(), 0);
     assert_eq!(manager.number_of_objects().unwrap(), base + 2);
     drop(outer);
@@ -81,24 +95,52 @@ fn setting_over_a_held_proxy_releases_it() {
     }));
 }
 
-fn use_later(list: ListProxy<u32>, go: Connection) -> usize {
+/// A proxy used as a dict key is compared, not held: the dict does not
+/// keep its object alive (a value would).
+#[test]
+fn a_proxy_as_a_dict_key_is_not_held() {
+    let _d = mp_testkit::deadline(DEADLINE);
+    let manager = Manager::start().unwrap();
+    let base = manager.number_of_objects().unwrap();
+    let dict = manager.dict::<ListProxy<u8>, ListProxy<u8>>().unwrap();
+    let key = manager.list::<u8>().unwrap();
+    let value = manager.list::<u8>().unwrap();
+    dict.set(&key, &value).unwrap();
+    assert!(dict.contains_key(&key).unwrap());
+    drop((key, value));
+    // The key goes; the value stays, held by the dict.
+    assert!(mp_testkit::eventually(PATIENCE, || {
+        manager.number_of_objects().unwrap() == base + 2
+    }));
+    after_a_reaper_pass(&manager);
+    assert_eq!(manager.number_of_objects().unwrap(), base + 2);
+    assert_eq!(dict.values().unwrap().len(), 1);
+}
+
+fn use_later(go: Connection, proxies: Connection) -> usize {
     go.recv::<()>().unwrap();
+    let list: ListProxy<u32> = proxies.recv().unwrap();
     list.append(&7).unwrap();
     list.len().unwrap()
 }
 
-/// A proxy given to a child keeps its object alive even when the parent
-/// drops every proxy of it before the child uses it.
+/// A proxy sent to a child keeps its object alive even when the parent
+/// drops every proxy of it before the child decodes it (the sender parks a
+/// hold for the receiver).
 #[test]
 fn a_child_keeps_an_object_alive_after_the_parent_drops_it() {
     let _d = mp_testkit::deadline(DEADLINE);
     let manager = Manager::start().unwrap();
     let base = manager.number_of_objects().unwrap();
     let list = manager.list_from([1u32]).unwrap();
-    let (go, theirs) = mp_pipe::pipe().unwrap();
-    // The list proxy moves into the child's arguments: the parent has none left.
-    let handle = mp_process::spawn(use_later, (list, theirs)).unwrap();
-    std::thread::sleep(Duration::from_millis(2500));
+    let (go, their_go) = mp_pipe::pipe().unwrap();
+    let (proxies, their_proxies) = mp_pipe::pipe().unwrap();
+    let handle = mp_process::spawn(use_later, (their_go, their_proxies)).unwrap();
+    // The child reads the proxy only when told to: until then the parked
+    // hold is all that keeps the list alive.
+    proxies.send(&list).unwrap();
+    drop(list);
+    after_a_reaper_pass(&manager);
     assert_eq!(manager.number_of_objects().unwrap(), base + 1);
     go.send(&()).unwrap();
     assert_eq!(handle.join().unwrap(), 2);
@@ -113,7 +155,10 @@ fn own_a_manager(report: Connection) {
     let list = manager.list_from([1u8]).unwrap();
     report.send(&manager.pid().unwrap()).unwrap();
     drop(list);
-    std::thread::sleep(Duration::from_secs(3600));
+    // Owns the manager until killed.
+    loop {
+        std::thread::park();
+    }
 }
 
 /// The server dies with its owner, even when the owner is SIGKILLed.
@@ -155,7 +200,8 @@ fn a_proxy_of_another_manager_can_be_stored() {
         let dict = m2.dict::<String, u32>().unwrap();
         list.append(&dict).unwrap();
     }
-    std::thread::sleep(Duration::from_millis(2500));
+    // The dict's only hold is the one parked for the list's token.
+    after_a_reaper_pass(&m2);
     for round in 1..=3 {
         let dict = list.get(0).unwrap();
         dict.fetch_add("reads", 1).unwrap();

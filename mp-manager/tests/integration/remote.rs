@@ -143,7 +143,6 @@ fn a_manager_on_a_unix_socket_path() {
         manager.shutdown().unwrap();
         assert!(!path.exists());
     }
-    let _ = PATIENCE;
 }
 
 fn assert_send_sync<T: Send + Sync + 'static>() {}

@@ -5,7 +5,7 @@ use std::time::Duration;
 use mp_manager::{Error, ListProxy, Manager, QueueProxy};
 use mp_pipe::Connection;
 
-use crate::{DEADLINE, PATIENCE};
+use crate::{DEADLINE, PATIENCE, until_waiting};
 
 fn closed<T: std::fmt::Debug>(result: Result<T, Error>) -> bool {
     matches!(result, Err(Error::ManagerClosed))
@@ -48,7 +48,8 @@ fn every_call_after_shutdown_is_manager_closed() {
         let waiter = s.spawn(|| event.wait());
         let acquirer = s.spawn(|| sem.acquire());
         let barrier_waiter = s.spawn(|| barrier.wait());
-        std::thread::sleep(Duration::from_millis(300));
+        // The child's get and the four calls here.
+        until_waiting(&manager, 5);
         manager.shutdown().unwrap();
         assert!(closed(getter.join().unwrap()));
         assert!(closed(waiter.join().unwrap()));

@@ -7,7 +7,7 @@ use mp_manager::{Error, LockProxy, Manager, QueueProxy, RLockProxy};
 use mp_pipe::Connection;
 use mp_process::Process;
 
-use crate::{DEADLINE, PATIENCE};
+use crate::{DEADLINE, PATIENCE, until_waiting};
 
 const SHORT: Duration = Duration::from_millis(200);
 
@@ -34,7 +34,7 @@ fn queues_block_time_out_and_join() {
     q.put("first").unwrap();
     std::thread::scope(|s| {
         s.spawn(|| q.put("second").unwrap());
-        std::thread::sleep(SHORT);
+        until_waiting(&manager, 1);
         assert_eq!(q.get().unwrap(), "first");
         assert_eq!(q.get_timeout(PATIENCE).unwrap(), "second");
     });
@@ -161,7 +161,10 @@ fn hold_and_hang(lock: LockProxy, rlock: RLockProxy, ready: Connection) {
     lock.acquire().unwrap();
     rlock.acquire().unwrap();
     ready.send(&()).unwrap();
-    std::thread::sleep(Duration::from_secs(3600));
+    // Holds them until killed.
+    loop {
+        std::thread::park();
+    }
 }
 
 /// A lock held by a process that dies is released by the server.
@@ -206,7 +209,7 @@ fn semaphores_and_events() {
     assert!(!event.wait_timeout(SHORT).unwrap());
     std::thread::scope(|s| {
         s.spawn(|| {
-            std::thread::sleep(SHORT);
+            until_waiting(&manager, 1);
             event.set().unwrap();
         });
         event.wait().unwrap();
@@ -230,7 +233,7 @@ fn conditions_wait_and_notify() {
             cond.wait_for(|| ready.get().unwrap(), Some(PATIENCE))
                 .unwrap()
         });
-        std::thread::sleep(SHORT);
+        until_waiting(&manager, 1);
         {
             let _guard = cond.lock().unwrap();
             ready.set(&true).unwrap();
@@ -300,11 +303,10 @@ fn a_dead_consumer_does_not_swallow_an_item() {
     let mut child = Process::new(get_then_report, (q.clone(), theirs));
     child.start().unwrap();
     ours.recv_timeout::<()>(PATIENCE).unwrap();
-    std::thread::sleep(SHORT);
+    until_waiting(&manager, 1);
     child.kill().unwrap();
     child.join_timeout(PATIENCE).unwrap();
-    // Give the server a moment to notice the hang-up.
-    std::thread::sleep(SHORT);
+    // At once: the server must not hand the item to the dead client's get.
     q.put(&7).unwrap();
     assert_eq!(q.get_timeout(PATIENCE).unwrap(), 7);
 }

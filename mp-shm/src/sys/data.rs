@@ -6,11 +6,12 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 
+use super::atomic_copy;
 use super::memory::Segment;
 use super::shareable::Shareable;
 use crate::lock::LockGuard;
+use crate::raw::{RawArray, RawValue};
 use crate::shared_memory::SharedMemory;
-use crate::value::{RawArray, RawValue};
 
 /// `len` elements of `T` at `offset` of a segment (bounds and alignment
 /// checked at construction).
@@ -108,36 +109,51 @@ impl<T: Shareable> DataRegion<T> {
         }
     }
 
-    /// Element `i` by a plain copy (bytewise; see `copy_out`).
+    /// Element `i`, copied with atomic chunks (see [`atomic_copy`]).
     pub(crate) fn read(&self, i: usize) -> T {
-        assert!(i < self.len, "index out of bounds");
-        let mut out = std::mem::MaybeUninit::<T>::uninit();
-        // SAFETY: as in `copy_out`: in bounds, and any byte mix of valid
-        // values written to this region is a valid `T`.
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.ptr().add(i), out.as_mut_ptr(), 1);
-            out.assume_init()
-        }
+        let mut out = [std::mem::MaybeUninit::<T>::uninit()];
+        self.copy_out_to(i, out.as_mut_ptr().cast(), 1);
+        // SAFETY: `copy_out_to` wrote all bytes of the element (a `T` has no
+        // padding), and any chunk mix of valid values is a valid `T`
+        // (`Shareable`).
+        unsafe { out[0].assume_init() }
     }
 
-    /// Copies elements `start..start + dst.len()` out (bytewise; may mix old
-    /// and new bytes if another process writes at the same time).
+    /// Copies elements `start..start + dst.len()` out, in atomic chunks:
+    /// race-free while others write, but then possibly a mix of old and
+    /// new chunks (a valid `T` by the `Shareable` contract).
     pub(crate) fn copy_out(&self, start: usize, dst: &mut [T]) {
-        assert!(start.checked_add(dst.len()).is_some_and(|e| e <= self.len));
-        // SAFETY: in bounds (checked), no overlap with the Rust-owned `dst`.
-        // A concurrent writer elsewhere can only produce a byte mix of valid
-        // values, which is a valid `T` (`Shareable`); no reference into the
-        // shared bytes is created.
-        unsafe { std::ptr::copy_nonoverlapping(self.ptr().add(start), dst.as_mut_ptr(), dst.len()) }
+        self.copy_out_to(start, dst.as_mut_ptr(), dst.len());
     }
 
-    /// Copies `src` in at element `start` (bytewise).
+    /// All elements, copied as [`copy_out`](Self::copy_out) does.
+    pub(crate) fn to_vec(&self) -> Vec<T> {
+        let mut v = Vec::with_capacity(self.len);
+        self.copy_out_to(0, v.spare_capacity_mut().as_mut_ptr().cast(), self.len);
+        // SAFETY: the copy initialised `len` elements (see `read`).
+        unsafe { v.set_len(self.len) };
+        v
+    }
+
+    fn copy_out_to(&self, start: usize, dst: *mut T, n: usize) {
+        assert!(start.checked_add(n).is_some_and(|e| e <= self.len));
+        // SAFETY: in bounds (checked), and aligned to the chunk size: the
+        // region starts 8-aligned and elements follow at multiples of their
+        // size, which the chunk divides. Outside a held lock, shared data
+        // is only reached by these chunk copies and by `load`/`store`, which
+        // use the same size (the chunk of a 1/2/4/8-byte `T` is its size);
+        // references exist only under a held pinned lock, which excludes
+        // the unlocked accessors (`RawValue`/`RawArray` have no lock, and
+        // `Value`/`Array` reach their data only under it). `dst` is a
+        // private buffer of `n` elements.
+        unsafe { atomic_copy::read_elements(self.ptr().add(start), dst, n) }
+    }
+
+    /// Copies `src` in at element `start`, in atomic chunks.
     pub(crate) fn copy_in(&self, start: usize, src: &[T]) {
         assert!(start.checked_add(src.len()).is_some_and(|e| e <= self.len));
-        // SAFETY: as in `copy_out`; any reference into these bytes exists
-        // only under a held lock that callers of `copy_in` hold or that does
-        // not cover this region (raw data has no references).
-        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr().add(start), src.len()) }
+        // SAFETY: as in `copy_out_to`, the other way round.
+        unsafe { atomic_copy::write_elements(src.as_ptr(), self.ptr().add(start), src.len()) }
     }
 }
 
@@ -164,8 +180,8 @@ impl<T> std::fmt::Debug for DataRegion<T> {
 /// Exclusive access to a [`Value`](crate::Value)'s data: derefs to `T`.
 ///
 /// Returned by [`Value::lock`](crate::Value::lock); the value's lock is
-/// released when the guard drops. While it exists, `Lock::release` by
-/// anyone else is refused, so the `&mut T` really is exclusive.
+/// released when the guard drops. While it exists, every release by anyone
+/// else is refused, so the `&mut T` really is exclusive.
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct ValueGuard<'a, T: Shareable> {
     pub(crate) guard: LockGuard<'a>,
@@ -173,13 +189,13 @@ pub struct ValueGuard<'a, T: Shareable> {
 }
 
 impl<'a, T: Shareable> ValueGuard<'a, T> {
-    /// Wraps a pinned guard of the lock that protects `data`.
+    /// Wraps a guard of the lock that protects `data`.
     ///
     /// # Panics
     ///
-    /// If the guard is not pinned or `data` is not one element.
+    /// If `data` is not one element.
     pub(crate) fn new(guard: LockGuard<'a>, data: &'a DataRegion<T>) -> ValueGuard<'a, T> {
-        assert!(guard.is_pinned() && data.len() == 1);
+        assert!(data.len() == 1);
         ValueGuard { guard, data }
     }
 }
@@ -189,9 +205,14 @@ impl<T: Shareable> Deref for ValueGuard<'_, T> {
     fn deref(&self) -> &T {
         // SAFETY: the region is in bounds and aligned (checked by
         // `DataRegion::new`) and kept mapped by the value borrowed for the
-        // guard's lifetime. The guard holds the value's lock pinned: every
-        // safe accessor of this data takes that lock, and nobody can release
-        // it until the guard drops, so nothing else reads or writes it now.
+        // guard's lifetime. The guard's hold of the value's lock is pinned:
+        // every safe accessor of this data takes that lock (or checks a
+        // guard's hold, `get_with`), and no release path but this guard's
+        // own drop frees a pinned hold (`Lock::release` and
+        // `release_if_held_by` refuse it, a guard releases only its own
+        // acquisition, `Condition::wait` only its guard's); a takeover needs
+        // the holder's process judged dead, and ours runs. So nothing else
+        // reads or writes the data now.
         unsafe { &*self.data.ptr() }
     }
 }
@@ -215,13 +236,8 @@ pub struct ArrayGuard<'a, T: Shareable> {
 }
 
 impl<'a, T: Shareable> ArrayGuard<'a, T> {
-    /// Wraps a pinned guard of the lock that protects `data`.
-    ///
-    /// # Panics
-    ///
-    /// If the guard is not pinned.
+    /// Wraps a guard of the lock that protects `data`.
     pub(crate) fn new(guard: LockGuard<'a>, data: &'a DataRegion<T>) -> ArrayGuard<'a, T> {
-        assert!(guard.is_pinned());
         ArrayGuard { guard, data }
     }
 }

@@ -17,19 +17,29 @@ pub(crate) unsafe trait State: Sized + Send + Sync {}
 /// The first 8 bytes of every object: `MAGIC << 32 | kind`.
 pub(crate) const MAGIC: u64 = u32::from_be_bytes(*b"mpsh") as u64;
 
-/// The core of every lock: owner word, recursion count and robustness data.
+/// The core of every lock: the futex word, the holder's record and the
+/// robustness data (see `raw_lock`).
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct RawLockState {
-    /// Futex word: owner id (pid or tid) | `PINNED` | `CONTENDED`; 0 = free.
+    /// Futex word: holder id | generation | `PINNED` | `CONTENDED`; 0 = free.
     pub(crate) word: AtomicU32,
     /// Recursion depth (`RLock` only).
     pub(crate) count: AtomicU32,
-    /// Start time of the owner (clock ticks since boot), 0 while unknown.
-    pub(crate) owner_start: AtomicU64,
+    /// The holder's record: start time, generation and id (0 while none).
+    pub(crate) owner: AtomicU64,
+    /// The holder's pid namespace (valid with a matching `owner`).
+    pub(crate) owner_ns: AtomicU32,
+    /// The pid namespace of every holder so far (0: none yet; `u32::MAX`:
+    /// more than one, or an unknown one).
+    pub(crate) holders_ns: AtomicU32,
+    /// Takeovers from dead holders so far.
+    pub(crate) takeovers: AtomicU32,
     /// Set when the lock was taken over from a dead owner, cleared by
     /// `mark_consistent`.
     pub(crate) inconsistent: AtomicU32,
+    /// `RLock` levels held without a guard (given up by `forget`).
+    pub(crate) forgotten: AtomicU32,
     pub(crate) _reserved: AtomicU32,
 }
 
@@ -153,3 +163,8 @@ unsafe impl State for ListHeader {}
 unsafe impl State for SlotMeta {}
 // SAFETY: see above.
 unsafe impl State for TrackerSlot {}
+
+// The layouts that other offsets rely on: a `ShareableList`'s slots start
+// at byte 64, a `Value`'s inline lock fills bytes 64..128.
+const _: () = assert!(std::mem::size_of::<ListHeader>() == 64);
+const _: () = assert!(std::mem::size_of::<LockState>() == 64);

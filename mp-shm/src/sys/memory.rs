@@ -1,15 +1,50 @@
 //! Memory maps: anonymous memfd segments for values and locks, named POSIX
 //! segments for `SharedMemory`, and typed views of the shared records.
+//!
+//! # What a handle's descriptor allows
+//!
+//! A value, array or lock reaches another process as its memfd (passed
+//! with `SCM_RIGHTS` inside an `mp_handle::encode`d message), and the
+//! receiver maps it shared and writable. Safe code holds such descriptors
+//! too: `mp_handle::encode(&value)` is public and returns them. A writable
+//! descriptor would let safe code `pwrite` bytes under a live guard's
+//! `&mut T`, or punch a hole (`fallocate`) under everyone's mappings.
+//!
+//! Sealing writes cannot help: `F_SEAL_WRITE` also forbids the writable
+//! shared mappings every process needs, and `F_SEAL_FUTURE_WRITE` forbids
+//! *new* ones, which every receiving process has to make (only the
+//! creator's mapping, and those inherited through `fork`, would stay
+//! writable). What the memfd is sealed against is its size (`F_SEAL_SHRINK`,
+//! `F_SEAL_GROW`, then `F_SEAL_SEAL`): nobody can make a mapping fault.
+//!
+//! So a segment hands out only a **read-only** descriptor: a second open
+//! file description of the same memfd, made by reopening
+//! `/proc/self/fd/<n>` with `O_RDONLY`. `write`, `pwrite`, `ftruncate`,
+//! `fallocate` and a writable `mmap` all fail on it. The receiving process
+//! reopens it read-write the same way (for a memfd the kernel allows that
+//! to any process that can open the `/proc` link, as it allows opening
+//! `/proc/<pid>/mem`), checks that it got the same file, and keeps the
+//! writable descriptor to itself. Reopening through `/proc`, like writing
+//! `/proc/<pid>/mem`, is outside what this crate's safe API promises about.
+//! Where `/proc` is not mounted the reopen is impossible and the writable
+//! descriptor travels instead (the receiver needs one to map).
+//!
+//! Named `SharedMemory` segments cannot be sealed (`shm_open` files do not
+//! allow it) and travel as their writable descriptor: their bytes are only
+//! reached through atomic copies, and any process may `shm_open` the name
+//! anyway. A process that truncates one makes the others' accesses beyond
+//! the new end fault with `SIGBUS`, as in CPython.
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 
-use rustix::fs::{MemfdFlags, SealFlags};
+use rustix::fs::{MemfdFlags, Mode, OFlags, SealFlags};
 use rustix::mm::{MapFlags, ProtFlags};
 
+use super::atomic_copy;
 use super::layout::State;
 use super::os::PidMutex;
 
@@ -84,7 +119,9 @@ impl Mapping {
         Some(unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(offset).cast::<S>(), n) })
     }
 
-    /// Copies `dst.len()` bytes from `offset`; false if out of bounds.
+    /// Copies `dst.len()` bytes from `offset` with atomic word loads; false
+    /// if out of bounds. Race-free while other processes write the same
+    /// bytes (the copy may then mix old and new words).
     pub(crate) fn read(&self, offset: usize, dst: &mut [u8]) -> bool {
         if offset
             .checked_add(dst.len())
@@ -92,22 +129,17 @@ impl Mapping {
         {
             return false;
         }
-        // SAFETY: the source range is inside the mapping (checked above) and
-        // does not overlap `dst` (a Rust-owned buffer). Other processes may
-        // write these bytes concurrently: like DMA memory, the copy may then
-        // see a mix of old and new bytes, which is a valid `[u8]`; nothing
-        // else in this process holds a reference to them.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                self.ptr.as_ptr().add(offset),
-                dst.as_mut_ptr(),
-                dst.len(),
-            )
-        };
+        // SAFETY: the range is inside the mapping (checked above), which
+        // starts page-aligned and is mapped in whole pages, so the aligned
+        // words around it are mapped too. Safe code reaches these bytes only
+        // through this word discipline (`read`/`write`) or through atomic
+        // records (`state`); everything else is `unsafe` with a contract.
+        unsafe { atomic_copy::read_bytes(self.ptr.as_ptr().add(offset), dst) };
         true
     }
 
-    /// Copies `src` to `offset`; false if out of bounds.
+    /// Copies `src` to `offset` with atomic word stores; false if out of
+    /// bounds.
     pub(crate) fn write(&self, offset: usize, src: &[u8]) -> bool {
         if offset
             .checked_add(src.len())
@@ -115,12 +147,8 @@ impl Mapping {
         {
             return false;
         }
-        // SAFETY: in bounds (checked above), no overlap with `src`; no safe
-        // API holds a reference into these bytes outside a held lock that
-        // this copy's callers respect (see `read` for concurrent writers).
-        unsafe {
-            std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.as_ptr().add(offset), src.len())
-        };
+        // SAFETY: as in `read`.
+        unsafe { atomic_copy::write_bytes(self.ptr.as_ptr().add(offset), src) };
         true
     }
 
@@ -160,7 +188,12 @@ impl Drop for Mapping {
 #[derive(Debug)]
 pub(crate) struct Segment {
     map: Mapping,
+    /// The writable descriptor this process maps (never handed out for a
+    /// memfd, see the module docs).
     fd: OwnedFd,
+    /// A read-only descriptor of the same memfd, for other processes (made
+    /// on first use; the received one in a process that attached).
+    wire: OnceLock<OwnedFd>,
     /// `(st_dev, st_ino)` of a memfd, the key of the per-process map cache.
     key: Option<(u64, u64)>,
 }
@@ -192,22 +225,24 @@ impl Segment {
         let seg = Arc::new(Segment {
             map,
             fd,
+            wire: OnceLock::new(),
             key: Some(key),
         });
         with_cache(|c| c.insert(key, Arc::downgrade(&seg)));
         Ok(seg)
     }
 
-    /// The segment behind a memfd received from another process.
+    /// The segment behind a memfd received from another process (its
+    /// read-only descriptor, reopened writable here: see the module docs).
     ///
     /// Only size-sealed files are accepted: a file that could shrink would
     /// turn every access into a possible SIGBUS.
-    pub(crate) fn attach(fd: OwnedFd) -> io::Result<Arc<Segment>> {
-        let (key, size) = file_key(fd.as_fd())?;
+    pub(crate) fn attach(received: OwnedFd) -> io::Result<Arc<Segment>> {
+        let (key, size) = file_key(received.as_fd())?;
         if let Some(seg) = with_cache(|c| c.get(&key).and_then(Weak::upgrade)) {
             return Ok(seg);
         }
-        let seals = rustix::fs::fcntl_get_seals(&fd)
+        let seals = rustix::fs::fcntl_get_seals(&received)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not an mp-shm segment"))?;
         if !seals.contains(SealFlags::SHRINK | SealFlags::SEAL) {
             return Err(io::Error::new(
@@ -215,10 +250,21 @@ impl Segment {
                 "not an mp-shm segment (its size is not sealed)",
             ));
         }
+        let writable = rustix::fs::fcntl_getfl(&received)?.contains(OFlags::RDWR);
+        let (fd, wire) = if writable {
+            (received, OnceLock::new())
+        } else {
+            let fd = reopen(received.as_fd(), OFlags::RDWR)?;
+            if file_key(fd.as_fd())?.0 != key {
+                return Err(io::Error::other("the reopened segment is another file"));
+            }
+            (fd, OnceLock::from(received))
+        };
         let map = Mapping::map(fd.as_fd(), size as usize)?;
         let seg = Arc::new(Segment {
             map,
             fd,
+            wire,
             key: Some(key),
         });
         Ok(with_cache(|c| match c.get(&key).and_then(Weak::upgrade) {
@@ -235,16 +281,49 @@ impl Segment {
     /// each `SharedMemory` handle has its own mapping, as in Python).
     pub(crate) fn named(fd: OwnedFd, len: usize) -> io::Result<Arc<Segment>> {
         let map = Mapping::map(fd.as_fd(), len)?;
-        Ok(Arc::new(Segment { map, fd, key: None }))
+        Ok(Arc::new(Segment {
+            map,
+            fd,
+            wire: OnceLock::new(),
+            key: None,
+        }))
     }
 
     pub(crate) fn map(&self) -> &Mapping {
         &self.map
     }
 
+    /// The writable descriptor (for this process's own use).
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
+
+    /// The descriptor to send to another process: read-only for a memfd
+    /// (see the module docs), the writable one for a named segment.
+    pub(crate) fn wire_fd(&self) -> BorrowedFd<'_> {
+        if self.key.is_none() {
+            return self.fd.as_fd();
+        }
+        if let Some(ro) = self.wire.get() {
+            return ro.as_fd();
+        }
+        match reopen(self.fd.as_fd(), OFlags::RDONLY) {
+            // Another thread may have set it meanwhile: then ours is dropped.
+            Ok(ro) => self.wire.get_or_init(|| ro).as_fd(),
+            // No /proc: the receiver needs a writable descriptor to map.
+            Err(_) => self.fd.as_fd(),
+        }
+    }
+}
+
+/// A new open file description of `fd`'s file, through `/proc/self/fd`.
+fn reopen(fd: BorrowedFd<'_>, access: OFlags) -> io::Result<OwnedFd> {
+    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    Ok(rustix::fs::open(
+        path.as_str(),
+        access | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
 }
 
 impl Drop for Segment {

@@ -1,6 +1,6 @@
-//! Process-level calls rustix leaves out, and zero-sized values.
+//! Process-level calls rustix leaves out, and a fork-proof process-local mutex.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 /// Ignores SIGINT, SIGTERM and SIGHUP (the cleanup tracker must outlive a
 /// Ctrl-C of its creator to clean up after it).
@@ -9,23 +9,6 @@ pub(crate) fn ignore_termination_signals() {
         // SAFETY: setting a disposition to SIG_IGN has no memory effects.
         unsafe { libc::signal(sig, libc::SIG_IGN) };
     }
-}
-
-/// The zero-sized action `A`, made out of nothing.
-///
-/// `BarrierAction` is sealed: it is implemented only for `NoAction` (a unit
-/// struct) and for closures and `fn` items, which are values without data or
-/// invariants when zero-sized (the same reasoning `mp-process` uses for the
-/// targets of child processes).
-pub(crate) fn conjure<A: crate::BarrierAction>() -> A {
-    const {
-        assert!(
-            std::mem::size_of::<A>() == 0,
-            "a barrier action must be a fn item or a non-capturing closure"
-        )
-    };
-    // SAFETY: a zero-sized value has no bytes, so all-zero bytes are it (see above).
-    unsafe { std::mem::zeroed::<A>() }
 }
 
 /// Whether the tracker hook is linked into this binary (it ran at start-up).
@@ -68,7 +51,9 @@ impl<T: Default> PidMutex<T> {
     }
 
     pub(crate) fn lock(&self) -> PidGuard<'_, T> {
-        let me = crate::identity::process().0;
+        let me = crate::identity::process().id;
+        // Spin only where the holder can run meanwhile (not on one CPU).
+        let spin_rounds = mp_internal::spin::rounds(100);
         let mut spins = 0u32;
         loop {
             match self
@@ -89,7 +74,7 @@ impl<T: Default> PidMutex<T> {
                         break;
                     }
                 }
-                Err(_) if spins < 100 => {
+                Err(_) if spins < spin_rounds => {
                     spins += 1;
                     std::hint::spin_loop();
                 }
@@ -124,5 +109,135 @@ impl<T: Default> std::ops::DerefMut for PidGuard<'_, T> {
 impl<T> Drop for PidGuard<'_, T> {
     fn drop(&mut self) {
         self.mutex.owner.store(0, Ordering::Release);
+    }
+}
+
+/// Wakes up to `n` sleepers on the shared futex word at `addr`, which may
+/// no longer be mapped (then nothing happens).
+pub(crate) fn futex_wake_at(addr: usize, n: u32) {
+    // SAFETY: FUTEX_WAKE reads and writes no user memory: the kernel only
+    // turns the address into a key (EFAULT if it is not mapped any more).
+    // A word that was unmapped and reused gets a spurious wake-up, which
+    // every futex waiter tolerates.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            addr as *const u32,
+            libc::FUTEX_WAKE,
+            n,
+            std::ptr::null::<libc::timespec>(),
+            std::ptr::null::<u32>(),
+            0u32,
+        )
+    };
+}
+
+/// How many descriptors [`ForkClosedFd`] can track at once.
+const FORK_CLOSED_SLOTS: usize = 256;
+
+/// The numbers of the live [`ForkClosedFd`]s (-1: free slot).
+static FORK_CLOSED: [AtomicI32; FORK_CLOSED_SLOTS] =
+    [const { AtomicI32::new(-1) }; FORK_CLOSED_SLOTS];
+
+/// Held while a [`ForkClosedFd`] is opened or closed, and by `fork` from
+/// its prepare handler to its parent/child handler: a forked child sees
+/// every such descriptor in the table, never one in between.
+static TRANSIT: AtomicBool = AtomicBool::new(false);
+
+fn enter_transit() {
+    while TRANSIT
+        .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        std::hint::spin_loop();
+    }
+}
+
+fn leave_transit() {
+    TRANSIT.store(false, Ordering::Release);
+}
+
+extern "C" fn before_fork() {
+    enter_transit();
+}
+
+extern "C" fn after_fork_in_parent() {
+    leave_transit();
+}
+
+extern "C" fn after_fork_in_child() {
+    for slot in &FORK_CLOSED {
+        let fd = slot.swap(-1, Ordering::Relaxed);
+        if fd >= 0 {
+            // SAFETY: `fd` is a descriptor of a `ForkClosedFd`, inherited
+            // from the parent; in the child nothing uses or drops those
+            // (their owners are the death watcher's state, which a child
+            // discards without dropping it, and parent threads that do not
+            // exist here), so closing the number here is the only close.
+            // `close` is async-signal-safe.
+            unsafe { libc::close(fd) };
+        }
+    }
+    leave_transit();
+}
+
+/// A descriptor that a forked child closes at once (pidfds and the wake-up
+/// eventfd of the death watcher, which mean nothing in the child).
+#[derive(Debug)]
+pub(crate) struct ForkClosedFd {
+    /// `Some` until dropped (it is closed inside the transit section).
+    fd: Option<std::os::fd::OwnedFd>,
+    slot: usize,
+}
+
+impl ForkClosedFd {
+    /// Opens a descriptor with `open` and tracks it; `None` if the table
+    /// is full (the descriptor is closed again).
+    pub(crate) fn open(
+        open: impl FnOnce() -> std::io::Result<std::os::fd::OwnedFd>,
+    ) -> std::io::Result<Option<ForkClosedFd>> {
+        static HOOKS: AtomicBool = AtomicBool::new(false);
+        if !HOOKS.swap(true, Ordering::AcqRel) {
+            // SAFETY: the handlers are plain functions valid for the whole
+            // process; they only spin on and store to atomics and close
+            // descriptors, which is async-signal-safe as a fork child needs.
+            let rc = unsafe {
+                libc::pthread_atfork(
+                    Some(before_fork),
+                    Some(after_fork_in_parent),
+                    Some(after_fork_in_child),
+                )
+            };
+            assert_eq!(rc, 0, "pthread_atfork failed");
+        }
+        enter_transit();
+        let opened = open().map(|fd| {
+            use std::os::fd::AsRawFd;
+            let raw = fd.as_raw_fd();
+            FORK_CLOSED
+                .iter()
+                .position(|s| {
+                    s.compare_exchange(-1, raw, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                })
+                .map(|slot| ForkClosedFd { fd: Some(fd), slot })
+        });
+        leave_transit();
+        opened
+    }
+}
+
+impl std::os::fd::AsFd for ForkClosedFd {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_ref().expect("open until dropped").as_fd()
+    }
+}
+
+impl Drop for ForkClosedFd {
+    fn drop(&mut self) {
+        enter_transit();
+        FORK_CLOSED[self.slot].store(-1, Ordering::Relaxed);
+        drop(self.fd.take());
+        leave_transit();
     }
 }

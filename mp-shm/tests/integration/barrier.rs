@@ -12,10 +12,16 @@ const CYCLES: usize = 1000;
 /// The action's view of the shared cycle counter (set in every process).
 static CYCLES_RUN: OnceLock<RawValue<u64>> = OnceLock::new();
 
-fn count_cycle() {
-    let c = CYCLES_RUN.get().expect("counter installed before waiting");
-    // The action runs once per cycle, serialised by the barrier.
-    c.store(c.load() + 1);
+/// Counts the cycles (every process makes its own `CountCycle`).
+#[derive(Default)]
+struct CountCycle;
+
+impl BarrierAction for CountCycle {
+    fn run(&self) {
+        let c = CYCLES_RUN.get().expect("counter installed before waiting");
+        // The action runs once per cycle, serialised by the barrier.
+        c.store(c.load() + 1);
+    }
 }
 
 fn party<A: BarrierAction>(b: Barrier<A>, seen: Array<u32>, counter: RawValue<u64>) {
@@ -31,7 +37,7 @@ fn barrier_of_five_four_children_and_the_parent_for_1000_cycles() {
     let _d = deadline(Duration::from_secs(120));
     let counter = RawValue::new(0u64).unwrap();
     let _ = CYCLES_RUN.set(counter.clone());
-    let b = Barrier::with_action(5, count_cycle)
+    let b = Barrier::with_action(5, CountCycle)
         .unwrap()
         .default_timeout(Duration::from_secs(60));
     let seen = Array::<u32>::zeroed(CYCLES).unwrap();

@@ -1,7 +1,7 @@
 use std::time::{Duration, Instant};
 
 use mp_process::{Process, StartMethod};
-use mp_shm::{AcquireError, ErrorKind, Event, Lock, RLock, Value};
+use mp_shm::{AcquireError, Condition, ErrorKind, Event, Lock, RLock, Value};
 use mp_testkit::deadline;
 
 use crate::{LONG, join, started};
@@ -169,6 +169,22 @@ fn kill_holder(p: Process, held: &Event) {
     assert_eq!(crate::join(&p), -9);
 }
 
+/// Whether thread `tid` of this process sleeps in a futex wait (state S,
+/// wchan `futex_*`; kernels that hide wchan show "0": state S then).
+fn asleep_on_a_futex(tid: u32) -> bool {
+    let task = format!("/proc/self/task/{tid}");
+    let stat = std::fs::read_to_string(format!("{task}/stat")).unwrap_or_default();
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next())
+        .unwrap_or("");
+    let wchan = std::fs::read_to_string(format!("{task}/wchan")).unwrap_or_default();
+    state == "S" && (wchan.contains("futex") || wchan == "0")
+}
+
+/// The waiter is asleep on the lock before the holder dies (not a fixed
+/// sleep: its thread's state), and the takeover comes well under a second
+/// after the kill (a pidfd of the holder wakes it; polling took 20-50 ms).
 #[test]
 fn a_lock_whose_holder_was_killed_is_taken_over_with_owner_died() {
     let _d = deadline(LONG);
@@ -177,22 +193,150 @@ fn a_lock_whose_holder_was_killed_is_taken_over_with_owner_died() {
         let held = Event::new().unwrap();
         let p = started(Process::new(hold_lock, (lock.clone(), held.clone())), m);
         assert!(held.wait_timeout(LONG));
-        // One waiter is already asleep on the futex when the holder dies.
         let l2 = lock.clone();
-        let waiter = std::thread::spawn(move || match l2.acquire() {
-            Err(died) => {
-                let g = died.into_inner();
-                g.mark_consistent();
-                true
-            }
-            Ok(_) => false,
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            tid_tx
+                .send(rustix::thread::gettid().as_raw_nonzero().get() as u32)
+                .unwrap();
+            let died = match l2.acquire() {
+                Err(died) => {
+                    died.into_inner().mark_consistent();
+                    true
+                }
+                Ok(_) => false,
+            };
+            (died, Instant::now())
         });
-        std::thread::sleep(Duration::from_millis(100));
+        let tid = tid_rx.recv().unwrap();
+        assert!(
+            mp_testkit::eventually(LONG, || asleep_on_a_futex(tid)),
+            "{m}: the waiter never went to sleep on the lock"
+        );
+        let killed_at = Instant::now();
         kill_holder(p, &held);
-        assert!(waiter.join().unwrap(), "{m}: the waiter must see OwnerDied");
+        let (died, taken_at) = waiter.join().unwrap();
+        assert!(died, "{m}: the waiter must see OwnerDied");
+        let takeover = taken_at.saturating_duration_since(killed_at);
+        assert!(
+            takeover < Duration::from_millis(500),
+            "{m}: took over {takeover:?} after the kill"
+        );
         assert!(lock.is_consistent());
         assert!(lock.acquire().is_ok(), "{m}: clean once marked consistent");
     }
+}
+
+fn keep_value_locked(v: Value<u64>, held: Event) {
+    let _g = v.lock().unwrap();
+    held.set();
+    std::thread::sleep(Duration::from_secs(120));
+}
+
+/// Issue 13 item 1 (a): `release_if_held_by` with this process's own pid,
+/// while another thread holds a `Value`'s guard, released that guard's
+/// lock, and a second thread then got a second live `&mut`. A hold with a
+/// live guard is now the guard's alone.
+#[test]
+fn release_if_held_by_never_frees_a_live_guard() {
+    let _d = deadline(LONG);
+    let v = Value::new(0u64).unwrap();
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let v2 = v.clone();
+    let a = std::thread::spawn(move || {
+        let mut g = v2.lock().unwrap();
+        *g = 1;
+        held_tx.send(()).unwrap();
+        go_rx.recv().unwrap();
+        *g += 1;
+    });
+    held_rx.recv().unwrap();
+    assert!(
+        !v.get_lock().release_if_held_by(std::process::id()),
+        "the hold of a live guard was released on the process's behalf"
+    );
+    assert!(v.get_lock().is_locked());
+    assert!(
+        matches!(v.try_lock(), Err(AcquireError::Timeout)),
+        "a second guard while the first lives"
+    );
+    go_tx.send(()).unwrap();
+    a.join().unwrap();
+    assert_eq!(v.value().unwrap(), 2);
+    // The same from another process: the child's guard is its own too.
+    let held = Event::new().unwrap();
+    let p = started(
+        Process::new(keep_value_locked, (v.clone(), held.clone())),
+        StartMethod::Forkserver,
+    );
+    assert!(held.wait_timeout(LONG));
+    assert!(!v.get_lock().release_if_held_by(p.pid().unwrap()));
+    assert!(v.try_lock().is_err());
+    p.kill().unwrap();
+    assert_eq!(crate::join(&p), -9);
+}
+
+/// Issue 13 item 1 (b): `release()` while a `LockGuard` lived left that
+/// guard stale: `set_with` through it still wrote while another thread
+/// held the value's guard, and dropping it freed that other guard's lock.
+/// A live guard's hold cannot be released from under it.
+#[test]
+fn a_live_lock_guard_cannot_be_released_from_under_it() {
+    let _d = deadline(LONG);
+    let lock = Lock::new().unwrap();
+    let v = Value::with_lock(0u32, lock.clone()).unwrap();
+    let g = lock.acquire().unwrap();
+    assert_eq!(lock.release().unwrap_err().kind(), ErrorKind::HeldByGuard);
+    let v2 = v.clone();
+    let other_got_it = std::thread::spawn(move || v2.try_lock().is_ok())
+        .join()
+        .unwrap();
+    assert!(
+        !other_got_it,
+        "another thread took the value under a live guard"
+    );
+    v.set_with(&g, 5).unwrap();
+    assert_eq!(v.get_with(&g).unwrap(), 5);
+    drop(g);
+    assert!(!lock.is_locked());
+    // CPython's free-standing acquire()/release() is forget() + release(),
+    // from anywhere.
+    lock.acquire().unwrap().forget();
+    let l2 = lock.clone();
+    std::thread::spawn(move || l2.release().unwrap())
+        .join()
+        .unwrap();
+    assert!(!lock.is_locked());
+}
+
+/// Issue 13 item 1 (c): `Condition::wait` asked only whether *someone*
+/// held the lock, then unlocked whoever did (another thread's pinned
+/// `Value` guard) and took the lock for itself. It now releases and
+/// re-takes its own guard's hold only, and the guard works after it.
+#[test]
+fn condition_wait_releases_only_its_own_guards_hold() {
+    let _d = deadline(LONG);
+    let lock = Lock::new().unwrap();
+    let cond = Condition::with_lock(lock.clone()).unwrap();
+    let v = Value::with_lock(0u32, lock.clone()).unwrap();
+    let mut g = cond.acquire().unwrap();
+    assert_eq!(lock.release().unwrap_err().kind(), ErrorKind::HeldByGuard);
+    // B waits for the value's lock; A's wait hands the lock over to B.
+    let v2 = v.clone();
+    let b = std::thread::spawn(move || *v2.lock().unwrap() += 1);
+    assert!(
+        !cond
+            .wait_timeout(&mut g, Duration::from_millis(300))
+            .unwrap()
+    );
+    b.join().unwrap();
+    let guard = g.lock_guard().unwrap();
+    assert_eq!(v.get_with(guard).unwrap(), 1);
+    v.set_with(guard, 7).unwrap();
+    assert_eq!(lock.release().unwrap_err().kind(), ErrorKind::HeldByGuard);
+    drop(g);
+    assert_eq!(v.value().unwrap(), 7);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use mp_process::{Process, StartMethod};
 use mp_shm::{ErrorKind, Event, Item, ShareableList, SharedMemory};
 use mp_testkit::{deadline, eventually};
 
-use crate::{LONG, NamedSegments, exists_in_dev_shm, join, shm_name, started};
+use crate::{LONG, exists_in_dev_shm, join, shm_name, started};
 
 fn write_by_name(name: String, text: Vec<u8>) {
     let shm = SharedMemory::open(&name).unwrap();
@@ -25,7 +25,6 @@ fn write_by_handle(shm: SharedMemory, text: Vec<u8>) {
 #[test]
 fn shared_memory_is_shared_by_name_and_by_handle() {
     let _d = deadline(LONG);
-    let _n = NamedSegments::begin();
     let name = shm_name("share");
     let shm = SharedMemory::create(name.as_str(), 4096).unwrap();
     assert_eq!(shm.name(), name);
@@ -56,7 +55,6 @@ fn shared_memory_is_shared_by_name_and_by_handle() {
 #[test]
 fn shared_memory_errors_are_typed() {
     let _d = deadline(LONG);
-    let _n = NamedSegments::begin();
     let name = shm_name("errors");
     assert_eq!(
         SharedMemory::create(name.as_str(), 0).unwrap_err().kind(),
@@ -109,7 +107,6 @@ fn shared_memory_errors_are_typed() {
 #[test]
 fn sizes_close_persist_and_attachers_never_unlink() {
     let _d = deadline(LONG);
-    let _n = NamedSegments::begin();
     let name = shm_name("life");
     let mut shm = SharedMemory::create(name.as_str(), 100).unwrap();
     assert_eq!(shm.size(), 100);
@@ -160,7 +157,6 @@ fn create_and_exit_without_drop(name: String) {
 #[test]
 fn segments_of_a_creator_killed_by_sigkill_are_cleaned_up() {
     let _d = deadline(LONG);
-    let _n = NamedSegments::begin();
     for m in [
         StartMethod::Forkserver,
         StartMethod::Fork,
@@ -200,7 +196,6 @@ fn set_items(list: ShareableList) {
 #[test]
 fn shareable_list_round_trips_exactly_across_processes() {
     let _d = deadline(LONG);
-    let _n = NamedSegments::begin();
     let items = vec![
         Item::Str("hello".into()),
         Item::Int(-42),
@@ -234,7 +229,6 @@ fn shareable_list_round_trips_exactly_across_processes() {
 #[test]
 fn shareable_list_errors_leave_neighbours_intact() {
     let _d = deadline(LONG);
-    let _n = NamedSegments::begin();
     let list = ShareableList::create(None, ["abc", "defgh", "ij"]).unwrap();
     assert_eq!(list.capacity(1).unwrap(), 8);
     assert_eq!(list.get(3).unwrap_err().kind(), ErrorKind::OutOfRange);

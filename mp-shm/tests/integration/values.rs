@@ -250,3 +250,88 @@ fn a_handle_decoded_as_another_type_is_an_error() {
     assert_eq!(v.value().unwrap(), 8);
     assert!(same.get_lock().same_as(v.get_lock()));
 }
+
+fn rewrite_until_stopped(a: RawArray<u64>, shm: mp_shm::SharedMemory, stop: RawValue<u32>) {
+    let patterns = [[0x1111_1111_1111_1111u64; 512], [u64::MAX; 512]];
+    let bytes = [[0x5au8; 4096 + 13], [0xa5u8; 4096 + 13]];
+    let mut k = 0;
+    while stop.load() == 0 {
+        a.write_from(0, &patterns[k % 2]).unwrap();
+        shm.write_at(3, &bytes[k % 2]).unwrap();
+        k += 1;
+    }
+}
+
+/// Bulk copies of raw data race with a writer (a thread here, so that
+/// ThreadSanitizer sees both sides; another process is the same to the
+/// memory model) without undefined behaviour: they are runs of atomic
+/// accesses, where a plain memcpy is a data race. They never tear an
+/// element, and a byte copy keeps the bytes next to its range.
+#[test]
+fn bulk_copies_race_with_a_writer_without_tearing_elements() {
+    let _d = deadline(LONG);
+    let a = RawArray::<u64>::zeroed(512).unwrap();
+    let shm = mp_shm::SharedMemory::create(None, 4096 + 32).unwrap();
+    let stop = RawValue::new(0u32).unwrap();
+    let writer = {
+        let (a, shm, stop) = (a.clone(), shm.clone(), stop.clone());
+        std::thread::spawn(move || rewrite_until_stopped(a, shm, stop))
+    };
+    let mut buf = [0u64; 512];
+    let mut bytes = vec![0u8; 4096 + 13];
+    let patterns = [0, 0x1111_1111_1111_1111, u64::MAX];
+    for _ in 0..2000 {
+        for x in a.to_vec() {
+            assert!(patterns.contains(&x), "{x:#x}");
+        }
+        a.read_into(0, &mut buf).unwrap();
+        assert!(buf.iter().all(|x| patterns.contains(x)));
+        shm.read_at(3, &mut bytes).unwrap();
+        assert!(bytes.iter().all(|b| [0, 0x5a, 0xa5].contains(b)));
+    }
+    stop.store(1);
+    writer.join().unwrap();
+    let mut edges = [0u8; 3];
+    shm.read_at(0, &mut edges).unwrap();
+    assert_eq!(edges, [0; 3], "bytes before the written range are kept");
+    shm.read_at(4096 + 16, &mut edges).unwrap();
+    assert_eq!(edges, [0; 3], "bytes after the written range are kept");
+}
+
+/// The descriptor a handle hands out (`mp_handle::encode` is safe and
+/// public) cannot change the bytes under a live guard: it is read-only, so
+/// `pwrite`, `ftruncate` and `fallocate` fail; a receiving process still
+/// maps the value writable.
+#[test]
+fn a_handles_descriptor_cannot_write_the_shared_bytes() {
+    let _d = deadline(LONG);
+    let v = Value::new(5u8).unwrap();
+    let guard = v.lock().unwrap();
+    let (bytes, fds) = mp_handle::encode(&v).unwrap();
+    for fd in &fds {
+        assert!(rustix::io::pwrite(fd, &[0xff; 4096], 0).is_err());
+        assert!(rustix::fs::ftruncate(fd, 0).is_err());
+        assert!(
+            rustix::fs::fallocate(
+                fd,
+                rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE,
+                0,
+                4096
+            )
+            .is_err()
+        );
+    }
+    assert_eq!(*guard, 5, "nothing changed under the guard");
+    drop(guard);
+    let same: Value<u8> = mp_handle::decode(&bytes, fds).unwrap();
+    same.set_value(6).unwrap();
+    assert_eq!(v.value().unwrap(), 6);
+    // A child that receives it can write it (it reopens the memfd writable).
+    let p = started(Process::new(add_one, (v.clone(),)), StartMethod::Spawn);
+    assert_eq!(join(&p), 0);
+    assert_eq!(v.value().unwrap(), 7);
+}
+
+fn add_one(v: Value<u8>) {
+    *v.lock().unwrap() += 1;
+}

@@ -17,6 +17,7 @@
 mod markdown;
 mod measurements;
 mod rows;
+mod runs;
 mod svg;
 
 use std::path::{Path, PathBuf};
@@ -47,6 +48,8 @@ fn cargo_bench_line() -> String {
 
 /// The CPython script and the plot, from the workspace root.
 const SCRIPT: &str = "mp-bench/benches/compare/workloads.py";
+/// What workloads.py runs for CPython's memory rows.
+const MEMORY_SCRIPT: &str = "mp-bench/benches/compare/memory.py";
 const PLOT: &str = "mp-bench/benches/compare/plot.svg";
 
 struct Options {
@@ -160,11 +163,17 @@ fn run_python(o: &Options, out: &Path) -> Result<measurements::CPython, String> 
     measurements::read_cpython(out)
 }
 
-/// `YYYY-MM-DD` (UTC) without a date crate (Howard Hinnant's civil_from_days).
+/// `YYYY-MM-DD` (UTC).
 fn today() -> String {
-    let days = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() / 86_400) as i64;
+    utc(SystemTime::now())[..10].to_string()
+}
+
+/// `YYYY-MM-DD HH:MM` (UTC) without a date crate (Howard Hinnant's
+/// civil_from_days).
+fn utc(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let days = (secs / 86_400) as i64;
+    let minute = secs % 86_400 / 60;
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -174,7 +183,7 @@ fn today() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", minute / 60, minute % 60)
 }
 
 fn machine() -> String {
@@ -223,7 +232,18 @@ fn main() -> ExitCode {
             (None, Some(why))
         }
     };
-    let crit = measurements::read_criterion(&target.join("criterion"));
+    let criterion_dir = target.join("criterion");
+    let run = runs::one_run(
+        measurements::read_criterion(&criterion_dir),
+        &runs::read_windows(&criterion_dir),
+    );
+    if !run.left_out.is_empty() {
+        eprintln!(
+            "bench_report: {} results of other runs left out (the page shows one run)",
+            run.left_out.len()
+        );
+    }
+    let crit = run.results;
     if crit.is_empty() {
         eprintln!(
             "bench_report: no criterion results under {} (run without --no-bench)",
@@ -236,6 +256,8 @@ fn main() -> ExitCode {
         machine: machine(),
         command: COMMAND,
         cpython_skipped: skipped,
+        run: run.span,
+        left_out: run.left_out,
     };
     let md = markdown::render(&ctx, &crit, cpython.as_ref());
     let subtitle = format!(
@@ -267,5 +289,12 @@ mod tests {
         assert_eq!(d.len(), 10, "{d}");
         assert!(d.starts_with("20"), "{d}");
         assert_eq!(&d[4..5], "-");
+    }
+
+    #[test]
+    fn utc_reads_a_known_moment() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let t = UNIX_EPOCH + Duration::from_secs(1_709_210_096);
+        assert_eq!(super::utc(t), "2024-02-29 12:34");
     }
 }

@@ -1,12 +1,13 @@
 //! BENCHMARKS.md: the comparison table, the peers, and whatever else
 //! criterion measured.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use crate::measurements::{CPython, Criterion};
-use crate::rows::{ROWS, Value};
-use crate::{PLOT, SCRIPT, cargo_bench_line};
+use crate::measurements::{CPython, Handoffs, Measurement, Results};
+use crate::rows::{Kind, ROWS, Value};
+use crate::runs::Span;
+use crate::{MEMORY_SCRIPT, PLOT, SCRIPT, cargo_bench_line};
 
 /// What the page says about where the numbers come from.
 pub(crate) struct Context {
@@ -15,14 +16,31 @@ pub(crate) struct Context {
     pub(crate) command: &'static str,
     /// Why there is no CPython column, if there is none.
     pub(crate) cpython_skipped: Option<String>,
+    /// The run the results come from; `None` when they carry no stamps.
+    pub(crate) run: Option<Span>,
+    /// Results left out: measured in another run.
+    pub(crate) left_out: Vec<String>,
 }
 
-/// "3.2× faster" / "1.4× slower" / "same".
+/// "3.2× faster" / "1.4× slower" / "about the same".
 pub(crate) fn advantage(x: f64) -> String {
+    times_better(x, "faster", "slower")
+}
+
+/// `x` (how many times better, > 1 when better) in the words for `kind`:
+/// sizes are smaller or larger, everything else faster or slower.
+fn advantage_in(kind: Kind, x: f64) -> String {
+    match kind {
+        Kind::Memory => times_better(x, "smaller", "larger"),
+        _ => advantage(x),
+    }
+}
+
+fn times_better(x: f64, better: &str, worse: &str) -> String {
     let (v, word) = if x >= 1.0 {
-        (x, "faster")
+        (x, better)
     } else {
-        (1.0 / x, "slower")
+        (1.0 / x, worse)
     };
     if (v - 1.0).abs() < 0.05 {
         "about the same".to_string()
@@ -37,11 +55,53 @@ fn cell(v: Option<Value>) -> String {
     v.map_or_else(|| "—".to_string(), |v| v.to_string())
 }
 
-pub(crate) fn render(
-    ctx: &Context,
-    crit: &BTreeMap<String, Criterion>,
-    cpython: Option<&CPython>,
-) -> String {
+/// The mp vs CPython cell: how many times better mp is, or for a speedup
+/// (itself a ratio), what share of CPython's speedup mp's is.
+fn versus(kind: Kind, mp: Option<Value>, cpython: Option<Value>) -> String {
+    let Some(x) = mp.zip(cpython).and_then(|(m, c)| m.advantage_over(c)) else {
+        return "—".into();
+    };
+    if kind == Kind::Speedup {
+        format!("{x:.2}× CPython's speedup")
+    } else {
+        advantage_in(kind, x)
+    }
+}
+
+/// "lock hand-offs between the processes: 1 per 37 increments".
+fn handoffs_note(h: &Handoffs) -> String {
+    if h.handoffs == 0 {
+        return format!(
+            "lock hand-offs between the processes: none in {} increments",
+            h.increments
+        );
+    }
+    let per = h.increments as f64 / h.handoffs as f64;
+    let digits = usize::from(per < 10.0);
+    format!("lock hand-offs between the processes: 1 per {per:.digits$} increments")
+}
+
+/// Where the numbers come from: one run, or (without stamps) maybe several.
+fn run_line(ctx: &Context) -> String {
+    match &ctx.run {
+        Some(span) => format!(
+            "- **One run**: every mp, peer and floor number comes from one `cargo bench` run \
+             ({} – {} UTC); results of other runs are left out{}.\n",
+            crate::utc(span.started),
+            span.finished.map_or("unfinished".into(), crate::utc),
+            if ctx.left_out.is_empty() {
+                ""
+            } else {
+                " (listed at the end)"
+            }
+        ),
+        None => "> These results carry no run stamps (the benches that wrote them did not \
+                 stamp their runs): rows may mix numbers of different runs.\n"
+            .into(),
+    }
+}
+
+pub(crate) fn render(ctx: &Context, results: &Results, cpython: Option<&CPython>) -> String {
     let mut s = String::new();
     let python = cpython.map_or("CPython", |c| c.python.as_str());
     let _ = writeln!(s, "# Benchmarks: mp vs CPython vs Rust peers\n");
@@ -58,9 +118,15 @@ pub(crate) fn render(
          - **Rust peers and floors**: measured in the same criterion group as mp, in the same run \
          (raw syscalls, `ipc-channel`, `std::sync::mpsc`, `procspawn` where a bench has it).\n\
          - **mp vs X**: how many times faster mp is than X (times compare as X ÷ mp, rates as mp ÷ X).\n\
+         - **Floors that wait**: mp's waits spin up to 30 µs before they sleep; a floor marked \
+         *spin then block* waits the same way (the floor the target is about), one marked \
+         *blocking* sleeps at once and pays the cross-core wake-up mp saves.\n\
+         - **Memory**: the proportional set size (PSS, `/proc/<pid>/smaps_rollup`) of idle helper \
+         processes, mean over the processes measured (`mp-bench/benches/memory.rs`, `{MEMORY_SCRIPT}`).\n\
          - The machine is small and shared (2 vCPUs): a blocking wake-up across cores costs 50–60 µs, \
-         so round trips vary between runs; compare numbers within one run.\n"
+         so round trips vary between runs; compare numbers within one run."
     );
+    let _ = writeln!(s, "{}", run_line(ctx));
     if let Some(why) = &ctx.cpython_skipped {
         let _ = writeln!(s, "> The CPython column is empty: {why}\n");
     } else if cpython.is_some_and(|c| c.quick) {
@@ -77,20 +143,18 @@ pub(crate) fn render(
     let _ = writeln!(s, "|---|---|--:|--:|---|---|---|");
     let mut last = "";
     for row in ROWS {
-        let mp = row.mp_value(crit);
+        let mp = row.mp_value(results);
         let cpy = cpython.and_then(|c| row.cpython_value(c));
-        let vs_cpython = match (mp, cpy) {
-            (Some(m), Some(c)) => m.advantage_over(c).map_or("—".into(), advantage),
-            _ => "—".into(),
-        };
-        let peers: Vec<String> = row
-            .peer_values(crit)
+        let vs_cpython = versus(row.kind, mp, cpy);
+        let mut peers: Vec<String> = row
+            .peer_values(results)
             .into_iter()
             .map(|(label, v)| match mp.and_then(|m| m.advantage_over(v)) {
-                Some(x) => format!("{label}: {v} ({})", advantage(x)),
+                Some(x) => format!("{label}: {v} ({})", advantage_in(row.kind, x)),
                 None => format!("{label}: {v}"),
             })
             .collect();
+        peers.extend(row.handoffs(results).map(handoffs_note));
         let workload = if row.workload == last {
             ""
         } else {
@@ -113,9 +177,13 @@ pub(crate) fn render(
     }
 
     let used: BTreeSet<&str> = ROWS.iter().flat_map(|r| r.ids()).collect();
-    let others: Vec<_> = crit
+    let others: Vec<_> = results
+        .0
         .iter()
-        .filter(|(id, _)| !used.contains(id.as_str()))
+        .filter_map(|(id, m)| match m {
+            Measurement::Time(c) if !used.contains(id.as_str()) => Some((id, c)),
+            _ => None,
+        })
         .collect();
     if !others.is_empty() {
         let _ = writeln!(s, "\n## Other criterion measurements\n");
@@ -132,18 +200,22 @@ pub(crate) fn render(
     }
     let missing: Vec<&str> = ROWS
         .iter()
-        .filter(|r| r.mp_value(crit).is_none())
+        .filter(|r| r.mp_value(results).is_none())
         .map(|r| r.mp)
         .collect();
     if !missing.is_empty() {
         let _ = writeln!(
             s,
-            "\nNot measured in this run (no criterion output): {}.",
-            missing
-                .iter()
-                .map(|id| format!("`{id}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "\nNot measured in this run: {}.",
+            code_list(missing.iter())
+        );
+    }
+    if !ctx.left_out.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nLeft out, measured in another run (a page shows one run; run the benches \
+             again to bring them back): {}.",
+            code_list(ctx.left_out.iter())
         );
     }
     let _ = writeln!(
@@ -159,25 +231,31 @@ pub(crate) fn render(
     s
 }
 
+/// "`a`, `b`, `c`".
+fn code_list(ids: impl Iterator<Item = impl std::fmt::Display>) -> String {
+    ids.map(|id| format!("`{id}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::measurements::CPythonResult;
+    use std::time::{Duration, SystemTime};
 
-    fn crit(entries: &[(&str, f64)]) -> BTreeMap<String, Criterion> {
-        entries
-            .iter()
-            .map(|(id, ns)| {
-                (
-                    id.to_string(),
-                    Criterion {
-                        median_ns: *ns,
-                        bytes: None,
-                        elements: None,
-                    },
-                )
-            })
-            .collect()
+    use super::*;
+    use crate::measurements::{CPythonResult, Criterion, Pss};
+
+    fn crit(entries: &[(&str, f64)]) -> Results {
+        Results::of_times(entries.iter().map(|(id, ns)| {
+            (
+                id.to_string(),
+                Criterion {
+                    median_ns: *ns,
+                    bytes: None,
+                    elements: None,
+                },
+            )
+        }))
     }
 
     fn ctx() -> Context {
@@ -186,6 +264,19 @@ mod tests {
             machine: "test".into(),
             command: crate::COMMAND,
             cpython_skipped: None,
+            run: None,
+            left_out: Vec::new(),
+        }
+    }
+
+    fn cpython(results: &[(&str, CPythonResult)]) -> CPython {
+        CPython {
+            python: "CPython 3.11.7".into(),
+            quick: false,
+            results: results
+                .iter()
+                .map(|(k, r)| (k.to_string(), r.clone()))
+                .collect(),
         }
     }
 
@@ -204,19 +295,11 @@ mod tests {
             ("process/start_join/raw_fork_waitpid", 100_000.0),
             ("pool/something_new", 1000.0),
         ]);
-        let mut results = BTreeMap::new();
-        results.insert(
-            "process/start_join/fork".to_string(),
-            CPythonResult {
-                median_ns: Some(2_000_000.0),
-                ratio: None,
-            },
-        );
-        let cpython = CPython {
-            python: "CPython 3.11.7".into(),
-            quick: false,
-            results,
+        let fork = CPythonResult {
+            median_ns: Some(2_000_000.0),
+            ..CPythonResult::default()
         };
+        let cpython = cpython(&[("process/start_join/fork", fork)]);
         let md = render(&ctx(), &crit, Some(&cpython));
         assert!(
             md.contains(
@@ -233,10 +316,121 @@ mod tests {
     }
 
     #[test]
+    fn floors_that_wait_are_labelled_and_the_target_names_the_fair_one() {
+        let crit = crit(&[
+            ("pipe/roundtrip/u64", 6_000.0),
+            ("pipe/roundtrip/raw_socketpair_8B_spin_then_block", 5_000.0),
+            ("pipe/roundtrip/raw_socketpair_8B", 40_000.0),
+        ]);
+        let md = render(&ctx(), &crit, None);
+        assert!(
+            md.contains(
+                "| W2 Pipe round trip | small object (u64) | 6.00 µs | — | — | \
+                 raw socketpair 8 B, spin then block: 5.00 µs (1.2× slower)<br>\
+                 raw socketpair 8 B, blocking: 40.0 µs (6.7× faster) | \
+                 ≤ 1.3× raw socketpair (spin then block) |"
+            ),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn a_speedup_is_compared_as_a_share_of_cpythons() {
+        let crit = crit(&[
+            ("pool/map/cpu_bound/serial", 2_000.0),
+            ("pool/map/cpu_bound/mp", 1_000.0),
+        ]);
+        let ratio = CPythonResult {
+            ratio: Some(1.6),
+            ..CPythonResult::default()
+        };
+        let md = render(
+            &ctx(),
+            &crit,
+            Some(&cpython(&[("pool/cpu_bound_speedup", ratio)])),
+        );
+        assert!(
+            md.contains("| CPU-bound speedup | 2.00× | 1.60× | 1.25× CPython's speedup | — |"),
+            "{md}"
+        );
+        assert!(!md.contains("faster | — | ≥ 1.9×"), "{md}");
+    }
+
+    #[test]
+    fn w4_says_how_often_the_lock_changed_hands() {
+        let mut crit = crit(&[("shm/value_lock_increment/mp_value_2_processes", 60.0)]);
+        crit.0.insert(
+            "shm/value_lock_increment/mp_value_2_processes/handoffs".into(),
+            Measurement::Handoffs(Handoffs {
+                handoffs: 27,
+                increments: 1000,
+            }),
+        );
+        let md = render(&ctx(), &crit, None);
+        assert!(
+            md.contains("lock hand-offs between the processes: 1 per 37 increments | ≤ 60 ns |"),
+            "{md}"
+        );
+        let none = Handoffs {
+            handoffs: 0,
+            increments: 5,
+        };
+        assert_eq!(
+            handoffs_note(&none),
+            "lock hand-offs between the processes: none in 5 increments"
+        );
+    }
+
+    #[test]
+    fn memory_rows_sit_beside_cpythons() {
+        let mut crit = Results::default();
+        crit.0.insert(
+            "memory/pss/pool_worker_idle/fork".into(),
+            Measurement::Pss(Pss {
+                bytes: 350.0 * 1024.0,
+                processes: 4,
+            }),
+        );
+        let theirs = CPythonResult {
+            pss_bytes: Some(3_740_928.0),
+            ..CPythonResult::default()
+        };
+        let cpython = cpython(&[("memory/pss/pool_worker_idle/fork", theirs)]);
+        let md = render(&ctx(), &crit, Some(&cpython));
+        assert!(
+            md.contains(
+                "| Memory: PSS of an idle process | Pool(4) worker, fork | 350 KiB | 3.57 MiB | \
+                 10× smaller | — | ≤ 400 KiB + its rings |"
+            ),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn the_run_and_what_was_left_out_are_said() {
+        let mut c = ctx();
+        let md = render(&c, &Results::default(), None);
+        assert!(md.contains("carry no run stamps"), "{md}");
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_990_000);
+        c.run = Some(Span {
+            started: start,
+            finished: Some(start + Duration::from_secs(600)),
+        });
+        c.left_out = vec!["pipe/roundtrip/raw_socketpair_8B".into()];
+        let md = render(&c, &Results::default(), None);
+        assert!(
+            md.contains("from one `cargo bench` run (2025-12-06 03:00 – 2025-12-06 03:10 UTC)"),
+            "{md}"
+        );
+        assert!(md.contains("Left out, measured in another run"), "{md}");
+        assert!(md.contains("`pipe/roundtrip/raw_socketpair_8B`"), "{md}");
+    }
+
+    #[test]
     fn skipped_cpython_is_said() {
         let mut c = ctx();
         c.cpython_skipped = Some("python3 was not found".into());
-        let md = render(&c, &BTreeMap::new(), None);
+        let md = render(&c, &Results::default(), None);
         assert!(md.contains("The CPython column is empty: python3 was not found"));
     }
 }

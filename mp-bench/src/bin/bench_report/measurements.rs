@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
+use std::time::SystemTime;
 
 use serde::Deserialize;
 
@@ -50,59 +51,187 @@ struct Estimate {
     point_estimate: f64,
 }
 
-/// Every benchmark under `dir` (criterion's output directory), by full id
+/// A count a bench takes beside its times: how often a lock changed hands
+/// between two processes over so many increments.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Handoffs {
+    pub(crate) handoffs: u64,
+    pub(crate) increments: u64,
+}
+
+/// The memory of idle processes: their mean proportional set size.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Pss {
+    pub(crate) bytes: f64,
+    pub(crate) processes: u64,
+}
+
+/// One result under criterion's directory.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Measurement {
+    Time(Criterion),
+    Handoffs(Handoffs),
+    Pss(Pss),
+}
+
+/// A result and when its file was written (which run it belongs to).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Entry {
+    pub(crate) measurement: Measurement,
+    pub(crate) written: Option<SystemTime>,
+}
+
+/// The results a page is built from, by full id.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Results(pub(crate) BTreeMap<String, Measurement>);
+
+#[cfg(test)]
+impl Results {
+    /// Criterion times only.
+    pub(crate) fn of_times(times: impl IntoIterator<Item = (String, Criterion)>) -> Results {
+        Results(
+            times
+                .into_iter()
+                .map(|(id, c)| (id, Measurement::Time(c)))
+                .collect(),
+        )
+    }
+}
+
+impl Results {
+    pub(crate) fn time(&self, id: &str) -> Option<&Criterion> {
+        match self.0.get(id)? {
+            Measurement::Time(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn handoffs(&self, id: &str) -> Option<&Handoffs> {
+        match self.0.get(id)? {
+            Measurement::Handoffs(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn pss(&self, id: &str) -> Option<&Pss> {
+        match self.0.get(id)? {
+            Measurement::Pss(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Every result under `dir` (criterion's output directory), by full id
 /// (`group/function[/value]`). A missing directory is an empty map.
 ///
-/// Besides criterion's own results, a bench may leave `paired.json` files
-/// (`{"full_id": ..., "median_ns": ...}`): a floor it measured between its
-/// own samples, at the same moments (mp-bench/benches/manager.rs does).
-pub(crate) fn read_criterion(dir: &Path) -> BTreeMap<String, Criterion> {
+/// Besides criterion's own results (`new/estimates.json`), the benches
+/// leave side files: `paired.json` (`{"full_id", "median_ns"}`, a floor
+/// measured between a bench's own samples, at the same moments:
+/// mp-bench/benches/manager.rs), `handoffs.json` (`{"full_id", "handoffs",
+/// "increments"}`: shm.rs) and `pss.json` (`{"full_id", "pss_bytes",
+/// "processes"}`: memory.rs).
+pub(crate) fn read_criterion(dir: &Path) -> BTreeMap<String, Entry> {
     let mut found = BTreeMap::new();
     walk(dir, &mut found);
     found
 }
 
-fn walk(dir: &Path, found: &mut BTreeMap<String, Criterion>) {
+fn walk(dir: &Path, found: &mut BTreeMap<String, Entry>) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        if path.file_name().is_some_and(|n| n == "paired.json") {
-            if let Some((id, c)) = read_paired(&path) {
-                found.insert(id, c);
+        let name = entry.file_name();
+        if SIDE_FILES.iter().any(|side| name == *side) {
+            if let Some((id, measurement)) =
+                fs::read_to_string(&path).ok().and_then(|t| read_side(&t))
+            {
+                let written = written(&path);
+                found.insert(
+                    id,
+                    Entry {
+                        measurement,
+                        written,
+                    },
+                );
             }
             continue;
         }
         if !path.is_dir() {
             continue;
         }
-        if path.file_name().is_some_and(|n| n == "new") {
+        if name == "new" {
             if let Some((id, c)) = read_one(&path) {
-                found.insert(id, c);
+                let written = written(&path.join("estimates.json"));
+                let measurement = Measurement::Time(c);
+                found.insert(
+                    id,
+                    Entry {
+                        measurement,
+                        written,
+                    },
+                );
             }
-        } else if path.file_name().is_none_or(|n| n != "report") {
+        } else if name != "report" && name != RUNS {
             walk(&path, found);
         }
     }
 }
 
-#[derive(Deserialize)]
-struct PairedJson {
-    full_id: String,
-    median_ns: f64,
+/// When the file at `path` was last written.
+pub(crate) fn written(path: &Path) -> Option<SystemTime> {
+    fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-fn read_paired(path: &Path) -> Option<(String, Criterion)> {
-    let paired: PairedJson = serde_json::from_str(&fs::read_to_string(path).ok()?).ok()?;
-    Some((
-        paired.full_id,
-        Criterion {
-            median_ns: paired.median_ns,
+/// The side files' names.
+const SIDE_FILES: [&str; 3] = ["paired.json", "handoffs.json", "pss.json"];
+
+/// The folder of the benches' run stamps (mp-bench/benches/report_files).
+pub(crate) const RUNS: &str = "mp-runs";
+
+/// A side file: an id and the fields of one kind of measurement.
+#[derive(Deserialize)]
+struct SideJson {
+    full_id: String,
+    median_ns: Option<f64>,
+    handoffs: Option<u64>,
+    increments: Option<u64>,
+    pss_bytes: Option<f64>,
+    processes: Option<u64>,
+}
+
+fn read_side(text: &str) -> Option<(String, Measurement)> {
+    let side: SideJson = serde_json::from_str(text).ok()?;
+    let measurement = match side {
+        SideJson {
+            median_ns: Some(median_ns),
+            ..
+        } => Measurement::Time(Criterion {
+            median_ns,
             bytes: None,
             elements: None,
-        },
-    ))
+        }),
+        SideJson {
+            handoffs: Some(handoffs),
+            increments: Some(increments),
+            ..
+        } => Measurement::Handoffs(Handoffs {
+            handoffs,
+            increments,
+        }),
+        SideJson {
+            pss_bytes: Some(bytes),
+            processes: Some(processes),
+            ..
+        } => Measurement::Pss(Pss { bytes, processes }),
+        _ => return None,
+    };
+    Some((side.full_id, measurement))
 }
 
 fn read_one(dir: &Path) -> Option<(String, Criterion)> {
@@ -134,11 +263,13 @@ pub(crate) struct CPython {
     pub(crate) results: BTreeMap<String, CPythonResult>,
 }
 
-/// One CPython measurement: a median time per operation, or a ratio.
+/// One CPython measurement: a median time per operation, a ratio, or the
+/// memory of idle processes.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub(crate) struct CPythonResult {
     pub(crate) median_ns: Option<f64>,
     pub(crate) ratio: Option<f64>,
+    pub(crate) pss_bytes: Option<f64>,
 }
 
 pub(crate) fn read_cpython(path: &Path) -> Result<CPython, String> {
@@ -175,27 +306,61 @@ mod tests {
             r#"{"full_id":"queue/throughput/floor_beside","median_ns":3.25}"#,
         )
         .unwrap();
+        let w4 = root.join("shm_value_lock_increment/mp_value_2_processes");
+        let memory = root.join("memory/pss/forkserver");
+        let stamps = root.join("mp-runs/1-2");
+        for dir in [&w4, &memory, &stamps] {
+            fs::create_dir_all(dir).unwrap();
+        }
+        fs::write(
+            w4.join("handoffs.json"),
+            r#"{"full_id":"shm/x/handoffs","handoffs":27,"increments":1000}"#,
+        )
+        .unwrap();
+        fs::write(
+            memory.join("pss.json"),
+            r#"{"full_id":"memory/pss/forkserver","pss_bytes":884736,"processes":1}"#,
+        )
+        .unwrap();
+        fs::write(stamps.join("pss.json"), "not a result").unwrap();
         let found = read_criterion(&root);
         fs::remove_dir_all(&root).unwrap();
+        assert!(found.values().all(|e| e.written.is_some()), "{found:?}");
+        let time = |median_ns, bytes| {
+            Measurement::Time(Criterion {
+                median_ns,
+                bytes,
+                elements: None,
+            })
+        };
         assert_eq!(
-            found.into_iter().collect::<Vec<_>>(),
+            found
+                .into_iter()
+                .map(|(id, e)| (id, e.measurement))
+                .collect::<Vec<_>>(),
             [
                 (
+                    "memory/pss/forkserver".to_string(),
+                    Measurement::Pss(Pss {
+                        bytes: 884_736.0,
+                        processes: 1
+                    })
+                ),
+                (
                     "queue/throughput/floor_beside".to_string(),
-                    Criterion {
-                        median_ns: 3.25,
-                        bytes: None,
-                        elements: None,
-                    }
+                    time(3.25, None)
                 ),
                 (
                     "queue/throughput/mp_queue/1KiB".to_string(),
-                    Criterion {
-                        median_ns: 4.5,
-                        bytes: Some(1024),
-                        elements: None,
-                    }
-                )
+                    time(4.5, Some(1024))
+                ),
+                (
+                    "shm/x/handoffs".to_string(),
+                    Measurement::Handoffs(Handoffs {
+                        handoffs: 27,
+                        increments: 1000
+                    })
+                ),
             ]
         );
     }

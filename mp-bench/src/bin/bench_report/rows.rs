@@ -1,9 +1,8 @@
 //! The comparison table: which criterion id and which CPython key measure
-//! each workload case of SPEC (W1-W7), and the peers measured beside it.
+//! each workload case of SPEC (W1-W7) and the memory of mp's helper
+//! processes, and the peers measured beside each.
 
-use std::collections::BTreeMap;
-
-use crate::measurements::{CPython, Criterion};
+use crate::measurements::{CPython, Criterion, Handoffs, Results};
 
 /// How a row's numbers read.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -16,6 +15,8 @@ pub(crate) enum Kind {
     /// A speedup: `serial / parallel` of the two criterion ids in `mp`
     /// (`"serial_id|parallel_id"`), or the CPython result's `ratio`.
     Speedup,
+    /// The memory of idle processes (PSS); lower is better.
+    Memory,
 }
 
 /// One workload case.
@@ -42,11 +43,31 @@ const W4: &str = "W4 `Value` += 1 under its lock, 2 processes";
 const W5: &str = "W5 Pool(2).map x → x²";
 const W6: &str = "W6 Manager call";
 const W7: &str = "W7 SharedMemory 1 MiB create+attach+close+unlink";
+const MEMORY: &str = "Memory: PSS of an idle process";
 
 /// W6's floor, measured between the manager calls' own blocks (the ratio
 /// the target is about), and in a bench of its own.
 const PIPE_BESIDE: &str = "Pipe round trip, same moments";
 const PIPE_ALONE: &str = "Pipe round trip, own bench";
+
+/// The blocking floors wait as mp does not: they sleep at once, where mp
+/// spins up to 30 µs first (the `spin then block` floors wait as mp does).
+const SPIN_8B: (&str, &str) = (
+    "raw socketpair 8 B, spin then block",
+    "pipe/roundtrip/raw_socketpair_8B_spin_then_block",
+);
+const BLOCKING_8B: (&str, &str) = (
+    "raw socketpair 8 B, blocking",
+    "pipe/roundtrip/raw_socketpair_8B",
+);
+
+/// What W3's floors hold in flight: as much as mp's ring.
+const W3_RAW_PIPE: &str = "raw pipe, batched, ring-sized buffers";
+const W3_MPSC: &str = "std mpsc, 2 threads, ring-sized";
+
+/// mp's worker PSS today, the bound the shared-memory fast path may only
+/// grow by its rings (issue 17).
+const WORKER_TARGET: &str = "≤ 400 KiB + its rings";
 
 const FORK_FLOOR: (&str, &str) = ("raw fork+waitpid", "process/start_join/raw_fork_waitpid");
 const PROCSPAWN: (&str, &str) = ("procspawn", "process/start_join/procspawn");
@@ -89,20 +110,34 @@ pub(crate) const ROWS: &[Row] = &[
         mp: "pipe/roundtrip/u64",
         cpython: "pipe/roundtrip/u64",
         peers: &[
-            ("raw socketpair 8 B", "pipe/roundtrip/raw_socketpair_8B"),
-            ("ipc-channel", "pipe/roundtrip/ipc_channel"),
+            SPIN_8B,
+            BLOCKING_8B,
+            (
+                "ipc-channel, spin then block",
+                "pipe/roundtrip/ipc_channel_spin_then_block",
+            ),
+            ("ipc-channel, blocking", "pipe/roundtrip/ipc_channel"),
         ],
         kind: Kind::Latency,
-        target: "≤ 1.3× raw socketpair",
+        target: "≤ 1.3× raw socketpair (spin then block)",
     },
     Row {
         workload: W2,
         case: "64 bytes",
         mp: "pipe/roundtrip/bytes64",
         cpython: "pipe/roundtrip/bytes64",
-        peers: &[("raw socketpair 64 B", "pipe/roundtrip/raw_socketpair_64B")],
+        peers: &[
+            (
+                "raw socketpair 64 B, spin then block",
+                "pipe/roundtrip/raw_socketpair_64B_spin_then_block",
+            ),
+            (
+                "raw socketpair 64 B, blocking",
+                "pipe/roundtrip/raw_socketpair_64B",
+            ),
+        ],
         kind: Kind::Latency,
-        target: "≤ 1.3× raw socketpair",
+        target: "≤ 1.3× raw socketpair (spin then block)",
     },
     Row {
         workload: W3,
@@ -111,11 +146,8 @@ pub(crate) const ROWS: &[Row] = &[
         cpython: "queue/throughput/u64",
         peers: &[
             ("ipc-channel", "queue/throughput/ipc_channel/u64"),
-            ("raw pipe, batched", "queue/throughput/raw_pipe/u64"),
-            (
-                "std mpsc, 2 threads",
-                "queue/throughput/std_mpsc_threads/u64",
-            ),
+            (W3_RAW_PIPE, "queue/throughput/raw_pipe/u64"),
+            (W3_MPSC, "queue/throughput/std_mpsc_threads/u64"),
         ],
         kind: Kind::Rate { bytes: None },
         target: "≥ 10 M items/s",
@@ -127,11 +159,8 @@ pub(crate) const ROWS: &[Row] = &[
         cpython: "queue/throughput/1KiB",
         peers: &[
             ("ipc-channel", "queue/throughput/ipc_channel/1KiB"),
-            ("raw pipe, batched", "queue/throughput/raw_pipe/1KiB"),
-            (
-                "std mpsc, 2 threads",
-                "queue/throughput/std_mpsc_threads/1KiB",
-            ),
+            (W3_RAW_PIPE, "queue/throughput/raw_pipe/1KiB"),
+            (W3_MPSC, "queue/throughput/std_mpsc_threads/1KiB"),
         ],
         kind: Kind::Rate { bytes: Some(1024) },
         target: "≥ 2 GB/s",
@@ -143,11 +172,8 @@ pub(crate) const ROWS: &[Row] = &[
         cpython: "queue/throughput/1MiB",
         peers: &[
             ("ipc-channel", "queue/throughput/ipc_channel/1MiB"),
-            ("raw pipe, batched", "queue/throughput/raw_pipe/1MiB"),
-            (
-                "std mpsc, 2 threads",
-                "queue/throughput/std_mpsc_threads/1MiB",
-            ),
+            (W3_RAW_PIPE, "queue/throughput/raw_pipe/1MiB"),
+            (W3_MPSC, "queue/throughput/std_mpsc_threads/1MiB"),
         ],
         kind: Kind::Rate {
             bytes: Some(1 << 20),
@@ -198,7 +224,16 @@ pub(crate) const ROWS: &[Row] = &[
         case: "apply round trip",
         mp: "pool/apply/roundtrip/mp",
         cpython: "pool/apply/roundtrip",
-        peers: &[("raw socketpair 8 B", "pool/apply/roundtrip/raw_socketpair")],
+        peers: &[
+            (
+                "raw socketpair 8 B, spin then block",
+                "pool/apply/roundtrip/raw_socketpair_spin_then_block",
+            ),
+            (
+                "raw socketpair 8 B, blocking",
+                "pool/apply/roundtrip/raw_socketpair",
+            ),
+        ],
         kind: Kind::Latency,
         target: "—",
     },
@@ -259,6 +294,51 @@ pub(crate) const ROWS: &[Row] = &[
         kind: Kind::Latency,
         target: "≤ 15 µs",
     },
+    Row {
+        workload: MEMORY,
+        case: "Pool(4) worker, fork",
+        mp: "memory/pss/pool_worker_idle/fork",
+        cpython: "memory/pss/pool_worker_idle/fork",
+        peers: &[],
+        kind: Kind::Memory,
+        target: WORKER_TARGET,
+    },
+    Row {
+        workload: MEMORY,
+        case: "Pool(4) worker, forkserver",
+        mp: "memory/pss/pool_worker_idle/forkserver",
+        cpython: "memory/pss/pool_worker_idle/forkserver",
+        peers: &[],
+        kind: Kind::Memory,
+        target: WORKER_TARGET,
+    },
+    Row {
+        workload: MEMORY,
+        case: "Pool(4) worker, spawn",
+        mp: "memory/pss/pool_worker_idle/spawn",
+        cpython: "memory/pss/pool_worker_idle/spawn",
+        peers: &[],
+        kind: Kind::Memory,
+        target: "≤ 640 KiB + its rings",
+    },
+    Row {
+        workload: MEMORY,
+        case: "manager server (forkserver)",
+        mp: "memory/pss/manager_server/forkserver",
+        cpython: "memory/pss/manager_server/forkserver",
+        peers: &[],
+        kind: Kind::Memory,
+        target: "≤ 1 MiB + its rings",
+    },
+    Row {
+        workload: MEMORY,
+        case: "forkserver",
+        mp: "memory/pss/forkserver",
+        cpython: "memory/pss/forkserver",
+        peers: &[],
+        kind: Kind::Memory,
+        target: "≤ 1 MiB",
+    },
 ];
 
 /// A measured value of a row's kind.
@@ -270,13 +350,15 @@ pub(crate) enum Value {
     Rate(f64, Option<u64>),
     /// A speedup factor.
     Speedup(f64),
+    /// Bytes of memory.
+    Bytes(f64),
 }
 
 impl Value {
     /// How many times better `self` is than `other` (> 1: `self` wins).
     pub(crate) fn advantage_over(self, other: Value) -> Option<f64> {
         let x = match (self, other) {
-            (Value::Time(a), Value::Time(b)) => b / a,
+            (Value::Time(a), Value::Time(b)) | (Value::Bytes(a), Value::Bytes(b)) => b / a,
             (Value::Rate(a, _), Value::Rate(b, _)) | (Value::Speedup(a), Value::Speedup(b)) => {
                 a / b
             }
@@ -285,10 +367,10 @@ impl Value {
         x.is_finite().then_some(x)
     }
 
-    /// The number plotted: ns for times, operations/s for rates.
+    /// The number plotted: ns for times, operations/s for rates, bytes.
     pub(crate) fn plotted(self) -> f64 {
         match self {
-            Value::Time(x) | Value::Rate(x, _) | Value::Speedup(x) => x,
+            Value::Time(x) | Value::Rate(x, _) | Value::Speedup(x) | Value::Bytes(x) => x,
         }
     }
 }
@@ -324,6 +406,15 @@ impl std::fmt::Display for Value {
                 &[(1e9, "GB/s"), (1e6, "MB/s"), (1e3, "kB/s"), (1.0, "B/s")],
             ),
             Value::Speedup(x) => format!("{x:.2}×"),
+            Value::Bytes(b) => si(
+                b,
+                &[
+                    (1024.0 * 1024.0 * 1024.0, "GiB"),
+                    (1024.0 * 1024.0, "MiB"),
+                    (1024.0, "KiB"),
+                    (1.0, "B"),
+                ],
+            ),
         };
         f.write_str(&s)
     }
@@ -344,20 +435,23 @@ fn from_ns(kind: Kind, ns: f64) -> Option<Value> {
     Some(match kind {
         Kind::Latency => Value::Time(ns),
         Kind::Rate { bytes } => Value::Rate(1e9 / ns, bytes),
-        Kind::Speedup => return None,
+        Kind::Speedup | Kind::Memory => return None,
     })
 }
 
 impl Row {
-    /// mp's value, from criterion.
-    pub(crate) fn mp_value(&self, crit: &BTreeMap<String, Criterion>) -> Option<Value> {
-        if self.kind == Kind::Speedup {
-            let (serial, parallel) = self.mp.split_once('|')?;
-            let s = crit.get(serial)?.median_ns;
-            let p = crit.get(parallel)?.median_ns;
-            return Some(Value::Speedup(s / p)).filter(|v| v.plotted().is_finite());
+    /// mp's value, from the benches' results.
+    pub(crate) fn mp_value(&self, results: &Results) -> Option<Value> {
+        match self.kind {
+            Kind::Speedup => {
+                let (serial, parallel) = self.mp.split_once('|')?;
+                let s = results.time(serial)?.median_ns;
+                let p = results.time(parallel)?.median_ns;
+                Some(Value::Speedup(s / p)).filter(|v| v.plotted().is_finite())
+            }
+            Kind::Memory => Some(Value::Bytes(results.pss(self.mp)?.bytes)),
+            kind => from_criterion(kind, results.time(self.mp)?),
         }
-        from_criterion(self.kind, crit.get(self.mp)?)
     }
 
     /// CPython's value, from the script's results.
@@ -365,19 +459,23 @@ impl Row {
         let r = cpython.results.get(self.cpython)?;
         match self.kind {
             Kind::Speedup => r.ratio.map(Value::Speedup),
+            Kind::Memory => r.pss_bytes.map(Value::Bytes),
             kind => from_ns(kind, r.median_ns?),
         }
     }
 
     /// The peers that were measured: (label, value).
-    pub(crate) fn peer_values(
-        &self,
-        crit: &BTreeMap<String, Criterion>,
-    ) -> Vec<(&'static str, Value)> {
+    pub(crate) fn peer_values(&self, results: &Results) -> Vec<(&'static str, Value)> {
         self.peers
             .iter()
-            .filter_map(|(label, id)| Some((*label, from_criterion(self.kind, crit.get(*id)?)?)))
+            .filter_map(|(label, id)| Some((*label, from_criterion(self.kind, results.time(id)?)?)))
             .collect()
+    }
+
+    /// How often the lock changed hands in mp's measurement, if the bench
+    /// counted it (as `<mp id>/handoffs`).
+    pub(crate) fn handoffs<'r>(&self, results: &'r Results) -> Option<&'r Handoffs> {
+        results.handoffs(&format!("{}/handoffs", self.mp))
     }
 
     /// The criterion ids this row reads.
@@ -391,6 +489,7 @@ impl Row {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measurements::{Measurement, Pss};
 
     #[test]
     fn values_format_with_units() {
@@ -401,6 +500,8 @@ mod tests {
         assert_eq!(Value::Rate(95_000.0, None).to_string(), "95.0 k/s");
         assert_eq!(Value::Rate(2.0e6, Some(1024)).to_string(), "2.05 GB/s");
         assert_eq!(Value::Speedup(1.93).to_string(), "1.93×");
+        assert_eq!(Value::Bytes(330.0 * 1024.0).to_string(), "330 KiB");
+        assert_eq!(Value::Bytes(3_740_928.0).to_string(), "3.57 MiB");
     }
 
     #[test]
@@ -417,26 +518,29 @@ mod tests {
             Value::Time(1.0).advantage_over(Value::Rate(1.0, None)),
             None
         );
+        assert_eq!(
+            Value::Bytes(1e6).advantage_over(Value::Bytes(4e6)),
+            Some(4.0)
+        );
     }
 
     #[test]
     fn rows_read_their_ids() {
-        let mut crit = BTreeMap::new();
-        crit.insert(
-            "queue/throughput/mp_queue/1KiB".to_string(),
-            Criterion {
-                median_ns: 500.0,
-                bytes: Some(1024),
-                elements: None,
-            },
+        let time = |median_ns, bytes, elements| {
+            Measurement::Time(Criterion {
+                median_ns,
+                bytes,
+                elements,
+            })
+        };
+        let mut crit = Results::default();
+        crit.0.insert(
+            "queue/throughput/mp_queue/1KiB".into(),
+            time(500.0, Some(1024), None),
         );
-        crit.insert(
-            "queue/throughput/ipc_channel/1KiB".to_string(),
-            Criterion {
-                median_ns: 5000.0,
-                bytes: Some(1024),
-                elements: None,
-            },
+        crit.0.insert(
+            "queue/throughput/ipc_channel/1KiB".into(),
+            time(5000.0, Some(1024), None),
         );
         let row = ROWS
             .iter()
@@ -451,18 +555,40 @@ mod tests {
         assert_eq!(speedup.mp_value(&crit), None);
 
         // A whole map of 1000 items per iteration: 1 us per item.
-        crit.insert(
-            "pool/map/trivial_100k/mp".to_string(),
-            Criterion {
-                median_ns: 1e6,
-                bytes: None,
-                elements: Some(1000),
-            },
+        crit.0.insert(
+            "pool/map/trivial_100k/mp".into(),
+            time(1e6, None, Some(1000)),
         );
         let pool = ROWS
             .iter()
             .find(|r| r.mp == "pool/map/trivial_100k/mp")
             .unwrap();
         assert_eq!(pool.mp_value(&crit), Some(Value::Rate(1e6, None)));
+
+        // Memory rows read pss.json results; W4 its hand-off count.
+        crit.0.insert(
+            "memory/pss/forkserver".into(),
+            Measurement::Pss(Pss {
+                bytes: 884_736.0,
+                processes: 1,
+            }),
+        );
+        let w4 = "shm/value_lock_increment/mp_value_2_processes";
+        let counted = Handoffs {
+            handoffs: 27,
+            increments: 1000,
+        };
+        crit.0.insert(
+            format!("{w4}/handoffs"),
+            Measurement::Handoffs(counted.clone()),
+        );
+        let memory = ROWS
+            .iter()
+            .find(|r| r.mp == "memory/pss/forkserver")
+            .unwrap();
+        assert_eq!(memory.mp_value(&crit), Some(Value::Bytes(884_736.0)));
+        let w4 = ROWS.iter().find(|r| r.mp == w4).unwrap();
+        assert_eq!(w4.handoffs(&crit), Some(&counted));
+        assert_eq!(memory.handoffs(&crit), None);
     }
 }

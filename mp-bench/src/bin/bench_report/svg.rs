@@ -1,12 +1,11 @@
 //! plot.svg: horizontal bars on a log scale, one panel for latencies (lower
-//! is better) and one for throughputs (higher is better), mp beside
-//! CPython and the Rust peers of each row. Written by hand: a few rects and
+//! is better), one for throughputs (higher is better) and one for memory
+//! (lower is better), mp beside CPython and the Rust peers of each row. Written by hand: a few rects and
 //! texts need no plotting crate.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::measurements::{CPython, Criterion};
+use crate::measurements::{CPython, Results};
 use crate::rows::{Kind, ROWS, Value};
 
 const WIDTH: f64 = 1000.0;
@@ -23,17 +22,10 @@ struct Group {
     bars: Vec<(String, Value, &'static str)>,
 }
 
-fn groups(
-    latency: bool,
-    crit: &BTreeMap<String, Criterion>,
-    cpython: Option<&CPython>,
-) -> Vec<Group> {
+/// The bars of the rows whose kind `panel` plots.
+fn groups(panel: fn(Kind) -> bool, crit: &Results, cpython: Option<&CPython>) -> Vec<Group> {
     ROWS.iter()
-        .filter(|r| match r.kind {
-            Kind::Latency => latency,
-            Kind::Rate { .. } => !latency,
-            Kind::Speedup => false,
-        })
+        .filter(|r| panel(r.kind))
         .filter_map(|row| {
             let mut bars = Vec::new();
             if let Some(v) = row.mp_value(crit) {
@@ -148,26 +140,29 @@ fn panel(out: &mut String, top: f64, title: &str, groups: &[Group], tick: fn(f64
 }
 
 /// The whole SVG document.
-pub(crate) fn render(
-    crit: &BTreeMap<String, Criterion>,
-    cpython: Option<&CPython>,
-    subtitle: &str,
-) -> String {
+pub(crate) fn render(crit: &Results, cpython: Option<&CPython>, subtitle: &str) -> String {
     let mut body = String::new();
     let mut y = 52.0;
     y = panel(
         &mut body,
         y,
         "Latency per operation (log scale, shorter is better)",
-        &groups(true, crit, cpython),
+        &groups(|k| k == Kind::Latency, crit, cpython),
         Value::Time,
     );
     y = panel(
         &mut body,
         y + 10.0,
         "Throughput, items per second (log scale, longer is better)",
-        &groups(false, crit, cpython),
+        &groups(|k| matches!(k, Kind::Rate { .. }), crit, cpython),
         |x| Value::Rate(x, None),
+    );
+    y = panel(
+        &mut body,
+        y + 10.0,
+        "Memory of an idle process, PSS (log scale, shorter is better)",
+        &groups(|k| k == Kind::Memory, crit, cpython),
+        Value::Bytes,
     );
     let mut out = String::new();
     let _ = writeln!(
@@ -204,23 +199,33 @@ pub(crate) fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measurements::{Criterion, Measurement, Pss};
 
     #[test]
     fn plots_every_measured_row_and_escapes_text() {
-        let mut crit = BTreeMap::new();
-        for (id, ns) in [
-            ("process/start_join/fork", 200_000.0),
-            ("queue/throughput/mp_queue/u64", 50.0),
-        ] {
-            crit.insert(
-                id.to_string(),
-                Criterion {
-                    median_ns: ns,
-                    bytes: None,
-                    elements: None,
-                },
-            );
-        }
+        let mut crit = Results::of_times(
+            [
+                ("process/start_join/fork", 200_000.0),
+                ("queue/throughput/mp_queue/u64", 50.0),
+            ]
+            .map(|(id, ns)| {
+                (
+                    id.to_string(),
+                    Criterion {
+                        median_ns: ns,
+                        bytes: None,
+                        elements: None,
+                    },
+                )
+            }),
+        );
+        crit.0.insert(
+            "memory/pss/forkserver".into(),
+            Measurement::Pss(Pss {
+                bytes: 884_736.0,
+                processes: 1,
+            }),
+        );
         let svg = render(&crit, None, "a <b> & c");
         assert!(svg.starts_with("<svg"));
         assert!(svg.trim_end().ends_with("</svg>"));
@@ -231,6 +236,9 @@ mod tests {
         assert!(svg.contains(">100 µs<"), "{svg}");
         assert_eq!(short("W5 Pool(2).map x → x²"), "W5 Pool");
         assert_eq!(short("W3 Queue, 1 producer"), "W3 Queue");
-        assert_eq!(svg.matches("<rect").count(), 1 + 3 + 2, "{svg}");
+        assert!(svg.contains("mp 864 KiB"), "{svg}");
+        assert!(svg.contains(">Memory: PSS · forkserver<"), "{svg}");
+        // The background, the legend's three, one bar per value.
+        assert_eq!(svg.matches("<rect").count(), 1 + 3 + 3, "{svg}");
     }
 }

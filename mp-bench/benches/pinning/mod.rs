@@ -1,4 +1,4 @@
-//! What several benches share.
+//! Pinning a process or thread to one CPU, for the one-CPU groups.
 
 use rustix::process::Pid;
 use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};

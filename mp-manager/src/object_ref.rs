@@ -1,12 +1,13 @@
-//! What every proxy is made of: a [`Handle`] on one server object, and how
-//! handles (and values holding them) are encoded.
+//! What every proxy is made of: an [`ObjectRef`], a counted reference to
+//! one server object, and how references (and values holding them) are
+//! encoded.
 //!
 //! Reference counting works like CPython's `incref`/`decref`, with holds
-//! owned by client *sessions* (see `client`): a handle made by `create`,
+//! owned by client *sessions* (see `client`): a reference made by `create`,
 //! returned in a reply, or received as an argument holds its object once;
 //! clones share that hold; the last clone's drop releases it.
 //!
-//! A handle serializes as a token (address, id, kind). Three cases:
+//! A reference serializes as a token (address, id, kind). Three cases:
 //!
 //! - Inside a value stored on its own server (a list of dict proxies): the
 //!   token names no address and the request lists the id in the item's
@@ -19,8 +20,8 @@
 //!   a receiver that never decodes is released when the sender's session
 //!   ends. A proxy of another manager stored inside a manager's object keeps
 //!   its object alive while the storing process's session lasts.)
-//! - A `fork` child has a copy of the handle in memory: on first use it
-//!   re-homes the handle to its own session (see [`Link`]).
+//! - A `fork` child has a copy of the reference in memory: on first use
+//!   it re-homes the reference to its own session (see [`Link`]).
 
 use std::cell::RefCell;
 use std::fmt;
@@ -35,9 +36,10 @@ use crate::client::{Link, Pool, Transport};
 use crate::error::{Error, Result};
 use crate::wire::{Answer, Item, ObjectId, ObjectKind, Op, Request, SessionId, Wait};
 
-/// A hold on one server object (the core of every proxy).
+/// A counted reference to one server object (the core of every proxy):
+/// while one exists in any process, the object lives.
 #[doc(hidden)]
-pub struct Handle(Arc<Inner>);
+pub struct ObjectRef(Arc<Inner>);
 
 struct Inner {
     id: ObjectId,
@@ -48,19 +50,19 @@ struct Inner {
 
 struct LinkState {
     link: Link,
-    /// Whether this process's session holds the object for this handle.
+    /// Whether this process's session holds the object for this reference.
     held: bool,
 }
 
-impl Handle {
+impl ObjectRef {
     pub(crate) fn new(
         pool: Arc<Pool>,
         id: ObjectId,
         kind: ObjectKind,
         typeid: Option<String>,
         held: bool,
-    ) -> Handle {
-        Handle(Arc::new(Inner {
+    ) -> ObjectRef {
+        ObjectRef(Arc::new(Inner {
             id,
             kind,
             typeid,
@@ -93,7 +95,7 @@ impl Handle {
     }
 
     /// Runs `op` on the object through `pool` (this process's pool, from
-    /// [`pool`](Handle::pool)); `wait` bounds how long it may block.
+    /// [`pool`](ObjectRef::pool)); `wait` bounds how long it may block.
     pub(crate) fn call_on(
         &self,
         pool: &Arc<Pool>,
@@ -122,7 +124,7 @@ impl Handle {
     /// Atomically updates the entry `key` of a dict or namespace: `f` gets
     /// a copy of the value (`None` if missing) to change, `None` afterwards
     /// removes the entry. Returns what `f` returned the time it stuck (see
-    /// [`compare_swap`](Handle::compare_swap)).
+    /// [`compare_swap`](ObjectRef::compare_swap)).
     pub(crate) fn update_entry<T, R>(
         &self,
         key: Vec<u8>,
@@ -184,9 +186,9 @@ impl Handle {
     }
 }
 
-impl Clone for Handle {
-    fn clone(&self) -> Handle {
-        Handle(self.0.clone())
+impl Clone for ObjectRef {
+    fn clone(&self) -> ObjectRef {
+        ObjectRef(self.0.clone())
     }
 }
 
@@ -201,8 +203,8 @@ impl Drop for Inner {
     }
 }
 
-impl Handle {
-    /// Formats the handle as proxy type `name` (for the proxies' `Debug`).
+impl ObjectRef {
+    /// Formats the reference as proxy type `name` (for the proxies' `Debug`).
     pub(crate) fn fmt_as(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.0.link.lock();
         let mut s = f.debug_struct(name);
@@ -218,9 +220,9 @@ impl Handle {
     }
 }
 
-impl fmt::Debug for Handle {
+impl fmt::Debug for ObjectRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.fmt_as("Handle", f)
+        self.fmt_as("ObjectRef", f)
     }
 }
 
@@ -235,7 +237,7 @@ enum Auth {
     Key(Vec<u8>),
 }
 
-/// A handle as data (CPython's `Token` plus what is needed to reconnect).
+/// A reference as data (CPython's `Token` plus what is needed to reconnect).
 #[derive(Serialize, Deserialize)]
 struct Token {
     id: ObjectId,
@@ -256,10 +258,25 @@ struct StoreCtx {
     refs: Vec<ObjectId>,
 }
 
+impl StoreCtx {
+    fn new(pool: &Arc<Pool>) -> StoreCtx {
+        StoreCtx {
+            pool: pool.clone(),
+            refs: Vec::new(),
+        }
+    }
+
+    /// The references noted, in the order the server expects.
+    fn sorted_refs(mut self) -> Vec<ObjectId> {
+        self.refs.sort_unstable();
+        self.refs
+    }
+}
+
 /// The decoding in progress on this thread of a value from a server.
 struct LoadCtx {
     pool: Arc<Pool>,
-    /// Holds the server granted this session for the handles in the value.
+    /// Holds the server granted this session for the references in the value.
     grants: Vec<ObjectId>,
 }
 
@@ -298,7 +315,7 @@ impl<T> Drop for Restore<T> {
     }
 }
 
-impl Serialize for Handle {
+impl Serialize for ObjectRef {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         let pool = self.pool();
         let stored_here = STORE.with(|c| {
@@ -348,8 +365,10 @@ impl Serialize for Handle {
     }
 }
 
-impl<'de> Deserialize<'de> for Handle {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Handle, D::Error> {
+impl<'de> Deserialize<'de> for ObjectRef {
+    fn deserialize<D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<ObjectRef, D::Error> {
         let token = Token::deserialize(deserializer)?;
         // A value read from a server: adopt the hold it granted.
         let from_load = LOAD.with(|c| {
@@ -407,37 +426,65 @@ impl<'de> Deserialize<'de> for Handle {
                 (pool, held)
             }
         };
-        Ok(Handle::new(pool, token.id, token.kind, token.typeid, held))
+        Ok(ObjectRef::new(
+            pool,
+            token.id,
+            token.kind,
+            token.typeid,
+            held,
+        ))
     }
 }
 
-/// Encodes `value` to store on `pool`'s server, noting the handles inside.
+/// Encodes `value` to store on `pool`'s server, noting the references inside.
 pub(crate) fn encode_item<T: Serialize + ?Sized>(pool: &Arc<Pool>, value: &T) -> Result<Item> {
-    let guard = Restore::install(
-        &STORE,
-        StoreCtx {
-            pool: pool.clone(),
-            refs: Vec::new(),
-        },
-    );
-    // Room for small values up front (growing from empty costs a
-    // reallocation on the way).
-    let bytes = postcard::to_extend(value, Vec::with_capacity(16));
+    let guard = Restore::install(&STORE, StoreCtx::new(pool));
+    let bytes = encode(value);
     let ctx = guard.take().expect("installed above");
-    let bytes = bytes.map_err(|e| Error::Encode(e.to_string()))?;
-    let mut refs = ctx.refs;
-    refs.sort_unstable();
-    Ok(Item { bytes, refs })
+    Ok(Item {
+        bytes: bytes?,
+        refs: ctx.sorted_refs(),
+    })
 }
 
-/// Encodes a key or a value to compare with (handles inside are compared,
+/// Encodes a key or a value to compare with (references inside are compared,
 /// not held).
 pub(crate) fn encode_key<T: Serialize + ?Sized>(pool: &Arc<Pool>, value: &T) -> Result<Vec<u8>> {
     encode_item(pool, value).map(|item| item.bytes)
 }
 
+/// [`encode_key`] and [`encode_item`] of a dict entry at once (one encoding
+/// context for both).
+pub(crate) fn encode_entry<K, V>(pool: &Arc<Pool>, key: &K, value: &V) -> Result<(Vec<u8>, Item)>
+where
+    K: Serialize + ?Sized,
+    V: Serialize + ?Sized,
+{
+    let guard = Restore::install(&STORE, StoreCtx::new(pool));
+    let key = encode(key)?;
+    // The key's references are only compared; the item holds the value's.
+    let of_key = STORE.with(|c| c.borrow().as_ref().map_or(0, |ctx| ctx.refs.len()));
+    let bytes = encode(value);
+    let mut ctx = guard.take().expect("installed above");
+    ctx.refs.drain(..of_key);
+    Ok((
+        key,
+        Item {
+            bytes: bytes?,
+            refs: ctx.sorted_refs(),
+        },
+    ))
+}
+
+/// One value's postcard encoding.
+fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
+    // Room for small values up front (growing from empty costs a
+    // reallocation on the way).
+    postcard::to_extend(value, Vec::with_capacity(16)).map_err(|e| Error::Encode(e.to_string()))
+}
+
 /// Decodes values from `pool`'s server; `refs` are the holds it granted
-/// for the handles inside them. Grants no handle took are released.
+/// for the references inside them. Grants no reference took are released.
 pub(crate) fn decode_with<R>(
     pool: &Arc<Pool>,
     refs: Vec<ObjectId>,
@@ -467,7 +514,7 @@ pub(crate) fn decode_exact<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 /// Decodes one item from `pool`'s server.
 pub(crate) fn decode_item<T: DeserializeOwned>(pool: &Arc<Pool>, item: Item) -> Result<T> {
     if item.refs.is_empty() {
-        // No handle of this server inside (each one would be in `refs`).
+        // No reference to this server inside (each one would be in `refs`).
         return decode_exact(&item.bytes);
     }
     decode_with(pool, item.refs, || decode_exact(&item.bytes))
@@ -501,44 +548,44 @@ pub trait Proxy: sealed::Sealed + Sized + Send + Sync {
     fn accepts(kind: ObjectKind) -> bool;
 
     #[doc(hidden)]
-    fn from_handle(handle: Handle) -> Self;
+    fn from_object_ref(object: ObjectRef) -> Self;
 
     #[doc(hidden)]
-    fn handle(&self) -> &Handle;
+    fn object_ref(&self) -> &ObjectRef;
 }
 
-/// Checks a decoded handle's kind for proxy type `P`.
-pub(crate) fn check_kind<P: Proxy>(handle: &Handle) -> Result<()> {
-    if P::accepts(handle.kind()) {
+/// Checks a decoded reference's kind for proxy type `P`.
+pub(crate) fn check_kind<P: Proxy>(object: &ObjectRef) -> Result<()> {
+    if P::accepts(object.kind()) {
         Ok(())
     } else {
         Err(Error::WrongType {
             expected: std::any::type_name::<P>().to_owned(),
-            found: handle.kind().to_string(),
+            found: object.kind().to_string(),
         })
     }
 }
 
 /// Implements the proxy plumbing (sealing, serde, Clone, Debug) for a proxy
-/// struct with a `handle` field and a `PhantomData` field `_types`.
+/// struct with an `object` field and a `PhantomData` field `_types`.
 macro_rules! proxy_plumbing {
     ($name:ident $(<$($g:ident),*>)?, [$($kind:ident),*]) => {
-        impl$(<$($g),*>)? crate::handle::sealed::Sealed for $name$(<$($g),*>)? {}
+        impl$(<$($g),*>)? crate::object_ref::sealed::Sealed for $name$(<$($g),*>)? {}
 
-        impl$(<$($g),*>)? crate::handle::Proxy for $name$(<$($g),*>)? {
+        impl$(<$($g),*>)? crate::object_ref::Proxy for $name$(<$($g),*>)? {
             fn accepts(kind: crate::wire::ObjectKind) -> bool {
                 matches!(kind, $(crate::wire::ObjectKind::$kind)|*)
             }
 
-            fn from_handle(handle: crate::handle::Handle) -> Self {
+            fn from_object_ref(object: crate::object_ref::ObjectRef) -> Self {
                 $name {
-                    handle,
+                    object,
                     _types: std::marker::PhantomData,
                 }
             }
 
-            fn handle(&self) -> &crate::handle::Handle {
-                &self.handle
+            fn object_ref(&self) -> &crate::object_ref::ObjectRef {
+                &self.object
             }
         }
 
@@ -546,7 +593,7 @@ macro_rules! proxy_plumbing {
             /// Another proxy of the same object (no server round trip).
             fn clone(&self) -> Self {
                 $name {
-                    handle: self.handle.clone(),
+                    object: self.object.clone(),
                     _types: std::marker::PhantomData,
                 }
             }
@@ -554,21 +601,21 @@ macro_rules! proxy_plumbing {
 
         impl$(<$($g),*>)? std::fmt::Debug for $name$(<$($g),*>)? {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                self.handle.fmt_as(stringify!($name), f)
+                self.object.fmt_as(stringify!($name), f)
             }
         }
 
         impl$(<$($g),*>)? serde::Serialize for $name$(<$($g),*>)? {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                self.handle.serialize(s)
+                self.object.serialize(s)
             }
         }
 
         impl<'de $($(, $g)*)?> serde::Deserialize<'de> for $name$(<$($g),*>)? {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let handle = crate::handle::Handle::deserialize(d)?;
-                crate::handle::check_kind::<Self>(&handle).map_err(serde::de::Error::custom)?;
-                Ok(<Self as crate::handle::Proxy>::from_handle(handle))
+                let object = crate::object_ref::ObjectRef::deserialize(d)?;
+                crate::object_ref::check_kind::<Self>(&object).map_err(serde::de::Error::custom)?;
+                Ok(<Self as crate::object_ref::Proxy>::from_object_ref(object))
             }
         }
     };
