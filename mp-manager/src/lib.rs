@@ -134,4 +134,5 @@ pub use proxy::{
     ValueProxy,
 };
 pub use registry::{Registrar, Registry, ServerObject, Shared, decode_args, encode_result};
+pub use server::adapter;
 pub use wire::{DebugInfo, ObjectKind};

@@ -214,6 +214,17 @@ impl BaseManager {
         self
     }
 
+    /// Runs `service` beside the server's listener, in the server process
+    /// (see [`Registrar::serve_also`], and the note on
+    /// [`register`](BaseManager::register)).
+    pub fn serve_also<F>(mut self, service: F) -> BaseManager
+    where
+        F: FnOnce(crate::adapter::ObjectTable) + Send + 'static,
+    {
+        self.registrar.serve_also(service);
+        self
+    }
+
     fn setup(&self) -> Setup {
         Setup {
             address: self.address.clone().unwrap_or_else(Address::unique),

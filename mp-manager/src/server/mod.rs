@@ -4,6 +4,7 @@
 //! listener drives every pending handshake at once, so no number of
 //! silent or garbage-sending peers delays a client that authenticates.
 
+pub mod adapter;
 mod object;
 
 use std::collections::HashMap;
@@ -17,7 +18,7 @@ use mp_pipe::{Address, Connection, Listener, ListenerStats};
 use parking_lot::Mutex;
 
 use crate::error::RemoteError;
-use crate::registry::{Entry, Registrar};
+use crate::registry::{Entry, Registrar, Service};
 use crate::wire::{
     Answer, DebugInfo, Fault, Init, ObjectId, ObjectKind, Reply, Request, SessionId,
 };
@@ -556,6 +557,8 @@ pub(crate) struct ServerTransport {
 pub(crate) struct Bound {
     listener: Listener,
     core: Arc<Core>,
+    /// Protocol adapters to run beside the listener ([`Registrar::serve_also`]).
+    services: Vec<Service>,
 }
 
 impl Bound {
@@ -564,8 +567,9 @@ impl Bound {
         authkey: Option<&[u8]>,
         max_message_size: u64,
         transport: ServerTransport,
-        registrar: Registrar,
+        mut registrar: Registrar,
     ) -> Result<Bound, mp_pipe::Error> {
+        let services = std::mem::take(&mut registrar.services);
         let _ = &transport;
         let mut builder = Listener::builder(address)
             .max_message_size(max_message_size)
@@ -583,6 +587,7 @@ impl Bound {
         Ok(Bound {
             listener,
             core: Arc::new(core),
+            services,
         })
     }
 
@@ -601,6 +606,12 @@ impl Bound {
                     core.reap();
                 }
             })?;
+        for service in self.services {
+            let table = adapter::ObjectTable::new(self.core.clone());
+            std::thread::Builder::new()
+                .name("mp-manager-adapter".into())
+                .spawn(move || service(table))?;
+        }
         accept_loop(&self.listener, &self.core);
         Ok(())
     }
