@@ -38,11 +38,21 @@ impl Script {
         Script { child, out }
     }
 
-    /// The next line the child prints.
+    /// The next line the child prints; its stderr in the panic if it
+    /// ended instead.
     pub(crate) fn line(&mut self) -> String {
         let mut line = String::new();
-        self.out.read_line(&mut line).unwrap();
+        if self.out.read_line(&mut line).unwrap() == 0 {
+            let mut err = String::new();
+            let _ = std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut err);
+            panic!("python ended without a line: {err}");
+        }
         line.trim().to_owned()
+    }
+
+    /// The child's stdin.
+    pub(crate) fn stdin(&mut self) -> &mut std::process::ChildStdin {
+        self.child.stdin.as_mut().unwrap()
     }
 
     /// Waits for a successful exit; panics with its stderr otherwise.

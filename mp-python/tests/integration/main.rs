@@ -9,5 +9,6 @@ mod hostile;
 mod pickles;
 mod py_manager;
 mod python;
+mod python_clients;
 mod serde_values;
 mod shapes;
