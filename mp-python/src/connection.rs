@@ -4,7 +4,7 @@
 
 use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mp_pipe::{Address, Framing, Handshake, HandshakeSide, ListenerStats, NoHandshake, Waitable};
 use serde::Serialize;
@@ -125,18 +125,58 @@ impl PyConnection {
 
     /// Receives one message as raw bytes (Python's `recv_bytes`).
     pub fn recv_bytes(&self) -> Result<Vec<u8>> {
+        self.sleep_until_readable(None)?;
         Ok(self.conn.recv_bytes()?)
     }
 
     /// Like [`recv_bytes`](PyConnection::recv_bytes), giving up after `timeout`.
     pub fn recv_bytes_timeout(&self, timeout: Duration) -> Result<Vec<u8>> {
-        Ok(self.conn.recv_bytes_timeout(timeout)?)
+        let deadline = Instant::now() + timeout;
+        self.sleep_until_readable(Some(deadline))?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        Ok(self.conn.recv_bytes_timeout(left)?)
+    }
+
+    /// Sleeps until a message (or end of file) can be read, or `deadline`
+    /// passes, without spinning first as mp-pipe's own waits do. A Python
+    /// peer never spins: spinning against it only takes CPU from it, and
+    /// keeps the scheduler from putting the two ends on one core, so each
+    /// message then costs a cross-core wake-up (see the crate's README:
+    /// the spin doubled a Python client's round trip in one bench run).
+    fn sleep_until_readable(&self, deadline: Option<Instant>) -> Result<()> {
+        if self.conn.closed() {
+            // The receive reports it.
+            return Ok(());
+        }
+        loop {
+            // A message already buffered, or bytes there: no sleep (and no spin).
+            if self.conn.poll(Duration::ZERO)? {
+                return Ok(());
+            }
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|left| left.is_zero()) {
+                return Ok(());
+            }
+            let timeout = left.map(|left| rustix::event::Timespec {
+                tv_sec: left.as_secs().min(i64::MAX as u64) as i64,
+                tv_nsec: i64::from(left.subsec_nanos()),
+            });
+            let mut fds = [rustix::event::PollFd::new(
+                &self.conn,
+                rustix::event::PollFlags::IN,
+            )];
+            match rustix::event::poll(&mut fds, timeout.as_ref()) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(std::io::Error::from(e).into()),
+            }
+        }
     }
 
     /// Receives one message into `buf` and returns its length (Python's
     /// `recv_bytes_into`); a longer message is handed over whole in
     /// `mp_pipe::Error::BufferTooShort`.
     pub fn recv_bytes_into(&self, buf: &mut [u8]) -> Result<usize> {
+        self.sleep_until_readable(None)?;
         Ok(self.conn.recv_bytes_into(buf)?)
     }
 

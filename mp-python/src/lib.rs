@@ -89,6 +89,24 @@
 //! and challenge/response ([`CpythonHandshake`], both the 3.11 and the
 //! 3.12+ form). Their [`PyConnection`]s `send` and `recv` serde values as
 //! pickles, and `send_bytes` / `recv_bytes` raw messages.
+//!
+//! # Managers
+//!
+//! Both ways round, with CPython's manager protocol (`#RETURN`, `#ERROR`,
+//! `#TRACEBACK`, `#PROXY`, the control calls and reference counts):
+//!
+//! - [`PythonClients`] lets an mp manager serve Python's stdlib clients
+//!   (`BaseManager(address, authkey).connect()`, `SyncManager`'s typeids)
+//!   from the same objects its mp clients use, through mp-manager's
+//!   adapter seam ([`mp_manager::adapter`]). Values shared that way are
+//!   [`Pickle`]s on the Rust side: `QueueProxy<Pickle<T>>` reads what a
+//!   Python client put, and what it puts a Python client reads.
+//! - [`PyManager`] is mp's client of a CPython manager server, with
+//!   [`PyQueueProxy`], [`PyDictProxy`], [`PyListProxy`] (and [`PyProxy`]
+//!   for any exposed method); Python's exceptions arrive as mp-manager's
+//!   typed errors (`queue.Empty` is `Error::Empty`, ...).
+//!
+//! [`Request`] and [`Reply`] are the protocol's messages as data.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -334,6 +334,9 @@ print('exists' if os.path.exists(marker) else 'no marker', flush=True)
 #[test]
 fn hostile_python_clients_get_typed_errors_and_the_server_keeps_serving() {
     let _d = mp_testkit::deadline(Duration::from_secs(60));
+    // TCP needs a key, and an empty one is refused.
+    let err = PythonClients::bind(Address::localhost(0), b"").unwrap_err();
+    assert!(err.is_authentication(), "{err}");
     let Some(python) = python3() else { return };
     let mixed = start_mixed("AF_INET");
     let marker = std::env::temp_dir().join(format!("mp-python-pwned-{}", std::process::id()));
