@@ -100,6 +100,11 @@ while m._number_of_objects() != base and time.time() < deadline:
     time.sleep(0.05)
 assert m._number_of_objects() == base, (m._number_of_objects(), base)
 q = m.Queue()
+from multiprocessing.managers import dispatch
+from multiprocessing.connection import Client
+methods = dispatch(Client(address, authkey=key), None, 'get_methods', (q._token,))
+assert 'put' in methods and 'get_nowait' in methods, methods
+assert 'objects' in m._debug_info()
 q.put({'a': 1}); q.put_nowait([2, 'b'])
 assert q.qsize() == 2 and not q.empty() and not q.full()
 assert q.get() == {'a': 1} and q.get_nowait() == [2, 'b']
