@@ -14,6 +14,7 @@
 //! | `Pool`, `AsyncResult` | [`Pool`], [`AsyncResult`] ([`pool`]) |
 //! | `Manager`, `BaseManager`, the proxies | [`Manager`], [`BaseManager`], [`ListProxy`], [`DictProxy`], [`QueueProxy`], ... ([`manager`]) |
 //! | Celery/RQ-style `Queue` and `Pool` across hosts | `mp::redis` (cargo feature `redis`) |
+//! | CPython's wire: Python's `Listener`/`Client`, managers, pickle as data | `mp::python` (cargo feature `python`) |
 //!
 //! # Sending your own types
 //!
@@ -97,6 +98,11 @@ pub use mp_pipe as pipe;
 pub use mp_pool as pool;
 #[doc(inline)]
 pub use mp_process as process;
+/// CPython's wire: connections and managers shared with Python processes,
+/// pickle as data only (the `python` feature).
+#[cfg(feature = "python")]
+#[doc(inline)]
+pub use mp_python as python;
 #[doc(inline)]
 pub use mp_queue as queue;
 /// Queue and Pool across hosts on Redis Streams (the `redis` feature).

@@ -91,3 +91,11 @@ fn top_level_names_work() {
     let _: Option<mp::BaseManager> = None;
     fn _is_run<T: mp::Run>() {}
 }
+
+#[cfg(feature = "python")]
+#[test]
+fn python_is_mp_python() {
+    let _d = mp_testkit::deadline(Duration::from_secs(10));
+    let _: fn(&[u8]) -> mp::python::Result<mp::python::PyValue> = mp::python::decode;
+    let _: Option<mp::python::PyConnection> = None;
+}

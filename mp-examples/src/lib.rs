@@ -33,6 +33,7 @@
 //! | [`pool_imap_unordered_progress`] | (beyond the seeds) | `imap_unordered` over a long job with a progress bar |
 //! | [`pool_worker_killed`] | (what CPython gets wrong) | a worker killed mid-task: `WorkerLost` for that task, the pool goes on (CPython hangs) |
 //! | [`lock_holder_killed`] | (what CPython gets wrong) | a lock holder killed: the next acquirer gets `OwnerDied` (CPython deadlocks) |
+//! | [`mixed_python_rust`] | (beyond the seeds) | a stdlib Python program feeds a Rust `Pool` through an mp manager's queues |
 //!
 //! Each module opens with the key lines of its Python original and what
 //! differs. Where the original never ends (a consumer's `while True`) or
@@ -54,6 +55,7 @@ pub mod cpu_count_workers;
 pub mod daemon_processes;
 pub mod lock_holder_killed;
 pub mod manager_records;
+pub mod mixed_python_rust;
 pub mod pipe_chain_eof;
 pub mod pipe_sender_receiver;
 pub mod pool_imap_unordered_progress;
@@ -205,5 +207,10 @@ pub const PROGRAMS: &[Program] = &[
         name: "lock_holder_killed",
         origin: "what CPython gets wrong: a lock holder killed",
         main: lock_holder_killed::main,
+    },
+    Program {
+        name: "mixed_python_rust",
+        origin: "beyond the seeds: a Python program feeding a Rust pool",
+        main: mixed_python_rust::main,
     },
 ];

@@ -429,3 +429,24 @@ fn pool_imap_unordered_progress_sums_every_result() {
     );
     assert_eq!(lines[1], format!("48 results, sum of squares {total}"));
 }
+
+#[test]
+fn mixed_python_rust_feeds_a_rust_pool_from_python() {
+    let _d = mp_testkit::deadline(LIMIT * 2);
+    let out = run(env!("CARGO_BIN_EXE_mixed_python_rust"));
+    if out.contains("SKIPPED") {
+        eprintln!("\n!!!!!!!! mixed_python_rust SKIPPED: python3 is not on PATH !!!!!!!!\n");
+        assert!(
+            std::env::var("MP_ALLOW_SKIP_PYTHON").as_deref() == Ok("1"),
+            "python3 is not on PATH: the mixed example needs it (MP_ALLOW_SKIP_PYTHON=1 skips)"
+        );
+        return;
+    }
+    has_lines_in_order(
+        &out,
+        &[
+            "python: 2000 results from the Rust pool, all checked; longest: 1161 takes 181 steps",
+            "rust: a pool of 2 workers did 2000 tasks for the Python program",
+        ],
+    );
+}

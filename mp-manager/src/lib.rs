@@ -143,5 +143,6 @@ pub use proxy::{
 pub use registry::{
     Registrar, Registry, ServerObject, Shared, SharedIter, decode_args, encode_result,
 };
+pub use server::adapter;
 pub use shared_memory_manager::SharedMemoryManager;
 pub use wire::{DebugInfo, ObjectKind};

@@ -227,6 +227,17 @@ impl BaseManager {
         self
     }
 
+    /// Runs `service` beside the server's listener, in the server process
+    /// (see [`Registrar::serve_also`], and the note on
+    /// [`register`](BaseManager::register)).
+    pub fn serve_also<F>(mut self, service: F) -> BaseManager
+    where
+        F: FnOnce(crate::adapter::ObjectTable) + Send + 'static,
+    {
+        self.registrar.serve_also(service);
+        self
+    }
+
     /// Runs `f(args...)` in the server process before it serves
     /// (Python's `start(initializer, initargs)`): `f` is a `fn` item or a
     /// closure that captures nothing, `args` a tuple of serde values, as

@@ -292,7 +292,11 @@ pub(crate) enum Entry {
 #[derive(Default)]
 pub struct Registrar {
     pub(crate) entries: Vec<(String, Entry)>,
+    pub(crate) services: Vec<Service>,
 }
+
+/// A protocol adapter's body (see [`Registrar::serve_also`]).
+pub(crate) type Service = Box<dyn FnOnce(crate::adapter::ObjectTable) + Send + 'static>;
 
 impl Registrar {
     /// An empty registrar.
@@ -329,9 +333,22 @@ impl Registrar {
         })
     }
 
+    /// Runs `service` on a thread of its own in the server process once
+    /// the server serves, with the server's [`ObjectTable`](crate::adapter::ObjectTable):
+    /// how a protocol adapter (mp-python's server for Python clients)
+    /// serves clients of another wire from the same objects as mp's own
+    /// clients.
+    pub fn serve_also<F>(&mut self, service: F) -> &mut Self
+    where
+        F: FnOnce(crate::adapter::ObjectTable) + Send + 'static,
+    {
+        self.services.push(Box::new(service));
+        self
+    }
+
     /// Whether nothing is registered.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.is_empty() && self.services.is_empty()
     }
 
     fn add(&mut self, typeid: String, entry: Entry) -> &mut Self {
@@ -345,6 +362,7 @@ impl fmt::Debug for Registrar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list()
             .entries(self.entries.iter().map(|(name, _)| name))
+            .entries((0..self.services.len()).map(|i| format!("service {i}")))
             .finish()
     }
 }

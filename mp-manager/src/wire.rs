@@ -17,7 +17,7 @@ use crate::error::RemoteError;
 
 /// A server object's id (random base + counter, so a restarted server does
 /// not reuse ids a stale proxy might still hold).
-pub(crate) type ObjectId = u64;
+pub type ObjectId = u64;
 
 /// A client process's session: every connection of one client pool shares
 /// it. Holds on objects and lock ownership belong to sessions.
@@ -26,10 +26,12 @@ pub(crate) type SessionId = u64;
 /// A value as the server stores it: its postcard encoding, and the ids of
 /// the objects it refers to (nested proxies), which it keeps alive.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Item {
+pub struct Item {
+    /// The value's encoding (postcard, as the client's proxy wrote it).
     #[serde(with = "serde_bytes")]
-    pub(crate) bytes: Vec<u8>,
-    pub(crate) refs: Vec<ObjectId>,
+    pub bytes: Vec<u8>,
+    /// The objects the value refers to (held while the item is stored).
+    pub refs: Vec<ObjectId>,
 }
 
 /// What kind of object the server holds (and which proxy type fits it).
@@ -94,7 +96,7 @@ impl fmt::Display for ObjectKind {
 
 /// How long a blocking operation may wait on the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum Wait {
+pub enum Wait {
     /// Not at all (`try_*`, `blocking=False`).
     Now,
     /// Until it can proceed.
@@ -105,23 +107,36 @@ pub(crate) enum Wait {
 
 /// The initial state of a built-in object.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) enum Init {
+#[allow(missing_docs, reason = "each variant is the object kind of its name")]
+pub enum Init {
     List(Vec<Item>),
+    /// Entries as (key encoding, value).
     Dict(Vec<(ByteBuf, Item)>),
+    /// Attributes as (name encoding, value).
     Namespace(Vec<(ByteBuf, Item)>),
     Value(Item),
     Array(Vec<Item>),
-    Queue { maxsize: u64, joinable: bool },
+    /// `maxsize` 0 is unbounded.
+    Queue {
+        maxsize: u64,
+        joinable: bool,
+    },
     Lock,
     RLock,
-    Semaphore { value: u64, bounded: bool },
+    Semaphore {
+        value: u64,
+        bounded: bool,
+    },
     Event,
     Condition,
-    Barrier { parties: u64 },
+    Barrier {
+        parties: u64,
+    },
 }
 
 impl Init {
-    pub(crate) fn kind(&self) -> ObjectKind {
+    /// The kind of object it makes.
+    pub fn kind(&self) -> ObjectKind {
         match self {
             Init::List(_) => ObjectKind::List,
             Init::Dict(_) => ObjectKind::Dict,
@@ -144,7 +159,8 @@ impl Init {
 
 /// The numeric types the server can do arithmetic on (for `fetch_add`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum NumKind {
+#[allow(missing_docs, reason = "each variant is the Rust type of its name")]
+pub enum NumKind {
     I8,
     I16,
     I32,
@@ -161,26 +177,40 @@ pub(crate) enum NumKind {
 
 /// The arithmetic of a `fetch_*` call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum NumOp {
+pub enum NumOp {
+    /// `old + delta`.
     Add,
+    /// `old - delta`.
     Sub,
 }
 
 /// A server-side read-modify-write on a number: `old op delta`, stored back.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Arith {
-    pub(crate) kind: NumKind,
-    pub(crate) op: NumOp,
+pub struct Arith {
+    /// The number's type.
+    pub kind: NumKind,
+    /// The arithmetic.
+    pub op: NumOp,
+    /// The delta's encoding.
     #[serde(with = "serde_bytes")]
-    pub(crate) delta: Vec<u8>,
+    pub delta: Vec<u8>,
 }
 
 /// An operation on one object. The prefix says which kinds accept it:
 /// `Seq*` lists and arrays, `Map*` dicts and namespaces, `Val*` values,
 /// `Q*` queues, `Lock*` locks, rlocks and conditions, `Sem*` semaphores,
-/// `Ev*` events, `Cond*` conditions, `Bar*` barriers.
+/// `Ev*` events, `Cond*` conditions, `Bar*` barriers. Byte fields are
+/// encodings of keys or values to compare with (as the items' `bytes`).
+/// Each mirrors the proxy method of its name (`SeqPush`: `append`,
+/// `QGet`: `get`, ...); `thread` fields name the caller's thread, which
+/// owns the locks it acquires.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) enum Op {
+#[non_exhaustive]
+#[allow(
+    missing_docs,
+    reason = "each variant mirrors the proxy method of its name"
+)]
+pub enum Op {
     SeqPush(Item),
     SeqExtend(Vec<Item>),
     SeqGet(u64),
@@ -312,7 +342,7 @@ pub(crate) enum Op {
 
 /// What an iteration yields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum IterOver {
+pub enum IterOver {
     /// A list's items, a dict's (key, value) pairs, a shared iterator's items.
     Items,
     /// A dict's keys.
@@ -325,7 +355,7 @@ pub(crate) enum IterOver {
 /// items, dict values and pairs, shared items), the cursor holding the
 /// rest (in the first batch only), and whether this is the last batch.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub(crate) struct Batch {
+pub struct Batch {
     pub(crate) cursor: Option<ObjectId>,
     pub(crate) keys: Vec<ByteBuf>,
     pub(crate) items: Vec<Item>,
@@ -361,7 +391,12 @@ pub(crate) enum Request {
 
 /// A successful answer.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) enum Answer {
+#[non_exhaustive]
+#[allow(
+    missing_docs,
+    reason = "each variant is the shape of the answer of its name"
+)]
+pub enum Answer {
     Unit,
     Created {
         id: ObjectId,
@@ -412,9 +447,12 @@ pub struct DebugInfo {
     pub round_trips: u64,
 }
 
-/// Why a request failed.
+/// Why a request failed (each is the [`Error`](crate::Error) variant of
+/// its name).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) enum Fault {
+#[non_exhaustive]
+#[allow(missing_docs, reason = "each variant is the Error variant of its name")]
+pub enum Fault {
     UnknownObject(ObjectId),
     WrongKind {
         expected: String,

@@ -11,6 +11,8 @@ pub(crate) enum Special {
     Set,
     /// `builtins.frozenset`.
     FrozenSet,
+    /// `builtins.list` (a manager's dict views: `list([items])`).
+    List,
     /// `builtins.bytearray`.
     ByteArray,
     /// `builtins.bytes` (protocol 2 empty bytes: `bytes()`).
@@ -31,6 +33,7 @@ pub(crate) fn special(module: &str, name: &str) -> Option<Special> {
     Some(match (module, name) {
         ("builtins", "set") => Special::Set,
         ("builtins", "frozenset") => Special::FrozenSet,
+        ("builtins", "list") => Special::List,
         ("builtins", "bytearray") => Special::ByteArray,
         ("builtins", "bytes") => Special::Bytes,
         ("builtins", "object") => Special::Object,
@@ -143,7 +146,7 @@ const OTHER_GLOBALS: &[(&str, &str)] = &[
 ];
 
 /// The classes and functions a pickle may name besides the protocol's own
-/// (`set`, `frozenset`, `bytearray`, `bytes`, `_codecs.encode`,
+/// (`set`, `frozenset`, `list`, `bytearray`, `bytes`, `_codecs.encode`,
 /// `copyreg._reconstructor` / `__newobj__` / `__newobj_ex__`, `object`,
 /// which always decode to plain data).
 ///

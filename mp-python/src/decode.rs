@@ -402,7 +402,8 @@ impl Machine<'_> {
         }
     }
 
-    /// The items of something a `set(...)`/`frozenset(...)` call iterates.
+    /// The items of something a `set(...)`/`frozenset(...)`/`list(...)`
+    /// call iterates.
     fn iterable_items(&mut self, id: Id, at: usize) -> Result<Vec<Id>> {
         match self.arena.node(id) {
             Node::Tuple(v) | Node::List(v) | Node::Set(v) | Node::FrozenSet(v) => {
@@ -422,6 +423,8 @@ impl Machine<'_> {
         };
         let bad = || Error::malformed(at, format!("unexpected arguments to {global}"));
         match (kind, args.as_slice()) {
+            (Special::List, []) => Ok(Node::List(Vec::new())),
+            (Special::List, [items]) => Ok(Node::List(self.iterable_items(*items, at)?)),
             (Special::Set, []) => Ok(Node::Set(Vec::new())),
             (Special::FrozenSet, []) => Ok(Node::FrozenSet(Vec::new())),
             (Special::Set, [items]) => Ok(Node::Set(self.iterable_items(*items, at)?)),

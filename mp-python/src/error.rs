@@ -1,5 +1,5 @@
 //! The crate's one error type: what went wrong decoding a pickle, encoding
-//! a value, reading a frame or running the handshake.
+//! a value, on a connection, in the handshake or in a manager call.
 
 use std::fmt;
 use std::io;
@@ -67,8 +67,6 @@ pub enum ErrorKind {
         /// The receiver's limit.
         limit: u64,
     },
-    /// A frame header with a negative length other than -1.
-    BadFrameHeader(i32),
     /// The peer closed the connection between messages (Python's `EOFError`).
     Eof,
     /// The peer closed the connection in the middle of a message.
@@ -77,6 +75,9 @@ pub enum ErrorKind {
     Timeout,
     /// An operating-system error.
     Io(io::Error),
+    /// Any other connection error (closed, torn by a timed-out send, a
+    /// frame header no CPython writes, TLS, TCP without a key...).
+    Pipe(mp_pipe::Error),
 }
 
 impl Error {
@@ -131,10 +132,28 @@ impl From<io::Error> for Error {
     }
 }
 
+impl From<mp_pipe::Error> for Error {
+    fn from(e: mp_pipe::Error) -> Error {
+        match e {
+            mp_pipe::Error::Eof => ErrorKind::Eof,
+            mp_pipe::Error::Truncated => ErrorKind::TruncatedMessage,
+            mp_pipe::Error::Timeout => ErrorKind::Timeout,
+            mp_pipe::Error::MessageTooLarge { len, limit } => {
+                ErrorKind::MessageTooLarge { len, limit }
+            }
+            mp_pipe::Error::Authentication(why) => ErrorKind::Authentication(why),
+            mp_pipe::Error::Io(e) => ErrorKind::Io(e),
+            other => ErrorKind::Pipe(other),
+        }
+        .into()
+    }
+}
+
 impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         match e.into_kind() {
             ErrorKind::Io(e) => e,
+            ErrorKind::Pipe(e) => e.into(),
             ErrorKind::Timeout => io::Error::new(io::ErrorKind::TimedOut, "timed out"),
             ErrorKind::Eof | ErrorKind::TruncatedMessage => {
                 io::Error::new(io::ErrorKind::UnexpectedEof, Error::from(ErrorKind::Eof))
@@ -186,13 +205,13 @@ impl fmt::Display for Error {
                     "message of {len} bytes exceeds the limit of {limit} bytes"
                 )
             }
-            ErrorKind::BadFrameHeader(n) => write!(f, "bad frame header: length {n}"),
             ErrorKind::Eof => f.write_str("end of file: the peer closed the connection"),
             ErrorKind::TruncatedMessage => {
                 f.write_str("the peer closed the connection in the middle of a message")
             }
             ErrorKind::Timeout => f.write_str("timed out"),
             ErrorKind::Io(e) => write!(f, "{e}"),
+            ErrorKind::Pipe(e) => write!(f, "{e}"),
         }
     }
 }
@@ -201,6 +220,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &*self.0 {
             ErrorKind::Io(e) => Some(e),
+            ErrorKind::Pipe(e) => Some(e),
             _ => None,
         }
     }

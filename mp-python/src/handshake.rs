@@ -1,5 +1,6 @@
 //! CPython's authkey handshake (`multiprocessing.connection`'s
-//! `deliver_challenge` / `answer_challenge`), in both forms it speaks:
+//! `deliver_challenge` / `answer_challenge`) as an mp-pipe [`Handshake`],
+//! in both forms CPython speaks:
 //!
 //! - Python 3.11 and older: the challenge is `#CHALLENGE#` + 20 random
 //!   bytes; the answer is the raw 16-byte HMAC-MD5 of those 20 bytes.
@@ -9,18 +10,18 @@
 //!   sha3_384. A 20-byte challenge or a 16-byte answer marks a legacy peer,
 //!   which gets (or gives) raw HMAC-MD5, exactly as CPython decides.
 //!
-//! Then `#WELCOME#` or `#FAILURE#`. Every handshake message is limited to
-//! [`HANDSHAKE_MESSAGE_LIMIT`] bytes; digests are compared in constant time;
-//! an empty authkey is refused with the same error kind as a wrong one.
+//! Then `#WELCOME#` or `#FAILURE#`. The listener delivers its challenge
+//! first and then answers the client's; the client does the reverse. Every
+//! handshake message is limited to 256 bytes (CPython's `recv_bytes(256)`,
+//! mp-pipe's [`HANDSHAKE_MAX_MESSAGE_SIZE`](mp_pipe::HANDSHAKE_MAX_MESSAGE_SIZE));
+//! digests are compared in constant time; an empty authkey is refused.
 
-use std::time::Instant;
+use std::fmt;
 
 use hmac::{Hmac, KeyInit, Mac};
+use mp_pipe::{Handshake, HandshakeSide, Outcome, Status};
 
 use crate::error::{Error, Result};
-
-/// CPython reads every handshake message with `recv_bytes(256)`.
-pub const HANDSHAKE_MESSAGE_LIMIT: usize = 256;
 
 const CHALLENGE: &[u8] = b"#CHALLENGE#";
 const WELCOME: &[u8] = b"#WELCOME#";
@@ -33,19 +34,6 @@ const LEGACY_CHALLENGE_LEN: usize = 20;
 const MD5_LEN: usize = 16;
 /// The longest digest name (`sha3_256`, `sha3_384`).
 const MAX_DIGEST_NAME: usize = 8;
-
-/// One message at a time over a connection, each whole, with a deadline:
-/// what the handshake needs from a transport. mp's own `Connection` can
-/// implement it with CPython framing; [`BlockingConnection`](crate::BlockingConnection)
-/// does over a plain socket.
-pub trait MessageChannel {
-    /// Sends one message.
-    fn send_message(&mut self, message: &[u8], deadline: Instant) -> Result<()>;
-
-    /// Receives one message of at most `max_len` bytes; a longer one is
-    /// [`ErrorKind::MessageTooLarge`](crate::ErrorKind::MessageTooLarge).
-    fn recv_message(&mut self, max_len: usize, deadline: Instant) -> Result<Vec<u8>>;
-}
 
 /// The HMAC digests CPython 3.12+ accepts in a handshake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -139,54 +127,155 @@ impl Default for Challenge {
     }
 }
 
-/// What a completed mutual handshake learned about the peer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Authenticated {
-    /// The digest the peer answered our challenge with (`Md5` for a
-    /// 3.11 peer).
-    pub peer_digest: Digest,
-    /// The digest we answered the peer's challenge with (`Md5` if the
-    /// peer sent a 3.11 challenge).
-    pub our_digest: Digest,
-}
-
-/// The listening side, as CPython's `Listener.accept`: deliver a challenge,
-/// then answer the peer's.
-pub fn server_handshake<C: MessageChannel + ?Sized>(
-    channel: &mut C,
-    authkey: &[u8],
+/// CPython's challenge/response as an mp-pipe [`Handshake`]: plug it into
+/// `mp_pipe::ListenerBuilder::handshake` / `mp_pipe::Client::handshake`
+/// together with [`Framing::Cpython`](mp_pipe::Framing::Cpython) (the
+/// [`Listener`](crate::Listener) and [`Client`](crate::Client) of this
+/// crate do both).
+#[derive(Clone)]
+pub struct CpythonHandshake {
+    key: Vec<u8>,
     challenge: Challenge,
-    deadline: Instant,
-) -> Result<Authenticated> {
-    let peer_digest = deliver_challenge(channel, authkey, challenge, deadline)?;
-    let our_digest = answer_challenge(channel, authkey, deadline)?;
-    Ok(Authenticated {
-        peer_digest,
-        our_digest,
-    })
 }
 
-/// The connecting side, as CPython's `Client`: answer the listener's
-/// challenge, then deliver one.
-pub fn client_handshake<C: MessageChannel + ?Sized>(
-    channel: &mut C,
-    authkey: &[u8],
-    challenge: Challenge,
-    deadline: Instant,
-) -> Result<Authenticated> {
-    let our_digest = answer_challenge(channel, authkey, deadline)?;
-    let peer_digest = deliver_challenge(channel, authkey, challenge, deadline)?;
-    Ok(Authenticated {
-        peer_digest,
-        our_digest,
-    })
-}
-
-fn refuse_empty(authkey: &[u8]) -> Result<()> {
-    if authkey.is_empty() {
-        return Err(Error::authentication("an empty authkey is refused"));
+impl CpythonHandshake {
+    /// The handshake with `authkey`, sending the default (3.12+, sha256)
+    /// challenge. An empty key is refused.
+    pub fn new(authkey: &[u8]) -> Result<CpythonHandshake> {
+        if authkey.is_empty() {
+            return Err(Error::authentication("an empty authkey is refused"));
+        }
+        Ok(CpythonHandshake {
+            key: authkey.to_vec(),
+            challenge: Challenge::default(),
+        })
     }
-    Ok(())
+
+    /// Sends this form of challenge (answers are accepted in every form
+    /// CPython accepts, whatever this says).
+    pub fn challenge(mut self, challenge: Challenge) -> CpythonHandshake {
+        self.challenge = challenge;
+        self
+    }
+
+    fn side(&self, phases: [Phase; 2]) -> Box<dyn HandshakeSide> {
+        Box::new(Side {
+            key: self.key.clone(),
+            challenge: self.challenge,
+            phases,
+            next: 0,
+            state: State::Start,
+        })
+    }
+}
+
+impl fmt::Debug for CpythonHandshake {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CpythonHandshake")
+            .field("challenge", &self.challenge)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Handshake for CpythonHandshake {
+    /// `Listener.accept`: deliver a challenge, then answer the client's.
+    fn server(&self, _max_message_size: u64) -> Box<dyn HandshakeSide> {
+        self.side([Phase::Deliver, Phase::Answer])
+    }
+
+    /// `Client`: answer the listener's challenge, then deliver one.
+    fn client(&self, _max_message_size: u64) -> Box<dyn HandshakeSide> {
+        self.side([Phase::Answer, Phase::Deliver])
+    }
+
+    fn authenticates(&self) -> bool {
+        true
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Phase {
+    /// `deliver_challenge`: send one, check the answer, give the verdict.
+    Deliver,
+    /// `answer_challenge`: answer the peer's, wait for its verdict.
+    Answer,
+}
+
+enum State {
+    Start,
+    /// Our challenge (what follows `#CHALLENGE#`) is out.
+    AwaitAnswer(Vec<u8>),
+    AwaitChallenge,
+    AwaitVerdict,
+}
+
+/// One side: two phases in order, each a little exchange.
+struct Side {
+    key: Vec<u8>,
+    challenge: Challenge,
+    phases: [Phase; 2],
+    next: usize,
+    state: State,
+}
+
+impl Side {
+    fn enter_next_phase(&mut self, send: &mut Vec<Vec<u8>>) -> Status {
+        let Some(phase) = self.phases.get(self.next) else {
+            return Status::Done(Outcome::new());
+        };
+        self.next += 1;
+        self.state = match phase {
+            Phase::Deliver => {
+                let body = challenge_body(self.challenge);
+                send.push([CHALLENGE, &body].concat());
+                State::AwaitAnswer(body)
+            }
+            Phase::Answer => State::AwaitChallenge,
+        };
+        Status::Continue
+    }
+
+    fn advance(&mut self, received: Option<&[u8]>, send: &mut Vec<Vec<u8>>) -> Result<Status> {
+        let state = std::mem::replace(&mut self.state, State::Start);
+        match (state, received) {
+            (State::Start, None) => Ok(self.enter_next_phase(send)),
+            (State::AwaitAnswer(body), Some(answer)) => {
+                match check_answer(&self.key, &body, answer) {
+                    Ok(_) => {
+                        send.push(WELCOME.to_vec());
+                        Ok(self.enter_next_phase(send))
+                    }
+                    Err(e) => {
+                        send.push(FAILURE.to_vec());
+                        Err(e)
+                    }
+                }
+            }
+            (State::AwaitChallenge, Some(message)) => {
+                send.push(answer_to(&self.key, message)?.0);
+                self.state = State::AwaitVerdict;
+                Ok(Status::Continue)
+            }
+            (State::AwaitVerdict, Some(verdict)) if verdict == WELCOME => {
+                Ok(self.enter_next_phase(send))
+            }
+            (State::AwaitVerdict, Some(_)) => {
+                Err(Error::authentication("digest sent was rejected"))
+            }
+            _ => Err(Error::authentication("protocol error: out of turn")),
+        }
+    }
+}
+
+impl HandshakeSide for Side {
+    fn step(
+        &mut self,
+        received: Option<&[u8]>,
+        send: &mut Vec<Vec<u8>>,
+    ) -> mp_pipe::Result<Status> {
+        self.advance(received, send)
+            .map_err(|e| mp_pipe::Error::Authentication(e.to_string()))
+    }
 }
 
 /// Fills `buf` from the kernel's random number generator.
@@ -238,48 +327,20 @@ fn digest_and_payload(message: &[u8]) -> Result<(Option<Digest>, &[u8])> {
     ))
 }
 
-/// Sends a challenge and checks the answer, replying `#WELCOME#` or
-/// `#FAILURE#`. Returns the digest the peer answered with.
-pub fn deliver_challenge<C: MessageChannel + ?Sized>(
-    channel: &mut C,
-    authkey: &[u8],
-    challenge: Challenge,
-    deadline: Instant,
-) -> Result<Digest> {
-    refuse_empty(authkey)?;
-    let body = challenge_body(challenge);
-    channel.send_message(&[CHALLENGE, &body].concat(), deadline)?;
-    let response = channel.recv_message(HANDSHAKE_MESSAGE_LIMIT, deadline)?;
-    let verdict = digest_and_payload(&response).and_then(|(digest, tag)| {
-        let digest = digest.unwrap_or(Digest::Md5);
-        if digest.verify(authkey, &body, tag) {
-            Ok(digest)
-        } else {
-            Err(Error::authentication("digest received was wrong"))
-        }
-    });
-    match verdict {
-        Ok(digest) => {
-            channel.send_message(WELCOME, deadline)?;
-            Ok(digest)
-        }
-        Err(e) => {
-            // The peer learns it failed; a send error changes nothing here.
-            let _ = channel.send_message(FAILURE, deadline);
-            Err(e)
-        }
+/// Checks the peer's answer to our challenge `body`; the digest it used.
+fn check_answer(key: &[u8], body: &[u8], answer: &[u8]) -> Result<Digest> {
+    let (digest, tag) = digest_and_payload(answer)?;
+    let digest = digest.unwrap_or(Digest::Md5);
+    if digest.verify(key, body, tag) {
+        Ok(digest)
+    } else {
+        Err(Error::authentication("digest received was wrong"))
     }
 }
 
-/// Answers the peer's challenge and waits for its verdict. Returns the
-/// digest used (`Md5` for a 3.11 challenge).
-pub fn answer_challenge<C: MessageChannel + ?Sized>(
-    channel: &mut C,
-    authkey: &[u8],
-    deadline: Instant,
-) -> Result<Digest> {
-    refuse_empty(authkey)?;
-    let message = channel.recv_message(HANDSHAKE_MESSAGE_LIMIT, deadline)?;
+/// The answer to the peer's challenge message, and the digest it uses
+/// (`Md5` for a 3.11 challenge).
+fn answer_to(key: &[u8], message: &[u8]) -> Result<(Vec<u8>, Digest)> {
     let Some(body) = message.strip_prefix(CHALLENGE) else {
         return Err(Error::authentication(
             "protocol error: expected a challenge",
@@ -291,33 +352,25 @@ pub fn answer_challenge<C: MessageChannel + ?Sized>(
             body.len()
         )));
     }
-    let (answer, digest) = match digest_and_payload(body)? {
-        (None, _) => (Digest::Md5.mac(authkey, body), Digest::Md5),
+    Ok(match digest_and_payload(body)? {
+        (None, _) => (Digest::Md5.mac(key, body), Digest::Md5),
         (Some(digest), _) => {
-            let tag = digest.mac(authkey, body);
+            let tag = digest.mac(key, body);
             (
                 [format!("{{{}}}", digest.name()).as_bytes(), &tag].concat(),
                 digest,
             )
         }
-    };
-    channel.send_message(&answer, deadline)?;
-    let verdict = channel.recv_message(HANDSHAKE_MESSAGE_LIMIT, deadline)?;
-    if verdict != WELCOME {
-        return Err(Error::authentication("digest sent was rejected"));
-    }
-    Ok(digest)
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::VecDeque;
-    use std::time::Duration;
-
     use super::*;
-    use crate::ErrorKind;
 
     const KEY: &[u8] = b"mp-python known answer";
+
+    type Answer = Box<dyn Fn(&[u8]) -> Vec<u8>>;
 
     fn hex(text: &str) -> Vec<u8> {
         (0..text.len())
@@ -326,56 +379,23 @@ mod tests {
             .collect()
     }
 
-    fn soon() -> Instant {
-        Instant::now() + Duration::from_secs(5)
+    fn sides(key: &[u8], challenge: Challenge) -> (Box<dyn HandshakeSide>, Box<dyn HandshakeSide>) {
+        let handshake = CpythonHandshake::new(key).unwrap().challenge(challenge);
+        (handshake.server(256), handshake.client(256))
     }
 
-    /// A peer that plays back `incoming` and records what it was sent.
-    #[derive(Default)]
-    struct Script {
-        incoming: VecDeque<Vec<u8>>,
-        sent: Vec<Vec<u8>>,
+    /// Steps `side` with `received`: what it sent, and where it stands.
+    fn step(
+        side: &mut Box<dyn HandshakeSide>,
+        received: Option<&[u8]>,
+    ) -> (Vec<Vec<u8>>, mp_pipe::Result<Status>) {
+        let mut send = Vec::new();
+        let status = side.step(received, &mut send);
+        (send, status)
     }
 
-    impl MessageChannel for Script {
-        fn send_message(&mut self, message: &[u8], _deadline: Instant) -> Result<()> {
-            self.sent.push(message.to_vec());
-            Ok(())
-        }
-        fn recv_message(&mut self, max_len: usize, _deadline: Instant) -> Result<Vec<u8>> {
-            let message = self.incoming.pop_front().ok_or(ErrorKind::Eof)?;
-            if message.len() > max_len {
-                return Err(ErrorKind::MessageTooLarge {
-                    len: message.len() as u64,
-                    limit: max_len as u64,
-                }
-                .into());
-            }
-            Ok(message)
-        }
-    }
-
-    /// A peer that answers whatever challenge it gets, with `answer`.
-    struct Answerer<F: FnMut(&[u8]) -> Vec<u8>> {
-        answer: F,
-        pending: VecDeque<Vec<u8>>,
-        sent: Vec<Vec<u8>>,
-    }
-
-    impl<F: FnMut(&[u8]) -> Vec<u8>> MessageChannel for Answerer<F> {
-        fn send_message(&mut self, message: &[u8], _deadline: Instant) -> Result<()> {
-            if let Some(body) = message.strip_prefix(CHALLENGE) {
-                let reply = (self.answer)(body);
-                self.pending.push_back(reply);
-            }
-            self.sent.push(message.to_vec());
-            Ok(())
-        }
-        fn recv_message(&mut self, _max_len: usize, _deadline: Instant) -> Result<Vec<u8>> {
-            self.pending
-                .pop_front()
-                .ok_or_else(|| ErrorKind::Eof.into())
-        }
+    fn refused(status: &mp_pipe::Result<Status>) -> bool {
+        matches!(status, Err(mp_pipe::Error::Authentication(_)))
     }
 
     #[test]
@@ -409,98 +429,132 @@ mod tests {
     }
 
     #[test]
-    fn answers_a_recorded_312_challenge_byte_exactly() {
-        let body = [&b"{sha256}"[..], &(0..40).collect::<Vec<u8>>()].concat();
-        let mut peer = Script::default();
-        peer.incoming.push_back([CHALLENGE, &body].concat());
-        peer.incoming.push_back(WELCOME.to_vec());
-        assert_eq!(
-            answer_challenge(&mut peer, KEY, soon()).unwrap(),
-            Digest::Sha256
-        );
-        let tag = hex("146fc9446bfb4a982f8837e9e6da8d355bfb7b0c2c8c41616e3c8da19d392511");
-        assert_eq!(peer.sent, vec![[&b"{sha256}"[..], &tag].concat()]);
-    }
-
-    #[test]
-    fn answers_a_recorded_311_challenge_with_raw_md5() {
-        let mut peer = Script::default();
-        peer.incoming
-            .push_back([CHALLENGE, &(100..120).collect::<Vec<u8>>()].concat());
-        peer.incoming.push_back(WELCOME.to_vec());
-        assert_eq!(
-            answer_challenge(&mut peer, KEY, soon()).unwrap(),
-            Digest::Md5
-        );
-        assert_eq!(peer.sent, vec![hex("8e020bf804c62c1a9334bf11a0b44afd")]);
+    fn a_client_answers_recorded_challenges_byte_exactly() {
+        let modern = [&b"{sha256}"[..], &(0..40).collect::<Vec<u8>>()].concat();
+        let sha256 = hex("146fc9446bfb4a982f8837e9e6da8d355bfb7b0c2c8c41616e3c8da19d392511");
+        let legacy: Vec<u8> = (100..120).collect();
+        for (body, answer) in [
+            (modern, [&b"{sha256}"[..], &sha256].concat()),
+            (legacy, hex("8e020bf804c62c1a9334bf11a0b44afd")),
+        ] {
+            let (_, mut client) = sides(KEY, Challenge::default());
+            let (sent, status) = step(&mut client, None);
+            assert!(sent.is_empty(), "a client waits for the challenge");
+            assert_eq!(status.unwrap(), Status::Continue);
+            let (sent, status) = step(&mut client, Some(&[CHALLENGE, &body].concat()));
+            assert_eq!(sent, vec![answer]);
+            assert_eq!(status.unwrap(), Status::Continue);
+            // Welcomed: now it challenges the listener.
+            let (sent, status) = step(&mut client, Some(WELCOME));
+            assert!(sent[0].starts_with(b"#CHALLENGE#{sha256}"), "{sent:?}");
+            assert_eq!(status.unwrap(), Status::Continue);
+        }
     }
 
     #[test]
     fn a_rejected_answer_is_an_authentication_error() {
-        let mut peer = Script::default();
-        peer.incoming
-            .push_back([CHALLENGE, &[7u8; 20][..]].concat());
-        peer.incoming.push_back(FAILURE.to_vec());
-        assert!(
-            answer_challenge(&mut peer, KEY, soon())
-                .unwrap_err()
-                .is_authentication()
-        );
+        let (_, mut client) = sides(KEY, Challenge::default());
+        step(&mut client, None).1.unwrap();
+        let challenge = [CHALLENGE, &[7u8; 20][..]].concat();
+        step(&mut client, Some(&challenge)).1.unwrap();
+        let (sent, status) = step(&mut client, Some(FAILURE));
+        assert!(sent.is_empty());
+        assert!(refused(&status));
+    }
+
+    fn answer_with(digest: Digest, key: &'static [u8]) -> Answer {
+        Box::new(move |body: &[u8]| {
+            [
+                format!("{{{}}}", digest.name()).as_bytes(),
+                &digest.mac(key, body),
+            ]
+            .concat()
+        })
     }
 
     #[test]
-    fn deliver_accepts_every_digest_and_legacy_md5_and_refuses_wrong_keys() {
+    fn a_server_accepts_every_digest_and_legacy_md5_and_refuses_wrong_keys() {
+        let digests = [
+            Digest::Md5,
+            Digest::Sha256,
+            Digest::Sha384,
+            Digest::Sha3_256,
+            Digest::Sha3_384,
+        ];
         for challenge in [
             Challenge::Legacy,
             Challenge::default(),
             Challenge::Modern(Digest::Sha3_384),
         ] {
-            for digest in [
-                Digest::Md5,
-                Digest::Sha256,
-                Digest::Sha384,
-                Digest::Sha3_256,
-                Digest::Sha3_384,
-            ] {
-                let answer = |body: &[u8]| {
-                    [
-                        format!("{{{}}}", digest.name()).as_bytes(),
-                        &digest.mac(KEY, body),
-                    ]
-                    .concat()
-                };
-                let mut peer = Answerer {
-                    answer,
-                    pending: VecDeque::new(),
-                    sent: Vec::new(),
-                };
-                assert_eq!(
-                    deliver_challenge(&mut peer, KEY, challenge, soon()).unwrap(),
-                    digest
-                );
-                assert_eq!(peer.sent.last().unwrap(), WELCOME);
-            }
+            let mut answers: Vec<(Answer, bool)> = digests
+                .into_iter()
+                .map(|digest| (answer_with(digest, KEY), true))
+                .collect();
             // A 3.11 peer: raw HMAC-MD5 over everything after #CHALLENGE#.
-            let answer = |body: &[u8]| Digest::Md5.mac(KEY, body);
-            let mut peer = Answerer {
-                answer,
-                pending: VecDeque::new(),
-                sent: Vec::new(),
-            };
-            assert_eq!(
-                deliver_challenge(&mut peer, KEY, challenge, soon()).unwrap(),
-                Digest::Md5
-            );
-            // A wrong key.
-            let answer = |body: &[u8]| Digest::Md5.mac(b"wrong", body);
-            let mut peer = Answerer {
-                answer,
-                pending: VecDeque::new(),
-                sent: Vec::new(),
-            };
-            let err = deliver_challenge(&mut peer, KEY, challenge, soon()).unwrap_err();
-            assert!(err.is_authentication(), "{err}");
-            assert_eq!(peer.sent.last().unwrap(), FAILURE);
+            answers.push((Box::new(|body| Digest::Md5.mac(KEY, body)), true));
+            answers.push((Box::new(|body| Digest::Md5.mac(b"wrong", body)), false));
+            answers.push((answer_with(Digest::Sha256, b"wrong"), false));
+            for (answer, right) in answers {
+                let (mut server, _) = sides(KEY, challenge);
+                let (sent, _) = step(&mut server, None);
+                let body = sent[0].strip_prefix(CHALLENGE).unwrap().to_vec();
+                let (sent, status) = step(&mut server, Some(&answer(&body)));
+                if right {
+                    assert_eq!(sent, vec![WELCOME.to_vec()]);
+                    assert_eq!(status.unwrap(), Status::Continue);
+                } else {
+                    assert_eq!(sent, vec![FAILURE.to_vec()]);
+                    assert!(refused(&status));
+                }
+            }
+        }
+    }
+
+    /// Runs a server and a client side against each other in memory.
+    fn converse(
+        mut server: Box<dyn HandshakeSide>,
+        mut client: Box<dyn HandshakeSide>,
+    ) -> (mp_pipe::Result<Status>, mp_pipe::Result<Status>) {
+        let (mut to_client, mut server_status) = step(&mut server, None);
+        let (mut to_server, mut client_status) = step(&mut client, None);
+        loop {
+            let server_waits = matches!(server_status, Ok(Status::Continue));
+            let client_waits = matches!(client_status, Ok(Status::Continue));
+            let server_can = server_waits && !to_server.is_empty();
+            let client_can = client_waits && !to_client.is_empty();
+            if !server_can && !client_can {
+                return (server_status, client_status);
+            }
+            if server_can {
+                let message = to_server.remove(0);
+                let (sent, status) = step(&mut server, Some(&message));
+                to_client.extend(sent);
+                server_status = status;
+            }
+            if client_can {
+                let message = to_client.remove(0);
+                let (sent, status) = step(&mut client, Some(&message));
+                to_server.extend(sent);
+                client_status = status;
+            }
+        }
+    }
+
+    #[test]
+    fn both_sides_finish_with_the_same_key_in_every_form() {
+        for challenge in [
+            Challenge::Legacy,
+            Challenge::default(),
+            Challenge::Modern(Digest::Sha384),
+        ] {
+            let (server, client) = sides(KEY, challenge);
+            let (s, c) = converse(server, client);
+            assert_eq!(s.unwrap(), Status::Done(Outcome::new()));
+            assert_eq!(c.unwrap(), Status::Done(Outcome::new()));
+            let (server, _) = sides(KEY, challenge);
+            let (_, client) = sides(b"other", challenge);
+            let (s, c) = converse(server, client);
+            assert!(refused(&s) && refused(&c));
         }
     }
 
@@ -515,56 +569,22 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_authkey_is_refused_before_anything_is_sent() {
-        let mut peer = Script::default();
-        peer.incoming
-            .push_back([CHALLENGE, &[7u8; 20][..]].concat());
-        assert!(
-            answer_challenge(&mut peer, b"", soon())
-                .unwrap_err()
-                .is_authentication()
-        );
-        assert!(
-            deliver_challenge(&mut peer, b"", Challenge::default(), soon())
-                .unwrap_err()
-                .is_authentication()
-        );
-        assert!(
-            server_handshake(&mut peer, b"", Challenge::default(), soon())
-                .unwrap_err()
-                .is_authentication()
-        );
-        assert!(
-            client_handshake(&mut peer, b"", Challenge::default(), soon())
-                .unwrap_err()
-                .is_authentication()
-        );
-        assert!(peer.sent.is_empty());
+    fn an_empty_authkey_is_refused() {
+        assert!(CpythonHandshake::new(b"").unwrap_err().is_authentication());
     }
 
     #[test]
-    fn oversized_and_malformed_challenges_are_refused() {
-        let mut peer = Script::default();
-        peer.incoming
-            .push_back([CHALLENGE, &[0u8; 300][..]].concat());
-        let err = answer_challenge(&mut peer, KEY, soon()).unwrap_err();
-        assert!(
-            matches!(err.kind(), ErrorKind::MessageTooLarge { limit: 256, .. }),
-            "{err}"
-        );
+    fn malformed_challenges_are_refused_unanswered() {
         for bad in [
             &b"#CHALLENGE#short"[..],
             b"#WELCOME#",
             b"#CHALLENGE#{md4}0123456789012345678901234567890123456789",
         ] {
-            let mut peer = Script::default();
-            peer.incoming.push_back(bad.to_vec());
-            assert!(
-                answer_challenge(&mut peer, KEY, soon())
-                    .unwrap_err()
-                    .is_authentication()
-            );
-            assert!(peer.sent.is_empty(), "nothing answered to {bad:?}");
+            let (_, mut client) = sides(KEY, Challenge::default());
+            step(&mut client, None).1.unwrap();
+            let (sent, status) = step(&mut client, Some(bad));
+            assert!(refused(&status));
+            assert!(sent.is_empty(), "nothing answered to {bad:?}");
         }
     }
 

@@ -33,7 +33,7 @@
 //! [`decode`] reads protocols 2 to 5 (and the protocol 0/1 opcodes CPython
 //! still uses in them) into a [`PyValue`]. Nothing is imported, called or
 //! constructed by name: the globals the protocols use to spell data
-//! (`builtins.set`/`frozenset`/`bytearray`/`bytes`, `_codecs.encode` for
+//! (`builtins.set`/`frozenset`/`list`/`bytearray`/`bytes`, `_codecs.encode` for
 //! protocol 2 bytes, `copyreg._reconstructor`/`__newobj__`) become plain
 //! values, the classes on the [`AllowList`] (exceptions, `queue.Empty`, the
 //! manager's `Token`, `RebuildProxy`, `AutoProxy`, ...) become
@@ -83,44 +83,68 @@
 //!
 //! # Connections
 //!
-//! [`FrameHeader`] / [`parse_frame_header`] are CPython's framing;
-//! [`server_handshake`] / [`client_handshake`] run the mutual authkey
-//! handshake over any [`MessageChannel`]; [`BlockingConnection`] is a
-//! small blocking channel over a `UnixStream` or `TcpStream`.
+//! [`Listener`] accepts Python's `multiprocessing.connection.Client`, and
+//! [`Client`] connects to Python's `Listener`: mp-pipe's listener and
+//! client with CPython's framing ([`Framing::Cpython`](mp_pipe::Framing::Cpython))
+//! and challenge/response ([`CpythonHandshake`], both the 3.11 and the
+//! 3.12+ form). Their [`PyConnection`]s `send` and `recv` serde values as
+//! pickles, and `send_bytes` / `recv_bytes` raw messages.
+//!
+//! # Managers
+//!
+//! Both ways round, with CPython's manager protocol (`#RETURN`, `#ERROR`,
+//! `#TRACEBACK`, `#PROXY`, the control calls and reference counts):
+//!
+//! - [`PythonClients`] lets an mp manager serve Python's stdlib clients
+//!   (`BaseManager(address, authkey).connect()`, `SyncManager`'s typeids)
+//!   from the same objects its mp clients use, through mp-manager's
+//!   adapter seam ([`mp_manager::adapter`]). Values shared that way are
+//!   [`Pickle`]s on the Rust side: `QueueProxy<Pickle<T>>` reads what a
+//!   Python client put, and what it puts a Python client reads.
+//! - [`PyManager`] is mp's client of a CPython manager server, with
+//!   [`PyQueueProxy`], [`PyDictProxy`], [`PyListProxy`] (and [`PyProxy`]
+//!   for any exposed method); Python's exceptions arrive as mp-manager's
+//!   typed errors (`queue.Empty` is `Error::Empty`, ...).
+//!
+//! [`Request`] and [`Reply`] are the protocol's messages as data.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod allow;
 mod arena;
 mod codec;
+mod connection;
 mod de;
 mod decode;
 mod encode;
 mod error;
-mod frame;
 mod handshake;
+mod manager_protocol;
 mod opcodes;
+mod pickle_item;
 mod pickled;
+mod py_manager;
+mod python_server;
 mod ser;
 pub mod set;
 mod shapes;
-mod transport;
 mod value;
 
 pub use allow::AllowList;
 pub use codec::{Codec, DEFAULT_MAX_DEPTH, decode, encode};
+pub use connection::{Client, Listener, ListenerBuilder, PyConnection};
 pub use de::from_value;
 pub use encode::MAX_ENCODE_DEPTH;
 pub use error::{Error, ErrorKind, Result};
-pub use frame::{FrameHeader, HeaderParse, MAX_HEADER_LEN, MAX_SHORT_FRAME, parse_frame_header};
-pub use handshake::{
-    Authenticated, Challenge, Digest, HANDSHAKE_MESSAGE_LIMIT, MessageChannel, answer_challenge,
-    client_handshake, deliver_challenge, server_handshake,
-};
+pub use handshake::{Challenge, CpythonHandshake, Digest};
+pub use manager_protocol::{Reply, Request};
+pub use mp_pipe::Address;
+pub use pickle_item::Pickle;
 pub use pickled::Pickled;
+pub use py_manager::{PyDictProxy, PyListProxy, PyManager, PyProxy, PyQueueProxy, Returned};
+pub use python_server::PythonClients;
 pub use ser::to_value;
 pub use shapes::{ProxyRef, PyException, Token};
-pub use transport::{BlockingConnection, TimeoutStream};
 pub use value::{BigInt, Construct, Global, PyObject, PyValue};
 
 /// Encodes a serde value as a pickle Python loads (see the mapping table),

@@ -4,6 +4,7 @@
 //! listener drives every pending handshake at once, so no number of
 //! silent or garbage-sending peers delays a client that authenticates.
 
+pub mod adapter;
 mod iterate;
 mod object;
 
@@ -18,7 +19,7 @@ use mp_pipe::{Address, Connection, Listener, ListenerStats};
 use parking_lot::Mutex;
 
 use crate::error::RemoteError;
-use crate::registry::{Entry, Registrar};
+use crate::registry::{Entry, Registrar, Service};
 use crate::wire::{
     Answer, DebugInfo, Fault, Init, ObjectId, ObjectKind, Op, Reply, Request, SessionId,
 };
@@ -568,6 +569,8 @@ pub(crate) struct ServerTransport {
 pub(crate) struct Bound {
     listener: Listener,
     core: Arc<Core>,
+    /// Protocol adapters to run beside the listener ([`Registrar::serve_also`]).
+    services: Vec<Service>,
 }
 
 impl Bound {
@@ -576,8 +579,9 @@ impl Bound {
         authkey: Option<&[u8]>,
         max_message_size: u64,
         transport: ServerTransport,
-        registrar: Registrar,
+        mut registrar: Registrar,
     ) -> Result<Bound, mp_pipe::Error> {
+        let services = std::mem::take(&mut registrar.services);
         let _ = &transport;
         let mut builder = Listener::builder(address)
             .max_message_size(max_message_size)
@@ -595,6 +599,7 @@ impl Bound {
         Ok(Bound {
             listener,
             core: Arc::new(core),
+            services,
         })
     }
 
@@ -613,6 +618,12 @@ impl Bound {
                     core.reap();
                 }
             })?;
+        for service in self.services {
+            let table = adapter::ObjectTable::new(self.core.clone());
+            std::thread::Builder::new()
+                .name("mp-manager-adapter".into())
+                .spawn(move || service(table))?;
+        }
         accept_loop(&self.listener, &self.core);
         Ok(())
     }

@@ -1,49 +1,67 @@
-//! The authkey handshake against real CPython, both directions, right and
-//! wrong keys, over Unix and TCP sockets; and against a byte-exact 3.12+
-//! peer written with hmac/hashlib, so the modern form (every digest) is
-//! tested even where only Python 3.11 is installed.
+//! The authkey handshake of mp-python's `Listener` and `Client` against
+//! every real CPython found (3.11's form, and 3.12+'s where installed),
+//! both directions, right and wrong keys, over Unix and TCP sockets; and
+//! against a byte-exact 3.12+ peer written with hmac/hashlib, so the modern
+//! form (every digest, every mix of forms) is tested even where only
+//! Python 3.11 is installed.
 
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
-use std::process::Child;
+use std::process::{Child, ChildStdout};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use mp_python::{
-    Authenticated, BlockingConnection, Challenge, Digest, PyValue, TimeoutStream, client_handshake,
-    server_handshake,
-};
+use mp_python::{Address, Challenge, Client, Digest, Listener, PyConnection, PyValue};
 
 use crate::python::{Python, all_pythons, hex, python3, spawn};
 
 const KEY: &[u8] = b"the shared secret";
 const WRONG: &[u8] = b"not the secret";
+const PATIENCE: Duration = Duration::from_secs(20);
 
-fn socket_path() -> PathBuf {
+pub(crate) fn socket_path() -> PathBuf {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     std::env::temp_dir().join(format!("mp-python-{}-{n}.sock", std::process::id()))
 }
 
-fn soon() -> Instant {
-    Instant::now() + Duration::from_secs(20)
+/// A Python child and its stdout, read line by line.
+pub(crate) struct Script {
+    child: Child,
+    out: BufReader<ChildStdout>,
 }
 
-/// The next line the child prints.
-fn line(child: &mut Child, reader: &mut Option<BufReader<std::process::ChildStdout>>) -> String {
-    let reader = reader.get_or_insert_with(|| BufReader::new(child.stdout.take().unwrap()));
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    line.trim().to_owned()
-}
+impl Script {
+    pub(crate) fn start(python: &Python, script: &str, args: &[&str]) -> Script {
+        let mut child = spawn(python, script, args);
+        let out = BufReader::new(child.stdout.take().unwrap());
+        Script { child, out }
+    }
 
-fn finish(mut child: Child) {
-    let status = child.wait().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert!(status.success(), "python failed: {err}");
+    /// The next line the child prints; its stderr in the panic if it
+    /// ended instead.
+    pub(crate) fn line(&mut self) -> String {
+        let mut line = String::new();
+        if self.out.read_line(&mut line).unwrap() == 0 {
+            let mut err = String::new();
+            let _ = std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut err);
+            panic!("python ended without a line: {err}");
+        }
+        line.trim().to_owned()
+    }
+
+    /// The child's stdin.
+    pub(crate) fn stdin(&mut self) -> &mut std::process::ChildStdin {
+        self.child.stdin.as_mut().unwrap()
+    }
+
+    /// Waits for a successful exit; panics with its stderr otherwise.
+    pub(crate) fn finish(mut self) {
+        let status = self.child.wait().unwrap();
+        let mut err = String::new();
+        std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        assert!(status.success(), "python failed: {err}");
+    }
 }
 
 /// Python's real `Listener`: accepts one client, echoes one message.
@@ -82,150 +100,105 @@ conn.send(('hello', 2))
 print(repr(conn.recv()), flush=True)
 "#;
 
-fn expected_digests(python: &Python) -> Authenticated {
-    let digest = if python.version >= (3, 12) {
-        Digest::Sha256
-    } else {
-        Digest::Md5
-    };
-    Authenticated {
-        peer_digest: digest,
-        our_digest: digest,
-    }
-}
-
-fn talk_as_client<S: TimeoutStream>(stream: S, key: &[u8], python: &Python) -> bool {
-    let mut conn = BlockingConnection::new(stream);
-    match client_handshake(&mut conn, key, Challenge::default(), soon()) {
-        Ok(done) => {
-            assert_eq!(done, expected_digests(python), "{:?}", python.version);
-            conn.send_bytes(&mp_python::to_pickle(&("hello", 1)).unwrap())
-                .unwrap();
-            let reply = mp_python::decode(&conn.recv_bytes(1 << 20).unwrap()).unwrap();
-            let hello = PyValue::Tuple(vec![PyValue::str("hello"), PyValue::Int(1)]);
-            assert_eq!(reply, PyValue::Tuple(vec![PyValue::str("echo"), hello]));
-            true
-        }
-        Err(e) => {
-            assert!(e.is_authentication(), "{e}");
-            false
-        }
-    }
+fn connect(address: Address, key: &[u8], challenge: Challenge) -> mp_python::Result<PyConnection> {
+    Client::builder(address)
+        .authkey(key)
+        .challenge(challenge)
+        .timeout(PATIENCE)
+        .connect_now()
 }
 
 #[test]
 fn our_client_authenticates_with_python_listeners() {
-    let _d = mp_testkit::deadline(Duration::from_secs(120));
+    let _d = mp_testkit::deadline(Duration::from_secs(180));
     for python in all_pythons() {
         for family in ["AF_UNIX", "AF_INET"] {
-            for (key, right) in [(KEY, true), (WRONG, false)] {
-                let path = socket_path();
-                let path_arg = path.to_str().unwrap();
-                let mut child = spawn(&python, PY_LISTENER, &[family, path_arg, &hex(KEY)]);
-                let mut out = None;
-                let ready = line(&mut child, &mut out);
-                let ok = if family == "AF_UNIX" {
-                    assert_eq!(ready, "ready");
-                    talk_as_client(UnixStream::connect(&path).unwrap(), key, &python)
-                } else {
-                    let port: u16 = ready.parse().unwrap();
-                    talk_as_client(
-                        TcpStream::connect(("127.0.0.1", port)).unwrap(),
-                        key,
-                        &python,
-                    )
-                };
-                assert_eq!(ok, right, "{:?} {family}", python.version);
-                let verdict = line(&mut child, &mut out);
-                assert_eq!(verdict, if right { "ok" } else { "AuthenticationError" });
-                finish(child);
-                let _ = std::fs::remove_file(&path);
+            for challenge in [Challenge::default(), Challenge::Legacy] {
+                for (key, right) in [(KEY, true), (WRONG, false)] {
+                    let path = socket_path();
+                    let path_arg = path.to_str().unwrap();
+                    let mut py =
+                        Script::start(&python, PY_LISTENER, &[family, path_arg, &hex(KEY)]);
+                    let ready = py.line();
+                    let address = if family == "AF_UNIX" {
+                        assert_eq!(ready, "ready");
+                        Address::Unix(path.clone())
+                    } else {
+                        Address::localhost(ready.parse().unwrap())
+                    };
+                    let context = format!("{:?} {family} {challenge:?}", python.version);
+                    match connect(address, key, challenge) {
+                        Ok(conn) => {
+                            assert!(right, "{context}: a wrong key was accepted");
+                            conn.send(&("hello", 1)).unwrap();
+                            let reply = conn.recv_value().unwrap();
+                            let hello =
+                                PyValue::Tuple(vec![PyValue::str("hello"), PyValue::Int(1)]);
+                            assert_eq!(reply, PyValue::Tuple(vec![PyValue::str("echo"), hello]));
+                        }
+                        Err(e) => {
+                            assert!(!right, "{context}: {e}");
+                            assert!(e.is_authentication(), "{context}: {e}");
+                        }
+                    }
+                    let verdict = py.line();
+                    assert_eq!(
+                        verdict,
+                        if right { "ok" } else { "AuthenticationError" },
+                        "{context}"
+                    );
+                    py.finish();
+                    let _ = std::fs::remove_file(&path);
+                }
             }
         }
     }
 }
 
-enum Bound {
-    Unix(UnixListener, PathBuf),
-    Tcp(TcpListener),
-}
-
-fn serve<S: TimeoutStream>(stream: S, key: &[u8], python: &Python) -> bool {
-    let mut conn = BlockingConnection::new(stream);
-    match server_handshake(&mut conn, key, Challenge::default(), soon()) {
-        Ok(done) => {
-            assert_eq!(done, expected_digests(python), "{:?}", python.version);
-            let request = mp_python::decode(&conn.recv_bytes(1 << 20).unwrap()).unwrap();
-            let reply = PyValue::Tuple(vec![PyValue::str("got"), request]);
-            conn.send_bytes(&mp_python::encode(&reply).unwrap())
-                .unwrap();
-            true
-        }
-        Err(e) => {
-            assert!(e.is_authentication(), "{e}");
-            false
-        }
-    }
-}
-
-/// Accepts within a deadline (the listener is non-blocking, so a Python
-/// that died before connecting fails the test instead of hanging it).
-fn accept<T>(mut try_accept: impl FnMut() -> Option<T>) -> T {
-    let mut accepted = None;
-    assert!(mp_testkit::eventually(Duration::from_secs(20), || {
-        accepted = try_accept();
-        accepted.is_some()
-    }));
-    accepted.unwrap()
-}
-
-fn serve_one(bound: &Bound, key: &[u8], python: &Python) -> bool {
-    match bound {
-        Bound::Unix(listener, _) => {
-            let stream = accept(|| listener.accept().ok()).0;
-            stream.set_nonblocking(false).unwrap();
-            serve(stream, key, python)
-        }
-        Bound::Tcp(listener) => {
-            let stream = accept(|| listener.accept().ok()).0;
-            stream.set_nonblocking(false).unwrap();
-            serve(stream, key, python)
-        }
-    }
-}
-
 #[test]
-fn python_clients_authenticate_with_our_server() {
-    let _d = mp_testkit::deadline(Duration::from_secs(120));
+fn python_clients_authenticate_with_our_listener() {
+    let _d = mp_testkit::deadline(Duration::from_secs(180));
     for python in all_pythons() {
         for family in ["AF_UNIX", "AF_INET"] {
-            for (key, right) in [(KEY, true), (WRONG, false)] {
-                let (bound, address) = if family == "AF_UNIX" {
+            for challenge in [Challenge::default(), Challenge::Legacy] {
+                for (key, right) in [(KEY, true), (WRONG, false)] {
                     let path = socket_path();
-                    let listener = UnixListener::bind(&path).unwrap();
-                    listener.set_nonblocking(true).unwrap();
-                    let address = path.to_str().unwrap().to_owned();
-                    (Bound::Unix(listener, path), address)
-                } else {
-                    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-                    listener.set_nonblocking(true).unwrap();
-                    let port = listener.local_addr().unwrap().port().to_string();
-                    (Bound::Tcp(listener), port)
-                };
-                let mut child = spawn(&python, PY_CLIENT, &[family, &address, &hex(key)]);
-                let ok = serve_one(&bound, KEY, &python);
-                assert_eq!(ok, right, "{:?} {family}", python.version);
-                let mut out = None;
-                let printed = line(&mut child, &mut out);
-                let want = if right {
-                    "('got', ('hello', 2))"
-                } else {
-                    "AuthenticationError"
-                };
-                assert_eq!(printed, want, "{:?} {family}", python.version);
-                finish(child);
-                if let Bound::Unix(_, path) = bound {
-                    let _ = std::fs::remove_file(path);
+                    let (address, arg) = if family == "AF_UNIX" {
+                        (
+                            Address::Unix(path.clone()),
+                            path.to_str().unwrap().to_owned(),
+                        )
+                    } else {
+                        (Address::localhost(0), String::new())
+                    };
+                    let listener = Listener::builder(address)
+                        .authkey(KEY)
+                        .challenge(challenge)
+                        .bind()
+                        .unwrap();
+                    let arg = match listener.address() {
+                        Address::Tcp(addr) => addr.port().to_string(),
+                        _ => arg,
+                    };
+                    let mut py = Script::start(&python, PY_CLIENT, &[family, &arg, &hex(key)]);
+                    let context = format!("{:?} {family} {challenge:?}", python.version);
+                    if right {
+                        let conn = listener.accept_timeout(PATIENCE).unwrap();
+                        let request = conn.recv_value().unwrap();
+                        conn.send_value(&PyValue::Tuple(vec![PyValue::str("got"), request]))
+                            .unwrap();
+                        assert_eq!(py.line(), "('got', ('hello', 2))", "{context}");
+                    } else {
+                        // accept drives the handshakes: the peer is refused,
+                        // never handed over.
+                        assert!(mp_testkit::eventually(PATIENCE, || {
+                            let accepted = listener.accept_timeout(Duration::from_millis(20));
+                            assert!(accepted.is_err(), "{context}: a wrong key was accepted");
+                            listener.stats().refused() == 1
+                        }));
+                        assert_eq!(py.line(), "AuthenticationError", "{context}");
+                    }
+                    py.finish();
                 }
             }
         }
@@ -303,7 +276,7 @@ const DIGESTS: [Digest; 5] = [
 
 #[test]
 fn every_312_digest_both_ways_against_a_byte_exact_peer() {
-    let _d = mp_testkit::deadline(Duration::from_secs(120));
+    let _d = mp_testkit::deadline(Duration::from_secs(180));
     let Some(python) = python3() else { return };
     for theirs in DIGESTS {
         for ours in DIGESTS {
@@ -316,32 +289,21 @@ fn every_312_digest_both_ways_against_a_byte_exact_peer() {
                 theirs.name(),
                 "auto",
             ];
-            let mut child = spawn(&python, PY_MODERN_PEER, &args);
-            let mut out = None;
-            assert_eq!(line(&mut child, &mut out), "ready");
-            let mut conn = BlockingConnection::new(UnixStream::connect(&path).unwrap());
-            let done = client_handshake(&mut conn, KEY, Challenge::Modern(ours), soon()).unwrap();
-            assert_eq!(
-                done,
-                Authenticated {
-                    peer_digest: ours,
-                    our_digest: theirs
-                }
-            );
-            assert_eq!(
-                line(&mut child, &mut out),
-                format!("deliver ok {}", theirs.name())
-            );
-            assert_eq!(
-                line(&mut child, &mut out),
-                format!("answer ok {}", ours.name())
-            );
-            finish(child);
+            let mut py = Script::start(&python, PY_MODERN_PEER, &args);
+            assert_eq!(py.line(), "ready");
+            connect(Address::Unix(path.clone()), KEY, Challenge::Modern(ours)).unwrap();
+            assert_eq!(py.line(), format!("deliver ok {}", theirs.name()));
+            assert_eq!(py.line(), format!("answer ok {}", ours.name()));
+            py.finish();
             let _ = std::fs::remove_file(&path);
 
             // Their client, our server.
             let path = socket_path();
-            let listener = UnixListener::bind(&path).unwrap();
+            let listener = Listener::builder(Address::Unix(path.clone()))
+                .authkey(KEY)
+                .challenge(Challenge::Modern(ours))
+                .bind()
+                .unwrap();
             let args = [
                 "client",
                 path.to_str().unwrap(),
@@ -349,27 +311,11 @@ fn every_312_digest_both_ways_against_a_byte_exact_peer() {
                 theirs.name(),
                 "auto",
             ];
-            let mut child = spawn(&python, PY_MODERN_PEER, &args);
-            let mut conn = BlockingConnection::new(listener.accept().unwrap().0);
-            let done = server_handshake(&mut conn, KEY, Challenge::Modern(ours), soon()).unwrap();
-            assert_eq!(
-                done,
-                Authenticated {
-                    peer_digest: ours,
-                    our_digest: theirs
-                }
-            );
-            let mut out = None;
-            assert_eq!(
-                line(&mut child, &mut out),
-                format!("answer ok {}", ours.name())
-            );
-            assert_eq!(
-                line(&mut child, &mut out),
-                format!("deliver ok {}", theirs.name())
-            );
-            finish(child);
-            let _ = std::fs::remove_file(&path);
+            let mut py = Script::start(&python, PY_MODERN_PEER, &args);
+            listener.accept_timeout(PATIENCE).unwrap();
+            assert_eq!(py.line(), format!("answer ok {}", ours.name()));
+            assert_eq!(py.line(), format!("deliver ok {}", theirs.name()));
+            py.finish();
         }
     }
 }
@@ -378,17 +324,18 @@ fn every_312_digest_both_ways_against_a_byte_exact_peer() {
 fn legacy_forms_and_wrong_keys_against_a_byte_exact_peer() {
     let _d = mp_testkit::deadline(Duration::from_secs(120));
     let Some(python) = python3() else { return };
-    // (their challenge, their answer style, key they hold, expected outcome for us)
+    // (their challenge, their answer style, key they hold, accepted?)
     let cases = [
-        ("legacy", "rawmd5", KEY, Some((Digest::Md5, Digest::Md5))),
-        ("sha256", "rawmd5", KEY, Some((Digest::Md5, Digest::Sha256))),
-        ("sha256", "md5", KEY, Some((Digest::Md5, Digest::Sha256))),
-        ("sha256", "auto", WRONG, None),
-        ("legacy", "rawmd5", WRONG, None),
+        ("legacy", "rawmd5", KEY, true),
+        ("sha256", "rawmd5", KEY, true),
+        ("sha256", "md5", KEY, true),
+        ("sha3_384", "sha384", KEY, true),
+        ("sha256", "auto", WRONG, false),
+        ("legacy", "rawmd5", WRONG, false),
     ];
-    for (challenge, answer, key, expected) in cases {
+    for (challenge, answer, key, right) in cases {
         let path = socket_path();
-        let listener = UnixListener::bind(&path).unwrap();
+        let listener = Listener::bind(Address::Unix(path.clone()), Some(KEY)).unwrap();
         let args = [
             "client",
             path.to_str().unwrap(),
@@ -396,31 +343,19 @@ fn legacy_forms_and_wrong_keys_against_a_byte_exact_peer() {
             challenge,
             answer,
         ];
-        let mut child = spawn(&python, PY_MODERN_PEER, &args);
-        let mut conn = BlockingConnection::new(listener.accept().unwrap().0);
-        let result = server_handshake(&mut conn, KEY, Challenge::default(), soon());
-        let mut out = None;
-        match expected {
-            Some((peer_digest, our_digest)) => {
-                assert_eq!(
-                    result.unwrap(),
-                    Authenticated {
-                        peer_digest,
-                        our_digest
-                    }
-                );
-                assert!(line(&mut child, &mut out).starts_with("answer ok"));
-                assert!(line(&mut child, &mut out).starts_with("deliver ok"));
-                finish(child);
-            }
-            None => {
-                let err = result.unwrap_err();
-                assert!(err.is_authentication(), "{err}");
-                assert!(line(&mut child, &mut out).starts_with("answer rejected"));
-                drop(conn);
-                let _ = child.wait();
-            }
+        let mut py = Script::start(&python, PY_MODERN_PEER, &args);
+        if right {
+            listener.accept_timeout(PATIENCE).unwrap();
+            assert!(py.line().starts_with("answer ok"));
+            assert!(py.line().starts_with("deliver ok"));
+            py.finish();
+        } else {
+            assert!(mp_testkit::eventually(PATIENCE, || {
+                assert!(listener.accept_timeout(Duration::from_millis(20)).is_err());
+                listener.stats().refused() == 1
+            }));
+            assert!(py.line().starts_with("answer rejected"));
+            let _ = py.child.wait();
         }
-        let _ = std::fs::remove_file(&path);
     }
 }

@@ -12,12 +12,10 @@
 
 use std::io::Write;
 use std::os::unix::net::UnixStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use mp_python::{
-    BlockingConnection, Challenge, Codec, ErrorKind, PyValue, answer_challenge, decode,
-    deliver_challenge, parse_frame_header,
-};
+use mp_pipe::{Framing, Handshake};
+use mp_python::{Codec, CpythonHandshake, ErrorKind, PyConnection, PyValue, decode};
 use proptest::prelude::*;
 
 use crate::alloc_meter::peak_during;
@@ -87,7 +85,6 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(input in prop::collection::vec(any::<u8>(), 0..512)) {
         let _ = decode_within_budget(&input);
-        let _ = parse_frame_header(&input);
     }
 
     #[test]
@@ -127,36 +124,56 @@ proptest! {
     }
 
     #[test]
-    fn framing_reads_never_panic_or_overrun(bytes in prop::collection::vec(any::<u8>(), 0..64), limit in 0usize..32) {
-        let (mut ours, mut theirs) = UnixStream::pair().unwrap();
+    fn framing_reads_never_panic_or_overrun(bytes in prop::collection::vec(any::<u8>(), 0..64), limit in 0u64..32) {
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
         theirs.write_all(&bytes).unwrap();
         drop(theirs);
-        let mut conn = BlockingConnection::new(ours.try_clone().unwrap());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while let Ok(message) = mp_python::MessageChannel::recv_message(&mut conn, limit, deadline) {
-            prop_assert!(message.len() <= limit);
+        let conn = python_wire(ours);
+        conn.set_max_message_size(limit);
+        // Every read consumes bytes: within 64 reads the stream ends.
+        let mut ended = false;
+        for _ in 0..=bytes.len() {
+            match conn.recv_bytes_timeout(Duration::from_secs(5)) {
+                Ok(message) => prop_assert!(message.len() as u64 <= limit),
+                Err(e) if matches!(e.kind(), ErrorKind::Eof | ErrorKind::TruncatedMessage) => {
+                    ended = true;
+                    break;
+                }
+                Err(e) => prop_assert!(
+                    matches!(e.kind(), ErrorKind::MessageTooLarge { .. } | ErrorKind::Pipe(_)),
+                    "{e}"
+                ),
+            }
         }
-        ours.flush().unwrap();
+        prop_assert!(ended);
     }
 
     #[test]
-    fn handshake_answers_to_garbage_are_typed_errors(reply in prop::collection::vec(any::<u8>(), 0..300)) {
-        // Our server gets garbage for an answer: refused, never accepted.
-        let (ours, mut theirs) = UnixStream::pair().unwrap();
-        let mut conn = BlockingConnection::new(ours);
-        BlockingConnection::new(theirs.try_clone().unwrap()).send_bytes(&reply).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let err = deliver_challenge(&mut conn, b"key", Challenge::default(), deadline).unwrap_err();
-        prop_assert!(err.is_authentication() || matches!(err.kind(), ErrorKind::MessageTooLarge { .. }), "{err}");
-        theirs.flush().unwrap();
-        // Our client gets garbage for a challenge, then a verdict.
-        let (ours, theirs) = UnixStream::pair().unwrap();
-        let mut peer = BlockingConnection::new(theirs);
-        peer.send_bytes(&reply).unwrap();
-        peer.send_bytes(b"#WELCOME#").unwrap();
-        let mut conn = BlockingConnection::new(ours);
-        let _ = answer_challenge(&mut conn, b"key", deadline);
+    fn handshake_answers_to_garbage_are_typed_errors(reply in prop::collection::vec(any::<u8>(), 0..256)) {
+        let handshake = CpythonHandshake::new(b"key").unwrap();
+        // Our listener gets garbage for an answer: #FAILURE#, refused.
+        let mut server = handshake.server(256);
+        let mut send = Vec::new();
+        server.step(None, &mut send).unwrap();
+        send.clear();
+        let refused = server.step(Some(&reply), &mut send);
+        prop_assert!(matches!(refused, Err(mp_pipe::Error::Authentication(_))), "{refused:?}");
+        prop_assert_eq!(send, vec![b"#FAILURE#".to_vec()]);
+        // Our client gets garbage for a challenge, then a verdict: no panic,
+        // and never done without the listener's answer to its challenge.
+        let mut client = handshake.client(256);
+        let mut send = Vec::new();
+        client.step(None, &mut send).unwrap();
+        if client.step(Some(&reply), &mut send).is_ok() {
+            let status = client.step(Some(b"#WELCOME#"), &mut send);
+            prop_assert_eq!(status.unwrap(), mp_pipe::Status::Continue);
+        }
     }
+}
+
+/// Our end of a socket pair, speaking CPython's framing.
+fn python_wire(stream: UnixStream) -> PyConnection {
+    PyConnection::new(mp_pipe::Connection::from(stream).with_framing(Framing::Cpython))
 }
 
 #[test]
@@ -220,8 +237,9 @@ fn huge_declared_lengths_allocate_nothing() {
         .write_all(b"\xff\xff\xff\xff\x40\x00\x00\x00\x00\x00\x00\x00abc")
         .unwrap();
     drop(theirs);
-    let mut conn = BlockingConnection::new(ours);
-    let (result, peak) = peak_during(|| conn.recv_bytes(usize::MAX));
+    let conn = python_wire(ours);
+    conn.set_max_message_size(u64::MAX);
+    let (result, peak) = peak_during(|| conn.recv_bytes());
     assert!(matches!(
         result.unwrap_err().kind(),
         ErrorKind::TruncatedMessage

@@ -47,7 +47,9 @@ use value::value_op;
 const SLICE: Duration = Duration::from_millis(100);
 
 /// Why an operation ended without an answer.
-pub(crate) enum Stop {
+#[derive(Debug)]
+pub enum Stop {
+    /// It failed: the client gets this fault.
     Fault(Fault),
     /// The client hung up while the operation waited: no reply, close.
     Abandon,
