@@ -3,9 +3,9 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
-/// Marks an initialised queue segment ("mpqueue4": with `Bias`,
-/// abandoned streams and `Config::shutdown`).
-pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"mpqueue4");
+/// Marks an initialised queue segment ("mpqueue5": with `Bias` and its
+/// `stale`, abandoned streams and `Config::shutdown`).
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"mpqueue5");
 
 /// `Config::shutdown`: the queue is open.
 pub(crate) const OPEN: u32 = 0;
@@ -70,6 +70,10 @@ pub(crate) struct Bias {
     /// The streak that earns the bias; 0 means the initial value. Doubles
     /// with every revocation, so taking turns by turns stays on the lock.
     pub(crate) earn_at: AtomicU32,
+    /// The key of a former owner whose bias another thread ended and that
+    /// may still be inside `take`'s fast path (see `turn`); 0: none. Nobody
+    /// earns the bias while it is set.
+    pub(crate) stale: AtomicU64,
 }
 
 /// A futex word: 1 while someone sleeps (or is about to) waiting for a

@@ -20,6 +20,17 @@
 //! streak needed to earn the bias doubles, so threads that alternate stay
 //! on the lock.
 //!
+//! A former owner can still be inside `take`'s fast path, between seeing
+//! itself as the owner and storing `busy`, for as long as it is preempted
+//! there; it then stores `busy` (1, and 0 when it sees the bias gone) on a
+//! side that may have a new owner in the middle of a turn, whose `busy` it
+//! clears: a revoker then sees that owner idle, releases its lock and two
+//! threads write the same ring bytes. So a thread that ends another
+//! thread's bias records that owner as `stale`, and no thread earns the
+//! bias while a stale owner may still be in that window: until it shows up
+//! in `take_slow` (past its fast path), or its thread is gone or asleep in
+//! the kernel (the window has no system call).
+//!
 //! Crashes: the owner's process holds the lock while it owns the side, so
 //! the lock's own dead-holder detection covers a dead owner. A revoker
 //! waiting for a busy owner that died takes the lock over and learns from
@@ -130,6 +141,14 @@ impl Turns {
         deadline: &Deadline,
         repair: impl FnOnce(bool),
     ) -> Option<Turn<'a>> {
+        // Past the fast path: if another thread ended this thread's bias,
+        // this thread's stores to `busy` are behind it now.
+        let stale = bias.stale.load(Ordering::Acquire);
+        if stale == key {
+            let _ = bias
+                .stale
+                .compare_exchange(stale, 0, Ordering::AcqRel, Ordering::Relaxed);
+        }
         let repaired = |guard: LockGuard<'a>| {
             repair(died(bias));
             guard.mark_consistent();
@@ -189,8 +208,9 @@ impl Turns {
             n => n,
         };
         // Only a process whose threads a revoker's `membarrier` reaches may
-        // skip the lock.
-        let earned = streak >= earn_at && barrier::registered();
+        // skip the lock, and only once no former owner may still store
+        // `busy`.
+        let earned = streak >= earn_at && barrier::registered() && no_stale_owner(bias);
         // Released by `release_if_held_by` when the turn ends (or kept).
         guard.forget();
         // Also marks a lock turn, so that a holder's death tells whether it
@@ -274,16 +294,22 @@ impl Turns {
     }
 
     /// Ends a revoked bias (`marked`: the owner word with the REVOKE mark),
-    /// whoever sees it idle first, the owner or the revoker: releases the
-    /// lock on the owner's behalf (never a process that took it over from
-    /// the owner meanwhile: it died), and doubles the streak the next owner
-    /// needs. Nothing if the word changed meanwhile.
+    /// whoever sees it idle first, the owner or the revoker: records the
+    /// owner as stale if it is another thread (see the module docs),
+    /// releases the lock on the owner's behalf (never a process that took
+    /// it over from the owner meanwhile: it died), and doubles the streak
+    /// the next owner needs. Nothing if the word changed meanwhile.
     fn unbias(&self, bias: &Bias, marked: u64) {
         if bias
             .owner
             .compare_exchange(marked, 0, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
+            let owner = marked & !REVOKE;
+            if owner != key() {
+                // Before the release: whoever takes the lock next sees it.
+                bias.stale.store(owner, Ordering::Release);
+            }
             self.lock.release_if_held_by(pid_of(marked));
             let earn_at = bias.earn_at.load(Ordering::Relaxed).max(EARN_AT);
             bias.earn_at.store(
@@ -315,6 +341,44 @@ enum Revoked<'a> {
     TimedOut,
     /// The owner's process is gone; the lock is now ours.
     OwnerDied(LockGuard<'a>),
+}
+
+/// Whether a thread may earn the bias (under the lock): no former owner
+/// may still be inside `take`'s fast path, about to store `busy` (see the
+/// module docs). A stale owner whose thread is gone, or asleep in a system
+/// call, is past that window (or not yet at it, and will find the owner
+/// word changed); one that runs (or may) is waited for, and the streak
+/// starts over, so that the look in /proc comes once per `earn_at` turns.
+#[cold]
+fn no_stale_owner(bias: &Bias) -> bool {
+    let stale = bias.stale.load(Ordering::Acquire);
+    if stale == 0 {
+        return true;
+    }
+    if !asleep_or_gone(pid_of(stale), tid_of(stale)) {
+        bias.streak.store(0, Ordering::Relaxed);
+        return false;
+    }
+    // It may have shown up meanwhile: then the slot is clear anyway.
+    let _ = bias
+        .stale
+        .compare_exchange(stale, 0, Ordering::AcqRel, Ordering::Relaxed);
+    true
+}
+
+/// Whether thread `tid` of process `pid` no longer exists, or sleeps in a
+/// system call (state `S`; not `D`, which a page fault in user code also
+/// shows). When in doubt, false.
+fn asleep_or_gone(pid: u32, tid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")) {
+        // The name (field 2) may hold spaces and parentheses: the state
+        // follows the last ')'.
+        Ok(stat) => stat
+            .rfind(')')
+            .and_then(|end| stat[end + 1..].split_whitespace().next())
+            .is_some_and(|state| matches!(state, "S" | "Z" | "X")),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
 }
 
 /// The lock was taken over from a dead holder: clears the bias it may have
@@ -363,6 +427,12 @@ impl Drop for Turn<'_> {
 #[inline]
 fn pid_of(key: u64) -> u32 {
     ((key & !REVOKE) >> 32) as u32
+}
+
+/// The thread part of a key.
+#[inline]
+fn tid_of(key: u64) -> u32 {
+    key as u32
 }
 
 /// This thread's key: `pid << 32 | tid`, unique among live threads.

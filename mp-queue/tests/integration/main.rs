@@ -7,6 +7,7 @@ mod many;
 mod processes;
 mod shutdown;
 mod streaming;
+mod stress;
 mod turns;
 
 use std::sync::mpsc;
