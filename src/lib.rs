@@ -86,6 +86,9 @@
 //! # }
 //! ```
 #![deny(missing_docs)]
+// Only for tests/doc_examples.rs: every rendered example gets a link holding
+// its full code (hidden lines included), which the test compiles.
+#![cfg_attr(mp_doc_examples, doc(html_playground_url = "https://play.invalid/"))]
 #![forbid(unsafe_code)]
 
 #[doc(inline)]

@@ -64,7 +64,7 @@ impl Fd {
 ///
 /// ```
 /// use std::os::fd::{AsFd, OwnedFd};
-/// use mp_handle::{Fd, FdRef};
+#[doc = concat!("use ", crate::mp_crate!(handle), "::{Fd, FdRef};")]
 ///
 /// #[derive(serde::Serialize)]
 /// struct Sent<'a> {
@@ -75,8 +75,8 @@ impl Fd {
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let (r, _w) = std::os::unix::net::UnixStream::pair()?;
 /// let kept = OwnedFd::from(r);
-/// let (bytes, fds) = mp_handle::encode(&Sent { fd: FdRef(kept.as_fd()), flags: 1 })?;
-/// let (fd, flags): (Fd, u8) = mp_handle::decode(&bytes, fds)?;
+#[doc = concat!("let (bytes, fds) = ", crate::mp_crate!(handle), "::encode(&Sent { fd: FdRef(kept.as_fd()), flags: 1 })?;")]
+#[doc = concat!("let (fd, flags): (Fd, u8) = ", crate::mp_crate!(handle), "::decode(&bytes, fds)?;")]
 /// assert_eq!(flags, 1);
 /// # drop(fd);
 /// # Ok(())

@@ -84,8 +84,8 @@
 //! appended to by one child and printed by another.
 //!
 //! ```
-//! use mp_manager::{ListProxy, Manager};
-//! use mp_process::Process;
+#![doc = concat!("use ", crate::mp_crate!(manager), "::{ListProxy, Manager};")]
+#![doc = concat!("use ", crate::mp_crate!(process), "::Process;")]
 //!
 //! type Record = (String, u32);
 //!
@@ -117,6 +117,10 @@
 //! ```
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+
+// Doc examples name mp's crates through `crate::mp_crate!`: `mp_manager` in this
+// crate's own docs, `mp::manager` where the facade renders them.
+mp_internal::doc_crate_paths!();
 
 mod client;
 mod error;

@@ -56,7 +56,7 @@ enum StartFailure {
 /// TCP without an authkey is refused.
 ///
 /// ```
-/// use mp_manager::{BaseManager, QueueProxy, Registrar, Registry, ServerObject};
+#[doc = concat!("use ", crate::mp_crate!(manager), "::{BaseManager, QueueProxy, Registrar, Registry, ServerObject};")]
 ///
 /// struct QueueManager;
 ///
@@ -66,9 +66,9 @@ enum StartFailure {
 ///     }
 /// }
 ///
-/// # fn main() -> Result<(), mp_manager::Error> {
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(manager), "::Error> {")]
 /// let server = BaseManager::new()
-///     .address(mp_pipe::Address::localhost(0))
+#[doc = concat!("    .address(", crate::mp_crate!(pipe), "::Address::localhost(0))")]
 ///     .authkey(b"abracadabra")
 ///     .registry::<QueueManager>()
 ///     .start()?;
@@ -246,17 +246,17 @@ impl BaseManager {
     /// [`Error::Initializer`] carrying the panic's message.
     ///
     /// ```
-    /// use mp_manager::BaseManager;
+    #[doc = concat!("use ", crate::mp_crate!(manager), "::BaseManager;")]
     ///
     /// fn quiet(level: u8) {
     ///     assert!(level < 10, "level {level} is too loud");
     /// }
     ///
-    /// # fn main() -> Result<(), mp_manager::Error> {
+    #[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(manager), "::Error> {")]
     /// let manager = BaseManager::new().initializer(quiet, (3u8,)).start()?;
     /// manager.shutdown()?;
     /// let failed = BaseManager::new().initializer(quiet, (11u8,)).start();
-    /// assert!(matches!(failed, Err(mp_manager::Error::Initializer(m)) if m.contains("too loud")));
+    #[doc = concat!("assert!(matches!(failed, Err(", crate::mp_crate!(manager), "::Error::Initializer(m)) if m.contains(\"too loud\")));")]
     /// # Ok(())
     /// # }
     /// ```
@@ -537,12 +537,12 @@ struct ServerProcess {
 /// in this process and in every other.
 ///
 /// ```
-/// # fn main() -> Result<(), mp_manager::Error> {
-/// let manager = mp_manager::Manager::start()?;
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(manager), "::Error> {")]
+#[doc = concat!("let manager = ", crate::mp_crate!(manager), "::Manager::start()?;")]
 /// let records = manager.list::<(String, u32)>()?;
 /// records.append(&("Sam".into(), 10))?;
 /// manager.shutdown()?;
-/// assert!(matches!(records.len(), Err(mp_manager::Error::ManagerClosed)));
+#[doc = concat!("assert!(matches!(records.len(), Err(", crate::mp_crate!(manager), "::Error::ManagerClosed)));")]
 /// # Ok(())
 /// # }
 /// ```

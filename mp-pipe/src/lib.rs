@@ -56,8 +56,8 @@
 //! # Example
 //!
 //! ```
-//! # fn main() -> Result<(), mp_pipe::Error> {
-//! let (parent, child) = mp_pipe::pipe()?;
+#![doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(pipe), "::Error> {")]
+#![doc = concat!("let (parent, child) = ", crate::mp_crate!(pipe), "::pipe()?;")]
 //! std::thread::spawn(move || {
 //!     for msg in ["hello", "hey", "END"] {
 //!         child.send(msg).unwrap();
@@ -74,6 +74,10 @@
 //! # }
 //! ```
 #![deny(missing_docs)]
+
+// Doc examples name mp's crates through `crate::mp_crate!`: `mp_pipe` in this
+// crate's own docs, `mp::pipe` where the facade renders them.
+mp_internal::doc_crate_paths!();
 
 mod acceptor;
 mod address;

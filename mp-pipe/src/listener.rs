@@ -51,12 +51,12 @@ const DEFAULT_MAX_PENDING: usize = 256;
 /// # Example
 ///
 /// ```
-/// use mp_pipe::{Address, Client, Listener};
+#[doc = concat!("use ", crate::mp_crate!(pipe), "::{Address, Client, Listener};")]
 ///
-/// # fn main() -> Result<(), mp_pipe::Error> {
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(pipe), "::Error> {")]
 /// let listener = Listener::bind(Address::unique(), Some(b"secret"))?;
 /// let address = listener.address().clone();
-/// let client = std::thread::spawn(move || -> Result<(), mp_pipe::Error> {
+#[doc = concat!("let client = std::thread::spawn(move || -> Result<(), ", crate::mp_crate!(pipe), "::Error> {")]
 ///     let conn = Client::connect(&address, Some(b"secret"))?;
 ///     conn.send("hello")
 /// });

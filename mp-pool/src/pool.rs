@@ -28,13 +28,13 @@ const DROP_JOIN: Duration = Duration::from_secs(10);
 /// initargs, maxtasksperchild)` keyword arguments).
 ///
 /// ```
-/// use mp_pool::Pool;
+#[doc = concat!("use ", crate::mp_crate!(pool), "::Pool;")]
 ///
 /// fn setup(greeting: String) {
 ///     println!("{greeting} from a new worker");
 /// }
 ///
-/// # fn main() -> Result<(), mp_pool::Error> {
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(pool), "::Error> {")]
 /// let pool = Pool::builder()
 ///     .processes(2)
 ///     .initializer(setup, ("hello".to_string(),))
@@ -228,11 +228,11 @@ impl Pool {
     /// [`Error::InvalidSetting`].
     ///
     /// ```
-    /// # fn main() -> Result<(), mp_pool::Error> {
-    /// let pool = mp_pool::Pool::new(2)?;
-    /// let default = mp_pool::Pool::new(None)?;
-    /// assert_eq!(default.processes(), mp_process::cpu_count());
-    /// assert!(mp_pool::Pool::new(0).is_err());
+    #[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(pool), "::Error> {")]
+    #[doc = concat!("let pool = ", crate::mp_crate!(pool), "::Pool::new(2)?;")]
+    #[doc = concat!("let default = ", crate::mp_crate!(pool), "::Pool::new(None)?;")]
+    #[doc = concat!("assert_eq!(default.processes(), ", crate::mp_crate!(process), "::cpu_count());")]
+    #[doc = concat!("assert!(", crate::mp_crate!(pool), "::Pool::new(0).is_err());")]
     /// # drop(pool);
     /// # Ok(())
     /// # }

@@ -40,13 +40,13 @@
 //! # Example
 //!
 //! ```
-//! use mp_process::{Process, current_process};
+#![doc = concat!("use ", crate::mp_crate!(process), "::{Process, current_process};")]
 //!
 //! fn task(name: String) {
 //!     println!("Task {name} running in process {}", current_process().pid());
 //! }
 //!
-//! # fn main() -> Result<(), mp_process::Error> {
+#![doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(process), "::Error> {")]
 //! let mut p1 = Process::new(task, ("A".to_string(),));
 //! let mut p2 = Process::new(task, ("B".to_string(),));
 //! p1.start()?;
@@ -57,6 +57,10 @@
 //! # }
 //! ```
 #![deny(missing_docs)]
+
+// Doc examples name mp's crates through `crate::mp_crate!`: `mp_process` in this
+// crate's own docs, `mp::process` where the facade renders them.
+mp_internal::doc_crate_paths!();
 
 // Grouped in the order of dependence: a module uses only modules of its
 // own group or of the groups above it (sys::start_up, the hook that runs

@@ -40,7 +40,7 @@ use crate::{current, exit, fork, forkserver, reexec};
 /// # Example
 ///
 /// ```
-/// use mp_process::Process;
+#[doc = concat!("use ", crate::mp_crate!(process), "::Process;")]
 ///
 /// fn greet(name: String, times: u32) {
 ///     for _ in 0..times {
@@ -48,7 +48,7 @@ use crate::{current, exit, fork, forkserver, reexec};
 ///     }
 /// }
 ///
-/// # fn main() -> Result<(), mp_process::Error> {
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(process), "::Error> {")]
 /// let mut p = Process::new(greet, ("bob".to_string(), 2)).name("greeter");
 /// p.start()?;
 /// assert_eq!(p.join()?, 0);

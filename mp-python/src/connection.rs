@@ -35,12 +35,12 @@ fn standard_codec() -> Arc<Codec> {
 /// # Example
 ///
 /// ```
-/// use mp_python::{Address, Client, Listener};
+#[doc = concat!("use ", crate::mp_crate!(python), "::{Address, Client, Listener};")]
 ///
-/// # fn main() -> Result<(), mp_python::Error> {
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(python), "::Error> {")]
 /// let listener = Listener::bind(Address::unique(), Some(b"secret"))?;
 /// let address = listener.address().clone();
-/// let client = std::thread::spawn(move || -> Result<(), mp_python::Error> {
+#[doc = concat!("let client = std::thread::spawn(move || -> Result<(), ", crate::mp_crate!(python), "::Error> {")]
 ///     // What Python's `Client(address, authkey=b"secret")` would do.
 ///     let conn = Client::connect(&address, Some(b"secret"))?;
 ///     conn.send(&("hello", vec![1, 2, 3]))

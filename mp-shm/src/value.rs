@@ -27,8 +27,8 @@ use crate::sys::data::{DataRegion, ValueGuard};
 /// like Python's `Value('i', 0, lock=lock)`; without a lock, use [`RawValue`](crate::RawValue).
 ///
 /// ```
-/// # fn main() -> Result<(), mp_shm::Error> {
-/// let counter = mp_shm::Value::new(0i64)?;
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(shm), "::Error> {")]
+#[doc = concat!("let counter = ", crate::mp_crate!(shm), "::Value::new(0i64)?;")]
 /// *counter.lock()? += 1;
 /// assert_eq!(counter.value()?, 1);
 /// # Ok(())
