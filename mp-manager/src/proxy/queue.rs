@@ -82,7 +82,9 @@ macro_rules! queue_methods {
             count(self.object.op(Op::QSize)?.1).map(to_usize)
         }
 
-        /// Whether the queue is empty (Python's `empty`).
+        /// Whether the queue is empty (Python's `empty`). A `Result`, unlike
+        /// the local queue's `bool`: the answer is a round trip to the
+        /// manager, which can be gone (see the [crate docs](crate#why-every-proxy-method-returns-result)).
         #[doc(alias = "empty")]
         pub fn is_empty(&self) -> Result<bool> {
             self.qsize().map(|n| n == 0)
