@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use mp_pipe::{Address, Connection};
+use mp_pipe::{Address, AddressParseError, Connection, ToAddress};
 use mp_process::{Process, StartMethod};
 use serde::{Deserialize, Serialize};
 
@@ -85,7 +85,8 @@ enum StartFailure {
 /// # }
 /// ```
 pub struct BaseManager {
-    address: Option<Address>,
+    /// A string that is not an address fails at `start`/`connect`.
+    address: Option<std::result::Result<Address, AddressParseError>>,
     authkey: Option<Vec<u8>>,
     server_transport: ServerTransport,
     client_transport: Transport,
@@ -120,9 +121,12 @@ impl BaseManager {
         }
     }
 
-    /// Where the server listens (or where to connect).
-    pub fn address(mut self, address: impl Into<Address>) -> BaseManager {
-        self.address = Some(address.into());
+    /// Where the server listens (or where to connect): anything
+    /// [`ToAddress`], as Python writes it (`"127.0.0.1:50000"`,
+    /// `("", 50000)`, `"/tmp/mgr.sock"`) or an [`Address`]. A string that is
+    /// not an address is [`Error::Address`] from `start`/`connect`.
+    pub fn address(mut self, address: impl ToAddress) -> BaseManager {
+        self.address = Some(address.to_address());
         self
     }
 
@@ -272,7 +276,10 @@ impl BaseManager {
 
     fn setup(&mut self) -> Result<Setup> {
         Ok(Setup {
-            address: self.address.clone().unwrap_or_else(Address::unique),
+            address: match self.address.clone() {
+                None => Address::unique(),
+                Some(address) => address.map_err(Error::Address)?,
+            },
             authkey: self.authkey.clone(),
             max_message_size: self.max_message_size,
             transport: self.server_transport.clone(),
@@ -348,11 +355,14 @@ impl BaseManager {
     /// A wrong authkey is [`Error::Authentication`] here, and the server
     /// refuses the peer too.
     pub fn connect(self) -> Result<Manager> {
-        let address = self.address.ok_or_else(|| {
-            Error::Connect(mp_pipe::Error::Protocol(
-                "connect needs the server's address".into(),
-            ))
-        })?;
+        let address = self
+            .address
+            .ok_or_else(|| {
+                Error::Connect(mp_pipe::Error::Protocol(
+                    "connect needs the server's address".into(),
+                ))
+            })?
+            .map_err(Error::Address)?;
         let authkey = self.authkey;
         check_authkey(authkey.as_deref())?;
         if address.is_tcp() && authkey.is_none() {
@@ -562,10 +572,11 @@ impl Manager {
     }
 
     /// Connects to the manager at `address` (Python's
-    /// `BaseManager(address, authkey).connect()`).
-    pub fn connect(address: &Address, authkey: &[u8]) -> Result<Manager> {
+    /// `BaseManager(address, authkey).connect()`): anything [`ToAddress`],
+    /// such as `manager.address()` or `"127.0.0.1:50000"`.
+    pub fn connect(address: impl ToAddress, authkey: &[u8]) -> Result<Manager> {
         BaseManager::new()
-            .address(address.clone())
+            .address(address)
             .authkey(authkey)
             .connect()
     }

@@ -61,7 +61,7 @@ pub struct SharedMemoryManager {
 }
 
 enum State {
-    NotStarted(BaseManager),
+    NotStarted(Box<BaseManager>),
     Running(Box<Running>),
     ShutDown,
 }
@@ -88,7 +88,7 @@ impl SharedMemoryManager {
     /// segment table.
     pub fn with_settings(settings: BaseManager) -> SharedMemoryManager {
         SharedMemoryManager {
-            state: State::NotStarted(settings),
+            state: State::NotStarted(Box::new(settings)),
         }
     }
 
@@ -96,7 +96,7 @@ impl SharedMemoryManager {
     /// after shutdown, is [`Error::Start`].
     pub fn start(&mut self) -> Result<()> {
         let settings = match std::mem::replace(&mut self.state, State::ShutDown) {
-            State::NotStarted(settings) => settings,
+            State::NotStarted(settings) => *settings,
             other => {
                 self.state = other;
                 return Err(Error::Start(

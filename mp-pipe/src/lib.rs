@@ -101,7 +101,7 @@ pub mod tls;
 mod wait;
 
 pub use acceptor::ListenerStats;
-pub use address::{Address, AddressParseError};
+pub use address::{Address, AddressParseError, ToAddress};
 pub use auth::{MpHandshake, random_authkey};
 pub use client::Client;
 pub use connection::{Connection, pipe, pipe_simplex};
