@@ -7,10 +7,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use rustix::io::Errno;
-use rustix::process::{Signal, WaitId, WaitIdOptions, WaitIdStatus};
+use rustix::process::Signal;
 
 use crate::method::StartMethod;
+use crate::rusage::{self, ResourceUsage};
 use crate::state::{self, PerProcess};
+use crate::sys;
 
 /// A started child process.
 #[derive(Debug)]
@@ -27,6 +29,8 @@ pub(crate) struct Child {
     /// is its real parent and reaps it); `None` for our own children.
     status_pipe: Option<OwnedFd>,
     exit: Mutex<Option<i32>>,
+    /// What it used, once reaped (`None` if the forkserver died first).
+    usage: Mutex<Option<ResourceUsage>>,
 }
 
 impl Child {
@@ -47,6 +51,7 @@ impl Child {
             pidfd,
             status_pipe,
             exit: Mutex::new(None),
+            usage: Mutex::new(None),
         }
     }
 
@@ -63,16 +68,36 @@ impl Child {
     pub(crate) fn poll_exit(&self) -> io::Result<Option<i32>> {
         let mut exit = self.exit.lock().unwrap_or_else(PoisonError::into_inner);
         if exit.is_none() {
-            *exit = match &self.status_pipe {
-                None => rustix::process::waitid(
-                    WaitId::PidFd(self.pidfd.as_fd()),
-                    WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
-                )?
-                .map(|status| exit_code(&status)),
-                Some(pipe) => read_status(pipe)?,
+            let ended = match &self.status_pipe {
+                None => {
+                    sys::rusage::reap(self.pidfd.as_fd())?.map(|(code, used)| (code, Some(used)))
+                }
+                Some(pipe) => rusage::read_status(pipe)?,
             };
+            if let Some((code, used)) = ended {
+                *self.usage.lock().unwrap_or_else(PoisonError::into_inner) = used;
+                *exit = Some(code);
+            }
         }
         Ok(*exit)
+    }
+
+    /// What the child used, once it has ended. A forkserver child usually
+    /// reports its exit itself, as it exits; the forkserver's report with
+    /// the usage follows when it has reaped the child, so this may wait
+    /// for it, briefly.
+    pub(crate) fn usage(&self) -> Option<ResourceUsage> {
+        let ended = matches!(self.poll_exit(), Ok(Some(_)));
+        let mut usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
+        if let (None, true, Some(pipe)) = (*usage, ended, &self.status_pipe) {
+            if let (Ok(true), Ok(Some((_, used)))) = (
+                sleep_until_readable(pipe.as_fd(), Some(rusage::REPORT_WAIT)),
+                rusage::read_status(pipe),
+            ) {
+                *usage = used;
+            }
+        }
+        *usage
     }
 
     /// Waits for the child to end, up to `timeout` (`None`: forever).
@@ -122,36 +147,6 @@ fn sleep_until_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Re
             Err(Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
         }
-    }
-}
-
-/// Python's exit codes: the status of a normal exit, minus the signal number
-/// of a killing signal.
-pub(crate) fn exit_code(status: &WaitIdStatus) -> i32 {
-    match (status.exit_status(), status.terminating_signal()) {
-        (Some(code), _) => code,
-        (None, Some(signal)) => -signal,
-        (None, None) => -1,
-    }
-}
-
-/// Reads a forkserver child's exit code from its status pipe (non-blocking).
-fn read_status(pipe: &OwnedFd) -> io::Result<Option<i32>> {
-    let mut buf = [0u8; 4];
-    loop {
-        return match rustix::io::read(pipe, &mut buf) {
-            Ok(4) => Ok(Some(i32::from_le_bytes(buf))),
-            // The forkserver vanished before reporting; its children are
-            // killed with it (parent-death signal).
-            Ok(0) => Ok(Some(-libc::SIGKILL)),
-            Ok(n) => Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{n}-byte exit status"),
-            )),
-            Err(Errno::AGAIN) => Ok(None),
-            Err(Errno::INTR) => continue,
-            Err(e) => Err(e.into()),
-        };
     }
 }
 

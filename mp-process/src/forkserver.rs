@@ -18,14 +18,15 @@ use std::time::Duration;
 use mp_handle::Fd;
 use mp_pipe::{Address, Client, Connection, Listener, Waitable};
 use rustix::pipe::PipeFlags;
-use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
+use rustix::process::{Pid, PidfdFlags, Signal};
 use serde::{Deserialize, Serialize};
 
-use crate::children::{Child, exit_code};
+use crate::children::Child;
 use crate::current::Identity;
 use crate::error::{Error, Result};
 use crate::job::{self, Bootstrap, ForkserverSetup, Job};
 use crate::method::StartMethod;
+use crate::rusage;
 use crate::state::{self, PerProcess};
 use crate::{reexec, sys};
 
@@ -361,11 +362,11 @@ fn pidfd(pid: u32) -> rustix::io::Result<(OwnedFd, OwnedFd)> {
 /// Reaps an ended child and writes its exit code to its status pipe;
 /// false if it has not ended after all.
 fn report_exit(served: &Served) -> bool {
-    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
-    match rustix::process::waitid(WaitId::PidFd(served.pidfd.as_fd()), options) {
-        Ok(Some(status)) => {
+    match sys::rusage::reap(served.pidfd.as_fd()) {
+        Ok(Some((code, usage))) => {
             // Nobody may be listening any more (the client dropped its handle).
-            let _ = rustix::io::write(&served.status, &exit_code(&status).to_le_bytes());
+            let message = rusage::status_message(code, &usage);
+            let _ = rustix::io::write(&served.status, &message);
             true
         }
         Ok(None) => false,

@@ -9,6 +9,7 @@
 //! | `p.pid`, `p.exitcode`, `p.name`, `p.daemon`, `p.sentinel` | [`pid`](Process::pid), [`exitcode`](Process::exitcode), [`get_name`](Process::get_name), [`is_daemon`](Process::is_daemon), [`sentinel`](Process::sentinel) |
 //! | `current_process()`, `parent_process()`, `active_children()`, `cpu_count()` | same names |
 //! | `set_start_method(m)`, `get_context(m)` | [`set_start_method`], [`get_context`], [`Context`], [`StartMethod`] |
+//! | `os.wait4(pid)`'s resource usage | [`p.rusage()`](Process::rusage) after `join` → [`ResourceUsage`] (counts forkserver children too) |
 //! | — | [`spawn`]: a `JoinHandle` whose `join()` returns the function's value |
 //!
 //! # How a child finds its function
@@ -77,6 +78,7 @@ mod current;
 mod job;
 mod payload;
 mod remote;
+mod rusage;
 // The start methods and how a process ends.
 mod exit;
 mod fork;
@@ -101,6 +103,7 @@ pub use join_handle::{JoinHandle, spawn};
 pub use method::StartMethod;
 pub use process::{Process, active_children};
 pub use remote::{CallError, ErasedFn, RemoteFn, decode_results};
+pub use rusage::ResourceUsage;
 pub use state::pid;
 pub use target::{Args, Run, Target};
 

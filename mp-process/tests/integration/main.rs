@@ -18,6 +18,7 @@ mod lifecycle;
 mod many;
 mod parent_death;
 mod remote;
+mod rusage;
 mod stdin;
 
 const T: Duration = Duration::from_secs(10);
