@@ -83,8 +83,25 @@ pub trait Target<Args>: sealed::Sealed<Args> + Copy + Send + 'static {
 
 /// Arguments that can cross a process boundary: serde values that own their
 /// data. OS-handle objects (`Connection`, `Queue`, `Value`, ...) qualify.
+///
+/// A borrowed argument (`&str`, `&[u8]`, a struct with a lifetime) is
+/// refused: the child gets a copy, not a reference into this process. The
+/// compiler says so as "implementation of `Deserialize` is not general
+/// enough" (a lifetime error, which no library can reword); the fix is an
+/// owned type such as `String` or `Vec<u8>`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the arguments of a process or task",
+    label = "arguments cross a process boundary",
+    note = "arguments are a tuple (`()`, `(a,)`, `(a, b)`, ...) of owned serde values: \
+            `#[derive(Serialize, Deserialize)]` (from `mp::serde`) on your types, \
+            and owned types such as `String`, not `&str`",
+    note = "`Send + 'static` too: no `Rc`, no references"
+)]
 pub trait Args: Serialize + DeserializeOwned + Send + 'static {}
 
+// Not recommended: a failed bound is reported as `Args` (with the note
+// above), not as the serde trait some element misses.
+#[diagnostic::do_not_recommend]
 impl<T: Serialize + DeserializeOwned + Send + 'static> Args for T {}
 
 mod sealed {
