@@ -8,10 +8,12 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod bench_files;
 mod flood;
 #[cfg(feature = "pki")]
 mod pki;
 
+pub use bench_files::{BenchFiles, RUN_VARIABLE};
 pub use flood::Flood;
 #[cfg(feature = "pki")]
 pub use pki::TestPki;
