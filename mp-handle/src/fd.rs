@@ -189,13 +189,13 @@ thread_local! {
 /// here that it should say what to do instead.
 ///
 /// ```
-/// use mp_handle::Fd;
+#[doc = concat!("use ", crate::mp_crate!(handle), "::Fd;")]
 ///
 /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
 /// let fd = Fd::from(std::os::fd::OwnedFd::from(a));
-/// let (result, refused) = mp_handle::refused_handles(|| postcard::to_allocvec(&fd));
+#[doc = concat!("let (result, refused) = ", crate::mp_crate!(handle), "::refused_handles(|| postcard::to_allocvec(&fd));")]
 /// assert!(result.is_err() && refused);
-/// let (result, refused) = mp_handle::refused_handles(|| postcard::to_allocvec(&7u8));
+#[doc = concat!("let (result, refused) = ", crate::mp_crate!(handle), "::refused_handles(|| postcard::to_allocvec(&7u8));")]
 /// assert!(result.is_ok() && !refused);
 /// ```
 pub fn refused_handles<R>(f: impl FnOnce() -> R) -> (R, bool) {

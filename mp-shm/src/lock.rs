@@ -113,7 +113,7 @@ impl Lock {
     /// use std::error::Error;
     ///
     /// fn main() -> Result<(), Box<dyn Error>> {
-    ///     let lock = mp_shm::Lock::new()?;
+    #[doc = concat!("    let lock = ", crate::mp_crate!(shm), "::Lock::new()?;")]
     ///     {
     ///         let _guard = lock.acquire()?;
     ///     }

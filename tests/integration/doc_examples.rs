@@ -1,5 +1,5 @@
 //! Every example the facade's rendered docs show compiles in a crate that
-//! depends on `mp` alone.
+//! depends on `mp` (and what the facade's docs tell a port to add).
 //!
 //! The facade renders its sub-crates' docs inline (`mp::pool::Pool` shows
 //! mp-pool's docs), and their doctests run only as the sub-crates' own, with
@@ -9,7 +9,13 @@
 //! link on every example (`--cfg mp_doc_examples`): rustdoc puts each
 //! example's full code, hidden lines included, in that link. The test reads
 //! the codes back from the HTML, writes each as a module of a scratch crate
-//! whose only dependency is `mp`, and `cargo check`s it.
+//! and `cargo check`s it. The scratch crate's dependencies are the two
+//! lines the facade's crate docs give a port (`mp`, and `serde` for
+//! deriving on its own types), plus `postcard`, which
+//! `mp::handle::refused_handles`'s example names as the non-mp serializer
+//! it is about. Examples marked `compile_fail` or `ignore` are left out,
+//! and so are the ones that name nothing of mp's (std's, rendered on a
+//! `Deref` target's methods).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -23,7 +29,7 @@ const FEATURES: &str = "redis,python,tls";
 const PLAYGROUND: &str = "https://play.invalid/?code=";
 
 #[test]
-fn every_rendered_example_compiles_with_mp_alone() {
+fn every_rendered_example_compiles_against_the_facade() {
     // A cold run checks the whole dependency tree twice over (docs, then
     // the scratch crate): minutes on a small machine.
     let _d = mp_testkit::deadline(Duration::from_secs(1800));
@@ -53,7 +59,7 @@ fn every_rendered_example_compiles_with_mp_alone() {
     write_scratch_crate(root, &scratch, &examples);
     cargo(&scratch, &target)
         .args(["check", "--lib", "--offline"])
-        .run("the facade's examples against mp alone (modules of scratch/src/lib.rs name their page)");
+        .run("the facade's examples (modules of scratch/src/lib.rs name their page)");
 }
 
 /// A target directory of the test's own beside the one running it, so the
@@ -121,16 +127,17 @@ fn percent_decode(encoded: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
-/// A crate depending on `mp` and `serde` only, one module per example. The workspace's
-/// lock file comes along, so the check resolves the versions the workspace
-/// builds (offline).
+/// A crate depending on `mp`, `serde` and `postcard` only, one module per
+/// example. The workspace's lock file comes along, so the check resolves the
+/// versions the workspace builds (offline).
 fn write_scratch_crate(root: &Path, scratch: &Path, examples: &BTreeMap<String, String>) {
     std::fs::create_dir_all(scratch.join("src")).unwrap();
     let manifest = format!(
         "[package]\nname = \"mp-facade-doc-examples\"\nversion = \"0.0.0\"\n\
          edition = \"2024\"\npublish = false\n\n\
          [dependencies]\nmp = {{ path = {:?}, features = {:?} }}\n\
-         serde = {{ version = \"1\", features = [\"derive\"] }}\n\n\
+         serde = {{ version = \"1\", features = [\"derive\"] }}\n\
+         postcard = {{ version = \"1\", default-features = false, features = [\"use-std\"] }}\n\n\
          # Not a member of mp's workspace, which encloses target/.\n[workspace]\n",
         root.display().to_string(),
         FEATURES.split(',').collect::<Vec<_>>(),
