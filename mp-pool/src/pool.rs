@@ -259,6 +259,37 @@ impl Pool {
         self.scheduler.config.processes
     }
 
+    /// What the workers that have ended used together (CPU time, the
+    /// largest peak RSS): after [`join`](Pool::join), every worker the pool
+    /// ever had, replaced ones included. Python reads this from
+    /// `resource.getrusage(RUSAGE_CHILDREN)`; under the forkserver (the
+    /// default) the workers are not this process's children, so only this
+    /// counts them.
+    ///
+    /// ```
+    #[doc = concat!("use ", crate::mp_crate!(pool), "::Pool;")]
+    ///
+    /// fn work(n: u64) -> u64 {
+    ///     (0..n).map(std::hint::black_box).sum()
+    /// }
+    ///
+    #[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(pool), "::Error> {")]
+    /// let pool = Pool::new(2)?;
+    /// pool.map(work, [1_000_000u64; 4])?;
+    /// pool.close();
+    /// pool.join()?;
+    /// println!("the workers used {:?} of CPU", pool.workers_rusage().cpu_time());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn workers_rusage(&self) -> mp_process::ResourceUsage {
+        *self
+            .scheduler
+            .used
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// The process ids of the workers alive now (they change as workers
     /// are replaced).
     pub fn pids(&self) -> Vec<u32> {

@@ -46,6 +46,32 @@ impl ResourceUsage {
     }
 }
 
+/// Two children's usage together, as `getrusage(RUSAGE_CHILDREN)` counts
+/// them: times add up, the peak RSS is the larger peak.
+impl std::ops::Add for ResourceUsage {
+    type Output = ResourceUsage;
+
+    fn add(self, other: ResourceUsage) -> ResourceUsage {
+        ResourceUsage {
+            user_time: self.user_time + other.user_time,
+            system_time: self.system_time + other.system_time,
+            max_rss: self.max_rss.max(other.max_rss),
+        }
+    }
+}
+
+impl std::ops::AddAssign for ResourceUsage {
+    fn add_assign(&mut self, other: ResourceUsage) {
+        *self = *self + other;
+    }
+}
+
+impl std::iter::Sum for ResourceUsage {
+    fn sum<I: Iterator<Item = ResourceUsage>>(iter: I) -> ResourceUsage {
+        iter.fold(ResourceUsage::default(), |a, b| a + b)
+    }
+}
+
 /// A forkserver child's status pipe carries the child's own early report
 /// (its exit code, 4 bytes, written as it exits) and then the forkserver's,
 /// written when it reaps the child: this tag, the exit code and the usage,

@@ -12,6 +12,7 @@ mod handles;
 mod interrupt;
 mod lazy;
 mod lifetime;
+mod rusage;
 mod task_errors;
 mod tasks;
 mod worker_deaths;
