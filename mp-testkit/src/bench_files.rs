@@ -48,7 +48,7 @@ impl BenchFiles {
         let run = std::env::var(RUN_VARIABLE)
             .ok()
             .filter(|r| !r.is_empty() && !r.contains('/'))
-            .unwrap_or_else(|| parent_run());
+            .unwrap_or_else(parent_run);
         BenchFiles { dir, run }
     }
 
