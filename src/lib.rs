@@ -11,7 +11,7 @@
 //! | `Pipe`, `connection.Listener/Client/wait` | [`pipe()`], [`Connection`], [`Listener`], [`Client`], [`wait`] ([`mod@pipe`]) |
 //! | `Queue`, `SimpleQueue`, `JoinableQueue` | [`Queue`], [`SimpleQueue`], [`JoinableQueue`] ([`queue`]) |
 //! | `Value`, `Array`, `Lock`, `RLock`, `Semaphore`, `Condition`, `Event`, `Barrier`, `shared_memory` | [`Value`], [`Array`], [`Lock`], ... ([`shm`]) |
-//! | `Pool`, `AsyncResult` | [`Pool`], [`AsyncResult`] ([`pool`]) |
+//! | `Pool`, `AsyncResult`, `pool.ThreadPool` | [`Pool`], [`AsyncResult`], [`ThreadPool`] ([`pool`]) |
 //! | `Manager`, `BaseManager`, the proxies | [`Manager`], [`BaseManager`], [`ListProxy`], [`DictProxy`], [`QueueProxy`], ... ([`manager`]) |
 //! | Celery/RQ-style `Queue` and `Pool` across hosts | `mp::redis` (cargo feature `redis`) |
 //! | CPython's wire: Python's `Listener`/`Client`, managers, pickle as data | `mp::python` (cargo feature `python`) |
@@ -127,7 +127,7 @@ pub use mp_manager::{
 #[doc(inline)]
 pub use mp_pipe::{Client, Connection, Listener, pipe, pipe_simplex, wait};
 #[doc(inline)]
-pub use mp_pool::{AsyncResult, Pool};
+pub use mp_pool::{AsyncResult, Pool, ThreadPool};
 #[doc(inline)]
 pub use mp_process::{
     Context, JoinHandle, Process, Run, StartMethod, active_children, cpu_count, current_process,

@@ -13,6 +13,7 @@ mod lazy;
 mod lifetime;
 mod task_errors;
 mod tasks;
+mod thread_pool;
 mod worker_deaths;
 
 use tasks::*;
