@@ -8,6 +8,7 @@
 //! | Python | mp |
 //! |---|---|
 //! | `multiprocessing.Process`, `current_process`, `active_children`, `cpu_count` | [`Process`], [`current_process`], [`active_children`], [`cpu_count`] ([`process`]) |
+//! | `log_to_stderr(level)`, `get_logger()` | [`log_to_stderr`], [`get_logger`]: mp's events through the [`log`] facade |
 //! | `Pipe`, `connection.Listener/Client/wait` | [`pipe()`], [`Connection`], [`Listener`], [`Client`], [`wait`] ([`mod@pipe`]) |
 //! | `Queue`, `SimpleQueue`, `JoinableQueue` | [`Queue`], [`SimpleQueue`], [`JoinableQueue`] ([`queue`]) |
 //! | `Value`, `Array`, `Lock`, `RLock`, `Semaphore`, `Condition`, `Event`, `Barrier`, `shared_memory` | [`Value`], [`Array`], [`Lock`], ... ([`shm`]) |
@@ -128,10 +129,14 @@ pub use mp_manager::{
 pub use mp_pipe::{Client, Connection, Listener, pipe, pipe_simplex, wait};
 #[doc(inline)]
 pub use mp_pool::{AsyncResult, Pool, ThreadPool};
+/// The logging facade mp reports its events through (`mp::log::LevelFilter`
+/// for [`log_to_stderr`]).
+pub use mp_process::log;
 #[doc(inline)]
 pub use mp_process::{
     Context, JoinHandle, Process, Run, StartMethod, active_children, cpu_count, current_process,
-    get_context, get_start_method, parent_process, set_start_method, spawn,
+    get_context, get_logger, get_start_method, log_to_stderr, parent_process, set_start_method,
+    spawn,
 };
 #[doc(inline)]
 pub use mp_queue::{JoinableQueue, Queue, SimpleQueue};

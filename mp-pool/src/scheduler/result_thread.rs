@@ -108,6 +108,14 @@ impl Scheduler {
         self.hand_out(state);
         drop(w);
         self.wake_supervisor();
+        if lost.is_some() {
+            log::warn!(
+                target: "mp::pool",
+                "worker PoolWorker-{worker} was lost (exitcode {exitcode}) while running a task"
+            );
+        } else {
+            log::debug!(target: "mp::pool", "worker PoolWorker-{worker} ended (exitcode {exitcode})");
+        }
         if let Some(c) = lost {
             c.sink
                 .deliver(c.seq, c.start, c.n, Err(Error::WorkerLost { exitcode }));

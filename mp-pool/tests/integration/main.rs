@@ -11,6 +11,7 @@ mod basics;
 mod interrupt;
 mod lazy;
 mod lifetime;
+mod logging;
 mod task_errors;
 mod tasks;
 mod thread_pool;
