@@ -124,7 +124,9 @@ impl fmt::Debug for ThreadPoolBuilder {
 ///
 /// A thread cannot be killed: a task already running when the pool is
 /// terminated runs to its end (its value is dropped), and `join` waits for
-/// it.
+/// it. A task may submit work to its own pool and wait for it, but it holds
+/// its thread while it waits: if every thread waits so, nothing runs (as in
+/// Python).
 ///
 /// # Example
 ///
