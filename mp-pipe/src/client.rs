@@ -39,6 +39,31 @@ pub struct Client {
 
 impl Client {
     /// Connects and authenticates.
+    ///
+    /// With an authkey it returns once both ends have proved they hold it.
+    /// Without one it returns as soon as the connection is made, as
+    /// Python's `Client(address)` does: the listener need not be in
+    /// `accept` yet, and what the client sends waits for it. The
+    /// listener's answer (its size limit, or a refusal) is read on the
+    /// first receive; a refusal is that receive's error.
+    ///
+    /// # Example
+    ///
+    /// A client that connects, sends and leaves before the listener accepts:
+    ///
+    /// ```
+    /// use mp_pipe::{Address, Client, Listener};
+    ///
+    /// # fn main() -> Result<(), mp_pipe::Error> {
+    /// let listener = Listener::bind(Address::unique(), None)?;
+    /// let conn = Client::connect(listener.address(), None)?;
+    /// conn.send("sent before accept")?;
+    /// drop(conn);
+    /// let server = listener.accept()?;
+    /// assert_eq!(server.recv::<String>()?, "sent before accept");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn connect(address: &Address, authkey: Option<&[u8]>) -> Result<Connection> {
         let mut client = Client::builder(address.clone());
         if let Some(key) = authkey {
@@ -125,7 +150,6 @@ impl Client {
             return Err(Error::Tls("TLS runs over TCP only".into()));
         }
         let deadline = Deadline::from_timeout(self.timeout);
-        #[allow(unused_mut, reason = "changed only with TLS")]
         let mut conn = match &self.address {
             Address::Tcp(addr) => {
                 let fd = connect(tcp_family(addr), addr, &deadline)?;
@@ -143,7 +167,11 @@ impl Client {
         if let Some(tls) = &self.tls {
             conn.set_tls(tls.session(&self.address)?);
         }
-        handshake::run(&conn, handshake.client(self.max_message_size), &deadline)?;
+        handshake::run(
+            &mut conn,
+            handshake.client(self.max_message_size),
+            &deadline,
+        )?;
         Ok(conn)
     }
 }

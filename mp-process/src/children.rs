@@ -71,6 +71,14 @@ impl Child {
                 .map(|status| exit_code(&status)),
                 Some(pipe) => read_status(pipe)?,
             };
+            if let Some(code) = *exit {
+                log::debug!(
+                    target: "mp::process",
+                    "{} (pid {}) ended with exitcode {code}",
+                    self.name,
+                    self.pid
+                );
+            }
         }
         Ok(*exit)
     }

@@ -12,8 +12,10 @@ mod handles;
 mod interrupt;
 mod lazy;
 mod lifetime;
+mod logging;
 mod task_errors;
 mod tasks;
+mod thread_pool;
 mod worker_deaths;
 
 use tasks::*;
