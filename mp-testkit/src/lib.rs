@@ -14,7 +14,7 @@ mod flood;
 mod pki;
 
 pub use bench_files::{BenchFiles, RUN_VARIABLE};
-pub use flood::Flood;
+pub use flood::{Flood, slow_twice};
 #[cfg(feature = "pki")]
 pub use pki::TestPki;
 
