@@ -8,10 +8,11 @@
 //! | Python | mp |
 //! |---|---|
 //! | `multiprocessing.Process`, `current_process`, `active_children`, `cpu_count` | [`Process`], [`current_process`], [`active_children`], [`cpu_count`] ([`process`]) |
+//! | `log_to_stderr(level)`, `get_logger()` | [`log_to_stderr`], [`get_logger`]: mp's events through the [`log`] facade |
 //! | `Pipe`, `connection.Listener/Client/wait` | [`pipe()`], [`Connection`], [`Listener`], [`Client`], [`wait`] ([`mod@pipe`]) |
 //! | `Queue`, `SimpleQueue`, `JoinableQueue` | [`Queue`], [`SimpleQueue`], [`JoinableQueue`] ([`queue`]) |
 //! | `Value`, `Array`, `Lock`, `RLock`, `Semaphore`, `Condition`, `Event`, `Barrier`, `shared_memory` | [`Value`], [`Array`], [`Lock`], ... ([`shm`]) |
-//! | `Pool`, `AsyncResult` | [`Pool`], [`AsyncResult`] ([`pool`]) |
+//! | `Pool`, `AsyncResult`, `pool.ThreadPool` | [`Pool`], [`AsyncResult`], [`ThreadPool`] ([`pool`]) |
 //! | `Manager`, `BaseManager`, `SharedMemoryManager`, the proxies | [`Manager`], [`BaseManager`], [`SharedMemoryManager`], [`ListProxy`], [`DictProxy`], [`QueueProxy`], [`SharedProxy`], ... ([`manager`]) |
 //! | Celery/RQ-style `Queue` and `Pool` across hosts | `mp::redis` (cargo feature `redis`) |
 //! | CPython's wire: Python's `Listener`/`Client`, managers, pickle as data | `mp::python` (cargo feature `python`) |
@@ -136,11 +137,15 @@ pub use mp_manager::{
 #[doc(inline)]
 pub use mp_pipe::{Client, Connection, Listener, pipe, pipe_simplex, wait};
 #[doc(inline)]
-pub use mp_pool::{AsyncResult, Pool};
+pub use mp_pool::{AsyncResult, Pool, ThreadPool};
+/// The logging facade mp reports its events through (`mp::log::LevelFilter`
+/// for [`log_to_stderr`]).
+pub use mp_process::log;
 #[doc(inline)]
 pub use mp_process::{
     Args, Context, JoinHandle, Process, Run, StartMethod, Target, active_children, cpu_count,
-    current_process, get_context, get_start_method, parent_process, set_start_method, spawn,
+    current_process, get_context, get_logger, get_start_method, log_to_stderr, parent_process,
+    set_start_method, spawn,
 };
 #[doc(inline)]
 pub use mp_queue::{JoinableQueue, Queue, SimpleQueue};

@@ -478,6 +478,7 @@ fn serve_with(
         }
     };
     let address = bound.address().clone();
+    log::info!(target: "mp::manager", "manager serving at {address}");
     if lifeline.send(&Report::Ok(address.clone())).is_err() {
         return;
     }
@@ -486,6 +487,7 @@ fn serve_with(
         .name("mp-manager-lifeline".into())
         .spawn(move || {
             let _ = lifeline.recv::<()>();
+            log::info!(target: "mp::manager", "manager received shutdown message");
             remove_socket_file(&address);
             std::process::exit(0);
         });
@@ -639,6 +641,7 @@ impl Manager {
         let Some(ServerProcess { process, lifeline }) = server else {
             return Ok(());
         };
+        log::info!(target: "mp::manager", "sending shutdown message to manager at {}", self.address);
         let _ = lifeline.send(&());
         drop(lifeline);
         if process.join_timeout(STOP_TIMEOUT)?.is_none() {

@@ -344,7 +344,11 @@ impl Driver {
         let now = Deadline::after(Duration::ZERO);
         for message in self.send.drain(..) {
             if let Err(e) = p.conn.send_handshake(&message, &now) {
-                if status.is_ok() {
+                // A peer that hung up after sending may have sent all it
+                // needed (a client without a key sends its hello and may
+                // leave before `accept`): read on, as Python's listener
+                // does; a handshake that needs more sees end of file.
+                if status.is_ok() && !hung_up(&e) {
                     status = Err(in_handshake(&p.conn, e));
                 }
                 break;
@@ -352,10 +356,14 @@ impl Driver {
         }
         match status {
             Ok(Status::Continue) => true,
-            Ok(Status::Done(outcome)) => {
-                let p = self.pending.remove(&key).expect("looked up above");
-                p.conn
-                    .set_peer_max_message_size(outcome.peer_max_message_size);
+            Ok(status @ (Status::Done(_) | Status::Handover)) => {
+                let mut p = self.pending.remove(&key).expect("looked up above");
+                match status {
+                    Status::Done(outcome) => p
+                        .conn
+                        .set_peer_max_message_size(outcome.peer_max_message_size),
+                    _ => p.conn.defer_handshake(p.side),
+                }
                 let _ = epoll::delete(&shared.epoll, &p.conn);
                 shared.ready.lock().push_back((p.conn, p.peer));
                 // Cannot fail: the counter is far from overflowing.
@@ -400,4 +408,10 @@ impl Driver {
             self.remove(shared, p, |c| &c.dropped);
         }
     }
+}
+
+/// Whether a send failed because the peer closed its end.
+fn hung_up(e: &Error) -> bool {
+    let hung_up = [Errno::PIPE, Errno::CONNRESET].map(|e| Some(e.raw_os_error()));
+    matches!(e, Error::Io(e) if hung_up.contains(&e.raw_os_error()))
 }

@@ -15,6 +15,13 @@
 //! The client speaking first lets a TLS listener notice a plain client at
 //! once: it answers `TLS-REQUIRED` in plain framing, which the client turns
 //! into [`Error::Tls`].
+//!
+//! Without a key the client has nothing to prove: it sends its hello and
+//! hands the connection over at once ([`Status::Handover`]), as Python's
+//! `Client(address, authkey=None)` returns as soon as the connection is
+//! made, before the listener accepts. The listener's answer (its limit, or
+//! a refusal: it wants a key, or TLS) is read on the client's first
+//! receive. A client with a key still waits for the whole exchange.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -214,6 +221,12 @@ impl HandshakeSide for ClientSide {
             ClientState::Start => {
                 send.push([HELLO, &self.limit.to_le_bytes()[..]].concat());
                 self.state = ClientState::AwaitFirst;
+                if self.key.is_none() {
+                    // Nothing to prove: the connection is the client's now,
+                    // as in Python; the listener's answer is read on the
+                    // first receive.
+                    return Ok(Status::Handover);
+                }
             }
             ClientState::AwaitFirst => {
                 if received == TLS_REQUIRED {

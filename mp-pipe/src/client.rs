@@ -40,8 +40,33 @@ pub struct Client {
 
 impl Client {
     /// Connects and authenticates. The address is anything [`ToAddress`]:
-    /// `&listener.address()`, `"127.0.0.1:6000"`, `("localhost", 6000)`,
+    /// `listener.address()`, `"127.0.0.1:6000"`, `("localhost", 6000)`,
     /// `"/tmp/app.sock"`; a string that is none is [`Error::Address`].
+    ///
+    /// With an authkey it returns once both ends have proved they hold it.
+    /// Without one it returns as soon as the connection is made, as
+    /// Python's `Client(address)` does: the listener need not be in
+    /// `accept` yet, and what the client sends waits for it. The
+    /// listener's answer (its size limit, or a refusal) is read on the
+    /// first receive; a refusal is that receive's error.
+    ///
+    /// # Example
+    ///
+    /// A client that connects, sends and leaves before the listener accepts:
+    ///
+    /// ```
+    #[doc = concat!("use ", crate::mp_crate!(pipe), "::{Address, Client, Listener};")]
+    ///
+    #[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(pipe), "::Error> {")]
+    /// let listener = Listener::bind(Address::unique(), None)?;
+    /// let conn = Client::connect(listener.address(), None)?;
+    /// conn.send("sent before accept")?;
+    /// drop(conn);
+    /// let server = listener.accept()?;
+    /// assert_eq!(server.recv::<String>()?, "sent before accept");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn connect(address: impl ToAddress, authkey: Option<&[u8]>) -> Result<Connection> {
         let mut client = Client::builder(address);
         if let Some(key) = authkey {
@@ -132,7 +157,6 @@ impl Client {
             return Err(Error::Tls("TLS runs over TCP only".into()));
         }
         let deadline = Deadline::from_timeout(self.timeout);
-        #[allow(unused_mut, reason = "changed only with TLS")]
         let mut conn = match address {
             Address::Tcp(addr) => {
                 let fd = connect(tcp_family(addr), addr, &deadline)?;
@@ -150,7 +174,11 @@ impl Client {
         if let Some(tls) = &self.tls {
             conn.set_tls(tls.session(address)?);
         }
-        handshake::run(&conn, handshake.client(self.max_message_size), &deadline)?;
+        handshake::run(
+            &mut conn,
+            handshake.client(self.max_message_size),
+            &deadline,
+        )?;
         Ok(conn)
     }
 }

@@ -1,4 +1,4 @@
-//! `Connection` (one end of a pipe or socket) and `pipe()` / `pipe_simplex()`.
+//! `Connection`: one end of a pipe or socket.
 
 use std::fmt;
 use std::net::TcpStream;
@@ -10,25 +10,24 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use rustix::event::PollFlags;
-use rustix::net::{AddressFamily, SocketFlags, SocketType};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use mp_internal::Deadline;
 
+use crate::deferred::Deferred;
 use crate::error::{Error, Result};
-use crate::fast_path::{FastPath, RING_BYTES, RING_MESSAGE_MAX};
+use crate::fast_path::{FastPath, RING_MESSAGE_MAX};
 use crate::fast_recv::Bytes;
 use crate::frame::{Framing, Header, MAX_HEADER_LEN};
 use crate::poll::poll_one;
 use crate::reader::{Payload, Reader};
-use crate::segment::Segment;
 use crate::socket::Stream;
 
 /// A send buffer that grew past this is released after the send.
 const KEEP_SEND_BUF: usize = 1 << 20;
 
-/// One end of a [`pipe`], or a connection made by a [`Listener`](crate::Listener)
+/// One end of a [`pipe`](crate::pipe), or a connection made by a [`Listener`](crate::Listener)
 /// or [`Client`](crate::Client) (Python's `multiprocessing.connection.Connection`).
 ///
 /// Messages are framed: each `send` arrives as exactly one `recv`, empty
@@ -40,7 +39,7 @@ const KEEP_SEND_BUF: usize = 1 << 20;
 /// interleave, and neither do receives. It can be an argument of a child
 /// process under every start method.
 ///
-/// The ends of a [`pipe`] also share memory: small messages without OS
+/// The ends of a [`pipe`](crate::pipe) also share memory: small messages without OS
 /// handles go through a ring in it (a hand-off of well under a
 /// microsecond between two busy processes), everything else through the
 /// socket, in the order sent. There, any number of processes may send on
@@ -79,55 +78,8 @@ pub struct Connection {
     writer: Mutex<Writer>,
     /// A pipe's shared memory (see `fast_path`).
     pub(crate) fast: Option<FastPath>,
-}
-
-/// Creates a connected pair of duplex connections (Python's `Pipe()`).
-///
-/// Both ends can send and receive. Use [`pipe_simplex`] for Python's
-/// `Pipe(duplex=False)`.
-#[doc(alias = "Pipe")]
-pub fn pipe() -> Result<(Connection, Connection)> {
-    let (a, b) = socketpair()?;
-    let pair = Connection::pair(a, b, true, true);
-    Ok(with_fast_path(pair, (Some(1), Some(0)), (Some(0), Some(1))))
-}
-
-/// Creates a one-way pair `(receiver, sender)` (Python's `Pipe(duplex=False)`).
-///
-/// Receiving on the sender or sending on the receiver is an error
-/// ([`Error::NotReadable`] / [`Error::NotWritable`]).
-#[doc(alias = "Pipe")]
-pub fn pipe_simplex() -> Result<(Connection, Connection)> {
-    let (a, b) = socketpair()?;
-    rustix::net::shutdown(&a, rustix::net::Shutdown::Write)?;
-    rustix::net::shutdown(&b, rustix::net::Shutdown::Read)?;
-    let pair = Connection::pair(a, b, true, false);
-    Ok(with_fast_path(pair, (Some(0), None), (None, Some(0))))
-}
-
-/// The ends of a pipe with shared memory, each with the lanes it reads and
-/// writes. Without one (no memfd here: a seccomp filter, an old kernel)
-/// the pipe works through its socket alone.
-fn with_fast_path(
-    (mut a, mut b): (Connection, Connection),
-    a_lanes: (Option<usize>, Option<usize>),
-    b_lanes: (Option<usize>, Option<usize>),
-) -> (Connection, Connection) {
-    if let Ok(segment) = Segment::create(RING_BYTES) {
-        let segment = Arc::new(segment);
-        a.fast = Some(FastPath::new(segment.clone(), a_lanes.0, a_lanes.1));
-        b.fast = Some(FastPath::new(segment, b_lanes.0, b_lanes.1));
-    }
-    (a, b)
-}
-
-fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
-    Ok(rustix::net::socketpair(
-        AddressFamily::UNIX,
-        SocketType::STREAM,
-        SocketFlags::CLOEXEC,
-        None,
-    )?)
+    /// The rest of a handshake that handed the connection over early.
+    pub(crate) deferred: Option<Arc<Deferred>>,
 }
 
 impl Connection {
@@ -169,12 +121,18 @@ impl Connection {
                 torn: false,
             }),
             fast: None,
+            deferred: None,
         }
     }
 
     /// The two ends of a socketpair: each end's limit is the other's peer
     /// limit, so a send the other end would refuse fails at once.
-    fn pair(a: OwnedFd, b: OwnedFd, a_reads: bool, a_writes: bool) -> (Connection, Connection) {
+    pub(crate) fn pair(
+        a: OwnedFd,
+        b: OwnedFd,
+        a_reads: bool,
+        a_writes: bool,
+    ) -> (Connection, Connection) {
         let a_limit = Arc::new(AtomicU64::new(u64::MAX));
         let b_limit = Arc::new(AtomicU64::new(u64::MAX));
         let settings = |readable, writable| (readable, writable, true, Framing::Mp);
@@ -282,13 +240,22 @@ impl Connection {
     /// blocking, waiting up to `timeout` for one (Python's `poll`).
     pub fn poll(&self, timeout: Duration) -> Result<bool> {
         let fd = self.read_fd()?;
+        let deadline = Deadline::after(timeout);
         if let Some(fast) = &self.fast {
-            return fast.poll(fd, &Deadline::after(timeout));
+            return fast.poll(fd, &deadline);
+        }
+        if let Some(deferred) = &self.deferred {
+            match deferred.finish(self, &deadline) {
+                Err(Error::Timeout) => return Ok(false),
+                // The receive reports it.
+                Err(_) => return Ok(true),
+                Ok(()) => {}
+            }
         }
         if self.has_buffered_message() {
             return Ok(true);
         }
-        Ok(poll_one(fd, PollFlags::IN, &Deadline::after(timeout))?)
+        Ok(poll_one(fd, PollFlags::IN, &deadline)?)
     }
 
     /// Closes this end (Python's `close`). The peer sees end of file once it
@@ -334,7 +301,7 @@ impl Connection {
     /// [`Listener`](crate::Listener) or [`Client`](crate::Client) start at
     /// their configured limit.
     ///
-    /// The other end of a [`pipe`] knows this limit at once: a send it
+    /// The other end of a [`pipe`](crate::pipe) knows this limit at once: a send it
     /// cannot deliver fails there with [`Error::MessageTooLarge`] before a
     /// byte is written (a socket peer learns the limit during the
     /// handshake; see [`peer_max_message_size`](Connection::peer_max_message_size)).
@@ -354,11 +321,13 @@ impl Connection {
     }
 
     /// The peer's limit on the messages it receives, if known: the other
-    /// end's limit for a [`pipe`], the one the peer announced in the
+    /// end's limit for a [`pipe`](crate::pipe), the one the peer announced in the
     /// handshake for a [`Listener`](crate::Listener) or
     /// [`Client`](crate::Client) connection, `None` otherwise. A larger
     /// send fails with [`Error::MessageTooLarge`] and writes nothing.
     pub fn peer_max_message_size(&self) -> Option<u64> {
+        // The answer of a deferred handshake may be here: it holds the limit.
+        let _ = self.catch_up_handshake();
         Some(self.peer_limit()).filter(|&limit| limit != u64::MAX)
     }
 
@@ -374,9 +343,14 @@ impl Connection {
             .store(bytes.unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
+    /// Leaves the rest of the handshake to the first receive.
+    pub(crate) fn defer_handshake(&mut self, side: Box<dyn crate::HandshakeSide>) {
+        self.deferred = Some(Arc::new(Deferred::new(side)));
+    }
+
     /// A second handle on the same connection (a `dup` of the descriptor).
     ///
-    /// On the ends of a [`pipe`] the copies share everything: any number of
+    /// On the ends of a [`pipe`](crate::pipe) the copies share everything: any number of
     /// them may send and receive at once. On other connections they share
     /// the stream, not their buffers: use one of them per direction, or
     /// messages may be split between them.
@@ -391,6 +365,7 @@ impl Connection {
             conn.tls = self.tls.clone();
         }
         conn.fast = self.fast.as_ref().map(FastPath::share);
+        conn.deferred = self.deferred.clone();
         Ok(conn)
     }
 
@@ -422,6 +397,15 @@ impl Connection {
     /// Sends one handshake message by `deadline`.
     pub(crate) fn send_handshake(&self, bytes: &[u8], deadline: &Deadline) -> Result<()> {
         self.send_raw(bytes, deadline)
+    }
+
+    /// Before a send: takes the answer of a deferred handshake if it came
+    /// (a refusal is the send's error).
+    fn catch_up_handshake(&self) -> Result<()> {
+        match &self.deferred {
+            Some(deferred) => deferred.catch_up(self),
+            None => Ok(()),
+        }
     }
 
     /// Sends one message straight on the socket, past TLS, without
@@ -517,6 +501,7 @@ impl Connection {
 
     fn send_value<T: Serialize + ?Sized>(&self, value: &T, deadline: &Deadline) -> Result<()> {
         let stream = self.write_stream()?;
+        self.catch_up_handshake()?;
         let mut guard = self.writer.lock();
         let writer = &mut *guard;
         if writer.torn {
@@ -571,6 +556,7 @@ impl Connection {
             };
         }
         let stream = self.write_stream()?;
+        self.catch_up_handshake()?;
         let mut writer = self.writer.lock();
         if writer.torn {
             return Err(Error::Torn);
@@ -605,6 +591,9 @@ impl Connection {
         let fd = self.read_fd()?;
         if let Some(fast) = &self.fast {
             return fast.recv(fd, deadline, f);
+        }
+        if let Some(deferred) = &self.deferred {
+            deferred.finish(self, deadline)?;
         }
         let stream = self.stream(fd);
         let mut reader = self.reader.lock();

@@ -55,6 +55,15 @@ struct FastOwned {
 impl Serialize for Connection {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let fd = self.fd().map_err(serde::ser::Error::custom)?;
+        if let Some(deferred) = &self.deferred {
+            deferred.catch_up(self).map_err(serde::ser::Error::custom)?;
+            if deferred.pending() {
+                return Err(serde::ser::Error::custom(
+                    "the connection's handshake still waits for the listener's answer: \
+                     receive on it once before it travels to another process",
+                ));
+            }
+        }
         #[cfg(feature = "tls")]
         if self.tls.is_some() {
             return Err(serde::ser::Error::custom(

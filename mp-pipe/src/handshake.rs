@@ -128,6 +128,15 @@ pub enum Status {
     Continue,
     /// Finished: the connection is ready.
     Done(Outcome),
+    /// The connection can be handed over now, before the peer answers: the
+    /// rest of the handshake runs when the connection first receives (its
+    /// `recv`, `poll`, or a [`wait`](crate::wait) on it), and a send reads
+    /// the peer's answer if it has already arrived. An error there is what
+    /// that receive returns (and every later one). For a side that has
+    /// nothing to prove or check, as Python's `Client(address,
+    /// authkey=None)`, which returns as soon as the connection is made, so
+    /// a client can send (and close) before the listener accepts.
+    Handover,
 }
 
 /// What a finished handshake learned about the peer.
@@ -180,10 +189,11 @@ impl HandshakeSide for NoHandshake {
     }
 }
 
-/// Runs one side of a handshake to the end on `conn`, blocking until
-/// `deadline` at most; applies what it learned to `conn`.
+/// Runs one side of a handshake to the end on `conn` (or until it hands the
+/// connection over), blocking until `deadline` at most; applies what it
+/// learned to `conn`.
 pub(crate) fn run(
-    conn: &Connection,
+    conn: &mut Connection,
     mut side: Box<dyn HandshakeSide>,
     deadline: &Deadline,
 ) -> Result<()> {
@@ -198,9 +208,16 @@ pub(crate) fn run(
                 return Err(in_handshake(conn, e));
             }
         }
-        if let Status::Done(outcome) = status? {
-            conn.set_peer_max_message_size(outcome.peer_max_message_size);
-            return Ok(());
+        match status? {
+            Status::Continue => {}
+            Status::Done(outcome) => {
+                conn.set_peer_max_message_size(outcome.peer_max_message_size);
+                return Ok(());
+            }
+            Status::Handover => {
+                conn.defer_handshake(side);
+                return Ok(());
+            }
         }
         received = Some(
             conn.recv_handshake(side.max_message_size(), deadline)

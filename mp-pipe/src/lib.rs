@@ -44,7 +44,10 @@
 //!   authenticates (CPython's `accept` runs one handshake at a time).
 //! - Both ends learn each other's size limit in the handshake (the ends of
 //!   a [`pipe`] share theirs): a send the peer would refuse fails at once
-//!   with [`Error::MessageTooLarge`] and writes nothing.
+//!   with [`Error::MessageTooLarge`] and writes nothing. (A client without
+//!   an authkey returns from [`Client::connect`] before the listener
+//!   answers, as in Python; it learns the limit from that answer, which it
+//!   reads on its first receive.)
 //! - With the `tls` feature, TCP connections can be encrypted (`mp_pipe::tls`);
 //!   the authkey is still checked, inside TLS.
 //!
@@ -85,6 +88,7 @@ mod auth;
 mod client;
 mod connection;
 mod connection_wire;
+mod deferred;
 mod error;
 mod fast_path;
 mod fast_recv;
@@ -92,6 +96,7 @@ mod frame;
 mod handshake;
 mod lane;
 mod listener;
+mod pipe_ends;
 mod poll;
 mod reader;
 mod segment;
@@ -104,11 +109,12 @@ pub use acceptor::ListenerStats;
 pub use address::{Address, AddressParseError, ToAddress};
 pub use auth::{MpHandshake, random_authkey};
 pub use client::Client;
-pub use connection::{Connection, pipe, pipe_simplex};
+pub use connection::Connection;
 pub use error::{Error, Result};
 pub use frame::Framing;
 pub use handshake::{
     HANDSHAKE_MAX_MESSAGE_SIZE, Handshake, HandshakeSide, NoHandshake, Outcome, Status,
 };
 pub use listener::{DEFAULT_MAX_MESSAGE_SIZE, Listener, ListenerBuilder};
+pub use pipe_ends::{pipe, pipe_simplex};
 pub use wait::{Waitable, wait};

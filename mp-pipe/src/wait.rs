@@ -191,7 +191,8 @@ impl Waitable for Connection {
     }
 
     fn ready_now(&self) -> bool {
-        self.has_buffered_message()
+        // With a handshake still to finish, `confirm_ready` decides.
+        self.deferred.as_ref().is_none_or(|d| !d.pending()) && self.has_buffered_message()
     }
 
     fn before_sleep(&self) -> bool {
@@ -207,6 +208,19 @@ impl Waitable for Connection {
     }
 
     fn confirm_ready(&self) -> bool {
+        if let Some(deferred) = self.deferred.as_ref().filter(|d| d.pending()) {
+            // Readable may mean only the rest of the handshake arrived.
+            let now = Deadline::after(Duration::ZERO);
+            return match (deferred.finish(self, &now), self.read_fd()) {
+                (Err(crate::Error::Timeout), _) => false,
+                (Ok(()), Ok(fd)) => {
+                    self.has_buffered_message()
+                        || poll::poll_one(fd, PollFlags::IN, &now).unwrap_or(true)
+                }
+                // An error is for the receive to report: ready.
+                _ => true,
+            };
+        }
         match (&self.fast, self.read_fd()) {
             // An error is for the receive to report: ready.
             (Some(fast), Ok(fd)) => fast.confirm_ready(fd).unwrap_or(true),

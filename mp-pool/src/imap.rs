@@ -1,29 +1,20 @@
 //! `imap` and `imap_unordered`: lazy iterators with a bounded window of
 //! chunks in flight.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 
+use crate::arrivals::Arrivals;
 use crate::error::{Error, Result};
-use crate::result::block_until;
 use crate::scheduler::{Scheduler, Sink};
 use crate::wire::{self, FnRef};
 
-/// Chunks that arrived and were not yet taken by the iterator.
-struct Arrived<R> {
-    chunks: HashMap<usize, Vec<Result<R>>>,
-    /// Chunk numbers in order of arrival (for `imap_unordered`).
-    order: VecDeque<usize>,
-}
-
-pub(crate) struct StreamSink<R> {
-    arrived: Mutex<Arrived<R>>,
-    changed: Condvar,
-}
+/// Decodes the chunks of one `imap` into its arrivals.
+pub(crate) struct StreamSink<R>(Arrivals<R>);
 
 impl<R: DeserializeOwned + Send + 'static> Sink for StreamSink<R> {
     fn deliver(&self, seq: usize, _start: usize, n: usize, outcome: Result<Vec<u8>>) {
@@ -32,10 +23,7 @@ impl<R: DeserializeOwned + Send + 'static> Sink for StreamSink<R> {
             Ok(bytes) => wire::decode_results::<R>(&bytes, n, |item| items.push(item)),
             Err(e) => items.resize_with(n, || Err(e.clone())),
         }
-        let mut arrived = self.arrived.lock().unwrap_or_else(PoisonError::into_inner);
-        arrived.chunks.insert(seq, items);
-        arrived.order.push_back(seq);
-        self.changed.notify_all();
+        self.0.put(seq, items);
     }
 }
 
@@ -84,13 +72,7 @@ impl<'a, R: DeserializeOwned + Send + 'static> IMap<'a, R> {
     ) -> IMap<'a, R> {
         IMap {
             scheduler,
-            sink: Arc::new(StreamSink {
-                arrived: Mutex::new(Arrived {
-                    chunks: HashMap::new(),
-                    order: VecDeque::new(),
-                }),
-                changed: Condvar::new(),
-            }),
+            sink: Arc::new(StreamSink(Arrivals::new())),
             fref,
             feed,
             ordered,
@@ -150,34 +132,11 @@ impl<'a, R: DeserializeOwned + Send + 'static> IMap<'a, R> {
                     Err(e)
                 });
             }
-            let wanted = self.taken;
-            let ordered = self.ordered;
             let pool = Arc::downgrade(&self.scheduler);
-            let waited = block_until(
-                &self.sink.arrived,
-                &self.sink.changed,
-                deadline,
-                &pool,
-                |arrived| {
-                    if ordered {
-                        arrived.chunks.contains_key(&wanted)
-                    } else {
-                        !arrived.order.is_empty()
-                    }
-                },
-            );
-            let mut arrived = match waited {
-                Ok(arrived) => arrived,
-                Err(e) => return Some(Err(e)),
+            let items = match self.sink.0.take(self.taken, self.ordered, deadline, &pool) {
+                Ok(Ok(items)) => items,
+                Ok(Err(e)) | Err(e) => return Some(Err(e)),
             };
-            let seq = if ordered {
-                arrived.order.retain(|&s| s != wanted);
-                wanted
-            } else {
-                arrived.order.pop_front().expect("waited for an arrival")
-            };
-            let items = arrived.chunks.remove(&seq).expect("the chunk arrived");
-            drop(arrived);
             self.taken += 1;
             self.current = items.into();
         }

@@ -13,6 +13,7 @@
 //! | `AsyncResult.get(timeout)`, `wait(timeout)`, `ready()`, `successful()` | [`AsyncResult::get`], [`get_timeout`](AsyncResult::get_timeout), [`wait`](AsyncResult::wait), [`wait_timeout`](AsyncResult::wait_timeout), [`ready`](AsyncResult::ready), [`successful`](AsyncResult::successful) |
 //! | `close()`, `terminate()`, `join()`, `with Pool() as p:` | [`close`](Pool::close), [`terminate`](Pool::terminate), [`join`](Pool::join), [`join_timeout`](Pool::join_timeout), `Drop` |
 //! | the task's exception, `TimeoutError`, `ValueError`, `KeyboardInterrupt` | [`Error`] |
+//! | `multiprocessing.pool.ThreadPool(processes, initializer, initargs)` | [`ThreadPool::new`], [`ThreadPool::builder`] ([`ThreadPoolBuilder`]): the same API on threads, with closures and any values |
 //!
 //! Functions are plain `fn` items or closures that capture nothing, with
 //! serde arguments and results: workers receive an authenticated reference
@@ -74,6 +75,7 @@
 // crate's own docs, `mp::pool` where the facade renders them.
 mp_internal::doc_crate_paths!();
 
+mod arrivals;
 mod error;
 mod frames;
 mod imap;
@@ -81,6 +83,7 @@ mod interrupt;
 mod pool;
 mod result;
 mod scheduler;
+mod thread_pool;
 mod wire;
 mod worker;
 
@@ -88,3 +91,4 @@ pub use error::{Error, Result};
 pub use imap::IMap;
 pub use pool::{DEFAULT_RING_SIZE, Pool, PoolBuilder};
 pub use result::{AsyncResult, Callbacks};
+pub use thread_pool::{Call, ThreadIMap, ThreadPool, ThreadPoolBuilder};

@@ -2,7 +2,7 @@
 
 use std::borrow::Borrow;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use mp_process::{Args, StartMethod, Target};
@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::frames::FrameWriter;
 use crate::imap::{Feed, IMap};
 use crate::interrupt;
-use crate::result::{AsyncResult, Callbacks, Cell, Collect};
+use crate::result::{AsyncResult, Callbacks, Cell, Collect, deadline_after};
 use crate::scheduler::result_thread::on_result_thread;
 use crate::scheduler::{Config, Scheduler, Sink};
 use crate::wire::{self, FnRef, Init};
@@ -205,11 +205,11 @@ pub struct Pool {
 }
 
 /// The chunksize CPython picks for `map`: about four chunks per worker.
-fn default_chunksize(items: usize, processes: usize) -> usize {
+pub(crate) fn default_chunksize(items: usize, processes: usize) -> usize {
     items.div_ceil(4 * processes).max(1)
 }
 
-fn check_chunksize(chunksize: usize) -> Result<()> {
+pub(crate) fn check_chunksize(chunksize: usize) -> Result<()> {
     if chunksize == 0 {
         Err(Error::InvalidSetting(
             "chunksize must be at least 1".to_owned(),
@@ -219,11 +219,11 @@ fn check_chunksize(chunksize: usize) -> Result<()> {
     }
 }
 
-fn only<R>(mut values: Vec<R>) -> R {
+pub(crate) fn only<R>(mut values: Vec<R>) -> R {
     values.pop().expect("a one-item job has one value")
 }
 
-fn all<R>(values: Vec<R>) -> Vec<R> {
+pub(crate) fn all<R>(values: Vec<R>) -> Vec<R> {
     values
 }
 
@@ -560,11 +560,7 @@ impl Pool {
     /// Like [`join`](Pool::join), giving up with [`Error::Timeout`] after
     /// `timeout`.
     pub fn join_timeout(&self, timeout: Duration) -> Result<()> {
-        self.join_until(Some(
-            Instant::now()
-                .checked_add(timeout)
-                .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365)),
-        ))
+        self.join_until(Some(deadline_after(timeout)))
     }
 
     fn join_until(&self, deadline: Option<Instant>) -> Result<()> {
@@ -666,7 +662,8 @@ impl Pool {
             // No items: nothing will be delivered, finish now.
             collect.seal();
         }
-        Ok(AsyncResult::new(cell, Arc::downgrade(&self.scheduler)))
+        let pool: Weak<Scheduler> = Arc::downgrade(&self.scheduler);
+        Ok(AsyncResult::new(cell, pool))
     }
 
     fn lazy<'a, F, A, R, I>(

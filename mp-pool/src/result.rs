@@ -17,6 +17,19 @@ use crate::wire;
 /// How often a blocked call looks at the SIGINT flag.
 pub(crate) const INTERRUPT_POLL: Duration = Duration::from_millis(20);
 
+/// A pool as its results see it: what Ctrl-C during a wait stops (a
+/// process pool, or a [`ThreadPool`](crate::ThreadPool)).
+pub(crate) trait Stop: Send + Sync {
+    /// Terminates the pool, failing every unfinished task with `reason`.
+    fn stop(&self, reason: Error);
+}
+
+impl Stop for Scheduler {
+    fn stop(&self, reason: Error) {
+        Scheduler::stop(self, reason);
+    }
+}
+
 /// Functions run in this process when a result is ready (Python's
 /// `callback` and `error_callback`).
 ///
@@ -62,7 +75,7 @@ impl<T> Callbacks<T> {
         self
     }
 
-    fn run(self, outcome: &Result<T>) {
+    pub(crate) fn run(self, outcome: &Result<T>) {
         let ran = match outcome {
             Ok(value) => self
                 .on_ok
@@ -119,7 +132,7 @@ impl<T> Cell<T> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn set(&self, outcome: Result<T>) {
+    pub(crate) fn set(&self, outcome: Result<T>) {
         let mut state = self.lock();
         if matches!(*state, CellState::Pending) {
             *state = CellState::Ready(outcome);
@@ -131,11 +144,11 @@ impl<T> Cell<T> {
 
 /// Waits until `ready()` holds, the deadline passes, or SIGINT arrives
 /// (which terminates `pool`). `ready` is evaluated under `lock`'s mutex.
-pub(crate) fn block_until<'a, S>(
+pub(crate) fn block_until<'a, S, P: Stop + ?Sized>(
     lock: &'a Mutex<S>,
     changed: &Condvar,
     deadline: Option<Instant>,
-    pool: &Weak<Scheduler>,
+    pool: &Weak<P>,
     mut ready: impl FnMut(&mut S) -> bool,
 ) -> Result<MutexGuard<'a, S>> {
     let mut guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
@@ -174,7 +187,8 @@ pub(crate) fn block_until<'a, S>(
 
 /// The result of an asynchronous call (Python's `AsyncResult`):
 /// [`apply_async`](crate::Pool::apply_async), [`map_async`](crate::Pool::map_async)
-/// and [`starmap_async`](crate::Pool::starmap_async) return one.
+/// and [`starmap_async`](crate::Pool::starmap_async) return one, as do
+/// those of a [`ThreadPool`](crate::ThreadPool).
 ///
 /// Waiting never hangs: if the worker running the task dies the result is
 /// [`Error::WorkerLost`], and if the pool is terminated or dropped it is
@@ -199,11 +213,11 @@ pub(crate) fn block_until<'a, S>(
 /// ```
 pub struct AsyncResult<T> {
     cell: Arc<Cell<T>>,
-    pool: Weak<Scheduler>,
+    pool: Weak<dyn Stop>,
 }
 
 impl<T> AsyncResult<T> {
-    pub(crate) fn new(cell: Arc<Cell<T>>, pool: Weak<Scheduler>) -> AsyncResult<T> {
+    pub(crate) fn new(cell: Arc<Cell<T>>, pool: Weak<dyn Stop>) -> AsyncResult<T> {
         AsyncResult { cell, pool }
     }
 
@@ -248,11 +262,7 @@ impl<T> AsyncResult<T> {
     /// [`Error::ResultTaken`].
     #[doc(alias = "get")]
     pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
-        self.take(Some(
-            Instant::now()
-                .checked_add(timeout)
-                .unwrap_or_else(far_future),
-        ))
+        self.take(Some(deadline_after(timeout)))
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> Result<MutexGuard<'_, CellState<T>>> {
@@ -283,8 +293,11 @@ impl<T> AsyncResult<T> {
     }
 }
 
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365)
+/// When `timeout` from now runs out (a year from now for a huge one).
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    Instant::now()
+        .checked_add(timeout)
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365))
 }
 
 impl<T> fmt::Debug for AsyncResult<T> {

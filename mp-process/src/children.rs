@@ -77,6 +77,12 @@ impl Child {
             if let Some((code, used)) = ended {
                 *self.usage.lock().unwrap_or_else(PoisonError::into_inner) = used;
                 *exit = Some(code);
+                log::debug!(
+                    target: "mp::process",
+                    "{} (pid {}) ended with exitcode {code}",
+                    self.name,
+                    self.pid
+                );
             }
         }
         Ok(*exit)

@@ -22,6 +22,8 @@ pub(crate) struct Identity {
     pub(crate) parent_name: String,
     /// The parent's default start method, inherited as the child's default.
     pub(crate) method: StartMethod,
+    /// The parent's mp log level, and whether it logs to stderr.
+    pub(crate) log: crate::logging::Inherited,
 }
 
 /// This process's own record.
@@ -83,6 +85,8 @@ pub(crate) fn become_child(identity: Identity) {
         method: identity.method,
         method_set: false,
     }));
+    crate::logging::inherit(identity.log);
+    log::info!(target: "mp::process", "child process calling self.run()");
 }
 
 impl Current {
@@ -109,6 +113,7 @@ impl Current {
             parent_pid: self.owner,
             parent_name: self.name.clone(),
             method: self.method,
+            log: crate::logging::inherited(),
         }
     }
 }

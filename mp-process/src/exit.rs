@@ -31,6 +31,13 @@ pub(crate) fn track(child: Arc<Child>) {
     if !AT_EXIT.swap(true, Ordering::SeqCst) {
         sys::at_exit(at_exit);
     }
+    log::debug!(
+        target: "mp::process",
+        "started {} (pid {}) with {}",
+        child.name,
+        child.pid,
+        child.method
+    );
     children::register(child);
 }
 
@@ -39,7 +46,11 @@ pub(crate) fn track(child: Arc<Child>) {
 pub(crate) fn finish_all() {
     let (daemons, others): (Vec<_>, Vec<_>) =
         children::take_ours().into_iter().partition(|c| c.daemon);
+    log::info!(target: "mp::process", "process shutting down");
     for child in &daemons {
+        if matches!(child.poll_exit(), Ok(None)) {
+            log::debug!(target: "mp::process", "calling terminate() for daemon {}", child.name);
+        }
         let _ = child.signal(Signal::TERM);
     }
     for child in &daemons {
@@ -49,6 +60,9 @@ pub(crate) fn finish_all() {
         }
     }
     for child in &others {
+        if matches!(child.poll_exit(), Ok(None)) {
+            log::debug!(target: "mp::process", "calling join() for process {}", child.name);
+        }
         let _ = child.wait(None);
     }
     forkserver::shutdown();
@@ -64,6 +78,7 @@ extern "C" fn at_exit() {
 /// output, exit with `code`.
 pub(crate) fn finish(code: i32, exit: Exit) -> ! {
     finish_all();
+    log::info!(target: "mp::process", "process exiting with exitcode {code}");
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     job::report_exit(code);

@@ -166,19 +166,23 @@ fn launch(generation: u64) -> Result<Forkserver> {
         parent_pid: std::process::id(),
         parent_name: String::new(),
         method: StartMethod::Spawn,
+        log: Default::default(),
     };
     let process = Child::new(pid, pidfd, None, &identity, StartMethod::Spawn);
     let ready = lifeline
         .send(&Bootstrap::Forkserver(setup.clone()))
         .and_then(|()| lifeline.recv_timeout::<Result<(), String>>(STARTUP_TIMEOUT));
     match ready {
-        Ok(Ok(())) => Ok(Forkserver {
-            generation,
-            process,
-            lifeline,
-            setup,
-            idle: Vec::new(),
-        }),
+        Ok(Ok(())) => {
+            log::info!(target: "mp::forkserver", "forkserver started (pid {pid})");
+            Ok(Forkserver {
+                generation,
+                process,
+                lifeline,
+                setup,
+                idle: Vec::new(),
+            })
+        }
         failed => {
             let _ = process.signal(Signal::KILL);
             let _ = process.wait(None);

@@ -11,6 +11,7 @@
 //! | `set_start_method(m)`, `get_context(m)` | [`set_start_method`], [`get_context`], [`Context`], [`StartMethod`] |
 //! | `os.wait4(pid)`'s resource usage | [`p.rusage()`](Process::rusage) after `join` → [`ResourceUsage`] (counts forkserver children too) |
 //! | — | [`spawn`]: a `JoinHandle` whose `join()` returns the function's value |
+//! | `log_to_stderr(level)`, `get_logger()` | [`log_to_stderr`], [`get_logger`]: mp's events through the [`log`] facade, inherited by children |
 //!
 //! # How a child finds its function
 //!
@@ -76,6 +77,7 @@ mod target;
 mod children;
 mod current;
 mod job;
+mod logging;
 mod payload;
 mod remote;
 mod rusage;
@@ -100,6 +102,9 @@ pub use current::{
 };
 pub use error::{Error, JoinError, Result};
 pub use join_handle::{JoinHandle, spawn};
+/// The logging facade mp reports its events through (for `LevelFilter`).
+pub use log;
+pub use logging::{LOG_TARGET, Logger, get_logger, log_to_stderr};
 pub use method::StartMethod;
 pub use process::{Process, active_children};
 pub use remote::{CallError, ErasedFn, RemoteFn, decode_results};

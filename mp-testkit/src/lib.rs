@@ -14,7 +14,7 @@ mod flood;
 mod pki;
 
 pub use bench_files::{BenchFiles, RUN_VARIABLE};
-pub use flood::Flood;
+pub use flood::{Flood, slow_twice};
 #[cfg(feature = "pki")]
 pub use pki::TestPki;
 
@@ -121,4 +121,31 @@ pub fn children_of(parent: u32) -> Vec<ProcInfo> {
 /// Whether process `pid` exists and is not a zombie.
 pub fn is_running(pid: u32) -> bool {
     proc_info(pid).is_some_and(|p| p.state != 'Z')
+}
+
+/// Runs `test` (an `#[ignore]`d test of the calling test binary, by its
+/// full path) in a fresh copy of the binary with `env` set, and returns
+/// what it wrote to stderr; panics with that stderr if it failed. For tests
+/// of a process's own output (its log lines), which a test cannot capture
+/// from inside its own process. The caller's deadline bounds the wait.
+pub fn stderr_of_ignored_test(test: &str, env: (&str, &str)) -> String {
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = Command::new(exe)
+        .args([
+            test,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(env.0, env.1)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("cannot run the test binary");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{test} failed:\n{stderr}");
+    stderr
 }

@@ -24,6 +24,8 @@ fn pool_proxies_and_serde_are_at_the_top() {
     let pool = mp::Pool::new(1).unwrap();
     let result: mp::AsyncResult<u32> = pool.apply_async(square, (3,)).unwrap();
     assert_eq!(result.get().unwrap(), 9);
+    let threads = mp::ThreadPool::new(1).unwrap();
+    assert_eq!(threads.apply(square, (4,)).unwrap(), 16);
     let manager = mp::Manager::start().unwrap();
     let list: mp::ListProxy<u32> = manager.list().unwrap();
     list.append(&1).unwrap();

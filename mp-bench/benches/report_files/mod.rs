@@ -11,6 +11,7 @@ use mp_testkit::BenchFiles;
 
 /// Writes `contents` to `path` under criterion's directory (creating the
 /// folders on the way).
+#[allow(dead_code, reason = "only some benches write side files")]
 pub(crate) fn write(path: impl AsRef<Path>, contents: &str) {
     BenchFiles::from_env().write(path, contents);
 }

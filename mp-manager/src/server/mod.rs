@@ -635,6 +635,13 @@ fn accept_loop(listener: &Listener, core: &Arc<Core>) {
     loop {
         match listener.accept() {
             Ok(conn) => {
+                log::debug!(
+                    target: "mp::manager",
+                    "manager accepted a connection from {}",
+                    listener
+                        .last_accepted()
+                        .map_or_else(|| "an unnamed peer".to_owned(), |a| a.to_string())
+                );
                 let core = core.clone();
                 // If no thread can be made, the connection is dropped: that
                 // client sees the manager as closed, the others carry on.

@@ -51,6 +51,7 @@ struct Record {
 }
 
 mod addresses;
+mod before_accept;
 mod cpython;
 mod ends;
 mod fast_path;

@@ -255,6 +255,11 @@ impl Scheduler {
             process = process.start_method(method);
         }
         process.start().map_err(|e| fail("a process", &e))?;
+        log::debug!(
+            target: "mp::pool",
+            "added worker PoolWorker-{id} (pid {})",
+            process.pid().unwrap_or(0)
+        );
         let sentinel = process
             .sentinel()
             .and_then(|fd| Ok(fd.try_clone_to_owned()?))
@@ -509,6 +514,7 @@ impl Scheduler {
 
     /// Python's `close()`: no new work; workers stop once all is done.
     pub(crate) fn close(&self) {
+        log::debug!(target: "mp::pool", "closing pool");
         let mut state = self.lock();
         if state.phase == Phase::Running {
             state.phase = Phase::Closed;
@@ -523,6 +529,10 @@ impl Scheduler {
         let mut state = self.lock();
         if matches!(state.phase, Phase::Stopped(_)) {
             return;
+        }
+        match reason {
+            Error::Terminated => log::debug!(target: "mp::pool", "terminating pool"),
+            _ => log::info!(target: "mp::pool", "stopping pool: {reason}"),
         }
         state.phase = Phase::Stopped(reason.clone());
         state.pending.clear();

@@ -21,6 +21,15 @@ pub(crate) fn on_result_thread() -> bool {
     RESULT_THREAD.with(Cell::get)
 }
 
+/// Runs `f` (a job's callbacks, on a thread pool's worker) as the result
+/// thread would: a blocking pool call from it fails rather than waits.
+pub(crate) fn as_result_thread<T>(f: impl FnOnce() -> T) -> T {
+    let was = RESULT_THREAD.with(|t| t.replace(true));
+    let out = f();
+    RESULT_THREAD.with(|t| t.set(was));
+    out
+}
+
 /// The thread's body.
 pub(super) fn run(scheduler: Arc<Scheduler>) {
     RESULT_THREAD.with(|t| t.set(true));
@@ -104,6 +113,14 @@ impl Scheduler {
         }
         drop(w);
         self.wake_supervisor();
+        if lost.is_some() {
+            log::warn!(
+                target: "mp::pool",
+                "worker PoolWorker-{worker} was lost (exitcode {exitcode}) while running a task"
+            );
+        } else {
+            log::debug!(target: "mp::pool", "worker PoolWorker-{worker} ended (exitcode {exitcode})");
+        }
         if let Some(c) = lost {
             c.sink
                 .deliver(c.seq, c.start, c.n, Err(Error::WorkerLost { exitcode }));

@@ -42,6 +42,11 @@ fn supervise(scheduler: &Scheduler) {
                 state.starting -= 1;
                 match started {
                     Ok(worker) => {
+                        log::info!(
+                            target: "mp::pool",
+                            "replaced a worker that ended: PoolWorker-{} started",
+                            worker.id
+                        );
                         let stopped = matches!(state.phase, Phase::Stopped(_));
                         state.workers.push(worker);
                         if stopped {

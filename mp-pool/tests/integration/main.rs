@@ -12,9 +12,11 @@ mod handles;
 mod interrupt;
 mod lazy;
 mod lifetime;
+mod logging;
 mod rusage;
 mod task_errors;
 mod tasks;
+mod thread_pool;
 mod worker_deaths;
 
 use tasks::*;

@@ -15,6 +15,7 @@ mod forkserver;
 mod identity;
 mod join_handle;
 mod lifecycle;
+mod logging;
 mod many;
 mod parent_death;
 mod remote;

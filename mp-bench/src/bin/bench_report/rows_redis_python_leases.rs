@@ -11,9 +11,9 @@ use crate::rows::Theirs::{Absent, Bench, Script};
 use crate::rows::{Kind, Row};
 
 const W8: &str = "W8 mp-redis, 2 workers, one redis-server (CPython column: Celery)";
-const W9: &str = "W9 a stdlib Python client of mp (CPython column: CPython's own server)";
+const W9: &str = "W9 Python client, stdlib only, of mp (CPython column: the same client of CPython's own server)";
 const LEASES: &str =
-    "Leases: 256 MiB of f64 filled by 2 processes, each its half (CPython column: numpy)";
+    "Leases, 256 MiB of f64 filled by 2 processes, each its half (CPython column: numpy)";
 
 const MP_POOL_LOCAL: &str = "mp local Pool(2), the floor";
 
@@ -48,7 +48,7 @@ pub(crate) const ROWS_REDIS_PYTHON_LEASES: &[Row] = &[
     },
     Row {
         workload: W8,
-        case: "recovery after a worker's SIGKILL (worker elsewhere)",
+        case: "SIGKILL recovery, remote worker",
         mp: "w8/recovery_after_sigkill/worker_elsewhere",
         cpython: Absent,
         peers: &[(
@@ -60,7 +60,7 @@ pub(crate) const ROWS_REDIS_PYTHON_LEASES: &[Row] = &[
     },
     Row {
         workload: W9,
-        case: "round trip to an mp `Listener` (vs a Python `Listener`)",
+        case: "round trip to an mp Listener",
         mp: "python_wire/roundtrip/python_client_to_mp_listener",
         cpython: Bench("python_wire/roundtrip/python_client_to_python_listener"),
         peers: &[],
@@ -69,7 +69,7 @@ pub(crate) const ROWS_REDIS_PYTHON_LEASES: &[Row] = &[
     },
     Row {
         workload: W9,
-        case: "the same round trips, in interleaved batches",
+        case: "round trip, interleaved batches",
         mp: "python_wire/roundtrip/interleaved_batches/python_client_to_mp_listener",
         cpython: Bench(
             "python_wire/roundtrip/interleaved_batches/python_client_to_python_listener",
@@ -80,7 +80,7 @@ pub(crate) const ROWS_REDIS_PYTHON_LEASES: &[Row] = &[
     },
     Row {
         workload: W9,
-        case: "queue put+get through an mp manager (vs CPython's manager)",
+        case: "queue put+get via an mp manager",
         mp: "python_manager/queue_put_get/python_client_to_mp_manager",
         cpython: Bench("python_manager/queue_put_get/python_client_to_python_manager"),
         peers: &[],
@@ -89,7 +89,7 @@ pub(crate) const ROWS_REDIS_PYTHON_LEASES: &[Row] = &[
     },
     Row {
         workload: W9,
-        case: "the same calls, in interleaved batches",
+        case: "queue put+get, interleaved batches",
         mp: "python_manager/queue_put_get/interleaved_batches/python_client_to_mp_manager",
         cpython: Bench(
             "python_manager/queue_put_get/interleaved_batches/python_client_to_python_manager",
@@ -100,7 +100,7 @@ pub(crate) const ROWS_REDIS_PYTHON_LEASES: &[Row] = &[
     },
     Row {
         workload: LEASES,
-        case: "2 processes, a `Lease` each",
+        case: "2 processes, one lease each",
         mp: "shm/fill_256MiB_f64/mp_lease_2_processes",
         cpython: Script("shm/fill_256MiB_f64/numpy_2_processes"),
         peers: &[(
