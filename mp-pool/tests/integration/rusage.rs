@@ -23,9 +23,11 @@ fn burns_cpu(ms: u64) -> u64 {
 }
 
 #[test]
-fn joined_workers_report_the_cpu_they_used_under_every_method() {
+fn joined_workers_report_the_cpu_they_used() {
     let _d = mp_testkit::deadline(secs(120));
-    for method in StartMethod::ALL {
+    // Fork reaps as Spawn does (the workers are ours) and would print its
+    // warning about this threaded test process.
+    for method in [StartMethod::Forkserver, StartMethod::Spawn] {
         let pool = Pool::builder()
             .processes(2)
             .start_method(method)
