@@ -22,6 +22,11 @@ pub enum Error {
     NotOurChild,
     /// A capturing closure can only run under the `Fork` start method.
     ClosureNeedsFork,
+    /// This process is a daemon, and daemons may not start children
+    /// (Python's "daemonic processes are not allowed to have children"):
+    /// a daemon is terminated when its parent exits, and its children
+    /// would be left without the parent that joins them.
+    DaemonCannotStartChildren,
     /// The arguments could not be serialized; nothing was started.
     Encode(mp_handle::Error),
     /// mp's start-up hook is not in this binary, so a re-executed child
@@ -51,6 +56,9 @@ impl fmt::Display for Error {
                 "a capturing closure can only run under the Fork start method; \
                  use a fn item with serde arguments for Spawn and Forkserver",
             ),
+            Error::DaemonCannotStartChildren => {
+                f.write_str("daemonic processes are not allowed to have children")
+            }
             Error::Encode(e) => write!(f, "cannot send the arguments to the child: {e}"),
             Error::StartUpHookMissing => f.write_str(
                 "mp's start-up hook did not run in this binary, so a re-executed child \

@@ -179,7 +179,9 @@ impl Process {
         self.method.unwrap_or_else(current::default_method)
     }
 
-    /// Starts the child. Starting twice is [`Error::AlreadyStarted`].
+    /// Starts the child. Starting twice is [`Error::AlreadyStarted`]; a
+    /// daemon starting a child is [`Error::DaemonCannotStartChildren`], as
+    /// in Python.
     pub fn start(&mut self) -> Result<()> {
         if self.closed {
             return Err(Error::Closed);
@@ -187,6 +189,9 @@ impl Process {
         let Some(payload) = &self.payload else {
             return Err(Error::AlreadyStarted);
         };
+        if current::with(|c| current::current_daemon(c)) {
+            return Err(Error::DaemonCannotStartChildren);
+        }
         let method = self.get_start_method();
         let identity = current::with(|c| c.identity_for(&self.name, &self.ident, self.daemon));
         let child = match method {

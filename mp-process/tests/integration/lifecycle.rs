@@ -176,3 +176,46 @@ fn argument_encoding_failures_are_errors() {
         1
     );
 }
+
+/// Tries to start a child and sends what happened: the error's text, or
+/// `None` if the child started.
+fn start_a_grandchild(method: StartMethod, out: Connection) {
+    let mut p = Process::new(returns, ()).start_method(method);
+    let refused = match p.start() {
+        Ok(()) => {
+            p.join_timeout(T).unwrap();
+            None
+        }
+        Err(e) => {
+            assert!(matches!(e, Error::DaemonCannotStartChildren), "{e:?}");
+            Some(e.to_string())
+        }
+    };
+    out.send(&refused).unwrap();
+}
+
+#[test]
+fn a_daemon_may_not_start_children() {
+    let _d = deadline(60 * SECS);
+    for m in methods() {
+        for daemon in [false, true] {
+            let (r, w) = pipe().unwrap();
+            let p = started(
+                Process::new(start_a_grandchild, (m, w))
+                    .start_method(m)
+                    .daemon(daemon),
+            );
+            let refused: Option<String> = r.recv_timeout(T).unwrap();
+            assert_eq!(p.join_timeout(T).unwrap(), Some(0), "{m}");
+            if daemon {
+                assert_eq!(
+                    refused.as_deref(),
+                    Some("daemonic processes are not allowed to have children"),
+                    "{m}"
+                );
+            } else {
+                assert_eq!(refused, None, "{m}: a non-daemon starts children");
+            }
+        }
+    }
+}

@@ -53,7 +53,11 @@ fn consume(q: Queue<Msg>) -> Seen {
             None => ends += 1,
             Some((p, seq)) => {
                 let p = p as usize;
-                assert!(last[p] < Some(seq), "producer {p}: {seq} after {:?}", last[p]);
+                assert!(
+                    last[p] < Some(seq),
+                    "producer {p}: {seq} after {:?}",
+                    last[p]
+                );
                 last[p] = Some(seq);
                 seen[p][seq as usize / 64] |= 1 << (seq % 64);
             }
@@ -77,7 +81,11 @@ fn check(round: u32, q: &Queue<Msg>, seen: &[Seen]) {
                 union |= s[p][word];
             }
             let bits = (PER_PRODUCER as usize - word * 64).min(64);
-            let want = if bits == 64 { u64::MAX } else { (1 << bits) - 1 };
+            let want = if bits == 64 {
+                u64::MAX
+            } else {
+                (1 << bits) - 1
+            };
             assert_eq!(
                 union,
                 want,
