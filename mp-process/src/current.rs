@@ -20,7 +20,8 @@ pub(crate) struct Identity {
     pub(crate) authkey: Vec<u8>,
     pub(crate) parent_pid: u32,
     pub(crate) parent_name: String,
-    /// The parent's default start method, inherited as the child's default.
+    /// The child's default start method: the one it is started with
+    /// (`Process::start` sets it; the parent's default until then).
     pub(crate) method: StartMethod,
 }
 

@@ -193,7 +193,10 @@ impl Process {
             return Err(Error::DaemonCannotStartChildren);
         }
         let method = self.get_start_method();
-        let identity = current::with(|c| c.identity_for(&self.name, &self.ident, self.daemon));
+        let mut identity = current::with(|c| c.identity_for(&self.name, &self.ident, self.daemon));
+        // As in CPython, a child's default is the method it was started
+        // with, whatever its parent's default.
+        identity.method = method;
         let child = match method {
             StartMethod::Fork => {
                 let payload = self.payload.take().expect("checked above");
