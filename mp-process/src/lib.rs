@@ -5,7 +5,7 @@
 //! | `Process(target=f, args=(a, b), name=n, daemon=d)` | [`Process::new(f, (a, b))`](Process::new)`.name(n).daemon(d)` |
 //! | subclass with `run()` | a type implementing [`Run`], [`Process::from_run`] |
 //! | `p.start()`, `p.join(timeout)` | [`start`](Process::start), [`join`](Process::join), [`join_timeout`](Process::join_timeout) |
-//! | `p.is_alive()`, `terminate()`, `kill()`, `close()` | same names |
+//! | `p.is_alive()`, `terminate()`, `kill()`, `interrupt()`, `close()` | same names |
 //! | `p.pid`, `p.exitcode`, `p.name`, `p.daemon`, `p.sentinel` | [`pid`](Process::pid), [`exitcode`](Process::exitcode), [`get_name`](Process::get_name), [`is_daemon`](Process::is_daemon), [`sentinel`](Process::sentinel) |
 //! | `current_process()`, `parent_process()`, `active_children()`, `cpu_count()` | same names |
 //! | `set_start_method(m)`, `get_context(m)` | [`set_start_method`], [`get_context`], [`Context`], [`StartMethod`] |

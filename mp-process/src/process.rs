@@ -275,6 +275,36 @@ impl Process {
         Ok(self.started()?.signal(Signal::KILL)?)
     }
 
+    /// Sends SIGINT (Python's `interrupt()`, new in 3.14).
+    ///
+    /// A CPython child gets a `KeyboardInterrupt` and, unless it catches
+    /// it, exits with code 1; an mp child does the same: it starts with a
+    /// SIGINT handler that ends it with exit code 1 (at once, as the
+    /// default action would: no at-exit hooks, unflushed `print!` output
+    /// lost). A child that restores the default action (`SIG_DFL`) dies
+    /// with -2, and one that installs its own handler decides for itself.
+    /// A child whose parent ignored SIGINT keeps ignoring it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mp_process::Process;
+    ///
+    /// fn sleeps() {
+    ///     std::thread::sleep(Duration::from_secs(60));
+    /// }
+    ///
+    /// # fn main() -> Result<(), mp_process::Error> {
+    /// let mut p = Process::new(sleeps, ());
+    /// p.start()?;
+    /// p.interrupt()?;
+    /// assert_eq!(p.join()?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn interrupt(&self) -> Result<()> {
+        Ok(self.started()?.signal(Signal::INT)?)
+    }
+
     /// Releases the handle (Python's `close`). Closing a running process is
     /// [`Error::StillRunning`]; afterwards every call but `close` fails with
     /// [`Error::Closed`].

@@ -219,3 +219,39 @@ fn a_daemon_may_not_start_children() {
         }
     }
 }
+
+/// Says it runs, then sleeps; with `restore_default`, first gives SIGINT
+/// its default action back.
+fn interruptible(restore_default: bool, ready: Connection) {
+    if restore_default {
+        restore_default_sigint();
+    }
+    ready.send(&()).unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+fn restore_default_sigint() {
+    #![allow(unsafe_code)]
+    // SAFETY: setting SIGINT's disposition to SIG_DFL has no memory effects.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
+}
+
+#[test]
+fn interrupt_ends_a_child_with_code_1_as_keyboard_interrupt() {
+    let _d = deadline(60 * SECS);
+    for m in methods() {
+        for (restore_default, expected) in [(false, 1), (true, -2)] {
+            let (r, w) = pipe().unwrap();
+            let p = started(Process::new(interruptible, (restore_default, w)).start_method(m));
+            r.recv_timeout::<()>(T).unwrap();
+            p.interrupt().unwrap();
+            assert_eq!(
+                p.join_timeout(T).unwrap(),
+                Some(expected),
+                "{m}, default action restored: {restore_default}"
+            );
+        }
+    }
+    let p = Process::new(returns, ());
+    assert!(matches!(p.interrupt(), Err(Error::NotStarted)));
+}
