@@ -11,6 +11,7 @@ use mp_testkit::{deadline, eventually, is_running, proc_info};
 use serde::{Deserialize, Serialize};
 
 mod concurrency;
+mod descriptors;
 mod forkserver;
 mod identity;
 mod join_handle;
@@ -18,6 +19,7 @@ mod lifecycle;
 mod many;
 mod parent_death;
 mod remote;
+mod sentinel;
 mod stdin;
 
 const T: Duration = Duration::from_secs(10);
