@@ -30,7 +30,6 @@ pub(crate) fn start(
     Ok(Arc::new(Child::new(
         pid,
         pidfd,
-        None,
         &identity,
         StartMethod::Fork,
     )))

@@ -34,6 +34,10 @@
 //! - Children never outlive their parent: every child gets a parent-death
 //!   signal (children are forked from a thread that lives as long as the
 //!   process), so even a SIGKILLed parent leaves no orphans.
+//! - A forkserver child is the child of the process that asked for it, not
+//!   of the forkserver: killing the forkserver (or the OOM killer taking
+//!   it) leaves running children alone, and the next start starts a new
+//!   forkserver. In CPython they die with it.
 //! - At normal exit daemonic children are terminated and the others joined,
 //!   as in Python; children are always reaped, never left as zombies.
 //!

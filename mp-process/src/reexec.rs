@@ -16,7 +16,7 @@ use crate::{starter, sys};
 pub(crate) fn start(job: Job) -> Result<Arc<Child>> {
     let identity = job.identity.clone();
     let (conn, pid, pidfd) = exec_self()?;
-    let child = Arc::new(Child::new(pid, pidfd, None, &identity, StartMethod::Spawn));
+    let child = Arc::new(Child::new(pid, pidfd, &identity, StartMethod::Spawn));
     if let Err(e) = conn.send(&Bootstrap::Run(job)) {
         // The child cannot run without its job: don't leave it behind.
         let _ = child.signal(rustix::process::Signal::KILL);

@@ -4,7 +4,10 @@
 #![allow(unsafe_code)]
 
 pub(crate) mod code;
+mod sibling;
 mod start_up;
+
+pub(crate) use sibling::fork_as_sibling;
 
 use std::ffi::OsString;
 use std::io;

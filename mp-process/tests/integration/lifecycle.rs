@@ -49,6 +49,15 @@ fn exit_codes_follow_python() {
         assert_eq!(p.join_timeout(T).unwrap(), Some(-9), "{m}");
         // Signalling an ended process is a no-op, as in Python.
         p.terminate().unwrap();
+        // abort() signals the calling thread by its id: right in a
+        // forkserver child too (a raw clone, see sys::fork_as_sibling).
+        assert_eq!(
+            started(ctx.process(std::process::abort, ()))
+                .join_timeout(T)
+                .unwrap(),
+            Some(-6),
+            "{m}"
+        );
     }
 }
 
