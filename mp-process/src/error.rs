@@ -32,6 +32,14 @@ pub enum Error {
     /// mp's start-up hook is not in this binary, so a re-executed child
     /// could not find its way back; use the `Fork` start method.
     StartUpHookMissing,
+    /// The binary given to [`set_executable`](crate::set_executable) is
+    /// not this program, so it could not run this program's children.
+    Executable {
+        /// The binary.
+        path: std::path::PathBuf,
+        /// Why it was refused.
+        why: String,
+    },
     /// `set_start_method` was already called with another method.
     StartMethodAlreadySet(crate::method::StartMethod),
     /// The forkserver could not be started or talked to.
@@ -64,6 +72,9 @@ impl fmt::Display for Error {
                 "mp's start-up hook did not run in this binary, so a re-executed child \
                  cannot find its target; use StartMethod::Fork",
             ),
+            Error::Executable { path, why } => {
+                write!(f, "cannot start children from {}: {why}", path.display())
+            }
             Error::StartMethodAlreadySet(m) => write!(f, "the start method was already set to {m}"),
             Error::Forkserver(why) => write!(f, "forkserver: {why}"),
             Error::Pipe(e) => write!(f, "{e}"),

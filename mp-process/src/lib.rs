@@ -9,6 +9,7 @@
 //! | `p.pid`, `p.exitcode`, `p.name`, `p.daemon`, `p.sentinel` | [`pid`](Process::pid), [`exitcode`](Process::exitcode), [`get_name`](Process::get_name), [`is_daemon`](Process::is_daemon), [`sentinel`](Process::sentinel) |
 //! | `current_process()`, `parent_process()`, `active_children()`, `cpu_count()` | same names |
 //! | `set_start_method(m)`, `get_context(m)` | [`set_start_method`], [`get_context`], [`Context`], [`StartMethod`] |
+//! | `set_executable(path)` | [`set_executable`] (the same program at another path) |
 //! | — | [`spawn`]: a `JoinHandle` whose `join()` returns the function's value |
 //!
 //! # How a child finds its function
@@ -78,6 +79,7 @@ mod job;
 mod payload;
 mod remote;
 // The start methods and how a process ends.
+mod executable;
 mod exit;
 mod fork;
 mod forkserver;
@@ -97,6 +99,7 @@ pub use current::{
     CurrentProcess, ParentProcess, cpu_count, current_process, parent_process, set_current_name,
 };
 pub use error::{Error, JoinError, Result};
+pub use executable::set_executable;
 pub use join_handle::{JoinHandle, spawn};
 pub use method::StartMethod;
 pub use process::{Process, active_children};

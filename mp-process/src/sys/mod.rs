@@ -101,16 +101,16 @@ pub(crate) fn exit_1_on_interrupt() {
     }
 }
 
-/// Re-executes this binary (`/proc/self/exe`) with `bootstrap` as the
-/// child's stdin, and no other descriptor of this process but stdout and
+/// Executes `binary` (this program: `/proc/self/exe`, or the same program
+/// elsewhere, see `set_executable`) with `bootstrap` as the child's stdin, and no other descriptor of this process but stdout and
 /// stderr: as CPython's spawn and forkserver (`close_fds`), a descriptor
 /// this process holds without close-on-exec (opened by a C library, or
 /// made inheritable on purpose) is not open in the child.
 ///
 /// The child asks to die with its parent itself, first thing, and checks
 /// that the parent named in `MP_PARENT_PID` is still the one it has.
-pub(crate) fn spawn_self(bootstrap: OwnedFd) -> io::Result<u32> {
-    let mut command = Command::new("/proc/self/exe");
+pub(crate) fn spawn_self(binary: &std::path::Path, bootstrap: OwnedFd) -> io::Result<u32> {
+    let mut command = Command::new(binary);
     if let Some(arg0) = std::env::args_os().next() {
         command.arg0(arg0);
     }

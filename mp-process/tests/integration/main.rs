@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 mod concurrency;
 mod descriptors;
+mod executable;
 mod forkserver;
 mod identity;
 mod join_handle;
