@@ -5,15 +5,14 @@
 
 pub(crate) mod code;
 mod sibling;
+mod spawn;
 mod start_up;
 
 pub(crate) use sibling::fork_as_sibling;
+pub(crate) use spawn::spawn_self;
 
-use std::ffi::OsString;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 
 /// The environment variable that marks a re-executed child: its bootstrap
 /// message arrives on stdin (the value, `0`, is stdin's descriptor and is
@@ -99,64 +98,6 @@ pub(crate) fn exit_1_on_interrupt() {
         libc::sigemptyset(&mut action.sa_mask);
         libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
     }
-}
-
-/// Executes `binary` (this program: `/proc/self/exe`, or the same program
-/// elsewhere, see `set_executable`) with `bootstrap` as the child's stdin, and no other descriptor of this process but stdout and
-/// stderr: as CPython's spawn and forkserver (`close_fds`), a descriptor
-/// this process holds without close-on-exec (opened by a C library, or
-/// made inheritable on purpose) is not open in the child.
-///
-/// The child asks to die with its parent itself, first thing, and checks
-/// that the parent named in `MP_PARENT_PID` is still the one it has.
-pub(crate) fn spawn_self(binary: &std::path::Path, bootstrap: OwnedFd) -> io::Result<u32> {
-    let mut command = Command::new(binary);
-    if let Some(arg0) = std::env::args_os().next() {
-        command.arg0(arg0);
-    }
-    command
-        .env(BOOTSTRAP_ENV, "0")
-        .env(PARENT_ENV, OsString::from(std::process::id().to_string()))
-        .stdin(Stdio::from(bootstrap));
-    // SAFETY: the hook runs in the forked child before exec and only makes
-    // system calls (async-signal-safe): it allocates nothing and takes no
-    // lock.
-    unsafe { command.pre_exec(|| close_on_exec_from(3)) };
-    Ok(command.spawn()?.id())
-}
-
-/// Marks every descriptor from `first` on close-on-exec (in a child about
-/// to exec: `Command`'s own error pipe is close-on-exec already, and stays
-/// open until the exec).
-fn close_on_exec_from(first: u32) -> io::Result<()> {
-    // SAFETY: close_range only changes descriptor flags.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
-    if rc == 0 {
-        return Ok(());
-    }
-    // Kernels before 5.11: one fcntl per possible descriptor.
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes only `limit`.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let end = libc::c_int::try_from(limit.rlim_cur).unwrap_or(libc::c_int::MAX);
-    for fd in first as libc::c_int..end {
-        // SAFETY: fcntl on a descriptor number that may not be open only
-        // fails with EBADF; it changes nothing else.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-    }
-    Ok(())
 }
 
 /// Takes the bootstrap descriptor a re-executed child inherits as stdin:
