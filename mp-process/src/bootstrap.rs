@@ -14,8 +14,6 @@ use crate::{forkserver, sys};
 /// Entry from the start-up hook, before `main`: never returns.
 pub(crate) fn child_main(parent: Option<OsString>) -> ! {
     sys::ignore_sigpipe();
-    // Before the job arrives; a forkserver's children inherit it.
-    sys::exit_1_on_interrupt();
     // Die with the parent from now on; one already gone wants nothing from us.
     let parent = parent
         .and_then(|p| p.to_str()?.parse::<i32>().ok())

@@ -69,7 +69,6 @@ fn fork_and_run(
             }
             drop(tracked);
             current::become_child(identity);
-            sys::exit_1_on_interrupt();
             if job::die_with_parent(parent).is_err() {
                 sys::exit_now(1);
             }

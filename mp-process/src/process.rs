@@ -278,26 +278,27 @@ impl Process {
     /// Sends SIGINT (Python's `interrupt()`, new in 3.14).
     ///
     /// A CPython child gets a `KeyboardInterrupt` and, unless it catches
-    /// it, exits with code 1; an mp child does the same: it starts with a
-    /// SIGINT handler that ends it with exit code 1 (at once, as the
-    /// default action would: no at-exit hooks, unflushed `print!` output
-    /// lost). A child that restores the default action (`SIG_DFL`) dies
-    /// with -2, and one that installs its own handler decides for itself.
-    /// A child whose parent ignored SIGINT keeps ignoring it.
+    /// it, exits with code 1. A Rust child has no exception to raise:
+    /// SIGINT's default action ends it, and its exit code is -2. mp does
+    /// not install a handler of its own in children: one would be chained
+    /// to by every handler a child registers later (signal-hook chains to
+    /// the previous handler), and would end a child that means to handle
+    /// Ctrl-C itself. A child that wants CPython's 1 handles SIGINT (the
+    /// `ctrlc` or `signal-hook` crates) and exits with 1; one that
+    /// ignores it keeps running.
     ///
     /// ```
-    /// use std::time::Duration;
     /// use mp_process::Process;
     ///
     /// fn sleeps() {
-    ///     std::thread::sleep(Duration::from_secs(60));
+    ///     std::thread::sleep(std::time::Duration::from_secs(60));
     /// }
     ///
     /// # fn main() -> Result<(), mp_process::Error> {
     /// let mut p = Process::new(sleeps, ());
     /// p.start()?;
     /// p.interrupt()?;
-    /// assert_eq!(p.join()?, 1);
+    /// assert_eq!(p.join()?, -2);
     /// # Ok(())
     /// # }
     /// ```

@@ -65,41 +65,6 @@ pub(crate) fn ignore_sigpipe() {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 }
 
-/// Makes SIGINT end this process with exit code 1, as a CPython child
-/// ends when `KeyboardInterrupt` reaches the top of its `run`; a process
-/// that ignores or handles SIGINT already (an inherited `SIG_IGN`, a
-/// handler of its parent's in a forked child) keeps what it has.
-///
-/// Like the default action, the handler ends the process at once: no
-/// at-exit hooks, and output still buffered in `print!` is lost.
-pub(crate) fn exit_1_on_interrupt() {
-    extern "C" fn on_interrupt(_: libc::c_int) {
-        const MESSAGE: &[u8] = b"mp: interrupted (SIGINT)\n";
-        // SAFETY: write(2) and _exit(2) are async-signal-safe; MESSAGE is a
-        // valid buffer of its length.
-        unsafe {
-            libc::write(2, MESSAGE.as_ptr().cast(), MESSAGE.len());
-            libc::_exit(1)
-        }
-    }
-    // SAFETY: a zeroed sigaction is a valid value to be filled in; the
-    // query writes only `current`, and the handler installed is
-    // async-signal-safe (above).
-    unsafe {
-        let mut current: libc::sigaction = std::mem::zeroed();
-        if libc::sigaction(libc::SIGINT, std::ptr::null(), &mut current) != 0
-            || current.sa_sigaction != libc::SIG_DFL
-        {
-            return;
-        }
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = on_interrupt as extern "C" fn(libc::c_int) as usize;
-        action.sa_flags = libc::SA_RESTART;
-        libc::sigemptyset(&mut action.sa_mask);
-        libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut());
-    }
-}
-
 /// Takes the bootstrap descriptor a re-executed child inherits as stdin:
 /// moves it to a new descriptor and reopens stdin on `/dev/null` (a child
 /// reads nothing from its parent's terminal, as in CPython).

@@ -229,36 +229,72 @@ fn a_daemon_may_not_start_children() {
     }
 }
 
-/// Says it runs, then sleeps; with `restore_default`, first gives SIGINT
-/// its default action back.
-fn interruptible(restore_default: bool, ready: Connection) {
-    if restore_default {
-        restore_default_sigint();
-    }
-    ready.send(&()).unwrap();
-    std::thread::sleep(Duration::from_secs(60));
+/// How a child meets SIGINT.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+enum OnInterrupt {
+    /// The default action.
+    Default,
+    /// A handler; the child then exits with 1, as CPython's
+    /// `KeyboardInterrupt` does.
+    ExitsWith1,
+    /// Ignored; the child returns when its parent lets it.
+    Ignores,
 }
 
-fn restore_default_sigint() {
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn note_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn meet_sigint(how: OnInterrupt) {
     #![allow(unsafe_code)]
-    // SAFETY: setting SIGINT's disposition to SIG_DFL has no memory effects.
-    unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
+    let action = match how {
+        OnInterrupt::Default => return,
+        OnInterrupt::ExitsWith1 => note_interrupt as extern "C" fn(libc::c_int) as usize,
+        OnInterrupt::Ignores => libc::SIG_IGN,
+    };
+    // SAFETY: the handler only stores to an atomic (async-signal-safe).
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = action;
+        libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
+    }
+}
+
+/// Says it runs (after setting SIGINT up), then waits: for SIGINT under
+/// `ExitsWith1`, for `release` otherwise.
+fn interruptible(how: OnInterrupt, ready: Connection, release: Connection) {
+    meet_sigint(how);
+    ready.send(&()).unwrap();
+    if let OnInterrupt::ExitsWith1 = how {
+        while !INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::process::exit(1);
+    }
+    let _ = release.recv::<()>();
 }
 
 #[test]
-fn interrupt_ends_a_child_with_code_1_as_keyboard_interrupt() {
+fn interrupt_sends_sigint() {
     let _d = deadline(60 * SECS);
     for m in methods() {
-        for (restore_default, expected) in [(false, 1), (true, -2)] {
+        for (how, expected) in [
+            (OnInterrupt::Default, -2),
+            (OnInterrupt::ExitsWith1, 1),
+            (OnInterrupt::Ignores, 0),
+        ] {
             let (r, w) = pipe().unwrap();
-            let p = started(Process::new(interruptible, (restore_default, w)).start_method(m));
+            let (release, theirs) = pipe().unwrap();
+            let p = started(Process::new(interruptible, (how, w, theirs)).start_method(m));
             r.recv_timeout::<()>(T).unwrap();
             p.interrupt().unwrap();
-            assert_eq!(
-                p.join_timeout(T).unwrap(),
-                Some(expected),
-                "{m}, default action restored: {restore_default}"
-            );
+            if let OnInterrupt::Ignores = how {
+                assert_eq!(p.join_timeout(Duration::from_millis(200)).unwrap(), None);
+                release.send(&()).unwrap();
+            }
+            assert_eq!(p.join_timeout(T).unwrap(), Some(expected), "{m}, {how:?}");
         }
     }
     let p = Process::new(returns, ());
