@@ -39,7 +39,7 @@ impl Child {
             daemon: identity.daemon,
             ident: identity.ident.clone(),
             method,
-            owner: std::process::id(),
+            owner: state::pid(),
             pidfd,
             exit: Mutex::new(None),
         }
@@ -51,7 +51,7 @@ impl Child {
     }
 
     pub(crate) fn is_ours(&self) -> bool {
-        self.owner == std::process::id()
+        self.owner == state::pid()
     }
 
     /// The exit code if the child has ended (reaping it), without blocking.
@@ -75,12 +75,18 @@ impl Child {
     /// needs to finish.
     pub(crate) fn wait(&self, timeout: Option<Duration>) -> io::Result<Option<i32>> {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        if let Some(code) = *self.exit.lock().unwrap_or_else(PoisonError::into_inner) {
+            return Ok(Some(code));
+        }
         loop {
+            // The pidfd is readable from the exit on: sleep (or find it
+            // readable at once), then reap; no reap attempt before it.
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let readable = sleep_until_readable(self.sentinel(), left)?;
             if let Some(code) = self.poll_exit()? {
                 return Ok(Some(code));
             }
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            if !sleep_until_readable(self.sentinel(), left)? {
+            if !readable {
                 return Ok(None);
             }
         }
@@ -155,6 +161,11 @@ pub(crate) fn active() -> Vec<Arc<Child>> {
 
 /// Takes every child this process recorded (and started itself).
 pub(crate) fn take_ours() -> Vec<Arc<Child>> {
-    let children = std::mem::take(&mut *lock());
+    // A process that never started a child has no list: none is made
+    // just to be emptied (in a forked child, that would be pages to copy).
+    let Some(children) = CHILDREN.peek() else {
+        return Vec::new();
+    };
+    let children = std::mem::take(&mut *state::lock(children));
     children.into_iter().filter(|c| c.is_ours()).collect()
 }

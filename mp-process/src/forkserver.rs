@@ -191,7 +191,11 @@ fn launch(generation: u64) -> Result<Forkserver> {
 
 /// At exit: close the lifeline so the forkserver exits, and reap it.
 pub(crate) fn shutdown() {
-    let server = lock().take();
+    // Most processes never start one: nothing to make just to look.
+    let Some(slot) = FORKSERVER.peek() else {
+        return;
+    };
+    let server = state::lock(slot).take();
     if let Some(server) = server {
         let Forkserver {
             process,
@@ -225,6 +229,9 @@ pub(crate) fn serve(lifeline: Connection, setup: ForkserverSetup) -> Job {
     if lifeline.send(&Ok::<(), String>(())).is_err() {
         sys::exit_now(1);
     }
+    // Installed here once, so that no child has to make it (and copy the
+    // pages it writes).
+    job::ensure_panic_banner();
     let mut server = Server {
         lifeline,
         listener,

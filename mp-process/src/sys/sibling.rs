@@ -42,31 +42,13 @@ struct CloneArgs {
 /// `Ok(Some((pid, pidfd)))` here. Only for a single-threaded process
 /// that holds no lock (the forkserver's loop).
 pub(crate) fn fork_as_sibling() -> io::Result<Option<(u32, OwnedFd)>> {
-    let mut tid_address: *mut libc::c_void = std::ptr::null_mut();
-    // SAFETY: PR_GET_TID_ADDRESS writes one pointer to the given address.
-    let have_tid_address = unsafe {
-        libc::prctl(
-            PR_GET_TID_ADDRESS,
-            std::ptr::from_mut(&mut tid_address) as libc::c_ulong,
-            0,
-            0,
-            0,
-        )
-    } == 0
-        && !tid_address.is_null();
-    let mut robust_head: *mut libc::c_void = std::ptr::null_mut();
-    let mut robust_len: libc::size_t = 0;
-    // SAFETY: get_robust_list(0, ...) writes this thread's list head and
-    // its length to the two given addresses.
-    let have_robust_list = unsafe {
-        libc::syscall(
-            libc::SYS_get_robust_list,
-            0,
-            std::ptr::from_mut(&mut robust_head),
-            std::ptr::from_mut(&mut robust_len),
-        )
-    } == 0
-        && !robust_head.is_null();
+    let thread = this_thread();
+    let (have_tid_address, tid_address) = (thread.tid_address != 0, thread.tid_address);
+    let (have_robust_list, robust_head, robust_len) = (
+        thread.robust_head != 0,
+        thread.robust_head as *mut libc::c_void,
+        thread.robust_len,
+    );
     let mut pidfd: libc::c_int = -1;
     let mut flags = (libc::CLONE_PARENT | libc::CLONE_PIDFD) as u64;
     let mut child_tid = 0;
@@ -155,4 +137,50 @@ unsafe fn clone(flags: u64, child_tid: u64) -> libc::c_long {
             libc::syscall(libc::SYS_clone, flags, 0, 0, 0, child_tid)
         }
     }
+}
+
+/// What the kernel holds for the calling (and only) thread: the address
+/// glibc gave for its thread id, and its robust-list head (0: unknown).
+#[derive(Clone, Copy)]
+struct ThisThread {
+    tid_address: usize,
+    robust_head: usize,
+    robust_len: usize,
+}
+
+/// Asked once: neither changes in a single-threaded process.
+fn this_thread() -> ThisThread {
+    static ASKED: std::sync::OnceLock<ThisThread> = std::sync::OnceLock::new();
+    *ASKED.get_or_init(|| {
+        let mut tid_address: *mut libc::c_void = std::ptr::null_mut();
+        // SAFETY: PR_GET_TID_ADDRESS writes one pointer to the given address.
+        let rc = unsafe {
+            libc::prctl(
+                PR_GET_TID_ADDRESS,
+                std::ptr::from_mut(&mut tid_address) as libc::c_ulong,
+                0,
+                0,
+                0,
+            )
+        };
+        let tid_address = if rc == 0 { tid_address as usize } else { 0 };
+        let mut robust_head: *mut libc::c_void = std::ptr::null_mut();
+        let mut robust_len: libc::size_t = 0;
+        // SAFETY: get_robust_list(0, ...) writes this thread's list head
+        // and its length to the two given addresses.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_get_robust_list,
+                0,
+                std::ptr::from_mut(&mut robust_head),
+                std::ptr::from_mut(&mut robust_len),
+            )
+        };
+        let robust_head = if rc == 0 { robust_head as usize } else { 0 };
+        ThisThread {
+            tid_address,
+            robust_head,
+            robust_len,
+        }
+    })
 }
