@@ -130,8 +130,9 @@ pub use mp_pipe::{Client, Connection, Listener, pipe, pipe_simplex, wait};
 pub use mp_pool::{AsyncResult, Pool};
 #[doc(inline)]
 pub use mp_process::{
-    Context, JoinHandle, Process, Run, StartMethod, active_children, cpu_count, current_process,
-    get_context, get_start_method, parent_process, set_executable, set_start_method, spawn,
+    Args, Context, JoinHandle, Process, Run, StartMethod, Target, active_children, cpu_count,
+    current_process, get_context, get_start_method, parent_process, set_executable,
+    set_start_method, spawn,
 };
 #[doc(inline)]
 pub use mp_queue::{JoinableQueue, Queue, SimpleQueue};

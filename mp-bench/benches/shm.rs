@@ -25,7 +25,8 @@
 //! released every iteration), beside one process filling the whole array
 //! through a plain `&mut [f64]` (the bandwidth floor). CPython's side,
 //! numpy over `SharedMemory` the same way, is
-//! `mp-bench/benches/compare/numpy_fill.py`.
+//! `mp-bench/benches/compare/numpy_fill.py` (bench_report runs it after the
+//! benches, for the lease row's CPython column).
 //!
 //! `shm/owner_death_takeover`: a process holds a `Lock` and is SIGKILLed
 //! while a thread of the bench process sleeps waiting for it (its state
@@ -193,13 +194,16 @@ fn value_lock_increment(c: &mut Criterion) {
     assert_eq!(v.value().unwrap(), total, "every increment counted");
     // Warm-up and samples alike: the share of hand-offs, not a count.
     let handoffs = mine_seen + theirs_seen.load();
-    report_files::write(
-        "shm/value_lock_increment/mp_value_2_processes/handoffs.json",
-        &format!(
-            "{{\"full_id\":\"shm/value_lock_increment/mp_value_2_processes/handoffs\",\
-             \"handoffs\":{handoffs},\"increments\":{total}}}\n"
-        ),
-    );
+    // None counted: a filter left the group out (no result to go with).
+    if total > 0 {
+        report_files::write(
+            "shm/value_lock_increment/mp_value_2_processes/handoffs.json",
+            &format!(
+                "{{\"full_id\":\"shm/value_lock_increment/mp_value_2_processes/handoffs\",\
+                 \"handoffs\":{handoffs},\"increments\":{total}}}\n"
+            ),
+        );
+    }
     g.finish();
 }
 

@@ -33,6 +33,7 @@
 //! | [`pool_imap_unordered_progress`] | (beyond the seeds) | `imap_unordered` over a long job with a progress bar |
 //! | [`pool_worker_killed`] | (what CPython gets wrong) | a worker killed mid-task: `WorkerLost` for that task, the pool goes on (CPython hangs) |
 //! | [`lock_holder_killed`] | (what CPython gets wrong) | a lock holder killed: the next acquirer gets `OwnerDied` (CPython deadlocks) |
+//! | [`wrong_authkey_refused`] | (what CPython gets wrong) | a client with the wrong authkey: refused on both sides, the server goes on (CPython's `accept` raises) |
 //! | [`mixed_python_rust`] | (beyond the seeds) | a stdlib Python program feeds a Rust `Pool` through an mp manager's queues |
 //!
 //! Each module opens with the key lines of its Python original and what
@@ -75,6 +76,7 @@ pub mod shared_value_lock;
 pub mod simple_processes;
 pub mod tasks_with_pids;
 pub mod threads_vs_processes;
+pub mod wrong_authkey_refused;
 
 /// What every program's `main` returns.
 pub type Result<T = (), E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
@@ -207,6 +209,11 @@ pub const PROGRAMS: &[Program] = &[
         name: "lock_holder_killed",
         origin: "what CPython gets wrong: a lock holder killed",
         main: lock_holder_killed::main,
+    },
+    Program {
+        name: "wrong_authkey_refused",
+        origin: "what CPython gets wrong: a client with the wrong authkey",
+        main: wrong_authkey_refused::main,
     },
     Program {
         name: "mixed_python_rust",

@@ -200,6 +200,21 @@ fn lock_holder_killed_recovers_the_lock_with_owner_died() {
 }
 
 #[test]
+fn wrong_authkey_is_refused_on_both_sides_and_the_server_goes_on() {
+    let _d = mp_testkit::deadline(LIMIT * 2);
+    let out = run(env!("CARGO_BIN_EXE_wrong_authkey_refused"));
+    has_lines_in_order(
+        &out,
+        &[
+            "client with the wrong key: refused: authentication failed: \
+             the server rejected our digest (different authkey)",
+            "client with the right key: served: hello back",
+            "the listener refused 1 peer and served 1; accept() never returned the stranger",
+        ],
+    );
+}
+
+#[test]
 fn shared_array_lock_adds_200_to_each_element() {
     let _d = mp_testkit::deadline(LIMIT * 2);
     let out = run(env!("CARGO_BIN_EXE_shared_array_lock"));

@@ -1,7 +1,7 @@
 //! [`Fd`]: a descriptor inside a serde value, as an index into the side
 //! table of the `encode`/`decode` call in progress.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
@@ -51,9 +51,12 @@ impl Fd {
                 fds.push(fd.as_raw_fd());
                 u32::try_from(fds.len() - 1).map_err(|_| S::Error::custom("too many descriptors"))
             }
-            _ => Err(S::Error::custom(
-                "an OS handle can only be serialized by an mp transport (mp_handle::encode)",
-            )),
+            _ => {
+                REFUSED.with(|n| n.set(n.get().wrapping_add(1)));
+                Err(S::Error::custom(
+                    "an OS handle can only be serialized by an mp transport (mp_handle::encode)",
+                ))
+            }
         })?;
         serializer.serialize_newtype_struct(TOKEN, &index)
     }
@@ -171,6 +174,34 @@ pub(crate) enum Table {
 
 thread_local! {
     static TABLE: RefCell<Option<Table>> = const { RefCell::new(None) };
+    /// How many handles this thread refused to serialize outside a
+    /// transport (see [`refused_handles`]).
+    static REFUSED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Runs `f`, a serialization by something other than an mp transport (a
+/// pool task's postcard frame, say), and also returns whether an OS handle
+/// (a `Queue`, `Connection`, `Lock`, ... or an [`Fd`]) refused to be
+/// serialized during it.
+///
+/// The handle's own error message does not survive every serializer
+/// (postcard keeps only "Serde Serialization Error"), so the caller learns
+/// here that it should say what to do instead.
+///
+/// ```
+/// use mp_handle::Fd;
+///
+/// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+/// let fd = Fd::from(std::os::fd::OwnedFd::from(a));
+/// let (result, refused) = mp_handle::refused_handles(|| postcard::to_allocvec(&fd));
+/// assert!(result.is_err() && refused);
+/// let (result, refused) = mp_handle::refused_handles(|| postcard::to_allocvec(&7u8));
+/// assert!(result.is_ok() && !refused);
+/// ```
+pub fn refused_handles<R>(f: impl FnOnce() -> R) -> (R, bool) {
+    let before = REFUSED.with(Cell::get);
+    let result = f();
+    (result, REFUSED.with(Cell::get) != before)
 }
 
 fn with_table<R>(f: impl FnOnce(Option<&mut Table>) -> R) -> R {

@@ -42,4 +42,4 @@ mod codec;
 mod fd;
 
 pub use codec::{Error, decode, encode, encode_into, raw_fds};
-pub use fd::{Fd, FdRef};
+pub use fd::{Fd, FdRef, refused_handles};

@@ -28,7 +28,7 @@ pub mod tracked;
 
 pub use deadline::Deadline;
 pub use panic::panic_message;
-pub use sys::conjure;
+pub use sys::{CapturesNothing, conjure};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -40,6 +40,28 @@ pub(crate) fn replace_with_dead_socket(fds: &[RawFd]) {
     }
 }
 
+/// The compile-time check that `F`, a process target, captures nothing
+/// (is zero-sized): `let () = CapturesNothing::<F>::CHECK;` fails to build
+/// otherwise.
+///
+/// Every function that needs it uses this one constant, so a capturing
+/// closure gets one error, with this message, however many of them its
+/// call reaches (no trait bound can say "zero-sized" on stable Rust, so it
+/// shows at `cargo build`, not `cargo check`).
+#[derive(Debug)]
+pub struct CapturesNothing<F>(std::marker::PhantomData<F>);
+
+impl<F> CapturesNothing<F> {
+    /// Evaluates (and fails the build) for a non-zero-sized `F`.
+    pub const CHECK: () = assert!(
+        std::mem::size_of::<F>() == 0,
+        "a process target must capture nothing: the child makes the function \
+         again from its type alone. Pass what the closure captures as arguments \
+         (`Process::new(f, (x,))`, `pool.apply(f, (x,))`), or start a capturing \
+         closure with `Process::from_closure` (Fork start method only)"
+    );
+}
+
 /// A value of the zero-sized type `T`, made out of nothing.
 ///
 /// A process started by re-executing the program (or a forkserver's child)
@@ -53,14 +75,9 @@ pub(crate) fn replace_with_dead_socket(fds: &[RawFd]) {
 /// that anyone may construct. A zero-sized type that stands for a proof or
 /// a unique token (a branded `GhostToken`, a closure capturing one) must
 /// not be conjured. `T` must be zero-sized; a non-zero-sized `T` fails to
-/// compile.
+/// compile (with [`CapturesNothing::CHECK`]'s message).
 pub unsafe fn conjure<T>() -> T {
-    const {
-        assert!(
-            std::mem::size_of::<T>() == 0,
-            "only zero-sized values can be conjured"
-        )
-    };
+    let () = CapturesNothing::<T>::CHECK;
     // SAFETY: `T` has no bytes, so the empty (all-zero) byte string is its
     // only representation; the caller promises that making a value of it
     // breaks no invariant (see above).

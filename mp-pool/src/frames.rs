@@ -23,6 +23,15 @@ pub(crate) const ARG_DECODE: u8 = 2;
 pub(crate) const PANICKED: u8 = 3;
 pub(crate) const RESULT_ENCODE: u8 = 4;
 
+/// Why an item holding a `Queue`, `Connection`, lock or other OS handle
+/// does not encode (CPython: "Queue objects should only be shared between
+/// processes through inheritance").
+pub(crate) const HANDLE_IN_A_TASK: &str = "a Queue, Connection, Lock, Value or other OS handle \
+    cannot travel in a pool task (as an argument or a result): handles reach a process when it \
+    starts. Give it to the workers through the pool's initializer \
+    (`Pool::builder().initializer(f, (queue,))`), or use a manager's queue (`Manager::queue`), \
+    whose proxy any task can take";
+
 /// Builds a chunk of framed items.
 pub(crate) struct FrameWriter {
     body: Vec<u8>,
@@ -65,7 +74,14 @@ impl FrameWriter {
         let start = self.valid;
         // Bytes a value that panicked while encoding left behind go.
         self.body.truncate(start);
-        append(value, &mut self.body).map_err(|e| e.to_string())?;
+        let (appended, refused) = mp_handle::refused_handles(|| append(value, &mut self.body));
+        appended.map_err(|e| {
+            if refused {
+                HANDLE_IN_A_TASK.to_owned()
+            } else {
+                e.to_string()
+            }
+        })?;
         self.valid = self.body.len();
         self.push_len(self.valid - start);
         Ok(())

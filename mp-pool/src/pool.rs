@@ -83,6 +83,11 @@ impl PoolBuilder {
     /// Runs `f(args...)` once in every worker when it starts (Python's
     /// `initializer` and `initargs`). A panic in it stops the pool: every
     /// unfinished and later task fails with [`Error::Initializer`].
+    ///
+    /// `args` may hold OS handles (a `Queue`, `Connection`, `Value`, ...):
+    /// every worker, also one that replaces another, gets its own copy, as
+    /// Python's workers inherit their `initargs`. This is how a worker gets
+    /// a handle; a task's arguments cannot carry one.
     #[doc(alias = "initargs")]
     pub fn initializer<F, A>(mut self, f: F, args: A) -> PoolBuilder
     where

@@ -8,9 +8,11 @@ use mp_internal::codec::from_bytes_exact;
 use mp_internal::panic_message;
 use std::any::TypeId;
 use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use mp_handle::Fd;
 use mp_process::{Args, CallError, RemoteFn, Target};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -170,7 +172,7 @@ pub(crate) fn chunk_error(e: CallError) -> Error {
 }
 
 /// The typed initializer runner.
-pub(crate) type InitEntry = RemoteFn<(Vec<u8>, Vec<u8>), Result<(), String>>;
+pub(crate) type InitEntry = RemoteFn<(Vec<u8>, Vec<u8>, Vec<Fd>), Result<(), String>>;
 
 /// A user function as workers receive it: the encoded (authenticated)
 /// references of its typed runner and of the function itself.
@@ -217,6 +219,38 @@ pub(crate) struct Init {
     pub(crate) entry: WireBytes,
     pub(crate) func: WireBytes,
     pub(crate) args: WireBytes,
+    /// The OS handles among the arguments (a `Queue`, ...), kept for every
+    /// worker the pool starts: each start sends a copy, as Python's workers
+    /// inherit their `initargs`.
+    pub(crate) fds: Vec<SharedFd>,
+}
+
+/// A descriptor held for many worker starts; it serializes as an [`Fd`]
+/// (only by the transport that starts a worker).
+#[derive(Clone, Debug)]
+pub(crate) struct SharedFd(Arc<OwnedFd>);
+
+impl SharedFd {
+    /// The descriptor for a worker's initializer: this one if nothing else
+    /// holds it (the worker's own copy), else a duplicate.
+    pub(crate) fn into_fd(self) -> std::io::Result<Fd> {
+        match Arc::try_unwrap(self.0) {
+            Ok(fd) => Ok(Fd::new(fd)),
+            Err(shared) => shared.try_clone().map(Fd::new),
+        }
+    }
+}
+
+impl Serialize for SharedFd {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Fd::serialize_borrowed(self.0.as_fd(), serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for SharedFd {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<SharedFd, D::Error> {
+        Fd::deserialize(deserializer).map(|fd| SharedFd(Arc::new(fd.into_owned())))
+    }
 }
 
 impl Init {
@@ -227,10 +261,14 @@ impl Init {
     {
         let encode = |e: postcard::Error| Error::Encode(format!("the initializer: {e}"));
         let entry: InitEntry = RemoteFn::new(run_init::<A>);
+        // With the handles' side table, as a process's own arguments.
+        let (args, fds) = mp_handle::encode(args)
+            .map_err(|e| Error::Encode(format!("the initializer's arguments: {e}")))?;
         Ok(Init {
             entry: WireBytes::Owned(postcard::to_allocvec(&entry).map_err(encode)?),
             func: WireBytes::Owned(postcard::to_allocvec(&RemoteFn::new(f)).map_err(encode)?),
-            args: WireBytes::Owned(postcard::to_allocvec(args).map_err(encode)?),
+            args: WireBytes::Owned(args),
+            fds: fds.into_iter().map(|fd| SharedFd(Arc::new(fd))).collect(),
         })
     }
 }
@@ -277,10 +315,11 @@ where
 }
 
 /// Runs the initializer in a worker; a panic is its error.
-fn run_init<A: Args>(func: Vec<u8>, args: Vec<u8>) -> Result<(), String> {
+fn run_init<A: Args>(func: Vec<u8>, args: Vec<u8>, fds: Vec<Fd>) -> Result<(), String> {
     let f: RemoteFn<A, ()> = from_bytes_exact(&func)
         .map_err(|e| format!("the initializer reference did not decode: {e}"))?;
-    let args: A = from_bytes_exact(&args)
+    let fds = fds.into_iter().map(Fd::into_owned).collect();
+    let args: A = mp_handle::decode(&args, fds)
         .map_err(|e| format!("the initializer's arguments did not decode: {e}"))?;
     catch_unwind(AssertUnwindSafe(|| f.call(args))).map_err(|p| panic_message(&*p))
 }

@@ -8,7 +8,7 @@ use mp_shm::RawValue;
 use serde::{Deserialize, Serialize};
 
 use crate::interrupt;
-use crate::wire::{ChunkEntry, Init, InitEntry, Report, TaskMsg, WireBytes};
+use crate::wire::{ChunkEntry, Init, InitEntry, Report, SharedFd, TaskMsg, WireBytes};
 
 /// How long a worker waits for a task before it looks whether its pool
 /// process is still there (it also gets a parent-death signal).
@@ -40,7 +40,10 @@ pub(crate) fn worker_main(setup: WorkerSetup) {
     if let Some(init) = init {
         let outcome = match mp_internal::codec::from_bytes_exact::<InitEntry>(init.entry.as_slice())
         {
-            Ok(entry) => entry.call((init.func.into_vec(), init.args.into_vec())),
+            Ok(entry) => match init.fds.into_iter().map(SharedFd::into_fd).collect() {
+                Ok(fds) => entry.call((init.func.into_vec(), init.args.into_vec(), fds)),
+                Err(e) => Err(format!("the initializer's handles: {e}")),
+            },
             Err(e) => Err(format!("the initializer reference did not decode: {e}")),
         };
         if let Err(message) = outcome {

@@ -342,7 +342,10 @@ mod tests {
     use super::*;
     use crate::process::Process;
 
-    const CHALLENGE: &[u8] = b"#MP-CHALLENGE-1#";
+    const HELLO: &[u8] = b"#MP-HELLO-2#";
+    const CHALLENGE: &[u8] = b"#MP-CHALLENGE-2#";
+    /// The message size limit the fakes announce (none).
+    const LIMIT: [u8; 8] = u64::MAX.to_le_bytes();
     const WELCOME: &[u8] = b"#WELCOME#";
     const FAILURE: &[u8] = b"#FAILURE#";
     const T: Duration = Duration::from_secs(10);
@@ -386,13 +389,15 @@ mod tests {
         running_info().expect("a forkserver runs").1
     }
 
-    /// A raw connection to the forkserver and the challenge it sent.
+    /// A raw connection to the forkserver that said hello, and the
+    /// challenge the forkserver sent (`CHALLENGE ++ limit ++ nonce`).
     fn challenged(address: &Address) -> (UnixStream, Vec<u8>) {
         let mut stream = UnixStream::connect_addr(&socket_address(address)).unwrap();
         stream.set_read_timeout(Some(T)).unwrap();
+        write_frame(&mut stream, &[HELLO, &LIMIT].concat());
         let challenge = read_frame(&mut stream).expect("a challenge");
         assert!(challenge.starts_with(CHALLENGE), "{challenge:?}");
-        assert_eq!(challenge.len(), CHALLENGE.len() + 32);
+        assert_eq!(challenge.len(), CHALLENGE.len() + LIMIT.len() + 32);
         (stream, challenge)
     }
 
@@ -441,7 +446,9 @@ mod tests {
     /// the fake's own challenge is `nonce`. Also returns the digest the
     /// client answered `nonce` with.
     fn welcome(stream: &mut UnixStream, nonce: &[u8]) -> (Vec<u8>, Vec<u8>) {
-        write_frame(stream, &[CHALLENGE, nonce].concat());
+        let hello = read_frame(stream).expect("the client's hello");
+        assert!(hello.starts_with(HELLO), "{hello:?}");
+        write_frame(stream, &[CHALLENGE, &LIMIT, nonce].concat());
         let digest = read_frame(stream).expect("the client's digest");
         // The fake cannot check it (it has no key), and lets it pass.
         write_frame(stream, WELCOME);

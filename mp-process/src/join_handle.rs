@@ -65,12 +65,7 @@ impl<R: DeserializeOwned> JoinHandle<R> {
         R: Serialize,
         A: Args,
     {
-        const {
-            assert!(
-                std::mem::size_of::<F>() == 0,
-                "a spawn target must be a fn item or a non-capturing closure"
-            )
-        };
+        let () = mp_internal::CapturesNothing::<F>::CHECK;
         let (ours, theirs) = sys::socket_pair()?;
         let mut process = Process::with_payload(Box::new(Returning(Call { f: target, args })));
         if let Some(method) = method {

@@ -72,18 +72,13 @@ impl Process {
     /// A process that will run `target(args...)`; `args` is a tuple
     /// (`()`, `(a,)`, `(a, b)`, ...) of serde values.
     ///
-    /// `target` must be a `fn` item or a closure that captures nothing (a
-    /// compile-time check), so the child finds it in its own copy of the
+    /// `target` must be a `fn` item or a closure that captures nothing
+    /// (checked when the program is built; see [`Target`] for which
+    /// mistakes `cargo check` sees), so the child finds it in its own copy of the
     /// program under every start method. Its return value is dropped; use
     /// [`spawn`](crate::spawn) to get it back.
     pub fn new<F: Target<A>, A: Args>(target: F, args: A) -> Process {
-        const {
-            assert!(
-                std::mem::size_of::<F>() == 0,
-                "a Process target must be a fn item or a non-capturing closure; \
-                 use Process::from_closure (Fork only) for closures that capture"
-            )
-        };
+        let () = mp_internal::CapturesNothing::<F>::CHECK;
         Process::with_payload(Box::new(Call { f: target, args }))
     }
 

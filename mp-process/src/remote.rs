@@ -47,12 +47,7 @@ pub struct RemoteFn<A, R> {
 impl<A: Args, R: Serialize + DeserializeOwned + 'static> RemoteFn<A, R> {
     /// A reference to `f`, a `fn` item or a closure that captures nothing.
     pub fn new<F: Target<A, Output = R>>(f: F) -> RemoteFn<A, R> {
-        const {
-            assert!(
-                std::mem::size_of::<F>() == 0,
-                "a RemoteFn must be a fn item or a non-capturing closure"
-            )
-        };
+        let () = mp_internal::CapturesNothing::<F>::CHECK;
         let _ = f;
         RemoteFn {
             typed: CodeRef::new(typed_entry::<F, A, R>),

@@ -11,11 +11,18 @@ use serde::de::DeserializeOwned;
 /// that is `Copy`, `Send` and `'static`, and for nothing else (the trait is
 /// sealed). [`Process::new`](crate::Process::new), [`spawn`](crate::spawn)
 /// and [`RemoteFn::new`](crate::RemoteFn::new) additionally require the
-/// function to be zero-sized (a compile-time check): a `fn` item or a
-/// closure that captures nothing, so the child can find it in its own copy
-/// of the binary under every start method. A capturing closure needs
+/// function to be zero-sized: a `fn` item or a closure that captures
+/// nothing, so the child can find it in its own copy of the binary under
+/// every start method. A capturing closure needs
 /// [`Process::from_closure`](crate::Process::from_closure) and the `Fork`
 /// start method.
+///
+/// When the compiler says so: a closure that captures a non-`Copy` value
+/// (a `String`), or a non-function, is a type error ("cannot be a process
+/// target"), shown by `cargo check` and editors. A closure that captures
+/// only `Copy` values (a number) passes every trait bound, since no
+/// stable trait says "zero-sized"; it is refused when the program is
+/// built, with one error, "a process target must capture nothing".
 ///
 /// # Why these bounds
 ///
@@ -58,6 +65,14 @@ use serde::de::DeserializeOwned;
 /// is implemented only by non-capturing closures and `fn` items, and the
 /// coercion to a `fn` pointer that tells them apart needs the concrete
 /// type, which generic code never has. Capture nothing.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a process target called with arguments `{Args}`",
+    label = "not a function (or non-capturing closure) taking `{Args}`",
+    note = "a target is a `fn` item or a closure that captures nothing (`Copy + Send + 'static`); \
+            the arguments are a tuple matching its parameters: `()`, `(a,)`, `(a, b)`, ...",
+    note = "pass what a closure would capture as arguments instead (`Process::new(f, (x,))`), \
+            or start a capturing closure with `Process::from_closure` (Fork start method only)"
+)]
 pub trait Target<Args>: sealed::Sealed<Args> + Copy + Send + 'static {
     /// What the function returns.
     type Output;
@@ -68,8 +83,25 @@ pub trait Target<Args>: sealed::Sealed<Args> + Copy + Send + 'static {
 
 /// Arguments that can cross a process boundary: serde values that own their
 /// data. OS-handle objects (`Connection`, `Queue`, `Value`, ...) qualify.
+///
+/// A borrowed argument (`&str`, `&[u8]`, a struct with a lifetime) is
+/// refused: the child gets a copy, not a reference into this process. The
+/// compiler says so as "implementation of `Deserialize` is not general
+/// enough" (a lifetime error, which no library can reword); the fix is an
+/// owned type such as `String` or `Vec<u8>`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the arguments of a process or task",
+    label = "arguments cross a process boundary",
+    note = "arguments are a tuple (`()`, `(a,)`, `(a, b)`, ...) of owned serde values: \
+            `#[derive(Serialize, Deserialize)]` (from `mp::serde`) on your types, \
+            and owned types such as `String`, not `&str`",
+    note = "`Send + 'static` too: no `Rc`, no references"
+)]
 pub trait Args: Serialize + DeserializeOwned + Send + 'static {}
 
+// Not recommended: a failed bound is reported as `Args` (with the note
+// above), not as the serde trait some element misses.
+#[diagnostic::do_not_recommend]
 impl<T: Serialize + DeserializeOwned + Send + 'static> Args for T {}
 
 mod sealed {
@@ -84,6 +116,10 @@ macro_rules! impl_target {
             Func: Fn($($arg),*) -> Ret + Copy + Send + 'static,
         {}
 
+        // Not recommended: a closure that captures a non-`Copy` value is
+        // reported as not a `Target` (with the notes above), not as a
+        // missing `Copy` deep inside.
+        #[diagnostic::do_not_recommend]
         impl<Func, Ret, $($arg),*> Target<($($arg,)*)> for Func
         where
             Func: Fn($($arg),*) -> Ret + Copy + Send + 'static,

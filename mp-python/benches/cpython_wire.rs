@@ -9,6 +9,12 @@
 //!
 //! `cargo bench -p mp-python --bench cpython_wire -- --measurement-time 3`
 //! (needs `python3`; without it the bench says so and measures nothing).
+//!
+//! The run is stamped (`mp_testkit::BenchFiles`) so that mp-bench's
+//! `bench_report` shows these groups in BENCHMARKS.md (issue 15's rows);
+//! the interleaved medians go beside them, as
+//! `python_wire/interleaved/summary.json` (`{"results": [{"full_id",
+//! "median_ns"}]}`).
 
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Write};
@@ -19,6 +25,8 @@ use std::time::Duration;
 use criterion::Criterion;
 use mp_manager::BaseManager;
 use mp_python::{Address, ErrorKind, Listener, PythonClients};
+use mp_testkit::BenchFiles;
+use serde_json::json;
 
 const KEY: &[u8] = b"cpython wire bench";
 
@@ -184,6 +192,11 @@ fn main() {
         eprintln!("\n!!!!!!!! cpython_wire bench SKIPPED: python3 is not on PATH !!!!!!!!\n");
         return;
     }
+    let files = BenchFiles::from_env();
+    files.stamped(env!("CARGO_CRATE_NAME"), || measure_all(&files));
+}
+
+fn measure_all(files: &BenchFiles) {
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .configure_from_args();
@@ -209,6 +222,10 @@ fn main() {
     group.finish();
 
     let (mp, py) = interleaved(&mut to_mp, &mut to_py, 2000);
+    let mut interleaved_medians = vec![
+        json!({"full_id": "python_wire/roundtrip/interleaved_batches/python_client_to_mp_listener", "median_ns": mp}),
+        json!({"full_id": "python_wire/roundtrip/interleaved_batches/python_client_to_python_listener", "median_ns": py}),
+    ];
     println!(
         "python client round trip (interleaved batches): to mp Listener {:.1} us, to Python Listener {:.1} us; \
          mp/Python = {:.2} (target <= 1: no slower)",
@@ -248,6 +265,14 @@ fn main() {
     });
     group.finish();
     let (mp, py) = interleaved(&mut to_mp, &mut to_py, 1000);
+    interleaved_medians.extend([
+        json!({"full_id": "python_manager/queue_put_get/interleaved_batches/python_client_to_mp_manager", "median_ns": mp}),
+        json!({"full_id": "python_manager/queue_put_get/interleaved_batches/python_client_to_python_manager", "median_ns": py}),
+    ]);
+    files.write(
+        "python_wire/interleaved/summary.json",
+        &json!({ "results": interleaved_medians }).to_string(),
+    );
     println!(
         "W9 (interleaved batches) python client queue put+get: mp manager {:.1} us ({:.0} calls/s), \
          Python manager {:.1} us ({:.0} calls/s); mp/Python calls per second = {:.2} \

@@ -6,12 +6,20 @@
 //!
 //! `cargo bench -p mp-redis --bench redis`; `MP_BENCH_SKIP_CELERY=1`
 //! leaves Celery out.
+//!
+//! Besides the printed table, the numbers go to `w8/summary.json` under
+//! criterion's directory, stamped with this run (`mp_testkit::BenchFiles`),
+//! where mp-bench's `bench_report` reads them for BENCHMARKS.md's W8 rows:
+//! `{"results": [{"full_id", "median_ns"} | {"full_id", "note"}]}`, rates
+//! as nanoseconds per task or item.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use mp_redis::{Pool, RedisServer, Worker};
+use mp_testkit::BenchFiles;
+use serde_json::json;
 
 fn square(x: u64) -> u64 {
     x * x
@@ -76,44 +84,53 @@ fn measure(mut map_chunked: impl FnMut(u64, usize), apply: impl FnMut()) -> Numb
     }
 }
 
-fn celery(url: &str) -> Option<Numbers> {
+/// Celery's numbers and version, or why it was skipped.
+fn celery(url: &str) -> Result<(Numbers, String), String> {
     if std::env::var("MP_BENCH_SKIP_CELERY").is_ok_and(|v| v == "1") {
-        println!("Celery: skipped (MP_BENCH_SKIP_CELERY=1)");
-        return None;
+        return Err("MP_BENCH_SKIP_CELERY=1".into());
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/celery/run.sh");
-    let out = Command::new("bash").arg(script).arg(url).output();
-    let out = match out {
-        Ok(out) if out.status.success() => out,
-        Ok(out) => {
-            println!(
-                "Celery: skipped (run.sh exited {}; exit 3 = celery could not be installed): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-                    .lines()
-                    .last()
-                    .unwrap_or("")
-            );
-            return None;
-        }
-        Err(e) => {
-            println!("Celery: skipped ({e})");
-            return None;
-        }
-    };
+    let out = Command::new("bash")
+        .arg(script)
+        .arg(url)
+        .output()
+        .map_err(|e| format!("cannot run {script}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "run.sh exited {} (exit 3: celery could not be installed): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        ));
+    }
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().find(|l| l.starts_with('{'))?;
-    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .ok_or("celery_bench.py printed no JSON line")?;
+    let v: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| format!("celery_bench.py's line: {e}"))?;
     println!("Celery {} measured: {line}", v["celery"]);
-    Some(Numbers {
-        tasks_per_s: v["tasks_per_s"].as_f64()?,
-        items_per_s: v["chunked_items_per_s"].as_f64()?,
-        round_trip: Duration::from_secs_f64(v["round_trip_s"].as_f64()?),
-    })
+    let number = |key: &str| {
+        v[key]
+            .as_f64()
+            .ok_or_else(|| format!("celery_bench.py's line has no {key}"))
+    };
+    Ok((
+        Numbers {
+            tasks_per_s: number("tasks_per_s")?,
+            items_per_s: number("chunked_items_per_s")?,
+            round_trip: Duration::from_secs_f64(number("round_trip_s")?),
+        },
+        v["celery"].as_str().unwrap_or("?").to_owned(),
+    ))
 }
 
-/// From a worker's SIGKILL to its task's completion elsewhere.
-fn recovery(url: &str) {
+/// From a worker's SIGKILL to its task's completion elsewhere: for a
+/// worker the pool did not start, and for a local worker of the pool.
+fn recovery(url: &str) -> (Duration, Duration) {
     // A worker the pool did not start: only the visibility timeout (at its
     // default) brings the task back.
     let name = "bench-recovery";
@@ -159,9 +176,53 @@ fn recovery(url: &str) {
          {remote:?}; local worker: {local:?}",
         mp_redis::DEFAULT_VISIBILITY_TIMEOUT
     );
+    (remote, local)
+}
+
+/// The W8 numbers as bench_report reads them (see the crate docs).
+fn summary(
+    redis: &Numbers,
+    floor: &Numbers,
+    celery: &Result<(Numbers, String), String>,
+    (remote, local): (Duration, Duration),
+) -> serde_json::Value {
+    let mut results = Vec::new();
+    let mut numbers = |who: &str, n: &Numbers| {
+        results.extend([
+            json!({"full_id": format!("w8/map_chunksize_1/{who}"), "median_ns": 1e9 / n.tasks_per_s}),
+            json!({"full_id": format!("w8/map_chunked_{CHUNK}/{who}"), "median_ns": 1e9 / n.items_per_s}),
+            json!({"full_id": format!("w8/apply_round_trip/{who}"), "median_ns": n.round_trip.as_nanos() as f64}),
+        ]);
+    };
+    numbers("mp_redis", redis);
+    numbers("mp_pool_local", floor);
+    let celery_note = match celery {
+        Ok((n, version)) => {
+            numbers("celery", n);
+            format!("Celery {version}, 2 prefork workers on the same redis-server")
+        }
+        Err(why) => format!("Celery skipped: {why}"),
+    };
+    results.extend([
+        json!({"full_id": "w8/celery", "note": celery_note}),
+        json!({"full_id": "w8/recovery_after_sigkill/worker_elsewhere", "median_ns": remote.as_nanos() as f64}),
+        json!({"full_id": "w8/recovery_after_sigkill/local_worker", "median_ns": local.as_nanos() as f64}),
+        json!({"full_id": "w8/recovery_after_sigkill", "note": format!(
+            "a task of 300 ms whose worker is SIGKILLed: one a worker the pool did not start \
+             held is taken again after the visibility timeout ({:?}, the default); a local \
+             worker's at once (the pool sees it die)",
+            mp_redis::DEFAULT_VISIBILITY_TIMEOUT
+        )}),
+    ]);
+    json!({ "results": results })
 }
 
 fn main() {
+    let files = BenchFiles::from_env();
+    files.stamped(env!("CARGO_CRATE_NAME"), || measure_all(&files));
+}
+
+fn measure_all(files: &BenchFiles) {
     let server = RedisServer::builder()
         .port(0)
         .start()
@@ -233,7 +294,7 @@ fn main() {
     for (who, n) in [
         ("mp-redis", Some(&redis)),
         ("mp local Pool", Some(&floor)),
-        ("Celery", celery.as_ref()),
+        ("Celery", celery.as_ref().ok().map(|(n, _)| n)),
     ] {
         if let Some(n) = n {
             println!(
@@ -242,7 +303,10 @@ fn main() {
             );
         }
     }
-    if let Some(c) = &celery {
+    if let Err(why) = &celery {
+        println!("Celery: skipped ({why})");
+    }
+    if let Ok((c, _)) = &celery {
         println!(
             "ratios mp-redis / Celery: chunksize 1 {:.1}x (target >= 10x), chunked {:.1}x (target >= 100x), \
              round trip {:.3} of Celery's (target <= 0.1)",
@@ -251,6 +315,8 @@ fn main() {
             redis.round_trip.as_secs_f64() / c.round_trip.as_secs_f64()
         );
     }
-    recovery(&url);
+    let recovered = recovery(&url);
+    let summary = summary(&redis, &floor, &celery, recovered);
+    files.write("w8/summary.json", &format!("{summary:#}"));
     c.final_summary();
 }

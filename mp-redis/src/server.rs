@@ -204,12 +204,21 @@ impl RedisServer {
     fn wait_ready(&mut self) -> io::Result<()> {
         let end = Instant::now() + Duration::from_secs(20);
         loop {
+            // Up once it answers PING: while it loads its dataset (after a
+            // restart with persistence) it accepts connections but answers
+            // every command with LOADING.
+            // (A TLS port is only connected to.)
+            const PATIENCE: Option<Duration> = Some(Duration::from_secs(1));
             let up = match self.port {
                 Some(port) => {
                     let bind = self.builder.bind.as_deref().unwrap_or("127.0.0.1");
-                    std::net::TcpStream::connect((bind, port)).is_ok()
+                    std::net::TcpStream::connect((bind, port)).is_ok_and(|s| {
+                        self.builder.tls.is_some()
+                            || (s.set_read_timeout(PATIENCE).is_ok() && answers_ping(s))
+                    })
                 }
-                None => std::os::unix::net::UnixStream::connect(self.socket()).is_ok(),
+                None => std::os::unix::net::UnixStream::connect(self.socket())
+                    .is_ok_and(|s| s.set_read_timeout(PATIENCE).is_ok() && answers_ping(s)),
             };
             if up {
                 return Ok(());
@@ -244,6 +253,17 @@ impl RedisServer {
         self.kill();
         self.launch()
     }
+}
+
+/// Whether the server on `stream` answers `PING` with anything but
+/// `LOADING` (a server with `requirepass` or ACL users answers NOAUTH: it is
+/// up too).
+fn answers_ping<S: io::Read + io::Write>(mut stream: S) -> bool {
+    let mut answer = [0u8; 8];
+    stream.write_all(b"PING\r\n").is_ok()
+        && stream
+            .read(&mut answer)
+            .is_ok_and(|n| n > 0 && !answer[..n].starts_with(b"-LOADING"))
 }
 
 impl Drop for RedisServer {

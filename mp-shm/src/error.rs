@@ -202,13 +202,45 @@ impl<G> fmt::Display for OwnerDied<G> {
     }
 }
 
-impl<G> std::error::Error for OwnerDied<G> {}
-
 impl<G> From<OwnerDied<G>> for Error {
     fn from(e: OwnerDied<G>) -> Error {
         Error::new(ErrorKind::OwnerDied, e.to_string())
     }
 }
+
+/// `?` from a lock call into an error that does not borrow the lock.
+///
+/// [`OwnerDied`] and [`AcquireError`] hold the guard, which borrows the
+/// lock, so they are not `std::error::Error` (a `Box<dyn Error>` must not
+/// borrow anything). Instead they convert, guard released, into
+/// [`Error`] (kind [`ErrorKind::OwnerDied`] or [`ErrorKind::Timeout`]),
+/// `Box<dyn Error>`, `Box<dyn Error + Send + Sync>` and `io::Error`, so
+/// `lock.acquire()?` works in `fn main() -> Result<(), Box<dyn Error>>`.
+/// Dropping the guard without `mark_consistent()` leaves the lock
+/// marked, so the next acquirer is told the owner died too.
+macro_rules! impl_into_owned_errors {
+    ($($ty:ident),*) => {$(
+        impl<'a, G> From<$ty<G>> for Box<dyn std::error::Error + 'a> {
+            fn from(e: $ty<G>) -> Self {
+                Box::new(Error::from(e))
+            }
+        }
+
+        impl<'a, G> From<$ty<G>> for Box<dyn std::error::Error + Send + Sync + 'a> {
+            fn from(e: $ty<G>) -> Self {
+                Box::new(Error::from(e))
+            }
+        }
+
+        impl<G> From<$ty<G>> for io::Error {
+            fn from(e: $ty<G>) -> io::Error {
+                Error::from(e).into()
+            }
+        }
+    )*};
+}
+
+impl_into_owned_errors!(OwnerDied, AcquireError);
 
 /// The result of a blocking acquire: the guard, or the guard inside
 /// [`OwnerDied`].
@@ -255,8 +287,6 @@ impl<G> fmt::Display for AcquireError<G> {
         }
     }
 }
-
-impl<G> std::error::Error for AcquireError<G> {}
 
 impl<G> From<AcquireError<G>> for Error {
     fn from(e: AcquireError<G>) -> Error {

@@ -102,6 +102,34 @@ impl Lock {
     }
 
     /// Blocks until the lock is free and takes it (Python's `acquire()`).
+    ///
+    /// `?` works into any error type (`Box<dyn Error>`, `io::Error`,
+    /// [`Error`]): an [`OwnerDied`] then becomes an error of kind
+    /// [`ErrorKind::OwnerDied`] and the guard is dropped, leaving the lock
+    /// marked for the next acquirer. To recover instead, match the
+    /// `OwnerDied` and take its guard:
+    ///
+    /// ```
+    /// use std::error::Error;
+    ///
+    /// fn main() -> Result<(), Box<dyn Error>> {
+    ///     let lock = mp_shm::Lock::new()?;
+    ///     {
+    ///         let _guard = lock.acquire()?;
+    ///     }
+    ///     let guard = match lock.acquire() {
+    ///         Ok(guard) => guard,
+    ///         Err(died) => {
+    ///             let guard = died.into_inner();
+    ///             // ... repair what the dead holder left half-done ...
+    ///             guard.mark_consistent();
+    ///             guard
+    ///         }
+    ///     };
+    ///     drop(guard);
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn acquire(&self) -> LockResult<LockGuard<'_>> {
         forever(self.acquire_with(&Deadline::never()))
     }

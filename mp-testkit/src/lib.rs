@@ -8,10 +8,12 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod bench_files;
 mod flood;
 #[cfg(feature = "pki")]
 mod pki;
 
+pub use bench_files::{BenchFiles, RUN_VARIABLE};
 pub use flood::Flood;
 #[cfg(feature = "pki")]
 pub use pki::TestPki;
@@ -48,6 +50,24 @@ pub fn deadline(limit: Duration) -> Deadline {
         })
         .expect("cannot start a deadline thread");
     Deadline { _disarm: disarm }
+}
+
+/// Panics with `message` without the panic hook's report on stderr.
+///
+/// For code that fails on purpose in a test (a pool task, a child process,
+/// a manager method), so that a passing run prints nothing for it: a
+/// report on stderr should mean a real problem. Whoever catches the panic
+/// sees a `String` payload, as after `panic!("{message}")`. A test about
+/// the report itself (what the hook prints) uses `panic!`.
+///
+/// ```
+/// let caught = std::panic::catch_unwind(|| mp_testkit::panic_quietly("on purpose"));
+/// let payload = caught.unwrap_err();
+/// assert_eq!(payload.downcast_ref::<String>().unwrap(), "on purpose");
+/// ```
+pub fn panic_quietly(message: impl std::fmt::Display) -> ! {
+    // The hook runs for `panic!`, not for `resume_unwind`.
+    std::panic::resume_unwind(Box::new(message.to_string()))
 }
 
 /// Polls `condition` every few milliseconds until it holds or `limit`

@@ -17,7 +17,7 @@ fn remember(greeting: String) {
 }
 
 fn refuse(why: String) {
-    panic!("the initializer refuses: {why}");
+    mp_testkit::panic_quietly(format!("the initializer refuses: {why}"));
 }
 
 /// Offers what the initializer left in the server's memory (registries

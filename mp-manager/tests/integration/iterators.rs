@@ -154,7 +154,9 @@ impl Shared for Squares {
         match method {
             "up_to" => Ok(Box::new((0..n).map(|i| encode_result(&(i * i))))),
             _ => Ok(Box::new((0..n).map(|i| {
-                assert!(i < 5, "the generator broke at {i}");
+                if i >= 5 {
+                    mp_testkit::panic_quietly(format!("the generator broke at {i}"));
+                }
                 encode_result(&i)
             }))),
         }

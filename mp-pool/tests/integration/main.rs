@@ -8,6 +8,7 @@ use mp_pool::{Error, Pool};
 
 mod async_results;
 mod basics;
+mod handles;
 mod interrupt;
 mod lazy;
 mod lifetime;

@@ -7,7 +7,7 @@ fn add(a: u64, b: u64) -> u64 {
 }
 
 fn panics_with(msg: String) -> u32 {
-    panic!("{msg}")
+    mp_testkit::panic_quietly(msg)
 }
 
 fn exits_instead(code: i32) -> u32 {

@@ -401,3 +401,45 @@ fn a_short_timeout_still_takes_over_from_a_dead_holder() {
         Ok(_) => panic!("the lock looked free although its holder died holding it"),
     }
 }
+
+/// `?` from `acquire()` into `Box<dyn Error>` (the likeliest `main`): it
+/// compiles because the error given to `?` lets go of the guard, and the
+/// lock stays marked, so the recovery path still sees `OwnerDied`.
+#[test]
+fn question_mark_into_box_dyn_error_keeps_the_owner_died_mark() {
+    use std::error::Error;
+
+    fn take(lock: &Lock) -> Result<(), Box<dyn Error + Send + Sync>> {
+        let _guard = lock.acquire()?;
+        Ok(())
+    }
+    fn take_io(lock: &Lock) -> std::io::Result<()> {
+        let _guard = lock.try_acquire()?;
+        Ok(())
+    }
+    fn take_boxed(lock: &Lock) -> Result<(), Box<dyn Error>> {
+        let _guard = lock.acquire_timeout(Duration::from_secs(1))?;
+        Ok(())
+    }
+
+    let _d = deadline(LONG);
+    let lock = Lock::new().unwrap();
+    let held = Event::new().unwrap();
+    let p = started(
+        Process::new(hold_lock, (lock.clone(), held.clone())),
+        StartMethod::Forkserver,
+    );
+    kill_holder(p, &held);
+    let e = take(&lock).unwrap_err();
+    let kind = e.downcast_ref::<mp_shm::Error>().map(mp_shm::Error::kind);
+    assert_eq!(kind, Some(ErrorKind::OwnerDied), "{e}");
+    assert!(!lock.is_locked(), "the guard went with the error");
+    assert!(take_io(&lock).is_err(), "still marked: not repaired");
+    assert!(take_boxed(&lock).is_err(), "still marked: not repaired");
+    match lock.acquire() {
+        Err(died) => died.into_inner().mark_consistent(),
+        Ok(_) => panic!("the owner-died mark was lost on the way through `?`"),
+    }
+    take(&lock).unwrap();
+    take_io(&lock).unwrap();
+}

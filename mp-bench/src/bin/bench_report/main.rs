@@ -6,19 +6,29 @@
 //! cargo run --release -p mp-bench --bin bench_report [-- OPTIONS] [-- CARGO BENCH ARGS]
 //! ```
 //!
-//! Options: `--no-bench` (reuse the last criterion results), `--no-python`
-//! (leave the CPython column out), `--python-quick` (few CPython
-//! repetitions), `--cpython-json FILE` (use a saved CPython run),
-//! `--root DIR` (the workspace; default: where this was built from).
-//! Anything after a second `--` goes to `cargo bench` (e.g. a filter).
+//! It runs mp-bench's benches, then mp-python's `cpython_wire` (W9) and
+//! mp-redis's `redis` (W8, with Celery beside it), all as one run (they
+//! share `MP_BENCH_RUN`), then `workloads.py` and `numpy_fill.py` for the
+//! CPython column.
+//!
+//! Options: `--no-bench` (reuse the last criterion results: the page shows
+//! the newest run among them), `--skip-bench PACKAGE` (leave mp-python's or
+//! mp-redis's bench out; its rows say so), `--no-python` (leave the CPython
+//! scripts out), `--python-quick` (few CPython repetitions),
+//! `--cpython-json FILE` (use a saved workloads.py run), `--root DIR` (the
+//! workspace; default: where this was built from). Anything after a second
+//! `--` goes to every `cargo bench` (e.g. `--measurement-time 2`).
 //! `PYTHON` names the interpreter (default `python3`); criterion's output is
 //! read from `$CARGO_TARGET_DIR/criterion` (default `target/criterion`).
 
+mod bench_runs;
 mod markdown;
 mod measurements;
 mod rows;
+mod rows_redis_python_leases;
 mod runs;
 mod svg;
+mod values;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -26,28 +36,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 const COMMAND: &str = "cargo run --release -p mp-bench --bin bench_report";
 
-/// What it runs for the criterion side: every bench target of mp-bench
-/// (`--bench '*'`: no library or binary test harness, which would choke on
-/// criterion's options), with the `benches` feature they need (criterion
-/// and the Rust peers).
-const CARGO_BENCH: [&str; 7] = [
-    "bench",
-    "-p",
-    "mp-bench",
-    "--features",
-    "benches",
-    "--bench",
-    "*",
-];
-
-/// [`CARGO_BENCH`] as a shell command line.
-fn cargo_bench_line() -> String {
-    let words = CARGO_BENCH.map(|w| if w == "*" { "'*'" } else { w });
-    format!("cargo {}", words.join(" "))
-}
-
-/// The CPython script and the plot, from the workspace root.
+/// The CPython scripts and the plot, from the workspace root.
 const SCRIPT: &str = "mp-bench/benches/compare/workloads.py";
+/// numpy's side of the lease row.
+const NUMPY_SCRIPT: &str = "mp-bench/benches/compare/numpy_fill.py";
 /// What workloads.py runs for CPython's memory rows.
 const MEMORY_SCRIPT: &str = "mp-bench/benches/compare/memory.py";
 const PLOT: &str = "mp-bench/benches/compare/plot.svg";
@@ -58,6 +50,8 @@ struct Options {
     python: bool,
     python_quick: bool,
     cpython_json: Option<PathBuf>,
+    /// Packages whose bench (of bench_runs::OTHER_BENCHES) is left out.
+    skip_benches: Vec<String>,
     bench_args: Vec<String>,
 }
 
@@ -71,6 +65,7 @@ fn parse_args() -> Result<Options, String> {
         python: true,
         python_quick: false,
         cpython_json: None,
+        skip_benches: Vec::new(),
         bench_args: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
@@ -81,6 +76,18 @@ fn parse_args() -> Result<Options, String> {
             "--python-quick" => o.python_quick = true,
             "--cpython-json" => {
                 o.cpython_json = Some(args.next().ok_or("--cpython-json needs a file")?.into())
+            }
+            "--skip-bench" => {
+                let package = args.next().ok_or("--skip-bench needs a package")?;
+                if !bench_runs::OTHER_BENCHES
+                    .iter()
+                    .any(|b| b.package == package)
+                {
+                    return Err(format!(
+                        "--skip-bench: {package:?} has no bench on the page"
+                    ));
+                }
+                o.skip_benches.push(package);
             }
             "--root" => o.root = args.next().ok_or("--root needs a directory")?.into(),
             "--" => o.bench_args.extend(args.by_ref()),
@@ -107,49 +114,29 @@ fn target_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target"))
 }
 
-fn run_cargo_bench(o: &Options) -> Result<(), String> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    // criterion finds its directory through `cargo metadata` (or a relative
-    // `CARGO_TARGET_DIR`, from the bench's own directory): name it, so the
-    // benches write where this reads.
-    cmd.args(CARGO_BENCH)
-        .env("CRITERION_HOME", target_dir(&o.root).join("criterion"))
-        .current_dir(&o.root);
-    if !o.bench_args.is_empty() {
-        cmd.arg("--").args(&o.bench_args);
-    }
-    eprintln!("bench_report: running {cmd:?}");
-    let status = cmd
-        .status()
-        .map_err(|e| format!("cannot run cargo bench: {e}"))?;
-    status
-        .success()
-        .then_some(())
-        .ok_or_else(|| format!("cargo bench failed: {status}"))
-}
-
-/// Runs the CPython script; `Err` says why the CPython column is skipped.
-fn run_python(o: &Options, out: &Path) -> Result<measurements::CPython, String> {
-    if let Some(saved) = &o.cpython_json {
-        return measurements::read_cpython(saved);
-    }
+/// The Python interpreter to run the scripts with; `Err` says why they
+/// are not run.
+fn python_interpreter(o: &Options) -> Result<String, String> {
     if !o.python {
         return Err("--no-python was given".into());
     }
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     match Command::new(&python).arg("--version").output() {
-        Ok(v) if v.status.success() => {}
-        _ => {
-            return Err(format!(
-                "`{python}` was not found, so CPython was not measured"
-            ));
-        }
+        Ok(v) if v.status.success() => Ok(python),
+        _ => Err(format!(
+            "`{python}` was not found, so CPython was not measured"
+        )),
     }
-    let script = o.root.join(SCRIPT);
+}
+
+/// Runs `python <script> --out <out> [--quick]` from the workspace.
+fn run_script(o: &Options, python: &str, script: &str, out: &Path) -> Result<(), String> {
     std::fs::create_dir_all(out.parent().unwrap()).map_err(|e| e.to_string())?;
-    let mut cmd = Command::new(&python);
-    cmd.arg(&script).arg("--out").arg(out).current_dir(&o.root);
+    let mut cmd = Command::new(python);
+    cmd.arg(o.root.join(script))
+        .arg("--out")
+        .arg(out)
+        .current_dir(&o.root);
     if o.python_quick {
         cmd.arg("--quick");
     }
@@ -157,10 +144,33 @@ fn run_python(o: &Options, out: &Path) -> Result<measurements::CPython, String> 
     let status = cmd
         .status()
         .map_err(|e| format!("cannot run {python}: {e}"))?;
-    if !status.success() {
-        return Err(format!("the CPython script failed ({status})"));
+    status
+        .success()
+        .then_some(())
+        .ok_or_else(|| format!("{script} failed ({status})"))
+}
+
+/// Runs the CPython script; `Err` says why the CPython column is skipped.
+fn run_python(o: &Options, out: &Path) -> Result<measurements::CPython, String> {
+    if let Some(saved) = &o.cpython_json {
+        return measurements::read_cpython(saved);
     }
+    let python = python_interpreter(o)?;
+    run_script(o, &python, SCRIPT, out)?;
     measurements::read_cpython(out)
+}
+
+/// Runs numpy_fill.py and adds numpy's numbers to `cpython`; `Err` says
+/// why the lease row's CPython cell is empty.
+fn add_numpy(o: &Options, cpython: &mut measurements::CPython, out: &Path) -> Result<(), String> {
+    if o.cpython_json.is_some() {
+        return Err(format!("{NUMPY_SCRIPT} is not run with --cpython-json"));
+    }
+    let python = python_interpreter(o)?;
+    run_script(o, &python, NUMPY_SCRIPT, out)?;
+    let numpy = measurements::read_numpy(out)?;
+    cpython.results.extend(numpy);
+    Ok(())
 }
 
 /// `YYYY-MM-DD` (UTC).
@@ -217,16 +227,36 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if o.bench
-        && let Err(e) = run_cargo_bench(&o)
-    {
-        eprintln!("bench_report: {e}");
-        return ExitCode::FAILURE;
+    // One run for every bench: this invocation, named once.
+    let run_id = format!(
+        "report-{}-{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    );
+    let mut skipped_benches = Vec::new();
+    if o.bench {
+        if let Err(e) = bench_runs::run_mp_bench(&o, &run_id) {
+            eprintln!("bench_report: {e}");
+            return ExitCode::FAILURE;
+        }
+        skipped_benches = bench_runs::run_others(&o, &run_id);
     }
     let target = target_dir(&o.root);
     let cpython_out = target.join("mp-compare/cpython.json");
+    let mut notes = Vec::new();
     let (cpython, skipped) = match run_python(&o, &cpython_out) {
-        Ok(c) => (Some(c), None),
+        Ok(mut c) => {
+            let numpy_out = target.join("mp-compare/numpy_fill.json");
+            if let Err(why) = add_numpy(&o, &mut c, &numpy_out) {
+                eprintln!("bench_report: numpy is left out: {why}");
+                notes.push(format!(
+                    "The lease row's CPython (numpy) cell is empty: {why}"
+                ));
+            }
+            (Some(c), None)
+        }
         Err(why) => {
             eprintln!("bench_report: the CPython column is skipped: {why}");
             (None, Some(why))
@@ -256,6 +286,8 @@ fn main() -> ExitCode {
         machine: machine(),
         command: COMMAND,
         cpython_skipped: skipped,
+        skipped_benches,
+        notes,
         run: run.span,
         left_out: run.left_out,
     };

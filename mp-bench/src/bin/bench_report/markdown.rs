@@ -4,10 +4,12 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
+use crate::bench_runs::{OTHER_BENCHES, Skipped, cargo_bench_line};
 use crate::measurements::{CPython, Handoffs, Measurement, Results};
-use crate::rows::{Kind, ROWS, Value};
+use crate::rows::{self, Kind};
 use crate::runs::Span;
-use crate::{MEMORY_SCRIPT, PLOT, SCRIPT, cargo_bench_line};
+use crate::values::Value;
+use crate::{MEMORY_SCRIPT, NUMPY_SCRIPT, PLOT, SCRIPT};
 
 /// What the page says about where the numbers come from.
 pub(crate) struct Context {
@@ -16,6 +18,10 @@ pub(crate) struct Context {
     pub(crate) command: &'static str,
     /// Why there is no CPython column, if there is none.
     pub(crate) cpython_skipped: Option<String>,
+    /// The other crates' benches that did not run, and why.
+    pub(crate) skipped_benches: Vec<Skipped>,
+    /// Other things the page must say (e.g. why numpy is missing).
+    pub(crate) notes: Vec<String>,
     /// The run the results come from; `None` when they carry no stamps.
     pub(crate) run: Option<Span>,
     /// Results left out: measured in another run.
@@ -85,8 +91,9 @@ fn handoffs_note(h: &Handoffs) -> String {
 fn run_line(ctx: &Context) -> String {
     match &ctx.run {
         Some(span) => format!(
-            "- **One run**: every mp, peer and floor number comes from one `cargo bench` run \
-             ({} – {} UTC); results of other runs are left out{}.\n",
+            "- **One run**: every number from the benches (mp, peers, floors, and W8's and W9's \
+             Python sides) comes from one run of them ({} – {} UTC: the `cargo bench`es of one \
+             `bench_report`); results of other runs are left out{}.\n",
             crate::utc(span.started),
             span.finished.map_or("unfinished".into(), crate::utc),
             if ctx.left_out.is_empty() {
@@ -115,6 +122,11 @@ pub(crate) fn render(ctx: &Context, results: &Results, cpython: Option<&CPython>
         "- **mp**: criterion medians from `cargo bench` (the benches in `mp-bench/benches/*.rs`).\n\
          - **{python}**: medians from `{SCRIPT}`, the same workloads (W1–W7 of the spec) \
          measured the same way, on the same machine, right after.\n\
+         - **W8, W9 and leases**: W8 comes from mp-redis's bench (`{}`), which measures Celery \
+         (its CPython column) on the same redis-server in the same run; W9 from mp-python's \
+         (`{}`), which measures a stdlib Python client against mp and against CPython's own \
+         server; both are part of the same run as mp-bench's. The lease row's CPython column is \
+         numpy over `SharedMemory` (`{NUMPY_SCRIPT}`).\n\
          - **Rust peers and floors**: measured in the same criterion group as mp, in the same run \
          (raw syscalls, `ipc-channel`, `std::sync::mpsc`, `procspawn` where a bench has it).\n\
          - **mp vs X**: how many times faster mp is than X (times compare as X ÷ mp, rates as mp ÷ X).\n\
@@ -124,7 +136,9 @@ pub(crate) fn render(ctx: &Context, results: &Results, cpython: Option<&CPython>
          - **Memory**: the proportional set size (PSS, `/proc/<pid>/smaps_rollup`) of idle helper \
          processes, mean over the processes measured (`mp-bench/benches/memory.rs`, `{MEMORY_SCRIPT}`).\n\
          - The machine is small and shared (2 vCPUs): a blocking wake-up across cores costs 50–60 µs, \
-         so round trips vary between runs; compare numbers within one run."
+         so round trips vary between runs; compare numbers within one run.",
+        OTHER_BENCHES[1].command_line(),
+        OTHER_BENCHES[0].command_line(),
     );
     let _ = writeln!(s, "{}", run_line(ctx));
     if let Some(why) = &ctx.cpython_skipped {
@@ -135,6 +149,16 @@ pub(crate) fn render(ctx: &Context, results: &Results, cpython: Option<&CPython>
             "> The CPython numbers come from a `--quick` run (few repetitions).\n"
         );
     }
+    for skipped in &ctx.skipped_benches {
+        let _ = writeln!(
+            s,
+            "> The {} rows were skipped: `{}` did not run: {}\n",
+            skipped.rows, skipped.command, skipped.why
+        );
+    }
+    for note in &ctx.notes {
+        let _ = writeln!(s, "> {note}\n");
+    }
     let _ = writeln!(s, "![mp, CPython and peers]({PLOT})\n");
     let _ = writeln!(
         s,
@@ -142,9 +166,10 @@ pub(crate) fn render(ctx: &Context, results: &Results, cpython: Option<&CPython>
     );
     let _ = writeln!(s, "|---|---|--:|--:|---|---|---|");
     let mut last = "";
-    for row in ROWS {
+    let skipped = |id: &str| ctx.skipped_benches.iter().any(|s| s.covers(id));
+    for row in rows::all() {
         let mp = row.mp_value(results);
-        let cpy = cpython.and_then(|c| row.cpython_value(c));
+        let cpy = row.cpython_value(results, cpython);
         let vs_cpython = versus(row.kind, mp, cpy);
         let mut peers: Vec<String> = row
             .peer_values(results)
@@ -165,7 +190,11 @@ pub(crate) fn render(ctx: &Context, results: &Results, cpython: Option<&CPython>
             s,
             "| {workload} | {} | {} | {} | {vs_cpython} | {} | {} |",
             row.case,
-            cell(mp),
+            if mp.is_none() && skipped(row.mp) {
+                "skipped".to_string()
+            } else {
+                cell(mp)
+            },
             cell(cpy),
             if peers.is_empty() {
                 "—".to_string()
@@ -176,7 +205,18 @@ pub(crate) fn render(ctx: &Context, results: &Results, cpython: Option<&CPython>
         );
     }
 
-    let used: BTreeSet<&str> = ROWS.iter().flat_map(|r| r.ids()).collect();
+    let notes: Vec<_> = results.notes().collect();
+    if !notes.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nWhat the benches say about their numbers (same run):\n"
+        );
+        for (id, text) in notes {
+            let _ = writeln!(s, "- `{id}`: {text}");
+        }
+    }
+
+    let used: BTreeSet<&str> = rows::all().flat_map(|r| r.ids()).collect();
     let others: Vec<_> = results
         .0
         .iter()
@@ -198,9 +238,8 @@ pub(crate) fn render(ctx: &Context, results: &Results, cpython: Option<&CPython>
             let _ = writeln!(s, "| `{id}` | {} | {rate} |", Value::Time(c.median_ns));
         }
     }
-    let missing: Vec<&str> = ROWS
-        .iter()
-        .filter(|r| r.mp_value(results).is_none())
+    let missing: Vec<&str> = rows::all()
+        .filter(|r| r.mp_value(results).is_none() && !skipped(r.mp))
         .map(|r| r.mp)
         .collect();
     if !missing.is_empty() {
@@ -221,12 +260,16 @@ pub(crate) fn render(ctx: &Context, results: &Results, cpython: Option<&CPython>
     let _ = writeln!(
         s,
         "\n## Reproduce\n\n```sh\n{}\n```\n\n\
-         It runs `{}`, then `python3 {SCRIPT}` \
-         (skipped, with a message, when Python 3 is not installed), and writes this file and \
-         `{PLOT}`. `--no-bench` reuses the last criterion results, \
-         `--no-python` leaves the CPython column out.",
+         It runs `{}`, then `{}` and `{}` (the same run; one that cannot run, e.g. without \
+         `redis-server` or `python3`, is skipped and its rows say why), then `python3 {SCRIPT}` \
+         and `python3 {NUMPY_SCRIPT}` (skipped, with a message, when Python 3 or numpy is not \
+         available), and writes this file and `{PLOT}`. `--no-bench` reuses the last criterion \
+         results (the newest run among them), `--skip-bench PACKAGE` leaves mp-python's or \
+         mp-redis's bench out, `--no-python` leaves the CPython scripts out.",
         ctx.command,
         cargo_bench_line(),
+        OTHER_BENCHES[0].command_line(),
+        OTHER_BENCHES[1].command_line(),
     );
     s
 }
@@ -264,6 +307,8 @@ mod tests {
             machine: "test".into(),
             command: crate::COMMAND,
             cpython_skipped: None,
+            skipped_benches: Vec::new(),
+            notes: Vec::new(),
             run: None,
             left_out: Vec::new(),
         }
@@ -419,11 +464,67 @@ mod tests {
         c.left_out = vec!["pipe/roundtrip/raw_socketpair_8B".into()];
         let md = render(&c, &Results::default(), None);
         assert!(
-            md.contains("from one `cargo bench` run (2025-12-06 03:00 – 2025-12-06 03:10 UTC)"),
+            md.contains("comes from one run of them (2025-12-06 03:00 – 2025-12-06 03:10 UTC"),
             "{md}"
         );
         assert!(md.contains("Left out, measured in another run"), "{md}");
         assert!(md.contains("`pipe/roundtrip/raw_socketpair_8B`"), "{md}");
+    }
+
+    #[test]
+    fn w8_compares_with_celery_and_says_what_the_bench_said() {
+        let mut crit = crit(&[
+            ("w8/apply_round_trip/mp_redis", 150_000.0),
+            ("w8/apply_round_trip/celery", 2_300_000.0),
+            ("w8/apply_round_trip/mp_pool_local", 30_000.0),
+        ]);
+        crit.0.insert(
+            "w8/celery".into(),
+            Measurement::Note("Celery 5.5.3, 2 prefork workers".into()),
+        );
+        let md = render(&ctx(), &crit, None);
+        assert!(
+            md.contains(
+                "|  | apply round trip | 150 µs | 2.30 ms | 15× faster | \
+                 mp local Pool(2), the floor: 30.0 µs (5.0× slower) | ≤ 0.1× Celery's |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("- `w8/celery`: Celery 5.5.3, 2 prefork workers"),
+            "{md}"
+        );
+        // Celery's number is a row's, not another measurement.
+        assert!(!md.contains("| `w8/apply_round_trip/celery`"), "{md}");
+    }
+
+    #[test]
+    fn a_skipped_bench_says_why_in_its_rows() {
+        let mut c = ctx();
+        c.skipped_benches = vec![Skipped::new(
+            &OTHER_BENCHES[1],
+            "`redis-server` is not on PATH",
+        )];
+        c.notes = vec!["The lease row's CPython (numpy) cell is empty: no pip".into()];
+        let md = render(&c, &Results::default(), None);
+        assert!(
+            md.contains(
+                "> The W8 rows were skipped: `cargo bench -p mp-redis --bench redis` did not \
+                 run: `redis-server` is not on PATH"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| map, chunksize 1 (2000 tasks) | skipped | — |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("> The lease row's CPython (numpy) cell is empty: no pip"),
+            "{md}"
+        );
+        let missing = md.lines().find(|l| l.starts_with("Not measured")).unwrap();
+        assert!(!missing.contains("w8/"), "{missing}");
+        assert!(missing.contains("python_wire/"), "{missing}");
     }
 
     #[test]

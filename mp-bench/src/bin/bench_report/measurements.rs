@@ -72,6 +72,9 @@ pub(crate) enum Measurement {
     Time(Criterion),
     Handoffs(Handoffs),
     Pss(Pss),
+    /// What a bench says about its numbers (e.g. which Celery it measured,
+    /// or why it left Celery out).
+    Note(String),
 }
 
 /// A result and when its file was written (which run it belongs to).
@@ -120,6 +123,14 @@ impl Results {
         }
     }
 
+    /// The benches' notes, by id.
+    pub(crate) fn notes(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().filter_map(|(id, m)| match m {
+            Measurement::Note(text) => Some((id.as_str(), text.as_str())),
+            _ => None,
+        })
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -133,7 +144,9 @@ impl Results {
 /// measured between a bench's own samples, at the same moments:
 /// mp-bench/benches/manager.rs), `handoffs.json` (`{"full_id", "handoffs",
 /// "increments"}`: shm.rs) and `pss.json` (`{"full_id", "pss_bytes",
-/// "processes"}`: memory.rs).
+/// "processes"}`: memory.rs) and `summary.json` (`{"results": [...]}`,
+/// many results of either form, or `{"full_id", "note"}`: a bench's own
+/// summary, e.g. mp-redis's W8 table).
 pub(crate) fn read_criterion(dir: &Path) -> BTreeMap<String, Entry> {
     let mut found = BTreeMap::new();
     walk(dir, &mut found);
@@ -148,10 +161,9 @@ fn walk(dir: &Path, found: &mut BTreeMap<String, Entry>) {
         let path = entry.path();
         let name = entry.file_name();
         if SIDE_FILES.iter().any(|side| name == *side) {
-            if let Some((id, measurement)) =
-                fs::read_to_string(&path).ok().and_then(|t| read_side(&t))
-            {
-                let written = written(&path);
+            let text = fs::read_to_string(&path).unwrap_or_default();
+            let written = written(&path);
+            for (id, measurement) in read_side(&text) {
                 found.insert(
                     id,
                     Entry {
@@ -189,7 +201,7 @@ pub(crate) fn written(path: &Path) -> Option<SystemTime> {
 }
 
 /// The side files' names.
-const SIDE_FILES: [&str; 3] = ["paired.json", "handoffs.json", "pss.json"];
+const SIDE_FILES: [&str; 4] = ["paired.json", "handoffs.json", "pss.json", "summary.json"];
 
 /// The folder of the benches' run stamps (mp-bench/benches/report_files).
 pub(crate) const RUNS: &str = "mp-runs";
@@ -203,10 +215,28 @@ struct SideJson {
     increments: Option<u64>,
     pss_bytes: Option<f64>,
     processes: Option<u64>,
+    note: Option<String>,
 }
 
-fn read_side(text: &str) -> Option<(String, Measurement)> {
-    let side: SideJson = serde_json::from_str(text).ok()?;
+/// A summary: many side results in one file.
+#[derive(Deserialize)]
+struct SummaryJson {
+    results: Vec<SideJson>,
+}
+
+/// The results of a side file (none if it does not parse).
+fn read_side(text: &str) -> Vec<(String, Measurement)> {
+    if let Ok(summary) = serde_json::from_str::<SummaryJson>(text) {
+        return summary.results.into_iter().filter_map(one_side).collect();
+    }
+    serde_json::from_str(text)
+        .ok()
+        .and_then(one_side)
+        .into_iter()
+        .collect()
+}
+
+fn one_side(side: SideJson) -> Option<(String, Measurement)> {
     let measurement = match side {
         SideJson {
             median_ns: Some(median_ns),
@@ -229,6 +259,10 @@ fn read_side(text: &str) -> Option<(String, Measurement)> {
             processes: Some(processes),
             ..
         } => Measurement::Pss(Pss { bytes, processes }),
+        SideJson {
+            note: Some(ref text),
+            ..
+        } => Measurement::Note(text.clone()),
         _ => return None,
     };
     Some((side.full_id, measurement))
@@ -277,6 +311,33 @@ pub(crate) fn read_cpython(path: &Path) -> Result<CPython, String> {
     serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// numpy_fill.py's output: numpy's results, or why it skipped them.
+#[derive(Deserialize)]
+struct NumpyJson {
+    skipped: Option<String>,
+    numpy: Option<String>,
+    #[serde(default)]
+    results: BTreeMap<String, CPythonResult>,
+}
+
+/// numpy_fill.py's results; `Err` says why there are none.
+pub(crate) fn read_numpy(path: &Path) -> Result<BTreeMap<String, CPythonResult>, String> {
+    let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse_numpy(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn parse_numpy(text: &str) -> Result<BTreeMap<String, CPythonResult>, String> {
+    let numpy: NumpyJson = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if let Some(why) = numpy.skipped {
+        return Err(format!("numpy was skipped: {why}"));
+    }
+    eprintln!(
+        "bench_report: numpy {} measured",
+        numpy.numpy.as_deref().unwrap_or("?")
+    );
+    Ok(numpy.results)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,6 +384,15 @@ mod tests {
         )
         .unwrap();
         fs::write(stamps.join("pss.json"), "not a result").unwrap();
+        let w8 = root.join("w8");
+        fs::create_dir_all(&w8).unwrap();
+        fs::write(
+            w8.join("summary.json"),
+            r#"{"results": [{"full_id": "w8/apply_round_trip/mp_redis", "median_ns": 150000},
+                            {"full_id": "w8/celery", "note": "Celery skipped: no pip"},
+                            {"full_id": "w8/unknown_kind"}]}"#,
+        )
+        .unwrap();
         let found = read_criterion(&root);
         fs::remove_dir_all(&root).unwrap();
         assert!(found.values().all(|e| e.written.is_some()), "{found:?}");
@@ -361,8 +431,34 @@ mod tests {
                         increments: 1000
                     })
                 ),
+                (
+                    "w8/apply_round_trip/mp_redis".to_string(),
+                    time(150_000.0, None)
+                ),
+                (
+                    "w8/celery".to_string(),
+                    Measurement::Note("Celery skipped: no pip".into())
+                ),
             ]
         );
+    }
+
+    #[test]
+    fn numpy_results_or_why_not() {
+        let results = parse_numpy(
+            r#"{"python": "3.11.7", "numpy": "2.1.0", "results":
+                {"shm/fill_256MiB_f64/numpy_2_processes": {"median_ns": 9e7, "samples": 15}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            results["shm/fill_256MiB_f64/numpy_2_processes"].median_ns,
+            Some(9e7)
+        );
+        assert_eq!(
+            parse_numpy(r#"{"skipped": "pip could not install numpy: offline"}"#).unwrap_err(),
+            "numpy was skipped: pip could not install numpy: offline"
+        );
+        assert!(parse_numpy("not json").is_err());
     }
 
     #[test]

@@ -6,7 +6,8 @@
 use std::fmt::Write;
 
 use crate::measurements::{CPython, Results};
-use crate::rows::{Kind, ROWS, Value};
+use crate::rows::{self, Kind};
+use crate::values::Value;
 
 const WIDTH: f64 = 1000.0;
 const LABEL_W: f64 = 290.0;
@@ -24,14 +25,14 @@ struct Group {
 
 /// The bars of the rows whose kind `panel` plots.
 fn groups(panel: fn(Kind) -> bool, crit: &Results, cpython: Option<&CPython>) -> Vec<Group> {
-    ROWS.iter()
+    rows::all()
         .filter(|r| panel(r.kind))
         .filter_map(|row| {
             let mut bars = Vec::new();
             if let Some(v) = row.mp_value(crit) {
                 bars.push(("mp".to_string(), v, "#1f77b4"));
             }
-            if let Some(v) = cpython.and_then(|c| row.cpython_value(c)) {
+            if let Some(v) = row.cpython_value(crit, cpython) {
                 bars.push(("CPython".to_string(), v, "#ff7f0e"));
             }
             for (i, (label, v)) in row.peer_values(crit).into_iter().enumerate() {
