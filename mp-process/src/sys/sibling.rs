@@ -184,3 +184,46 @@ fn this_thread() -> ThisThread {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// In the calling process: whether the thread id glibc keeps for this
+    /// (main) thread is the kernel's, and whether a robust list is
+    /// registered for it.
+    fn glibc_knows_this_thread() -> (bool, bool) {
+        let thread = this_thread();
+        let tid = rustix::thread::gettid().as_raw_nonzero().get();
+        // SAFETY: the kernel's tid address of this thread is glibc's field
+        // of its thread id, an aligned i32 valid for the thread's life.
+        let glibc_tid = unsafe { std::ptr::read_volatile(thread.tid_address as *const i32) };
+        let mut head: *mut libc::c_void = std::ptr::null_mut();
+        let mut len: libc::size_t = 0;
+        // SAFETY: get_robust_list(0, ...) writes this thread's list head
+        // and its length to the two given addresses.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_get_robust_list,
+                0,
+                std::ptr::from_mut(&mut head),
+                std::ptr::from_mut(&mut len),
+            )
+        };
+        (
+            thread.tid_address != 0 && glibc_tid == tid,
+            rc == 0 && head as usize == thread.robust_head,
+        )
+    }
+
+    #[test]
+    fn a_forkserver_child_is_whole_for_glibc() {
+        let _d = mp_testkit::deadline(std::time::Duration::from_secs(30));
+        let seen = crate::context::Context::new(crate::method::StartMethod::Forkserver)
+            .spawn(glibc_knows_this_thread, ())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(seen, (true, true));
+    }
+}
