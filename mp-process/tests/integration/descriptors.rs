@@ -65,3 +65,35 @@ fn spawn_and_forkserver_children_get_only_the_descriptors_mp_passes() {
         assert_eq!(inherited, m == StartMethod::Fork, "{m}");
     }
 }
+
+/// This process's open descriptors, each with what it is.
+fn open_descriptors() -> Vec<(i32, String)> {
+    let listing: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
+        .collect();
+    listing
+        .into_iter()
+        .filter_map(|fd| {
+            let what = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
+            Some((fd, what.display().to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn a_spawn_or_forkserver_child_holds_stdio_and_its_result_channel_only() {
+    let _d = deadline(30 * SECS);
+    for m in [StartMethod::Spawn, StartMethod::Forkserver] {
+        let fds = Context::new(m)
+            .spawn(open_descriptors, ())
+            .unwrap()
+            .join()
+            .unwrap();
+        let numbers: Vec<i32> = fds.iter().map(|(fd, _)| *fd).collect();
+        assert_eq!(&numbers[..3], [0, 1, 2], "{m}: {fds:?}");
+        // Beyond stdio: the JoinHandle's result channel, nothing else.
+        assert_eq!(fds.len(), 4, "{m}: {fds:?}");
+        assert!(fds[3].1.starts_with("socket:"), "{m}: {fds:?}");
+    }
+}
