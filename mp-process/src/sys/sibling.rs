@@ -81,9 +81,13 @@ pub(crate) fn fork_as_sibling() -> io::Result<Option<(u32, OwnedFd)>> {
         )
     };
     let mut pidfd_made = true;
-    if pid == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
-        // clone3 refused (an older seccomp profile): the classic clone,
-        // then a pidfd of its own.
+    let refused = matches!(
+        io::Error::last_os_error().raw_os_error(),
+        Some(libc::ENOSYS | libc::EPERM)
+    );
+    if pid == -1 && refused {
+        // clone3 refused (older seccomp profiles say ENOSYS, some sandboxes
+        // EPERM): the classic clone, then a pidfd of its own.
         pidfd_made = false;
         // SAFETY: as above, without CLONE_PIDFD.
         pid = unsafe { clone(flags & !(libc::CLONE_PIDFD as u64), child_tid) };
