@@ -23,9 +23,6 @@ pub(crate) struct Child {
     /// The process that started it; only that process may wait for it.
     owner: u32,
     pidfd: OwnedFd,
-    /// A forkserver child's exit status arrives on this pipe (the forkserver
-    /// is its real parent and reaps it); `None` for our own children.
-    status_pipe: Option<OwnedFd>,
     exit: Mutex<Option<i32>>,
 }
 
@@ -33,7 +30,6 @@ impl Child {
     pub(crate) fn new(
         pid: u32,
         pidfd: OwnedFd,
-        status_pipe: Option<OwnedFd>,
         identity: &crate::current::Identity,
         method: StartMethod,
     ) -> Child {
@@ -43,34 +39,30 @@ impl Child {
             daemon: identity.daemon,
             ident: identity.ident.clone(),
             method,
-            owner: std::process::id(),
+            owner: state::pid(),
             pidfd,
-            status_pipe,
             exit: Mutex::new(None),
         }
     }
 
-    /// Readable once the child has ended (Python's `sentinel`).
+    /// Readable once the child has ended (Python's `sentinel`): its pidfd.
     pub(crate) fn sentinel(&self) -> BorrowedFd<'_> {
-        self.status_pipe.as_ref().unwrap_or(&self.pidfd).as_fd()
+        self.pidfd.as_fd()
     }
 
     pub(crate) fn is_ours(&self) -> bool {
-        self.owner == std::process::id()
+        self.owner == state::pid()
     }
 
     /// The exit code if the child has ended (reaping it), without blocking.
     pub(crate) fn poll_exit(&self) -> io::Result<Option<i32>> {
         let mut exit = self.exit.lock().unwrap_or_else(PoisonError::into_inner);
         if exit.is_none() {
-            *exit = match &self.status_pipe {
-                None => rustix::process::waitid(
-                    WaitId::PidFd(self.pidfd.as_fd()),
-                    WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
-                )?
-                .map(|status| exit_code(&status)),
-                Some(pipe) => read_status(pipe)?,
-            };
+            *exit = rustix::process::waitid(
+                WaitId::PidFd(self.pidfd.as_fd()),
+                WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
+            )?
+            .map(|status| exit_code(&status));
             if let Some(code) = *exit {
                 log::debug!(
                     target: "mp::process",
@@ -91,12 +83,18 @@ impl Child {
     /// needs to finish.
     pub(crate) fn wait(&self, timeout: Option<Duration>) -> io::Result<Option<i32>> {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        if let Some(code) = *self.exit.lock().unwrap_or_else(PoisonError::into_inner) {
+            return Ok(Some(code));
+        }
         loop {
+            // The pidfd is readable from the exit on: sleep (or find it
+            // readable at once), then reap; no reap attempt before it.
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let readable = sleep_until_readable(self.sentinel(), left)?;
             if let Some(code) = self.poll_exit()? {
                 return Ok(Some(code));
             }
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            if !sleep_until_readable(self.sentinel(), left)? {
+            if !readable {
                 return Ok(None);
             }
         }
@@ -135,31 +133,11 @@ fn sleep_until_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Re
 
 /// Python's exit codes: the status of a normal exit, minus the signal number
 /// of a killing signal.
-pub(crate) fn exit_code(status: &WaitIdStatus) -> i32 {
+fn exit_code(status: &WaitIdStatus) -> i32 {
     match (status.exit_status(), status.terminating_signal()) {
         (Some(code), _) => code,
         (None, Some(signal)) => -signal,
         (None, None) => -1,
-    }
-}
-
-/// Reads a forkserver child's exit code from its status pipe (non-blocking).
-fn read_status(pipe: &OwnedFd) -> io::Result<Option<i32>> {
-    let mut buf = [0u8; 4];
-    loop {
-        return match rustix::io::read(pipe, &mut buf) {
-            Ok(4) => Ok(Some(i32::from_le_bytes(buf))),
-            // The forkserver vanished before reporting; its children are
-            // killed with it (parent-death signal).
-            Ok(0) => Ok(Some(-libc::SIGKILL)),
-            Ok(n) => Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{n}-byte exit status"),
-            )),
-            Err(Errno::AGAIN) => Ok(None),
-            Err(Errno::INTR) => continue,
-            Err(e) => Err(e.into()),
-        };
     }
 }
 
@@ -191,6 +169,11 @@ pub(crate) fn active() -> Vec<Arc<Child>> {
 
 /// Takes every child this process recorded (and started itself).
 pub(crate) fn take_ours() -> Vec<Arc<Child>> {
-    let children = std::mem::take(&mut *lock());
+    // A process that never started a child has no list: none is made
+    // just to be emptied (in a forked child, that would be pages to copy).
+    let Some(children) = CHILDREN.peek() else {
+        return Vec::new();
+    };
+    let children = std::mem::take(&mut *state::lock(children));
     children.into_iter().filter(|c| c.is_ours()).collect()
 }

@@ -11,6 +11,8 @@ use mp_testkit::{deadline, eventually, is_running, proc_info};
 use serde::{Deserialize, Serialize};
 
 mod concurrency;
+mod descriptors;
+mod executable;
 mod forkserver;
 mod identity;
 mod join_handle;
@@ -19,6 +21,7 @@ mod logging;
 mod many;
 mod parent_death;
 mod remote;
+mod sentinel;
 mod stdin;
 
 const T: Duration = Duration::from_secs(10);
