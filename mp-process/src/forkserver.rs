@@ -300,8 +300,8 @@ impl Server {
     /// forkserver (after replying to the client).
     fn fork(&mut self, client: usize, job: Job) -> Option<Job> {
         job::check_entry(&job);
-        // The forkserver is single-threaded and holds no lock here: the
-        // raw clone of `fork_as_sibling` is safe.
+        // The forkserver is single-threaded (`fork_as_sibling` checks) and
+        // holds no lock here.
         let reply = match sys::fork_as_sibling() {
             Ok(None) => {
                 // The caller's child: it dies with the caller.

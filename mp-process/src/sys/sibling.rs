@@ -39,9 +39,17 @@ struct CloneArgs {
 }
 
 /// Forks a child of this process's parent: `Ok(None)` in the child,
-/// `Ok(Some((pid, pidfd)))` here. Only for a single-threaded process
-/// that holds no lock (the forkserver's loop).
+/// `Ok(Some((pid, pidfd)))` here. Refuses (an error, no fork) unless this
+/// process has one thread: the skipped `fork()` bookkeeping is only
+/// harmless then (no other thread can hold a lock the child's copy keeps,
+/// and no handler of another library has anything to do).
 pub(crate) fn fork_as_sibling() -> io::Result<Option<(u32, OwnedFd)>> {
+    let threads = std::fs::read_dir("/proc/self/task")?.count();
+    if threads != 1 {
+        return Err(io::Error::other(format!(
+            "a fork as a sibling needs a single-threaded process; this one has {threads} threads"
+        )));
+    }
     let thread = this_thread();
     let (have_tid_address, tid_address) = (thread.tid_address != 0, thread.tid_address);
     let (have_robust_list, robust_head, robust_len) = (
@@ -229,5 +237,17 @@ mod tests {
             .join()
             .unwrap();
         assert_eq!(seen, (true, true));
+    }
+
+    #[test]
+    fn a_threaded_process_is_refused() {
+        let _d = mp_testkit::deadline(std::time::Duration::from_secs(30));
+        // The test harness runs this on a thread of its own: two at least.
+        let other =
+            std::thread::spawn(|| std::thread::park_timeout(std::time::Duration::from_secs(5)));
+        let err = fork_as_sibling().unwrap_err();
+        assert!(err.to_string().contains("single-threaded"), "{err}");
+        other.thread().unpark();
+        other.join().unwrap();
     }
 }
