@@ -13,9 +13,15 @@
 //! | `Queue`, `SimpleQueue`, `JoinableQueue` | [`Queue`], [`SimpleQueue`], [`JoinableQueue`] ([`queue`]) |
 //! | `Value`, `Array`, `Lock`, `RLock`, `Semaphore`, `Condition`, `Event`, `Barrier`, `shared_memory` | [`Value`], [`Array`], [`Lock`], ... ([`shm`]) |
 //! | `Pool`, `AsyncResult`, `pool.ThreadPool` | [`Pool`], [`AsyncResult`], [`ThreadPool`] ([`pool`]) |
-//! | `Manager`, `BaseManager`, the proxies | [`Manager`], [`BaseManager`], [`ListProxy`], [`DictProxy`], [`QueueProxy`], ... ([`manager`]) |
+//! | `Manager`, `BaseManager`, `SharedMemoryManager`, the proxies | [`Manager`], [`BaseManager`], [`SharedMemoryManager`], [`ListProxy`], [`DictProxy`], [`QueueProxy`], [`SharedProxy`], ... ([`manager`]) |
 //! | Celery/RQ-style `Queue` and `Pool` across hosts | `mp::redis` (cargo feature `redis`) |
 //! | CPython's wire: Python's `Listener`/`Client`, managers, pickle as data | `mp::python` (cargo feature `python`) |
+//!
+//! Local objects and manager proxies ask the same questions with the same
+//! names ([`SimpleQueue::is_empty`] and [`QueueProxy::is_empty`]). A proxy's answer is a round trip
+//! to the manager's process, which can be shut down, dead or unreachable, so
+//! every proxy method returns a `Result` (a local `is_empty` is a plain
+//! `bool`): see [why](manager#why-every-proxy-method-returns-result).
 //!
 //! # Sending your own types
 //!
@@ -87,6 +93,9 @@
 //! # }
 //! ```
 #![deny(missing_docs)]
+// Only for tests/doc_examples.rs: every rendered example gets a link holding
+// its full code (hidden lines included), which the test compiles.
+#![cfg_attr(mp_doc_examples, doc(html_playground_url = "https://play.invalid/"))]
 #![forbid(unsafe_code)]
 
 #[doc(inline)]
@@ -123,7 +132,7 @@ pub use serde::{Deserialize, Serialize};
 pub use mp_manager::{
     ArrayProxy, BarrierProxy, BaseManager, ConditionProxy, DictProxy, EventProxy,
     JoinableQueueProxy, ListProxy, LockProxy, Manager, Namespace, QueueProxy, RLockProxy,
-    SemaphoreProxy, ValueProxy,
+    RemoteIter, SemaphoreProxy, SharedMemoryManager, SharedProxy, ValueProxy,
 };
 #[doc(inline)]
 pub use mp_pipe::{Client, Connection, Listener, pipe, pipe_simplex, wait};

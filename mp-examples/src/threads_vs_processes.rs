@@ -1,5 +1,5 @@
 //! The same `worker` run on a thread and in a process (seed 003,
-//! "Multi-threading vs Multi-processing", cells In [1] and In [2]).
+//! "Multi-threading vs Multi-processing", cells In \[1\] and In \[2\]).
 //!
 //! ```python
 //! thread = threading.Thread(target=worker)

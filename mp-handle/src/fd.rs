@@ -67,7 +67,7 @@ impl Fd {
 ///
 /// ```
 /// use std::os::fd::{AsFd, OwnedFd};
-/// use mp_handle::{Fd, FdRef};
+#[doc = concat!("use ", crate::mp_crate!(handle), "::{Fd, FdRef};")]
 ///
 /// #[derive(serde::Serialize)]
 /// struct Sent<'a> {
@@ -78,8 +78,8 @@ impl Fd {
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let (r, _w) = std::os::unix::net::UnixStream::pair()?;
 /// let kept = OwnedFd::from(r);
-/// let (bytes, fds) = mp_handle::encode(&Sent { fd: FdRef(kept.as_fd()), flags: 1 })?;
-/// let (fd, flags): (Fd, u8) = mp_handle::decode(&bytes, fds)?;
+#[doc = concat!("let (bytes, fds) = ", crate::mp_crate!(handle), "::encode(&Sent { fd: FdRef(kept.as_fd()), flags: 1 })?;")]
+#[doc = concat!("let (fd, flags): (Fd, u8) = ", crate::mp_crate!(handle), "::decode(&bytes, fds)?;")]
 /// assert_eq!(flags, 1);
 /// # drop(fd);
 /// # Ok(())
@@ -189,13 +189,13 @@ thread_local! {
 /// here that it should say what to do instead.
 ///
 /// ```
-/// use mp_handle::Fd;
+#[doc = concat!("use ", crate::mp_crate!(handle), "::Fd;")]
 ///
 /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
 /// let fd = Fd::from(std::os::fd::OwnedFd::from(a));
-/// let (result, refused) = mp_handle::refused_handles(|| postcard::to_allocvec(&fd));
+#[doc = concat!("let (result, refused) = ", crate::mp_crate!(handle), "::refused_handles(|| postcard::to_allocvec(&fd));")]
 /// assert!(result.is_err() && refused);
-/// let (result, refused) = mp_handle::refused_handles(|| postcard::to_allocvec(&7u8));
+#[doc = concat!("let (result, refused) = ", crate::mp_crate!(handle), "::refused_handles(|| postcard::to_allocvec(&7u8));")]
 /// assert!(result.is_ok() && !refused);
 /// ```
 pub fn refused_handles<R>(f: impl FnOnce() -> R) -> (R, bool) {

@@ -14,7 +14,7 @@
 //! # Example
 //!
 //! ```
-//! use mp_handle::{decode, encode, Fd};
+#![doc = concat!("use ", crate::mp_crate!(handle), "::{decode, encode, Fd};")]
 //! use std::io::{Read, Write};
 //! use std::os::unix::net::UnixStream;
 //!
@@ -37,6 +37,10 @@
 //! # }
 //! ```
 #![deny(missing_docs)]
+
+// Doc examples name mp's crates through `crate::mp_crate!`: `mp_handle` in this
+// crate's own docs, `mp::handle` where the facade renders them.
+mp_internal::doc_crate_paths!();
 
 mod codec;
 mod fd;

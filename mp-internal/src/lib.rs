@@ -7,8 +7,10 @@
 //! ([`barrier`]), who holds a lock ([`identity`]) and a small robust lock
 //! for shared memory ([`robust_lock`]), hooks that run in a forked child ([`on_fork_child`]),
 //! the registry of descriptors a forked child lets go of ([`tracked`]),
-//! postcard helpers ([`codec`]), and zero-sized values made out of nothing
-//! ([`conjure`]). They live here once, instead of a copy in each crate.
+//! postcard helpers ([`codec`]), zero-sized values made out of nothing
+//! ([`conjure`]), and doc examples that read right both in a crate's own
+//! docs and in the facade's ([`doc_paths`]). They live here once, instead
+//! of a copy in each crate.
 //!
 //! This crate is published only because the mp crates depend on it. Its
 //! items are not part of mp's API and may change in any release; use the
@@ -18,6 +20,7 @@
 pub mod barrier;
 pub mod codec;
 mod deadline;
+pub mod doc_paths;
 pub mod futex;
 pub mod identity;
 mod panic;

@@ -29,6 +29,9 @@ pub enum Error {
     /// The manager could not be reached when connecting (nothing listens at
     /// the address, a network error, a timeout); the underlying error says why.
     Connect(mp_pipe::Error),
+    /// The address given as a string (or `(host, port)`) is not one;
+    /// nothing was started or connected.
+    Address(mp_pipe::AddressParseError),
     /// The server process could not be started or did not come up.
     Start(String),
     /// A value could not be serialized (it holds an OS handle, or its
@@ -124,6 +127,7 @@ impl fmt::Display for Error {
                 "a manager on TCP needs an authkey (anyone who can reach the port could use it)",
             ),
             Error::Connect(e) => write!(f, "cannot connect to the manager: {e}"),
+            Error::Address(e) => write!(f, "{e}"),
             Error::Start(why) => write!(f, "cannot start the manager's server: {why}"),
             Error::Encode(why) => write!(f, "cannot encode the value: {why}"),
             Error::Decode(why) => write!(f, "cannot decode the value from the manager: {why}"),
@@ -173,6 +177,7 @@ impl std::error::Error for Error {
             Error::Process(e) => Some(e),
             Error::Io(e) => Some(e),
             Error::Shm(e) => Some(e),
+            Error::Address(e) => Some(e),
             _ => None,
         }
     }

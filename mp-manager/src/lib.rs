@@ -58,6 +58,22 @@
 //!   takes its own hold on first use: if the parent dropped its last proxy
 //!   of that object, the child must use it within that grace period.
 //!
+//! # Why every proxy method returns `Result`
+//!
+//! A local queue's `is_empty` (mp-queue's `Queue`, `SimpleQueue`) answers
+//! `bool`; [`QueueProxy::is_empty`] answers `Result<bool>`. The
+//! question is the same, and so is the answer when it arrives, but a
+//! proxy's answer is a round trip to the server process, which can fail
+//! in ways a local read cannot: the manager was shut down
+//! ([`Error::ManagerClosed`]), its process died or the connection broke
+//! ([`Error::Io`]), a remote server refused the key
+//! ([`Error::Authentication`]), or the object is gone. mp reports those
+//! instead of answering `false` for a manager that no longer exists, so
+//! every proxy method, reads included, returns [`Result`]: `?` where a
+//! local call has none. Local objects (`mp-queue`, `mp-shm`) keep the
+//! plain types, and their fallible calls (a `get` that can time out) use
+//! `Result` the same way.
+//!
 //! # Better than CPython
 //!
 //! - Reads return owned copies. In CPython, `d["k"]["x"] = 1` on a nested
@@ -84,8 +100,8 @@
 //! appended to by one child and printed by another.
 //!
 //! ```
-//! use mp_manager::{ListProxy, Manager};
-//! use mp_process::Process;
+#![doc = concat!("use ", crate::mp_crate!(manager), "::{ListProxy, Manager};")]
+#![doc = concat!("use ", crate::mp_crate!(process), "::Process;")]
 //!
 //! type Record = (String, u32);
 //!
@@ -117,6 +133,10 @@
 //! ```
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+
+// Doc examples name mp's crates through `crate::mp_crate!`: `mp_manager` in this
+// crate's own docs, `mp::manager` where the facade renders them.
+mp_internal::doc_crate_paths!();
 
 mod client;
 mod error;

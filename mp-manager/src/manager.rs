@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use mp_pipe::{Address, Connection};
+use mp_pipe::{Address, AddressParseError, Connection, ToAddress};
 use mp_process::{Process, StartMethod};
 use serde::{Deserialize, Serialize};
 
@@ -56,7 +56,7 @@ enum StartFailure {
 /// TCP without an authkey is refused.
 ///
 /// ```
-/// use mp_manager::{BaseManager, QueueProxy, Registrar, Registry, ServerObject};
+#[doc = concat!("use ", crate::mp_crate!(manager), "::{BaseManager, QueueProxy, Registrar, Registry, ServerObject};")]
 ///
 /// struct QueueManager;
 ///
@@ -66,9 +66,9 @@ enum StartFailure {
 ///     }
 /// }
 ///
-/// # fn main() -> Result<(), mp_manager::Error> {
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(manager), "::Error> {")]
 /// let server = BaseManager::new()
-///     .address(mp_pipe::Address::localhost(0))
+#[doc = concat!("    .address(", crate::mp_crate!(pipe), "::Address::localhost(0))")]
 ///     .authkey(b"abracadabra")
 ///     .registry::<QueueManager>()
 ///     .start()?;
@@ -85,7 +85,8 @@ enum StartFailure {
 /// # }
 /// ```
 pub struct BaseManager {
-    address: Option<Address>,
+    /// A string that is not an address fails at `start`/`connect`.
+    address: Option<std::result::Result<Address, AddressParseError>>,
     authkey: Option<Vec<u8>>,
     server_transport: ServerTransport,
     client_transport: Transport,
@@ -120,9 +121,12 @@ impl BaseManager {
         }
     }
 
-    /// Where the server listens (or where to connect).
-    pub fn address(mut self, address: impl Into<Address>) -> BaseManager {
-        self.address = Some(address.into());
+    /// Where the server listens (or where to connect): anything
+    /// [`ToAddress`], as Python writes it (`"127.0.0.1:50000"`,
+    /// `("", 50000)`, `"/tmp/mgr.sock"`) or an [`Address`]. A string that is
+    /// not an address is [`Error::Address`] from `start`/`connect`.
+    pub fn address(mut self, address: impl ToAddress) -> BaseManager {
+        self.address = Some(address.to_address());
         self
     }
 
@@ -246,17 +250,17 @@ impl BaseManager {
     /// [`Error::Initializer`] carrying the panic's message.
     ///
     /// ```
-    /// use mp_manager::BaseManager;
+    #[doc = concat!("use ", crate::mp_crate!(manager), "::BaseManager;")]
     ///
     /// fn quiet(level: u8) {
     ///     assert!(level < 10, "level {level} is too loud");
     /// }
     ///
-    /// # fn main() -> Result<(), mp_manager::Error> {
+    #[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(manager), "::Error> {")]
     /// let manager = BaseManager::new().initializer(quiet, (3u8,)).start()?;
     /// manager.shutdown()?;
     /// let failed = BaseManager::new().initializer(quiet, (11u8,)).start();
-    /// assert!(matches!(failed, Err(mp_manager::Error::Initializer(m)) if m.contains("too loud")));
+    #[doc = concat!("assert!(matches!(failed, Err(", crate::mp_crate!(manager), "::Error::Initializer(m)) if m.contains(\"too loud\")));")]
     /// # Ok(())
     /// # }
     /// ```
@@ -272,7 +276,10 @@ impl BaseManager {
 
     fn setup(&mut self) -> Result<Setup> {
         Ok(Setup {
-            address: self.address.clone().unwrap_or_else(Address::unique),
+            address: match self.address.clone() {
+                None => Address::unique(),
+                Some(address) => address.map_err(Error::Address)?,
+            },
             authkey: self.authkey.clone(),
             max_message_size: self.max_message_size,
             transport: self.server_transport.clone(),
@@ -348,11 +355,14 @@ impl BaseManager {
     /// A wrong authkey is [`Error::Authentication`] here, and the server
     /// refuses the peer too.
     pub fn connect(self) -> Result<Manager> {
-        let address = self.address.ok_or_else(|| {
-            Error::Connect(mp_pipe::Error::Protocol(
-                "connect needs the server's address".into(),
-            ))
-        })?;
+        let address = self
+            .address
+            .ok_or_else(|| {
+                Error::Connect(mp_pipe::Error::Protocol(
+                    "connect needs the server's address".into(),
+                ))
+            })?
+            .map_err(Error::Address)?;
         let authkey = self.authkey;
         check_authkey(authkey.as_deref())?;
         if address.is_tcp() && authkey.is_none() {
@@ -539,12 +549,12 @@ struct ServerProcess {
 /// in this process and in every other.
 ///
 /// ```
-/// # fn main() -> Result<(), mp_manager::Error> {
-/// let manager = mp_manager::Manager::start()?;
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(manager), "::Error> {")]
+#[doc = concat!("let manager = ", crate::mp_crate!(manager), "::Manager::start()?;")]
 /// let records = manager.list::<(String, u32)>()?;
 /// records.append(&("Sam".into(), 10))?;
 /// manager.shutdown()?;
-/// assert!(matches!(records.len(), Err(mp_manager::Error::ManagerClosed)));
+#[doc = concat!("assert!(matches!(records.len(), Err(", crate::mp_crate!(manager), "::Error::ManagerClosed)));")]
 /// # Ok(())
 /// # }
 /// ```
@@ -564,10 +574,11 @@ impl Manager {
     }
 
     /// Connects to the manager at `address` (Python's
-    /// `BaseManager(address, authkey).connect()`).
-    pub fn connect(address: &Address, authkey: &[u8]) -> Result<Manager> {
+    /// `BaseManager(address, authkey).connect()`): anything [`ToAddress`],
+    /// such as `manager.address()` or `"127.0.0.1:50000"`.
+    pub fn connect(address: impl ToAddress, authkey: &[u8]) -> Result<Manager> {
         BaseManager::new()
-            .address(address.clone())
+            .address(address)
             .authkey(authkey)
             .connect()
     }

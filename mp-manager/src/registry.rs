@@ -22,7 +22,7 @@ use crate::wire::{Init, Item};
 /// that call, and the server keeps going.
 ///
 /// ```
-/// use mp_manager::{RemoteError, Shared, decode_args, encode_result};
+#[doc = concat!("use ", crate::mp_crate!(manager), "::{RemoteError, Shared, decode_args, encode_result};")]
 ///
 /// struct Counter(i64);
 ///
@@ -72,7 +72,7 @@ pub trait Shared: Send + 'static {
     /// generator. An `Err` item ends the iteration with that error.
     ///
     /// ```
-    /// use mp_manager::{RemoteError, Shared, SharedIter, decode_args, encode_result};
+    #[doc = concat!("use ", crate::mp_crate!(manager), "::{RemoteError, Shared, SharedIter, decode_args, encode_result};")]
     ///
     /// struct Squares;
     ///
@@ -377,7 +377,7 @@ impl fmt::Debug for Registrar {
 /// [`BaseManager::registry`](crate::BaseManager::registry).
 ///
 /// ```
-/// use mp_manager::{Registrar, Registry, ServerObject};
+#[doc = concat!("use ", crate::mp_crate!(manager), "::{Registrar, Registry, ServerObject};")]
 ///
 /// struct QueueManager;
 ///

@@ -37,17 +37,17 @@ const SEGMENTS: &str = "SharedMemoryManager.segments";
 /// A segment unlinked early by hand is simply skipped.
 ///
 /// ```
-/// use mp_manager::SharedMemoryManager;
-/// use mp_shm::Item;
+#[doc = concat!("use ", crate::mp_crate!(manager), "::SharedMemoryManager;")]
+#[doc = concat!("use ", crate::mp_crate!(shm), "::Item;")]
 ///
-/// # fn main() -> Result<(), mp_manager::Error> {
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(manager), "::Error> {")]
 /// let mut smm = SharedMemoryManager::new();
-/// assert!(matches!(smm.shared_memory(64), Err(mp_manager::Error::NotStarted)));
+#[doc = concat!("assert!(matches!(smm.shared_memory(64), Err(", crate::mp_crate!(manager), "::Error::NotStarted)));")]
 /// smm.start()?;
 /// let shm = smm.shared_memory(64)?;
-/// shm.write_at(0, b"hello").map_err(mp_manager::Error::Shm)?;
+#[doc = concat!("shm.write_at(0, b\"hello\").map_err(", crate::mp_crate!(manager), "::Error::Shm)?;")]
 /// let list = smm.shareable_list([Item::Int(1), Item::from("two")])?;
-/// assert_eq!(list.get(1).map_err(mp_manager::Error::Shm)?, Item::from("two"));
+#[doc = concat!("assert_eq!(list.get(1).map_err(", crate::mp_crate!(manager), "::Error::Shm)?, Item::from(\"two\"));")]
 /// let names = [shm.name().to_owned(), list.name().to_owned()];
 /// smm.shutdown()?;
 /// for name in names {
@@ -61,7 +61,7 @@ pub struct SharedMemoryManager {
 }
 
 enum State {
-    NotStarted(BaseManager),
+    NotStarted(Box<BaseManager>),
     Running(Box<Running>),
     ShutDown,
 }
@@ -88,7 +88,7 @@ impl SharedMemoryManager {
     /// segment table.
     pub fn with_settings(settings: BaseManager) -> SharedMemoryManager {
         SharedMemoryManager {
-            state: State::NotStarted(settings),
+            state: State::NotStarted(Box::new(settings)),
         }
     }
 
@@ -96,7 +96,7 @@ impl SharedMemoryManager {
     /// after shutdown, is [`Error::Start`].
     pub fn start(&mut self) -> Result<()> {
         let settings = match std::mem::replace(&mut self.state, State::ShutDown) {
-            State::NotStarted(settings) => settings,
+            State::NotStarted(settings) => *settings,
             other => {
                 self.state = other;
                 return Err(Error::Start(

@@ -1,9 +1,9 @@
 //! Where listeners listen and clients connect: Unix paths, abstract names, TCP.
 
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,6 +20,11 @@ use serde::{Deserialize, Serialize};
 /// | `/tmp/mp.sock`, `unix:/tmp/mp.sock` | Unix socket at a path (`AF_UNIX`) |
 /// | `@name`, `abstract:name` | Linux abstract Unix socket (no file) |
 /// | `127.0.0.1:6000`, `tcp:localhost:6000`, `[::1]:6000` | TCP (`AF_INET`/`AF_INET6`) |
+///
+/// Every call that takes an address takes anything [`ToAddress`]: an
+/// `Address`, a string in one of these forms, a `SocketAddr`, a path, or a
+/// `(host, port)` pair as Python writes it. A string that is none of these
+/// is [`AddressParseError`] (inside the call's error type), never a panic.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Address {
     /// A Unix socket bound to a file-system path.
@@ -140,6 +145,96 @@ impl FromStr for Address {
     }
 }
 
+impl TryFrom<&str> for Address {
+    type Error = AddressParseError;
+
+    fn try_from(s: &str) -> Result<Address, AddressParseError> {
+        s.parse()
+    }
+}
+
+/// What an address parameter accepts (Python passes a string, a path or a
+/// `(host, port)` tuple): an [`Address`] or `&Address`, a `&str`/`String` in
+/// the forms [`Address`] lists, a `SocketAddr`, a `Path`/`PathBuf` (a Unix
+/// socket), or `(host, port)` with the host as a string or an IP address.
+///
+/// ```
+#[doc = concat!("use ", crate::mp_crate!(pipe), "::{Address, ToAddress};")]
+///
+/// assert_eq!("127.0.0.1:6000".to_address(), Ok(Address::localhost(6000)));
+/// assert_eq!(("127.0.0.1", 6000).to_address(), Ok(Address::localhost(6000)));
+/// assert_eq!("@svc".to_address(), Ok(Address::Abstract(b"svc".to_vec())));
+/// assert!("no port here".to_address().is_err());
+/// ```
+pub trait ToAddress {
+    /// The address, or why the value is not one.
+    fn to_address(self) -> Result<Address, AddressParseError>;
+}
+
+/// An [`Address`], and whatever converts into one (`SocketAddr`, `PathBuf`).
+impl<T: Into<Address>> ToAddress for T {
+    fn to_address(self) -> Result<Address, AddressParseError> {
+        Ok(self.into())
+    }
+}
+
+impl ToAddress for &Address {
+    fn to_address(self) -> Result<Address, AddressParseError> {
+        Ok(self.clone())
+    }
+}
+
+impl ToAddress for &str {
+    fn to_address(self) -> Result<Address, AddressParseError> {
+        self.parse()
+    }
+}
+
+impl ToAddress for String {
+    fn to_address(self) -> Result<Address, AddressParseError> {
+        self.parse()
+    }
+}
+
+impl ToAddress for &String {
+    fn to_address(self) -> Result<Address, AddressParseError> {
+        self.parse()
+    }
+}
+
+impl ToAddress for &Path {
+    fn to_address(self) -> Result<Address, AddressParseError> {
+        Ok(Address::Unix(self.to_path_buf()))
+    }
+}
+
+impl ToAddress for (&str, u16) {
+    fn to_address(self) -> Result<Address, AddressParseError> {
+        let (host, port) = self;
+        let bad = || AddressParseError(format!("({host:?}, {port})"));
+        // Python's `("", port)` means every interface.
+        let host = if host.is_empty() { "0.0.0.0" } else { host };
+        (host, port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .map(Address::Tcp)
+            .ok_or_else(bad)
+    }
+}
+
+impl ToAddress for (IpAddr, u16) {
+    fn to_address(self) -> Result<Address, AddressParseError> {
+        Ok(Address::Tcp(SocketAddr::from(self)))
+    }
+}
+
+impl ToAddress for (Ipv4Addr, u16) {
+    fn to_address(self) -> Result<Address, AddressParseError> {
+        Ok(Address::Tcp(SocketAddr::from(self)))
+    }
+}
+
 impl From<SocketAddr> for Address {
     fn from(addr: SocketAddr) -> Address {
         Address::Tcp(addr)
@@ -181,6 +276,35 @@ mod tests {
         assert!("".parse::<Address>().is_err());
         assert!("@".parse::<Address>().is_err());
         assert!("no port here".parse::<Address>().is_err());
+    }
+
+    #[test]
+    fn to_address_takes_what_python_passes() {
+        assert_eq!("127.0.0.1:9".to_address(), Ok(Address::localhost(9)));
+        assert_eq!(
+            String::from("/tmp/s").to_address(),
+            Ok(Address::Unix("/tmp/s".into()))
+        );
+        assert_eq!(("127.0.0.1", 9).to_address(), Ok(Address::localhost(9)));
+        assert_eq!(
+            ("", 9).to_address(),
+            Ok(Address::Tcp(SocketAddr::from(([0, 0, 0, 0], 9))))
+        );
+        assert_eq!(
+            (Ipv4Addr::LOCALHOST, 9).to_address(),
+            Ok(Address::localhost(9))
+        );
+        assert_eq!(
+            Path::new("/tmp/s").to_address(),
+            Ok(Address::Unix("/tmp/s".into()))
+        );
+        assert_eq!(
+            Address::try_from("@n"),
+            Ok(Address::Abstract(b"n".to_vec()))
+        );
+        let err = "nowhere".to_address().unwrap_err();
+        assert!(err.to_string().contains("\"nowhere\""), "{err}");
+        assert!(("no such host.invalid", 1).to_address().is_err());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use rustix::event::PollFlags;
 use rustix::io::Errno;
 use rustix::net::AddressFamily;
 
-use crate::address::Address;
+use crate::address::{Address, AddressParseError, ToAddress};
 use crate::auth::choose_handshake;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
@@ -26,7 +26,8 @@ use crate::poll::poll_one;
 /// [`Client::builder`] adds a timeout and other settings.
 #[derive(Debug, Clone)]
 pub struct Client {
-    address: Address,
+    /// A string that is not an address fails at `connect_now`.
+    address: std::result::Result<Address, AddressParseError>,
     authkey: Option<Vec<u8>>,
     handshake: Option<Arc<dyn Handshake>>,
     framing: Framing,
@@ -38,7 +39,9 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects and authenticates.
+    /// Connects and authenticates. The address is anything [`ToAddress`]:
+    /// `listener.address()`, `"127.0.0.1:6000"`, `("localhost", 6000)`,
+    /// `"/tmp/app.sock"`; a string that is none is [`Error::Address`].
     ///
     /// With an authkey it returns once both ends have proved they hold it.
     /// Without one it returns as soon as the connection is made, as
@@ -52,9 +55,9 @@ impl Client {
     /// A client that connects, sends and leaves before the listener accepts:
     ///
     /// ```
-    /// use mp_pipe::{Address, Client, Listener};
+    #[doc = concat!("use ", crate::mp_crate!(pipe), "::{Address, Client, Listener};")]
     ///
-    /// # fn main() -> Result<(), mp_pipe::Error> {
+    #[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(pipe), "::Error> {")]
     /// let listener = Listener::bind(Address::unique(), None)?;
     /// let conn = Client::connect(listener.address(), None)?;
     /// conn.send("sent before accept")?;
@@ -64,8 +67,8 @@ impl Client {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn connect(address: &Address, authkey: Option<&[u8]>) -> Result<Connection> {
-        let mut client = Client::builder(address.clone());
+    pub fn connect(address: impl ToAddress, authkey: Option<&[u8]>) -> Result<Connection> {
+        let mut client = Client::builder(address);
         if let Some(key) = authkey {
             client = client.authkey(key);
         }
@@ -73,9 +76,9 @@ impl Client {
     }
 
     /// Settings for a connection to `address`.
-    pub fn builder(address: impl Into<Address>) -> Client {
+    pub fn builder(address: impl ToAddress) -> Client {
         Client {
-            address: address.into(),
+            address: address.to_address(),
             authkey: None,
             handshake: None,
             framing: Framing::Mp,
@@ -139,18 +142,22 @@ impl Client {
     /// Connects with these settings.
     #[doc(alias = "Client")]
     pub fn connect_now(&self) -> Result<Connection> {
+        let address = self
+            .address
+            .as_ref()
+            .map_err(|e| Error::Address(e.clone()))?;
         let handshake = choose_handshake(
-            &self.address,
+            address,
             self.authkey.as_deref(),
             self.handshake.clone(),
             self.allow_insecure_tcp,
         )?;
         #[cfg(feature = "tls")]
-        if self.tls.is_some() && !self.address.is_tcp() {
+        if self.tls.is_some() && !address.is_tcp() {
             return Err(Error::Tls("TLS runs over TCP only".into()));
         }
         let deadline = Deadline::from_timeout(self.timeout);
-        let mut conn = match &self.address {
+        let mut conn = match address {
             Address::Tcp(addr) => {
                 let fd = connect(tcp_family(addr), addr, &deadline)?;
                 Connection::from(std::net::TcpStream::from(fd))
@@ -165,7 +172,7 @@ impl Client {
         conn.set_max_message_size(self.max_message_size);
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
-            conn.set_tls(tls.session(&self.address)?);
+            conn.set_tls(tls.session(address)?);
         }
         handshake::run(
             &mut conn,

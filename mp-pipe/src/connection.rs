@@ -50,8 +50,8 @@ const KEEP_SEND_BUF: usize = 1 << 20;
 /// # Example
 ///
 /// ```
-/// # fn main() -> Result<(), mp_pipe::Error> {
-/// let (a, b) = mp_pipe::pipe()?;
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(pipe), "::Error> {")]
+#[doc = concat!("let (a, b) = ", crate::mp_crate!(pipe), "::pipe()?;")]
 /// a.send(&("hello", 42u32))?;
 /// let (word, n): (String, u32) = b.recv()?;
 /// assert_eq!((word.as_str(), n), ("hello", 42));

@@ -77,6 +77,9 @@ pub enum Error {
     /// reverse), its certificate is not trusted, or the certificate and key
     /// files could not be used.
     Tls(String),
+    /// The address given as a string (or `(host, port)`) is not one: no
+    /// socket was made.
+    Address(crate::AddressParseError),
     /// An operating-system error.
     Io(io::Error),
 }
@@ -110,6 +113,7 @@ impl fmt::Display for Error {
                  give an authkey or call allow_insecure_tcp(true)",
             ),
             Error::Tls(why) => write!(f, "TLS: {why}"),
+            Error::Address(e) => write!(f, "{e}"),
             Error::Io(e) => write!(f, "{e}"),
         }
     }
@@ -120,8 +124,15 @@ impl std::error::Error for Error {
         match self {
             Error::Encode(e) | Error::Decode(e) => Some(e),
             Error::Io(e) => Some(e),
+            Error::Address(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+impl From<crate::AddressParseError> for Error {
+    fn from(e: crate::AddressParseError) -> Error {
+        Error::Address(e)
     }
 }
 
@@ -154,6 +165,7 @@ impl From<Error> for io::Error {
             Error::BufferTooShort(_) | Error::NotReadable | Error::NotWritable => {
                 io::ErrorKind::InvalidInput
             }
+            Error::Address(_) => io::ErrorKind::InvalidInput,
             Error::Closed | Error::Torn => io::ErrorKind::BrokenPipe,
             Error::HandlesNotSupported => io::ErrorKind::Unsupported,
         };

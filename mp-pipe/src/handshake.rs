@@ -35,7 +35,7 @@ pub const HANDSHAKE_MAX_MESSAGE_SIZE: u64 = 256;
 /// it (a toy: use [`MpHandshake`](crate::MpHandshake) for real keys).
 ///
 /// ```
-/// use mp_pipe::{Address, Client, Error, Handshake, HandshakeSide, Listener, Outcome, Status};
+#[doc = concat!("use ", crate::mp_crate!(pipe), "::{Address, Client, Error, Handshake, HandshakeSide, Listener, Outcome, Status};")]
 ///
 /// #[derive(Debug)]
 /// struct Password(&'static [u8]);

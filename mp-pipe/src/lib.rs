@@ -59,8 +59,8 @@
 //! # Example
 //!
 //! ```
-//! # fn main() -> Result<(), mp_pipe::Error> {
-//! let (parent, child) = mp_pipe::pipe()?;
+#![doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(pipe), "::Error> {")]
+#![doc = concat!("let (parent, child) = ", crate::mp_crate!(pipe), "::pipe()?;")]
 //! std::thread::spawn(move || {
 //!     for msg in ["hello", "hey", "END"] {
 //!         child.send(msg).unwrap();
@@ -77,6 +77,10 @@
 //! # }
 //! ```
 #![deny(missing_docs)]
+
+// Doc examples name mp's crates through `crate::mp_crate!`: `mp_pipe` in this
+// crate's own docs, `mp::pipe` where the facade renders them.
+mp_internal::doc_crate_paths!();
 
 mod acceptor;
 mod address;
@@ -102,7 +106,7 @@ pub mod tls;
 mod wait;
 
 pub use acceptor::ListenerStats;
-pub use address::{Address, AddressParseError};
+pub use address::{Address, AddressParseError, ToAddress};
 pub use auth::{MpHandshake, random_authkey};
 pub use client::Client;
 pub use connection::Connection;

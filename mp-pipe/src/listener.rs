@@ -13,7 +13,7 @@ use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 use crate::Waitable;
 use crate::acceptor::{Acceptor, ListenerStats, Settings};
-use crate::address::Address;
+use crate::address::{Address, AddressParseError, ToAddress};
 use crate::auth::choose_handshake;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
@@ -51,12 +51,12 @@ const DEFAULT_MAX_PENDING: usize = 256;
 /// # Example
 ///
 /// ```
-/// use mp_pipe::{Address, Client, Listener};
+#[doc = concat!("use ", crate::mp_crate!(pipe), "::{Address, Client, Listener};")]
 ///
-/// # fn main() -> Result<(), mp_pipe::Error> {
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(pipe), "::Error> {")]
 /// let listener = Listener::bind(Address::unique(), Some(b"secret"))?;
 /// let address = listener.address().clone();
-/// let client = std::thread::spawn(move || -> Result<(), mp_pipe::Error> {
+#[doc = concat!("let client = std::thread::spawn(move || -> Result<(), ", crate::mp_crate!(pipe), "::Error> {")]
 ///     let conn = Client::connect(&address, Some(b"secret"))?;
 ///     conn.send("hello")
 /// });
@@ -79,7 +79,8 @@ pub struct Listener {
 /// Settings for a [`Listener`]; made by [`Listener::builder`].
 #[derive(Debug, Clone)]
 pub struct ListenerBuilder {
-    address: Address,
+    /// A string that is not an address fails at `bind`.
+    address: std::result::Result<Address, AddressParseError>,
     authkey: Option<Vec<u8>>,
     handshake: Option<Arc<dyn Handshake>>,
     framing: Framing,
@@ -163,17 +164,18 @@ impl ListenerBuilder {
     /// that is in use (another listener, or a leftover socket file) is an
     /// error.
     pub fn bind(self) -> Result<Listener> {
+        let requested = self.address?;
         let handshake = choose_handshake(
-            &self.address,
+            &requested,
             self.authkey.as_deref(),
             self.handshake.clone(),
             self.allow_insecure_tcp,
         )?;
         #[cfg(feature = "tls")]
-        if self.tls.is_some() && !self.address.is_tcp() {
+        if self.tls.is_some() && !requested.is_tcp() {
             return Err(Error::Tls("TLS runs over TCP only".into()));
         }
-        let (fd, socket_file) = match &self.address {
+        let (fd, socket_file) = match &requested {
             Address::Tcp(addr) => {
                 let fd = new_socket(tcp_family(addr))?;
                 rustix::net::sockopt::set_socket_reuseaddr(&fd, true)?;
@@ -194,8 +196,8 @@ impl ListenerBuilder {
         rustix::net::listen(&fd, self.backlog)?;
         // Port 0 becomes the real port.
         let address = Address::from_any(rustix::net::getsockname(&fd)?)
-            .filter(|_| self.address.is_tcp())
-            .unwrap_or_else(|| self.address.clone());
+            .filter(|_| requested.is_tcp())
+            .unwrap_or_else(|| requested.clone());
         let mut listener = Listener {
             acceptor: None,
             stats: ListenerStats::default(),
@@ -208,7 +210,7 @@ impl ListenerBuilder {
             handshake,
             max_message_size: self.max_message_size,
             framing: self.framing,
-            unix: !self.address.is_tcp(),
+            unix: !requested.is_tcp(),
             handshake_timeout: self.handshake_timeout,
             max_pending: self.max_pending,
             #[cfg(feature = "tls")]
@@ -224,8 +226,10 @@ impl ListenerBuilder {
 
 impl Listener {
     /// Binds `address` with the given authkey (see [`Listener::builder`] for
-    /// more settings).
-    pub fn bind(address: impl Into<Address>, authkey: Option<&[u8]>) -> Result<Listener> {
+    /// more settings). The address is anything [`ToAddress`], as Python
+    /// writes it: `"127.0.0.1:0"`, `"/tmp/app.sock"`, `("", 6000)`, an
+    /// [`Address`]; a string that is none is [`Error::Address`].
+    pub fn bind(address: impl ToAddress, authkey: Option<&[u8]>) -> Result<Listener> {
         let mut builder = Listener::builder(address);
         if let Some(key) = authkey {
             builder = builder.authkey(key);
@@ -234,9 +238,9 @@ impl Listener {
     }
 
     /// Settings for a listener on `address`.
-    pub fn builder(address: impl Into<Address>) -> ListenerBuilder {
+    pub fn builder(address: impl ToAddress) -> ListenerBuilder {
         ListenerBuilder {
-            address: address.into(),
+            address: address.to_address(),
             authkey: None,
             handshake: None,
             framing: Framing::Mp,

@@ -10,10 +10,10 @@
 //! handles and cannot be sent to another process.
 //!
 //! ```no_run
-//! use mp_pipe::tls::{TlsClient, TlsServer};
-//! use mp_pipe::{Address, Client, Listener};
+#![doc = concat!("use ", crate::mp_crate!(pipe), "::tls::{TlsClient, TlsServer};")]
+#![doc = concat!("use ", crate::mp_crate!(pipe), "::{Address, Client, Listener};")]
 //!
-//! # fn main() -> Result<(), mp_pipe::Error> {
+#![doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(pipe), "::Error> {")]
 //! let listener = Listener::builder("0.0.0.0:6000".parse::<Address>().unwrap())
 //!     .authkey(b"secret")
 //!     .tls(TlsServer::from_pem_files("server.crt", "server.key")?)

@@ -99,10 +99,10 @@ impl<T: Waitable + ?Sized> Waitable for &T {
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::time::Duration;
-/// let (a1, b1) = mp_pipe::pipe()?;
-/// let (_a2, b2) = mp_pipe::pipe()?;
+#[doc = concat!("let (a1, b1) = ", crate::mp_crate!(pipe), "::pipe()?;")]
+#[doc = concat!("let (_a2, b2) = ", crate::mp_crate!(pipe), "::pipe()?;")]
 /// a1.send(&1u8)?;
-/// let ready = mp_pipe::wait(&[&b1, &b2], Some(Duration::from_secs(5)))?;
+#[doc = concat!("let ready = ", crate::mp_crate!(pipe), "::wait(&[&b1, &b2], Some(Duration::from_secs(5)))?;")]
 /// assert_eq!(ready, [0]);
 /// # Ok(())
 /// # }

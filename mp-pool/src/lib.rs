@@ -51,13 +51,13 @@
 //! # Example
 //!
 //! ```
-//! use mp_pool::Pool;
+#![doc = concat!("use ", crate::mp_crate!(pool), "::Pool;")]
 //!
 //! fn square(x: u64) -> u64 {
 //!     x * x
 //! }
 //!
-//! # fn main() -> Result<(), mp_pool::Error> {
+#![doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(pool), "::Error> {")]
 //! let pool = Pool::new(2)?;
 //! assert_eq!(pool.map(square, 0..10u64)?, [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]);
 //! assert_eq!(pool.apply(square, (7,))?, 49);
@@ -70,6 +70,10 @@
 //! ```
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+
+// Doc examples name mp's crates through `crate::mp_crate!`: `mp_pool` in this
+// crate's own docs, `mp::pool` where the facade renders them.
+mp_internal::doc_crate_paths!();
 
 mod arrivals;
 mod error;

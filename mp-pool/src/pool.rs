@@ -28,13 +28,13 @@ const DROP_JOIN: Duration = Duration::from_secs(10);
 /// initargs, maxtasksperchild)` keyword arguments).
 ///
 /// ```
-/// use mp_pool::Pool;
+#[doc = concat!("use ", crate::mp_crate!(pool), "::Pool;")]
 ///
 /// fn setup(greeting: String) {
 ///     println!("{greeting} from a new worker");
 /// }
 ///
-/// # fn main() -> Result<(), mp_pool::Error> {
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(pool), "::Error> {")]
 /// let pool = Pool::builder()
 ///     .processes(2)
 ///     .initializer(setup, ("hello".to_string(),))
@@ -233,11 +233,11 @@ impl Pool {
     /// [`Error::InvalidSetting`].
     ///
     /// ```
-    /// # fn main() -> Result<(), mp_pool::Error> {
-    /// let pool = mp_pool::Pool::new(2)?;
-    /// let default = mp_pool::Pool::new(None)?;
-    /// assert_eq!(default.processes(), mp_process::cpu_count());
-    /// assert!(mp_pool::Pool::new(0).is_err());
+    #[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(pool), "::Error> {")]
+    #[doc = concat!("let pool = ", crate::mp_crate!(pool), "::Pool::new(2)?;")]
+    #[doc = concat!("let default = ", crate::mp_crate!(pool), "::Pool::new(None)?;")]
+    #[doc = concat!("assert_eq!(default.processes(), ", crate::mp_crate!(process), "::cpu_count());")]
+    #[doc = concat!("assert!(", crate::mp_crate!(pool), "::Pool::new(0).is_err());")]
     /// # drop(pool);
     /// # Ok(())
     /// # }
@@ -257,6 +257,37 @@ impl Pool {
     #[doc(alias = "_processes")]
     pub fn processes(&self) -> usize {
         self.scheduler.config.processes
+    }
+
+    /// What the workers that have ended used together (CPU time, the
+    /// largest peak RSS): after [`join`](Pool::join), every worker the pool
+    /// ever had, replaced ones included. Python reads this from
+    /// `resource.getrusage(RUSAGE_CHILDREN)`; under the forkserver (the
+    /// default) the workers are not this process's children, so only this
+    /// counts them.
+    ///
+    /// ```
+    #[doc = concat!("use ", crate::mp_crate!(pool), "::Pool;")]
+    ///
+    /// fn work(n: u64) -> u64 {
+    ///     (0..n).map(std::hint::black_box).sum()
+    /// }
+    ///
+    #[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(pool), "::Error> {")]
+    /// let pool = Pool::new(2)?;
+    /// pool.map(work, [1_000_000u64; 4])?;
+    /// pool.close();
+    /// pool.join()?;
+    /// println!("the workers used {:?} of CPU", pool.workers_rusage().cpu_time());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn workers_rusage(&self) -> mp_process::ResourceUsage {
+        *self
+            .scheduler
+            .used
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The process ids of the workers alive now (they change as workers

@@ -39,7 +39,7 @@ impl Stop for Scheduler {
 /// panic in a callback is printed and otherwise ignored.
 ///
 /// ```
-/// use mp_pool::Callbacks;
+#[doc = concat!("use ", crate::mp_crate!(pool), "::Callbacks;")]
 ///
 /// let cb: Callbacks<u64> = Callbacks::new()
 ///     .callback(|value| println!("got {value}"))
@@ -195,14 +195,14 @@ pub(crate) fn block_until<'a, S, P: Stop + ?Sized>(
 /// [`Error::Terminated`].
 ///
 /// ```
-/// # fn main() -> Result<(), mp_pool::Error> {
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(pool), "::Error> {")]
 /// use std::time::Duration;
 ///
 /// fn double(n: u64) -> u64 {
 ///     2 * n
 /// }
 ///
-/// let pool = mp_pool::Pool::new(2)?;
+#[doc = concat!("let pool = ", crate::mp_crate!(pool), "::Pool::new(2)?;")]
 /// let result = pool.apply_async(double, (21,))?;
 /// result.wait_timeout(Duration::from_secs(10));
 /// assert!(result.ready());

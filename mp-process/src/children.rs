@@ -7,10 +7,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use rustix::io::Errno;
-use rustix::process::{Signal, WaitId, WaitIdOptions, WaitIdStatus};
+use rustix::process::Signal;
 
 use crate::method::StartMethod;
+use crate::rusage::ResourceUsage;
 use crate::state::{self, PerProcess};
+use crate::sys;
 
 /// A started child process.
 #[derive(Debug)]
@@ -24,6 +26,8 @@ pub(crate) struct Child {
     owner: u32,
     pidfd: OwnedFd,
     exit: Mutex<Option<i32>>,
+    /// What it used, once reaped (`None` if the forkserver died first).
+    usage: Mutex<Option<ResourceUsage>>,
 }
 
 impl Child {
@@ -42,6 +46,7 @@ impl Child {
             owner: state::pid(),
             pidfd,
             exit: Mutex::new(None),
+            usage: Mutex::new(None),
         }
     }
 
@@ -58,12 +63,10 @@ impl Child {
     pub(crate) fn poll_exit(&self) -> io::Result<Option<i32>> {
         let mut exit = self.exit.lock().unwrap_or_else(PoisonError::into_inner);
         if exit.is_none() {
-            *exit = rustix::process::waitid(
-                WaitId::PidFd(self.pidfd.as_fd()),
-                WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
-            )?
-            .map(|status| exit_code(&status));
-            if let Some(code) = *exit {
+            let ended = sys::rusage::reap(self.pidfd.as_fd())?;
+            if let Some((code, used)) = ended {
+                *self.usage.lock().unwrap_or_else(PoisonError::into_inner) = Some(used);
+                *exit = Some(code);
                 log::debug!(
                     target: "mp::process",
                     "{} (pid {}) ended with exitcode {code}",
@@ -73,6 +76,12 @@ impl Child {
             }
         }
         Ok(*exit)
+    }
+
+    /// What the child used, once it has ended (and been reaped).
+    pub(crate) fn usage(&self) -> Option<ResourceUsage> {
+        let _ = self.poll_exit();
+        *self.usage.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Waits for the child to end, up to `timeout` (`None`: forever).
@@ -128,16 +137,6 @@ fn sleep_until_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Re
             Err(Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
         }
-    }
-}
-
-/// Python's exit codes: the status of a normal exit, minus the signal number
-/// of a killing signal.
-fn exit_code(status: &WaitIdStatus) -> i32 {
-    match (status.exit_status(), status.terminating_signal()) {
-        (Some(code), _) => code,
-        (None, Some(signal)) => -signal,
-        (None, None) => -1,
     }
 }
 

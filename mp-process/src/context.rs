@@ -65,7 +65,7 @@ pub fn get_all_start_methods() -> [StartMethod; 3] {
 /// (Python's `get_context(method)`).
 ///
 /// ```
-/// use mp_process::{Context, StartMethod};
+#[doc = concat!("use ", crate::mp_crate!(process), "::{Context, StartMethod};")]
 ///
 /// fn double(x: u32) -> u32 {
 ///     x * 2

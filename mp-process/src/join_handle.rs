@@ -26,7 +26,7 @@ use crate::target::{Args, Target};
 /// }
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let handle = mp_process::spawn(cube, (3,))?;
+#[doc = concat!("let handle = ", crate::mp_crate!(process), "::spawn(cube, (3,))?;")]
 /// assert_eq!(handle.join()?, 27);
 /// # Ok(())
 /// # }

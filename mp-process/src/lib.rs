@@ -10,6 +10,7 @@
 //! | `current_process()`, `parent_process()`, `active_children()`, `cpu_count()` | same names |
 //! | `set_start_method(m)`, `get_context(m)` | [`set_start_method`], [`get_context`], [`Context`], [`StartMethod`] |
 //! | `set_executable(path)` | [`set_executable`] (the same program at another path) |
+//! | `os.wait4(pid)`'s resource usage | [`p.rusage()`](Process::rusage) after `join` → [`ResourceUsage`] (counts forkserver children too) |
 //! | — | [`spawn`]: a `JoinHandle` whose `join()` returns the function's value |
 //! | `log_to_stderr(level)`, `get_logger()` | [`log_to_stderr`], [`get_logger`]: mp's events through the [`log`] facade, inherited by children |
 //!
@@ -46,13 +47,13 @@
 //! # Example
 //!
 //! ```
-//! use mp_process::{Process, current_process};
+#![doc = concat!("use ", crate::mp_crate!(process), "::{Process, current_process};")]
 //!
 //! fn task(name: String) {
 //!     println!("Task {name} running in process {}", current_process().pid());
 //! }
 //!
-//! # fn main() -> Result<(), mp_process::Error> {
+#![doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(process), "::Error> {")]
 //! let mut p1 = Process::new(task, ("A".to_string(),));
 //! let mut p2 = Process::new(task, ("B".to_string(),));
 //! p1.start()?;
@@ -63,6 +64,10 @@
 //! # }
 //! ```
 #![deny(missing_docs)]
+
+// Doc examples name mp's crates through `crate::mp_crate!`: `mp_process` in this
+// crate's own docs, `mp::process` where the facade renders them.
+mp_internal::doc_crate_paths!();
 
 // Grouped in the order of dependence: a module uses only modules of its
 // own group or of the groups above it (sys::start_up, the hook that runs
@@ -80,6 +85,7 @@ mod job;
 mod logging;
 mod payload;
 mod remote;
+mod rusage;
 // The start methods and how a process ends.
 mod executable;
 mod exit;
@@ -109,6 +115,7 @@ pub use logging::{LOG_TARGET, Logger, get_logger, log_to_stderr};
 pub use method::StartMethod;
 pub use process::{Process, active_children};
 pub use remote::{CallError, ErasedFn, RemoteFn, decode_results};
+pub use rusage::ResourceUsage;
 pub use state::pid;
 pub use target::{Args, Run, Target};
 

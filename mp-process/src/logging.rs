@@ -90,9 +90,9 @@ fn level_name(level: Level) -> &'static str {
 /// # Example
 ///
 /// ```
-/// use mp_process::log::LevelFilter;
+#[doc = concat!("use ", crate::mp_crate!(process), "::log::LevelFilter;")]
 ///
-/// let logger = mp_process::get_logger();
+#[doc = concat!("let logger = ", crate::mp_crate!(process), "::get_logger();")]
 /// logger.set_level(LevelFilter::Warn);
 /// assert_eq!(logger.level(), Some(LevelFilter::Warn));
 /// logger.warning("seen by whatever logger is installed, under target \"mp\"");
@@ -156,13 +156,13 @@ pub fn get_logger() -> Logger {
 /// # Example
 ///
 /// ```
-/// use mp_process::log::LevelFilter;
-/// use mp_process::Process;
+#[doc = concat!("use ", crate::mp_crate!(process), "::log::LevelFilter;")]
+#[doc = concat!("use ", crate::mp_crate!(process), "::Process;")]
 ///
 /// fn work() {}
 ///
-/// # fn main() -> Result<(), mp_process::Error> {
-/// mp_process::log_to_stderr(LevelFilter::Info);
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(process), "::Error> {")]
+#[doc = concat!(crate::mp_crate!(process), "::log_to_stderr(LevelFilter::Info);")]
 /// let mut p = Process::new(work, ());
 /// p.start()?;
 /// p.join()?;

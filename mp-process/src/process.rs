@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::job::Job;
 use crate::method::StartMethod;
 use crate::payload::{Call, Closure, Payload, RunValue};
+use crate::rusage::ResourceUsage;
 use crate::sys::code::CodeRef;
 use crate::target::{Args, Run, Target};
 use crate::{current, exit, fork, forkserver, reexec};
@@ -40,7 +41,7 @@ use crate::{current, exit, fork, forkserver, reexec};
 /// # Example
 ///
 /// ```
-/// use mp_process::Process;
+#[doc = concat!("use ", crate::mp_crate!(process), "::Process;")]
 ///
 /// fn greet(name: String, times: u32) {
 ///     for _ in 0..times {
@@ -48,7 +49,7 @@ use crate::{current, exit, fork, forkserver, reexec};
 ///     }
 /// }
 ///
-/// # fn main() -> Result<(), mp_process::Error> {
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(process), "::Error> {")]
 /// let mut p = Process::new(greet, ("bob".to_string(), 2)).name("greeter");
 /// p.start()?;
 /// assert_eq!(p.join()?, 0);
@@ -246,6 +247,31 @@ impl Process {
         self.started()
             .ok()
             .and_then(|c| c.poll_exit().ok().flatten())
+    }
+
+    /// What the child used (CPU time, peak memory) once it has ended
+    /// (Python reads it from `os.wait4`): `None` before. Every child is this
+    /// process's own (the forkserver's too), so once joined it also counts
+    /// in `getrusage(RUSAGE_CHILDREN)` and the shell's `time`.
+    ///
+    /// ```
+    #[doc = concat!("use ", crate::mp_crate!(process), "::Process;")]
+    ///
+    /// fn work() {
+    ///     let _: u64 = (0..1_000_000u64).map(std::hint::black_box).sum();
+    /// }
+    ///
+    #[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(process), "::Error> {")]
+    /// let mut p = Process::new(work, ());
+    /// p.start()?;
+    /// p.join()?;
+    /// let used = p.rusage().expect("a joined child's usage");
+    /// println!("the child used {:?} of CPU, {} bytes at most", used.cpu_time(), used.max_rss());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn rusage(&self) -> Option<ResourceUsage> {
+        self.started().ok().and_then(|c| c.usage())
     }
 
     /// The child's process id, once started.

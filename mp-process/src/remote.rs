@@ -26,7 +26,7 @@ type Erased = CodeRef<Vec<u8>, Result<Vec<u8>, CallError>>;
 /// error, never a call.
 ///
 /// ```
-/// use mp_process::RemoteFn;
+#[doc = concat!("use ", crate::mp_crate!(process), "::RemoteFn;")]
 ///
 /// fn cube(n: u64) -> u64 {
 ///     n * n * n
@@ -35,9 +35,9 @@ type Erased = CodeRef<Vec<u8>, Result<Vec<u8>, CallError>>;
 /// let f = RemoteFn::new(cube);
 /// assert_eq!(f.call((3,)), 27);
 /// // What a worker does with a batch of encoded arguments:
-/// let args = postcard::to_allocvec(&vec![(2u64,), (4,)]).unwrap();
+#[doc = concat!("let (args, _no_fds) = ", crate::mp_crate!(handle), "::encode(&vec![(2u64,), (4,)]).unwrap();")]
 /// let results = f.erase().call(&args).unwrap();
-/// assert_eq!(mp_process::decode_results::<u64>(&results, 2).unwrap(), [Ok(8), Ok(64)]);
+#[doc = concat!("assert_eq!(", crate::mp_crate!(process), "::decode_results::<u64>(&results, 2).unwrap(), [Ok(8), Ok(64)]);")]
 /// ```
 pub struct RemoteFn<A, R> {
     typed: CodeRef<A, R>,

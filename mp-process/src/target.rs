@@ -155,7 +155,7 @@ impl_target!(A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12);
 /// connections, shared values, ...), and `run` is called there.
 ///
 /// ```
-/// use mp_process::{Process, Run};
+#[doc = concat!("use ", crate::mp_crate!(process), "::{Process, Run};")]
 /// use serde::{Deserialize, Serialize};
 ///
 /// #[derive(Serialize, Deserialize)]
@@ -165,11 +165,11 @@ impl_target!(A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12);
 ///
 /// impl Run for Greeter {
 ///     fn run(self) {
-///         println!("{} from {}", self.greeting, mp_process::current_process().name());
+#[doc = concat!("        println!(\"{} from {}\", self.greeting, ", crate::mp_crate!(process), "::current_process().name());")]
 ///     }
 /// }
 ///
-/// # fn main() -> Result<(), mp_process::Error> {
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(process), "::Error> {")]
 /// let mut p = Process::from_run(Greeter { greeting: "hello".into() });
 /// p.start()?;
 /// assert_eq!(p.join()?, 0);

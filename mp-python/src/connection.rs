@@ -6,7 +6,9 @@ use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use mp_pipe::{Address, Framing, Handshake, HandshakeSide, ListenerStats, NoHandshake, Waitable};
+use mp_pipe::{
+    Address, Framing, Handshake, HandshakeSide, ListenerStats, NoHandshake, ToAddress, Waitable,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -35,12 +37,12 @@ fn standard_codec() -> Arc<Codec> {
 /// # Example
 ///
 /// ```
-/// use mp_python::{Address, Client, Listener};
+#[doc = concat!("use ", crate::mp_crate!(python), "::{Address, Client, Listener};")]
 ///
-/// # fn main() -> Result<(), mp_python::Error> {
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(python), "::Error> {")]
 /// let listener = Listener::bind(Address::unique(), Some(b"secret"))?;
 /// let address = listener.address().clone();
-/// let client = std::thread::spawn(move || -> Result<(), mp_python::Error> {
+#[doc = concat!("let client = std::thread::spawn(move || -> Result<(), ", crate::mp_crate!(python), "::Error> {")]
 ///     // What Python's `Client(address, authkey=b"secret")` would do.
 ///     let conn = Client::connect(&address, Some(b"secret"))?;
 ///     conn.send(&("hello", vec![1, 2, 3]))
@@ -369,8 +371,9 @@ impl ListenerBuilder {
 }
 
 impl Listener {
-    /// Binds `address` (Python's `Listener(address, authkey=key)`).
-    pub fn bind(address: impl Into<Address>, authkey: Option<&[u8]>) -> Result<Listener> {
+    /// Binds `address` (Python's `Listener(address, authkey=key)`): anything
+    /// [`ToAddress`], such as `"127.0.0.1:6000"` or `("", 6000)`.
+    pub fn bind(address: impl ToAddress, authkey: Option<&[u8]>) -> Result<Listener> {
         let mut builder = Listener::builder(address);
         if let Some(key) = authkey {
             builder = builder.authkey(key);
@@ -379,7 +382,7 @@ impl Listener {
     }
 
     /// Settings for a listener on `address`.
-    pub fn builder(address: impl Into<Address>) -> ListenerBuilder {
+    pub fn builder(address: impl ToAddress) -> ListenerBuilder {
         ListenerBuilder {
             inner: mp_pipe::Listener::builder(address).framing(Framing::Cpython),
             wire: Wire::new(),
@@ -440,9 +443,10 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects and authenticates (Python's `Client(address, authkey=key)`).
-    pub fn connect(address: &Address, authkey: Option<&[u8]>) -> Result<PyConnection> {
-        let mut client = Client::builder(address.clone());
+    /// Connects and authenticates (Python's `Client(address, authkey=key)`):
+    /// the address is anything [`ToAddress`], such as `"127.0.0.1:6000"`.
+    pub fn connect(address: impl ToAddress, authkey: Option<&[u8]>) -> Result<PyConnection> {
+        let mut client = Client::builder(address);
         if let Some(key) = authkey {
             client = client.authkey(key);
         }
@@ -450,7 +454,7 @@ impl Client {
     }
 
     /// Settings for a connection to `address`.
-    pub fn builder(address: impl Into<Address>) -> Client {
+    pub fn builder(address: impl ToAddress) -> Client {
         Client {
             inner: mp_pipe::Client::builder(address).framing(Framing::Cpython),
             wire: Wire::new(),

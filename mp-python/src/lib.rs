@@ -5,8 +5,8 @@
 //! # Example
 //!
 //! ```
-//! use mp_python::{PyValue, decode, from_pickle, to_pickle};
-//! # fn main() -> Result<(), mp_python::Error> {
+#![doc = concat!("use ", crate::mp_crate!(python), "::{PyValue, decode, from_pickle, to_pickle};")]
+#![doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(python), "::Error> {")]
 //! // What `pickle.dumps({'a': [1, 2**70]}, protocol=4)` writes:
 //! let bytes = b"\x80\x04\x95\x19\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01a\x94]\x94(K\x01\
 //!               \x8a\x09\x00\x00\x00\x00\x00\x00\x00\x00@es.";
@@ -110,6 +110,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+// Doc examples name mp's crates through `crate::mp_crate!`: `mp_python` in this
+// crate's own docs, `mp::python` where the facade renders them.
+mp_internal::doc_crate_paths!();
+
 mod allow;
 mod arena;
 mod codec;
@@ -138,6 +142,9 @@ pub use encode::MAX_ENCODE_DEPTH;
 pub use error::{Error, ErrorKind, Result};
 pub use handshake::{Challenge, CpythonHandshake, Digest};
 pub use manager_protocol::{Reply, Request};
+// Not inlined: mp-pipe's docs hold its examples in the form the facade shows
+// (`mp::pipe`), which a user of this crate alone cannot compile.
+#[doc(no_inline)]
 pub use mp_pipe::Address;
 pub use pickle_item::Pickle;
 pub use pickled::Pickled;

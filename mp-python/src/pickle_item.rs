@@ -19,10 +19,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// only).
 ///
 /// ```
-/// use mp_python::Pickle;
+#[doc = concat!("use ", crate::mp_crate!(python), "::Pickle;")]
 ///
-/// # fn main() -> Result<(), mp_manager::Error> {
-/// let manager = mp_manager::Manager::start()?;
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(manager), "::Error> {")]
+#[doc = concat!("let manager = ", crate::mp_crate!(manager), "::Manager::start()?;")]
 /// // The queue a Python client sees as holding tuples (str, int).
 /// let queue = manager.queue::<Pickle<(String, i64)>>()?;
 /// queue.put(&Pickle(("job".to_owned(), 7)))?;

@@ -10,19 +10,19 @@
 //! use std::collections::BTreeSet;
 //! #[derive(serde::Serialize)]
 //! struct Tags {
-//!     #[serde(with = "mp_python::set")]
+#![doc = concat!("    #[serde(with = \"", crate::mp_crate!(python), "::set\")]")]
 //!     tags: BTreeSet<String>,
 //! }
 //! let tags = Tags { tags: ["a".to_string()].into() };
-//! let value = mp_python::to_value(&tags)?;
+#![doc = concat!("let value = ", crate::mp_crate!(python), "::to_value(&tags)?;")]
 //! assert_eq!(
 //!     value,
-//!     mp_python::PyValue::Dict(vec![(
-//!         mp_python::PyValue::str("tags"),
-//!         mp_python::PyValue::Set(vec![mp_python::PyValue::str("a")]),
+#![doc = concat!("    ", crate::mp_crate!(python), "::PyValue::Dict(vec![(")]
+#![doc = concat!("        ", crate::mp_crate!(python), "::PyValue::str(\"tags\"),")]
+#![doc = concat!("        ", crate::mp_crate!(python), "::PyValue::Set(vec![", crate::mp_crate!(python), "::PyValue::str(\"a\")]),")]
 //!     )])
 //! );
-//! # Ok::<(), mp_python::Error>(())
+#![doc = concat!("# Ok::<(), ", crate::mp_crate!(python), "::Error>(())")]
 //! ```
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};

@@ -65,8 +65,8 @@
 //! The tutorial's `square_list` / `print_queue`:
 //!
 //! ```
-//! use mp_process::Process;
-//! use mp_queue::Queue;
+#![doc = concat!("use ", crate::mp_crate!(process), "::Process;")]
+#![doc = concat!("use ", crate::mp_crate!(queue), "::Queue;")]
 //!
 //! fn square_list(numbers: Vec<u32>, q: Queue<u32>) {
 //!     for n in numbers {
@@ -88,6 +88,10 @@
 //! # }
 //! ```
 #![deny(missing_docs)]
+
+// Doc examples name mp's crates through `crate::mp_crate!`: `mp_queue` in this
+// crate's own docs, `mp::queue` where the facade renders them.
+mp_internal::doc_crate_paths!();
 
 mod chunk;
 mod error;

@@ -23,9 +23,9 @@ pub const MAX_RING_SIZE: usize = 1 << 30;
 /// Settings for a new queue.
 ///
 /// ```
-/// use mp_queue::{Queue, QueueBuilder};
+#[doc = concat!("use ", crate::mp_crate!(queue), "::{Queue, QueueBuilder};")]
 ///
-/// # fn main() -> Result<(), mp_queue::Error> {
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(queue), "::Error> {")]
 /// let q: Queue<String> = QueueBuilder::new().maxsize(10).ring_size(1 << 20).build()?;
 /// assert_eq!(q.maxsize(), Some(10));
 /// # Ok(())
@@ -97,9 +97,9 @@ impl QueueBuilder {
 /// # Example
 ///
 /// ```
-/// use mp_queue::Queue;
+#[doc = concat!("use ", crate::mp_crate!(queue), "::Queue;")]
 ///
-/// # fn main() -> Result<(), mp_queue::Error> {
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(queue), "::Error> {")]
 /// let q: Queue<u32> = Queue::new()?;
 /// for n in [1, 2, 3, 4] {
 ///     q.put(&(n * n))?;
@@ -186,7 +186,7 @@ impl<T> Queue<T> {
     /// process's use of the queue, shutdown is a state of the queue itself.
     ///
     /// ```
-    /// use mp_queue::{Error, Queue};
+    #[doc = concat!("use ", crate::mp_crate!(queue), "::{Error, Queue};")]
     ///
     /// # fn main() -> Result<(), Error> {
     /// let q: Queue<u32> = Queue::new()?;
@@ -297,7 +297,7 @@ impl<'de, T> Deserialize<'de> for Queue<T> {
 /// the dropped items count as done, which releases a waiting `join`:
 ///
 /// ```
-/// use mp_queue::{Error, JoinableQueue};
+#[doc = concat!("use ", crate::mp_crate!(queue), "::{Error, JoinableQueue};")]
 ///
 /// # fn main() -> Result<(), Error> {
 /// let q: JoinableQueue<u32> = JoinableQueue::new()?;
@@ -312,9 +312,9 @@ impl<'de, T> Deserialize<'de> for Queue<T> {
 /// ```
 ///
 /// ```
-/// use mp_queue::JoinableQueue;
+#[doc = concat!("use ", crate::mp_crate!(queue), "::JoinableQueue;")]
 ///
-/// # fn main() -> Result<(), mp_queue::Error> {
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(queue), "::Error> {")]
 /// let q: JoinableQueue<String> = JoinableQueue::new()?;
 /// q.put(&"job".to_string())?;
 /// assert_eq!(q.get()?, "job");

@@ -42,20 +42,20 @@
 //! # Example
 //!
 //! ```no_run
-//! use mp_redis::{Pool, Queue};
+#![doc = concat!("use ", crate::mp_crate!(redis), "::{Pool, Queue};")]
 //!
 //! fn square(x: u64) -> u64 {
 //!     x * x
 //! }
-//! mp_redis::register!(square);
+#![doc = concat!(crate::mp_crate!(redis), "::register!(square);")]
 //!
-//! # fn main() -> Result<(), mp_redis::Error> {
+#![doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(redis), "::Error> {")]
 //! let url = "redis://127.0.0.1/";
 //! let q: Queue<String> = Queue::open(url, "greetings")?;
 //! q.put(&"hello".to_string())?;
 //! assert_eq!(q.get()?, "hello");
 //!
-//! // Two local workers; `mp_redis::serve(url)` on other hosts adds more.
+#![doc = concat!("// Two local workers; `", crate::mp_crate!(redis), "::serve(url)` on other hosts adds more.")]
 //! let pool = Pool::builder(url).processes(2).build()?;
 //! assert_eq!(pool.map(square, 0..5u64)?, [0, 1, 4, 9, 16]);
 //! # Ok(())
@@ -63,6 +63,10 @@
 //! ```
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+
+// Doc examples name mp's crates through `crate::mp_crate!`: `mp_redis` in this
+// crate's own docs, `mp::redis` where the facade renders them.
+mp_internal::doc_crate_paths!();
 
 mod caller;
 mod claims;

@@ -30,8 +30,8 @@ const DROP_JOIN: Duration = Duration::from_secs(10);
 /// ```no_run
 /// use std::time::Duration;
 ///
-/// # fn main() -> Result<(), mp_redis::Error> {
-/// let pool = mp_redis::Pool::builder("redis://127.0.0.1/")
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(redis), "::Error> {")]
+#[doc = concat!("let pool = ", crate::mp_crate!(redis), "::Pool::builder(\"redis://127.0.0.1/\")")]
 ///     .name("jobs")
 ///     .processes(2)
 ///     .visibility_timeout(Duration::from_secs(10))
@@ -146,10 +146,10 @@ impl PoolBuilder {
 /// fn square(x: u64) -> u64 {
 ///     x * x
 /// }
-/// mp_redis::register!(square);
+#[doc = concat!(crate::mp_crate!(redis), "::register!(square);")]
 ///
-/// # fn main() -> Result<(), mp_redis::Error> {
-/// let pool = mp_redis::Pool::builder("redis://127.0.0.1/").processes(2).build()?;
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(redis), "::Error> {")]
+#[doc = concat!("let pool = ", crate::mp_crate!(redis), "::Pool::builder(\"redis://127.0.0.1/\").processes(2).build()?;")]
 /// assert_eq!(pool.map(square, 0..4u64)?, [0, 1, 4, 9]);
 /// assert_eq!(pool.apply(square, (7,))?, 49);
 /// pool.close();

@@ -27,10 +27,10 @@ pub(crate) const GROUP: &str = "mp";
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use mp_redis::QueueBuilder;
+#[doc = concat!("use ", crate::mp_crate!(redis), "::QueueBuilder;")]
 ///
-/// # fn main() -> Result<(), mp_redis::Error> {
-/// let q: mp_redis::Queue<String> = QueueBuilder::new("redis://127.0.0.1/", "jobs")
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(redis), "::Error> {")]
+#[doc = concat!("let q: ", crate::mp_crate!(redis), "::Queue<String> = QueueBuilder::new(\"redis://127.0.0.1/\", \"jobs\")")]
 ///     .maxsize(100)
 ///     .visibility_timeout(Duration::from_secs(30))
 ///     .max_deliveries(5)
@@ -347,9 +347,9 @@ pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
 /// # Example
 ///
 /// ```no_run
-/// use mp_redis::Queue;
+#[doc = concat!("use ", crate::mp_crate!(redis), "::Queue;")]
 ///
-/// # fn main() -> Result<(), mp_redis::Error> {
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(redis), "::Error> {")]
 /// let q: Queue<u32> = Queue::open("redis://127.0.0.1/", "squares")?;
 /// q.put(&4)?;
 /// assert_eq!(q.get()?, 4);

@@ -71,7 +71,7 @@ pub static FUNCTIONS: [Registration];
 ///     a + b
 /// }
 ///
-/// mp_redis::register!(square, add);
+#[doc = concat!(crate::mp_crate!(redis), "::register!(square, add);")]
 /// # fn main() {}
 /// ```
 #[macro_export]

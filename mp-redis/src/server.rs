@@ -90,8 +90,8 @@ fn free_port(address: &str) -> io::Result<u16> {
 ///
 /// ```no_run
 /// # fn main() -> std::io::Result<()> {
-/// let server = mp_redis::RedisServer::start()?;
-/// let q: mp_redis::Queue<u32> = mp_redis::Queue::open(&server.url(), "q").unwrap();
+#[doc = concat!("let server = ", crate::mp_crate!(redis), "::RedisServer::start()?;")]
+#[doc = concat!("let q: ", crate::mp_crate!(redis), "::Queue<u32> = ", crate::mp_crate!(redis), "::Queue::open(&server.url(), \"q\").unwrap();")]
 /// # Ok(())
 /// # }
 /// ```

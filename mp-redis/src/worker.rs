@@ -52,11 +52,11 @@ return 1
 /// fn square(x: u64) -> u64 {
 ///     x * x
 /// }
-/// mp_redis::register!(square);
+#[doc = concat!(crate::mp_crate!(redis), "::register!(square);")]
 ///
-/// fn main() -> Result<(), mp_redis::Error> {
+#[doc = concat!("fn main() -> Result<(), ", crate::mp_crate!(redis), "::Error> {")]
 ///     // On every worker host, the same build of the program:
-///     mp_redis::Worker::new("redis://10.0.0.1/").name("jobs").serve()
+#[doc = concat!("    ", crate::mp_crate!(redis), "::Worker::new(\"redis://10.0.0.1/\").name(\"jobs\").serve()")]
 /// }
 /// ```
 #[derive(Clone, Debug)]

@@ -34,8 +34,8 @@ use crate::sys::leased::Lease;
 /// [`ErrorKind::Leased`].
 ///
 /// ```
-/// # fn main() -> Result<(), mp_shm::Error> {
-/// let a = mp_shm::Array::from_slice(&[1.0f64, 2.0, 3.0])?;
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(shm), "::Error> {")]
+#[doc = concat!("let a = ", crate::mp_crate!(shm), "::Array::from_slice(&[1.0f64, 2.0, 3.0])?;")]
 /// a.lock()?.iter_mut().for_each(|x| *x *= 2.0);
 /// assert_eq!(a.to_vec()?, [2.0, 4.0, 6.0]);
 /// # Ok(())
@@ -223,8 +223,8 @@ impl Array<u8> {
     /// [`ArrayGuard::value`].
     ///
     /// ```
-    /// # fn main() -> Result<(), mp_shm::Error> {
-    /// let name = mp_shm::Array::<u8>::from_slice(b"xxxxxxxx")?;
+    #[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(shm), "::Error> {")]
+    #[doc = concat!("let name = ", crate::mp_crate!(shm), "::Array::<u8>::from_slice(b\"xxxxxxxx\")?;")]
     /// name.set_value(b"abc")?; // writes "abc" and a NUL
     /// assert_eq!(name.value()?, b"abc");
     /// assert_eq!(name.raw()?, b"abc\0xxxx");
@@ -232,7 +232,7 @@ impl Array<u8> {
     /// assert_eq!(name.raw()?, b"ABc\0xxxx");
     /// assert_eq!(
     ///     name.set_value(b"too long!").unwrap_err().kind(),
-    ///     mp_shm::ErrorKind::TooLong
+    #[doc = concat!("    ", crate::mp_crate!(shm), "::ErrorKind::TooLong")]
     /// );
     /// # Ok(())
     /// # }

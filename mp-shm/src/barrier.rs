@@ -37,14 +37,14 @@ const NO_TIMEOUT: u64 = u64::MAX;
 /// #[derive(Default)]
 /// struct CountCycle;
 ///
-/// impl mp_shm::BarrierAction for CountCycle {
+#[doc = concat!("impl ", crate::mp_crate!(shm), "::BarrierAction for CountCycle {")]
 ///     fn run(&self) {
 ///         CYCLES.fetch_add(1, Ordering::Relaxed);
 ///     }
 /// }
 ///
-/// # fn main() -> Result<(), mp_shm::Error> {
-/// let barrier = mp_shm::Barrier::with_action(1, CountCycle)?;
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(shm), "::Error> {")]
+#[doc = concat!("let barrier = ", crate::mp_crate!(shm), "::Barrier::with_action(1, CountCycle)?;")]
 /// barrier.wait()?;
 /// assert_eq!(CYCLES.load(Ordering::Relaxed), 1);
 /// # Ok(())
@@ -58,7 +58,7 @@ const NO_TIMEOUT: u64 = u64::MAX;
 /// ```compile_fail
 /// struct Proof(()); // made only where the fact it proves holds
 /// let proof = Proof(());
-/// let _ = mp_shm::Barrier::with_action(2, move || {
+#[doc = concat!("let _ = ", crate::mp_crate!(shm), "::Barrier::with_action(2, move || {")]
 ///     let _: &Proof = &proof;
 /// });
 /// ```
@@ -88,8 +88,8 @@ impl BarrierAction for NoAction {
 /// [`reset`](Barrier::reset).
 ///
 /// ```
-/// # fn main() -> Result<(), mp_shm::Error> {
-/// let barrier = mp_shm::Barrier::new(1)?;
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(shm), "::Error> {")]
+#[doc = concat!("let barrier = ", crate::mp_crate!(shm), "::Barrier::new(1)?;")]
 /// assert_eq!(barrier.wait()?, 0);
 /// # Ok(())
 /// # }

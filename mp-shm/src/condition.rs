@@ -37,9 +37,9 @@ enum CondLock {
 /// then return early), so re-check your predicate ([`wait_for`](Condition::wait_for)).
 ///
 /// ```
-/// # fn main() -> Result<(), mp_shm::Error> {
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(shm), "::Error> {")]
 /// use std::time::Duration;
-/// let cond = mp_shm::Condition::new()?;
+#[doc = concat!("let cond = ", crate::mp_crate!(shm), "::Condition::new()?;")]
 /// let mut guard = cond.acquire()?;
 /// assert!(!cond.wait_timeout(&mut guard, Duration::from_millis(5))?);
 /// cond.notify_all()?;

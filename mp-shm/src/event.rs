@@ -16,8 +16,8 @@ use crate::sys::memory::View;
 /// `multiprocessing.Event`).
 ///
 /// ```
-/// # fn main() -> Result<(), mp_shm::Error> {
-/// let ev = mp_shm::Event::new()?;
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(shm), "::Error> {")]
+#[doc = concat!("let ev = ", crate::mp_crate!(shm), "::Event::new()?;")]
 /// assert!(!ev.wait_timeout(std::time::Duration::from_millis(1)));
 /// ev.set();
 /// ev.wait();

@@ -16,8 +16,8 @@ impl<T: Shareable> Lease<'_, T> {
     /// The leased elements as a mutable one-dimensional array view.
     ///
     /// ```
-    /// # fn main() -> Result<(), mp_shm::Error> {
-    /// let a = mp_shm::RawArray::<f64>::zeroed(6)?;
+    #[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(shm), "::Error> {")]
+    #[doc = concat!("let a = ", crate::mp_crate!(shm), "::RawArray::<f64>::zeroed(6)?;")]
     /// let mut lease = a.lease(0..6)?;
     /// lease.view_mut().assign(&ndarray::arr1(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
     /// let mut grid = lease.view_mut_shape(&[2, 3])?;

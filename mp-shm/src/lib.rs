@@ -90,8 +90,8 @@
 //! # Example
 //!
 //! ```
-//! use mp_process::Process;
-//! use mp_shm::{Array, Value};
+#![doc = concat!("use ", crate::mp_crate!(process), "::Process;")]
+#![doc = concat!("use ", crate::mp_crate!(shm), "::{Array, Value};")]
 //!
 //! fn work(n: Value<f64>, a: Array<i32>) {
 //!     *n.lock().unwrap() = 3.1415927;
@@ -112,6 +112,10 @@
 //! # }
 //! ```
 #![deny(missing_docs)]
+
+// Doc examples name mp's crates through `crate::mp_crate!`: `mp_shm` in this
+// crate's own docs, `mp::shm` where the facade renders them.
+mp_internal::doc_crate_paths!();
 
 mod array;
 mod barrier;

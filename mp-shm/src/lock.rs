@@ -38,8 +38,8 @@ use crate::sys::memory::View;
 /// [`RLock`] for that), unless you use [`acquire_timeout`](Lock::acquire_timeout).
 ///
 /// ```
-/// # fn main() -> Result<(), mp_shm::Error> {
-/// let lock = mp_shm::Lock::new()?;
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(shm), "::Error> {")]
+#[doc = concat!("let lock = ", crate::mp_crate!(shm), "::Lock::new()?;")]
 /// {
 ///     let _guard = lock.acquire()?;
 ///     assert!(lock.try_acquire().is_err());
@@ -113,7 +113,7 @@ impl Lock {
     /// use std::error::Error;
     ///
     /// fn main() -> Result<(), Box<dyn Error>> {
-    ///     let lock = mp_shm::Lock::new()?;
+    #[doc = concat!("    let lock = ", crate::mp_crate!(shm), "::Lock::new()?;")]
     ///     {
     ///         let _guard = lock.acquire()?;
     ///     }
@@ -297,8 +297,8 @@ impl<'de> Deserialize<'de> for Lock {
 /// inside an [`OwnerDied`].
 ///
 /// ```
-/// # fn main() -> Result<(), mp_shm::Error> {
-/// let rlock = mp_shm::RLock::new()?;
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(shm), "::Error> {")]
+#[doc = concat!("let rlock = ", crate::mp_crate!(shm), "::RLock::new()?;")]
 /// let outer = rlock.acquire()?;
 /// let inner = rlock.acquire()?; // same thread: no deadlock
 /// drop(inner);

@@ -27,8 +27,8 @@ use crate::sys::leased::Lease;
 /// by passing a clone.
 ///
 /// ```
-/// # fn main() -> Result<(), mp_shm::Error> {
-/// let flag = mp_shm::RawValue::new(0u32)?;
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(shm), "::Error> {")]
+#[doc = concat!("let flag = ", crate::mp_crate!(shm), "::RawValue::new(0u32)?;")]
 /// flag.store(7);
 /// assert_eq!(flag.load(), 7);
 /// # Ok(())

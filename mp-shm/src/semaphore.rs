@@ -197,8 +197,8 @@ macro_rules! semaphore {
 /// `acquire()`/`release()` of producer/consumer code, from any process.
 ///
 /// ```
-/// # fn main() -> Result<(), mp_shm::Error> {
-/// let sem = mp_shm::Semaphore::new(2)?;
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(shm), "::Error> {")]
+#[doc = concat!("let sem = ", crate::mp_crate!(shm), "::Semaphore::new(2)?;")]
 /// let a = sem.acquire();
 /// let _b = sem.acquire();
 /// assert!(sem.try_acquire().is_err());
@@ -238,9 +238,9 @@ semaphore!(Semaphore, SemaphoreGuard, Kind::Semaphore);
 /// (Python's `multiprocessing.BoundedSemaphore`).
 ///
 /// ```
-/// # fn main() -> Result<(), mp_shm::Error> {
-/// let sem = mp_shm::BoundedSemaphore::new(1)?;
-/// assert_eq!(sem.release().unwrap_err().kind(), mp_shm::ErrorKind::ReleasedTooManyTimes);
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(shm), "::Error> {")]
+#[doc = concat!("let sem = ", crate::mp_crate!(shm), "::BoundedSemaphore::new(1)?;")]
+#[doc = concat!("assert_eq!(sem.release().unwrap_err().kind(), ", crate::mp_crate!(shm), "::ErrorKind::ReleasedTooManyTimes);")]
 /// # Ok(())
 /// # }
 /// ```

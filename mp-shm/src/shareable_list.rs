@@ -120,8 +120,8 @@ item_from!(
 /// it on drop; [`open`](ShareableList::open)ed lists and clones do not.
 ///
 /// ```
-/// use mp_shm::{Item, ShareableList};
-/// # fn main() -> Result<(), mp_shm::Error> {
+#[doc = concat!("use ", crate::mp_crate!(shm), "::{Item, ShareableList};")]
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(shm), "::Error> {")]
 /// let list = ShareableList::create(None, [Item::from(1), "howdy".into(), b"\0x\0".as_slice().into()])?;
 /// let same = ShareableList::open(list.name())?;
 /// same.set(0, Item::Float(2.5))?;

@@ -62,8 +62,8 @@ pub const MAX_NAME_LEN: usize = 250;
 /// no table and cannot be leased ([`ErrorKind::NotLeasable`]).
 ///
 /// ```
-/// use mp_shm::SharedMemory;
-/// # fn main() -> Result<(), mp_shm::Error> {
+#[doc = concat!("use ", crate::mp_crate!(shm), "::SharedMemory;")]
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(shm), "::Error> {")]
 /// let shm = SharedMemory::create(None, 1024)?;
 /// shm.write_at(0, b"hello")?;
 /// let other = SharedMemory::open(shm.name())?;
@@ -382,8 +382,8 @@ impl SharedMemory {
     /// [`ErrorKind::NotLeasable`].
     ///
     /// ```
-    /// # fn main() -> Result<(), mp_shm::Error> {
-    /// use mp_shm::SharedMemory;
+    #[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(shm), "::Error> {")]
+    #[doc = concat!("use ", crate::mp_crate!(shm), "::SharedMemory;")]
     /// let shm = SharedMemory::create(None, 8 * 1024)?;
     /// // numpy's `np.ndarray((1024,), np.float64, buffer=shm.buf)[:512] = 1.0`
     /// shm.lease::<f64>(0, 512)?.fill(1.0);

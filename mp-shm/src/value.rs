@@ -24,11 +24,11 @@ use crate::sys::data::{DataRegion, ValueGuard};
 ///
 /// The lock is a [`Lock`] (not recursive: a guard hands out `&mut T`, which
 /// must be exclusive). [`with_lock`](Value::with_lock) shares an existing one,
-/// like Python's `Value('i', 0, lock=lock)`; without a lock, use [`RawValue`].
+/// like Python's `Value('i', 0, lock=lock)`; without a lock, use [`RawValue`](crate::RawValue).
 ///
 /// ```
-/// # fn main() -> Result<(), mp_shm::Error> {
-/// let counter = mp_shm::Value::new(0i64)?;
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(shm), "::Error> {")]
+#[doc = concat!("let counter = ", crate::mp_crate!(shm), "::Value::new(0i64)?;")]
 /// *counter.lock()? += 1;
 /// assert_eq!(counter.value()?, 1);
 /// # Ok(())
@@ -96,7 +96,7 @@ impl<T: Shareable> Value<T> {
 
     /// Reads the value under its lock (Python's `v.value`).
     ///
-    /// A dead previous holder is [`ErrorKind::OwnerDied`]; recover with
+    /// A dead previous holder is [`ErrorKind::OwnerDied`](crate::ErrorKind::OwnerDied); recover with
     /// [`lock`](Value::lock).
     pub fn value(&self) -> Result<T> {
         Ok(*self.lock()?)
@@ -110,7 +110,7 @@ impl<T: Shareable> Value<T> {
 
     /// Reads the value while `guard` holds this value's lock (for a lock
     /// shared by several values or a condition). Another lock is
-    /// [`ErrorKind::LockNotHeld`].
+    /// [`ErrorKind::LockNotHeld`](crate::ErrorKind::LockNotHeld).
     pub fn get_with(&self, guard: &LockGuard<'_>) -> Result<T> {
         check_lock(guard, &self.lock)?;
         Ok(self.data.read(0))

@@ -33,6 +33,9 @@ fn pool_proxies_and_serde_are_at_the_top() {
     let _: Option<mp::QueueProxy<u32>> = None;
     let _: Option<mp::ValueProxy<u32>> = None;
     let _: Option<mp::Namespace> = None;
+    let _: Option<mp::SharedProxy> = None;
+    let _: Option<mp::SharedMemoryManager> = None;
+    let _: Option<mp::RemoteIter<u32>> = None;
     // `mp::serde` is the serde mp encodes with.
     #[derive(mp::serde::Serialize)]
     #[serde(crate = "mp::serde")]

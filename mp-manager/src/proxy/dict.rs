@@ -30,8 +30,8 @@ use crate::wire::{Answer, Item, NumOp, Op};
 /// [`update_with`](DictProxy::update_with) for anything else.
 ///
 /// ```
-/// # fn main() -> Result<(), mp_manager::Error> {
-/// let manager = mp_manager::Manager::start()?;
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(manager), "::Error> {")]
+#[doc = concat!("let manager = ", crate::mp_crate!(manager), "::Manager::start()?;")]
 /// let scores = manager.dict::<String, u32>()?;
 /// scores.insert("ann", &3)?;
 /// scores.fetch_add("ann", 2)?;

@@ -170,8 +170,8 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     /// list at once, use [`to_vec`](ListProxy::to_vec).
     ///
     /// ```
-    /// # fn main() -> Result<(), mp_manager::Error> {
-    /// let manager = mp_manager::Manager::start()?;
+    #[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(manager), "::Error> {")]
+    #[doc = concat!("let manager = ", crate::mp_crate!(manager), "::Manager::start()?;")]
     /// let list = manager.list_from(0..1000u32)?;
     /// let mut total = 0;
     /// for n in list.iter()? {
@@ -212,8 +212,8 @@ where
     /// `RuntimeError` when a dict changes size during iteration.)
     ///
     /// ```
-    /// # fn main() -> Result<(), mp_manager::Error> {
-    /// let manager = mp_manager::Manager::start()?;
+    #[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(manager), "::Error> {")]
+    #[doc = concat!("let manager = ", crate::mp_crate!(manager), "::Manager::start()?;")]
     /// let d = manager.dict_from([("a".to_string(), 1), ("b".to_string(), 2)])?;
     /// let pairs: Vec<(String, i32)> = d.iter()?.collect::<Result<_, _>>()?;
     /// assert_eq!(pairs, [("a".to_string(), 1), ("b".to_string(), 2)]);

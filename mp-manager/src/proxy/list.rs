@@ -34,8 +34,8 @@ use crate::wire::{Answer, Op};
 /// other manager objects) are proxies of the same list.
 ///
 /// ```
-/// # fn main() -> Result<(), mp_manager::Error> {
-/// let manager = mp_manager::Manager::start()?;
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(manager), "::Error> {")]
+#[doc = concat!("let manager = ", crate::mp_crate!(manager), "::Manager::start()?;")]
 /// let records = manager.list_from([("Sam".to_string(), 10), ("Adam".to_string(), 9)])?;
 /// records.append(&("Jeff".to_string(), 8))?;
 /// records.sort_by_key(|(_, score)| *score)?;

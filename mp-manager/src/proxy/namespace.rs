@@ -23,8 +23,8 @@ use crate::wire::{Answer, NumOp, Op};
 /// an [`Error::Decode`]. Reads return owned copies.
 ///
 /// ```
-/// # fn main() -> Result<(), mp_manager::Error> {
-/// let manager = mp_manager::Manager::start()?;
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(manager), "::Error> {")]
+#[doc = concat!("let manager = ", crate::mp_crate!(manager), "::Manager::start()?;")]
 /// let ns = manager.namespace()?;
 /// ns.set("x", &10)?;
 /// ns.set("name", "run-1")?;

@@ -82,7 +82,9 @@ macro_rules! queue_methods {
             count(self.object.op(Op::QSize)?.1).map(to_usize)
         }
 
-        /// Whether the queue is empty (Python's `empty`).
+        /// Whether the queue is empty (Python's `empty`). A `Result`, unlike
+        /// the local queue's `bool`: the answer is a round trip to the
+        /// manager, which can be gone (see the [crate docs](crate#why-every-proxy-method-returns-result)).
         #[doc(alias = "empty")]
         pub fn is_empty(&self) -> Result<bool> {
             self.qsize().map(|n| n == 0)
@@ -120,8 +122,8 @@ macro_rules! queue_methods {
 /// the server gives up without taking an item if its caller goes away.
 ///
 /// ```
-/// # fn main() -> Result<(), mp_manager::Error> {
-/// let manager = mp_manager::Manager::start()?;
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(manager), "::Error> {")]
+#[doc = concat!("let manager = ", crate::mp_crate!(manager), "::Manager::start()?;")]
 /// let q = manager.queue::<u32>()?;
 /// for n in [1, 4, 9] {
 ///     q.put(&n)?;
@@ -129,7 +131,7 @@ macro_rules! queue_methods {
 /// assert_eq!(q.get()?, 1);
 /// assert_eq!(q.qsize()?, 2);
 /// q.shutdown(false)?;
-/// assert!(matches!(q.put(&16), Err(mp_manager::Error::ShutDown)));
+#[doc = concat!("assert!(matches!(q.put(&16), Err(", crate::mp_crate!(manager), "::Error::ShutDown)));")]
 /// assert_eq!(q.get()?, 4); // what is left is still delivered
 /// # Ok(())
 /// # }

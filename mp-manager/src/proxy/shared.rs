@@ -18,8 +18,8 @@ use crate::wire::{Answer, Op};
 /// tuple for several arguments).
 ///
 /// ```
-/// use mp_manager::{BaseManager, Registrar, Registry, RemoteError, Shared, SharedProxy};
-/// use mp_manager::{decode_args, encode_result};
+#[doc = concat!("use ", crate::mp_crate!(manager), "::{BaseManager, Registrar, Registry, RemoteError, Shared, SharedProxy};")]
+#[doc = concat!("use ", crate::mp_crate!(manager), "::{decode_args, encode_result};")]
 ///
 /// struct Counter(i64);
 ///
@@ -42,7 +42,7 @@ use crate::wire::{Answer, Op};
 ///     }
 /// }
 ///
-/// # fn main() -> Result<(), mp_manager::Error> {
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(manager), "::Error> {")]
 /// let manager = BaseManager::new().registry::<Counters>().start()?;
 /// let counter: SharedProxy = manager.get_with("Counter", &(10i64,))?;
 /// assert_eq!(counter.call::<_, i64>("add", &(5i64,))?, 15);

@@ -108,8 +108,8 @@ macro_rules! lock_methods {
 /// of leaving everyone else waiting forever.
 ///
 /// ```
-/// # fn main() -> Result<(), mp_manager::Error> {
-/// let manager = mp_manager::Manager::start()?;
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(manager), "::Error> {")]
+#[doc = concat!("let manager = ", crate::mp_crate!(manager), "::Manager::start()?;")]
 /// let lock = manager.lock()?;
 /// {
 ///     let _guard = lock.lock()?;
@@ -148,9 +148,9 @@ impl RLockProxy {
 /// lock (Python's `manager.Condition()`).
 ///
 /// ```
-/// # fn main() -> Result<(), mp_manager::Error> {
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(manager), "::Error> {")]
 /// # use std::time::Duration;
-/// let manager = mp_manager::Manager::start()?;
+#[doc = concat!("let manager = ", crate::mp_crate!(manager), "::Manager::start()?;")]
 /// let cond = manager.condition()?;
 /// let _guard = cond.lock()?;
 /// // Nobody notifies: the wait times out (and re-takes the lock).

@@ -26,8 +26,8 @@ use crate::wire::{Answer, NumOp, Op};
 /// read-modify-write atomically.
 ///
 /// ```
-/// # fn main() -> Result<(), mp_manager::Error> {
-/// let manager = mp_manager::Manager::start()?;
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(manager), "::Error> {")]
+#[doc = concat!("let manager = ", crate::mp_crate!(manager), "::Manager::start()?;")]
 /// let counter = manager.value(&0i64)?;
 /// assert_eq!(counter.fetch_add(5)?, 0);
 /// counter.update_with(|v| *v *= 3)?;
@@ -140,8 +140,8 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
 /// `manager.Array(typecode, sequence)`).
 ///
 /// ```
-/// # fn main() -> Result<(), mp_manager::Error> {
-/// let manager = mp_manager::Manager::start()?;
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(manager), "::Error> {")]
+#[doc = concat!("let manager = ", crate::mp_crate!(manager), "::Manager::start()?;")]
 /// let a = manager.array([1.0f64, 2.0, 3.0])?;
 /// a.set(1, &5.0)?;
 /// a.fetch_add(2, 0.5)?;

@@ -1,6 +1,7 @@
 //! Integration tests of mp-manager: real server processes, real child
 //! processes, real sockets. Every test arms a deadline.
 
+mod addresses;
 mod bad_input;
 mod children;
 mod collections;

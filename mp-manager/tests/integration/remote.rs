@@ -109,7 +109,7 @@ fn tcp_without_a_key_is_refused() {
     let manager = BaseManager::new().no_authkey().start().unwrap();
     manager.list_from([1]).unwrap();
     // Nothing listens there: a clear connect error, not a hang.
-    let nowhere = Manager::connect(&Address::unique(), b"key");
+    let nowhere = Manager::connect(Address::unique(), b"key");
     assert!(matches!(nowhere, Err(Error::Connect(_))), "{nowhere:?}");
 }
 

@@ -154,7 +154,7 @@ fn tcp_without_a_key_is_refused_unless_allowed() {
         Err(Error::InsecureTcp)
     ));
     assert!(matches!(
-        Client::connect(&Address::localhost(1), None),
+        Client::connect(Address::localhost(1), None),
         Err(Error::InsecureTcp)
     ));
     let listener = Listener::builder(Address::localhost(0))

@@ -50,6 +50,7 @@ struct Record {
     tags: Vec<String>,
 }
 
+mod addresses;
 mod before_accept;
 mod cpython;
 mod ends;

@@ -27,7 +27,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use mp_process::{Process, StartMethod};
+use mp_process::{Process, ResourceUsage, StartMethod};
 use mp_queue::{Queue, QueueBuilder};
 use mp_shm::RawValue;
 
@@ -142,6 +142,8 @@ pub(crate) struct Scheduler {
     finished: Mutex<bool>,
     finished_changed: Condvar,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// What the workers that have ended used, together.
+    pub(crate) used: Mutex<ResourceUsage>,
 }
 
 impl Scheduler {
@@ -176,6 +178,7 @@ impl Scheduler {
             finished: Mutex::new(false),
             finished_changed: Condvar::new(),
             threads: Mutex::new(Vec::new()),
+            used: Mutex::new(ResourceUsage::default()),
         });
         for _ in 0..scheduler.config.processes {
             match scheduler.start_worker() {

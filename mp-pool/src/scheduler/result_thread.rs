@@ -3,7 +3,7 @@
 //! that died, and hands out more chunks.
 
 use std::cell::Cell;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use mp_process::CallError;
@@ -106,6 +106,11 @@ impl Scheduler {
             state.cursor -= 1;
         }
         self.hand_out(state);
+        // Outside the state lock: a forkserver worker's usage comes from
+        // the forkserver, shortly after the worker's own exit report.
+        if let Some(used) = w.process.rusage() {
+            *self.used.lock().unwrap_or_else(PoisonError::into_inner) += used;
+        }
         drop(w);
         self.wake_supervisor();
         if lost.is_some() {

@@ -32,10 +32,10 @@ const DROP_JOIN: Duration = Duration::from_secs(10);
 /// use std::sync::Arc;
 /// use std::sync::atomic::{AtomicUsize, Ordering};
 ///
-/// # fn main() -> Result<(), mp_pool::Error> {
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(pool), "::Error> {")]
 /// let started = Arc::new(AtomicUsize::new(0));
 /// let counter = started.clone();
-/// let pool = mp_pool::ThreadPool::builder()
+#[doc = concat!("let pool = ", crate::mp_crate!(pool), "::ThreadPool::builder()")]
 ///     .threads(3)
 ///     .initializer(move || {
 ///         counter.fetch_add(1, Ordering::SeqCst);
@@ -131,9 +131,9 @@ impl fmt::Debug for ThreadPoolBuilder {
 /// # Example
 ///
 /// ```
-/// use mp_pool::ThreadPool;
+#[doc = concat!("use ", crate::mp_crate!(pool), "::ThreadPool;")]
 ///
-/// # fn main() -> Result<(), mp_pool::Error> {
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(pool), "::Error> {")]
 /// let pool = ThreadPool::new(4)?;
 /// let offset = 10; // captured: closures are fine
 /// assert_eq!(pool.map(move |x: u64| x * x + offset, 0..5u64)?, [10, 11, 14, 19, 26]);
@@ -143,7 +143,7 @@ impl fmt::Debug for ThreadPoolBuilder {
 ///     .collect::<Result<_, _>>()?;
 /// assert_eq!(lengths, [1, 2, 3]);
 /// let error = pool.apply(|| -> u8 { panic!("boom") }, ()).unwrap_err();
-/// assert_eq!(error, mp_pool::Error::Panicked("boom".into()));
+#[doc = concat!("assert_eq!(error, ", crate::mp_crate!(pool), "::Error::Panicked(\"boom\".into()));")]
 /// pool.close();
 /// pool.join()?;
 /// # Ok(())

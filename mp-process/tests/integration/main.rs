@@ -21,6 +21,7 @@ mod logging;
 mod many;
 mod parent_death;
 mod remote;
+mod rusage;
 mod sentinel;
 mod stdin;
 

@@ -47,15 +47,15 @@ const MAX_IDLE: usize = 8;
 /// # Example
 ///
 /// ```no_run
-/// use mp_python::PyManager;
+#[doc = concat!("use ", crate::mp_crate!(python), "::PyManager;")]
 ///
-/// # fn main() -> Result<(), mp_manager::Error> {
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(manager), "::Error> {")]
 /// // Python: SyncManager(('127.0.0.1', 50000), authkey=b'key').get_server().serve_forever()
-/// let manager = PyManager::connect(mp_python::Address::localhost(50000), b"key")?;
+#[doc = concat!("let manager = PyManager::connect(", crate::mp_crate!(python), "::Address::localhost(50000), b\"key\")?;")]
 /// let queue = manager.queue::<String>()?;
 /// queue.put(&"from Rust".to_owned())?;
 /// assert!(matches!(queue.try_get().as_deref(), Ok("from Rust")));
-/// assert!(matches!(queue.try_get(), Err(mp_manager::Error::Empty)));
+#[doc = concat!("assert!(matches!(queue.try_get(), Err(", crate::mp_crate!(manager), "::Error::Empty)));")]
 /// # Ok(())
 /// # }
 /// ```

@@ -54,8 +54,8 @@ use crate::{Address, Challenge};
 /// # Example
 ///
 /// ```
-/// use mp_manager::BaseManager;
-/// use mp_python::{Address, Pickle, PythonClients};
+#[doc = concat!("use ", crate::mp_crate!(manager), "::BaseManager;")]
+#[doc = concat!("use ", crate::mp_crate!(python), "::{Address, Pickle, PythonClients};")]
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let python = PythonClients::bind(Address::localhost(0), b"secret")?;
@@ -63,7 +63,7 @@ use crate::{Address, Challenge};
 /// let server = BaseManager::new()
 ///     .address(Address::unique())
 ///     .authkey(b"secret")
-///     .register("get_queue", mp_manager::ServerObject::queue())
+#[doc = concat!("    .register(\"get_queue\", ", crate::mp_crate!(manager), "::ServerObject::queue())")]
 ///     .serve_also(move |objects| python.serve(objects))
 ///     .get_server()?;
 /// std::thread::spawn(move || server.serve_forever());

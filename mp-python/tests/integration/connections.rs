@@ -196,7 +196,7 @@ fn keys_are_required_on_tcp_and_empty_keys_are_refused() {
         matches!(err.kind(), ErrorKind::Pipe(mp_pipe::Error::InsecureTcp)),
         "{err}"
     );
-    let err = Client::connect(&Address::localhost(1), None).unwrap_err();
+    let err = Client::connect(Address::localhost(1), None).unwrap_err();
     assert!(
         matches!(err.kind(), ErrorKind::Pipe(mp_pipe::Error::InsecureTcp)),
         "{err}"

@@ -25,8 +25,8 @@ use crate::shared_data::check_span;
 /// its process dies (the next process that needs the range frees it).
 ///
 /// ```
-/// # fn main() -> Result<(), mp_shm::Error> {
-/// use mp_shm::{ErrorKind, RawArray};
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(shm), "::Error> {")]
+#[doc = concat!("use ", crate::mp_crate!(shm), "::{ErrorKind, RawArray};")]
 /// let a = RawArray::<f64>::zeroed(8)?;
 /// let mut low = a.lease(0..4)?;
 /// low.fill(1.5);

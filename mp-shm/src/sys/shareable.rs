@@ -17,7 +17,7 @@
 /// }
 ///
 /// // SAFETY: repr(C), two f64 fields, no padding, no pointers.
-/// unsafe impl mp_shm::Shareable for Point {}
+#[doc = concat!("unsafe impl ", crate::mp_crate!(shm), "::Shareable for Point {}")]
 /// ```
 ///
 /// # Safety
