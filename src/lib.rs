@@ -145,7 +145,7 @@ pub use mp_process::log;
 pub use mp_process::{
     Args, Context, JoinHandle, Process, Run, StartMethod, Target, active_children, cpu_count,
     current_process, get_context, get_logger, get_start_method, log_to_stderr, parent_process,
-    set_start_method, spawn,
+    set_executable, set_start_method, spawn,
 };
 #[doc(inline)]
 pub use mp_queue::{JoinableQueue, Queue, SimpleQueue};

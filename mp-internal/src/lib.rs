@@ -46,5 +46,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub fn on_fork_child(registered: &'static AtomicBool, f: extern "C" fn()) {
     if !registered.swap(true, Ordering::AcqRel) {
         sys::on_fork_child(f);
+        let slot = FORK_CHILD_HOOKS
+            .iter()
+            .find(|slot| slot.set(f).is_ok())
+            .is_some();
+        assert!(slot, "more than {MAX_FORK_CHILD_HOOKS} fork-child hooks");
+    }
+}
+
+const MAX_FORK_CHILD_HOOKS: usize = 16;
+
+/// The hooks [`on_fork_child`] registered, for [`run_fork_child_hooks`].
+static FORK_CHILD_HOOKS: [std::sync::OnceLock<extern "C" fn()>; MAX_FORK_CHILD_HOOKS] =
+    [const { std::sync::OnceLock::new() }; MAX_FORK_CHILD_HOOKS];
+
+/// Runs every hook registered with [`on_fork_child`], in a child made by a
+/// raw `clone` (which, unlike `fork()`, runs no `pthread_atfork` handler).
+pub fn run_fork_child_hooks() {
+    for hook in FORK_CHILD_HOOKS.iter().map_while(std::sync::OnceLock::get) {
+        hook();
     }
 }

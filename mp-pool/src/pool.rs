@@ -261,10 +261,9 @@ impl Pool {
 
     /// What the workers that have ended used together (CPU time, the
     /// largest peak RSS): after [`join`](Pool::join), every worker the pool
-    /// ever had, replaced ones included. Python reads this from
-    /// `resource.getrusage(RUSAGE_CHILDREN)`; under the forkserver (the
-    /// default) the workers are not this process's children, so only this
-    /// counts them.
+    /// ever had, replaced ones included, and nothing else
+    /// (`resource.getrusage(RUSAGE_CHILDREN)`, where Python reads it, mixes
+    /// in every other child of the process).
     ///
     /// ```
     #[doc = concat!("use ", crate::mp_crate!(pool), "::Pool;")]

@@ -10,7 +10,7 @@ use rustix::io::Errno;
 use rustix::process::Signal;
 
 use crate::method::StartMethod;
-use crate::rusage::{self, ResourceUsage};
+use crate::rusage::ResourceUsage;
 use crate::state::{self, PerProcess};
 use crate::sys;
 
@@ -25,9 +25,6 @@ pub(crate) struct Child {
     /// The process that started it; only that process may wait for it.
     owner: u32,
     pidfd: OwnedFd,
-    /// A forkserver child's exit status arrives on this pipe (the forkserver
-    /// is its real parent and reaps it); `None` for our own children.
-    status_pipe: Option<OwnedFd>,
     exit: Mutex<Option<i32>>,
     /// What it used, once reaped (`None` if the forkserver died first).
     usage: Mutex<Option<ResourceUsage>>,
@@ -37,7 +34,6 @@ impl Child {
     pub(crate) fn new(
         pid: u32,
         pidfd: OwnedFd,
-        status_pipe: Option<OwnedFd>,
         identity: &crate::current::Identity,
         method: StartMethod,
     ) -> Child {
@@ -47,35 +43,29 @@ impl Child {
             daemon: identity.daemon,
             ident: identity.ident.clone(),
             method,
-            owner: std::process::id(),
+            owner: state::pid(),
             pidfd,
-            status_pipe,
             exit: Mutex::new(None),
             usage: Mutex::new(None),
         }
     }
 
-    /// Readable once the child has ended (Python's `sentinel`).
+    /// Readable once the child has ended (Python's `sentinel`): its pidfd.
     pub(crate) fn sentinel(&self) -> BorrowedFd<'_> {
-        self.status_pipe.as_ref().unwrap_or(&self.pidfd).as_fd()
+        self.pidfd.as_fd()
     }
 
     pub(crate) fn is_ours(&self) -> bool {
-        self.owner == std::process::id()
+        self.owner == state::pid()
     }
 
     /// The exit code if the child has ended (reaping it), without blocking.
     pub(crate) fn poll_exit(&self) -> io::Result<Option<i32>> {
         let mut exit = self.exit.lock().unwrap_or_else(PoisonError::into_inner);
         if exit.is_none() {
-            let ended = match &self.status_pipe {
-                None => {
-                    sys::rusage::reap(self.pidfd.as_fd())?.map(|(code, used)| (code, Some(used)))
-                }
-                Some(pipe) => rusage::read_status(pipe)?,
-            };
+            let ended = sys::rusage::reap(self.pidfd.as_fd())?;
             if let Some((code, used)) = ended {
-                *self.usage.lock().unwrap_or_else(PoisonError::into_inner) = used;
+                *self.usage.lock().unwrap_or_else(PoisonError::into_inner) = Some(used);
                 *exit = Some(code);
                 log::debug!(
                     target: "mp::process",
@@ -88,22 +78,10 @@ impl Child {
         Ok(*exit)
     }
 
-    /// What the child used, once it has ended. A forkserver child usually
-    /// reports its exit itself, as it exits; the forkserver's report with
-    /// the usage follows when it has reaped the child, so this may wait
-    /// for it, briefly.
+    /// What the child used, once it has ended (and been reaped).
     pub(crate) fn usage(&self) -> Option<ResourceUsage> {
-        let ended = matches!(self.poll_exit(), Ok(Some(_)));
-        let mut usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
-        if let (None, true, Some(pipe)) = (*usage, ended, &self.status_pipe) {
-            if let (Ok(true), Ok(Some((_, used)))) = (
-                sleep_until_readable(pipe.as_fd(), Some(rusage::REPORT_WAIT)),
-                rusage::read_status(pipe),
-            ) {
-                *usage = used;
-            }
-        }
-        *usage
+        let _ = self.poll_exit();
+        *self.usage.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Waits for the child to end, up to `timeout` (`None`: forever).
@@ -114,12 +92,18 @@ impl Child {
     /// needs to finish.
     pub(crate) fn wait(&self, timeout: Option<Duration>) -> io::Result<Option<i32>> {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        if let Some(code) = *self.exit.lock().unwrap_or_else(PoisonError::into_inner) {
+            return Ok(Some(code));
+        }
         loop {
+            // The pidfd is readable from the exit on: sleep (or find it
+            // readable at once), then reap; no reap attempt before it.
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let readable = sleep_until_readable(self.sentinel(), left)?;
             if let Some(code) = self.poll_exit()? {
                 return Ok(Some(code));
             }
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            if !sleep_until_readable(self.sentinel(), left)? {
+            if !readable {
                 return Ok(None);
             }
         }
@@ -184,6 +168,11 @@ pub(crate) fn active() -> Vec<Arc<Child>> {
 
 /// Takes every child this process recorded (and started itself).
 pub(crate) fn take_ours() -> Vec<Arc<Child>> {
-    let children = std::mem::take(&mut *lock());
+    // A process that never started a child has no list: none is made
+    // just to be emptied (in a forked child, that would be pages to copy).
+    let Some(children) = CHILDREN.peek() else {
+        return Vec::new();
+    };
+    let children = std::mem::take(&mut *state::lock(children));
     children.into_iter().filter(|c| c.is_ours()).collect()
 }

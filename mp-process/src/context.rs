@@ -36,6 +36,22 @@ pub fn set_start_method_force(method: StartMethod) {
 }
 
 /// The default start method of this process (Python's `get_start_method`).
+///
+/// In a child it is the method the child was started with, as in CPython
+/// (a child started by a `Spawn` context reports `Spawn`, whatever its
+/// parent's default).
+///
+/// ```
+/// use mp_process::{Context, StartMethod, get_start_method};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// for method in StartMethod::ALL {
+///     let in_child = Context::new(method).spawn(get_start_method, ())?.join()?;
+///     assert_eq!(in_child, method);
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub fn get_start_method() -> StartMethod {
     current::default_method()
 }

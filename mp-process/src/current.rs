@@ -20,11 +20,15 @@ pub(crate) struct Identity {
     pub(crate) authkey: Vec<u8>,
     pub(crate) parent_pid: u32,
     pub(crate) parent_name: String,
-    /// The parent's default start method, inherited as the child's default.
+    /// The child's default start method: the one it is started with
+    /// (`Process::start` sets it; the parent's default until then).
     pub(crate) method: StartMethod,
     /// The parent's mp log level, and whether it logs to stderr.
     pub(crate) log: crate::logging::Inherited,
 }
+
+/// A parent's pidfd, `None` if the parent was gone when it was opened.
+type ParentFd = Option<Arc<OwnedFd>>;
 
 /// This process's own record.
 pub(crate) struct Current {
@@ -34,7 +38,9 @@ pub(crate) struct Current {
     ident: Vec<u32>,
     daemon: bool,
     authkey: Vec<u8>,
-    parent: Option<(u32, String, Option<Arc<OwnedFd>>)>,
+    /// The parent's pid and name, and its pidfd once `parent_process`
+    /// asked for it (`Some(None)`: it was gone by then).
+    parent: Option<(u32, String, Option<ParentFd>)>,
     /// Children created so far (Python's `_process_counter`).
     counter: u32,
     pub(crate) method: StartMethod,
@@ -71,16 +77,13 @@ pub(crate) fn with<R>(f: impl FnOnce(&mut Current) -> R) -> R {
 
 /// Makes `identity` this process's record (a child starting).
 pub(crate) fn become_child(identity: Identity) {
-    let parent_fd = Pid::from_raw(identity.parent_pid as i32)
-        .and_then(|pid| rustix::process::pidfd_open(pid, PidfdFlags::empty()).ok())
-        .map(Arc::new);
     CURRENT.replace(Mutex::new(Current {
         owner: pid(),
         name: identity.name,
         ident: identity.ident,
         daemon: identity.daemon,
         authkey: identity.authkey,
-        parent: Some((identity.parent_pid, identity.parent_name, parent_fd)),
+        parent: Some((identity.parent_pid, identity.parent_name, None)),
         counter: 0,
         method: identity.method,
         method_set: false,
@@ -195,12 +198,27 @@ pub fn set_current_name(name: impl Into<String>) {
 /// in the main process.
 pub fn parent_process() -> Option<ParentProcess> {
     with(|c| {
-        c.parent.as_ref().map(|(pid, name, pidfd)| ParentProcess {
+        c.parent.as_mut().map(|(pid, name, pidfd)| ParentProcess {
             pid: *pid,
             name: name.clone(),
-            pidfd: pidfd.clone(),
+            pidfd: pidfd.get_or_insert_with(|| open_parent(*pid)).clone(),
         })
     })
+}
+
+/// A pidfd of this process's parent `pid`, opened when first asked for
+/// (not at every child's start): `None` if the parent is gone. The parent
+/// of a process of mp is its OS parent under every start method, and a
+/// pid is not reused while its process is someone's parent: so a pidfd
+/// opened while `getppid()` names `pid`, before and after, is the parent's.
+fn open_parent(pid: u32) -> ParentFd {
+    let ours =
+        || rustix::process::getppid().is_some_and(|p| p.as_raw_nonzero().get() as u32 == pid);
+    if !ours() {
+        return None;
+    }
+    let fd = rustix::process::pidfd_open(Pid::from_raw(pid as i32)?, PidfdFlags::empty()).ok()?;
+    ours().then(|| Arc::new(fd))
 }
 
 /// The parent of this process, as returned by [`parent_process`].

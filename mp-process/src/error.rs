@@ -22,11 +22,24 @@ pub enum Error {
     NotOurChild,
     /// A capturing closure can only run under the `Fork` start method.
     ClosureNeedsFork,
+    /// This process is a daemon, and daemons may not start children
+    /// (Python's "daemonic processes are not allowed to have children"):
+    /// a daemon is terminated when its parent exits, and its children
+    /// would be left without the parent that joins them.
+    DaemonCannotStartChildren,
     /// The arguments could not be serialized; nothing was started.
     Encode(mp_handle::Error),
     /// mp's start-up hook is not in this binary, so a re-executed child
     /// could not find its way back; use the `Fork` start method.
     StartUpHookMissing,
+    /// The binary given to [`set_executable`](crate::set_executable) is
+    /// not this program, so it could not run this program's children.
+    Executable {
+        /// The binary.
+        path: std::path::PathBuf,
+        /// Why it was refused.
+        why: String,
+    },
     /// `set_start_method` was already called with another method.
     StartMethodAlreadySet(crate::method::StartMethod),
     /// The forkserver could not be started or talked to.
@@ -51,11 +64,17 @@ impl fmt::Display for Error {
                 "a capturing closure can only run under the Fork start method; \
                  use a fn item with serde arguments for Spawn and Forkserver",
             ),
+            Error::DaemonCannotStartChildren => {
+                f.write_str("daemonic processes are not allowed to have children")
+            }
             Error::Encode(e) => write!(f, "cannot send the arguments to the child: {e}"),
             Error::StartUpHookMissing => f.write_str(
                 "mp's start-up hook did not run in this binary, so a re-executed child \
                  cannot find its target; use StartMethod::Fork",
             ),
+            Error::Executable { path, why } => {
+                write!(f, "cannot start children from {}: {why}", path.display())
+            }
             Error::StartMethodAlreadySet(m) => write!(f, "the start method was already set to {m}"),
             Error::Forkserver(why) => write!(f, "forkserver: {why}"),
             Error::Pipe(e) => write!(f, "{e}"),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use rustix::process::Signal;
 
 use crate::children::{self, Child};
-use crate::{forkserver, job, sys};
+use crate::{forkserver, sys};
 
 /// How long a daemon gets between SIGTERM and SIGKILL at exit.
 const DAEMON_GRACE: Duration = Duration::from_secs(1);
@@ -81,7 +81,6 @@ pub(crate) fn finish(code: i32, exit: Exit) -> ! {
     log::info!(target: "mp::process", "process exiting with exitcode {code}");
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
-    job::report_exit(code);
     match exit {
         Exit::Normally => std::process::exit(code),
         Exit::Immediately => sys::exit_now(code),

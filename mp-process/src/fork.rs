@@ -30,7 +30,6 @@ pub(crate) fn start(
     Ok(Arc::new(Child::new(
         pid,
         pidfd,
-        None,
         &identity,
         StartMethod::Fork,
     )))
@@ -47,7 +46,7 @@ fn fork_and_run(
     // Half-written lines would be printed twice.
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
-    let parent = rustix::process::getpid();
+    let parent = Pid::from_raw(crate::state::pid() as i32).expect("a pid is positive");
     let keep = payload.raw_fds();
     // The registry of mp sockets is held across the fork (it is only ever
     // locked for an insert or a removal), so the child's copy is complete.
@@ -84,6 +83,9 @@ fn fork_and_run(
 /// the fork stays locked forever in the child.
 fn warn_if_threaded() {
     static WARNED: AtomicBool = AtomicBool::new(false);
+    if WARNED.load(Ordering::Relaxed) {
+        return;
+    }
     // This thread, plus the starter thread and the caller it is serving,
     // which hold nothing while they wait.
     let ours = 1 + usize::from(starter::exists()) + usize::from(starter::on_starter_thread());

@@ -5,20 +5,25 @@
 //! Unix address and authenticates every caller with HMAC-SHA256 (the key is
 //! random and known only to this process). A request carries a job; the
 //! forkserver forks, the fork runs the job, and the caller gets back the
-//! child's pid, a pidfd (for signals) and a pipe on which the forkserver
-//! writes the exit code when it reaps the child.
+//! child's pid and a pidfd.
+//!
+//! The fork is made with `CLONE_PARENT` (see `sys::fork_as_sibling`): the
+//! child is the caller's own child, not the forkserver's. The caller waits
+//! for it and reads its exit code like any child of its own, the child
+//! dies when the caller dies (its parent-death signal), and a forkserver
+//! that dies (killed, OOM killer) leaves its children running: they keep
+//! belonging to the process that started them.
 //!
 //! Forking a small clean process is fast and safe however many threads the
 //! caller has. If the forkserver dies, the next start starts a new one.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use mp_handle::Fd;
 use mp_pipe::{Address, Client, Connection, Listener, Waitable};
-use rustix::pipe::PipeFlags;
-use rustix::process::{Pid, PidfdFlags, Signal};
+use rustix::process::Signal;
 use serde::{Deserialize, Serialize};
 
 use crate::children::Child;
@@ -26,7 +31,6 @@ use crate::current::Identity;
 use crate::error::{Error, Result};
 use crate::job::{self, Bootstrap, ForkserverSetup, Job};
 use crate::method::StartMethod;
-use crate::rusage;
 use crate::state::{self, PerProcess};
 use crate::{reexec, sys};
 
@@ -41,7 +45,7 @@ const MAX_IDLE: usize = 8;
 
 #[derive(Serialize, Deserialize)]
 enum Reply {
-    Started { pid: u32, pidfd: Fd, status: Fd },
+    Started { pid: u32, pidfd: Fd },
     Failed(String),
 }
 
@@ -69,15 +73,9 @@ pub(crate) fn start(job: Job) -> Result<Arc<Child>> {
     for _ in 0..2 {
         let (conn, generation) = checkout()?;
         match request(&conn, &job) {
-            Ok((pid, pidfd, status)) => {
+            Ok((pid, pidfd)) => {
                 checkin(conn, generation);
-                let child = Child::new(
-                    pid,
-                    pidfd,
-                    Some(status),
-                    &job.identity,
-                    StartMethod::Forkserver,
-                );
+                let child = Child::new(pid, pidfd, &job.identity, StartMethod::Forkserver);
                 return Ok(Arc::new(child));
             }
             Err(e @ Error::Forkserver(_)) => return Err(e),
@@ -90,10 +88,10 @@ pub(crate) fn start(job: Job) -> Result<Arc<Child>> {
     Err(last.expect("the loop ran"))
 }
 
-fn request(conn: &Connection, job: &Job) -> Result<(u32, OwnedFd, OwnedFd)> {
+fn request(conn: &Connection, job: &Job) -> Result<(u32, OwnedFd)> {
     conn.send(job)?;
     match conn.recv_timeout::<Reply>(REPLY_TIMEOUT)? {
-        Reply::Started { pid, pidfd, status } => Ok((pid, pidfd.into_owned(), status.into_owned())),
+        Reply::Started { pid, pidfd } => Ok((pid, pidfd.into_owned())),
         Reply::Failed(why) => Err(Error::Forkserver(why)),
     }
 }
@@ -168,7 +166,7 @@ fn launch(generation: u64) -> Result<Forkserver> {
         method: StartMethod::Spawn,
         log: Default::default(),
     };
-    let process = Child::new(pid, pidfd, None, &identity, StartMethod::Spawn);
+    let process = Child::new(pid, pidfd, &identity, StartMethod::Spawn);
     let ready = lifeline
         .send(&Bootstrap::Forkserver(setup.clone()))
         .and_then(|()| lifeline.recv_timeout::<Result<(), String>>(STARTUP_TIMEOUT));
@@ -197,7 +195,11 @@ fn launch(generation: u64) -> Result<Forkserver> {
 
 /// At exit: close the lifeline so the forkserver exits, and reap it.
 pub(crate) fn shutdown() {
-    let server = lock().take();
+    // Most processes never start one: nothing to make just to look.
+    let Some(slot) = FORKSERVER.peek() else {
+        return;
+    };
+    let server = state::lock(slot).take();
     if let Some(server) = server {
         let Forkserver {
             process,
@@ -231,11 +233,13 @@ pub(crate) fn serve(lifeline: Connection, setup: ForkserverSetup) -> Job {
     if lifeline.send(&Ok::<(), String>(())).is_err() {
         sys::exit_now(1);
     }
+    // Installed here once, so that no child has to make it (and copy the
+    // pages it writes).
+    job::ensure_panic_banner();
     let mut server = Server {
         lifeline,
         listener,
         clients: Vec::new(),
-        children: Vec::new(),
     };
     let job = server.run();
     // In a fresh fork: none of the forkserver's descriptors belong here.
@@ -247,14 +251,6 @@ struct Server {
     lifeline: Connection,
     listener: Listener,
     clients: Vec<Connection>,
-    children: Vec<Served>,
-}
-
-/// A child of the forkserver, until it is reaped.
-struct Served {
-    pidfd: OwnedFd,
-    /// Where its exit code goes.
-    status: OwnedFd,
 }
 
 impl Server {
@@ -265,26 +261,23 @@ impl Server {
             let ready = {
                 let mut objects: Vec<&dyn Waitable> = vec![&self.lifeline, &self.listener];
                 objects.extend(self.clients.iter().map(|c| c as &dyn Waitable));
-                objects.extend(self.children.iter().map(|c| &c.pidfd as &dyn Waitable));
                 match mp_pipe::wait(&objects, None) {
                     Ok(ready) => ready,
                     Err(_) => sys::exit_now(1),
                 }
             };
-            let clients = self.clients.len();
             let mut gone_clients = Vec::new();
-            let mut reaped = Vec::new();
             for index in ready {
                 match index {
                     // The parent closed the lifeline (or died): stop. The
-                    // children follow through their parent-death signal.
+                    // children are the parent's, not ours.
                     0 => sys::exit_now(0),
                     1 => {
                         if let Ok(conn) = self.listener.accept_timeout(PEER_TIMEOUT) {
                             self.clients.push(conn);
                         }
                     }
-                    i if i < 2 + clients => {
+                    i => {
                         let client = i - 2;
                         match self.clients[client].recv_timeout::<Job>(PEER_TIMEOUT) {
                             Ok(job) => {
@@ -295,12 +288,6 @@ impl Server {
                             Err(_) => gone_clients.push(client),
                         }
                     }
-                    i => reaped.push(i - 2 - clients),
-                }
-            }
-            for &child in reaped.iter().rev() {
-                if report_exit(&self.children[child]) {
-                    self.children.swap_remove(child);
                 }
             }
             for &client in gone_clients.iter().rev() {
@@ -312,70 +299,27 @@ impl Server {
     /// Forks a child for `job`; returns the job in the child, `None` in the
     /// forkserver (after replying to the client).
     fn fork(&mut self, client: usize, job: Job) -> Option<Job> {
-        let reply = match rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK) {
-            Err(e) => Reply::Failed(format!("cannot create a status pipe: {e}")),
-            Ok((status_read, status_write)) => {
-                let parent = rustix::process::getpid();
-                job::check_entry(&job);
-                // The forkserver is single-threaded: a plain fork is safe.
-                match sys::fork() {
-                    Ok(None) => {
-                        drop(status_read);
-                        // The child reports its own exit code as it leaves:
-                        // the client then hears it one hop sooner than by
-                        // way of this server's reaping (which still reports
-                        // deaths by signal; the first report wins).
-                        job::report_exit_to(status_write);
-                        if job::die_with_parent(parent).is_err() {
-                            sys::exit_now(1);
-                        }
-                        return Some(job);
-                    }
-                    Ok(Some(pid)) => match pidfd(pid) {
-                        Ok((ours, theirs)) => {
-                            self.children.push(Served {
-                                pidfd: ours,
-                                status: status_write,
-                            });
-                            Reply::Started {
-                                pid,
-                                pidfd: Fd::from(theirs),
-                                status: Fd::from(status_read),
-                            }
-                        }
-                        Err(e) => Reply::Failed(format!("cannot open a pidfd: {e}")),
-                    },
-                    Err(e) => Reply::Failed(format!("fork failed: {e}")),
+        job::check_entry(&job);
+        // The forkserver is single-threaded (`fork_as_sibling` checks) and
+        // holds no lock here.
+        let reply = match sys::fork_as_sibling() {
+            Ok(None) => {
+                // The caller's child: it dies with the caller.
+                let parent = rustix::process::Pid::from_raw(job.identity.parent_pid as i32);
+                if parent.is_none_or(|p| job::die_with_parent(p).is_err()) {
+                    sys::exit_now(1);
                 }
+                return Some(job);
             }
+            Ok(Some((pid, pidfd))) => Reply::Started {
+                pid,
+                pidfd: Fd::from(pidfd),
+            },
+            Err(e) => Reply::Failed(format!("fork failed: {e}")),
         };
         // A client that vanished is noticed on its next poll.
         let _ = self.clients[client].send(&reply);
         None
-    }
-}
-
-/// Two pidfds for a new child: one to wait on here, one for the client.
-fn pidfd(pid: u32) -> rustix::io::Result<(OwnedFd, OwnedFd)> {
-    let pid = Pid::from_raw(pid as i32).ok_or(rustix::io::Errno::INVAL)?;
-    let ours = rustix::process::pidfd_open(pid, PidfdFlags::empty())?;
-    let theirs = rustix::io::fcntl_dupfd_cloexec(&ours, 0)?;
-    Ok((ours, theirs))
-}
-
-/// Reaps an ended child and writes its exit code to its status pipe;
-/// false if it has not ended after all.
-fn report_exit(served: &Served) -> bool {
-    match sys::rusage::reap(served.pidfd.as_fd()) {
-        Ok(Some((code, usage))) => {
-            // Nobody may be listening any more (the client dropped its handle).
-            let message = rusage::status_message(code, &usage);
-            let _ = rustix::io::write(&served.status, &message);
-            true
-        }
-        Ok(None) => false,
-        // Not waitable (cannot happen for our own child): stop watching it.
-        Err(_) => true,
     }
 }
 

@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::current::{self, Identity};
 use crate::payload::EntryArgs;
-use crate::state;
 use crate::sys::code::{CodeRef, SealedCodeRef};
 
 /// The first message a re-executed child reads.
@@ -106,28 +105,6 @@ pub(crate) fn ensure_panic_banner() {
             previous(info);
         }));
     });
-}
-
-/// Where a forkserver child reports its exit code (see `report_exit_to`),
-/// and the process that may: a child forked from it inherits both, and
-/// must not report its own code as its parent's.
-static EXIT_REPORT: std::sync::OnceLock<(u32, OwnedFd)> = std::sync::OnceLock::new();
-
-/// Makes `report_exit` write the exit code to `pipe` (a forkserver child's
-/// status pipe).
-pub(crate) fn report_exit_to(pipe: OwnedFd) {
-    let _ = EXIT_REPORT.set((state::pid(), pipe));
-}
-
-/// Writes `code` where `report_exit_to` said, if this process was told to.
-pub(crate) fn report_exit(code: i32) {
-    if let Some((_, report)) = EXIT_REPORT
-        .get()
-        .filter(|(owner, _)| *owner == state::pid())
-    {
-        // Nobody may listen any more; the server's reaping reports it anyway.
-        let _ = rustix::io::write(report, &code.to_le_bytes());
-    }
 }
 
 #[cfg(test)]

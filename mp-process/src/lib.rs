@@ -5,10 +5,11 @@
 //! | `Process(target=f, args=(a, b), name=n, daemon=d)` | [`Process::new(f, (a, b))`](Process::new)`.name(n).daemon(d)` |
 //! | subclass with `run()` | a type implementing [`Run`], [`Process::from_run`] |
 //! | `p.start()`, `p.join(timeout)` | [`start`](Process::start), [`join`](Process::join), [`join_timeout`](Process::join_timeout) |
-//! | `p.is_alive()`, `terminate()`, `kill()`, `close()` | same names |
+//! | `p.is_alive()`, `terminate()`, `kill()`, `interrupt()`, `close()` | same names |
 //! | `p.pid`, `p.exitcode`, `p.name`, `p.daemon`, `p.sentinel` | [`pid`](Process::pid), [`exitcode`](Process::exitcode), [`get_name`](Process::get_name), [`is_daemon`](Process::is_daemon), [`sentinel`](Process::sentinel) |
 //! | `current_process()`, `parent_process()`, `active_children()`, `cpu_count()` | same names |
 //! | `set_start_method(m)`, `get_context(m)` | [`set_start_method`], [`get_context`], [`Context`], [`StartMethod`] |
+//! | `set_executable(path)` | [`set_executable`] (the same program at another path) |
 //! | `os.wait4(pid)`'s resource usage | [`p.rusage()`](Process::rusage) after `join` → [`ResourceUsage`] (counts forkserver children too) |
 //! | — | [`spawn`]: a `JoinHandle` whose `join()` returns the function's value |
 //! | `log_to_stderr(level)`, `get_logger()` | [`log_to_stderr`], [`get_logger`]: mp's events through the [`log`] facade, inherited by children |
@@ -36,6 +37,10 @@
 //! - Children never outlive their parent: every child gets a parent-death
 //!   signal (children are forked from a thread that lives as long as the
 //!   process), so even a SIGKILLed parent leaves no orphans.
+//! - A forkserver child is the child of the process that asked for it, not
+//!   of the forkserver: killing the forkserver (or the OOM killer taking
+//!   it) leaves running children alone, and the next start starts a new
+//!   forkserver. In CPython they die with it.
 //! - At normal exit daemonic children are terminated and the others joined,
 //!   as in Python; children are always reaped, never left as zombies.
 //!
@@ -82,6 +87,7 @@ mod payload;
 mod remote;
 mod rusage;
 // The start methods and how a process ends.
+mod executable;
 mod exit;
 mod fork;
 mod forkserver;
@@ -101,6 +107,7 @@ pub use current::{
     CurrentProcess, ParentProcess, cpu_count, current_process, parent_process, set_current_name,
 };
 pub use error::{Error, JoinError, Result};
+pub use executable::set_executable;
 pub use join_handle::{JoinHandle, spawn};
 /// The logging facade mp reports its events through (for `LevelFilter`).
 pub use log;

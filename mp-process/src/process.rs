@@ -175,7 +175,9 @@ impl Process {
         self.method.unwrap_or_else(current::default_method)
     }
 
-    /// Starts the child. Starting twice is [`Error::AlreadyStarted`].
+    /// Starts the child. Starting twice is [`Error::AlreadyStarted`]; a
+    /// daemon starting a child is [`Error::DaemonCannotStartChildren`], as
+    /// in Python.
     pub fn start(&mut self) -> Result<()> {
         if self.closed {
             return Err(Error::Closed);
@@ -183,8 +185,14 @@ impl Process {
         let Some(payload) = &self.payload else {
             return Err(Error::AlreadyStarted);
         };
+        if current::with(|c| current::current_daemon(c)) {
+            return Err(Error::DaemonCannotStartChildren);
+        }
         let method = self.get_start_method();
-        let identity = current::with(|c| c.identity_for(&self.name, &self.ident, self.daemon));
+        let mut identity = current::with(|c| c.identity_for(&self.name, &self.ident, self.daemon));
+        // As in CPython, a child's default is the method it was started
+        // with, whatever its parent's default.
+        identity.method = method;
         let child = match method {
             StartMethod::Fork => {
                 let payload = self.payload.take().expect("checked above");
@@ -242,12 +250,9 @@ impl Process {
     }
 
     /// What the child used (CPU time, peak memory) once it has ended
-    /// (Python reads it from `os.wait4`): `None` before, or if the
-    /// forkserver that started it died first. Under the forkserver,
-    /// children are not this process's own, so `getrusage` and the shell's
-    /// `time` leave them out; add these instead. A forkserver child's
-    /// usage comes from the forkserver once it has reaped the child: this
-    /// can wait for that, at most two seconds.
+    /// (Python reads it from `os.wait4`): `None` before. Every child is this
+    /// process's own (the forkserver's too), so once joined it also counts
+    /// in `getrusage(RUSAGE_CHILDREN)` and the shell's `time`.
     ///
     /// ```
     #[doc = concat!("use ", crate::mp_crate!(process), "::Process;")]
@@ -289,6 +294,37 @@ impl Process {
     /// Sends SIGKILL (exit code -9).
     pub fn kill(&self) -> Result<()> {
         Ok(self.started()?.signal(Signal::KILL)?)
+    }
+
+    /// Sends SIGINT (Python's `interrupt()`, new in 3.14).
+    ///
+    /// A CPython child gets a `KeyboardInterrupt` and, unless it catches
+    /// it, exits with code 1. A Rust child has no exception to raise:
+    /// SIGINT's default action ends it, and its exit code is -2. mp does
+    /// not install a handler of its own in children: one would be chained
+    /// to by every handler a child registers later (signal-hook chains to
+    /// the previous handler), and would end a child that means to handle
+    /// Ctrl-C itself. A child that wants CPython's 1 handles SIGINT (the
+    /// `ctrlc` or `signal-hook` crates) and exits with 1; one that
+    /// ignores it keeps running.
+    ///
+    /// ```
+    /// use mp_process::Process;
+    ///
+    /// fn sleeps() {
+    ///     std::thread::sleep(std::time::Duration::from_secs(60));
+    /// }
+    ///
+    /// # fn main() -> Result<(), mp_process::Error> {
+    /// let mut p = Process::new(sleeps, ());
+    /// p.start()?;
+    /// p.interrupt()?;
+    /// assert_eq!(p.join()?, -2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn interrupt(&self) -> Result<()> {
+        Ok(self.started()?.signal(Signal::INT)?)
     }
 
     /// Releases the handle (Python's `close`). Closing a running process is

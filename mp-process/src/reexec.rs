@@ -16,7 +16,7 @@ use crate::{starter, sys};
 pub(crate) fn start(job: Job) -> Result<Arc<Child>> {
     let identity = job.identity.clone();
     let (conn, pid, pidfd) = exec_self()?;
-    let child = Arc::new(Child::new(pid, pidfd, None, &identity, StartMethod::Spawn));
+    let child = Arc::new(Child::new(pid, pidfd, &identity, StartMethod::Spawn));
     if let Err(e) = conn.send(&Bootstrap::Run(job)) {
         // The child cannot run without its job: don't leave it behind.
         let _ = child.signal(rustix::process::Signal::KILL);
@@ -32,10 +32,11 @@ pub(crate) fn exec_self() -> Result<(Connection, u32, std::os::fd::OwnedFd)> {
     if !sys::HOOK_RAN.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(Error::StartUpHookMissing);
     }
+    let executable = crate::executable::executable()?;
     let (ours, theirs) = sys::socket_pair()?;
     // `theirs` becomes the child's stdin; this process's copy closes once
     // the child is started.
-    let pid = starter::run(move || sys::spawn_self(theirs))?;
+    let pid = starter::run(move || sys::spawn_self(&executable, theirs))?;
     let pidfd = rustix::process::pidfd_open(
         Pid::from_raw(pid as i32).expect("spawn returned a positive pid"),
         PidfdFlags::empty(),

@@ -31,7 +31,7 @@ fn lock() -> MutexGuard<'static, Option<Starter>> {
 }
 
 fn on_main_thread() -> bool {
-    rustix::thread::gettid() == rustix::process::getpid()
+    rustix::thread::gettid().as_raw_nonzero().get() as u32 == state::pid()
 }
 
 /// Whether the calling thread is the starter thread.

@@ -81,6 +81,7 @@ fn top_level_names_work() {
     assert_eq!(mp::get_start_method(), mp::StartMethod::Forkserver);
     let _ = mp::get_context(None);
     let _ = mp::set_start_method;
+    assert!(mp::set_executable("/bin/true").is_err());
     let _: Option<mp::Context> = None;
     fn double(x: u32) -> u32 {
         x * 2

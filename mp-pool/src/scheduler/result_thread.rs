@@ -106,8 +106,7 @@ impl Scheduler {
             state.cursor -= 1;
         }
         self.hand_out(state);
-        // Outside the state lock: a forkserver worker's usage comes from
-        // the forkserver, shortly after the worker's own exit report.
+        // The worker was reaped when the supervisor saw it end.
         if let Some(used) = w.process.rusage() {
             *self.used.lock().unwrap_or_else(PoisonError::into_inner) += used;
         }

@@ -1,6 +1,5 @@
-//! The workers' resource usage after `join`: under the forkserver the
-//! workers are not this process's children, so `getrusage` misses them;
-//! `Pool::workers_rusage` counts every worker the pool had.
+//! The workers' resource usage after `join`: `Pool::workers_rusage` counts
+//! every worker the pool had, replaced ones included.
 
 use mp_process::StartMethod;
 

@@ -5,13 +5,15 @@
 
 pub(crate) mod code;
 pub(crate) mod rusage;
+mod sibling;
+mod spawn;
 mod start_up;
 
-use std::ffi::OsString;
+pub(crate) use sibling::fork_as_sibling;
+pub(crate) use spawn::spawn_self;
+
 use std::io;
 use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 
 /// The environment variable that marks a re-executed child: its bootstrap
 /// message arrives on stdin (the value, `0`, is stdin's descriptor and is
@@ -62,26 +64,6 @@ pub(crate) fn at_exit(f: extern "C" fn()) {
 pub(crate) fn ignore_sigpipe() {
     // SAFETY: setting a signal disposition to SIG_IGN has no memory effects.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-}
-
-/// Re-executes this binary (`/proc/self/exe`) with `bootstrap` as the
-/// child's stdin.
-///
-/// No code runs between fork and exec, so `Command` can use `posix_spawn`
-/// (a vfork that copies no page tables; a full fork of a large parent
-/// costs a page-table copy). The child asks to die with its parent itself,
-/// first thing, and checks that the parent named in `MP_PARENT_PID` is still
-/// the one it has.
-pub(crate) fn spawn_self(bootstrap: OwnedFd) -> io::Result<u32> {
-    let mut command = Command::new("/proc/self/exe");
-    if let Some(arg0) = std::env::args_os().next() {
-        command.arg0(arg0);
-    }
-    command
-        .env(BOOTSTRAP_ENV, "0")
-        .env(PARENT_ENV, OsString::from(std::process::id().to_string()))
-        .stdin(Stdio::from(bootstrap));
-    Ok(command.spawn()?.id())
 }
 
 /// Takes the bootstrap descriptor a re-executed child inherits as stdin:

@@ -55,3 +55,70 @@ fn the_forkserver_refuses_callers_without_its_key() {
         "{none:?}"
     );
 }
+
+fn kill_and_wait(pid: u32) {
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid as i32).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    assert!(eventually(T, || !is_running(pid)));
+}
+
+/// Waits to be released, then returns a value.
+fn waits_then_returns(release: Connection) -> String {
+    release.recv::<()>().unwrap();
+    "still here".to_owned()
+}
+
+/// In a process of its own: a forkserver child outlives its killed
+/// forkserver, reports to this process, and the next start starts a new
+/// forkserver; then one more child is left running for the test to see
+/// die with this process. Sends that child's pid.
+fn forkserver_dies_under_a_running_child(out: Connection) {
+    let ctx = Context::new(StartMethod::Forkserver);
+    let (release, theirs) = pipe().unwrap();
+    let h = ctx.spawn(waits_then_returns, (theirs,)).unwrap();
+    let (server, _) = mp_process::forkserver_info().expect("a forkserver runs");
+    kill_and_wait(server);
+    assert!(h.process().is_alive(), "the child died with its forkserver");
+    let pid = h.process().pid().unwrap();
+    assert_eq!(
+        proc_info(pid).map(|i| i.ppid),
+        Some(std::process::id()),
+        "the child belongs to the process that started it"
+    );
+    release.send(&()).unwrap();
+    assert_eq!(h.join().unwrap(), "still here");
+    let (r, w) = pipe().unwrap();
+    let last = started(ctx.process(interruptible_sleeper, (w,)));
+    r.recv::<()>().unwrap();
+    let (restarted, _) = mp_process::forkserver_info().unwrap();
+    assert_ne!(restarted, server, "a new forkserver");
+    kill_and_wait(restarted);
+    assert!(last.is_alive());
+    out.send(&last.pid().unwrap()).unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+fn interruptible_sleeper(ready: Connection) {
+    ready.send(&()).unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+#[test]
+fn children_outlive_their_forkserver_and_die_with_their_parent() {
+    let _d = deadline(60 * SECS);
+    let (r, w) = pipe().unwrap();
+    let parent = started(
+        Process::new(forkserver_dies_under_a_running_child, (w,)).start_method(StartMethod::Spawn),
+    );
+    let child: u32 = r.recv_timeout(T).unwrap();
+    assert!(is_running(child));
+    parent.kill().unwrap();
+    assert_eq!(parent.join_timeout(T).unwrap(), Some(-9));
+    assert!(
+        eventually(T, || !is_running(child)),
+        "the child outlived the process that started it"
+    );
+}

@@ -192,7 +192,7 @@ fn check_start_methods_and_contexts() {
     assert_eq!(
         get_start_method(),
         StartMethod::Forkserver,
-        "the default is safe with threads"
+        "the method this child was started with"
     );
     set_start_method(StartMethod::Forkserver).unwrap();
     assert!(matches!(
@@ -214,9 +214,44 @@ fn check_start_methods_and_contexts() {
 #[test]
 fn start_methods_and_contexts() {
     let _d = deadline(30 * SECS);
-    let checked = Context::new(StartMethod::Spawn)
+    // Under Forkserver, which the child then reports as its default.
+    let checked = Context::new(StartMethod::Forkserver)
         .spawn(check_start_methods_and_contexts, ())
         .unwrap()
         .join();
     assert!(checked.is_ok(), "{checked:?}");
+}
+
+/// What the child says its start method is: `get_start_method()` and the
+/// default context's method.
+fn reports_its_method() -> (StartMethod, StartMethod) {
+    (
+        get_start_method(),
+        mp_process::get_context(None).start_method(),
+    )
+}
+
+/// A grandchild started with the default method: what it reports.
+fn starts_with_its_default() -> (StartMethod, StartMethod) {
+    mp_process::spawn(reports_its_method, ())
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+#[test]
+fn a_child_reports_the_method_it_was_started_with() {
+    let _d = deadline(60 * SECS);
+    for m in methods() {
+        let ctx = Context::new(m);
+        let reported = ctx.spawn(reports_its_method, ()).unwrap().join().unwrap();
+        assert_eq!(reported, (m, m), "started with {m}");
+        // And it is that child's default: its own children use it.
+        let inherited = ctx
+            .spawn(starts_with_its_default, ())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(inherited, (m, m), "a grandchild of a {m} child");
+    }
 }

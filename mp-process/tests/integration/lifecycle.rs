@@ -49,6 +49,15 @@ fn exit_codes_follow_python() {
         assert_eq!(p.join_timeout(T).unwrap(), Some(-9), "{m}");
         // Signalling an ended process is a no-op, as in Python.
         p.terminate().unwrap();
+        // abort() signals the calling thread by its id: right in a
+        // forkserver child too (a raw clone, see sys::fork_as_sibling).
+        assert_eq!(
+            started(ctx.process(std::process::abort, ()))
+                .join_timeout(T)
+                .unwrap(),
+            Some(-6),
+            "{m}"
+        );
     }
 }
 
@@ -175,4 +184,119 @@ fn argument_encoding_failures_are_errors() {
             .unwrap(),
         1
     );
+}
+
+/// Tries to start a child and sends what happened: the error's text, or
+/// `None` if the child started.
+fn start_a_grandchild(method: StartMethod, out: Connection) {
+    let mut p = Process::new(returns, ()).start_method(method);
+    let refused = match p.start() {
+        Ok(()) => {
+            p.join_timeout(T).unwrap();
+            None
+        }
+        Err(e) => {
+            assert!(matches!(e, Error::DaemonCannotStartChildren), "{e:?}");
+            Some(e.to_string())
+        }
+    };
+    out.send(&refused).unwrap();
+}
+
+#[test]
+fn a_daemon_may_not_start_children() {
+    let _d = deadline(60 * SECS);
+    for m in methods() {
+        for daemon in [false, true] {
+            let (r, w) = pipe().unwrap();
+            let p = started(
+                Process::new(start_a_grandchild, (m, w))
+                    .start_method(m)
+                    .daemon(daemon),
+            );
+            let refused: Option<String> = r.recv_timeout(T).unwrap();
+            assert_eq!(p.join_timeout(T).unwrap(), Some(0), "{m}");
+            if daemon {
+                assert_eq!(
+                    refused.as_deref(),
+                    Some("daemonic processes are not allowed to have children"),
+                    "{m}"
+                );
+            } else {
+                assert_eq!(refused, None, "{m}: a non-daemon starts children");
+            }
+        }
+    }
+}
+
+/// How a child meets SIGINT.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+enum OnInterrupt {
+    /// The default action.
+    Default,
+    /// A handler; the child then exits with 1, as CPython's
+    /// `KeyboardInterrupt` does.
+    ExitsWith1,
+    /// Ignored; the child returns when its parent lets it.
+    Ignores,
+}
+
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn note_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn meet_sigint(how: OnInterrupt) {
+    #![allow(unsafe_code)]
+    let action = match how {
+        OnInterrupt::Default => return,
+        OnInterrupt::ExitsWith1 => note_interrupt as extern "C" fn(libc::c_int) as usize,
+        OnInterrupt::Ignores => libc::SIG_IGN,
+    };
+    // SAFETY: the handler only stores to an atomic (async-signal-safe).
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = action;
+        libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
+    }
+}
+
+/// Says it runs (after setting SIGINT up), then waits: for SIGINT under
+/// `ExitsWith1`, for `release` otherwise.
+fn interruptible(how: OnInterrupt, ready: Connection, release: Connection) {
+    meet_sigint(how);
+    ready.send(&()).unwrap();
+    if let OnInterrupt::ExitsWith1 = how {
+        while !INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::process::exit(1);
+    }
+    let _ = release.recv::<()>();
+}
+
+#[test]
+fn interrupt_sends_sigint() {
+    let _d = deadline(60 * SECS);
+    for m in methods() {
+        for (how, expected) in [
+            (OnInterrupt::Default, -2),
+            (OnInterrupt::ExitsWith1, 1),
+            (OnInterrupt::Ignores, 0),
+        ] {
+            let (r, w) = pipe().unwrap();
+            let (release, theirs) = pipe().unwrap();
+            let p = started(Process::new(interruptible, (how, w, theirs)).start_method(m));
+            r.recv_timeout::<()>(T).unwrap();
+            p.interrupt().unwrap();
+            if let OnInterrupt::Ignores = how {
+                assert_eq!(p.join_timeout(Duration::from_millis(200)).unwrap(), None);
+                release.send(&()).unwrap();
+            }
+            assert_eq!(p.join_timeout(T).unwrap(), Some(expected), "{m}, {how:?}");
+        }
+    }
+    let p = Process::new(returns, ());
+    assert!(matches!(p.interrupt(), Err(Error::NotStarted)));
 }

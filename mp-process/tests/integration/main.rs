@@ -11,6 +11,8 @@ use mp_testkit::{deadline, eventually, is_running, proc_info};
 use serde::{Deserialize, Serialize};
 
 mod concurrency;
+mod descriptors;
+mod executable;
 mod forkserver;
 mod identity;
 mod join_handle;
@@ -20,6 +22,7 @@ mod many;
 mod parent_death;
 mod remote;
 mod rusage;
+mod sentinel;
 mod stdin;
 
 const T: Duration = Duration::from_secs(10);

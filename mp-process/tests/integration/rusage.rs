@@ -1,7 +1,6 @@
-//! A joined child's resource usage: the forkserver's children are not
-//! ours, so `getrusage(RUSAGE_CHILDREN)` misses them; `Process::rusage`
-//! does not. Our own children (Spawn) are reaped by the same call as under
-//! Fork, which is left out: it would warn about this threaded test process.
+//! A joined child's resource usage, as `os.wait4` reports it. Fork is left
+//! out: its children are reaped as Spawn's and the forkserver's are, and
+//! forking this threaded test process prints mp's warning.
 
 use super::*;
 
