@@ -42,7 +42,7 @@ pub fn set_start_method_force(method: StartMethod) {
 /// parent's default).
 ///
 /// ```
-/// use mp_process::{Context, StartMethod, get_start_method};
+#[doc = concat!("use ", crate::mp_crate!(process), "::{Context, StartMethod, get_start_method};")]
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// for method in StartMethod::ALL {

@@ -65,17 +65,17 @@ static CHOSEN: Leaked<Option<Chosen>> = Leaked::new();
 /// // A copy of this program, elsewhere.
 /// let copy = std::env::temp_dir().join(format!("mp-doc-worker-{}", std::process::id()));
 /// std::fs::copy(std::env::current_exe()?, &copy)?;
-/// mp_process::set_executable(&copy)?;
+#[doc = concat!(crate::mp_crate!(process), "::set_executable(&copy)?;")]
 ///
 /// fn double(x: u32) -> u32 {
 ///     2 * x
 /// }
-/// let h = mp_process::Context::new(mp_process::StartMethod::Spawn).spawn(double, (21,))?;
+#[doc = concat!("let h = ", crate::mp_crate!(process), "::Context::new(", crate::mp_crate!(process), "::StartMethod::Spawn).spawn(double, (21,))?;")]
 /// assert_eq!(h.join()?, 42);
 ///
 /// // Another program is refused at once.
-/// assert!(mp_process::set_executable("/bin/true").is_err());
-/// # mp_process::set_executable("/proc/self/exe")?;
+#[doc = concat!("assert!(", crate::mp_crate!(process), "::set_executable(\"/bin/true\").is_err());")]
+#[doc = concat!("# ", crate::mp_crate!(process), "::set_executable(\"/proc/self/exe\")?;")]
 /// # std::fs::remove_file(&copy)?;
 /// # Ok(())
 /// # }

@@ -309,13 +309,13 @@ impl Process {
     /// ignores it keeps running.
     ///
     /// ```
-    /// use mp_process::Process;
+    #[doc = concat!("use ", crate::mp_crate!(process), "::Process;")]
     ///
     /// fn sleeps() {
     ///     std::thread::sleep(std::time::Duration::from_secs(60));
     /// }
     ///
-    /// # fn main() -> Result<(), mp_process::Error> {
+    #[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(process), "::Error> {")]
     /// let mut p = Process::new(sleeps, ());
     /// p.start()?;
     /// p.interrupt()?;

@@ -97,14 +97,24 @@ fn rendered_examples(dir: &Path) -> BTreeMap<String, String> {
             let class = &wrap[..wrap.find('>').unwrap()];
             // std's and serde's examples, rendered on a `Deref` target or a
             // re-exported trait, name nothing of mp's.
-            if class.contains("compile_fail") || class.contains("ignore") || !code.contains("mp::")
-            {
+            if class.contains("compile_fail") || class.contains("ignore") || !names_mp(&code) {
                 continue;
             }
             examples.entry(code).or_insert_with(|| page.clone());
         }
     }
     examples
+}
+
+/// Whether `code` names mp or one of its crates (`mp::`, or `mp_pool`
+/// and the like, which must not be there but are what to catch).
+fn names_mp(code: &str) -> bool {
+    code.match_indices("mp").any(|(at, _)| {
+        let before = code[..at].chars().next_back();
+        let after = &code[at + 2..];
+        !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+            && (after.starts_with("::") || after.starts_with('_'))
+    })
 }
 
 /// The playground link's `code=` value: form-encoded (`+` is a space).
