@@ -311,10 +311,11 @@ impl BaseManager {
         } else {
             (self.serve)(setup, theirs).start_method(method)
         };
-        // A daemon: it never keeps its owner from exiting (at exit it is
-        // terminated; if the owner is killed, the parent-death signal and
-        // the lifeline take it down).
-        let mut process = process.name("SyncManager").daemon(true);
+        // Terminated at exit as a daemon is, so it never keeps its owner
+        // from exiting (if the owner is killed, the parent-death signal and
+        // the lifeline take it down); not a daemon, so its objects may
+        // start processes, as in CPython's manager server.
+        let mut process = process.name("SyncManager").terminate_at_exit(true);
         process.start()?;
         let report = match ours.recv_timeout::<Report>(START_TIMEOUT) {
             Ok(report) => report,

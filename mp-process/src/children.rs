@@ -3,6 +3,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,9 @@ pub(crate) struct Child {
     pub(crate) pid: u32,
     pub(crate) name: String,
     pub(crate) daemon: bool,
+    /// Terminated at exit as a daemon is (`Process::terminate_at_exit`),
+    /// set before it is tracked.
+    pub(crate) terminate_at_exit: AtomicBool,
     pub(crate) ident: Vec<u32>,
     pub(crate) method: StartMethod,
     /// The process that started it; only that process may wait for it.
@@ -41,6 +45,7 @@ impl Child {
             pid,
             name: identity.name.clone(),
             daemon: identity.daemon,
+            terminate_at_exit: AtomicBool::new(identity.daemon),
             ident: identity.ident.clone(),
             method,
             owner: state::pid(),

@@ -44,8 +44,9 @@ pub(crate) fn track(child: Arc<Child>) {
 /// What Python does at interpreter exit: terminate daemonic children, then
 /// join the others.
 pub(crate) fn finish_all() {
-    let (daemons, others): (Vec<_>, Vec<_>) =
-        children::take_ours().into_iter().partition(|c| c.daemon);
+    let (daemons, others): (Vec<_>, Vec<_>) = children::take_ours()
+        .into_iter()
+        .partition(|c| c.terminate_at_exit.load(Ordering::Relaxed));
     log::info!(target: "mp::process", "process shutting down");
     for child in &daemons {
         if matches!(child.poll_exit(), Ok(None)) {

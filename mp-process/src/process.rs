@@ -4,6 +4,7 @@
 use std::fmt;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use mp_handle::Fd;
@@ -60,6 +61,8 @@ use crate::{current, exit, fork, forkserver, reexec};
 pub struct Process {
     name: String,
     daemon: bool,
+    /// Terminated at this process's exit like a daemon, without being one.
+    terminate_at_exit: bool,
     method: Option<StartMethod>,
     ident: Vec<u32>,
     payload: Option<Box<dyn Payload>>,
@@ -104,6 +107,7 @@ impl Process {
         Process {
             name,
             daemon,
+            terminate_at_exit: false,
             method: None,
             ident,
             payload: Some(payload),
@@ -117,6 +121,7 @@ impl Process {
         Process {
             name: child.name.clone(),
             daemon: child.daemon,
+            terminate_at_exit: false,
             method: Some(child.method),
             ident: child.ident.clone(),
             payload: None,
@@ -136,6 +141,17 @@ impl Process {
     /// instead of being waited for (default: the creating process's flag).
     pub fn daemon(mut self, daemon: bool) -> Process {
         self.daemon = daemon;
+        self
+    }
+
+    /// Terminates the process when this process exits, as a daemon is,
+    /// while it stays a non-daemon that may start children: for mp's own
+    /// servers (a manager's server process may start processes, as in
+    /// CPython, where a finalizer shuts the manager down at exit). Not
+    /// part of Python's API.
+    #[doc(hidden)]
+    pub fn terminate_at_exit(mut self, yes: bool) -> Process {
+        self.terminate_at_exit = yes;
         self
     }
 
@@ -217,6 +233,9 @@ impl Process {
                 child
             }
         };
+        if self.terminate_at_exit {
+            child.terminate_at_exit.store(true, Ordering::Relaxed);
+        }
         exit::track(child.clone());
         self.child = Some(child);
         Ok(())

@@ -71,3 +71,34 @@ fn a_panicking_initializer_fails_start_with_its_message() {
         }
     }
 }
+
+fn exits_with(code: i32) {
+    std::process::exit(code);
+}
+
+/// Starts a process in the server and checks its exit code (a daemon could
+/// not start it: `DaemonCannotStartChildren`).
+fn start_a_process_here(method: StartMethod) {
+    let mut child = mp_process::Process::new(exits_with, (7,)).start_method(method);
+    if let Err(e) = child.start() {
+        mp_testkit::panic_quietly(format!("the server could not start a process: {e}"));
+    }
+    assert_eq!(child.join().unwrap(), 7);
+}
+
+/// As in CPython, the server process is no daemon: what runs in it may
+/// start processes (yet it is still terminated when its owner exits).
+#[test]
+fn the_server_may_start_processes() {
+    let _d = mp_testkit::deadline(DEADLINE);
+    for m in StartMethod::ALL {
+        let manager = BaseManager::new()
+            .start_method(m)
+            .initializer(start_a_process_here, (m,))
+            .start();
+        match manager {
+            Ok(manager) => manager.shutdown().unwrap(),
+            Err(e) => panic!("{m}: {e:?}"),
+        }
+    }
+}
