@@ -270,7 +270,10 @@ impl Pool {
         A: Args,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.apply_async(f, args)?.get()
+        let fref = wire::fn_ref(f)?;
+        let once = std::iter::once(args);
+        self.run_job::<A, R, R, _>(fref, once, 1, 1, only, Callbacks::new())?
+            .get()
     }
 
     /// Calls `f(args...)` in a worker (Python's `apply_async`).
@@ -299,7 +302,11 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
     {
         let fref = wire::fn_ref(f)?;
-        self.run_job::<A, R, R, _>(fref, std::iter::once(args), 1, 1, only, callbacks)
+        let once = std::iter::once(args);
+        let result = self.run_job::<A, R, R, _>(fref, once, 1, 1, only, callbacks);
+        // No one may wait for it: the result thread must route it.
+        self.scheduler.kick();
+        result
     }
 
     // ----- map ---------------------------------------------------------------
@@ -317,7 +324,9 @@ impl Pool {
         I: IntoIterator,
         I::Item: Borrow<A>,
     {
-        self.map_async_with(f, items, None, Callbacks::new())?.get()
+        let fref = wire::fn_ref(f)?;
+        self.run_sized::<A, R, _>(fref, items, None, Callbacks::new())?
+            .get()
     }
 
     /// [`map`](Pool::map) with `chunksize` items per task (Python's
@@ -331,7 +340,9 @@ impl Pool {
         I: IntoIterator,
         I::Item: Borrow<A>,
     {
-        self.map_async_with(f, items, Some(chunksize), Callbacks::new())?
+        let fref = wire::fn_ref(f)?;
+        let callbacks = Callbacks::new();
+        self.run_sized::<A, R, _>(fref, items, Some(chunksize), callbacks)?
             .get()
     }
 
@@ -366,7 +377,10 @@ impl Pool {
         I::Item: Borrow<A>,
     {
         let fref = wire::fn_ref(f)?;
-        self.run_sized::<A, R, _>(fref, items, chunksize, callbacks)
+        let result = self.run_sized::<A, R, _>(fref, items, chunksize, callbacks);
+        // No one may wait for it: the result thread must route it.
+        self.scheduler.kick();
+        result
     }
 
     // ----- starmap -----------------------------------------------------------
@@ -380,7 +394,8 @@ impl Pool {
         I: IntoIterator,
         I::Item: Borrow<A>,
     {
-        self.starmap_async_with(f, items, None, Callbacks::new())?
+        let fref = wire::fn_ref(f)?;
+        self.run_sized::<A, R, _>(fref, items, None, Callbacks::new())?
             .get()
     }
 
@@ -394,7 +409,9 @@ impl Pool {
         I: IntoIterator,
         I::Item: Borrow<A>,
     {
-        self.starmap_async_with(f, items, Some(chunksize), Callbacks::new())?
+        let fref = wire::fn_ref(f)?;
+        let callbacks = Callbacks::new();
+        self.run_sized::<A, R, _>(fref, items, Some(chunksize), callbacks)?
             .get()
     }
 
@@ -429,7 +446,10 @@ impl Pool {
         I::Item: Borrow<A>,
     {
         let fref = wire::fn_ref(f)?;
-        self.run_sized::<A, R, _>(fref, items, chunksize, callbacks)
+        let result = self.run_sized::<A, R, _>(fref, items, chunksize, callbacks);
+        // No one may wait for it: the result thread must route it.
+        self.scheduler.kick();
+        result
     }
 
     // ----- imap --------------------------------------------------------------

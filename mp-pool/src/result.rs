@@ -22,7 +22,8 @@ pub(crate) const INTERRUPT_POLL: Duration = Duration::from_millis(20);
 ///
 /// They run on the pool's result thread (or on the thread that terminates
 /// the pool, for the `Terminated` error), before [`AsyncResult::get`]
-/// returns. Keep them short: while one runs, no other result is routed. A
+/// returns (never on a thread blocked in `get`, even one that takes
+/// results off the queue while it waits). Keep them short: while one runs, no other result is routed. A
 /// panic in a callback is printed and otherwise ignored.
 ///
 /// ```
@@ -256,6 +257,13 @@ impl<T> AsyncResult<T> {
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> Result<MutexGuard<'_, CellState<T>>> {
+        // Route reports here while waiting: the result then comes straight
+        // from the worker, not through the result thread.
+        if !self.ready() {
+            if let Some(pool) = self.pool.upgrade() {
+                pool.route_until(deadline, || self.ready())?;
+            }
+        }
         block_until(
             &self.cell.state,
             &self.cell.changed,
@@ -300,6 +308,8 @@ pub(crate) struct Collect<R, T> {
     state: Mutex<CollectState<R, T>>,
     cell: Arc<Cell<T>>,
     finish: fn(Vec<R>) -> T,
+    /// The job has a callback or an error callback.
+    with_callbacks: bool,
 }
 
 struct CollectState<R, T> {
@@ -326,6 +336,7 @@ impl<R: DeserializeOwned + Send + 'static, T: Send + 'static> Collect<R, T> {
         callbacks: Callbacks<T>,
         expected: usize,
     ) -> Arc<Collect<R, T>> {
+        let with_callbacks = callbacks.on_ok.is_some() || callbacks.on_err.is_some();
         Arc::new(Collect {
             state: Mutex::new(CollectState {
                 values: Vec::with_capacity(expected),
@@ -338,6 +349,7 @@ impl<R: DeserializeOwned + Send + 'static, T: Send + 'static> Collect<R, T> {
             }),
             cell,
             finish,
+            with_callbacks,
         })
     }
 
@@ -391,6 +403,10 @@ impl<R: DeserializeOwned + Send + 'static, T: Send + 'static> Collect<R, T> {
 }
 
 impl<R: DeserializeOwned + Send + 'static, T: Send + 'static> Sink for Collect<R, T> {
+    fn has_callbacks(&self) -> bool {
+        self.with_callbacks
+    }
+
     fn deliver(&self, seq: usize, start: usize, n: usize, outcome: Result<Vec<u8>>) {
         let mut values = Vec::with_capacity(n);
         let mut error = None;

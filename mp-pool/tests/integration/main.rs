@@ -11,6 +11,7 @@ mod basics;
 mod interrupt;
 mod lazy;
 mod lifetime;
+mod routing;
 mod task_errors;
 mod tasks;
 mod worker_deaths;
