@@ -9,6 +9,7 @@ mod impostor;
 mod initializer;
 mod iterators;
 mod lifetime;
+mod local_pipe;
 mod netns;
 mod queue_shutdown;
 mod remote;
