@@ -127,6 +127,7 @@ impl Scheduler {
         }
     }
 
+    /// Hands `work` to the result thread (which runs it even while parked).
     pub(super) fn defer(&self, work: Deferred) {
         self.routing.lock().deferred.push_back(work);
         self.routing.changed.notify_all();
