@@ -643,6 +643,12 @@ impl Pool {
                 collect.forget_chunk();
                 return Err(e);
             }
+            if seq == 0 && items.peek().is_some() {
+                // More chunks to frame here: meanwhile the result thread
+                // routes the results of the first ones (and the caller
+                // then waits for it to route the rest, as before).
+                self.scheduler.kick();
+            }
             seq += 1;
             start += n;
         }

@@ -9,8 +9,9 @@
 //!   queued work that it never idles, few enough that the others get
 //!   their share), so the pool always knows which chunks a worker holds.
 //! - The result thread takes reports off the one scheduler result queue,
-//!   routes them to their jobs, and hands out more chunks; while a caller
-//!   waits for its result, that caller does it instead (see [`routing`]).
+//!   routes them to their jobs, and hands out more chunks; when the pool
+//!   was idle, a caller that waits for its result does it instead (see
+//!   [`routing`]).
 //! - The supervisor thread waits on the workers' sentinels. When one ends
 //!   it posts `Died` on the result queue, behind everything the worker put
 //!   before dying; the result thread then fails the chunk the worker was

@@ -35,15 +35,11 @@ fn route_results(scheduler: &Scheduler) {
     while scheduler.wait_for_duty() {
         // Reads no clock when a report is already there.
         match scheduler.results.get_timeout(TICK) {
-            Ok(report) => {
-                scheduler.route(report);
-                // A caller that started to route meanwhile sleeps on the
-                // queue: its result may have been this one.
-                scheduler.wake_routing_caller();
-            }
-            // Nothing came, or a message was lost with a worker that died
-            // putting it (its death will be reported).
-            Err(mp_queue::Error::Empty | mp_queue::Error::Torn | mp_queue::Error::Decode(_)) => {}
+            Ok(report) => scheduler.route(report),
+            Err(mp_queue::Error::Empty) => scheduler.park_if_idle(),
+            // A message was lost with a worker that died putting it (its
+            // death will be reported).
+            Err(mp_queue::Error::Torn | mp_queue::Error::Decode(_)) => {}
             Err(e) => {
                 eprintln!("mp-pool: the result queue failed: {e}");
                 std::thread::sleep(Duration::from_millis(50));

@@ -3,28 +3,28 @@
 //!
 //! A result that reaches its caller through the result thread costs two
 //! wake-ups (the result thread's, then the caller's), each a cross-core
-//! wake-up of about 50 µs on a small machine. So a thread blocked in
-//! [`AsyncResult::get`](crate::AsyncResult::get) (or `wait`) takes reports
-//! off the queue itself while it waits: its result comes straight from the
-//! worker, without a wake-up at all while both are busy. Meanwhile the
-//! result thread is *parked* off the queue, so a worker's put wakes no one
-//! else.
+//! wake-up of about 50 µs on a small machine. So when the pool is idle, the
+//! result thread *parks* off the queue, and a thread that then blocks in
+//! [`AsyncResult::get`](crate::AsyncResult::get) (or `wait`, `apply`...)
+//! takes reports off the queue itself while it waits: its result comes
+//! straight from the worker, without a wake-up at all while both are busy.
+//! There is one router at a time, the result thread or one caller.
 //!
-//! - At most one caller routes at a time (others wait for their result to
-//!   be routed to them, as before). The routing caller routes every report
-//!   (other jobs' results, a worker's death): nothing waits for it to stop.
+//! - The result thread parks once it has delivered the last result in
+//!   flight (before delivering it, so the caller it wakes finds it parked).
+//!   It goes back to the queue (is *kicked*) when work is submitted that no
+//!   one may wait for (`apply_async`, `map_async`, `imap`, and the chunks
+//!   of a `map` after its first, while they are being framed), when the
+//!   routing caller leaves with chunks still in flight, when a worker dies,
+//!   and when the pool is closed or stopped; as a safety net it also looks
+//!   every [`TICK`].
+//! - A caller routes only while the result thread is parked (else it waits
+//!   for its result to be routed to it, as before), and routes every report
+//!   (other jobs' results, a worker's death).
 //! - Callbacks still run on the result thread only: a result for a job
 //!   with callbacks, or an initializer failure, that a caller took off the
-//!   queue is handed to the result thread (*deferred*).
-//! - The result thread goes back to the queue (is *kicked*) when the
-//!   routing caller leaves with chunks still in flight, when work is
-//!   submitted with no one waiting for it, when a worker dies, and when the
-//!   pool is closed or stopped; as a safety net it also looks every
-//!   [`TICK`].
-//! - If the result thread is on the queue when a caller starts to route,
-//!   the caller puts a `Wake` on the queue to send it off (it parks after
-//!   the report it takes); a report the thread took meanwhile may be the
-//!   caller's own, so the thread then puts a `Wake` for the caller.
+//!   queue is handed to the result thread (*deferred*), which then puts a
+//!   `Wake` on the queue for the caller, whose own result it may have been.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -49,8 +49,6 @@ struct RouteState {
     caller: bool,
     /// The result thread stays off the queue until kicked.
     parked: bool,
-    /// The result thread takes reports off the queue now.
-    on_queue: bool,
     /// The result thread was asked for while a caller routed: the caller
     /// kicks it when it leaves.
     kick_pending: bool,
@@ -69,7 +67,11 @@ pub(super) enum Deferred {
 impl Routing {
     pub(super) fn new() -> Routing {
         Routing {
-            state: Mutex::new(RouteState::default()),
+            // Nothing is in flight yet.
+            state: Mutex::new(RouteState {
+                parked: true,
+                ..RouteState::default()
+            }),
             changed: Condvar::new(),
         }
     }
@@ -106,6 +108,15 @@ impl Scheduler {
         !state.chunks.is_empty() || state.phase != Phase::Running
     }
 
+    /// Parks the result thread if no report is expected (see `has_work`).
+    /// Parked first, then looked: work submitted meanwhile kicks it back.
+    pub(super) fn park_if_idle(&self) {
+        self.routing.lock().parked = true;
+        if self.has_work() {
+            self.kick();
+        }
+    }
+
     /// Sends the result thread back to the queue (once no caller routes).
     pub(crate) fn kick(&self) {
         let mut r = self.routing.lock();
@@ -118,9 +129,14 @@ impl Scheduler {
     }
 
     /// Hands `chunk`'s outcome to its job: here, unless the job has
-    /// callbacks and this is not the result thread.
+    /// callbacks and this is not the result thread. The result thread
+    /// parks first if nothing else is in flight.
     pub(super) fn deliver(&self, chunk: Chunk, outcome: Result<Vec<u8>>) {
-        if chunk.sink.has_callbacks() && !on_result_thread() {
+        let here = on_result_thread();
+        if here {
+            self.park_if_idle();
+        }
+        if chunk.sink.has_callbacks() && !here {
             self.defer(Deferred::Deliver(chunk, outcome));
         } else {
             chunk.sink.deliver(chunk.seq, chunk.start, chunk.n, outcome);
@@ -164,7 +180,6 @@ impl Scheduler {
     /// (true), running deferred work meanwhile, or until its work is over
     /// (false).
     pub(super) fn wait_for_duty(&self) -> bool {
-        self.routing.lock().on_queue = false;
         loop {
             self.run_deferred();
             if self.result_thread_may_end() {
@@ -176,8 +191,6 @@ impl Scheduler {
                 continue;
             }
             if !r.parked {
-                let mut r = r;
-                r.on_queue = true;
                 return true;
             }
             let (mut r, waited) = self
@@ -208,18 +221,14 @@ impl Scheduler {
         if ready() || on_result_thread() {
             return Ok(());
         }
-        let (_route, thread_on_queue) = {
+        let _route = {
             let mut r = self.routing.lock();
-            if r.caller {
+            if r.caller || !r.parked {
                 return Ok(());
             }
             r.caller = true;
-            r.parked = true;
-            (CallerRoute { scheduler: self }, r.on_queue)
+            CallerRoute { scheduler: self }
         };
-        if thread_on_queue {
-            let _ = self.results.try_put(&Report::Wake);
-        }
         let scope = interrupt::Scope::enter();
         loop {
             if ready() {
