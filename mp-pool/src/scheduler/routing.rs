@@ -111,6 +111,9 @@ impl Scheduler {
     /// Parks the result thread if no report is expected (see `has_work`).
     /// Parked first, then looked: work submitted meanwhile kicks it back.
     pub(super) fn park_if_idle(&self) {
+        if self.has_work() {
+            return;
+        }
         self.routing.lock().parked = true;
         if self.has_work() {
             self.kick();
@@ -170,7 +173,7 @@ impl Scheduler {
 
     /// Puts a `Wake` on the queue if a caller routes (it sleeps on the
     /// queue, not on its result).
-    pub(super) fn wake_routing_caller(&self) {
+    fn wake_routing_caller(&self) {
         if self.routing.lock().caller {
             let _ = self.results.try_put(&Report::Wake);
         }
