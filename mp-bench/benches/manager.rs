@@ -1,9 +1,10 @@
 //! W6: manager calls (list append, dict set, value get) beside the floor
 //! they are made of, a raw `Pipe` round trip to a child process that echoes.
 //!
-//! Every manager call is one request/reply on a Unix socket to the server
-//! process, so the target is <= 1.3x the pipe round trip (CPython: 25-60 us
-//! per call).
+//! Every manager call is one request/reply to the server process on a
+//! pipe whose ends share memory (the client moves its Unix socket
+//! connection onto one), so the target is <= 1.3x the pipe round trip
+//! (CPython: 25-60 us per call).
 //!
 //! Each bench alternates blocks of its own calls with blocks of the other
 //! side's (see `alternating`), so the pipe and the manager are measured

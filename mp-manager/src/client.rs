@@ -40,6 +40,16 @@ pub(crate) struct Transport {
 }
 
 impl Transport {
+    /// Whether nothing but the socket's own protection is asked for (no
+    /// TLS): a connection on the same machine may then use shared memory.
+    fn local(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return false;
+        }
+        true
+    }
+
     fn apply(&self, client: Client) -> Client {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
@@ -159,10 +169,37 @@ impl Pool {
             client = client.authkey(key);
         }
         let conn = client.connect_now()?;
+        if self.transport.local() && !self.address.is_tcp() {
+            if let Some(pipe) = self.move_to_pipe(&conn)? {
+                return Ok(pipe);
+            }
+        }
         conn.send(&Request::Hello {
             session: self.session,
         })?;
         Ok(conn)
+    }
+
+    /// Moves a new connection on a Unix socket onto a pipe whose ends
+    /// share memory (see [`Request::HelloPipe`]): the pipe to use from now
+    /// on, or `None` if this server does not take it (then `Hello` follows
+    /// on the socket, as for any client).
+    fn move_to_pipe(
+        &self,
+        socket: &Connection,
+    ) -> std::result::Result<Option<Connection>, mp_pipe::Error> {
+        let Ok((mine, theirs)) = mp_pipe::pipe() else {
+            return Ok(None);
+        };
+        mine.set_max_message_size(socket.max_message_size());
+        socket.send(&Request::HelloPipe {
+            session: self.session,
+            conn: Box::new(theirs),
+        })?;
+        match socket.recv_timeout::<Reply>(CONNECT_TIMEOUT)? {
+            Reply(Ok(_)) => Ok(Some(mine)),
+            Reply(Err(_)) => Ok(None),
+        }
     }
 
     fn checkout(&self) -> Result<Box<Connection>> {

@@ -31,8 +31,13 @@
 //! authenticates every client with HMAC-SHA256 (the key defaults to
 //! `current_process().authkey()`, which children inherit). Each client
 //! connection gets its own server thread, as in CPython, so a slow or
-//! misbehaving client never blocks the others. Requests and replies are
-//! serde enums; the server stores values as serde (postcard) bytes and
+//! misbehaving client never blocks the others. A client on the same
+//! machine (a Unix socket, no TLS) then moves its connection onto a
+//! [`pipe`](mp_pipe::pipe) whose ends share memory, handed to the server
+//! over the authenticated socket: a call is a hand-off through a ring
+//! (about a microsecond while both sides are busy) instead of two socket
+//! wake-ups, and a client that dies is still end of file for its server
+//! thread. Requests and replies are serde enums; the server stores values as serde (postcard) bytes and
 //! never needs the proxy's Rust type, and nothing executes code on receive.
 //!
 //! Proxies are `Send + Sync`, cheap to clone, and can be passed to child

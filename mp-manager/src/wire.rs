@@ -2,7 +2,11 @@
 //!
 //! Every connection starts (after the authkey handshake) with
 //! [`Request::Hello`], naming the client's session; then requests and
-//! replies alternate, except [`Request::DecRef`], which has no reply. The
+//! replies alternate, except [`Request::DecRef`], which has no reply. A
+//! client on the same machine (a Unix socket) may start with
+//! [`Request::HelloPipe`] instead: it hands the server one end of a
+//! [`pipe`](mp_pipe::pipe) (shared memory), the server acknowledges on the
+//! socket, and both continue on the pipe. The
 //! server never executes anything it receives: values are opaque postcard
 //! bytes ([`Item`]), operations are the closed set of [`Op`] variants, and
 //! user types are reached only through their exposed method names.
@@ -363,7 +367,7 @@ pub struct Batch {
 }
 
 /// A request from a client.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Request {
     /// The first message on every connection: which session it belongs to.
     Hello { session: SessionId },
@@ -387,6 +391,12 @@ pub(crate) enum Request {
     Adopt { from: SessionId, id: ObjectId },
     /// Counters about the server (Python's `_debug_info`, `_number_of_objects`).
     DebugInfo,
+    /// Instead of `Hello`, on a Unix socket: the session, and the end of a
+    /// pipe to serve it on from now on (answered `Unit` on the socket).
+    HelloPipe {
+        session: SessionId,
+        conn: Box<mp_pipe::Connection>,
+    },
 }
 
 /// A successful answer.

@@ -108,6 +108,8 @@ impl<'a, R: DeserializeOwned + Send + 'static> IMap<'a, R> {
                 Err(e) => self.failed = Some(e),
             }
         }
+        // Its results are routed by the result thread.
+        self.scheduler.kick();
     }
 
     /// Like `next`, waiting at most `timeout` for the next result (Python's

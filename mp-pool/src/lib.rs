@@ -46,7 +46,10 @@
 //!   blocking call is [`Error::Interrupted`] and leaves no worker behind.
 //! - **Fast.** Chunks travel on shared-memory rings (one task ring per
 //!   worker, one result ring), pipelined so workers never wait for the
-//!   next chunk.
+//!   next chunk. A thread blocked in `apply`, `map` or
+//!   [`AsyncResult::get`] takes results off the ring itself, so its result
+//!   comes straight from the worker, without a hop through the pool's
+//!   result thread.
 //!
 //! # Example
 //!

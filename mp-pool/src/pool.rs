@@ -305,7 +305,10 @@ impl Pool {
         A: Args,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.apply_async(f, args)?.get()
+        let fref = wire::fn_ref(f)?;
+        let once = std::iter::once(args);
+        self.run_job::<A, R, R, _>(fref, once, 1, 1, only, Callbacks::new())?
+            .get()
     }
 
     /// Calls `f(args...)` in a worker (Python's `apply_async`).
@@ -334,7 +337,11 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
     {
         let fref = wire::fn_ref(f)?;
-        self.run_job::<A, R, R, _>(fref, std::iter::once(args), 1, 1, only, callbacks)
+        let once = std::iter::once(args);
+        let result = self.run_job::<A, R, R, _>(fref, once, 1, 1, only, callbacks);
+        // No one may wait for it: the result thread must route it.
+        self.scheduler.kick();
+        result
     }
 
     // ----- map ---------------------------------------------------------------
@@ -352,7 +359,9 @@ impl Pool {
         I: IntoIterator,
         I::Item: Borrow<A>,
     {
-        self.map_async_with(f, items, None, Callbacks::new())?.get()
+        let fref = wire::fn_ref(f)?;
+        self.run_sized::<A, R, _>(fref, items, None, Callbacks::new())?
+            .get()
     }
 
     /// [`map`](Pool::map) with `chunksize` items per task (Python's
@@ -366,7 +375,9 @@ impl Pool {
         I: IntoIterator,
         I::Item: Borrow<A>,
     {
-        self.map_async_with(f, items, Some(chunksize), Callbacks::new())?
+        let fref = wire::fn_ref(f)?;
+        let callbacks = Callbacks::new();
+        self.run_sized::<A, R, _>(fref, items, Some(chunksize), callbacks)?
             .get()
     }
 
@@ -401,7 +412,10 @@ impl Pool {
         I::Item: Borrow<A>,
     {
         let fref = wire::fn_ref(f)?;
-        self.run_sized::<A, R, _>(fref, items, chunksize, callbacks)
+        let result = self.run_sized::<A, R, _>(fref, items, chunksize, callbacks);
+        // No one may wait for it: the result thread must route it.
+        self.scheduler.kick();
+        result
     }
 
     // ----- starmap -----------------------------------------------------------
@@ -415,7 +429,8 @@ impl Pool {
         I: IntoIterator,
         I::Item: Borrow<A>,
     {
-        self.starmap_async_with(f, items, None, Callbacks::new())?
+        let fref = wire::fn_ref(f)?;
+        self.run_sized::<A, R, _>(fref, items, None, Callbacks::new())?
             .get()
     }
 
@@ -429,7 +444,9 @@ impl Pool {
         I: IntoIterator,
         I::Item: Borrow<A>,
     {
-        self.starmap_async_with(f, items, Some(chunksize), Callbacks::new())?
+        let fref = wire::fn_ref(f)?;
+        let callbacks = Callbacks::new();
+        self.run_sized::<A, R, _>(fref, items, Some(chunksize), callbacks)?
             .get()
     }
 
@@ -464,7 +481,10 @@ impl Pool {
         I::Item: Borrow<A>,
     {
         let fref = wire::fn_ref(f)?;
-        self.run_sized::<A, R, _>(fref, items, chunksize, callbacks)
+        let result = self.run_sized::<A, R, _>(fref, items, chunksize, callbacks);
+        // No one may wait for it: the result thread must route it.
+        self.scheduler.kick();
+        result
     }
 
     // ----- imap --------------------------------------------------------------
@@ -653,6 +673,12 @@ impl Pool {
             if let Err(e) = self.scheduler.submit(sink, seq, start, n, &fref, args) {
                 collect.forget_chunk();
                 return Err(e);
+            }
+            if seq == 0 && items.peek().is_some() {
+                // More chunks to frame here: meanwhile the result thread
+                // routes the results of the first ones (and the caller
+                // then waits for it to route the rest, as before).
+                self.scheduler.kick();
             }
             seq += 1;
             start += n;

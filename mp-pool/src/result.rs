@@ -22,11 +22,21 @@ pub(crate) const INTERRUPT_POLL: Duration = Duration::from_millis(20);
 pub(crate) trait Stop: Send + Sync {
     /// Terminates the pool, failing every unfinished task with `reason`.
     fn stop(&self, reason: Error);
+
+    /// Lets the waiting thread take results off the pool's queue itself
+    /// until `ready()` (a process pool's routing; a thread pool has none).
+    fn route_until(&self, _deadline: Option<Instant>, _ready: &dyn Fn() -> bool) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl Stop for Scheduler {
     fn stop(&self, reason: Error) {
         Scheduler::stop(self, reason);
+    }
+
+    fn route_until(&self, deadline: Option<Instant>, ready: &dyn Fn() -> bool) -> Result<()> {
+        Scheduler::route_until(self, deadline, ready)
     }
 }
 
@@ -35,7 +45,8 @@ impl Stop for Scheduler {
 ///
 /// They run on the pool's result thread (or on the thread that terminates
 /// the pool, for the `Terminated` error), before [`AsyncResult::get`]
-/// returns. Keep them short: while one runs, no other result is routed. A
+/// returns (never on a thread blocked in `get`, even one that takes
+/// results off the queue while it waits). Keep them short: while one runs, no other result is routed. A
 /// panic in a callback is printed and otherwise ignored.
 ///
 /// ```
@@ -266,6 +277,13 @@ impl<T> AsyncResult<T> {
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> Result<MutexGuard<'_, CellState<T>>> {
+        // Route reports here while waiting: the result then comes straight
+        // from the worker, not through the result thread.
+        if !self.ready() {
+            if let Some(pool) = self.pool.upgrade() {
+                pool.route_until(deadline, &|| self.ready())?;
+            }
+        }
         block_until(
             &self.cell.state,
             &self.cell.changed,
@@ -313,6 +331,8 @@ pub(crate) struct Collect<R, T> {
     state: Mutex<CollectState<R, T>>,
     cell: Arc<Cell<T>>,
     finish: fn(Vec<R>) -> T,
+    /// The job has a callback or an error callback.
+    with_callbacks: bool,
 }
 
 struct CollectState<R, T> {
@@ -339,6 +359,7 @@ impl<R: DeserializeOwned + Send + 'static, T: Send + 'static> Collect<R, T> {
         callbacks: Callbacks<T>,
         expected: usize,
     ) -> Arc<Collect<R, T>> {
+        let with_callbacks = callbacks.on_ok.is_some() || callbacks.on_err.is_some();
         Arc::new(Collect {
             state: Mutex::new(CollectState {
                 values: Vec::with_capacity(expected),
@@ -351,6 +372,7 @@ impl<R: DeserializeOwned + Send + 'static, T: Send + 'static> Collect<R, T> {
             }),
             cell,
             finish,
+            with_callbacks,
         })
     }
 
@@ -404,6 +426,10 @@ impl<R: DeserializeOwned + Send + 'static, T: Send + 'static> Collect<R, T> {
 }
 
 impl<R: DeserializeOwned + Send + 'static, T: Send + 'static> Sink for Collect<R, T> {
+    fn has_callbacks(&self) -> bool {
+        self.with_callbacks
+    }
+
     fn deliver(&self, seq: usize, start: usize, n: usize, outcome: Result<Vec<u8>>) {
         let mut values = Vec::with_capacity(n);
         let mut error = None;

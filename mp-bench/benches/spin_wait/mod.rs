@@ -10,7 +10,7 @@
 
 use std::io::{self, Read};
 use std::os::unix::net::UnixStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags, Timespec};
 
@@ -20,21 +20,11 @@ const SPIN_FOR: Duration = Duration::from_micros(30);
 
 /// Calls `ready` until it says yes or [`SPIN_FOR`] has passed, if spinning
 /// pays off as mp decides it; returns whether it said yes (if not, the
-/// caller sleeps in its blocking call).
-pub(crate) fn spin_until(mut ready: impl FnMut() -> bool) -> bool {
-    if !mp_internal::spin::is_useful() {
-        return false;
-    }
-    let start = Instant::now();
-    loop {
-        if ready() {
-            return true;
-        }
-        if start.elapsed() >= SPIN_FOR {
-            return false;
-        }
-        std::hint::spin_loop();
-    }
+/// caller sleeps in its blocking call). The loop is mp's own
+/// ([`mp_internal::spin::until`]: backing off between looks, and offering
+/// the CPU to other threads a few microseconds in).
+pub(crate) fn spin_until(ready: impl FnMut() -> bool) -> bool {
+    mp_internal::spin::is_useful() && mp_internal::spin::until(SPIN_FOR, ready)
 }
 
 /// Whether `stream` has bytes (or end of file) to read now: a `poll` with

@@ -5,6 +5,7 @@
 //! silent or garbage-sending peers delays a client that authenticates.
 
 pub mod adapter;
+mod greet;
 mod iterate;
 mod object;
 
@@ -303,7 +304,7 @@ impl Core {
             self.round_trips.fetch_add(1, Ordering::Relaxed);
         }
         let answer = match request {
-            Request::Hello { .. } => {
+            Request::Hello { .. } | Request::HelloPipe { .. } => {
                 return Err(Fault::BadRequest("a second Hello on one connection".into()).into());
             }
             Request::Create(init) => self.create(init, caller)?,
@@ -475,27 +476,11 @@ impl Core {
     }
 
     /// Serves one connection until it closes.
-    fn serve_connection(self: Arc<Core>, conn: Connection) {
+    fn serve_connection(self: Arc<Core>, socket: Connection) {
         self.connections.fetch_add(1, Ordering::Relaxed);
-        // Until the client names its session, everything else is refused
-        // (with a reply, so the stream stays in step).
-        let session = loop {
-            let fault = match conn.recv::<Request>() {
-                Ok(Request::Hello { session }) => break session,
-                Ok(_) => Fault::BadRequest("the first request must be Hello".into()),
-                Err(mp_pipe::Error::Decode(e)) => {
-                    Fault::BadRequest(format!("undecodable request: {e}"))
-                }
-                Err(e) => {
-                    reply_to_bad_frame(&conn, e);
-                    self.connections.fetch_sub(1, Ordering::Relaxed);
-                    return;
-                }
-            };
-            if conn.send(&Reply(Err(fault))).is_err() {
-                self.connections.fetch_sub(1, Ordering::Relaxed);
-                return;
-            }
+        let Some((session, conn)) = self.greet(socket) else {
+            self.connections.fetch_sub(1, Ordering::Relaxed);
+            return;
         };
         {
             let mut table = self.table.lock();

@@ -10,6 +10,7 @@ mod impostor;
 mod initializer;
 mod iterators;
 mod lifetime;
+mod local_pipe;
 mod logging;
 mod netns;
 mod queue_shutdown;

@@ -1,14 +1,17 @@
 //! The scheduler: the pool's state in this process (its workers, the
 //! chunks waiting for one, the chunks each holds) and how chunks are handed
 //! out. Its two threads have a file each: [`result_thread`] and
-//! [`supervisor`].
+//! [`supervisor`]; [`routing`] says who takes reports off the result
+//! queue (the result thread, or a caller waiting for its result).
 //!
 //! - Chunks wait in `pending` until a worker has room; each worker has its
 //!   own task queue and takes a bounded number of chunks at a time (enough
 //!   queued work that it never idles, few enough that the others get
 //!   their share), so the pool always knows which chunks a worker holds.
 //! - The result thread takes reports off the one scheduler result queue,
-//!   routes them to their jobs, and hands out more chunks.
+//!   routes them to their jobs, and hands out more chunks; when the pool
+//!   was idle, a caller that waits for its result does it instead (see
+//!   [`routing`]).
 //! - The supervisor thread waits on the workers' sentinels. When one ends
 //!   it posts `Died` on the result queue, behind everything the worker put
 //!   before dying; the result thread then fails the chunk the worker was
@@ -36,13 +39,22 @@ use crate::wire::{FnRef, Init, Report, TaskMsg, WireBytes};
 use crate::worker::{self, WorkerSetup};
 
 pub(crate) mod result_thread;
+mod routing;
 mod supervisor;
+
+use routing::Routing;
 
 /// Where a job's chunks report.
 pub(crate) trait Sink: Send + Sync {
     /// Chunk `seq` of the job (items `start..start + n`) finished: its
     /// result frames, or why it failed as a whole.
     fn deliver(&self, seq: usize, start: usize, n: usize, outcome: Result<Vec<u8>>);
+
+    /// Whether delivering may run user callbacks (which run on the result
+    /// thread only).
+    fn has_callbacks(&self) -> bool {
+        false
+    }
 }
 
 /// How much queued work a worker should hold, in time.
@@ -102,6 +114,8 @@ struct Worker {
     held_bytes: usize,
     /// Chunks given to it in total (for `maxtasksperchild`).
     given: u64,
+    /// When it last reported a chunk done (`State::reports` then).
+    last_report: u64,
     /// Told to stop, or killed: gets no more chunks.
     stopping: bool,
     /// The supervisor saw it end and posted `Died`.
@@ -120,6 +134,8 @@ struct State {
     /// Average time a worker spends on a chunk (nanoseconds).
     chunk_ns: u64,
     cursor: usize,
+    /// Chunks reported done so far.
+    reports: u64,
     result_thread_done: bool,
 }
 
@@ -137,6 +153,7 @@ pub(crate) struct Scheduler {
     pub(crate) config: Config,
     state: Mutex<State>,
     results: Queue<Report>,
+    routing: Routing,
     wake_rx: OwnedFd,
     wake_tx: OwnedFd,
     finished: Mutex<bool>,
@@ -170,9 +187,11 @@ impl Scheduler {
                 starting: 0,
                 chunk_ns: 1_000_000,
                 cursor: 0,
+                reports: 0,
                 result_thread_done: false,
             }),
             results,
+            routing: Routing::new(),
             wake_rx,
             wake_tx,
             finished: Mutex::new(false),
@@ -280,6 +299,7 @@ impl Scheduler {
             held: VecDeque::new(),
             held_bytes: 0,
             given: 0,
+            last_report: 0,
             stopping: false,
             ended: false,
         })
@@ -358,13 +378,18 @@ impl Scheduler {
             let n = state.workers.len();
             let maxtasks = self.config.maxtasks;
             let cursor = state.cursor;
-            let chosen = (0..n).map(|i| (cursor + i) % n).find(|&i| {
-                let w = &state.workers[i];
-                !w.stopping
-                    && !w.ended
-                    && maxtasks.is_none_or(|k| w.given < k)
-                    && (w.held.is_empty()
-                        || (w.held.len() < held_max && w.held_bytes + bytes <= room))
+            let open = |w: &Worker| !w.stopping && !w.ended && maxtasks.is_none_or(|k| w.given < k);
+            // An idle worker that reported last is still spinning for its
+            // next task (a sleeping one costs a wake-up): it goes first.
+            // Otherwise, round robin over the workers with room.
+            let warmest = (0..n)
+                .filter(|&i| open(&state.workers[i]) && state.workers[i].held.is_empty())
+                .max_by_key(|&i| state.workers[i].last_report);
+            let chosen = warmest.or_else(|| {
+                (0..n).map(|i| (cursor + i) % n).find(|&i| {
+                    let w = &state.workers[i];
+                    open(w) && w.held.len() < held_max && w.held_bytes + bytes <= room
+                })
             });
             let Some(i) = chosen else {
                 break;
@@ -521,6 +546,7 @@ impl Scheduler {
         }
         self.hand_out(state);
         self.wake_supervisor();
+        self.kick();
     }
 
     /// Python's `terminate()` (and what SIGINT and a failed initializer
@@ -545,6 +571,7 @@ impl Scheduler {
         }
         drop(state);
         self.wake_supervisor();
+        self.kick();
         let _ = self.results.try_put(&Report::Wake);
         failed.sort_by_key(|(id, _)| *id);
         for (_, c) in failed {

@@ -39,38 +39,46 @@ pub(super) fn run(scheduler: Arc<Scheduler>) {
 }
 
 /// Takes reports off the result queue until the pool is shut down and
-/// every worker has ended.
+/// every worker has ended (while no caller does it, see `routing`).
 fn route_results(scheduler: &Scheduler) {
-    loop {
+    while scheduler.wait_for_duty() {
         // Reads no clock when a report is already there.
         match scheduler.results.get_timeout(TICK) {
-            Ok(Report::Done {
-                worker,
-                chunk,
-                busy_ns,
-                output,
-            }) => scheduler.on_done(worker, chunk, busy_ns, output),
-            Ok(Report::Died { worker, exitcode }) => scheduler.on_died(worker, exitcode),
-            Ok(Report::InitFailed { message, .. }) => scheduler.stop(Error::Initializer(message)),
-            Ok(Report::Wake) => {}
-            // Nothing came, or a message was lost with a worker that died
-            // putting it (its death will be reported).
-            Err(mp_queue::Error::Empty | mp_queue::Error::Torn | mp_queue::Error::Decode(_)) => {}
+            Ok(report) => scheduler.route(report),
+            Err(mp_queue::Error::Empty) => scheduler.park_if_idle(),
+            // A message was lost with a worker that died putting it (its
+            // death will be reported).
+            Err(mp_queue::Error::Torn | mp_queue::Error::Decode(_)) => {}
             Err(e) => {
                 eprintln!("mp-pool: the result queue failed: {e}");
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-        if scheduler.result_thread_may_end() {
-            break;
-        }
     }
 }
 
 impl Scheduler {
+    /// Routes one report (on the result thread or a routing caller).
+    pub(super) fn route(&self, report: Report) {
+        match report {
+            Report::Done {
+                worker,
+                chunk,
+                busy_ns,
+                output,
+            } => self.on_done(worker, chunk, busy_ns, output),
+            Report::Died { worker, exitcode } => self.on_died(worker, exitcode),
+            Report::InitFailed { message, .. } => self.stop(Error::Initializer(message)),
+            Report::Wake => {}
+        }
+    }
+
     fn on_done(&self, worker: u64, chunk: u64, busy_ns: u64, output: Result<WireBytes, CallError>) {
         let mut state = self.lock();
+        state.reports += 1;
+        let now = state.reports;
         if let Some(w) = state.workers.iter_mut().find(|w| w.id == worker) {
+            w.last_report = now;
             if let Some(pos) = w.held.iter().position(|&(c, _)| c == chunk) {
                 let (_, bytes) = w.held.remove(pos).expect("found above");
                 w.held_bytes -= bytes;
@@ -83,7 +91,7 @@ impl Scheduler {
         self.hand_out(state);
         if let Some(c) = finished {
             let outcome = output.map(WireBytes::into_vec).map_err(wire::chunk_error);
-            c.sink.deliver(c.seq, c.start, c.n, outcome);
+            self.deliver(c, outcome);
         }
     }
 
@@ -121,14 +129,13 @@ impl Scheduler {
             log::debug!(target: "mp::pool", "worker PoolWorker-{worker} ended (exitcode {exitcode})");
         }
         if let Some(c) = lost {
-            c.sink
-                .deliver(c.seq, c.start, c.n, Err(Error::WorkerLost { exitcode }));
+            self.deliver(c, Err(Error::WorkerLost { exitcode }));
         }
     }
 
     /// Whether the result thread's work is over: the pool is shut down and
     /// every worker has ended.
-    fn result_thread_may_end(&self) -> bool {
+    pub(super) fn result_thread_may_end(&self) -> bool {
         let state = self.lock();
         match &state.phase {
             Phase::Running => false,

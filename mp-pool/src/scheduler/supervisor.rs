@@ -120,6 +120,8 @@ fn supervise(scheduler: &Scheduler) {
                     break;
                 }
             }
+            // Someone must route it, also with no chunk in flight.
+            scheduler.kick();
         }
         let state = scheduler.lock();
         if state.result_thread_done && state.workers.is_empty() {

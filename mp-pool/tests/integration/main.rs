@@ -13,6 +13,7 @@ mod interrupt;
 mod lazy;
 mod lifetime;
 mod logging;
+mod routing;
 mod rusage;
 mod task_errors;
 mod tasks;

@@ -213,3 +213,10 @@ pub(crate) fn announce_then_sleep(dir: String) -> u64 {
     std::thread::sleep(Duration::from_secs(60));
     0
 }
+
+/// Opens the gate at `open`, then waits (at most a minute) for the gate at
+/// `wait`; `value`.
+pub(crate) fn open_then_wait(open: String, wait: String, value: u64) -> u64 {
+    std::fs::write(&open, b"").unwrap();
+    after_gate(wait, value)
+}
