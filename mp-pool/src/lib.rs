@@ -84,6 +84,7 @@ mod frames;
 mod imap;
 mod interrupt;
 mod pool;
+mod pool_builder;
 mod result;
 mod scheduler;
 mod thread_pool;
@@ -92,6 +93,7 @@ mod worker;
 
 pub use error::{Error, Result};
 pub use imap::IMap;
-pub use pool::{DEFAULT_RING_SIZE, Pool, PoolBuilder};
+pub use pool::Pool;
+pub use pool_builder::{DEFAULT_RING_SIZE, PoolBuilder};
 pub use result::{AsyncResult, Callbacks};
 pub use thread_pool::{Call, ThreadIMap, ThreadPool, ThreadPoolBuilder};
