@@ -10,7 +10,7 @@
 //! | `map(f, xs, chunksize)`, `map_async(...)` | [`map`](Pool::map), [`map_chunked`](Pool::map_chunked), [`map_async`](Pool::map_async), [`map_async_with`](Pool::map_async_with) |
 //! | `starmap(f, [(a, b)])`, `starmap_async(...)` | [`starmap`](Pool::starmap), [`starmap_chunked`](Pool::starmap_chunked), [`starmap_async`](Pool::starmap_async), [`starmap_async_with`](Pool::starmap_async_with) |
 //! | `imap(f, xs, chunksize)`, `imap_unordered(...)` | [`imap`](Pool::imap), [`imap_chunked`](Pool::imap_chunked), [`imap_unordered`](Pool::imap_unordered), [`imap_unordered_chunked`](Pool::imap_unordered_chunked) → [`IMap`] |
-//! | `AsyncResult.get(timeout)`, `wait(timeout)`, `ready()`, `successful()` | [`AsyncResult::get`], [`get_timeout`](AsyncResult::get_timeout), [`wait`](AsyncResult::wait), [`wait_timeout`](AsyncResult::wait_timeout), [`ready`](AsyncResult::ready), [`successful`](AsyncResult::successful) |
+//! | `AsyncResult.get(timeout)`, `wait(timeout)`, `ready()`, `successful()`; `await asyncio.wrap_future(f)` | [`AsyncResult::get`], [`get_timeout`](AsyncResult::get_timeout), [`wait`](AsyncResult::wait), [`wait_timeout`](AsyncResult::wait_timeout), [`ready`](AsyncResult::ready), [`successful`](AsyncResult::successful), `.await` ([`AsyncResultFuture`], any runtime) |
 //! | `close()`, `terminate()`, `join()`, `with Pool() as p:` | [`close`](Pool::close), [`terminate`](Pool::terminate), [`join`](Pool::join), [`join_timeout`](Pool::join_timeout), `Drop` |
 //! | the task's exception, `TimeoutError`, `ValueError`, `KeyboardInterrupt` | [`Error`] |
 //! | `multiprocessing.pool.ThreadPool(processes, initializer, initargs)` | [`ThreadPool::new`], [`ThreadPool::builder`] ([`ThreadPoolBuilder`]): the same API on threads, with closures and any values |
@@ -90,5 +90,5 @@ mod worker;
 pub use error::{Error, Result};
 pub use imap::IMap;
 pub use pool::{DEFAULT_RING_SIZE, Pool, PoolBuilder};
-pub use result::{AsyncResult, Callbacks};
+pub use result::{AsyncResult, AsyncResultFuture, Callbacks};
 pub use thread_pool::{Call, ThreadIMap, ThreadPool, ThreadPoolBuilder};
