@@ -248,6 +248,10 @@ const SPEC_ROWS: &[Row] = &[
         cpython: Script("pool/apply/roundtrip"),
         peers: &[
             (
+                "mp awaited, tokio current-thread",
+                "pool/apply/roundtrip/mp_awaited_current_thread",
+            ),
+            (
                 "raw socketpair 8 B, spin then block",
                 "pool/apply/roundtrip/raw_socketpair_spin_then_block",
             ),
