@@ -121,3 +121,79 @@ fn a_thread_pool_result_is_awaited_too() {
     });
     assert_eq!(value, Ok(42));
 }
+
+fn gated((path, value): (String, u64)) -> u64 {
+    after_gate(path, value)
+}
+
+#[test]
+fn imap_results_are_awaited_one_by_one() {
+    let _d = mp_testkit::deadline(secs(60));
+    let pool = Pool::new(2).unwrap();
+    let gate = Arc::new(Gate::new());
+    let path = gate.path();
+    let mut items = pool
+        .imap(gated, (0..20u64).map(move |i| (path.clone(), i)))
+        .unwrap();
+    let got = current_thread().block_on(async {
+        // Runs only if awaiting the next item gives the thread back.
+        let opener = tokio::spawn({
+            let gate = Arc::clone(&gate);
+            async move { gate.open() }
+        });
+        let mut got = Vec::new();
+        while let Some(item) = items.next_async().await {
+            got.push(item.unwrap());
+        }
+        opener.await.unwrap();
+        got
+    });
+    assert_eq!(got, (0..20u64).collect::<Vec<_>>());
+}
+
+#[cfg(feature = "stream")]
+#[test]
+fn imap_unordered_is_a_stream() {
+    use futures_core::Stream;
+    let _d = mp_testkit::deadline(secs(60));
+    let pool = Pool::new(2).unwrap();
+    let mut items = pool.imap_unordered(square, 0..200u64).unwrap();
+    let mut got = current_thread().block_on(async {
+        let mut got = Vec::new();
+        while let Some(item) =
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut items).poll_next(cx)).await
+        {
+            got.push(item.unwrap());
+        }
+        got
+    });
+    got.sort_unstable();
+    assert_eq!(got, (0..200u64).map(|i| i * i).collect::<Vec<_>>());
+}
+
+#[test]
+fn thread_pool_imap_is_awaited_too() {
+    let _d = mp_testkit::deadline(secs(60));
+    let pool = ThreadPool::new(2).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<u64>();
+    let rx = Arc::new(std::sync::Mutex::new(rx));
+    let mut items = pool
+        .imap(move |_: u64| rx.lock().unwrap().recv().unwrap(), 0..3u64)
+        .unwrap();
+    let got = current_thread().block_on(async {
+        let sender = tokio::spawn(async move {
+            for v in [10, 20, 30] {
+                tx.send(v).unwrap();
+            }
+        });
+        let mut got = Vec::new();
+        while let Some(item) = items.next_async().await {
+            got.push(item.unwrap());
+        }
+        sender.await.unwrap();
+        got
+    });
+    let mut got = got;
+    got.sort_unstable();
+    assert_eq!(got, [10, 20, 30]);
+}
