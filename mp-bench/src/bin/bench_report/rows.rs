@@ -132,6 +132,10 @@ const SPEC_ROWS: &[Row] = &[
         mp: "pipe/roundtrip/u64",
         cpython: Script("pipe/roundtrip/u64"),
         peers: &[
+            (
+                "mp awaited (recv_async), tokio current-thread",
+                "pipe/roundtrip/u64_awaited_current_thread",
+            ),
             SPIN_8B,
             BLOCKING_8B,
             (
