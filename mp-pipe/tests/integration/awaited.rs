@@ -126,3 +126,41 @@ fn a_receive_dropped_mid_wait_loses_nothing() {
     });
     assert_eq!(p.join_timeout(T).unwrap(), Some(0));
 }
+
+#[test]
+fn two_handles_of_one_end_share_a_flood_between_two_tasks() {
+    let _d = deadline(60 * SECS);
+    let (r, w) = pipe().unwrap();
+    let n = 3_000u32;
+    let mut p = Process::new(flood, (w, n));
+    p.start().unwrap();
+    let counts = current_thread().block_on(async {
+        let tasks: Vec<_> = [r.try_clone().unwrap(), r]
+            .into_iter()
+            .map(|mut conn| {
+                tokio::spawn(async move {
+                    let (mut small, mut large) = (0u32, 0u32);
+                    loop {
+                        match conn.recv_bytes_async().await {
+                            Ok(bytes) if bytes.len() == 4 => small += 1,
+                            Ok(bytes) => {
+                                assert_eq!(bytes.len(), 40_000);
+                                large += 1;
+                            }
+                            Err(Error::Eof) => return (small, large),
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut counts = (0, 0);
+        for task in tasks {
+            let (small, large) = task.await.unwrap();
+            counts = (counts.0 + small, counts.1 + large);
+        }
+        counts
+    });
+    assert_eq!(counts, (n - n / 100, n / 100));
+    assert_eq!(p.join_timeout(T).unwrap(), Some(0));
+}
