@@ -1,7 +1,9 @@
 //! W2: a round trip to a child process over a pipe, beside the floor (a raw
 //! socketpair with one `write` and one `read` each way) and ipc-channel;
 //! and the same two with both processes pinned to one CPU, where a wait
-//! that spun before sleeping would hold up the peer it waits for.
+//! that spun before sleeping would hold up the peer it waits for. The `u64`
+//! round trip also with the reply awaited (`recv_async`) on tokio's
+//! current-thread runtime.
 //!
 //! The ends of a pipe hand small messages over in shared memory (see
 //! mp-pipe's `fast_path`), so the fair floor of `u64`/`bytes64` is mp's
@@ -140,6 +142,28 @@ fn values_roundtrip(group: &mut Group<'_>, cpu: Option<usize>) {
     child.join().unwrap();
 }
 
+/// The `u64` round trip with the reply awaited (`recv_async`) on tokio's
+/// current-thread runtime: what an async service pays per message.
+fn awaited_values_roundtrip(group: &mut Group<'_>) {
+    let (mut ours, theirs) = pipe().unwrap();
+    let mut child = Process::new(echo_values, (theirs,));
+    child.start().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    group.bench_function("u64_awaited_current_thread", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                ours.send(&42u64).unwrap();
+                ours.recv_async::<u64>().await.unwrap()
+            })
+        })
+    });
+    drop(ours);
+    child.join().unwrap();
+}
+
 fn roundtrip(c: &mut Criterion) {
     let mut group = c.benchmark_group("pipe/roundtrip");
     group
@@ -152,6 +176,7 @@ fn roundtrip(c: &mut Criterion) {
         }
     }
     values_roundtrip(&mut group, None);
+    awaited_values_roundtrip(&mut group);
 
     let (ours, theirs) = pipe().unwrap();
     let mut child = Process::new(echo_bytes, (theirs,));

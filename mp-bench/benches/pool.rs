@@ -7,7 +7,8 @@
 //! before it sleeps, and once blocking at once). The speedup of the CPU-bound map is
 //! `serial / mp` of the two cases of `pool/map/cpu_bound`. procspawn's pool
 //! (the Rust crate people reach for) runs the chunksize-1 map and the
-//! `apply` round trip in the same groups.
+//! `apply` round trip in the same groups; the `apply` round trip also
+//! awaited under tokio's current-thread runtime.
 
 use std::hint::black_box;
 use std::io::Write;
@@ -105,6 +106,19 @@ fn pool(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3));
     g.bench_function("mp", |b| {
         b.iter(|| pool.apply(square, (black_box(7),)).unwrap());
+    });
+    // The same call awaited (`AsyncResult: IntoFuture`) on tokio's
+    // current-thread runtime: what an async service pays per offloaded call.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    g.bench_function("mp_awaited_current_thread", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let result = pool.apply_async(square, (black_box(7),)).unwrap();
+                result.await.unwrap()
+            })
+        });
     });
     g.bench_function("procspawn", |b| {
         b.iter(|| peer.spawn(black_box(7u64), square).join().unwrap());

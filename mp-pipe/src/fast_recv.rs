@@ -273,7 +273,8 @@ impl FastPath {
                 None
             } else {
                 let left = deadline.remaining().map_or(slice, |left| left.min(slice));
-                Some(!left.is_zero() && poll_in(sock, left)?)
+                // A zero wait still looks once: end of file is news.
+                Some(poll_in(sock, left)?)
             };
             let _ = lane
                 .sleepers

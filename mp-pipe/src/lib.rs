@@ -50,6 +50,10 @@
 //!   reads on its first receive.)
 //! - With the `tls` feature, TCP connections can be encrypted (`mp_pipe::tls`);
 //!   the authkey is still checked, inside TLS.
+//! - With the `tokio` feature, `Connection::recv_async` and
+//!   `recv_bytes_async` receive without blocking an async executor: the
+//!   socket's readiness on tokio's reactor wakes them (no thread per
+//!   wait), for socket connections and for pipe ends on the fast path.
 //!
 //! Seams for CPython's wire: [`Framing::Cpython`] speaks
 //! `multiprocessing.connection`'s framing, and a [`Handshake`] (a state
@@ -99,8 +103,12 @@ mod listener;
 mod pipe_ends;
 mod poll;
 mod reader;
+#[cfg(feature = "tokio")]
+mod recv_async;
 mod segment;
 mod socket;
+#[cfg(feature = "tokio")]
+mod sys_reactor;
 #[cfg(feature = "tls")]
 pub mod tls;
 mod wait;

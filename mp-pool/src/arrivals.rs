@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Condvar, Mutex, PoisonError, Weak};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use crate::error::{Error, Result};
@@ -22,6 +23,36 @@ struct Arrived<R> {
     /// Why the chunks still out will never arrive (a terminated thread
     /// pool).
     failed: Option<Error>,
+    /// The task awaiting a chunk, if any (registered and taken under the
+    /// lock, so no arrival is missed).
+    waker: Option<Waker>,
+}
+
+impl<R> Arrived<R> {
+    fn has(&self, wanted: usize, ordered: bool) -> bool {
+        self.failed.is_some()
+            || if ordered {
+                self.chunks.contains_key(&wanted)
+            } else {
+                !self.order.is_empty()
+            }
+    }
+
+    /// Takes what `has` found.
+    fn pick(&mut self, wanted: usize, ordered: bool) -> Result<Vec<Result<R>>> {
+        let seq = if ordered {
+            self.chunks.contains_key(&wanted).then(|| {
+                self.order.retain(|&s| s != wanted);
+                wanted
+            })
+        } else {
+            self.order.pop_front()
+        };
+        match seq {
+            Some(seq) => Ok(self.chunks.remove(&seq).expect("the chunk arrived")),
+            None => Err(self.failed.clone().expect("waited for it")),
+        }
+    }
 }
 
 impl<R> Arrivals<R> {
@@ -31,6 +62,7 @@ impl<R> Arrivals<R> {
                 chunks: HashMap::new(),
                 order: VecDeque::new(),
                 failed: None,
+                waker: None,
             }),
             changed: Condvar::new(),
         }
@@ -41,16 +73,43 @@ impl<R> Arrivals<R> {
         let mut arrived = self.arrived.lock().unwrap_or_else(PoisonError::into_inner);
         arrived.chunks.insert(seq, items);
         arrived.order.push_back(seq);
+        let waker = arrived.waker.take();
         drop(arrived);
         self.changed.notify_all();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 
     /// The chunks still out will never arrive: the iterator ends with `reason`.
     pub(crate) fn fail(&self, reason: &Error) {
         let mut arrived = self.arrived.lock().unwrap_or_else(PoisonError::into_inner);
         arrived.failed.get_or_insert_with(|| reason.clone());
+        let waker = arrived.waker.take();
         drop(arrived);
         self.changed.notify_all();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// [`take`](Arrivals::take) for a task: `Pending` (and `cx`'s waker
+    /// woken when a chunk arrives or the iterator fails) if nothing is there.
+    pub(crate) fn poll_take(
+        &self,
+        wanted: usize,
+        ordered: bool,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Vec<Result<R>>>> {
+        let mut arrived = self.arrived.lock().unwrap_or_else(PoisonError::into_inner);
+        if arrived.has(wanted, ordered) {
+            return Poll::Ready(arrived.pick(wanted, ordered));
+        }
+        match &mut arrived.waker {
+            Some(known) if known.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 
     /// Waits (until `deadline`, or Ctrl-C, which stops `pool`) for chunk
@@ -65,24 +124,8 @@ impl<R> Arrivals<R> {
         pool: &Weak<P>,
     ) -> Result<Result<Vec<Result<R>>>> {
         let mut arrived = block_until(&self.arrived, &self.changed, deadline, pool, |arrived| {
-            arrived.failed.is_some()
-                || if ordered {
-                    arrived.chunks.contains_key(&wanted)
-                } else {
-                    !arrived.order.is_empty()
-                }
+            arrived.has(wanted, ordered)
         })?;
-        let seq = if ordered {
-            arrived.chunks.contains_key(&wanted).then(|| {
-                arrived.order.retain(|&s| s != wanted);
-                wanted
-            })
-        } else {
-            arrived.order.pop_front()
-        };
-        Ok(match seq {
-            Some(seq) => Ok(arrived.chunks.remove(&seq).expect("the chunk arrived")),
-            None => Err(arrived.failed.clone().expect("waited for it")),
-        })
+        Ok(arrived.pick(wanted, ordered))
     }
 }

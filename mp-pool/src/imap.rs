@@ -3,7 +3,9 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::poll_fn;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -144,6 +146,86 @@ impl<'a, R: DeserializeOwned + Send + 'static> IMap<'a, R> {
         }
     }
 }
+
+impl<R: DeserializeOwned + Send + 'static> IMap<'_, R> {
+    /// The next result, awaited without blocking the executor (any
+    /// runtime): what [`next`](Iterator::next) gives, woken by the pool's
+    /// result thread when a chunk arrives. With the `stream` feature the
+    /// iterator is also a `futures_core::Stream`.
+    ///
+    /// Taking arguments from the source and submitting chunks happens in
+    /// the awaiting task, as in `next`: a source that blocks blocks it.
+    ///
+    /// ```
+    #[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(pool), "::Error> {")]
+    /// fn square(x: u64) -> u64 {
+    ///     x * x
+    /// }
+    ///
+    #[doc = concat!("let pool = ", crate::mp_crate!(pool), "::Pool::new(2)?;")]
+    /// let mut squares = pool.imap(square, 0..5u64)?;
+    /// # let block_on = |f| futures_lite_block_on(f);
+    /// let first = block_on(squares.next_async());
+    /// assert_eq!(first, Some(Ok(0)));
+    /// # Ok(())
+    /// # }
+    /// # fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     use std::task::{Context, Poll, Wake, Waker};
+    /// #     struct Unpark(std::thread::Thread);
+    /// #     impl Wake for Unpark {
+    /// #         fn wake(self: std::sync::Arc<Self>) { self.0.unpark() }
+    /// #     }
+    /// #     let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(&waker)) {
+    /// #             return v;
+    /// #         }
+    /// #         std::thread::park();
+    /// #     }
+    /// # }
+    /// ```
+    pub async fn next_async(&mut self) -> Option<Result<R>> {
+        poll_fn(|cx| self.poll_next_item(cx)).await
+    }
+
+    fn poll_next_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<R>>> {
+        loop {
+            if let Some(item) = self.current.pop_front() {
+                return Poll::Ready(Some(item));
+            }
+            self.fill();
+            if self.taken == self.submitted {
+                return Poll::Ready(self.failed.take().map(|e| {
+                    self.exhausted = true;
+                    Err(e)
+                }));
+            }
+            let items = match self.sink.0.poll_take(self.taken, self.ordered, cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(items)) => items,
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
+            };
+            self.taken += 1;
+            self.current = items.into();
+        }
+    }
+}
+
+/// With the `stream` feature: the results as a stream (see
+/// [`next_async`](IMap::next_async)).
+#[cfg(feature = "stream")]
+impl<R: DeserializeOwned + Send + 'static> futures_core::Stream for IMap<'_, R> {
+    type Item = Result<R>;
+
+    fn poll_next(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<R>>> {
+        self.get_mut().poll_next_item(cx)
+    }
+}
+
+// Nothing in an `IMap` is pinned (its items are moved out, never
+// borrowed across a poll): the stream may be polled through `&mut`.
+impl<R> Unpin for IMap<'_, R> {}
 
 impl<R: DeserializeOwned + Send + 'static> Iterator for IMap<'_, R> {
     type Item = Result<R>;

@@ -9,8 +9,8 @@
 //! | `apply(f, args)`, `apply_async(f, args, callback, error_callback)` | [`apply`](Pool::apply), [`apply_async`](Pool::apply_async), [`apply_async_with`](Pool::apply_async_with) + [`Callbacks`] |
 //! | `map(f, xs, chunksize)`, `map_async(...)` | [`map`](Pool::map), [`map_chunked`](Pool::map_chunked), [`map_async`](Pool::map_async), [`map_async_with`](Pool::map_async_with) |
 //! | `starmap(f, [(a, b)])`, `starmap_async(...)` | [`starmap`](Pool::starmap), [`starmap_chunked`](Pool::starmap_chunked), [`starmap_async`](Pool::starmap_async), [`starmap_async_with`](Pool::starmap_async_with) |
-//! | `imap(f, xs, chunksize)`, `imap_unordered(...)` | [`imap`](Pool::imap), [`imap_chunked`](Pool::imap_chunked), [`imap_unordered`](Pool::imap_unordered), [`imap_unordered_chunked`](Pool::imap_unordered_chunked) → [`IMap`] |
-//! | `AsyncResult.get(timeout)`, `wait(timeout)`, `ready()`, `successful()` | [`AsyncResult::get`], [`get_timeout`](AsyncResult::get_timeout), [`wait`](AsyncResult::wait), [`wait_timeout`](AsyncResult::wait_timeout), [`ready`](AsyncResult::ready), [`successful`](AsyncResult::successful) |
+//! | `imap(f, xs, chunksize)`, `imap_unordered(...)` | [`imap`](Pool::imap), [`imap_chunked`](Pool::imap_chunked), [`imap_unordered`](Pool::imap_unordered), [`imap_unordered_chunked`](Pool::imap_unordered_chunked) → [`IMap`] (also awaited: [`IMap::next_async`]; a `Stream` with the `stream` feature) |
+//! | `AsyncResult.get(timeout)`, `wait(timeout)`, `ready()`, `successful()`; `await asyncio.wrap_future(f)` | [`AsyncResult::get`], [`get_timeout`](AsyncResult::get_timeout), [`wait`](AsyncResult::wait), [`wait_timeout`](AsyncResult::wait_timeout), [`ready`](AsyncResult::ready), [`successful`](AsyncResult::successful), `.await` ([`AsyncResultFuture`], any runtime) |
 //! | `close()`, `terminate()`, `join()`, `with Pool() as p:` | [`close`](Pool::close), [`terminate`](Pool::terminate), [`join`](Pool::join), [`join_timeout`](Pool::join_timeout), `Drop` |
 //! | the task's exception, `TimeoutError`, `ValueError`, `KeyboardInterrupt` | [`Error`] |
 //! | `multiprocessing.pool.ThreadPool(processes, initializer, initargs)` | [`ThreadPool::new`], [`ThreadPool::builder`] ([`ThreadPoolBuilder`]): the same API on threads, with closures and any values |
@@ -95,5 +95,5 @@ pub use error::{Error, Result};
 pub use imap::IMap;
 pub use pool::Pool;
 pub use pool_builder::{DEFAULT_RING_SIZE, PoolBuilder};
-pub use result::{AsyncResult, Callbacks};
+pub use result::{AsyncResult, AsyncResultFuture, Callbacks};
 pub use thread_pool::{Call, ThreadIMap, ThreadPool, ThreadPoolBuilder};

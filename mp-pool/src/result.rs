@@ -1,9 +1,12 @@
 //! `AsyncResult`, its callbacks, and the sink that collects a job's chunks.
 
 use std::fmt;
+use std::future::{Future, IntoFuture};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -128,6 +131,10 @@ pub(crate) struct Cell<T> {
     state: Mutex<CellState<T>>,
     ready: AtomicBool,
     changed: Condvar,
+    /// The task awaiting the result, if any. Registered and taken only
+    /// while `state` is locked, so a result set after the awaiting task
+    /// looked is never missed.
+    waker: Mutex<Option<Waker>>,
 }
 
 impl<T> Cell<T> {
@@ -136,6 +143,7 @@ impl<T> Cell<T> {
             state: Mutex::new(CellState::Pending),
             ready: AtomicBool::new(false),
             changed: Condvar::new(),
+            waker: Mutex::new(None),
         })
     }
 
@@ -149,7 +157,33 @@ impl<T> Cell<T> {
             *state = CellState::Ready(outcome);
             self.ready.store(true, Ordering::Release);
             self.changed.notify_all();
+            let waker = self.waker().take();
+            drop(state);
+            if let Some(waker) = waker {
+                waker.wake();
+            }
         }
+    }
+
+    fn waker(&self) -> MutexGuard<'_, Option<Waker>> {
+        self.waker.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Takes the outcome out of a finished cell; `ResultTaken` if it was taken.
+fn take_outcome<T>(state: &mut CellState<T>) -> Result<T> {
+    match std::mem::replace(state, CellState::Taken { ok: false }) {
+        CellState::Ready(outcome) => {
+            *state = CellState::Taken {
+                ok: outcome.is_ok(),
+            };
+            outcome
+        }
+        taken @ CellState::Taken { .. } => {
+            *state = taken;
+            Err(Error::ResultTaken)
+        }
+        CellState::Pending => unreachable!("taken only once not pending"),
     }
 }
 
@@ -295,19 +329,87 @@ impl<T> AsyncResult<T> {
 
     fn take(&self, deadline: Option<Instant>) -> Result<T> {
         let mut state = self.wait_until(deadline)?;
-        match std::mem::replace(&mut *state, CellState::Taken { ok: false }) {
-            CellState::Ready(outcome) => {
-                *state = CellState::Taken {
-                    ok: outcome.is_ok(),
-                };
-                outcome
+        take_outcome(&mut state)
+    }
+}
+
+/// Awaiting an `AsyncResult` gives what [`get`](AsyncResult::get) would,
+/// without blocking the executor's thread: the pool's result thread wakes
+/// the awaiting task when the result is set. It needs no particular
+/// runtime (tokio, smol, async-std or a hand-made executor all work).
+///
+/// A wait that should end after a time is the runtime's timeout around
+/// the `.await` (the task keeps running, as with
+/// [`get_timeout`](AsyncResult::get_timeout)). Ctrl-C does not end an
+/// await: the runtime's signal handling decides that.
+///
+/// ```
+#[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(pool), "::Error> {")]
+/// fn double(n: u64) -> u64 {
+///     2 * n
+/// }
+///
+#[doc = concat!("let pool = ", crate::mp_crate!(pool), "::Pool::new(2)?;")]
+/// let result = pool.apply_async(double, (21,))?;
+/// // Any executor: here the smallest one, in std alone.
+/// let value = block_on(result.into_future())?;
+/// assert_eq!(value, 42);
+/// # Ok(())
+/// # }
+/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     use std::task::{Context, Poll, Wake, Waker};
+/// #     struct Unpark(std::thread::Thread);
+/// #     impl Wake for Unpark {
+/// #         fn wake(self: std::sync::Arc<Self>) { self.0.unpark() }
+/// #     }
+/// #     let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+/// #     let mut f = std::pin::pin!(f);
+/// #     loop {
+/// #         if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(&waker)) {
+/// #             return v;
+/// #         }
+/// #         std::thread::park();
+/// #     }
+/// # }
+/// ```
+impl<T> IntoFuture for AsyncResult<T> {
+    type Output = Result<T>;
+    type IntoFuture = AsyncResultFuture<T>;
+
+    fn into_future(self) -> AsyncResultFuture<T> {
+        AsyncResultFuture { cell: self.cell }
+    }
+}
+
+/// The future of an awaited [`AsyncResult`] (see its `IntoFuture`).
+#[must_use = "a future does nothing unless awaited"]
+pub struct AsyncResultFuture<T> {
+    cell: Arc<Cell<T>>,
+}
+
+impl<T> Future for AsyncResultFuture<T> {
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        let mut state = self.cell.lock();
+        if matches!(*state, CellState::Pending) {
+            // Under the state's lock: `set` takes the waker under it too.
+            let mut waker = self.cell.waker();
+            match &mut *waker {
+                Some(known) if known.will_wake(cx.waker()) => {}
+                slot => *slot = Some(cx.waker().clone()),
             }
-            taken @ CellState::Taken { .. } => {
-                *state = taken;
-                Err(Error::ResultTaken)
-            }
-            CellState::Pending => unreachable!("waited until not pending"),
+            return Poll::Pending;
         }
+        Poll::Ready(take_outcome(&mut state))
+    }
+}
+
+impl<T> fmt::Debug for AsyncResultFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncResultFuture")
+            .field("ready", &self.cell.ready.load(Ordering::Acquire))
+            .finish()
     }
 }
 

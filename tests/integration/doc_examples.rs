@@ -24,7 +24,7 @@ use std::process::Command;
 use std::time::Duration;
 
 /// The features docs.rs renders the facade with (`[package.metadata.docs.rs]`).
-const FEATURES: &str = "redis,python,tls";
+const FEATURES: &str = "redis,python,tls,stream";
 /// The playground address `--cfg mp_doc_examples` sets (src/lib.rs).
 const PLAYGROUND: &str = "https://play.invalid/?code=";
 

@@ -375,3 +375,19 @@ fn an_absurd_frame_header_is_a_named_corrupt_stream() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_zero_timeout_receive_sees_end_of_file() {
+    let _d = deadline(10 * SECS);
+    let (r, w) = pipe().unwrap();
+    w.send(&1u8).unwrap();
+    drop(w);
+    assert!(r.poll(Duration::ZERO).unwrap());
+    assert_eq!(r.recv_timeout::<u8>(Duration::ZERO).unwrap(), 1);
+    // `poll` says a receive would not wait: it must not time out.
+    assert!(r.poll(Duration::ZERO).unwrap());
+    assert!(matches!(
+        r.recv_timeout::<u8>(Duration::ZERO),
+        Err(Error::Eof)
+    ));
+}

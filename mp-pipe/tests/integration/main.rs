@@ -51,6 +51,8 @@ struct Record {
 }
 
 mod addresses;
+#[cfg(feature = "tokio")]
+mod awaited;
 mod before_accept;
 mod cpython;
 mod ends;

@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::arrivals::Arrivals;
@@ -132,6 +133,57 @@ impl<'a, R: Send + 'static> ThreadIMap<'a, R> {
         }
     }
 }
+
+impl<R: Send + 'static> ThreadIMap<'_, R> {
+    /// The next result, awaited without blocking the executor (any
+    /// runtime), as [`IMap::next_async`](crate::IMap::next_async). With the
+    /// `stream` feature the iterator is also a `futures_core::Stream`.
+    pub async fn next_async(&mut self) -> Option<Result<R>> {
+        std::future::poll_fn(|cx| self.poll_next_item(cx)).await
+    }
+
+    fn poll_next_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<R>>> {
+        loop {
+            if let Some(item) = self.current.pop_front() {
+                return Poll::Ready(Some(item));
+            }
+            self.fill();
+            if self.taken == self.submitted {
+                return Poll::Ready(self.failed.take().map(|e| {
+                    self.exhausted = true;
+                    Err(e)
+                }));
+            }
+            let items = match self.arrivals.poll_take(self.taken, self.ordered, cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(items)) => items,
+                Poll::Ready(Err(terminated)) => {
+                    // The chunks still out will not come: the iterator ends.
+                    self.taken = self.submitted;
+                    self.exhausted = true;
+                    return Poll::Ready(Some(Err(terminated)));
+                }
+            };
+            self.taken += 1;
+            self.current = items.into();
+        }
+    }
+}
+
+/// With the `stream` feature: the results as a stream (see
+/// [`next_async`](ThreadIMap::next_async)).
+#[cfg(feature = "stream")]
+impl<R: Send + 'static> futures_core::Stream for ThreadIMap<'_, R> {
+    type Item = Result<R>;
+
+    fn poll_next(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<R>>> {
+        self.get_mut().poll_next_item(cx)
+    }
+}
+
+// Nothing in a `ThreadIMap` is pinned (its items are moved out, never
+// borrowed across a poll): the stream may be polled through `&mut`.
+impl<R> Unpin for ThreadIMap<'_, R> {}
 
 impl<R: Send + 'static> Iterator for ThreadIMap<'_, R> {
     type Item = Result<R>;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use mp_pool::{Error, Pool};
 
 mod async_results;
+mod awaited;
 mod basics;
 mod handles;
 mod interrupt;

@@ -132,6 +132,10 @@ const SPEC_ROWS: &[Row] = &[
         mp: "pipe/roundtrip/u64",
         cpython: Script("pipe/roundtrip/u64"),
         peers: &[
+            (
+                "mp awaited (recv_async), tokio current-thread",
+                "pipe/roundtrip/u64_awaited_current_thread",
+            ),
             SPIN_8B,
             BLOCKING_8B,
             (
@@ -247,6 +251,10 @@ const SPEC_ROWS: &[Row] = &[
         mp: "pool/apply/roundtrip/mp",
         cpython: Script("pool/apply/roundtrip"),
         peers: &[
+            (
+                "mp awaited, tokio current-thread",
+                "pool/apply/roundtrip/mp_awaited_current_thread",
+            ),
             (
                 "raw socketpair 8 B, spin then block",
                 "pool/apply/roundtrip/raw_socketpair_spin_then_block",
