@@ -72,9 +72,9 @@ const MAX_BACKOFF: u32 = 6;
 const YIELD_AFTER: u32 = 8;
 
 /// Polls `ready` for about `limit` (not sleeping, announcing nothing, but
-/// yielding the CPU between looks after the first few microseconds, see
-/// [`YIELD_AFTER`]); true as soon as it holds. On one CPU it looks once: the peer could not
-/// act while we looked again ([`is_useful`]).
+/// yielding the CPU between looks after the first few microseconds); true
+/// as soon as it holds. On one CPU it looks once: the peer could not act
+/// while we looked again ([`is_useful`]).
 pub fn until(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
     if !is_useful() {
         return ready();
