@@ -31,7 +31,7 @@ pub mod tracked;
 
 pub use deadline::Deadline;
 pub use panic::panic_message;
-pub use sys::{CapturesNothing, conjure};
+pub use sys::{CapturesNothing, conjure, map_mirrored};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -83,3 +83,60 @@ pub unsafe fn conjure<T>() -> T {
     // breaks no invariant (see above).
     unsafe { std::mem::zeroed::<T>() }
 }
+
+/// Maps `header_len` bytes of `fd` followed by `rings` rings of `capacity`
+/// bytes each, every ring mapped twice in a row, so that a message that
+/// wraps around a ring's end reads and writes as one contiguous run (the
+/// layout of mp-queue's and mp-pipe's shared segments): `header_len +
+/// 2 * rings * capacity` bytes of address space, read-write and shared,
+/// which the caller unmaps (`munmap` of that length) when done.
+/// `header_len` and `capacity` must be multiples of the page size, and the
+/// file at least `header_len + rings * capacity` bytes long.
+pub fn map_mirrored(
+    fd: std::os::fd::BorrowedFd<'_>,
+    header_len: usize,
+    capacity: usize,
+    rings: usize,
+) -> std::io::Result<std::ptr::NonNull<u8>> {
+    use rustix::mm::{MapFlags, ProtFlags};
+    let total = header_len + 2 * rings * capacity;
+    // SAFETY: reserves fresh address space (no access), replaced below.
+    let base = unsafe {
+        rustix::mm::mmap_anonymous(
+            std::ptr::null_mut(),
+            total,
+            ProtFlags::empty(),
+            MapFlags::PRIVATE | MapFlags::NORESERVE,
+        )?
+    };
+    let map = |offset: usize, len: usize, file_offset: usize| {
+        // SAFETY: `base + offset .. + len` lies inside the reservation made
+        // above, which only this function knows about (MAP_FIXED replaces
+        // nothing else).
+        unsafe {
+            rustix::mm::mmap(
+                base.cast::<u8>().add(offset).cast(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED | MapFlags::FIXED,
+                fd,
+                file_offset as u64,
+            )
+        }
+    };
+    let mut mapped = map(0, header_len, 0);
+    for ring in 0..rings {
+        let file_offset = header_len + ring * capacity;
+        let at = header_len + 2 * ring * capacity;
+        mapped = mapped
+            .and_then(|_| map(at, capacity, file_offset))
+            .and_then(|_| map(at + capacity, capacity, file_offset));
+    }
+    if let Err(e) = mapped {
+        // SAFETY: unmaps exactly the reservation made above, which nothing
+        // has borrowed.
+        unsafe { rustix::mm::munmap(base, total)? };
+        return Err(e.into());
+    }
+    Ok(std::ptr::NonNull::new(base.cast::<u8>()).expect("mmap never returns null"))
+}

@@ -27,7 +27,6 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 
 use rustix::fs::{MemfdFlags, SealFlags};
-use rustix::mm::{MapFlags, ProtFlags};
 
 use crate::lane::{Header, Lane, MAGIC};
 
@@ -101,41 +100,8 @@ impl Segment {
         {
             return Err(not_ours());
         }
-        let total = HEADER_LEN + 4 * capacity;
-        // SAFETY: reserves fresh address space (no access), replaced below.
-        let base = unsafe {
-            rustix::mm::mmap_anonymous(
-                std::ptr::null_mut(),
-                total,
-                ProtFlags::empty(),
-                MapFlags::PRIVATE | MapFlags::NORESERVE,
-            )?
-        };
-        let map = |offset: usize, len: usize, file_offset: usize| {
-            // SAFETY: `base + offset .. + len` lies inside the reservation
-            // made above, which only this function knows about.
-            unsafe {
-                rustix::mm::mmap(
-                    base.cast::<u8>().add(offset).cast(),
-                    len,
-                    ProtFlags::READ | ProtFlags::WRITE,
-                    MapFlags::SHARED | MapFlags::FIXED,
-                    &fd,
-                    file_offset as u64,
-                )
-            }
-        };
         // Header, ring 0, ring 0 again, ring 1, ring 1 again.
-        let mapped = map(0, HEADER_LEN + capacity, 0)
-            .and_then(|_| map(HEADER_LEN + capacity, capacity, HEADER_LEN))
-            .and_then(|_| map(HEADER_LEN + 2 * capacity, capacity, HEADER_LEN + capacity))
-            .and_then(|_| map(HEADER_LEN + 3 * capacity, capacity, HEADER_LEN + capacity));
-        if let Err(e) = mapped {
-            // SAFETY: unmaps exactly the reservation made above.
-            unsafe { rustix::mm::munmap(base, total)? };
-            return Err(e.into());
-        }
-        let base = NonNull::new(base.cast::<u8>()).expect("mmap never returns null");
+        let base = mp_internal::map_mirrored(fd.as_fd(), HEADER_LEN, capacity, 2)?;
         Ok(Segment { base, capacity, fd })
     }
 

@@ -20,7 +20,6 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::ptr::NonNull;
 
 use rustix::fs::{MemfdFlags, SealFlags};
-use rustix::mm::{MapFlags, ProtFlags};
 
 use crate::header::Header;
 
@@ -78,38 +77,8 @@ impl Ring {
                 "not an mp queue segment",
             ));
         }
-        let total = HEADER_LEN + 2 * capacity;
-        // SAFETY: reserves fresh address space (no access), replaced below.
-        let base = unsafe {
-            rustix::mm::mmap_anonymous(
-                std::ptr::null_mut(),
-                total,
-                ProtFlags::empty(),
-                MapFlags::PRIVATE | MapFlags::NORESERVE,
-            )?
-        };
-        let map = |offset: usize, len: usize, file_offset: u64| {
-            // SAFETY: `base + offset .. + len` lies inside the reservation
-            // made above, which only this function knows about.
-            unsafe {
-                rustix::mm::mmap(
-                    base.cast::<u8>().add(offset).cast(),
-                    len,
-                    ProtFlags::READ | ProtFlags::WRITE,
-                    MapFlags::SHARED | MapFlags::FIXED,
-                    fd,
-                    file_offset,
-                )
-            }
-        };
-        let mapped = map(0, HEADER_LEN + capacity, 0)
-            .and_then(|_| map(HEADER_LEN + capacity, capacity, HEADER_LEN as u64));
-        if let Err(e) = mapped {
-            // SAFETY: unmaps exactly the reservation made above.
-            unsafe { rustix::mm::munmap(base, total)? };
-            return Err(e.into());
-        }
-        let base = NonNull::new(base.cast::<u8>()).expect("mmap never returns null");
+        // Header, the ring, the ring again.
+        let base = mp_internal::map_mirrored(fd, HEADER_LEN, capacity, 1)?;
         Ok(Ring { base, capacity })
     }
 
