@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use redis::Value;
 use crate::error::{Error, Result};
 use crate::fingerprint::build_fingerprint;
 use crate::link::{self, Backoff, Link, Links};
-use crate::result::Sink;
+use crate::result::{Route, Sink};
 use crate::settings::{Settings, consumer_name};
 use crate::stream;
 use crate::task::{PoolKeys, WORKERS, parse_result};
@@ -23,6 +23,15 @@ use crate::worker::{RESULT_TTL, WorkerSpec, local_worker_main};
 /// How long the result thread waits in Redis per read: also how soon it
 /// notices a dead local worker or a terminated pool.
 const RESULT_SLICE: Duration = Duration::from_millis(50);
+
+/// How long the result thread stays off the results while callers blocked
+/// in a `get` read them (and, after the last one, how long it reads in
+/// short slices, so that the next `get` soon reads again).
+const CALLERS_READ: Duration = Duration::from_millis(2);
+
+/// Results read and routed are deleted from the stream in batches of this
+/// many (by a caller) or at the result thread's next round.
+const SETTLE_BATCH: usize = 256;
 
 /// How often the caller says it is alive.
 const ALIVE_EVERY: Duration = Duration::from_secs(2);
@@ -64,6 +73,15 @@ struct State {
     outstanding: HashMap<u64, Pending>,
 }
 
+/// The one reader of this caller's results stream at a time: the result
+/// thread, or a caller blocked in a `get`.
+struct Reader {
+    /// The id of the last result read.
+    last: String,
+    /// Results read and routed, not yet deleted from the stream.
+    unsettled: Vec<String>,
+}
+
 struct LocalWorker {
     process: Process,
     consumer: String,
@@ -79,6 +97,10 @@ pub(crate) struct Shared {
     /// Notified when `outstanding` empties or the state changes.
     changed: Condvar,
     workers: Mutex<Vec<LocalWorker>>,
+    reader: Mutex<Reader>,
+    /// Callers blocked in a `get`: while there are any, they read the
+    /// results, not the result thread.
+    waiting: AtomicUsize,
     processes: usize,
     method: Option<StartMethod>,
     stop: AtomicBool,
@@ -107,6 +129,11 @@ impl Shared {
             }),
             changed: Condvar::new(),
             workers: Mutex::new(Vec::new()),
+            reader: Mutex::new(Reader {
+                last: "0-0".to_string(),
+                unsettled: Vec::new(),
+            }),
+            waiting: AtomicUsize::new(0),
             processes,
             method,
             stop: AtomicBool::new(false),
@@ -310,39 +337,21 @@ impl Shared {
     // ----- the result thread -----------------------------------------------
 
     fn result_loop(self: Arc<Shared>, link: &mut Link) {
-        let mut last = "0-0".to_string();
         let mut backoff = Backoff::new();
         let mut next_alive = Instant::now() + ALIVE_EVERY;
         let mut generation = 0;
         // After a reconnect: once caught up with the results, look for
         // tasks Redis lost and send them again.
         let mut reconcile = false;
+        // Until then, callers read the results often: read in short slices
+        // so that a new `get` soon takes over.
+        let mut callers_until = Instant::now();
         while !self.stop.load(Ordering::Acquire) {
             self.supervise(link);
             if Instant::now() >= next_alive && self.say_alive(link).is_ok() {
                 next_alive = Instant::now() + ALIVE_EVERY;
             }
-            let mut cmd = redis::cmd("XREAD");
-            cmd.arg("COUNT")
-                .arg(4096)
-                .arg("BLOCK")
-                .arg(RESULT_SLICE.as_millis() as u64)
-                .arg("STREAMS")
-                .arg(&self.results)
-                .arg(&last);
-            let read = link
-                .query_blocking::<Value>(&cmd, RESULT_SLICE, None)
-                .and_then(stream::parse_read);
-            let entries = match read {
-                Ok(entries) => {
-                    backoff.reset();
-                    entries
-                }
-                Err(_) => {
-                    std::thread::sleep(backoff.next_pause());
-                    continue;
-                }
-            };
+            // A reconnect (by a read, or by saying alive while callers read).
             if link.generation() != generation {
                 if generation != 0 {
                     reconcile = true;
@@ -351,20 +360,85 @@ impl Shared {
                 }
                 generation = link.generation();
             }
-            if entries.is_empty() {
-                if reconcile && self.resend_lost(link).is_ok() {
-                    reconcile = false;
+            let reader = match self.reader.try_lock() {
+                Some(reader) if self.waiting.load(Ordering::Acquire) == 0 => reader,
+                _ => {
+                    // Callers read the results; tasks Redis lost are sent
+                    // again all the same (a result already posted for one
+                    // is then seen twice, and dropped).
+                    if reconcile && self.resend_lost(link).is_ok() {
+                        reconcile = false;
+                    }
+                    callers_until = Instant::now() + RESULT_SLICE;
+                    std::thread::sleep(CALLERS_READ);
+                    continue;
                 }
-                continue;
-            }
-            let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
-            let _ = link.query::<i64>(redis::cmd("XDEL").arg(&self.results).arg(&ids));
-            last = entries.last().expect("not empty").id.clone();
-            for entry in &entries {
-                if let Some((seq, outcome)) = parse_result(entry) {
-                    self.route(seq, outcome);
+            };
+            let slice = if Instant::now() < callers_until {
+                CALLERS_READ
+            } else {
+                RESULT_SLICE
+            };
+            let mut reader = reader;
+            let read = link
+                .query_blocking::<Value>(&self.read_cmd(&reader.last, slice), slice, None)
+                .and_then(stream::parse_read);
+            let entries = match read {
+                Ok(entries) => {
+                    backoff.reset();
+                    entries
                 }
+                Err(_) => {
+                    drop(reader);
+                    std::thread::sleep(backoff.next_pause());
+                    continue;
+                }
+            };
+            self.route_all(&mut reader, &entries);
+            let settle = std::mem::take(&mut reader.unsettled);
+            drop(reader);
+            self.settle(link, &settle);
+            // Once caught up with the results, look for lost tasks.
+            if entries.is_empty() && reconcile && self.resend_lost(link).is_ok() {
+                reconcile = false;
             }
+        }
+    }
+
+    /// `XREAD` of the results after `last`, waiting up to `slice`.
+    fn read_cmd(&self, last: &str, slice: Duration) -> redis::Cmd {
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("COUNT")
+            .arg(4096)
+            .arg("BLOCK")
+            .arg(slice.as_millis().max(1) as u64)
+            .arg("STREAMS")
+            .arg(&self.results)
+            .arg(last);
+        cmd
+    }
+
+    /// Routes results read, and notes them for deletion.
+    fn route_all(&self, reader: &mut Reader, entries: &[stream::Entry]) {
+        let Some(newest) = entries.last() else {
+            return;
+        };
+        reader.last = newest.id.clone();
+        for entry in entries {
+            if let Some((seq, outcome)) = parse_result(entry) {
+                self.route(seq, outcome);
+            }
+        }
+        reader
+            .unsettled
+            .extend(entries.iter().map(|e| e.id.clone()));
+    }
+
+    /// Deletes results that were routed (after routing: a waiting caller
+    /// does not wait for this round trip).
+    fn settle(&self, link: &mut Link, ids: &[String]) {
+        if !ids.is_empty() {
+            let _ = link.query::<i64>(redis::cmd("XDEL").arg(&self.results).arg(ids));
         }
     }
 
@@ -598,5 +672,41 @@ impl Shared {
             )
         })?;
         Ok(())
+    }
+}
+
+impl Route for Shared {
+    fn waiting(&self, yes: bool) {
+        if yes {
+            self.waiting.fetch_add(1, Ordering::AcqRel);
+        } else {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    fn read_results(&self, until: Instant) -> bool {
+        if self.stop.load(Ordering::Acquire) {
+            return false;
+        }
+        let Some(mut reader) = self.reader.try_lock() else {
+            return false;
+        };
+        let slice = until.saturating_duration_since(Instant::now());
+        let cmd = self.read_cmd(&reader.last, slice);
+        let read = self
+            .links
+            .with(|l| l.query_blocking::<Value>(&cmd, slice, None))
+            .and_then(stream::parse_read);
+        let Ok(entries) = read else {
+            // Redis is away: the result thread reconnects and catches up.
+            return false;
+        };
+        self.route_all(&mut reader, &entries);
+        if reader.unsettled.len() >= SETTLE_BATCH {
+            let settle = std::mem::take(&mut reader.unsettled);
+            drop(reader);
+            self.links.with(|l| self.settle(l, &settle));
+        }
+        true
     }
 }

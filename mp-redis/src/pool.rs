@@ -2,7 +2,7 @@
 
 use std::borrow::Borrow;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use crate::caller::{Chunk, Shared};
 use crate::error::{Error, Result};
 use crate::imap::{Feed, IMap};
 use crate::registry;
-use crate::result::{AsyncResult, Cell, Collect, Sink};
+use crate::result::{AsyncResult, Cell, Collect, Route, Sink};
 use crate::settings::Settings;
 use crate::task::DEFAULT_POOL_NAME;
 
@@ -529,7 +529,8 @@ impl Pool {
             return Err(e);
         }
         collect.seal();
-        Ok(AsyncResult::new(cell))
+        let router: Weak<dyn Route> = Arc::downgrade(&self.shared) as Weak<Shared>;
+        Ok(AsyncResult::new(cell, router))
     }
 
     fn lazy<'a, F, A, R, I>(

@@ -2,7 +2,7 @@
 //! results arrive.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
@@ -17,6 +17,25 @@ pub(crate) trait Sink: Send + Sync {
     /// error.
     fn deliver(&self, index: usize, start: usize, n: usize, outcome: Result<Vec<u8>>);
 }
+
+/// The pool side a blocked `get` reads results through, so that the thread
+/// waiting for a result is the one Redis wakes with it (no hand-off from
+/// the result thread: a cross-core wake-up saved per round trip).
+pub(crate) trait Route: Send + Sync {
+    /// A caller starts (`true`) or stops (`false`) waiting in a `get`.
+    fn waiting(&self, yes: bool);
+
+    /// Reads and routes the results that arrive until `until`, if nobody
+    /// else is reading them now; whether it read.
+    fn read_results(&self, until: Instant) -> bool;
+}
+
+/// How long a `get` that is not the reader waits before it looks whether
+/// it can be.
+const READER_POLL: Duration = Duration::from_millis(1);
+
+/// The longest a `get` waits in Redis per read.
+const READ_SLICE: Duration = Duration::from_millis(50);
 
 /// Decodes a chunk's per-item results (each a postcard `Result<R, String>`,
 /// `Err` holding a panic message).
@@ -65,6 +84,48 @@ impl<T> Cell<T> {
         }
     }
 
+    /// Waits as [`wait`](Cell::wait) does, reading the results itself
+    /// (through `router`) whenever no other thread reads them.
+    fn wait_routed(
+        &self,
+        deadline: Option<Instant>,
+        router: &Weak<dyn Route>,
+    ) -> Result<MutexGuard<'_, CellState<T>>> {
+        let Some(router) = router.upgrade() else {
+            return self.wait(deadline);
+        };
+        struct Waiting<'a>(&'a dyn Route);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.waiting(false);
+            }
+        }
+        router.waiting(true);
+        let _waiting = Waiting(&*router);
+        loop {
+            let now = Instant::now();
+            let until = |slice| deadline.map_or(now + slice, |d: Instant| d.min(now + slice));
+            {
+                let state = self.state.lock();
+                if !matches!(*state, CellState::Pending) {
+                    return Ok(state);
+                }
+                if deadline.is_some_and(|d| now >= d) {
+                    return Err(Error::Timeout);
+                }
+            }
+            if router.read_results(until(READ_SLICE)) {
+                continue;
+            }
+            // Another thread reads the results: it routes this one (and
+            // wakes us), or stops reading soon.
+            let mut state = self.state.lock();
+            if matches!(*state, CellState::Pending) {
+                self.changed.wait_until(&mut state, until(READER_POLL));
+            }
+        }
+    }
+
     fn wait(&self, deadline: Option<Instant>) -> Result<MutexGuard<'_, CellState<T>>> {
         let mut state = self.state.lock();
         while matches!(*state, CellState::Pending) {
@@ -90,11 +151,12 @@ impl<T> Cell<T> {
 /// [`Error::WorkerLost`], and one of a terminated pool [`Error::Terminated`].
 pub struct AsyncResult<T> {
     cell: Arc<Cell<T>>,
+    router: Weak<dyn Route>,
 }
 
 impl<T> AsyncResult<T> {
-    pub(crate) fn new(cell: Arc<Cell<T>>) -> AsyncResult<T> {
-        AsyncResult { cell }
+    pub(crate) fn new(cell: Arc<Cell<T>>, router: Weak<dyn Route>) -> AsyncResult<T> {
+        AsyncResult { cell, router }
     }
 
     /// Whether the call has finished (Python's `ready()`).
@@ -114,13 +176,15 @@ impl<T> AsyncResult<T> {
 
     /// Waits until the call has finished (Python's `wait()`).
     pub fn wait(&self) {
-        drop(self.cell.wait(None));
+        drop(self.cell.wait_routed(None, &self.router));
     }
 
     /// Waits up to `timeout`; whether the call has finished.
     #[doc(alias = "wait")]
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.cell.wait(Instant::now().checked_add(timeout)).is_ok()
+        self.cell
+            .wait_routed(Instant::now().checked_add(timeout), &self.router)
+            .is_ok()
     }
 
     /// Waits for the call and returns its value or error (Python's `get()`).
@@ -138,7 +202,7 @@ impl<T> AsyncResult<T> {
     }
 
     fn take(&self, deadline: Option<Instant>) -> Result<T> {
-        let mut state = self.cell.wait(deadline)?;
+        let mut state = self.cell.wait_routed(deadline, &self.router)?;
         match std::mem::replace(&mut *state, CellState::Taken { ok: false }) {
             CellState::Ready(outcome) => {
                 *state = CellState::Taken {

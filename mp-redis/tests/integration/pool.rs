@@ -375,3 +375,56 @@ fn a_frozen_worker_is_taken_over_and_its_late_result_is_dropped() {
     frozen.kill().unwrap();
     other.kill().unwrap();
 }
+
+#[test]
+fn callers_blocked_in_get_route_each_others_results_once() {
+    let _d = mp_testkit::deadline(DEADLINE);
+    let Some(server) = support::server() else {
+        return;
+    };
+    let url = server.url();
+    let pool = Pool::builder(&url)
+        .name(&support::unique("readers"))
+        .processes(2)
+        .build()
+        .unwrap();
+    // Results nobody waits for while the callers below read the stream:
+    // they reach their AsyncResults all the same.
+    let unwaited: Vec<_> = (0..50u64)
+        .map(|x| pool.apply_async(square, (x,)).unwrap())
+        .collect();
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let pool = &pool;
+            s.spawn(move || {
+                for i in 0..100u64 {
+                    let x = t * 1000 + i;
+                    assert_eq!(pool.apply(square, (x,)).unwrap(), x * x);
+                    let r = pool.apply_async(add, (x, 1)).unwrap();
+                    assert_eq!(r.get_timeout(PATIENCE), Ok(x + 1));
+                }
+                let batch: Vec<u64> = (t * 10..t * 10 + 10).collect();
+                let squares: Vec<u64> = batch.iter().map(|x| x * x).collect();
+                assert_eq!(pool.map_chunked(square, batch, 3).unwrap(), squares);
+            });
+        }
+    });
+    for (x, r) in unwaited.into_iter().enumerate() {
+        assert!(r.ready() || r.wait_timeout(PATIENCE));
+        assert_eq!(r.get(), Ok(x as u64 * x as u64));
+    }
+    // A `get` that times out leaves the stream to the others.
+    let slow = pool.apply_async(sleep_ms, (300u64,)).unwrap();
+    assert_eq!(
+        slow.get_timeout(Duration::from_millis(20)),
+        Err(Error::Timeout)
+    );
+    assert_eq!(pool.apply(square, (9,)).unwrap(), 81);
+    assert!(slow.wait_timeout(PATIENCE));
+    assert_eq!(pool.duplicate_results(), 0);
+    pool.close();
+    pool.join_timeout(PATIENCE).unwrap();
+    pool.delete_keys().unwrap();
+    drop(pool);
+    support::assert_no_keys(&url);
+}
