@@ -72,6 +72,8 @@ fn fork_and_run(
             if job::die_with_parent(parent).is_err() {
                 sys::exit_now(1);
             }
+            // SIGINT ends the child with 1, as `KeyboardInterrupt` would.
+            sys::interrupt::exit_1_on_sigint();
             let result = result.map(|fd| Connection::from(UnixStream::from(fd)));
             let code = payload.run(result);
             exit::finish(code, Exit::Immediately)
