@@ -336,9 +336,11 @@ impl Process {
     /// the child (a line not yet ended on Rust's line-buffered stdout) is
     /// lost, as flushing is not safe in a signal handler, and the child's
     /// own children are not joined: their parent-death signal ends them.
-    /// A SIGINT that arrives before the child has set up (sent right after
-    /// `start`) meets the default action: -2, as in a CPython `spawn`
-    /// child whose interpreter has not started yet.
+    /// A `Fork` or `Forkserver` child holds SIGINT back until its handler
+    /// is in place, so `interrupt()` right after `start()` gives 1 too; a
+    /// `Spawn` child interrupted before it has set up (while the program
+    /// is loaded) meets the default action, -2, as a CPython `spawn` child
+    /// whose interpreter has not started yet does.
     ///
     /// ```
     #[doc = concat!("use ", crate::mp_crate!(pipe), "::{Connection, pipe};")]

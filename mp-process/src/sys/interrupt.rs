@@ -72,3 +72,55 @@ pub(crate) fn exit_1_on_sigint() {
 pub(crate) fn exits_with_1() -> bool {
     installed() == Some(ours())
 }
+
+/// SIGINT held back in this thread across a fork, so that a child
+/// interrupted before it has its handler (`interrupt()` right after
+/// `start()`) meets the handler, not the default action: the child (a
+/// copy of this thread) and this process each `release` their copy.
+#[derive(Clone, Copy)]
+pub(crate) struct Held {
+    /// SIGINT was blocked already: release leaves it so.
+    was_blocked: bool,
+}
+
+/// A signal set holding SIGINT alone.
+fn sigint_set() -> libc::sigset_t {
+    // SAFETY: `sigset_t` is plain integers: all zeroes is a valid value,
+    // which `sigemptyset` then makes the empty set.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, writable `sigset_t`; SIGINT is a valid
+    // signal number, so neither call can fail.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+    }
+    set
+}
+
+/// Blocks SIGINT in this thread until `Held::release`.
+pub(crate) fn hold() -> Held {
+    let set = sigint_set();
+    // SAFETY: as in `sigint_set`, all zeroes is a valid `sigset_t`.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointers to a set to add and a place for the old mask;
+    // a thread's signal mask is its own, and blocking a signal only defers
+    // its delivery.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) };
+    // SAFETY: `old` is a valid set (filled by the call, or empty).
+    let was_blocked = rc != 0 || unsafe { libc::sigismember(&old, libc::SIGINT) } == 1;
+    Held { was_blocked }
+}
+
+impl Held {
+    /// Unblocks SIGINT, unless it was blocked before `hold`: one that
+    /// arrived meanwhile is delivered now.
+    pub(crate) fn release(&self) {
+        if self.was_blocked {
+            return;
+        }
+        let set = sigint_set();
+        // SAFETY: a valid set to remove from this thread's mask; no old
+        // mask is asked for.
+        unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, ptr::null_mut()) };
+    }
+}

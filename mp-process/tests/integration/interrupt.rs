@@ -82,6 +82,20 @@ fn interrupt_ends_a_child_with_1_as_keyboard_interrupt_does() {
 }
 
 #[test]
+fn a_forked_child_interrupted_at_once_still_exits_with_1() {
+    let _d = deadline(120 * SECS);
+    // A forked child holds SIGINT back until its handler is in place (a
+    // re-executed one cannot: until it runs, the default action holds).
+    for m in [StartMethod::Fork, StartMethod::Forkserver] {
+        for _ in 0..20 {
+            let p = started(Process::new(sleeps, (60_000,)).start_method(m));
+            p.interrupt().unwrap();
+            assert_eq!(p.join_timeout(T).unwrap(), Some(1), "{m}");
+        }
+    }
+}
+
+#[test]
 fn a_child_that_restored_the_default_action_dies_of_sigint() {
     let _d = deadline(60 * SECS);
     for m in methods() {
