@@ -4,10 +4,11 @@
 //! SIGINT: one sets a flag that blocking pool calls watch (they return
 //! `Interrupted`), the other runs the default action (terminate the
 //! process) while no pool call is blocked, so a program that is not inside
-//! a pool call reacts to Ctrl-C as it did before. If the program had
-//! SIGINT ignored, nothing is registered; if it had its own handler, that
-//! handler keeps running (signal-hook chains to it) and only the flag is
-//! added.
+//! a pool call reacts to Ctrl-C as it did before. In an mp child, whose
+//! SIGINT action is mp's exit with code 1 (CPython's `KeyboardInterrupt`),
+//! that second action exits with 1 instead. If the program had SIGINT
+//! ignored, nothing is registered; if it had its own handler, that handler
+//! keeps running (signal-hook chains to it) and only the flag is added.
 //!
 //! Workers ignore SIGINT: a terminal's Ctrl-C goes to the whole process
 //! group, and the pool, not the keyboard, decides when workers stop.
@@ -33,10 +34,13 @@ static HOOKS: OnceLock<Option<Hooks>> = OnceLock::new();
 enum Disposition {
     Default,
     Ignored,
+    /// mp's handler in its children: exit with code 1.
+    ExitsWith1,
     Caught,
 }
 
-/// SIGINT's disposition, from `/proc/self/status` (no `sigaction` needed).
+/// SIGINT's disposition, from `/proc/self/status` (no `sigaction` needed)
+/// and, for mp's own handler in its children, from mp-process.
 fn disposition() -> Disposition {
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
         return Disposition::Default;
@@ -51,6 +55,8 @@ fn disposition() -> Disposition {
     let bit = 1u64 << (SIGINT - 1);
     if mask("SigIgn:") & bit != 0 {
         Disposition::Ignored
+    } else if mp_process::sigint_exits_with_1() {
+        Disposition::ExitsWith1
     } else if mask("SigCgt:") & bit != 0 {
         Disposition::Caught
     } else {
@@ -75,10 +81,18 @@ pub(crate) fn install() {
             active: Mutex::new(0),
         };
         signal_hook::flag::register(SIGINT, hooks.pending.clone()).ok()?;
-        if mode == Disposition::Default {
-            // Without this, registering would leave Ctrl-C ignored outside
-            // pool calls.
-            signal_hook::flag::register_conditional_default(SIGINT, hooks.idle.clone()).ok()?;
+        // Without these, registering would leave Ctrl-C ignored outside
+        // pool calls (mp's handler, chained to, does nothing once it is no
+        // longer SIGINT's action).
+        match mode {
+            Disposition::Default => {
+                signal_hook::flag::register_conditional_default(SIGINT, hooks.idle.clone()).ok()?;
+            }
+            Disposition::ExitsWith1 => {
+                signal_hook::flag::register_conditional_shutdown(SIGINT, 1, hooks.idle.clone())
+                    .ok()?;
+            }
+            Disposition::Ignored | Disposition::Caught => {}
         }
         Some(hooks)
     });

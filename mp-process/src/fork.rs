@@ -57,7 +57,12 @@ fn fork_and_run(
     // goes on in the child, so it can release them there too.)
     let stdout = std::io::stdout().lock();
     let stderr = std::io::stderr().lock();
+    // A SIGINT for the child waits until its handler is in place.
+    let held = sys::interrupt::hold();
     let forked = sys::fork();
+    if !matches!(forked, Ok(None)) {
+        held.release();
+    }
     drop((stdout, stderr));
     match forked? {
         Some(pid) => Ok(pid),
@@ -72,6 +77,9 @@ fn fork_and_run(
             if job::die_with_parent(parent).is_err() {
                 sys::exit_now(1);
             }
+            // SIGINT ends the child with 1, as `KeyboardInterrupt` would.
+            sys::interrupt::exit_1_on_sigint();
+            held.release();
             let result = result.map(|fd| Connection::from(UnixStream::from(fd)));
             let code = payload.run(result);
             exit::finish(code, Exit::Immediately)

@@ -300,15 +300,25 @@ impl Server {
     /// forkserver (after replying to the client).
     fn fork(&mut self, client: usize, job: Job) -> Option<Job> {
         job::check_entry(&job);
+        // A SIGINT for the child waits until its handler is in place.
+        let held = sys::interrupt::hold();
         // The forkserver is single-threaded (`fork_as_sibling` checks) and
         // holds no lock here.
-        let reply = match sys::fork_as_sibling() {
+        let forked = sys::fork_as_sibling();
+        if !matches!(forked, Ok(None)) {
+            held.release();
+        }
+        let reply = match forked {
             Ok(None) => {
                 // The caller's child: it dies with the caller.
                 let parent = rustix::process::Pid::from_raw(job.identity.parent_pid as i32);
                 if parent.is_none_or(|p| job::die_with_parent(p).is_err()) {
                     sys::exit_now(1);
                 }
+                // SIGINT ends the child with 1, as `KeyboardInterrupt` would
+                // (`run_job` finds this handler in place).
+                sys::interrupt::exit_1_on_sigint();
+                held.release();
                 return Some(job);
             }
             Ok(Some((pid, pidfd))) => Reply::Started {

@@ -48,6 +48,8 @@ pub(crate) struct Job {
 pub(crate) fn run_job(job: Job) -> i32 {
     current::become_child(job.identity);
     ensure_panic_banner();
+    // SIGINT ends the child with 1, as `KeyboardInterrupt` would.
+    crate::sys::interrupt::exit_1_on_sigint();
     // Opened under the authkey the job just installed: the parent sealed
     // the entry with the same key.
     let entry = match CodeRef::<EntryArgs, i32>::open(&job.entry) {

@@ -125,3 +125,13 @@ pub use target::{Args, Run, Target};
 pub fn forkserver_info() -> Option<(u32, mp_pipe::Address)> {
     forkserver::running_info()
 }
+
+/// Whether SIGINT's installed action is the one mp gives its children
+/// (exit with code 1, as a CPython child's uncaught `KeyboardInterrupt`;
+/// see [`Process::interrupt`]). For mp-pool, which takes SIGINT over in a
+/// pool's process and keeps that exit outside blocking pool calls; not a
+/// stable API.
+#[doc(hidden)]
+pub fn sigint_exits_with_1() -> bool {
+    sys::interrupt::exits_with_1()
+}

@@ -318,27 +318,46 @@ impl Process {
     /// Sends SIGINT (Python's `interrupt()`, new in 3.14).
     ///
     /// A CPython child gets a `KeyboardInterrupt` and, unless it catches
-    /// it, exits with code 1. A Rust child has no exception to raise:
-    /// SIGINT's default action ends it, and its exit code is -2. mp does
-    /// not install a handler of its own in children: one would be chained
-    /// to by every handler a child registers later (signal-hook chains to
-    /// the previous handler), and would end a child that means to handle
-    /// Ctrl-C itself. A child that wants CPython's 1 handles SIGINT (the
-    /// `ctrlc` or `signal-hook` crates) and exits with 1; one that
-    /// ignores it keeps running.
+    /// it, exits with code 1; one that restored SIGINT's default action
+    /// dies of the signal (-2). An mp child exits with 1 too: before its
+    /// target runs, mp gives it a SIGINT handler that ends it with
+    /// `_exit(1)`, if SIGINT has its default action there (a child of a
+    /// process that ignores SIGINT ignores it too). What the child sets up
+    /// itself wins:
+    ///
+    /// - a handler of its own (`signal-hook`, `ctrlc`, tokio, mp's `Pool`
+    ///   in that child, or `sigaction`) runs instead, and the child goes
+    ///   on; mp's handler, if the new one chains to it as signal-hook
+    ///   does, sees that it is no longer SIGINT's action and does nothing;
+    /// - `SIG_DFL` restored: the child dies of the signal, -2;
+    /// - `SIG_IGN`: the child keeps running.
+    ///
+    /// Unlike CPython's, the exit is immediate: output still buffered in
+    /// the child (a line not yet ended on Rust's line-buffered stdout) is
+    /// lost, as flushing is not safe in a signal handler, and the child's
+    /// own children are not joined: their parent-death signal ends them.
+    /// A `Fork` or `Forkserver` child holds SIGINT back until its handler
+    /// is in place, so `interrupt()` right after `start()` gives 1 too; a
+    /// `Spawn` child interrupted before it has set up (while the program
+    /// is loaded) meets the default action, -2, as a CPython `spawn` child
+    /// whose interpreter has not started yet does.
     ///
     /// ```
+    #[doc = concat!("use ", crate::mp_crate!(pipe), "::{Connection, pipe};")]
     #[doc = concat!("use ", crate::mp_crate!(process), "::Process;")]
     ///
-    /// fn sleeps() {
+    /// fn sleeps(ready: Connection) {
+    ///     ready.send(&()).unwrap();
     ///     std::thread::sleep(std::time::Duration::from_secs(60));
     /// }
     ///
     #[doc = concat!("# fn main() -> Result<(), ", crate::mp_crate!(process), "::Error> {")]
-    /// let mut p = Process::new(sleeps, ());
+    /// let (ready, theirs) = pipe()?;
+    /// let mut p = Process::new(sleeps, (theirs,));
     /// p.start()?;
+    /// ready.recv::<()>()?;
     /// p.interrupt()?;
-    /// assert_eq!(p.join()?, -2);
+    /// assert_eq!(p.join()?, 1);
     /// # Ok(())
     /// # }
     /// ```

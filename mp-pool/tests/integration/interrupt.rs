@@ -1,6 +1,7 @@
 //! Ctrl-C (SIGINT): blocked calls are interrupted, workers ignore it.
 
 use mp_pipe::Connection;
+use mp_process::{Context, StartMethod};
 use rustix::process::{Pid, Signal, kill_process};
 
 use super::*;
@@ -33,36 +34,46 @@ fn sigint(pid: u32) {
 
 #[test]
 fn sigint_during_map_is_interrupted_and_leaves_no_worker() {
-    let _d = mp_testkit::deadline(secs(120));
-    let (ours, theirs) = mp_pipe::pipe().unwrap();
-    let mut child = mp_process::spawn(interrupted_map, (theirs,)).unwrap();
-    let pids: Vec<u32> = ours.recv_timeout(secs(60)).unwrap();
-    assert_eq!(pids.len(), 2);
-    // After sending the pids its main thread only enters `get` and sleeps
-    // there: once it sleeps, the SIGINT lands inside the pool call.
-    let pid = child.process().pid().unwrap();
-    assert!(mp_testkit::eventually(secs(30), || {
-        mp_testkit::proc_info(pid).is_some_and(|p| p.state == 'S')
-    }));
-    sigint(pid);
-    let outcome = child.join_timeout(secs(30)).unwrap();
-    assert!(outcome.starts_with("Err(Interrupted)"), "{outcome}");
-    assert!(all_gone(&pids), "workers left behind");
+    let _d = mp_testkit::deadline(secs(240));
+    for m in StartMethod::ALL {
+        let (ours, theirs) = mp_pipe::pipe().unwrap();
+        let mut child = Context::new(m).spawn(interrupted_map, (theirs,)).unwrap();
+        let pids: Vec<u32> = ours.recv_timeout(secs(60)).unwrap();
+        assert_eq!(pids.len(), 2);
+        // After sending the pids its main thread only enters `get` and
+        // sleeps there: once it sleeps, the SIGINT lands inside the pool
+        // call.
+        let pid = child.process().pid().unwrap();
+        assert!(mp_testkit::eventually(secs(30), || {
+            mp_testkit::proc_info(pid).is_some_and(|p| p.state == 'S')
+        }));
+        sigint(pid);
+        let outcome = child.join_timeout(secs(30)).unwrap();
+        assert!(outcome.starts_with("Err(Interrupted)"), "{m}: {outcome}");
+        assert!(all_gone(&pids), "{m}: workers left behind");
+    }
 }
 
 #[test]
 fn sigint_outside_pool_calls_still_ends_the_program() {
-    let _d = mp_testkit::deadline(secs(120));
-    let (ours, theirs) = mp_pipe::pipe().unwrap();
-    let mut child = mp_process::spawn(idle_pool, (theirs,)).unwrap();
-    let pids: Vec<u32> = ours.recv_timeout(secs(60)).unwrap();
-    sigint(child.process().pid().unwrap());
-    let outcome = child.join_timeout(secs(30));
-    assert!(
-        matches!(outcome, Err(mp_process::JoinError::Died { exitcode: -2 })),
-        "{outcome:?}"
-    );
-    assert!(all_gone(&pids), "workers left behind");
+    let _d = mp_testkit::deadline(secs(240));
+    // Not under Fork: a child forked from this process, where other tests
+    // run pools, inherits this process's SIGINT set-up (the default
+    // action outside pool calls: -2).
+    for m in [StartMethod::Spawn, StartMethod::Forkserver] {
+        let (ours, theirs) = mp_pipe::pipe().unwrap();
+        let mut child = Context::new(m).spawn(idle_pool, (theirs,)).unwrap();
+        let pids: Vec<u32> = ours.recv_timeout(secs(60)).unwrap();
+        sigint(child.process().pid().unwrap());
+        let outcome = child.join_timeout(secs(30));
+        // An mp child exits with 1 on SIGINT, as a CPython child's
+        // `KeyboardInterrupt` does; its pool keeps that outside pool calls.
+        assert!(
+            matches!(outcome, Err(mp_process::JoinError::Died { exitcode: 1 })),
+            "{m}: {outcome:?}"
+        );
+        assert!(all_gone(&pids), "{m}: workers left behind");
+    }
 }
 
 #[test]

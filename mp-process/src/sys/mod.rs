@@ -4,6 +4,7 @@
 #![allow(unsafe_code)]
 
 pub(crate) mod code;
+pub(crate) mod interrupt;
 pub(crate) mod rusage;
 mod sibling;
 mod spawn;

@@ -15,6 +15,7 @@ mod descriptors;
 mod executable;
 mod forkserver;
 mod identity;
+mod interrupt;
 mod join_handle;
 mod lifecycle;
 mod logging;
