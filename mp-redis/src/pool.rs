@@ -180,8 +180,20 @@ fn check_chunksize(n: usize) -> Result<()> {
 
 /// Encodes a chunk of arguments as the `Vec` of argument tuples a
 /// registered function decodes (a 1-tuple encodes as its element).
+/// Why an OS handle in a task's arguments is refused, and what to do.
+const HANDLE_IN_A_TASK: &str = "an mp Queue, Connection, Lock, Value or other OS handle \
+    cannot travel in a task: the task may run in a process on another host. Send the data \
+    itself, or use an mp_redis::Queue (a name on the Redis server), which any task can take";
+
 fn encode_chunk<A: Serialize>(items: &[&A]) -> Result<Vec<u8>> {
-    postcard::to_allocvec(items).map_err(|e| Error::Encode(e.to_string()))
+    let (encoded, refused) = mp_handle::refused_handles(|| postcard::to_allocvec(items));
+    encoded.map_err(|e| {
+        Error::Encode(if refused {
+            HANDLE_IN_A_TASK.to_owned()
+        } else {
+            e.to_string()
+        })
+    })
 }
 
 impl Pool {

@@ -72,7 +72,14 @@ pub(crate) mod functions {
         index
     }
 
+    /// Takes an OS handle: refused before it is sent.
+    pub(crate) fn takes_a_handle(fd: mp_handle::Fd) -> u64 {
+        drop(fd);
+        0
+    }
+
     mp_redis::register!(
+        takes_a_handle,
         square,
         add,
         fail_on_odd,

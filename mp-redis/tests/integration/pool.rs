@@ -428,3 +428,34 @@ fn callers_blocked_in_get_route_each_others_results_once() {
     drop(pool);
     support::assert_no_keys(&url);
 }
+
+#[test]
+fn an_os_handle_as_a_task_argument_is_refused_with_what_to_do() {
+    let _d = mp_testkit::deadline(DEADLINE);
+    let Some(server) = support::server() else {
+        return;
+    };
+    let url = server.url();
+    let pool = Pool::builder(&url)
+        .name(&support::unique("handle"))
+        .processes(1)
+        .build()
+        .unwrap();
+    let fd = mp_handle::Fd::from(std::os::fd::OwnedFd::from(
+        std::fs::File::open("/dev/null").unwrap(),
+    ));
+    match pool.apply_async(takes_a_handle, (fd,)) {
+        Err(Error::Encode(why)) => {
+            assert!(why.contains("cannot travel in a task"), "{why}");
+            assert!(why.contains("mp_redis::Queue"), "{why}");
+        }
+        other => panic!("a handle went out as a task: {other:?}"),
+    }
+    // Nothing was sent: the pool goes on.
+    assert_eq!(pool.apply(square, (3,)).unwrap(), 9);
+    pool.close();
+    pool.join_timeout(PATIENCE).unwrap();
+    pool.delete_keys().unwrap();
+    drop(pool);
+    support::assert_no_keys(&url);
+}
