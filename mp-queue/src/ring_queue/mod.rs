@@ -128,7 +128,11 @@ impl RingQueue {
     }
 
     pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::Release);
+        // Sequentially consistent, as is the store to `sleeping` below, so
+        // that an awaiting get that counted itself after this call's look
+        // at `awaiting` sees the flag in its next try (its heavy barrier
+        // comes after its count).
+        self.closed.store(true, Ordering::SeqCst);
         // Waiters of this process look again and see it.
         let h = self.header();
         for wakeup in [&h.data.0, &h.space.0, &h.joined.0] {
@@ -258,7 +262,8 @@ impl RingQueue {
     pub(crate) fn shutdown(&self, immediate: bool) {
         let h = self.header();
         let level = if immediate { SHUT_DOWN_NOW } else { SHUT_DOWN };
-        h.config.0.shutdown.fetch_max(level, Ordering::AcqRel);
+        // Sequentially consistent for the awaiting gets, as in `close`.
+        h.config.0.shutdown.fetch_max(level, Ordering::SeqCst);
         for wakeup in [&h.data.0, &h.space.0, &h.joined.0] {
             wake_everyone(wakeup);
         }
