@@ -16,7 +16,7 @@
 //! | `Manager`, `BaseManager`, `SharedMemoryManager`, the proxies | [`Manager`], [`BaseManager`], [`SharedMemoryManager`], [`ListProxy`], [`DictProxy`], [`QueueProxy`], [`SharedProxy`], ... ([`manager`]) |
 //! | Celery/RQ-style `Queue` and `Pool` across hosts | `mp::redis` (cargo feature `redis`) |
 //! | CPython's wire: Python's `Listener`/`Client`, managers, pickle as data | `mp::python` (cargo feature `python`) |
-//! | asyncio: `await` a pool's result, `async for` over results, await a receive | `pool.apply_async(f, args)?.await` (any runtime), `imap(..)?.next_async().await` (`Stream`s with cargo feature `stream`), `conn.recv_async::<T>().await` (cargo feature `tokio`) |
+//! | asyncio: `await` a pool's result, `async for` over results, await a receive or a queue's get | `pool.apply_async(f, args)?.await` (any runtime), `imap(..)?.next_async().await` (`Stream`s with cargo feature `stream`), `conn.recv_async::<T>().await`, `q.get_async().await` (cargo feature `tokio`) |
 //!
 //! Local objects and manager proxies ask the same questions with the same
 //! names ([`SimpleQueue::is_empty`] and [`QueueProxy::is_empty`]). A proxy's answer is a round trip

@@ -10,7 +10,8 @@
 //!
 //! Also a ping-pong through two queues to an echoing child, free and with
 //! both processes pinned to one CPU (where a waiter that spun before it
-//! slept would hold up the peer it waits for).
+//! slept would hold up the peer it waits for), and free with the reply
+//! awaited (`get_async`) on tokio's current-thread runtime.
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::os::fd::OwnedFd;
@@ -302,7 +303,29 @@ fn ping_pong(c: &mut Criterion) {
         }
         stop(p);
     }
+    awaited_ping_pong(&mut group);
     group.finish();
+}
+
+/// The `u64` ping-pong with the reply awaited (`get_async`) on tokio's
+/// current-thread runtime: what an async service pays per item.
+fn awaited_ping_pong(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    let requests: Queue<u64> = Queue::new().unwrap();
+    let replies: Queue<u64> = Queue::new().unwrap();
+    let p = started(Process::new(echo, (requests.clone(), replies.clone())));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    group.bench_function("u64_awaited_current_thread", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                requests.put(&42).unwrap();
+                replies.get_async().await.unwrap()
+            })
+        })
+    });
+    stop(p);
 }
 
 criterion_group!(benches, throughput, ping_pong);

@@ -3,9 +3,9 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
-/// Marks an initialised queue segment ("mpqueue5": with `Bias` and its
-/// `stale`, abandoned streams and `Config::shutdown`).
-pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"mpqueue5");
+/// Marks an initialised queue segment ("mpqueue6": with `Bias` and its
+/// `stale`, abandoned streams, `Config::shutdown` and `Wakeup::awaiting`).
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"mpqueue6");
 
 /// `Config::shutdown`: the queue is open.
 pub(crate) const OPEN: u32 = 0;
@@ -79,9 +79,19 @@ pub(crate) struct Bias {
 /// A futex word: 1 while someone sleeps (or is about to) waiting for a
 /// change, 0 once a waker has taken that on. A waker makes a system call
 /// only when it flips 1 to 0: once per sleep, however many changes follow.
+///
+/// For the consumers' data wake-up only (the others leave them 0):
+/// `awaiting` counts the async waiters (`get_async`, in any process), for
+/// whom a waker also rings the queue's doorbell (see `doorbell`); they
+/// announce their sleeps in `sleeping` too, so a waker reads the count only
+/// when it flips `sleeping`. `turn_missed` is 1 while an async waiter
+/// found the consumers' turn taken and awaits its end: whoever ends a
+/// consumers' turn looks at it (a load per get) and rings.
 #[derive(Default)]
 pub(crate) struct Wakeup {
     pub(crate) sleeping: AtomicU32,
+    pub(crate) awaiting: AtomicU32,
+    pub(crate) turn_missed: AtomicU32,
 }
 
 #[derive(Default)]

@@ -11,6 +11,7 @@
 //! | `q.shutdown(immediate=False)`, `queue.ShutDown` (3.13) | [`q.shutdown(immediate)`](Queue::shutdown), [`is_shut_down`](Queue::is_shut_down), [`Error::ShutDown`] |
 //! | `JoinableQueue`: `task_done()`, `join()` | [`JoinableQueue`]: [`task_done`](JoinableQueue::task_done), [`join`](JoinableQueue::join), [`join_timeout`](JoinableQueue::join_timeout) |
 //! | `SimpleQueue`: `put`, `get`, `empty`, `close` | [`SimpleQueue`] |
+//! | (no Python equivalent) an awaited `get`, feature `tokio` | `q.get_async().await` (`Queue::get_async`) |
 //!
 //! # How it works
 //!
@@ -59,6 +60,10 @@
 //!   that meets its remains, and [`Queue::torn`]), and everything else is
 //!   delivered exactly once.
 //! - **No pickle.** Items are serde values; nothing runs code on receive.
+//! - **Awaitable.** With the `tokio` feature, `Queue::get_async` awaits an
+//!   item on tokio's reactor (the queue's eventfd doorbell, rung only while
+//!   someone awaits), so a service on an async executor takes work from
+//!   other processes without a thread per wait.
 //!
 //! # Example
 //!
@@ -94,11 +99,14 @@
 mp_internal::doc_crate_paths!();
 
 mod chunk;
+mod doorbell;
 mod error;
 mod header;
 mod queue;
 mod ring_queue;
 mod sys;
+#[cfg(feature = "tokio")]
+mod sys_reactor;
 mod turn;
 mod wait;
 

@@ -261,6 +261,61 @@ impl<T: DeserializeOwned> Queue<T> {
     pub fn try_get(&self) -> Result<T> {
         self.shared.get(&Deadline::after(Duration::ZERO))
     }
+
+    /// Takes the oldest item without blocking the async executor (the
+    /// `tokio` feature): what [`get`](Queue::get) does, awaiting the
+    /// queue's doorbell (an eventfd) on tokio's reactor while there is
+    /// nothing to take, instead of sleeping on the futex. No thread waits.
+    ///
+    /// Items, their order and the errors are [`get`](Queue::get)'s: each
+    /// item goes to exactly one consumer, whether it gets, awaits, or both,
+    /// in any process; a shut down queue gives
+    /// [`Error::ShutDown`](crate::Error::ShutDown), a closed one
+    /// [`Error::Closed`](crate::Error::Closed), the remains of a message
+    /// whose producer died mid-put [`Error::Torn`](crate::Error::Torn). It
+    /// needs a tokio runtime with I/O enabled (`enable_io`, part of
+    /// `enable_all`) once it has to wait; a current-thread runtime is
+    /// enough.
+    ///
+    /// **Cancellation safe:** an item is taken only in the poll that
+    /// returns it, so dropping the future (a `select!` branch that lost, a
+    /// timeout) never loses one. There is no timeout form: wrap the future
+    /// in `tokio::time::timeout`, whose `Elapsed` means what
+    /// [`Error::Empty`](crate::Error::Empty) means for
+    /// [`get_timeout`](Queue::get_timeout).
+    ///
+    /// A message larger than the ring (which streams through it) is read to
+    /// its end on the executor's thread once its first part is taken, as
+    /// fast as its producer writes it.
+    ///
+    /// ```
+    #[doc = concat!("use ", crate::mp_crate!(queue), "::Queue;")]
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let q: Queue<String> = Queue::new()?;
+    /// let rt = tokio::runtime::Builder::new_current_thread()
+    ///     .enable_all()
+    ///     .build()?;
+    /// let producer = q.clone();
+    /// let got = rt.block_on(async {
+    ///     // Another process (or thread) puts while this task awaits.
+    ///     std::thread::spawn(move || producer.put(&"job".to_string()));
+    ///     q.get_async().await
+    /// })?;
+    /// assert_eq!(got, "job");
+    /// // The timeout form: nothing more comes, and nothing is lost.
+    /// let late = rt.block_on(async {
+    ///     tokio::time::timeout(Duration::from_millis(20), q.get_async()).await
+    /// });
+    /// assert!(late.is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub async fn get_async(&self) -> Result<T> {
+        self.shared.get_async().await
+    }
 }
 
 impl<T> Clone for Queue<T> {
@@ -473,6 +528,13 @@ impl<T: DeserializeOwned> SimpleQueue<T> {
     /// Like [`get`](SimpleQueue::get), waiting at most `timeout`.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
         self.queue.get_timeout(timeout)
+    }
+
+    /// Takes the oldest item without blocking the async executor (the
+    /// `tokio` feature; see [`Queue::get_async`]).
+    #[cfg(feature = "tokio")]
+    pub async fn get_async(&self) -> Result<T> {
+        self.queue.get_async().await
     }
 }
 

@@ -69,12 +69,16 @@ pub(crate) fn wait_for(
 
 /// Wakes everyone sleeping on `wakeup`, after the caller published a change
 /// (no system call unless someone announced a sleep since the last wake).
+/// True if someone had: then the caller may also have async waiters to wake
+/// (see `doorbell`).
 #[inline]
-pub(crate) fn wake_all(wakeup: &Wakeup) {
+pub(crate) fn wake_all(wakeup: &Wakeup) -> bool {
     barrier::light();
     if wakeup.sleeping.load(Ordering::Relaxed) != 0 {
         wake_everyone(wakeup);
+        return true;
     }
+    false
 }
 /// Wakes everyone sleeping on `wakeup`, unconditionally.
 pub(crate) fn wake_everyone(wakeup: &Wakeup) {

@@ -17,7 +17,15 @@ use crate::wait::{LIVENESS_SLICE, wait_for, wake_all};
 impl RingQueue {
     pub(crate) fn get<T: DeserializeOwned>(&self, deadline: &Deadline) -> Result<T> {
         self.check_open()?;
+        // Dropped last, after the turn ends (see `after_consumers_turn`).
+        let _after = AfterTurn(self);
         let _guard = self.lock_consumers(deadline)?;
+        self.get_in_turn(deadline)
+    }
+
+    /// The rest of `get`, in the consumers' turn.
+    #[inline(always)]
+    pub(super) fn get_in_turn<T: DeserializeOwned>(&self, deadline: &Deadline) -> Result<T> {
         let h = self.header();
         // In the consumers' turn: after `shutdown(true)` (which drops the
         // queued items in this turn) nothing more is taken.
@@ -178,7 +186,7 @@ impl RingQueue {
     }
 
     #[inline(always)]
-    fn lock_consumers(&self, deadline: &Deadline) -> Result<Turn<'_>> {
+    pub(super) fn lock_consumers(&self, deadline: &Deadline) -> Result<Turn<'_>> {
         // After a consumer died, whatever it had half read is skipped by the
         // next `get` (a chunk that does not start a message): nothing to
         // repair.
@@ -193,6 +201,16 @@ impl RingQueue {
 fn process_alive(pid: u32) -> bool {
     rustix::process::Pid::from_raw(pid as i32)
         .is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok())
+}
+
+/// Runs `after_consumers_turn` when dropped (see `RingQueue::get`).
+pub(super) struct AfterTurn<'a>(pub(super) &'a RingQueue);
+
+impl Drop for AfterTurn<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.0.after_consumers_turn();
+    }
 }
 
 /// Releases a single-chunk message when dropped (see `RingQueue::get`).

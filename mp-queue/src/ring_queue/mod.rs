@@ -15,6 +15,8 @@
 //! consumers' side in `consumers`, and how a queue crosses processes in
 //! `wire`.
 
+#[cfg(feature = "tokio")]
+mod awaited;
 mod consumers;
 mod producers;
 mod streaming;
@@ -29,20 +31,23 @@ use mp_internal::Deadline;
 use mp_shm::Lock;
 
 use crate::chunk;
+use crate::doorbell::Doorbell;
 use crate::error::{Error, Result};
 use crate::header::{Header, MAGIC, OPEN, SHUT_DOWN, SHUT_DOWN_NOW};
 use crate::sys::Ring;
 use crate::turn::Turns;
-use crate::wait::{wait_for, wake_all, wake_everyone};
+use crate::wait::{barrier, wait_for, wake_all, wake_everyone};
 
 /// A sleep slice for waits that only a wake-up ends.
 const SLEEP_SLICE: Duration = Duration::from_secs(3600);
 
 /// One queue as this process sees it: the mapping of its memfd, the memfd
-/// (to pass on), and each side's turns.
+/// (to pass on), its doorbell, and each side's turns.
 pub(crate) struct RingQueue {
     ring: Ring,
     fd: OwnedFd,
+    /// Wakes consumers awaiting on an async executor (`doorbell`).
+    doorbell: Doorbell,
     /// Producers' turns and consumers' turns.
     puts: Turns,
     gets: Turns,
@@ -83,14 +88,27 @@ impl RingQueue {
             .tag_key
             .store(chunk::new_key(), Ordering::Relaxed);
         header.config.0.magic.store(MAGIC, Ordering::Release);
-        Ok(RingQueue::from_parts(fd, ring, Lock::new()?, Lock::new()?))
+        Ok(RingQueue::from_parts(
+            fd,
+            ring,
+            Doorbell::create()?,
+            Lock::new()?,
+            Lock::new()?,
+        ))
     }
 
-    fn from_parts(fd: OwnedFd, ring: Ring, put_lock: Lock, get_lock: Lock) -> RingQueue {
+    fn from_parts(
+        fd: OwnedFd,
+        ring: Ring,
+        doorbell: Doorbell,
+        put_lock: Lock,
+        get_lock: Lock,
+    ) -> RingQueue {
         let tag_key = ring.header().config.0.tag_key.load(Ordering::Relaxed);
         RingQueue {
             ring,
             fd,
+            doorbell,
             puts: Turns::new(put_lock),
             gets: Turns::new(get_lock),
             head_seen: AtomicU64::new(0),
@@ -110,12 +128,17 @@ impl RingQueue {
     }
 
     pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::Release);
+        // Sequentially consistent, as is the store to `sleeping` below, so
+        // that an awaiting get that counted itself after this call's look
+        // at `awaiting` sees the flag in its next try (its heavy barrier
+        // comes after its count).
+        self.closed.store(true, Ordering::SeqCst);
         // Waiters of this process look again and see it.
         let h = self.header();
         for wakeup in [&h.data.0, &h.space.0, &h.joined.0] {
             wake_everyone(wakeup);
         }
+        self.doorbell.ring_if_awaited(&h.data.0);
     }
 
     #[inline]
@@ -151,6 +174,45 @@ impl RingQueue {
         } else {
             Ok(())
         }
+    }
+
+    // ----- waking consumers ------------------------------------------------
+
+    /// Wakes the consumers waiting for data, after a producer published
+    /// (or repaired) something: blocking ones on the futex, awaiting ones
+    /// (in any process) through the doorbell. Nothing more than
+    /// `wake_all`'s load unless someone announced a sleep.
+    #[inline]
+    fn wake_consumers(&self) {
+        let data = &self.header().data.0;
+        if wake_all(data) {
+            // `wake_all` stored 0 to `sleeping` (sequentially consistent)
+            // before this load: see `get_async`.
+            self.doorbell.ring_if_awaited(data);
+        }
+    }
+
+    /// After a consumers' turn ended: an awaiting consumer that found the
+    /// turn taken (by a get that may leave an item behind, or a blocking
+    /// get waiting for data) and said so in `turn_missed` is woken to try
+    /// again. On every get: a compiler fence and the load of a word that
+    /// only an async waiter that met another consumer's turn sets.
+    #[inline]
+    fn after_consumers_turn(&self) {
+        let data = &self.header().data.0;
+        barrier::light();
+        if data.turn_missed.load(Ordering::Relaxed) != 0 {
+            self.turn_missed_ring();
+        }
+    }
+
+    /// Takes on a `turn_missed` and rings (every waiter that set it
+    /// registered the doorbell first; one that set it again after the
+    /// store below hears this ring too).
+    #[cold]
+    fn turn_missed_ring(&self) {
+        self.header().data.0.turn_missed.store(0, Ordering::SeqCst);
+        self.doorbell.ring();
     }
 
     // ----- shutdown --------------------------------------------------------
@@ -200,10 +262,12 @@ impl RingQueue {
     pub(crate) fn shutdown(&self, immediate: bool) {
         let h = self.header();
         let level = if immediate { SHUT_DOWN_NOW } else { SHUT_DOWN };
-        h.config.0.shutdown.fetch_max(level, Ordering::AcqRel);
+        // Sequentially consistent for the awaiting gets, as in `close`.
+        h.config.0.shutdown.fetch_max(level, Ordering::SeqCst);
         for wakeup in [&h.data.0, &h.space.0, &h.joined.0] {
             wake_everyone(wakeup);
         }
+        self.doorbell.ring_if_awaited(&h.data.0);
         if immediate {
             self.drop_queued();
         }
@@ -233,6 +297,7 @@ impl RingQueue {
         h.consumer.0.gets.store(puts, Ordering::Release);
         h.consumer.0.head.store(tail, Ordering::Release);
         drop(consumers);
+        self.after_consumers_turn();
         drop(producers);
         wake_everyone(&h.space.0);
         let _ = h

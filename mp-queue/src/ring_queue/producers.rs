@@ -12,7 +12,7 @@ use crate::chunk::{self, Chunk, FIRST, LAST};
 use crate::error::{Error, Result};
 use crate::sys::Cursor;
 use crate::turn::Turn;
-use crate::wait::{spin, wait_for, wake_all};
+use crate::wait::{spin, wait_for};
 use std::sync::atomic::Ordering;
 
 /// Free ring bytes below which a producer first lets the consumers free a
@@ -163,7 +163,7 @@ impl RingQueue {
             .0
             .tail
             .store(at + chunk.footprint(), Ordering::Release);
-        wake_all(&h.data.0);
+        self.wake_consumers();
     }
 
     #[inline(always)]
@@ -200,7 +200,7 @@ impl RingQueue {
         if mid_turn && !published {
             h.torn.0.fetch_add(1, Ordering::Relaxed);
         }
-        wake_all(&h.data.0);
+        self.wake_consumers();
     }
 }
 

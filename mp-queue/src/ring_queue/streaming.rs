@@ -10,7 +10,7 @@ use super::producers::encode_error;
 use super::{RingQueue, SLEEP_SLICE};
 use crate::chunk::{self, ABANDONED, Chunk, FIRST, LAST};
 use crate::error::{Error, Result};
-use crate::wait::{wait_for, wake_all};
+use crate::wait::wait_for;
 
 impl RingQueue {
     /// Sends a message larger than the ring, chunk by chunk, as consumers
@@ -119,7 +119,7 @@ impl Drop for StreamWriter<'_> {
         let h = self.queue.header();
         h.producer.0.streaming.store(0, Ordering::Release);
         // Consumers waiting for the next chunk look again.
-        wake_all(&h.data.0);
+        self.queue.wake_consumers();
     }
 }
 

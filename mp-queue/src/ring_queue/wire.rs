@@ -1,5 +1,5 @@
-//! How a ring queue crosses processes: its memfd and its two locks, as
-//! serde values carrying descriptors (mp-handle).
+//! How a ring queue crosses processes: its memfd, its doorbell and its two
+//! locks, as serde values carrying descriptors (mp-handle).
 
 use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
@@ -9,12 +9,14 @@ use mp_shm::Lock;
 use serde::{Deserialize, Serialize};
 
 use super::RingQueue;
+use crate::doorbell::Doorbell;
 use crate::header::MAGIC;
 use crate::sys::Ring;
 
 #[derive(Serialize)]
 struct WireRef<'a> {
     fd: FdRef<'a>,
+    doorbell: FdRef<'a>,
     ring_size: u64,
     put_lock: &'a Lock,
     get_lock: &'a Lock,
@@ -23,6 +25,7 @@ struct WireRef<'a> {
 #[derive(Deserialize)]
 struct WireOwned {
     fd: Fd,
+    doorbell: Fd,
     ring_size: u64,
     put_lock: Lock,
     get_lock: Lock,
@@ -32,6 +35,7 @@ impl Serialize for RingQueue {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         WireRef {
             fd: FdRef(self.fd.as_fd()),
+            doorbell: FdRef(self.doorbell.as_fd()),
             ring_size: self.capacity(),
             put_lock: self.puts.lock(),
             get_lock: self.gets.lock(),
@@ -49,9 +53,11 @@ impl<'de> Deserialize<'de> for RingQueue {
         if ring.header().config.0.magic.load(Ordering::Acquire) != MAGIC {
             return Err(D::Error::custom("not an mp queue"));
         }
+        let doorbell = Doorbell::adopt(wire.doorbell.into_owned()).map_err(D::Error::custom)?;
         Ok(RingQueue::from_parts(
             fd,
             ring,
+            doorbell,
             wire.put_lock,
             wire.get_lock,
         ))

@@ -1,6 +1,8 @@
 //! mp-queue across real processes, one area per module, each test with a
 //! deadline.
 
+#[cfg(feature = "tokio")]
+mod awaited;
 mod basics;
 mod crashes;
 mod many;
