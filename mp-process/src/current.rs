@@ -77,18 +77,48 @@ pub(crate) fn with<R>(f: impl FnOnce(&mut Current) -> R) -> R {
 
 /// Makes `identity` this process's record (a child starting).
 pub(crate) fn become_child(identity: Identity) {
-    CURRENT.replace(Mutex::new(Current {
-        owner: pid(),
-        name: identity.name,
-        ident: identity.ident,
-        daemon: identity.daemon,
-        authkey: identity.authkey,
-        parent: Some((identity.parent_pid, identity.parent_name, None)),
-        counter: 0,
-        method: identity.method,
-        method_set: false,
-    }));
-    crate::logging::inherit(identity.log);
+    become_prepared(ChildRecord::new(identity));
+}
+
+/// A child's record made before it exists: a forked child installs it
+/// with [`become_prepared`] without allocating (each page a forked child
+/// writes is a page the kernel copies; the allocator's are several).
+pub(crate) struct ChildRecord {
+    record: state::Prepared<Mutex<Current>>,
+    log: crate::logging::Inherited,
+}
+
+impl ChildRecord {
+    pub(crate) fn new(identity: Identity) -> ChildRecord {
+        ChildRecord {
+            record: state::Prepared::new(Mutex::new(Current {
+                // Set by `become_prepared`, in the child.
+                owner: 0,
+                name: identity.name,
+                ident: identity.ident,
+                daemon: identity.daemon,
+                authkey: identity.authkey,
+                parent: Some((identity.parent_pid, identity.parent_name, None)),
+                counter: 0,
+                method: identity.method,
+                method_set: false,
+            })),
+            log: identity.log,
+        }
+    }
+}
+
+/// Makes a record prepared by the parent this process's record (a child
+/// starting).
+pub(crate) fn become_prepared(child: ChildRecord) {
+    let ChildRecord { mut record, log } = child;
+    record
+        .get_mut()
+        .get_mut()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .owner = pid();
+    CURRENT.install(record);
+    crate::logging::inherit(log);
     log::info!(target: "mp::process", "child process calling self.run()");
 }
 

@@ -48,6 +48,7 @@ fn fork_and_run(
     let _ = std::io::stderr().flush();
     let parent = Pid::from_raw(crate::state::pid() as i32).expect("a pid is positive");
     let keep = payload.raw_fds();
+    let record = current::ChildRecord::new(identity);
     // The registry of mp sockets is held across the fork (it is only ever
     // locked for an insert or a removal), so the child's copy is complete.
     // Everything else of mp's state is replaced in the child, not copied.
@@ -73,7 +74,7 @@ fn fork_and_run(
                 tracked.release_all_except(&keep);
             }
             drop(tracked);
-            current::become_child(identity);
+            current::become_prepared(record);
             if job::die_with_parent(parent).is_err() {
                 sys::exit_now(1);
             }

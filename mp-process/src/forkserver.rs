@@ -236,6 +236,11 @@ pub(crate) fn serve(lifeline: Connection, setup: ForkserverSetup) -> Job {
     // Installed here once, so that no child has to make it (and copy the
     // pages it writes).
     job::ensure_panic_banner();
+    // Likewise the fork-child hook that forgets the cached pid: registered
+    // here once (the first `pid()` registers it), not by every child at its
+    // first `pid()` (a `pthread_atfork` registration, its allocations and
+    // the pages they write).
+    let _ = state::pid();
     let mut server = Server {
         lifeline,
         listener,

@@ -6,7 +6,7 @@
 //! touches its copy of a [`PerProcess`] value: the first use in a process
 //! whose id differs from the value's owner makes a fresh one (the copy is
 //! leaked, never dropped). A forked child that has an identity of its own
-//! installs it with [`PerProcess::replace`].
+//! installs it with [`PerProcess::install`].
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -43,9 +43,26 @@ impl<T: 'static> PerProcess<T> {
             .map(|(_, value)| value)
     }
 
-    /// Makes `value` this process's value (the previous one is leaked).
-    pub(crate) fn replace(&self, value: T) {
-        self.slot.replace((pid(), value));
+    /// Makes a prepared value this process's value (the previous one is
+    /// leaked); it allocates nothing, so a forked child that installs a
+    /// value prepared before the fork writes no allocator page.
+    pub(crate) fn install(&self, mut prepared: Prepared<T>) {
+        prepared.0.0 = pid();
+        self.slot.replace_boxed(prepared.0);
+    }
+}
+
+/// A value boxed ahead of [`PerProcess::install`] (before a fork, for the
+/// child); dropped uninstalled, it is freed like any box.
+pub(crate) struct Prepared<T>(Box<(u32, T)>);
+
+impl<T> Prepared<T> {
+    pub(crate) fn new(value: T) -> Prepared<T> {
+        Prepared(Box::new((0, value)))
+    }
+
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        &mut self.0.1
     }
 }
 

@@ -183,7 +183,13 @@ impl<T: 'static> Leaked<T> {
     }
 
     pub(crate) fn replace(&self, value: T) {
-        let fresh = Box::into_raw(Box::new(value));
+        self.replace_boxed(Box::new(value));
+    }
+
+    /// [`replace`](Leaked::replace) with a value already boxed (made
+    /// before a fork, so that the child allocates nothing).
+    pub(crate) fn replace_boxed(&self, value: Box<T>) {
+        let fresh = Box::into_raw(value);
         // The previous value is leaked on purpose: references to it may live on.
         self.0.store(fresh, std::sync::atomic::Ordering::Release);
     }

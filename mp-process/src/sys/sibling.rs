@@ -44,7 +44,7 @@ struct CloneArgs {
 /// harmless then (no other thread can hold a lock the child's copy keeps,
 /// and no handler of another library has anything to do).
 pub(crate) fn fork_as_sibling() -> io::Result<Option<(u32, OwnedFd)>> {
-    let threads = std::fs::read_dir("/proc/self/task")?.count();
+    let threads = thread_count()?;
     if threads != 1 {
         return Err(io::Error::other(format!(
             "a fork as a sibling needs a single-threaded process; this one has {threads} threads"
@@ -124,6 +124,21 @@ pub(crate) fn fork_as_sibling() -> io::Result<Option<(u32, OwnedFd)>> {
             let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())?;
             Ok(Some((pid.as_raw_nonzero().get() as u32, pidfd)))
         }
+    }
+}
+
+/// The number of threads of this process, from the kernel at the moment
+/// of the call: procfs gives `/proc/self/task` two links plus one per
+/// thread, counted when it is asked (as a listing of the directory would
+/// count them, in one `stat` instead of an open, two reads and a close).
+fn thread_count() -> io::Result<usize> {
+    let st = rustix::fs::stat("/proc/self/task")?;
+    match (st.st_mode & libc::S_IFMT, st.st_nlink.checked_sub(2)) {
+        (libc::S_IFDIR, Some(threads)) if threads > 0 => Ok(threads as usize),
+        // Not procfs as Linux makes it: no count to trust.
+        _ => Err(io::Error::other(
+            "/proc/self/task does not count this process's threads",
+        )),
     }
 }
 
