@@ -91,7 +91,11 @@ impl<T> Cell<T> {
         deadline: Option<Instant>,
         router: &Weak<dyn Route>,
     ) -> Result<MutexGuard<'_, CellState<T>>> {
-        let Some(router) = router.upgrade() else {
+        // A wait with a timeout never reads: a read waits for Redis as long
+        // as the connection's I/O timeout (5 s), past a shorter deadline
+        // if Redis hangs. The reader (the result thread, or an untimed
+        // `get`) routes its result.
+        let (None, Some(router)) = (deadline, router.upgrade()) else {
             return self.wait(deadline);
         };
         struct Waiting<'a>(&'a dyn Route);

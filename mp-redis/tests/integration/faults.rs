@@ -164,3 +164,39 @@ fn a_map_survives_a_redis_restart_or_fails_typed_never_hangs() {
     // And the pool works afterwards.
     assert_eq!(pool.apply(square, (4,)).unwrap(), 16);
 }
+
+#[test]
+fn a_get_with_a_timeout_keeps_it_while_redis_hangs() {
+    let _d = mp_testkit::deadline(DEADLINE);
+    let Some(server) = support::server() else {
+        return;
+    };
+    let url = server.url();
+    let pool = Pool::builder(&url)
+        .name(&support::unique("frozen-redis"))
+        .processes(1)
+        .build()
+        .unwrap();
+    assert_eq!(pool.apply(square, (2,)).unwrap(), 4);
+    let job = pool.apply_async(sleep_ms, (1000u64,)).unwrap();
+    let pid = rustix::process::Pid::from_raw(server.pid().unwrap() as i32).unwrap();
+    let (got, took) = std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            let start = Instant::now();
+            let got = job.get_timeout(Duration::from_millis(400));
+            (got, start.elapsed())
+        });
+        // Redis hangs while the get waits.
+        std::thread::sleep(Duration::from_millis(100));
+        rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+        let out = waiter.join().unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::CONT).unwrap();
+        out
+    });
+    assert_eq!(got, Err(Error::Timeout));
+    assert!(
+        took < Duration::from_secs(2),
+        "get_timeout(400 ms) took {took:?}"
+    );
+    assert!(job.wait_timeout(Duration::from_secs(30)));
+}
