@@ -28,10 +28,12 @@ pub mod robust_lock;
 pub mod spin;
 mod sys;
 pub mod tracked;
+mod yield_once;
 
 pub use deadline::Deadline;
 pub use panic::panic_message;
 pub use sys::{CapturesNothing, conjure, map_mirrored};
+pub use yield_once::yield_once;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

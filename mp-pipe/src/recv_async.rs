@@ -8,9 +8,6 @@
 //! sleeps in `poll`), so a writer that publishes a message in the ring
 //! rings the one-byte doorbell on the socket, which makes it readable.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -82,7 +79,7 @@ impl Connection {
                 // reader of another handle is at work): look again after
                 // letting other tasks run.
                 drop(sleeper);
-                YieldOnce(false).await;
+                mp_internal::yield_once().await;
             } else {
                 let mut ready = socket.readable().await?;
                 drop(sleeper);
@@ -130,21 +127,5 @@ impl Drop for Sleeper<'_> {
         if let Some(fast) = self.fast {
             fast.end_sleep();
         }
-    }
-}
-
-/// Gives the executor's thread to other tasks once.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
     }
 }

@@ -4,11 +4,8 @@
 //! rings. Nothing is taken but by a `get` that does not wait, so a future
 //! dropped between two tries has taken nothing.
 
-use std::future::Future;
 use std::os::fd::OwnedFd;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use mp_internal::Deadline;
@@ -84,7 +81,7 @@ impl RingQueue {
                 // on it could go unseen, so look again after letting the
                 // other tasks run, as a blocking get sleeps in short slices
                 // then.
-                YieldOnce(false).await;
+                mp_internal::yield_once().await;
             }
         }
     }
@@ -138,21 +135,5 @@ impl Awaiting<'_> {
 impl Drop for Awaiting<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Gives the executor's thread to other tasks once.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
     }
 }
