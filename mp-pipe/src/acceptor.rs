@@ -124,12 +124,11 @@ impl Acceptor {
         };
         watch(listener.as_fd(), LISTENER)?;
         watch(shared.count.as_fd(), READY)?;
-        // Untracked when the driver (which owns the socket) is dropped.
         mp_internal::tracked::track(listener.as_fd());
         Ok(Acceptor {
             shared,
             driver: Mutex::new(Driver {
-                listener,
+                listener: TrackedFd(listener),
                 settings,
                 pending: BTreeMap::new(),
                 next_key: 0,
@@ -178,6 +177,35 @@ impl Acceptor {
         }
     }
 
+    /// Closes every descriptor and leaks the memory (`Listener::abandon`).
+    pub(crate) fn abandon(self) {
+        let Acceptor { shared, driver } = self;
+        let Shared {
+            ready,
+            count,
+            epoll,
+            stats,
+        } = shared;
+        drop((count, epoll));
+        let mut ready = ready.into_inner();
+        for (conn, _) in ready.iter_mut() {
+            conn.release_fd();
+        }
+        std::mem::forget((ready, stats));
+        let Driver {
+            listener,
+            settings,
+            mut pending,
+            send,
+            ..
+        } = driver.into_inner();
+        drop(listener);
+        for waiting in pending.values_mut() {
+            waiting.conn.release_fd();
+        }
+        std::mem::forget((settings, pending, send));
+    }
+
     /// Readable while `accept` has something to do.
     pub(crate) fn wait_fd(&self) -> BorrowedFd<'_> {
         self.shared.epoll.as_fd()
@@ -198,7 +226,7 @@ struct Pending {
 
 /// The handshakes in progress; one caller of `accept` at a time drives them.
 struct Driver {
-    listener: OwnedFd,
+    listener: TrackedFd,
     settings: Settings,
     /// By key, which grows with age: the first is the oldest.
     pending: BTreeMap<u64, Pending>,
@@ -206,9 +234,19 @@ struct Driver {
     send: Vec<Vec<u8>>,
 }
 
-impl Drop for Driver {
+/// The listening socket, registered with `mp_internal::tracked` (so a
+/// forked child lets go of it) until it closes.
+struct TrackedFd(OwnedFd);
+
+impl AsFd for TrackedFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl Drop for TrackedFd {
     fn drop(&mut self) {
-        mp_internal::tracked::untrack(self.listener.as_fd());
+        mp_internal::tracked::untrack(self.0.as_fd());
     }
 }
 

@@ -275,6 +275,29 @@ impl Connection {
         *self.reader.get_mut() = Reader::new(self.framing);
     }
 
+    /// Closes this end's socket and leaks the rest instead of freeing it:
+    /// for a forked child letting go of a connection it copied from its
+    /// parent. Freeing writes to the heap pages the copy sits on, and a
+    /// forked child's first write to a page copies it; a new child that
+    /// frees its parent's objects pays page copies for memory it never
+    /// reuses. The peer sees what [`close`](Connection::close) shows it,
+    /// but no TLS `close_notify` is sent (the parent's session goes on).
+    /// The memory stays allocated, shared with the parent, until this
+    /// process exits.
+    pub fn abandon(mut self) {
+        self.release_fd();
+        self.fast = None;
+        self.deferred = None;
+        std::mem::forget(self);
+    }
+
+    /// Closes the socket, leaving the rest as it is.
+    pub(crate) fn release_fd(&mut self) {
+        if let Some(fd) = self.fd.take() {
+            mp_internal::tracked::untrack(fd.as_fd());
+        }
+    }
+
     /// Whether [`close`](Connection::close) was called.
     pub fn closed(&self) -> bool {
         self.fd.is_none()

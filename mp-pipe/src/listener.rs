@@ -294,6 +294,18 @@ impl Listener {
         }
     }
 
+    /// Stops listening in a forked child that copied this listener from its
+    /// parent: every descriptor of it closes (the socket, the peers in
+    /// their handshake, the connections not yet taken), the rest is leaked
+    /// instead of freed (see [`Connection::abandon`]), and the socket file
+    /// stays: it is the parent's, which goes on listening.
+    pub fn abandon(mut self) {
+        if let Some(acceptor) = self.acceptor.take() {
+            acceptor.abandon();
+        }
+        std::mem::forget(self);
+    }
+
     fn accept_until(&self, deadline: &Deadline) -> Result<Connection> {
         let acceptor = self.acceptor.as_ref().ok_or(Error::Closed)?;
         let (conn, peer) = acceptor.accept(deadline)?;

@@ -110,3 +110,35 @@ fn a_connection_mid_handshake_does_not_travel() {
     travelled.send(&2u8).unwrap();
     assert_eq!(server.recv_timeout::<u8>(T).unwrap(), 2);
 }
+
+/// `abandon` (a forked child letting go of its parent's objects): the
+/// peers see end of file as after `close`, and a listener's socket file,
+/// its parent's, stays.
+#[test]
+fn abandoned_connections_and_listeners_close_for_their_peers() {
+    let _d = deadline(30 * SECS);
+    // Both ends of a pipe (shared memory) and of a socket connection.
+    let (a, b) = pipe().unwrap();
+    a.abandon();
+    assert!(matches!(b.recv_timeout::<u8>(T), Err(Error::Eof)));
+    let listener = Listener::bind(Address::unique(), None).unwrap();
+    let client = Client::connect(listener.address(), None).unwrap();
+    let served = listener.accept_timeout(T).unwrap();
+    served.abandon();
+    assert!(matches!(client.recv_timeout::<u8>(T), Err(Error::Eof)));
+
+    let path = std::env::temp_dir().join(format!("mp-test-{}-abandon.sock", std::process::id()));
+    let listener = Listener::bind(Address::Unix(path.clone()), None).unwrap();
+    // One peer waiting to be accepted, whose handshake the listener holds.
+    let waiting = Client::connect(listener.address(), None).unwrap();
+    listener.abandon();
+    assert!(matches!(waiting.recv_timeout::<u8>(T), Err(Error::Eof)));
+    assert!(path.exists(), "the socket file is the parent's: it stays");
+    let refused = std::os::unix::net::UnixStream::connect(&path);
+    assert_eq!(
+        refused.map_err(|e| e.kind()).err(),
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "nothing listens there any more"
+    );
+    std::fs::remove_file(&path).unwrap();
+}
