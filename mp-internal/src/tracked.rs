@@ -47,16 +47,27 @@ pub fn lock() -> Locked {
 impl Locked {
     /// In a forked child: replaces every registered descriptor not in `keep`
     /// with a dead socket (reads see end of file, writes fail), and forgets it.
+    ///
+    /// Inline up to the look at the registry: a child of a process that
+    /// owns no mp socket maps no page of code for the rest (every page of
+    /// code a forked child runs first is a page fault).
+    #[inline]
     pub fn release_all_except(&mut self, keep: &[RawFd]) {
-        let Some(set) = self.0.as_mut() else { return };
-        let release: Vec<RawFd> = set
-            .iter()
-            .copied()
-            .filter(|fd| !keep.contains(fd))
-            .collect();
-        crate::sys::replace_with_dead_socket(&release);
-        for fd in &release {
-            set.remove(fd);
+        if let Some(set) = self.0.as_mut().filter(|set| !set.is_empty()) {
+            release(set, keep);
         }
+    }
+}
+
+/// The rest of [`Locked::release_all_except`].
+fn release(set: &mut HashSet<RawFd>, keep: &[RawFd]) {
+    let release: Vec<RawFd> = set
+        .iter()
+        .copied()
+        .filter(|fd| !keep.contains(fd))
+        .collect();
+    crate::sys::replace_with_dead_socket(&release);
+    for fd in &release {
+        set.remove(fd);
     }
 }

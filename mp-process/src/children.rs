@@ -172,12 +172,21 @@ pub(crate) fn active() -> Vec<Arc<Child>> {
 }
 
 /// Takes every child this process recorded (and started itself).
+///
+/// Inline: a process that never started a child (a new child at its exit)
+/// then looks at one static, in its caller's page of code, and has no page
+/// of this function to map.
+#[inline]
 pub(crate) fn take_ours() -> Vec<Arc<Child>> {
     // A process that never started a child has no list: none is made
     // just to be emptied (in a forked child, that would be pages to copy).
-    let Some(children) = CHILDREN.peek() else {
-        return Vec::new();
-    };
+    match CHILDREN.peek() {
+        None => Vec::new(),
+        Some(children) => take_from(children),
+    }
+}
+
+fn take_from(children: &Mutex<Vec<Arc<Child>>>) -> Vec<Arc<Child>> {
     let children = std::mem::take(&mut *state::lock(children));
     children.into_iter().filter(|c| c.is_ours()).collect()
 }

@@ -44,10 +44,22 @@ pub(crate) fn track(child: Arc<Child>) {
 /// What Python does at interpreter exit: terminate daemonic children, then
 /// join the others.
 pub(crate) fn finish_all() {
-    let (daemons, others): (Vec<_>, Vec<_>) = children::take_ours()
+    let children = children::take_ours();
+    log::info!(target: "mp::process", "process shutting down");
+    // A process that started none (a new child leaving, most often) runs
+    // no more code than this: each page of code a forked child runs first
+    // is a page fault.
+    if !children.is_empty() {
+        finish_children(children);
+    }
+    forkserver::shutdown();
+}
+
+/// Terminates the daemons among `children`, then joins the others.
+fn finish_children(children: Vec<Arc<Child>>) {
+    let (daemons, others): (Vec<_>, Vec<_>) = children
         .into_iter()
         .partition(|c| c.terminate_at_exit.load(Ordering::Relaxed));
-    log::info!(target: "mp::process", "process shutting down");
     for child in &daemons {
         if matches!(child.poll_exit(), Ok(None)) {
             log::debug!(target: "mp::process", "calling terminate() for daemon {}", child.name);
@@ -66,7 +78,6 @@ pub(crate) fn finish_all() {
         }
         let _ = child.wait(None);
     }
-    forkserver::shutdown();
 }
 
 extern "C" fn at_exit() {

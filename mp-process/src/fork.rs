@@ -41,7 +41,7 @@ fn fork_and_run(
     payload: Box<dyn Payload>,
     result: Option<OwnedFd>,
 ) -> Result<u32> {
-    warn_if_threaded();
+    let threaded = warn_if_threaded();
     job::ensure_panic_banner();
     // Half-written lines would be printed twice.
     let _ = std::io::stdout().flush();
@@ -53,18 +53,20 @@ fn fork_and_run(
     // locked for an insert or a removal), so the child's copy is complete.
     // Everything else of mp's state is replaced in the child, not copied.
     let mut tracked = mp_internal::tracked::lock();
-    // So are std's output locks: a child forked while another thread was
-    // printing would otherwise find them locked forever. (The forking thread
-    // goes on in the child, so it can release them there too.)
-    let stdout = std::io::stdout().lock();
-    let stderr = std::io::stderr().lock();
+    // So are std's output locks when another thread could hold them: a
+    // child forked while another thread was printing would otherwise find
+    // them locked forever. (The forking thread goes on in the child, so it
+    // can release them there too.) Alone, this thread holds neither, and
+    // no thread can appear meanwhile: taking them would only write the
+    // pages they are on in parent and child (a page copy each).
+    let output = threaded.then(|| (std::io::stdout().lock(), std::io::stderr().lock()));
     // A SIGINT for the child waits until its handler is in place.
     let held = sys::interrupt::hold();
     let forked = sys::fork();
     if !matches!(forked, Ok(None)) {
         held.release();
     }
-    drop((stdout, stderr));
+    drop(output);
     match forked? {
         Some(pid) => Ok(pid),
         None => {
@@ -88,28 +90,34 @@ fn fork_and_run(
     }
 }
 
-/// CPython 3.12+ warns too: a lock held by another thread at the moment of
-/// the fork stays locked forever in the child.
-fn warn_if_threaded() {
+/// Whether this process may have threads besides the calling one (it
+/// may if procfs cannot say), warning once if one is not mp's. CPython
+/// 3.12+ warns too: a lock held by another thread at the moment of the
+/// fork stays locked forever in the child.
+fn warn_if_threaded() -> bool {
     static WARNED: AtomicBool = AtomicBool::new(false);
-    if WARNED.load(Ordering::Relaxed) {
-        return;
+    let Some(threads) = thread_count() else {
+        return true;
+    };
+    if threads > 1 && !WARNED.load(Ordering::Relaxed) {
+        // This thread, plus the starter thread and the caller it is
+        // serving, which hold nothing while they wait.
+        let ours = 1 + usize::from(starter::exists()) + usize::from(starter::on_starter_thread());
+        if threads > ours && !WARNED.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "mp: warning: forking a process that has {threads} threads; a lock another \
+                 thread holds at this moment stays locked forever in the child. Prefer \
+                 StartMethod::Forkserver or StartMethod::Spawn in threaded programs."
+            );
+        }
     }
-    // This thread, plus the starter thread and the caller it is serving,
-    // which hold nothing while they wait.
-    let ours = 1 + usize::from(starter::exists()) + usize::from(starter::on_starter_thread());
-    let threads = thread_count();
-    if threads > ours && !WARNED.swap(true, Ordering::Relaxed) {
-        eprintln!(
-            "mp: warning: forking a process that has {threads} threads; a lock another thread \
-             holds at this moment stays locked forever in the child. Prefer \
-             StartMethod::Forkserver or StartMethod::Spawn in threaded programs."
-        );
-    }
+    threads > 1
 }
 
-fn thread_count() -> usize {
+/// The number of threads of this process, if procfs says.
+fn thread_count() -> Option<usize> {
     // procfs gives a task directory two links plus one per thread: one
     // `stat`, where reading /proc/self/stat would format dozens of fields.
-    rustix::fs::stat("/proc/self/task").map_or(1, |st| (st.st_nlink as usize).saturating_sub(2))
+    let st = rustix::fs::stat("/proc/self/task").ok()?;
+    (st.st_nlink as usize).checked_sub(2).filter(|&n| n > 0)
 }

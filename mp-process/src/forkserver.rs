@@ -194,11 +194,18 @@ fn launch(generation: u64) -> Result<Forkserver> {
 }
 
 /// At exit: close the lifeline so the forkserver exits, and reap it.
+///
+/// Inline, as `children::take_ours`: most processes never start one, and
+/// a new child leaving has no page of code to map just to find none.
+#[inline]
 pub(crate) fn shutdown() {
-    // Most processes never start one: nothing to make just to look.
-    let Some(slot) = FORKSERVER.peek() else {
-        return;
-    };
+    // Nothing to make just to look.
+    if let Some(slot) = FORKSERVER.peek() {
+        shut_down(slot);
+    }
+}
+
+fn shut_down(slot: &Mutex<Option<Forkserver>>) {
     let server = state::lock(slot).take();
     if let Some(server) = server {
         let Forkserver {
@@ -241,6 +248,10 @@ pub(crate) fn serve(lifeline: Connection, setup: ForkserverSetup) -> Job {
     // first `pid()` (a `pthread_atfork` registration, its allocations and
     // the pages they write).
     let _ = state::pid();
+    // And stdout's buffer, made on its first use (a flush, a print): made
+    // here, a child that flushes it at exit finds it made (no allocation,
+    // no pages written).
+    let _ = std::io::Write::flush(&mut std::io::stdout());
     let mut server = Server {
         lifeline,
         listener,
@@ -248,7 +259,19 @@ pub(crate) fn serve(lifeline: Connection, setup: ForkserverSetup) -> Job {
     };
     let job = server.run();
     // In a fresh fork: none of the forkserver's descriptors belong here.
-    drop(server);
+    // They are closed, and the memory around them leaked, not freed: the
+    // pages a new child frees in are pages it copies from the forkserver
+    // (a dozen page faults per start when the server was dropped).
+    let Server {
+        lifeline,
+        listener,
+        clients,
+    } = server;
+    lifeline.abandon();
+    listener.abandon();
+    let mut clients = clients.into_iter();
+    clients.by_ref().for_each(Connection::abandon);
+    std::mem::forget(clients);
     job
 }
 
@@ -272,8 +295,8 @@ impl Server {
                 }
             };
             let mut gone_clients = Vec::new();
-            for index in ready {
-                match index {
+            for at in 0..ready.len() {
+                match ready[at] {
                     // The parent closed the lifeline (or died): stop. The
                     // children are the parent's, not ours.
                     0 => sys::exit_now(0),
@@ -287,6 +310,9 @@ impl Server {
                         match self.clients[client].recv_timeout::<Job>(PEER_TIMEOUT) {
                             Ok(job) => {
                                 if let Some(job) = self.fork(client, job) {
+                                    // In the child: leaked, not freed (see
+                                    // `serve`).
+                                    std::mem::forget(ready);
                                     return job;
                                 }
                             }

@@ -35,6 +35,7 @@ impl<T: 'static> PerProcess<T> {
     }
 
     /// This process's value, if it was made.
+    #[inline]
     pub(crate) fn peek(&self) -> Option<&'static T> {
         let me = pid();
         self.slot
@@ -74,8 +75,8 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// This process's id (Python's `os.getpid()`): `std::process::id()`
 /// without a system call after the first, for checks on hot paths ("was
-/// this process forked since?"). A fork hook clears the cached id in the
-/// child.
+/// this process forked since?"). A fork hook puts the child's own id in
+/// the child's copy.
 #[inline]
 pub fn pid() -> u32 {
     match PID.load(Ordering::Relaxed) {
@@ -89,12 +90,17 @@ static PID: AtomicU32 = AtomicU32::new(0);
 #[cold]
 fn cache_pid() -> u32 {
     static HOOK: AtomicBool = AtomicBool::new(false);
-    mp_internal::on_fork_child(&HOOK, forget_pid);
-    let pid = std::process::id();
-    PID.store(pid, Ordering::Relaxed);
-    pid
+    mp_internal::on_fork_child(&HOOK, refresh_pid);
+    refresh_pid();
+    PID.load(Ordering::Relaxed)
 }
 
-extern "C" fn forget_pid() {
-    PID.store(0, Ordering::Relaxed);
+/// Caches this process's id; in a fork child, from the fork hook, so that
+/// the child's first `pid()` finds it. `getpid` is made inline by rustix:
+/// a forked child maps no page of code for it (every code page a child
+/// runs first is a page fault, std's `process::id` and libc's `getpid`
+/// two of them).
+extern "C" fn refresh_pid() {
+    let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+    PID.store(pid, Ordering::Relaxed);
 }

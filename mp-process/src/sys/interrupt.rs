@@ -16,6 +16,7 @@ fn ours() -> libc::sighandler_t {
 
 /// SIGINT's installed action (a handler's address, `SIG_DFL` or
 /// `SIG_IGN`); `None` if it cannot be read. Async-signal-safe.
+#[inline]
 fn installed() -> Option<libc::sighandler_t> {
     // SAFETY: `sigaction` is a plain C struct of integers, a signal set and
     // an `Option` of a function pointer: all zeroes is a valid value.
@@ -47,7 +48,9 @@ extern "C" fn exit_on_sigint(_signal: libc::c_int) {
 /// Called by a child before its target runs, when no code of the user's
 /// runs in another thread of it (a forked child has one thread; a
 /// re-executed one is still before `main`), so the action read is the
-/// action replaced.
+/// action replaced. Inline, as what a new child runs first: a page of code
+/// less to map.
+#[inline]
 pub(crate) fn exit_1_on_sigint() {
     let current = installed();
     if current != Some(libc::SIG_DFL) && current != Some(ours()) {
@@ -84,6 +87,7 @@ pub(crate) struct Held {
 }
 
 /// A signal set holding SIGINT alone.
+#[inline]
 fn sigint_set() -> libc::sigset_t {
     // SAFETY: `sigset_t` is plain integers: all zeroes is a valid value,
     // which `sigemptyset` then makes the empty set.
@@ -114,6 +118,7 @@ pub(crate) fn hold() -> Held {
 impl Held {
     /// Unblocks SIGINT, unless it was blocked before `hold`: one that
     /// arrived meanwhile is delivered now.
+    #[inline]
     pub(crate) fn release(&self) {
         if self.was_blocked {
             return;

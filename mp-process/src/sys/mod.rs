@@ -134,6 +134,7 @@ impl<T: 'static> Leaked<T> {
     }
 
     /// The value, if one was made.
+    #[inline]
     pub(crate) fn get(&self) -> Option<&'static T> {
         let current = self.0.load(std::sync::atomic::Ordering::Acquire);
         // SAFETY: every published pointer comes from `Box::into_raw` and is

@@ -89,11 +89,13 @@ pub(crate) fn fork_as_sibling() -> io::Result<Option<(u32, OwnedFd)>> {
         )
     };
     let mut pidfd_made = true;
-    let refused = matches!(
-        io::Error::last_os_error().raw_os_error(),
-        Some(libc::ENOSYS | libc::EPERM)
-    );
-    if pid == -1 && refused {
+    // errno only after a failure: the child would map libc's page for it.
+    let refused = pid == -1
+        && matches!(
+            io::Error::last_os_error().raw_os_error(),
+            Some(libc::ENOSYS | libc::EPERM)
+        );
+    if refused {
         // clone3 refused (older seccomp profiles say ENOSYS, some sandboxes
         // EPERM): the classic clone, then a pidfd of its own.
         pidfd_made = false;

@@ -57,3 +57,38 @@ fn sleeps_then_echo(ms: u64, value: u32) -> u32 {
     std::thread::sleep(Duration::from_millis(ms));
     value
 }
+
+/// A `Fork` child started while another thread holds stdout's lock (as it
+/// does while it prints) must not inherit the lock held: the child flushes
+/// stdout as it leaves, and would wait for it forever.
+#[test]
+fn a_fork_child_leaves_while_another_thread_holds_stdout() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let _d = deadline(60 * SECS);
+    let stop = Arc::new(AtomicBool::new(false));
+    let printer = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                // Held nearly all the time, as by a thread printing much.
+                let held = std::io::stdout().lock();
+                let until = Instant::now() + Duration::from_micros(200);
+                while Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+                drop(held);
+            }
+        })
+    };
+    for run in 0..30 {
+        let p = started(Process::new(returns, ()).start_method(StartMethod::Fork));
+        assert_eq!(
+            p.join_timeout(T).unwrap(),
+            Some(0),
+            "run {run}: the child is stuck on its copy of stdout's lock"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    printer.join().unwrap();
+}
