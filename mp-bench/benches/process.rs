@@ -1,61 +1,73 @@
 //! W1: start and join a trivial child, per start method, beside the floors
 //! (raw fork + waitpid, and a re-execution of this binary) and procspawn
 //! (a peer: it re-executes the binary too).
+//!
+//! Criterion measures the rows one after the other, and on a small VM the
+//! raw fork floor's time moves with the host's state between them; so
+//! before criterion's group, each start method is also measured in batches
+//! run alternately with its floor (the median of each side's batch means),
+//! written as `process_start_join_interleaved/summary.json` for
+//! bench_report (`{"results": [{"full_id", "median_ns"} or {"full_id",
+//! "note"}]}`), in the same stamped run as criterion's rows.
 #![allow(unsafe_code)]
 
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 mod report_files;
 
 use criterion::{Criterion, criterion_group};
 use mp::process::{Process, StartMethod};
+use serde_json::json;
 
 /// A re-executed copy of this bench binary exits at once when it sees this.
 const NOOP: &str = "MP_BENCH_NOOP";
 
 fn trivial() {}
 
-fn start_join(c: &mut Criterion) {
+/// The floor: fork a child that exits at once, and wait for it.
+fn raw_fork_waitpid() {
+    // SAFETY: the child only calls `_exit`, which is async-signal-safe.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        // SAFETY: `_exit` never returns and touches no shared state.
+        unsafe { libc::_exit(0) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child just forked; `status` is a valid out-pointer.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+}
+
+/// spawn's floor: run this binary again, which exits at once.
+fn raw_reexec() {
+    let status = Command::new("/proc/self/exe")
+        .env(NOOP, "1")
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// What W1 measures: start a trivial child with `method` and join it.
+fn start_join(method: StartMethod) {
+    let mut p = Process::new(trivial, ()).start_method(method);
+    p.start().unwrap();
+    assert_eq!(p.join().unwrap(), 0);
+}
+
+fn start_join_group(c: &mut Criterion) {
     let mut group = c.benchmark_group("process/start_join");
     group
         .sample_size(30)
         .measurement_time(Duration::from_secs(4));
-    group.bench_function("raw_fork_waitpid", |b| {
-        b.iter(|| {
-            // SAFETY: the child only calls `_exit`, which is async-signal-safe.
-            let pid = unsafe { libc::fork() };
-            assert!(pid >= 0, "fork failed");
-            if pid == 0 {
-                // SAFETY: `_exit` never returns and touches no shared state.
-                unsafe { libc::_exit(0) };
-            }
-            let mut status = 0;
-            // SAFETY: waits for the child just forked; `status` is a valid out-pointer.
-            unsafe { libc::waitpid(pid, &mut status, 0) };
-        })
-    });
-    group.bench_function("raw_reexec", |b| {
-        b.iter(|| {
-            let status = Command::new("/proc/self/exe")
-                .env(NOOP, "1")
-                .status()
-                .unwrap();
-            assert!(status.success());
-        })
-    });
+    group.bench_function("raw_fork_waitpid", |b| b.iter(raw_fork_waitpid));
+    group.bench_function("raw_reexec", |b| b.iter(raw_reexec));
     for method in [
         StartMethod::Fork,
         StartMethod::Forkserver,
         StartMethod::Spawn,
     ] {
-        group.bench_function(method.name(), |b| {
-            b.iter(|| {
-                let mut p = Process::new(trivial, ()).start_method(method);
-                p.start().unwrap();
-                assert_eq!(p.join().unwrap(), 0);
-            })
-        });
+        group.bench_function(method.name(), |b| b.iter(|| start_join(method)));
     }
     // Last: procspawn leaves threads behind, which every later fork pays for.
     group.bench_function("procspawn", |b| {
@@ -64,7 +76,141 @@ fn start_join(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, start_join);
+criterion_group!(benches, start_join_group);
+
+/// The mean time of one of `n` runs of `op`, in ns.
+fn batch_mean_ns(n: u32, op: &mut impl FnMut()) -> f64 {
+    let start = Instant::now();
+    for _ in 0..n {
+        op();
+    }
+    start.elapsed().as_nanos() as f64 / f64::from(n)
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    let mid = samples.len() / 2;
+    if samples.len() % 2 == 0 {
+        (samples[mid - 1] + samples[mid]) / 2.0
+    } else {
+        samples[mid]
+    }
+}
+
+/// The medians of the batch means of `mp` and of `floor`, from `batches`
+/// batches of `n` each run alternately (each side first in every other
+/// pair), after one warm-up batch of each: a change in the machine's state
+/// hits both sides alike.
+fn alternate(batches: usize, n: u32, mut mp: impl FnMut(), mut floor: impl FnMut()) -> (f64, f64) {
+    batch_mean_ns(n, &mut mp);
+    batch_mean_ns(n, &mut floor);
+    let (mut mine, mut theirs) = (Vec::new(), Vec::new());
+    for i in 0..batches {
+        if i % 2 == 0 {
+            mine.push(batch_mean_ns(n, &mut mp));
+            theirs.push(batch_mean_ns(n, &mut floor));
+        } else {
+            theirs.push(batch_mean_ns(n, &mut floor));
+            mine.push(batch_mean_ns(n, &mut mp));
+        }
+    }
+    (median(mine), median(theirs))
+}
+
+/// One start method beside its floor, in batches.
+struct Pair {
+    method: StartMethod,
+    /// The floor's name in the ids (`<floor>_beside_<method>`).
+    floor: &'static str,
+    floor_op: fn(),
+    batches: usize,
+    /// Starts per batch.
+    n: u32,
+}
+
+const FORK_BATCHES: (usize, u32) = (15, 300);
+const SPAWN_BATCHES: (usize, u32) = (11, 30);
+
+/// W1 in interleaved batches, each method beside its floor, in this order:
+/// fork (before any forkserver exists in this process), forkserver, spawn.
+/// Run before criterion's group, as procspawn's row leaves threads behind
+/// that every later fork would pay for.
+fn interleaved_batches() {
+    let prefix = "process/start_join/interleaved_batches";
+    let fork_floor = |method| Pair {
+        method,
+        floor: "raw_fork_waitpid",
+        floor_op: raw_fork_waitpid,
+        batches: FORK_BATCHES.0,
+        n: FORK_BATCHES.1,
+    };
+    let pairs = [
+        fork_floor(StartMethod::Fork),
+        fork_floor(StartMethod::Forkserver),
+        Pair {
+            method: StartMethod::Spawn,
+            floor: "raw_reexec",
+            floor_op: raw_reexec,
+            batches: SPAWN_BATCHES.0,
+            n: SPAWN_BATCHES.1,
+        },
+    ];
+    let mut results = Vec::new();
+    for pair in pairs {
+        let (method, floor) = (pair.method.name(), pair.floor);
+        let (mine, theirs) = alternate(
+            pair.batches,
+            pair.n,
+            || start_join(pair.method),
+            pair.floor_op,
+        );
+        println!(
+            "W1 (interleaved batches, {} x {} each) {method}: mp {:.1} us, \
+             {floor} {:.1} us; mp/floor = {:.2}",
+            pair.batches,
+            pair.n,
+            mine / 1e3,
+            theirs / 1e3,
+            mine / theirs
+        );
+        results.push(json!({"full_id": format!("{prefix}/{method}"), "median_ns": mine}));
+        results.push(json!({
+            "full_id": format!("{prefix}/{floor}_beside_{method}"),
+            "median_ns": theirs,
+        }));
+    }
+    results.push(json!({
+        "full_id": prefix,
+        "note": format!(
+            "each method and its floor in alternating batches ({} of {} starts each for fork \
+             and forkserver, {} of {} for spawn, after a warm-up batch of each), the median of \
+             the batch means; run before criterion's rows, fork first (no forkserver yet), so \
+             criterion's rows run with that forkserver started",
+            FORK_BATCHES.0, FORK_BATCHES.1, SPAWN_BATCHES.0, SPAWN_BATCHES.1
+        ),
+    }));
+    report_files::write(
+        "process_start_join_interleaved/summary.json",
+        &json!({ "results": results }).to_string(),
+    );
+}
+
+/// Whether criterion was asked to measure (`cargo bench`), not to test
+/// each bench once (`cargo test --benches`) or to list them.
+fn measuring() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().any(|a| a == "--bench")
+        && !args
+            .iter()
+            .any(|a| a == "--test" || a == "--list" || a == "--profile-time")
+}
+
+fn all() {
+    if measuring() {
+        interleaved_batches();
+    }
+    benches();
+}
 
 fn main() {
     if std::env::var_os(NOOP).is_some() {
@@ -72,5 +218,5 @@ fn main() {
     }
     // procspawn's children start by re-running this binary up to here.
     procspawn::init();
-    report_files::main(benches);
+    report_files::main(all);
 }
