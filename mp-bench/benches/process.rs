@@ -3,12 +3,13 @@
 //! (a peer: it re-executes the binary too).
 //!
 //! Criterion measures the rows one after the other, and on a small VM the
-//! raw fork floor's time moves with the host's state between them; so
-//! before criterion's group, each start method is also measured in batches
-//! run alternately with its floor (the median of each side's batch means),
-//! written as `process_start_join_interleaved/summary.json` for
-//! bench_report (`{"results": [{"full_id", "median_ns"} or {"full_id",
-//! "note"}]}`), in the same stamped run as criterion's rows.
+//! raw fork floor's time moves with the host's state between them; so each
+//! start method is also measured in batches run alternately with its floor
+//! (the median of each side's batch means, in a fresh copy of this binary,
+//! before criterion's rows), written as
+//! `process_start_join_interleaved/**/summary.json` for bench_report
+//! (`{"results": [{"full_id", "median_ns"} or {"full_id", "note"}]}`)
+//! while this binary's run is stamped, as criterion's rows are.
 #![allow(unsafe_code)]
 
 use std::process::Command;
@@ -56,6 +57,9 @@ fn start_join(method: StartMethod) {
 }
 
 fn start_join_group(c: &mut Criterion) {
+    if measuring() {
+        interleaved_batches();
+    }
     let mut group = c.benchmark_group("process/start_join");
     group
         .sample_size(30)
@@ -117,80 +121,85 @@ fn alternate(batches: usize, n: u32, mut mp: impl FnMut(), mut floor: impl FnMut
     (median(mine), median(theirs))
 }
 
-/// One start method beside its floor, in batches.
-struct Pair {
-    method: StartMethod,
-    /// The floor's name in the ids (`<floor>_beside_<method>`).
-    floor: &'static str,
-    floor_op: fn(),
-    batches: usize,
-    /// Starts per batch.
-    n: u32,
-}
-
 const FORK_BATCHES: (usize, u32) = (15, 300);
 const SPAWN_BATCHES: (usize, u32) = (11, 30);
+const BATCHES: &str = "process/start_join/interleaved_batches";
+/// Where the batches' medians go, under criterion's directory: the note in
+/// `summary.json`, each method's medians in `<method>/summary.json`.
+const BATCHES_DIR: &str = "process_start_join_interleaved";
 
-/// W1 in interleaved batches, each method beside its floor, in this order:
-/// fork (before any forkserver exists in this process), forkserver, spawn.
-/// Run before criterion's group, as procspawn's row leaves threads behind
-/// that every later fork would pay for.
+/// A re-executed copy of this bench binary measures this start method in
+/// interleaved batches, writes its medians and exits.
+const BATCHES_OF: &str = "MP_BENCH_W1_BATCHES_OF";
+
+/// W1 in interleaved batches, each start method beside its floor, in this
+/// order: fork, forkserver, spawn. Each is measured in a fresh copy of this
+/// binary, before criterion's rows: no forkserver exists yet for fork's
+/// (once one does, mp's fork start+join is slower), criterion's analyses
+/// have not yet grown the heap (which slows every later fork of this
+/// process, the raw floor's too), and none is left behind for criterion's
+/// rows.
 fn interleaved_batches() {
-    let prefix = "process/start_join/interleaved_batches";
-    let fork_floor = |method| Pair {
-        method,
-        floor: "raw_fork_waitpid",
-        floor_op: raw_fork_waitpid,
-        batches: FORK_BATCHES.0,
-        n: FORK_BATCHES.1,
-    };
-    let pairs = [
-        fork_floor(StartMethod::Fork),
-        fork_floor(StartMethod::Forkserver),
-        Pair {
-            method: StartMethod::Spawn,
-            floor: "raw_reexec",
-            floor_op: raw_reexec,
-            batches: SPAWN_BATCHES.0,
-            n: SPAWN_BATCHES.1,
-        },
-    ];
-    let mut results = Vec::new();
-    for pair in pairs {
-        let (method, floor) = (pair.method.name(), pair.floor);
-        let (mine, theirs) = alternate(
-            pair.batches,
-            pair.n,
-            || start_join(pair.method),
-            pair.floor_op,
+    for method in [
+        StartMethod::Fork,
+        StartMethod::Forkserver,
+        StartMethod::Spawn,
+    ] {
+        let status = Command::new("/proc/self/exe")
+            .env(BATCHES_OF, method.name())
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "W1 batches of {}: {status}",
+            method.name()
         );
-        println!(
-            "W1 (interleaved batches, {} x {} each) {method}: mp {:.1} us, \
-             {floor} {:.1} us; mp/floor = {:.2}",
-            pair.batches,
-            pair.n,
-            mine / 1e3,
-            theirs / 1e3,
-            mine / theirs
-        );
-        results.push(json!({"full_id": format!("{prefix}/{method}"), "median_ns": mine}));
-        results.push(json!({
-            "full_id": format!("{prefix}/{floor}_beside_{method}"),
-            "median_ns": theirs,
-        }));
     }
-    results.push(json!({
-        "full_id": prefix,
-        "note": format!(
-            "each method and its floor in alternating batches ({} of {} starts each for fork \
-             and forkserver, {} of {} for spawn, after a warm-up batch of each), the median of \
-             the batch means; run before criterion's rows, fork first (no forkserver yet), so \
-             criterion's rows run with that forkserver started",
-            FORK_BATCHES.0, FORK_BATCHES.1, SPAWN_BATCHES.0, SPAWN_BATCHES.1
-        ),
-    }));
+    let note = format!(
+        "each method and its floor in alternating batches ({} of {} starts each for fork and \
+         forkserver, {} of {} for spawn, after a warm-up batch of each), the median of the batch \
+         means; each method in a fresh copy of the bench binary, before criterion's rows",
+        FORK_BATCHES.0, FORK_BATCHES.1, SPAWN_BATCHES.0, SPAWN_BATCHES.1
+    );
     report_files::write(
-        "process_start_join_interleaved/summary.json",
+        format!("{BATCHES_DIR}/summary.json"),
+        &json!({"results": [{"full_id": BATCHES, "note": note}]}).to_string(),
+    );
+}
+
+/// The re-executed copy's work: `method` (by name) beside its floor.
+fn batches_of(method: &str) {
+    let (method, floor, floor_op, (batches, n)): (_, _, fn(), _) = match method {
+        "fork" => (
+            StartMethod::Fork,
+            "raw_fork_waitpid",
+            raw_fork_waitpid,
+            FORK_BATCHES,
+        ),
+        "forkserver" => (
+            StartMethod::Forkserver,
+            "raw_fork_waitpid",
+            raw_fork_waitpid,
+            FORK_BATCHES,
+        ),
+        "spawn" => (StartMethod::Spawn, "raw_reexec", raw_reexec, SPAWN_BATCHES),
+        other => panic!("no W1 batches for {other:?}"),
+    };
+    let (mine, theirs) = alternate(batches, n, || start_join(method), floor_op);
+    let method = method.name();
+    println!(
+        "W1 (interleaved batches, {batches} x {n} each) {method}: mp {:.1} us, \
+         {floor} {:.1} us; mp/floor = {:.2}",
+        mine / 1e3,
+        theirs / 1e3,
+        mine / theirs
+    );
+    let results = [
+        json!({"full_id": format!("{BATCHES}/{method}"), "median_ns": mine}),
+        json!({"full_id": format!("{BATCHES}/{floor}_beside_{method}"), "median_ns": theirs}),
+    ];
+    report_files::write(
+        format!("{BATCHES_DIR}/{method}/summary.json"),
         &json!({ "results": results }).to_string(),
     );
 }
@@ -205,18 +214,15 @@ fn measuring() -> bool {
             .any(|a| a == "--test" || a == "--list" || a == "--profile-time")
 }
 
-fn all() {
-    if measuring() {
-        interleaved_batches();
-    }
-    benches();
-}
-
 fn main() {
     if std::env::var_os(NOOP).is_some() {
         return;
     }
+    if let Some(method) = std::env::var_os(BATCHES_OF) {
+        batches_of(&method.to_string_lossy());
+        return;
+    }
     // procspawn's children start by re-running this binary up to here.
     procspawn::init();
-    report_files::main(all);
+    report_files::main(benches);
 }
