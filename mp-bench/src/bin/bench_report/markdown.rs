@@ -129,6 +129,11 @@ pub(crate) fn render(ctx: &Context, results: &Results, cpython: Option<&CPython>
          numpy over `SharedMemory` (`{NUMPY_SCRIPT}`).\n\
          - **Rust peers and floors**: measured in the same criterion group as mp, in the same run \
          (raw syscalls, `ipc-channel`, `std::sync::mpsc`, `procspawn` where a bench has it).\n\
+         - **Interleaved batches** (W1, W9): criterion measures a group's rows one after the \
+         other, so mp and its floor (or CPython's server) meet different moments of this shared \
+         VM, whose state moves e.g. the raw fork floor's time; the *interleaved batches* rows run \
+         batches of the two sides alternately and take the median of each side's batch means, \
+         the same conditions for both. Both are shown.\n\
          - **mp vs X**: how many times faster mp is than X (times compare as X ÷ mp, rates as mp ÷ X).\n\
          - **Floors that wait**: mp's waits spin up to 30 µs before they sleep; a floor marked \
          *spin then block* waits the same way (the floor the target is about), one marked \
@@ -358,6 +363,51 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("Not measured in this run"), "{md}");
+    }
+
+    #[test]
+    fn w1_shows_the_interleaved_batches_after_criterions_rows() {
+        let batches = "process/start_join/interleaved_batches";
+        let mut crit = crit(&[
+            ("process/start_join/fork", 200_000.0),
+            ("process/start_join/raw_fork_waitpid", 100_000.0),
+            (&format!("{batches}/fork"), 150_000.0),
+            (
+                &format!("{batches}/raw_fork_waitpid_beside_fork"),
+                100_000.0,
+            ),
+            (&format!("{batches}/spawn"), 1_300_000.0),
+            (&format!("{batches}/raw_reexec_beside_spawn"), 1_200_000.0),
+        ]);
+        crit.0.insert(
+            batches.into(),
+            Measurement::Note("alternating batches".into()),
+        );
+        let md = render(&ctx(), &crit, None);
+        let fork = md.find(
+            "| fork, interleaved batches | 150 µs | — | — | \
+             raw fork+waitpid, same batches: 100 µs (1.5× slower) | ≤ 1.5× raw fork |",
+        );
+        let criterion_fork = md.find("| fork | 200 µs |");
+        assert!(fork.is_some() && criterion_fork < fork, "{md}");
+        assert!(
+            md.contains(
+                "| spawn, interleaved batches | 1.30 ms | — | — | \
+                 re-exec of own binary, same batches: 1.20 ms (1.1× slower) | ≤ 1.2× re-exec |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains(&format!("- `{batches}`: alternating batches")),
+            "{md}"
+        );
+        // The batches are rows, not other measurements.
+        assert!(!md.contains(&format!("| `{batches}/")), "{md}");
+        let missing = md.lines().find(|l| l.starts_with("Not measured")).unwrap();
+        assert!(
+            missing.contains(&format!("`{batches}/forkserver`")),
+            "{missing}"
+        );
     }
 
     #[test]

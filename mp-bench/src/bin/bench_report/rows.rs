@@ -51,7 +51,7 @@ pub(crate) enum Theirs {
     Absent,
 }
 
-use Theirs::Script;
+use Theirs::{Absent, Script};
 
 /// Every row of the table: SPEC's workloads, then the others.
 pub(crate) fn all() -> impl Iterator<Item = &'static Row> {
@@ -92,6 +92,9 @@ const W3_MPSC: &str = "std mpsc, 2 threads, ring-sized";
 const WORKER_TARGET: &str = "≤ 400 KiB + its rings";
 
 const FORK_FLOOR: (&str, &str) = ("raw fork+waitpid", "process/start_join/raw_fork_waitpid");
+/// W1's floor in the batches run alternately with mp's
+/// (mp-bench/benches/process.rs), beside criterion's rows.
+const FORK_FLOOR_SAME_BATCHES: &str = "raw fork+waitpid, same batches";
 const PROCSPAWN: (&str, &str) = ("procspawn", "process/start_join/procspawn");
 
 /// SPEC's rows, in its order.
@@ -123,6 +126,42 @@ const SPEC_ROWS: &[Row] = &[
             ("re-exec of own binary", "process/start_join/raw_reexec"),
             PROCSPAWN,
         ],
+        kind: Kind::Latency,
+        target: "≤ 1.2× re-exec",
+    },
+    Row {
+        workload: W1,
+        case: "fork, interleaved batches",
+        mp: "process/start_join/interleaved_batches/fork",
+        cpython: Absent,
+        peers: &[(
+            FORK_FLOOR_SAME_BATCHES,
+            "process/start_join/interleaved_batches/raw_fork_waitpid_beside_fork",
+        )],
+        kind: Kind::Latency,
+        target: "≤ 1.5× raw fork",
+    },
+    Row {
+        workload: W1,
+        case: "forkserver, interleaved batches",
+        mp: "process/start_join/interleaved_batches/forkserver",
+        cpython: Absent,
+        peers: &[(
+            FORK_FLOOR_SAME_BATCHES,
+            "process/start_join/interleaved_batches/raw_fork_waitpid_beside_forkserver",
+        )],
+        kind: Kind::Latency,
+        target: "≤ 2× raw fork",
+    },
+    Row {
+        workload: W1,
+        case: "spawn, interleaved batches",
+        mp: "process/start_join/interleaved_batches/spawn",
+        cpython: Absent,
+        peers: &[(
+            "re-exec of own binary, same batches",
+            "process/start_join/interleaved_batches/raw_reexec_beside_spawn",
+        )],
         kind: Kind::Latency,
         target: "≤ 1.2× re-exec",
     },
