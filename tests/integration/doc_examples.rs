@@ -13,7 +13,8 @@
 //! lines the facade's crate docs give a port (`mp`, and `serde` for
 //! deriving on its own types), plus `postcard`, which
 //! `mp::handle::refused_handles`'s example names as the non-mp serializer
-//! it is about. Examples marked `compile_fail` or `ignore` are left out,
+//! it is about, and `tokio`, whose runtime the awaited receives' examples
+//! (`recv_async`, `get_async`) run on. Examples marked `compile_fail` or `ignore` are left out,
 //! and so are the ones that name nothing of mp's (std's, rendered on a
 //! `Deref` target's methods).
 
@@ -24,7 +25,7 @@ use std::process::Command;
 use std::time::Duration;
 
 /// The features docs.rs renders the facade with (`[package.metadata.docs.rs]`).
-const FEATURES: &str = "redis,python,tls,stream";
+const FEATURES: &str = "redis,python,tls,stream,tokio";
 /// The playground address `--cfg mp_doc_examples` sets (src/lib.rs).
 const PLAYGROUND: &str = "https://play.invalid/?code=";
 
@@ -147,7 +148,8 @@ fn write_scratch_crate(root: &Path, scratch: &Path, examples: &BTreeMap<String, 
          edition = \"2024\"\npublish = false\n\n\
          [dependencies]\nmp = {{ path = {:?}, features = {:?} }}\n\
          serde = {{ version = \"1\", features = [\"derive\"] }}\n\
-         postcard = {{ version = \"1\", default-features = false, features = [\"use-std\"] }}\n\n\
+         postcard = {{ version = \"1\", default-features = false, features = [\"use-std\"] }}\n\
+         tokio = {{ version = \"1\", default-features = false, features = [\"rt\", \"time\"] }}\n\n\
          # Not a member of mp's workspace, which encloses target/.\n[workspace]\n",
         root.display().to_string(),
         FEATURES.split(',').collect::<Vec<_>>(),
