@@ -360,9 +360,14 @@ impl Shared {
                 }
                 generation = link.generation();
             }
-            let reader = match self.reader.try_lock() {
-                Some(reader) if self.waiting.load(Ordering::Acquire) == 0 => reader,
-                _ => {
+            // Taken only while no caller waits, and let go at once
+            // otherwise: a guard held through the pause below (as a
+            // `match` on `try_lock()` holds it to the end of the match)
+            // kept blocked callers off the results for seconds.
+            let idle = self.waiting.load(Ordering::Acquire) == 0;
+            let reader = match idle.then(|| self.reader.try_lock()).flatten() {
+                Some(reader) => reader,
+                None => {
                     // Callers read the results; tasks Redis lost are sent
                     // again all the same (a result already posted for one
                     // is then seen twice, and dropped).
