@@ -179,11 +179,7 @@ fn pool_worker_kill_campaign() {
         pool.duplicate_results(),
         started.elapsed()
     );
-    pool.close();
-    pool.join_timeout(PATIENCE).unwrap();
-    pool.delete_keys().unwrap();
-    drop(pool);
-    support::assert_no_keys(&url);
+    support::close_and_clean(pool, &url);
 }
 
 /// One trial: 20 tasks through `imap_unordered`, `kill` called after
@@ -255,9 +251,5 @@ fn remote_worker_kill_campaign() {
     for w in workers {
         w.join().unwrap();
     }
-    pool.close();
-    pool.join_timeout(PATIENCE).unwrap();
-    pool.delete_keys().unwrap();
-    drop(pool);
-    support::assert_no_keys(&url);
+    support::close_and_clean(pool, &url);
 }

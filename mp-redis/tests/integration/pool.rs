@@ -53,11 +53,7 @@ fn map_apply_starmap_imap_with_local_workers() {
         return;
     };
     let url = server.url();
-    let pool = Pool::builder(&url)
-        .name(&support::unique("pool"))
-        .processes(2)
-        .build()
-        .unwrap();
+    let pool = support::local_pool(&url, "pool");
     assert_eq!(pool.pids().len(), 2);
     let squares: Vec<u64> = (0..100u64).map(|x| x * x).collect();
     assert_eq!(pool.map(square, 0..100u64).unwrap(), squares);
@@ -114,11 +110,7 @@ fn task_errors_are_per_task_and_map_reports_the_lowest() {
     let Some(server) = support::server() else {
         return;
     };
-    let pool = Pool::builder(&server.url())
-        .name(&support::unique("errors"))
-        .processes(2)
-        .build()
-        .unwrap();
+    let pool = support::local_pool(&server.url(), "errors");
     assert_eq!(
         pool.map_chunked(fail_on_odd, [0u64, 2, 4, 7, 8, 9], 1),
         Err(Error::Panicked("odd 7".into()))
@@ -147,11 +139,7 @@ fn a_local_worker_killed_mid_task_is_replaced_and_the_map_completes() {
     };
     let url = server.url();
     let key = support::unique("tally");
-    let pool = Pool::builder(&url)
-        .name(&support::unique("lost"))
-        .processes(2)
-        .build()
-        .unwrap();
+    let pool = support::local_pool(&url, "lost");
     let before = pool.pids();
     let job = pool
         .map_async_with(record, tallies(&url, &key, 20, 50), Some(1))
@@ -389,11 +377,7 @@ fn a_blocked_get_is_not_held_up_by_the_result_thread() {
         return;
     };
     let url = server.url();
-    let pool = Pool::builder(&url)
-        .name(&support::unique("blocked-get"))
-        .processes(2)
-        .build()
-        .unwrap();
+    let pool = support::local_pool(&url, "blocked-get");
     assert_eq!(pool.apply(square, (3,)).unwrap(), 9);
     // A call takes about 0.2 ms here; 100 ms is a stall, not a slow call.
     let stall = Duration::from_millis(100);
@@ -411,11 +395,7 @@ fn a_blocked_get_is_not_held_up_by_the_result_thread() {
         stalls.len() <= 1,
         "calls that waited for the reader: {stalls:?}"
     );
-    pool.close();
-    pool.join_timeout(PATIENCE).unwrap();
-    pool.delete_keys().unwrap();
-    drop(pool);
-    support::assert_no_keys(&url);
+    support::close_and_clean(pool, &url);
 }
 
 #[test]
@@ -425,11 +405,7 @@ fn callers_blocked_in_get_route_each_others_results_once() {
         return;
     };
     let url = server.url();
-    let pool = Pool::builder(&url)
-        .name(&support::unique("readers"))
-        .processes(2)
-        .build()
-        .unwrap();
+    let pool = support::local_pool(&url, "readers");
     // Results nobody waits for while the callers below read the stream:
     // they reach their AsyncResults all the same.
     let unwaited: Vec<_> = (0..50u64)
@@ -464,11 +440,7 @@ fn callers_blocked_in_get_route_each_others_results_once() {
     assert_eq!(pool.apply(square, (9,)).unwrap(), 81);
     assert!(slow.wait_timeout(PATIENCE));
     assert_eq!(pool.duplicate_results(), 0);
-    pool.close();
-    pool.join_timeout(PATIENCE).unwrap();
-    pool.delete_keys().unwrap();
-    drop(pool);
-    support::assert_no_keys(&url);
+    support::close_and_clean(pool, &url);
 }
 
 #[test]
@@ -495,9 +467,5 @@ fn an_os_handle_as_a_task_argument_is_refused_with_what_to_do() {
     }
     // Nothing was sent: the pool goes on.
     assert_eq!(pool.apply(square, (3,)).unwrap(), 9);
-    pool.close();
-    pool.join_timeout(PATIENCE).unwrap();
-    pool.delete_keys().unwrap();
-    drop(pool);
-    support::assert_no_keys(&url);
+    support::close_and_clean(pool, &url);
 }

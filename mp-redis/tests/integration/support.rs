@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use mp_redis::RedisServer;
+use mp_redis::{Pool, RedisServer};
 
 /// The deadline of an ordinary test.
 pub(crate) const DEADLINE: Duration = Duration::from_secs(90);
@@ -70,4 +70,23 @@ pub(crate) fn keys(url: &str) -> Vec<String> {
 pub(crate) fn assert_no_keys(url: &str) {
     let left = keys(url);
     assert!(left.is_empty(), "keys left in Redis: {left:?}");
+}
+
+/// A pool with two local workers, named uniquely after `what`.
+pub(crate) fn local_pool(url: &str, what: &str) -> Pool {
+    Pool::builder(url)
+        .name(&unique(what))
+        .processes(2)
+        .build()
+        .unwrap()
+}
+
+/// Closes `pool`, joins its workers and deletes its keys, then asserts
+/// that Redis holds nothing more.
+pub(crate) fn close_and_clean(pool: Pool, url: &str) {
+    pool.close();
+    pool.join_timeout(PATIENCE).unwrap();
+    pool.delete_keys().unwrap();
+    drop(pool);
+    assert_no_keys(url);
 }
