@@ -26,17 +26,18 @@ pub(crate) fn child_main(parent: Option<OsString>) -> ! {
         Ok(fd) => Connection::from(UnixStream::from(fd)),
         Err(e) => fail(&format!("cannot open the bootstrap descriptor: {e}")),
     };
-    let job = match conn.recv::<Bootstrap>() {
+    let ((record, body), how) = match conn.recv::<Bootstrap>() {
         Ok(Bootstrap::Run(job)) => {
             drop(conn);
-            job
+            (job.prepare(), Exit::Normally)
         }
-        // Serves until its parent leaves; returns only in a forked child.
-        Ok(Bootstrap::Forkserver(setup)) => forkserver::serve(conn, setup),
+        // Serves until its parent leaves; returns only in a forked child,
+        // which leaves as CPython's do (see `Exit::AfterHandlers`).
+        Ok(Bootstrap::Forkserver(setup)) => (forkserver::serve(conn, setup), Exit::AfterHandlers),
         Err(e) => fail(&format!("cannot read the bootstrap message: {e}")),
     };
-    let code = job::run_job(job);
-    exit::finish(code, Exit::Normally)
+    let code = job::run_prepared(record, body);
+    exit::finish(code, how)
 }
 
 fn fail(message: &str) -> ! {

@@ -75,11 +75,6 @@ pub(crate) fn with<R>(f: impl FnOnce(&mut Current) -> R) -> R {
     f(&mut lock())
 }
 
-/// Makes `identity` this process's record (a child starting).
-pub(crate) fn become_child(identity: Identity) {
-    become_prepared(ChildRecord::new(identity));
-}
-
 /// A child's record made before it exists: a forked child installs it
 /// with [`become_prepared`] without allocating (each page a forked child
 /// writes is a page the kernel copies; the allocator's are several).

@@ -21,6 +21,9 @@ pub(crate) enum Exit {
     Normally,
     /// `_exit()`: a forked child must not run its parent's exit handlers.
     Immediately,
+    /// The program's own at-exit handlers, then `_exit()`: a forkserver's
+    /// child, whose program is this one (`sys::exit_after_handlers`).
+    AfterHandlers,
 }
 
 static AT_EXIT: AtomicBool = AtomicBool::new(false);
@@ -96,5 +99,6 @@ pub(crate) fn finish(code: i32, exit: Exit) -> ! {
     match exit {
         Exit::Normally => std::process::exit(code),
         Exit::Immediately => sys::exit_now(code),
+        Exit::AfterHandlers => sys::exit_after_handlers(code),
     }
 }

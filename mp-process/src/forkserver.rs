@@ -27,9 +27,10 @@ use rustix::process::Signal;
 use serde::{Deserialize, Serialize};
 
 use crate::children::Child;
+use crate::current::ChildRecord;
 use crate::current::Identity;
 use crate::error::{Error, Result};
-use crate::job::{self, Bootstrap, ForkserverSetup, Job};
+use crate::job::{self, Body, Bootstrap, ForkserverSetup, Job};
 use crate::method::StartMethod;
 use crate::state::{self, PerProcess};
 use crate::{reexec, sys};
@@ -224,8 +225,8 @@ fn shut_down(slot: &Mutex<Option<Forkserver>>) {
 
 /// The forkserver's main loop (in the re-executed process): it never
 /// returns in the forkserver, which exits when its parent closes the
-/// lifeline; it returns the job in each child it forks.
-pub(crate) fn serve(lifeline: Connection, setup: ForkserverSetup) -> Job {
+/// lifeline; it returns the prepared job in each child it forks.
+pub(crate) fn serve(lifeline: Connection, setup: ForkserverSetup) -> (ChildRecord, Body) {
     let listener = match Listener::builder(setup.address)
         .authkey(&setup.authkey)
         .handshake_timeout(PEER_TIMEOUT)
@@ -283,8 +284,8 @@ struct Server {
 
 impl Server {
     /// Serves until the lifeline closes (then exits) or a fork happens
-    /// (then returns the job, in the child).
-    fn run(&mut self) -> Job {
+    /// (then returns the prepared job, in the child).
+    fn run(&mut self) -> (ChildRecord, Body) {
         loop {
             let ready = {
                 let mut objects: Vec<&dyn Waitable> = vec![&self.lifeline, &self.listener];
@@ -309,11 +310,11 @@ impl Server {
                         let client = i - 2;
                         match self.clients[client].recv_timeout::<Job>(PEER_TIMEOUT) {
                             Ok(job) => {
-                                if let Some(job) = self.fork(client, job) {
+                                if let Some(prepared) = self.fork(client, job) {
                                     // In the child: leaked, not freed (see
                                     // `serve`).
                                     std::mem::forget(ready);
-                                    return job;
+                                    return prepared;
                                 }
                             }
                             Err(_) => gone_clients.push(client),
@@ -327,10 +328,12 @@ impl Server {
         }
     }
 
-    /// Forks a child for `job`; returns the job in the child, `None` in the
-    /// forkserver (after replying to the client).
-    fn fork(&mut self, client: usize, job: Job) -> Option<Job> {
+    /// Forks a child for `job`; returns the prepared job in the child,
+    /// `None` in the forkserver (after replying to the client).
+    fn fork(&mut self, client: usize, job: Job) -> Option<(ChildRecord, Body)> {
         job::check_entry(&job);
+        let parent = job.identity.parent_pid;
+        let prepared = job.prepare();
         // A SIGINT for the child waits until its handler is in place.
         let held = sys::interrupt::hold();
         // The forkserver is single-threaded (`fork_as_sibling` checks) and
@@ -342,15 +345,15 @@ impl Server {
         let reply = match forked {
             Ok(None) => {
                 // The caller's child: it dies with the caller.
-                let parent = rustix::process::Pid::from_raw(job.identity.parent_pid as i32);
+                let parent = rustix::process::Pid::from_raw(parent as i32);
                 if parent.is_none_or(|p| job::die_with_parent(p).is_err()) {
                     sys::exit_now(1);
                 }
                 // SIGINT ends the child with 1, as `KeyboardInterrupt` would
-                // (`run_job` finds this handler in place).
+                // (`run_prepared` finds this handler in place).
                 sys::interrupt::exit_1_on_sigint();
                 held.release();
-                return Some(job);
+                return Some(prepared);
             }
             Ok(Some((pid, pidfd))) => Reply::Started {
                 pid,

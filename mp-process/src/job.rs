@@ -10,7 +10,7 @@ use mp_pipe::{Address, Connection};
 use rustix::process::{Pid, Signal};
 use serde::{Deserialize, Serialize};
 
-use crate::current::{self, Identity};
+use crate::current::{self, ChildRecord, Identity};
 use crate::payload::EntryArgs;
 use crate::sys::code::{CodeRef, SealedCodeRef};
 
@@ -43,35 +43,75 @@ pub(crate) struct Job {
     pub(crate) result: Option<Fd>,
 }
 
-/// Runs a job in this process (a re-executed child, or a forkserver child)
-/// and returns its exit code.
+/// What a child runs, once its record (made from the job's identity) is
+/// set apart.
+pub(crate) struct Body {
+    entry: SealedCodeRef,
+    args: Vec<u8>,
+    fds: Vec<Fd>,
+    result: Option<Fd>,
+}
+
+impl Job {
+    /// Splits the job into the child's record and what it runs. A
+    /// forkserver does this before it forks: its child installs a record
+    /// made for it instead of allocating one (each page a forked child
+    /// writes is a page the kernel copies; the allocator's are several).
+    pub(crate) fn prepare(self) -> (ChildRecord, Body) {
+        let Job {
+            identity,
+            entry,
+            args,
+            fds,
+            result,
+        } = self;
+        let body = Body {
+            entry,
+            args,
+            fds,
+            result,
+        };
+        (ChildRecord::new(identity), body)
+    }
+}
+
+/// Runs a job in this process (a re-executed child) and returns its exit
+/// code.
+#[cfg(test)]
 pub(crate) fn run_job(job: Job) -> i32 {
-    current::become_child(job.identity);
+    let (record, body) = job.prepare();
+    run_prepared(record, body)
+}
+
+/// Runs a prepared job in this process (a re-executed child, or a
+/// forkserver child) and returns its exit code.
+pub(crate) fn run_prepared(record: ChildRecord, body: Body) -> i32 {
+    current::become_prepared(record);
     ensure_panic_banner();
     // SIGINT ends the child with 1, as `KeyboardInterrupt` would.
     crate::sys::interrupt::exit_1_on_sigint();
     // Opened under the authkey the job just installed: the parent sealed
     // the entry with the same key.
-    let entry = match CodeRef::<EntryArgs, i32>::open(&job.entry) {
+    let entry = match CodeRef::<EntryArgs, i32>::open(&body.entry) {
         Ok(entry) => entry.get(),
         Err(e) => {
             eprintln!("mp: the child cannot run its entry point: {e}");
             return 1;
         }
     };
-    let fds: Vec<OwnedFd> = job.fds.into_iter().map(Fd::into_owned).collect();
-    let result = job
+    let fds: Vec<OwnedFd> = body.fds.into_iter().map(Fd::into_owned).collect();
+    let result = body
         .result
         .map(|fd| Connection::from(UnixStream::from(fd.into_owned())));
     entry(EntryArgs {
-        bytes: job.args,
+        bytes: body.args,
         fds,
         result,
     })
 }
 
 /// Checks the job's entry point in this thread under the job's key, so
-/// that a child forked from here finds it checked (see `run_job`). A
+/// that a child forked from here finds it checked (see `run_prepared`). A
 /// forkserver calls this before it forks: its children start sooner,
 /// each by an HMAC. A wrong entry point is left for the child to refuse.
 pub(crate) fn check_entry(job: &Job) {

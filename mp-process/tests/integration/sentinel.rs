@@ -70,7 +70,8 @@ fn join_returns_once_the_child_has_finished_exiting() {
                 "{m}, run {run}: stdout flushed"
             );
             // A forked child leaves with _exit, as in CPython: at-exit hooks
-            // belong to the parent's program.
+            // belong to the parent's program. A forkserver child runs the
+            // hooks its program registered before its _exit.
             if m != StartMethod::Fork {
                 let written = std::fs::read(&path);
                 let _ = std::fs::remove_file(&path);
