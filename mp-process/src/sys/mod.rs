@@ -56,8 +56,8 @@ pub(crate) fn exit_now(code: i32) -> ! {
 /// Ends this process with `code` once the at-exit handlers registered from
 /// this program's code (`atexit`, `__cxa_atexit` with this program's
 /// handle) have run, in reverse order as `exit` runs them. What `exit`
-/// does besides is left out: the C library's teardown (every loaded
-/// library's destructors, C stdio's buffers), whose code a forkserver's
+/// does besides is left out: the C library's teardown (shared libraries'
+/// handlers and destructors, C stdio's buffers), whose code a forkserver's
 /// child would map page by page just to end (a dozen page faults, 30 µs a
 /// start). CPython's children end the same way: exit functions, then
 /// `os._exit`.
