@@ -227,11 +227,16 @@ fn shut_down(slot: &Mutex<Option<Forkserver>>) {
 /// returns in the forkserver, which exits when its parent closes the
 /// lifeline; it returns the prepared job in each child it forks.
 pub(crate) fn serve(lifeline: Connection, setup: ForkserverSetup) -> (ChildRecord, Body) {
-    let listener = match Listener::builder(setup.address)
-        .authkey(&setup.authkey)
+    let ForkserverSetup { address, authkey } = setup;
+    let listener = Listener::builder(address)
+        .authkey(&authkey)
         .handshake_timeout(PEER_TIMEOUT)
-        .bind()
-    {
+        .bind();
+    // The listener keeps its own copy. Freed here, once: not by every
+    // child on its way out of this function (a free in a fresh fork is a
+    // page copy or two).
+    drop(authkey);
+    let listener = match listener {
         Ok(listener) => listener,
         Err(e) => {
             let _ = lifeline.send(&Err::<(), String>(format!("cannot listen: {e}")));
