@@ -4,7 +4,6 @@
 
 use std::any::TypeId;
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
@@ -83,8 +82,10 @@ thread_local! {
     /// worker receives the same references again and again, and checks
     /// each once. (A forked child may keep its copy: what it records, that
     /// an offset names a function of that type, holds in every process of
-    /// this binary.)
-    static OPENED: RefCell<HashSet<(i64, TypeId)>> = RefCell::new(HashSet::new());
+    /// this binary.) A list, looked through: a program has few entry
+    /// points, and a forkserver's child finds its own without running (and
+    /// so mapping, page by page) a hasher's code.
+    static OPENED: RefCell<Vec<(i64, TypeId)>> = const { RefCell::new(Vec::new()) };
 }
 
 impl<A: 'static, R: 'static> CodeRef<A, R> {
@@ -129,7 +130,7 @@ impl<A: 'static, R: 'static> CodeRef<A, R> {
             Self::mac(authkey, sealed.offset)
                 .verify_slice(&sealed.tag)
                 .map_err(|_| ForgedCodeRef)?;
-            OPENED.with(|opened| opened.borrow_mut().insert(key));
+            OPENED.with(|opened| opened.borrow_mut().push(key));
         }
         Ok(CodeRef {
             offset: isize::try_from(sealed.offset).map_err(|_| ForgedCodeRef)?,
