@@ -37,8 +37,13 @@ fn echo(conn: Connection) {
 /// pipe round trip and the manager calls are measured under the same
 /// conditions: on a small VM the placement of the three processes drifts
 /// over seconds, and benches measured one after the other disagreed by up
-/// to 2x from run to run.
-const BLOCK: u64 = 200;
+/// to 2x from run to run. A block lasts a few milliseconds: the peer that
+/// slept through the other side's block (its spin ran out) costs its
+/// block's first call a wake-up of 30-60 us, which blocks of 200 calls
+/// spread as 0.15-0.3 us over every call of both sides (measured: manager
+/// calls 2.0-2.2 us with blocks of 200, 1.7-1.8 us with 2000; the pipe
+/// 1.4 and 1.1-1.2 us).
+const BLOCK: u64 = 2000;
 
 /// How many items the appended list holds before it is cleared (between
 /// samples, untimed), so the bench measures calls, not the server's memory
