@@ -56,11 +56,11 @@ pub(crate) fn exit_now(code: i32) -> ! {
 /// Ends this process with `code` once the at-exit handlers registered from
 /// this program's code (`atexit`, `__cxa_atexit` with this program's
 /// handle) have run, in reverse order as `exit` runs them. What `exit`
-/// does besides is left out: the C library's teardown (shared libraries'
-/// handlers and destructors, C stdio's buffers), whose code a forkserver's
-/// child would map page by page just to end (a dozen page faults, 30 µs a
-/// start). CPython's children end the same way: exit functions, then
-/// `os._exit`.
+/// does besides is left out (this thread's thread-local destructors,
+/// shared libraries' handlers and destructors, C stdio's buffers): code a
+/// forkserver's child would map page by page just to end (a dozen page
+/// faults, 30 µs a start). CPython's children end the same way: exit
+/// functions, then `os._exit`.
 ///
 /// Elsewhere than glibc, a plain `exit`.
 pub(crate) fn exit_after_handlers(code: i32) -> ! {
