@@ -262,15 +262,15 @@ impl Connection {
     /// has received what was sent. Every later call on this end fails with
     /// [`Error::Closed`]; closing twice is fine.
     pub fn close(&mut self) {
-        if let Some(fd) = self.fd.take() {
-            #[cfg(feature = "tls")]
+        #[cfg(feature = "tls")]
+        if let Some(fd) = &self.fd {
             if let Some(tls) = self.tls.take() {
                 if Arc::strong_count(&tls) == 1 {
                     tls.close_notify(fd.as_fd());
                 }
             }
-            mp_internal::tracked::untrack(fd.as_fd());
         }
+        self.release_fd();
         self.fast = None;
         *self.reader.get_mut() = Reader::new(self.framing);
     }
@@ -283,11 +283,12 @@ impl Connection {
     /// reuses. The peer sees what [`close`](Connection::close) shows it,
     /// but no TLS `close_notify` is sent (the parent's session goes on).
     /// The memory stays allocated, shared with the parent, until this
-    /// process exits.
+    /// process exits; so does a pipe's shared ring, left as the parent's
+    /// copy has it (dropping it would let go of the readers' lock, in the
+    /// memory both processes share, if another thread of the parent was
+    /// reading a message at the fork).
     pub fn abandon(mut self) {
         self.release_fd();
-        self.fast = None;
-        self.deferred = None;
         std::mem::forget(self);
     }
 
