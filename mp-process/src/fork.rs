@@ -96,7 +96,7 @@ fn fork_and_run(
 /// fork stays locked forever in the child.
 fn warn_if_threaded() -> bool {
     static WARNED: AtomicBool = AtomicBool::new(false);
-    let Some(threads) = thread_count() else {
+    let Ok(threads) = sys::thread_count() else {
         return true;
     };
     if threads > 1 && !WARNED.load(Ordering::Relaxed) {
@@ -112,12 +112,4 @@ fn warn_if_threaded() -> bool {
         }
     }
     threads > 1
-}
-
-/// The number of threads of this process, if procfs says.
-fn thread_count() -> Option<usize> {
-    // procfs gives a task directory two links plus one per thread: one
-    // `stat`, where reading /proc/self/stat would format dozens of fields.
-    let st = rustix::fs::stat("/proc/self/task").ok()?;
-    (st.st_nlink as usize).checked_sub(2).filter(|&n| n > 0)
 }

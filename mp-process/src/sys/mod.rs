@@ -10,7 +10,7 @@ mod sibling;
 mod spawn;
 mod start_up;
 
-pub(crate) use sibling::fork_as_sibling;
+pub(crate) use sibling::{fork_as_sibling, thread_count};
 pub(crate) use spawn::spawn_self;
 
 use std::io;

@@ -133,7 +133,7 @@ pub(crate) fn fork_as_sibling() -> io::Result<Option<(u32, OwnedFd)>> {
 /// of the call: procfs gives `/proc/self/task` two links plus one per
 /// thread, counted when it is asked (as a listing of the directory would
 /// count them, in one `stat` instead of an open, two reads and a close).
-fn thread_count() -> io::Result<usize> {
+pub(crate) fn thread_count() -> io::Result<usize> {
     let st = rustix::fs::stat("/proc/self/task")?;
     match (st.st_mode & libc::S_IFMT, st.st_nlink.checked_sub(2)) {
         (libc::S_IFDIR, Some(threads)) if threads > 0 => Ok(threads as usize),
