@@ -24,8 +24,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-/// The features docs.rs renders the facade with (`[package.metadata.docs.rs]`).
-const FEATURES: &str = "redis,python,tls,stream,tokio";
 /// The playground address `--cfg mp_doc_examples` sets (src/lib.rs).
 const PLAYGROUND: &str = "https://play.invalid/?code=";
 
@@ -36,9 +34,17 @@ fn every_rendered_example_compiles_against_the_facade() {
     let _d = mp_testkit::deadline(Duration::from_secs(1800));
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let target = own_target_dir();
+    let features = docs_rs_features(root);
 
     cargo(root, &target)
-        .args(["doc", "-p", "mp", "--no-deps", "--features", FEATURES])
+        .args([
+            "doc",
+            "-p",
+            "mp",
+            "--no-deps",
+            "--features",
+            &features.join(","),
+        ])
         .env("RUSTDOCFLAGS", "--cfg mp_doc_examples")
         .run("cargo doc of the facade");
 
@@ -57,7 +63,7 @@ fn every_rendered_example_compiles_against_the_facade() {
     }
 
     let scratch = target.join("scratch");
-    write_scratch_crate(root, &scratch, &examples);
+    write_scratch_crate(root, &scratch, &features, &examples);
     cargo(&scratch, &target)
         .args(["check", "--lib", "--offline"])
         .run("the facade's examples (modules of scratch/src/lib.rs name their page)");
@@ -138,10 +144,40 @@ fn percent_decode(encoded: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
-/// A crate depending on `mp`, `serde` and `postcard` only, one module per
-/// example. The workspace's lock file comes along, so the check resolves the
-/// versions the workspace builds (offline).
-fn write_scratch_crate(root: &Path, scratch: &Path, examples: &BTreeMap<String, String>) {
+/// The features docs.rs renders the facade with: the `features` list of
+/// `[package.metadata.docs.rs]` in the facade's manifest.
+fn docs_rs_features(root: &Path) -> Vec<String> {
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let section = manifest
+        .split_once("[package.metadata.docs.rs]")
+        .map(|(_, rest)| rest.split("\n[").next().unwrap_or(rest))
+        .expect("Cargo.toml has a [package.metadata.docs.rs] section");
+    let list = section
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("features"))
+        .and_then(|rest| rest.trim().strip_prefix('='))
+        .and_then(|rest| rest.trim().strip_prefix('['))
+        .and_then(|rest| rest.split_once(']'))
+        .map(|(list, _)| list)
+        .expect("[package.metadata.docs.rs] has a one-line `features = [...]`");
+    let features: Vec<String> = list
+        .split(',')
+        .map(|f| f.trim().trim_matches('"').to_owned())
+        .filter(|f| !f.is_empty())
+        .collect();
+    assert!(!features.is_empty(), "docs.rs renders no feature: {list:?}");
+    features
+}
+
+/// A crate depending on `mp` (with `features`), `serde`, `postcard` and
+/// `tokio` only, one module per example. The workspace's lock file comes
+/// along, so the check resolves the versions the workspace builds (offline).
+fn write_scratch_crate(
+    root: &Path,
+    scratch: &Path,
+    features: &[String],
+    examples: &BTreeMap<String, String>,
+) {
     std::fs::create_dir_all(scratch.join("src")).unwrap();
     let manifest = format!(
         "[package]\nname = \"mp-facade-doc-examples\"\nversion = \"0.0.0\"\n\
@@ -152,7 +188,7 @@ fn write_scratch_crate(root: &Path, scratch: &Path, examples: &BTreeMap<String, 
          tokio = {{ version = \"1\", default-features = false, features = [\"rt\", \"time\"] }}\n\n\
          # Not a member of mp's workspace, which encloses target/.\n[workspace]\n",
         root.display().to_string(),
-        FEATURES.split(',').collect::<Vec<_>>(),
+        features,
     );
     std::fs::write(scratch.join("Cargo.toml"), manifest).unwrap();
     std::fs::copy(root.join("Cargo.lock"), scratch.join("Cargo.lock")).unwrap();
