@@ -29,7 +29,8 @@ impl BenchFiles {
     /// Criterion's directory, found as criterion finds it:
     /// `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`, else the
     /// workspace's `target/criterion` (every crate sits one level below the
-    /// workspace root; criterion asks `cargo metadata`, which says the same
+    /// workspace root, and `cargo bench` names the bench's crate in
+    /// `$CARGO_MANIFEST_DIR`; criterion asks `cargo metadata`, which says the same
     /// unless a config file moves the target directory). The run is
     /// `$MP_BENCH_RUN`, else the `cargo bench` that started this binary
     /// (its parent, by pid and start time: every bench binary of one
@@ -38,7 +39,14 @@ impl BenchFiles {
         let dir = match std::env::var_os("CRITERION_HOME") {
             Some(home) => home.into(),
             None => {
-                let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+                // The bench's own package, as `cargo bench` sets it for the
+                // run; this crate's at build time only as the fallback: an
+                // artifact built from another checkout sharing the target
+                // directory (cargo reuses it: its hashes ignore where the
+                // workspace lies) keeps that checkout's path.
+                let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+                    .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+                let workspace = manifest.parent().unwrap_or(Path::new("."));
                 std::env::var_os("CARGO_TARGET_DIR")
                     .map(PathBuf::from)
                     .map_or_else(|| workspace.join("target"), |p| workspace.join(p))

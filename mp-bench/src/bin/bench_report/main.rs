@@ -57,9 +57,13 @@ struct Options {
 
 fn parse_args() -> Result<Options, String> {
     let mut o = Options {
-        root: Path::new(env!("CARGO_MANIFEST_DIR"))
+        // `cargo run` names this crate at run time; the path built in is
+        // the fallback (an artifact of another checkout that shares the
+        // target directory keeps that checkout's).
+        root: std::env::var_os("CARGO_MANIFEST_DIR")
+            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
             .parent()
-            .unwrap()
+            .unwrap_or(Path::new("."))
             .to_path_buf(),
         bench: true,
         python: true,
