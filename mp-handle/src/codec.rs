@@ -69,6 +69,7 @@ pub fn encode_into<T: Serialize + ?Sized>(
 /// another type is an [`Error::Decode`] naming `T`, even where postcard
 /// alone would read a `T` from its front. Handles the value does not claim
 /// are closed.
+#[inline]
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T, Error> {
     let table = Table::Provide(fds.into_iter().map(Some).collect());
     let (result, _unclaimed) = scoped(table, || from_bytes_exact(bytes));

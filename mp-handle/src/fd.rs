@@ -212,6 +212,7 @@ fn with_table<R>(f: impl FnOnce(Option<&mut Table>) -> R) -> R {
 ///
 /// Nested calls (a value whose `Serialize` itself calls `encode`) keep their
 /// own tables: the outer one is put back when the inner call ends.
+#[inline]
 pub(crate) fn scoped<R>(table: Table, f: impl FnOnce() -> R) -> (R, Table) {
     let outer = TABLE.with(|t| t.borrow_mut().replace(table));
     let result = f();

@@ -110,6 +110,7 @@ impl std::error::Error for DecodeError {
 /// the rest, so a message of one type read as another often "succeeds"
 /// (`"hello"` read as a `u64` gives 5, its length). Requiring the whole
 /// message catches that; the error names the type that was expected.
+#[inline]
 pub fn from_bytes_exact<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, DecodeError> {
     let expected = std::any::type_name::<T>();
     match postcard::take_from_bytes::<T>(bytes) {
