@@ -58,18 +58,31 @@ pub fn is_useful() -> bool {
     })
 }
 
-/// The longest pause between looks in [`until`]: 2^6 `pause`s, about a
-/// microsecond.
-const MAX_BACKOFF: u32 = 6;
+/// The longest pause between looks in [`until`]: 2^4 `pause`s (0.14 µs
+/// where a `pause` takes 9 ns, as on the bench machine; about 0.7 µs where
+/// it takes 140 cycles).
+///
+/// The cap bounds how late a waiter sees an answer that has arrived. With
+/// 2^6 an answer the peer gave 0.5 µs in was seen up to 0.5 µs late (the
+/// looks come 0.3, 0.6 and 1.1 µs in, then every 0.55 µs), so each
+/// nanosecond of work on either side of a round trip cost up to two.
+/// Measured with 2^4 on a 2-vCPU VM (manager calls and pipe round trips in
+/// alternating blocks, three runs each): value get 1.27-1.30 ->
+/// 1.08-1.09 µs, list append 1.35-1.39 -> 1.16-1.22 µs, the pipe round trip
+/// 0.89 -> 0.89-0.94 µs; the queue's throughput (u64, 1 KiB, 1 MiB) and
+/// ping-pong within noise. Below 2^4 the looks slow the writer down (2^2:
+/// value get 1.1-1.18 µs, list append 1.25-1.33 µs).
+const MAX_BACKOFF: u32 = 4;
 
-/// From this round on (a few microseconds into the spin), every round also
+/// From this round on (about 2 µs into the spin, 207 `pause`s and 16 clock
+/// readings: where 2^6 pauses and a yield from round 8 put it), every round also
 /// offers the CPU to another runnable thread (`sched_yield`, a fraction of
 /// a microsecond when there is none). When the other CPUs are busy with
 /// other work, the peer a waiter spins for may be queued on this very CPU:
 /// spinning out the whole budget then held up every hand-off by it (a
 /// manager call took 300 µs instead of 1.3), where a yield lets the peer
 /// answer at once.
-const YIELD_AFTER: u32 = 8;
+const YIELD_AFTER: u32 = 16;
 
 /// Polls `ready` for about `limit` (not sleeping, announcing nothing, but
 /// yielding the CPU between looks after the first few microseconds); true
