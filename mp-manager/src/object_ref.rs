@@ -45,7 +45,28 @@ struct Inner {
     id: ObjectId,
     kind: ObjectKind,
     typeid: Option<String>,
+    /// The pool the reference was made with, which is the pool of the
+    /// process that made it: that process reaches it without a lock.
+    home: Arc<Pool>,
     link: Mutex<LinkState>,
+}
+
+/// The pool a call goes through: the reference's own (borrowed) in the
+/// process that made it, or the one a forked child re-homed it to.
+pub(crate) enum PoolRef<'a> {
+    Home(&'a Arc<Pool>),
+    Rehomed(Arc<Pool>),
+}
+
+impl std::ops::Deref for PoolRef<'_> {
+    type Target = Arc<Pool>;
+
+    fn deref(&self) -> &Arc<Pool> {
+        match self {
+            PoolRef::Home(pool) => pool,
+            PoolRef::Rehomed(pool) => pool,
+        }
+    }
 }
 
 struct LinkState {
@@ -66,6 +87,7 @@ impl ObjectRef {
             id,
             kind,
             typeid,
+            home: pool.clone(),
             link: Mutex::new(LinkState {
                 link: Link::new(pool),
                 held,
@@ -83,7 +105,12 @@ impl ObjectRef {
 
     /// This process's pool for the object's server. In a forked child the
     /// first call takes a hold for the child's own session.
-    pub(crate) fn pool(&self) -> Arc<Pool> {
+    pub(crate) fn pool(&self) -> PoolRef<'_> {
+        // Every call starts here: in the process that made the reference
+        // it costs a comparison, not a lock and two reference counts.
+        if self.0.home.is_ours() {
+            return PoolRef::Home(&self.0.home);
+        }
         let mut state = self.0.link.lock();
         let (pool, rehomed) = state.link.pool();
         if rehomed {
@@ -91,33 +118,35 @@ impl ObjectRef {
                 .request(&Request::IncRef { id: self.0.id }, Wait::Now)
                 .is_ok();
         }
-        pool
+        PoolRef::Rehomed(pool)
     }
 
     /// Runs `op` on the object through `pool` (this process's pool, from
     /// [`pool`](ObjectRef::pool)); `wait` bounds how long it may block.
-    pub(crate) fn call_on(
+    pub(crate) fn call_on<'p>(
         &self,
-        pool: &Arc<Pool>,
+        pool: &'p Arc<Pool>,
         op: Op,
         wait: Wait,
-    ) -> Result<(Arc<Pool>, Answer)> {
+    ) -> Result<(&'p Arc<Pool>, Answer)> {
         let answer = pool.request(&Request::Call { id: self.0.id, op }, wait)?;
-        Ok((pool.clone(), answer))
+        Ok((pool, answer))
     }
 
     /// Runs a non-blocking `op` through `pool`.
-    pub(crate) fn op_on(&self, pool: &Arc<Pool>, op: Op) -> Result<(Arc<Pool>, Answer)> {
+    pub(crate) fn op_on<'p>(&self, pool: &'p Arc<Pool>, op: Op) -> Result<(&'p Arc<Pool>, Answer)> {
         self.call_on(pool, op, Wait::Now)
     }
 
     /// Runs `op` on the object; `wait` bounds how long it may block.
-    pub(crate) fn call(&self, op: Op, wait: Wait) -> Result<(Arc<Pool>, Answer)> {
-        self.call_on(&self.pool(), op, wait)
+    pub(crate) fn call(&self, op: Op, wait: Wait) -> Result<(PoolRef<'_>, Answer)> {
+        let pool = self.pool();
+        let answer = pool.request(&Request::Call { id: self.0.id, op }, wait)?;
+        Ok((pool, answer))
     }
 
     /// Runs a non-blocking `op`.
-    pub(crate) fn op(&self, op: Op) -> Result<(Arc<Pool>, Answer)> {
+    pub(crate) fn op(&self, op: Op) -> Result<(PoolRef<'_>, Answer)> {
         self.call(op, Wait::Now)
     }
 

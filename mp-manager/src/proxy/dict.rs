@@ -11,8 +11,8 @@ use crate::client::Pool;
 use crate::error::Result;
 use crate::number::{Number, arith};
 use crate::object_ref::{
-    ObjectRef, decode_exact, decode_item, decode_items, decode_with, encode_entry, encode_key,
-    proxy_plumbing, unexpected,
+    ObjectRef, PoolRef, decode_exact, decode_item, decode_items, decode_with, encode_entry,
+    encode_key, proxy_plumbing, unexpected,
 };
 use crate::proxy::{boolean, count, to_usize, unit};
 use crate::wire::{Answer, Item, NumOp, Op};
@@ -55,7 +55,7 @@ where
 {
     fn maybe(&self, pool: &Arc<Pool>, op: Op) -> Result<Option<V>> {
         let (pool, answer) = self.object.op_on(pool, op)?;
-        maybe_value(&pool, answer)
+        maybe_value(pool, answer)
     }
 
     /// Runs the op `make` builds of the encoded `key` and `value`.
@@ -64,14 +64,15 @@ where
         key: &Q,
         value: &W,
         make: fn(Vec<u8>, Item) -> Op,
-    ) -> Result<(Arc<Pool>, Answer)>
+    ) -> Result<(PoolRef<'_>, Answer)>
     where
         Q: Serialize + ?Sized,
         W: Serialize + ?Sized,
     {
         let pool = self.object.pool();
         let (key, item) = encode_entry(&pool, key, value)?;
-        self.object.op_on(&pool, make(key, item))
+        let answer = self.object.op_on(&pool, make(key, item))?.1;
+        Ok((pool, answer))
     }
 
     /// Sets `key` to `value` (Python's `d[key] = value`). Use
@@ -210,7 +211,7 @@ where
         let pool = self.object.pool();
         let (key, item) = encode_entry(&pool, key, default)?;
         match self.object.op_on(&pool, Op::MapSetDefault(key, item))? {
-            (pool, Answer::Item(item)) => decode_item(&pool, item),
+            (pool, Answer::Item(item)) => decode_item(pool, item),
             (_, other) => Err(unexpected(other)),
         }
     }

@@ -48,7 +48,7 @@ impl<T> RemoteIter<T> {
             _ => unreachable!("only iterations start here"),
         };
         let (pool, first) = match object.op(op)? {
-            (pool, Answer::Batch(first)) => (pool, first),
+            (pool, Answer::Batch(first)) => (Arc::clone(&pool), first),
             (_, other) => return Err(unexpected(other)),
         };
         // Held from here, so a batch that fails to decode still frees it.

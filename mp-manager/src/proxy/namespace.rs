@@ -58,7 +58,7 @@ impl Namespace {
         let pool = self.object.pool();
         let key = encode_key(&pool, name)?;
         match self.object.op_on(&pool, Op::MapGet(key))? {
-            (pool, Answer::MaybeItem(Some(item))) => decode_item(&pool, item).map(Some),
+            (pool, Answer::MaybeItem(Some(item))) => decode_item(pool, item).map(Some),
             (_, Answer::MaybeItem(None)) => Ok(None),
             (_, other) => Err(unexpected(other)),
         }
@@ -83,7 +83,7 @@ impl Namespace {
             (pool, Answer::MaybeItem(old)) => {
                 let present = old.is_some();
                 if let Some(old) = old {
-                    decode_with(&pool, old.refs, || Ok(()))?;
+                    decode_with(pool, old.refs, || Ok(()))?;
                 }
                 Ok(present)
             }

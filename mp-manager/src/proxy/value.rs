@@ -70,7 +70,7 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
         let pool = self.object.pool();
         let item = encode_item(&pool, value)?;
         match self.object.op_on(&pool, Op::ValSwap(item))? {
-            (pool, Answer::Item(item)) => decode_item(&pool, item),
+            (pool, Answer::Item(item)) => decode_item(pool, item),
             (_, other) => Err(unexpected(other)),
         }
     }
@@ -85,8 +85,8 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
             .object
             .op_on(&pool, Op::ValCompareSwap { expected, new })?
         {
-            (pool, Answer::Swapped(Ok(Some(old)))) => decode_item(&pool, old).map(Ok),
-            (pool, Answer::Swapped(Err(Some(now)))) => decode_item(&pool, now).map(Err),
+            (pool, Answer::Swapped(Ok(Some(old)))) => decode_item(pool, old).map(Ok),
+            (pool, Answer::Swapped(Err(Some(now)))) => decode_item(pool, now).map(Err),
             (_, other) => Err(unexpected(other)),
         }
     }
@@ -241,7 +241,7 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
             let version = match self.object.op_on(&pool, Op::SeqSnapshot)? {
                 (pool, Answer::Versioned { version, items }) => {
                     decode_with(
-                        &pool,
+                        pool,
                         items.into_iter().flat_map(|i| i.refs).collect(),
                         || Ok(()),
                     )?;
