@@ -71,8 +71,13 @@ pub fn encode_into<T: Serialize + ?Sized>(
 /// are closed.
 #[inline]
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T, Error> {
-    let table = Table::Provide(fds.into_iter().map(Some).collect());
-    let (result, _unclaimed) = scoped(table, || from_bytes_exact(bytes));
+    // `scoped` by hand: its closure's result came back inside a tuple, one
+    // more copy of the decoded value (a store-forwarding stall each, for a
+    // value just written field by field).
+    let outer = crate::fd::install(Table::Provide(fds.into_iter().map(Some).collect()));
+    let result = from_bytes_exact(bytes);
+    // The handles the value did not claim close here.
+    drop(crate::fd::install_back(outer));
     result.map_err(Error::Decode)
 }
 
@@ -103,6 +108,15 @@ mod tests {
         assert!(fds.is_empty());
         let back: (u8, String, Vec<f64>, Option<i64>) = decode(&bytes, fds).unwrap();
         assert_eq!(back, value);
+    }
+
+    #[test]
+    fn handles_the_value_does_not_claim_are_closed() {
+        let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::NONBLOCK).unwrap();
+        let (bytes, _) = encode(&7u8).unwrap();
+        assert_eq!(decode::<u8>(&bytes, vec![w]).unwrap(), 7);
+        // The only write end is gone: end of file, not "try again".
+        assert_eq!(rustix::io::read(&r, &mut [0u8; 1]), Ok(0));
     }
 
     #[test]

@@ -208,15 +208,27 @@ fn with_table<R>(f: impl FnOnce(Option<&mut Table>) -> R) -> R {
     TABLE.with(|t| f(t.borrow_mut().as_mut()))
 }
 
+/// Installs `table` for this thread's calls; returns the one it replaces.
+#[inline]
+pub(crate) fn install(table: Table) -> Option<Table> {
+    TABLE.with(|t| t.borrow_mut().replace(table))
+}
+
+/// Puts `outer` (from [`install`]) back; returns the table it replaces.
+#[inline]
+pub(crate) fn install_back(outer: Option<Table>) -> Option<Table> {
+    TABLE.with(|t| std::mem::replace(&mut *t.borrow_mut(), outer))
+}
+
 /// Installs `table` for the duration of `f` and returns it afterwards.
 ///
 /// Nested calls (a value whose `Serialize` itself calls `encode`) keep their
 /// own tables: the outer one is put back when the inner call ends.
 #[inline]
 pub(crate) fn scoped<R>(table: Table, f: impl FnOnce() -> R) -> (R, Table) {
-    let outer = TABLE.with(|t| t.borrow_mut().replace(table));
+    let outer = install(table);
     let result = f();
-    let table = TABLE.with(|t| std::mem::replace(&mut *t.borrow_mut(), outer));
+    let table = install_back(outer);
     (
         result,
         table.expect("handle table disappeared during a scoped call"),
