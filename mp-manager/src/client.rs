@@ -63,6 +63,10 @@ impl Transport {
 pub(crate) struct Pool {
     owner: u32,
     pub(crate) address: Address,
+    /// The same number for every pool of this process that reaches
+    /// `address` (whatever their key or transport): telling whether two
+    /// pools lead to one server is comparing these.
+    pub(crate) server: u64,
     pub(crate) authkey: Option<Vec<u8>>,
     pub(crate) transport: Transport,
     pub(crate) session: SessionId,
@@ -112,9 +116,16 @@ impl Pool {
                 }
             }
         }
+        static SERVERS: AtomicU64 = AtomicU64::new(0);
+        let server = pools
+            .iter()
+            .filter_map(Weak::upgrade)
+            .find(|p| p.address == *address)
+            .map_or_else(|| SERVERS.fetch_add(1, Ordering::Relaxed), |p| p.server);
         let pool = Arc::new(Pool {
             owner: pid,
             address: address.clone(),
+            server,
             authkey: authkey.map(<[u8]>::to_vec),
             transport: transport.clone(),
             session: new_session(),

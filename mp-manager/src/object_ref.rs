@@ -283,14 +283,16 @@ struct Token {
 
 /// The encoding in progress on this thread for a value stored on a server.
 struct StoreCtx {
-    pool: Arc<Pool>,
+    /// The server's [`Pool::server`] (a number, not the pool: every write
+    /// through a proxy makes one of these).
+    server: u64,
     refs: Vec<ObjectId>,
 }
 
 impl StoreCtx {
-    fn new(pool: &Arc<Pool>) -> StoreCtx {
+    fn new(pool: &Pool) -> StoreCtx {
         StoreCtx {
-            pool: pool.clone(),
+            server: pool.server,
             refs: Vec::new(),
         }
     }
@@ -350,7 +352,7 @@ impl Serialize for ObjectRef {
         let stored_here = STORE.with(|c| {
             let mut ctx = c.borrow_mut();
             match ctx.as_mut() {
-                Some(ctx) if Arc::ptr_eq(&ctx.pool, &pool) || ctx.pool.address == pool.address => {
+                Some(ctx) if ctx.server == pool.server => {
                     ctx.refs.push(self.0.id);
                     true
                 }
