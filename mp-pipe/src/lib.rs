@@ -125,4 +125,4 @@ pub use handshake::{
 };
 pub use listener::{DEFAULT_MAX_MESSAGE_SIZE, Listener, ListenerBuilder};
 pub use pipe_ends::{pipe, pipe_simplex};
-pub use wait::{Waitable, wait};
+pub use wait::{Waitable, wait, wait_without_spin};

@@ -108,6 +108,40 @@ impl<T: Waitable + ?Sized> Waitable for &T {
 /// # }
 /// ```
 pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> io::Result<Vec<usize>> {
+    wait_with(objects, timeout, true)
+}
+
+/// [`wait`] without its short spin: the caller sleeps at once if nothing
+/// is ready.
+///
+/// For a waiter that would rather hand its CPU over than look for a
+/// while: a forkserver, whose newly forked child is queued on the
+/// forkserver's CPU until it sleeps (the spin made each child start up to
+/// 30 µs later; the next request, which the spin might catch, comes after
+/// the client has woken up for the reply).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+#[doc = concat!("let (a, b) = ", crate::mp_crate!(pipe), "::pipe()?;")]
+#[doc = concat!("assert!(", crate::mp_crate!(pipe), "::wait_without_spin(&[&b], Some(Duration::from_millis(10)))?.is_empty());")]
+/// a.send(&1u8)?;
+#[doc = concat!("assert_eq!(", crate::mp_crate!(pipe), "::wait_without_spin(&[&b], Some(Duration::from_secs(5)))?, [0]);")]
+/// # Ok(())
+/// # }
+/// ```
+pub fn wait_without_spin(
+    objects: &[&dyn Waitable],
+    timeout: Option<Duration>,
+) -> io::Result<Vec<usize>> {
+    wait_with(objects, timeout, false)
+}
+
+fn wait_with(
+    objects: &[&dyn Waitable],
+    timeout: Option<Duration>,
+    spin_first: bool,
+) -> io::Result<Vec<usize>> {
     let mut fds = Vec::with_capacity(objects.len());
     for (i, object) in objects.iter().enumerate() {
         let fd = object.wait_fd().ok_or_else(|| {
@@ -129,7 +163,7 @@ pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> io::Result<
     let spin = deadline
         .remaining()
         .map_or(SPIN_FOR, |left| left.min(SPIN_FOR));
-    let mut spun = false;
+    let mut spun = !spin_first;
     loop {
         let buffered = ready_now();
         if !buffered.is_empty() {

@@ -295,7 +295,9 @@ impl Server {
             let ready = {
                 let mut objects: Vec<&dyn Waitable> = vec![&self.lifeline, &self.listener];
                 objects.extend(self.clients.iter().map(|c| c as &dyn Waitable));
-                match mp_pipe::wait(&objects, None) {
+                // Without the spin: a child forked in the last round is
+                // queued on this CPU until the forkserver sleeps.
+                match mp_pipe::wait_without_spin(&objects, None) {
                     Ok(ready) => ready,
                     Err(_) => sys::exit_now(1),
                 }
