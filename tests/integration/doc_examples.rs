@@ -147,25 +147,17 @@ fn percent_decode(encoded: &str) -> String {
 /// The features docs.rs renders the facade with: the `features` list of
 /// `[package.metadata.docs.rs]` in the facade's manifest.
 fn docs_rs_features(root: &Path) -> Vec<String> {
-    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
-    let section = manifest
-        .split_once("[package.metadata.docs.rs]")
-        .map(|(_, rest)| rest.split("\n[").next().unwrap_or(rest))
-        .expect("Cargo.toml has a [package.metadata.docs.rs] section");
-    let list = section
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("features"))
-        .and_then(|rest| rest.trim().strip_prefix('='))
-        .and_then(|rest| rest.trim().strip_prefix('['))
-        .and_then(|rest| rest.split_once(']'))
-        .map(|(list, _)| list)
-        .expect("[package.metadata.docs.rs] has a one-line `features = [...]`");
-    let features: Vec<String> = list
-        .split(',')
-        .map(|f| f.trim().trim_matches('"').to_owned())
-        .filter(|f| !f.is_empty())
+    let manifest: toml::Table = std::fs::read_to_string(root.join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .expect("the facade's Cargo.toml parses");
+    let features: Vec<String> = manifest["package"]["metadata"]["docs"]["rs"]["features"]
+        .as_array()
+        .expect("[package.metadata.docs.rs] lists `features`")
+        .iter()
+        .map(|f| f.as_str().expect("a feature is a string").to_owned())
         .collect();
-    assert!(!features.is_empty(), "docs.rs renders no feature: {list:?}");
+    assert!(!features.is_empty(), "docs.rs renders no feature");
     features
 }
 
