@@ -104,24 +104,22 @@ impl Pool {
         let pid = mp_process::pid();
         let mut pools = POOLS.lock().unwrap_or_else(PoisonError::into_inner);
         pools.retain(|weak| weak.strong_count() > 0);
-        for weak in pools.iter() {
-            if let Some(pool) = weak.upgrade() {
-                if pool.owner == pid
-                    && !pool.is_closed()
-                    && pool.address == *address
-                    && pool.authkey.as_deref() == authkey
-                    && pool.transport == *transport
-                {
-                    return pool;
-                }
+        let mut server = None;
+        for pool in pools.iter().filter_map(Weak::upgrade) {
+            if pool.address != *address {
+                continue;
             }
+            if pool.owner == pid
+                && !pool.is_closed()
+                && pool.authkey.as_deref() == authkey
+                && pool.transport == *transport
+            {
+                return pool;
+            }
+            server = Some(pool.server);
         }
         static SERVERS: AtomicU64 = AtomicU64::new(0);
-        let server = pools
-            .iter()
-            .filter_map(Weak::upgrade)
-            .find(|p| p.address == *address)
-            .map_or_else(|| SERVERS.fetch_add(1, Ordering::Relaxed), |p| p.server);
+        let server = server.unwrap_or_else(|| SERVERS.fetch_add(1, Ordering::Relaxed));
         let pool = Arc::new(Pool {
             owner: pid,
             address: address.clone(),
