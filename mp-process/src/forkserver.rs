@@ -27,8 +27,7 @@ use rustix::process::Signal;
 use serde::{Deserialize, Serialize};
 
 use crate::children::Child;
-use crate::current::ChildRecord;
-use crate::current::Identity;
+use crate::current::{ChildRecord, Identity};
 use crate::error::{Error, Result};
 use crate::job::{self, Body, Bootstrap, ForkserverSetup, Job};
 use crate::method::StartMethod;

@@ -75,14 +75,6 @@ impl Job {
     }
 }
 
-/// Runs a job in this process (a re-executed child) and returns its exit
-/// code.
-#[cfg(test)]
-pub(crate) fn run_job(job: Job) -> i32 {
-    let (record, body) = job.prepare();
-    run_prepared(record, body)
-}
-
 /// Runs a prepared job in this process (a re-executed child, or a
 /// forkserver child) and returns its exit code.
 pub(crate) fn run_prepared(record: ChildRecord, body: Body) -> i32 {
@@ -174,12 +166,16 @@ mod tests {
     }
 
     /// Runs a job with the right entry point and one with a reference
-    /// sealed for another type. In a child of its own: `run_job` makes
-    /// the process it runs in the job's child.
+    /// sealed for another type. In a child of its own: `run_prepared`
+    /// makes the process it runs in the job's child.
     fn run_two_jobs() -> (i32, i32) {
         let entry = CodeRef::new(answers as crate::payload::EntryFn).seal();
         let other = CodeRef::new(doubles as fn(u8) -> u8).seal();
-        (run_job(job(entry)), run_job(job(other)))
+        let run = |job: Job| {
+            let (record, body) = job.prepare();
+            run_prepared(record, body)
+        };
+        (run(job(entry)), run(job(other)))
     }
 
     #[test]
