@@ -120,6 +120,32 @@ mod tests {
     }
 
     #[test]
+    fn values_encode_and_decode_in_a_thread_locals_destructor() {
+        struct Last(std::sync::mpsc::Sender<Option<u64>>);
+        impl Drop for Last {
+            fn drop(&mut self) {
+                let back = encode(&7u64)
+                    .ok()
+                    .and_then(|(bytes, fds)| decode::<u64>(&bytes, fds).ok());
+                let _ = self.0.send(back);
+            }
+        }
+        thread_local! {
+            static LAST: std::cell::RefCell<Option<Last>> = const { std::cell::RefCell::new(None) };
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // Registered first, destroyed after the handle table.
+            LAST.with(|l| *l.borrow_mut() = Some(Last(tx)));
+            let (bytes, fds) = encode(&1u8).unwrap();
+            assert_eq!(decode::<u8>(&bytes, fds).unwrap(), 1);
+        })
+        .join()
+        .unwrap();
+        assert_eq!(rx.recv().unwrap(), Some(7));
+    }
+
+    #[test]
     fn handles_are_collected_in_order_and_handed_back() {
         let (r1, w1) = rustix::pipe::pipe().unwrap();
         let (r2, _w2) = rustix::pipe::pipe().unwrap();

@@ -204,20 +204,39 @@ pub fn refused_handles<R>(f: impl FnOnce() -> R) -> (R, bool) {
     (result, REFUSED.with(Cell::get) != before)
 }
 
+/// Runs `f` on this thread's table (`None`: none is installed, or the
+/// thread is past its thread-locals' destruction, where a value sent from
+/// another thread-local's destructor still encodes if it holds no handle).
 fn with_table<R>(f: impl FnOnce(Option<&mut Table>) -> R) -> R {
-    TABLE.with(|t| f(t.borrow_mut().as_mut()))
+    let mut f = Some(f);
+    match TABLE.try_with(|t| (f.take().expect("called once"))(t.borrow_mut().as_mut())) {
+        Ok(r) => r,
+        Err(_) => (f.take().expect("not called"))(None),
+    }
 }
 
-/// Installs `table` for this thread's calls; returns the one it replaces.
+/// Installs `table` for this thread's calls; returns the one it replaces
+/// (`table` itself when the thread's table is gone: nothing was installed).
 #[inline]
 pub(crate) fn install(table: Table) -> Option<Table> {
-    TABLE.with(|t| t.borrow_mut().replace(table))
+    let mut table = Some(table);
+    match TABLE.try_with(|t| t.borrow_mut().replace(table.take().expect("called once"))) {
+        Ok(outer) => outer,
+        Err(_) => table,
+    }
 }
 
-/// Puts `outer` (from [`install`]) back; returns the table it replaces.
+/// Puts `outer` (from [`install`]) back; returns the table it replaces
+/// (`outer` itself when the thread's table is gone).
 #[inline]
 pub(crate) fn install_back(outer: Option<Table>) -> Option<Table> {
-    TABLE.with(|t| std::mem::replace(&mut *t.borrow_mut(), outer))
+    let mut outer = Some(outer);
+    match TABLE
+        .try_with(|t| std::mem::replace(&mut *t.borrow_mut(), outer.take().expect("called once")))
+    {
+        Ok(table) => table,
+        Err(_) => outer.take().expect("not called"),
+    }
 }
 
 /// Installs `table` for the duration of `f` and returns it afterwards.
