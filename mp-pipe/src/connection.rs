@@ -1,5 +1,6 @@
 //! `Connection`: one end of a pipe or socket.
 
+use std::cell::Cell;
 use std::fmt;
 use std::net::TcpStream;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -26,6 +27,11 @@ use crate::socket::Stream;
 
 /// A send buffer that grew past this is released after the send.
 const KEEP_SEND_BUF: usize = 1 << 20;
+
+thread_local! {
+    /// Where this thread encodes values sent on the fast path.
+    static SEND_BUF: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
 
 /// One end of a [`pipe`](crate::pipe), or a connection made by a [`Listener`](crate::Listener)
 /// or [`Client`](crate::Client) (Python's `multiprocessing.connection.Connection`).
@@ -524,6 +530,9 @@ impl Connection {
     }
 
     fn send_value<T: Serialize + ?Sized>(&self, value: &T, deadline: &Deadline) -> Result<()> {
+        if let Some(fast) = &self.fast {
+            return self.send_value_fast(fast, value, deadline);
+        }
         let stream = self.write_stream()?;
         self.catch_up_handshake()?;
         let mut guard = self.writer.lock();
@@ -538,21 +547,6 @@ impl Connection {
             return Err(Error::HandlesNotSupported);
         }
         let len = writer.buf.len() - MAX_HEADER_LEN;
-        if let Some(fast) = &self.fast {
-            let fd = self.write_fd()?;
-            let result = self.check_peer_limit(len).and_then(|()| {
-                let payload = &writer.buf[MAX_HEADER_LEN..];
-                if fds.is_empty() && len <= RING_MESSAGE_MAX {
-                    fast.send_in_ring(fd, payload, deadline)
-                } else {
-                    fast.send_on_socket(fd, &[payload], &fds, deadline)
-                }
-            });
-            if writer.buf.capacity() > KEEP_SEND_BUF {
-                writer.buf = Vec::new();
-            }
-            return result;
-        }
         let result = self.check_peer_limit(len).and_then(|()| {
             let header = Header {
                 len: len as u64,
@@ -565,6 +559,41 @@ impl Connection {
         });
         if writer.buf.capacity() > KEEP_SEND_BUF {
             writer.buf = Vec::new();
+        }
+        result
+    }
+
+    /// [`send_value`](Connection::send_value) on the shared-memory fast path:
+    /// the value is encoded into a buffer of this thread's, so senders on
+    /// several threads do not queue for one buffer (the ring orders them).
+    fn send_value_fast<T: Serialize + ?Sized>(
+        &self,
+        fast: &FastPath,
+        value: &T,
+        deadline: &Deadline,
+    ) -> Result<()> {
+        let fd = self.write_fd()?;
+        // A value whose `Serialize` sends on a connection itself finds the
+        // buffer taken and uses a fresh one, as does a send from another
+        // thread-local's destructor once this one is gone.
+        let mut buf = SEND_BUF.try_with(Cell::take).unwrap_or_default();
+        buf.clear();
+        let result = mp_handle::encode_into(value, &mut buf)
+            .map_err(Error::Encode)
+            .and_then(|fds| {
+                let len = buf.len();
+                if !fds.is_empty() && !self.carries_handles() {
+                    return Err(Error::HandlesNotSupported);
+                }
+                self.check_peer_limit(len)?;
+                if fds.is_empty() && len <= RING_MESSAGE_MAX {
+                    fast.send_in_ring(fd, &buf, deadline)
+                } else {
+                    fast.send_on_socket(fd, &[&buf], &fds, deadline)
+                }
+            });
+        if buf.capacity() <= KEEP_SEND_BUF {
+            let _ = SEND_BUF.try_with(|cell| cell.set(buf));
         }
         result
     }

@@ -391,3 +391,62 @@ fn a_zero_timeout_receive_sees_end_of_file() {
         Err(Error::Eof)
     ));
 }
+
+/// Sends its text on `conn` while it is itself being serialized.
+struct Relay<'a> {
+    conn: &'a Connection,
+    text: &'static str,
+}
+
+impl Serialize for Relay<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.conn
+            .send(&self.text)
+            .map_err(serde::ser::Error::custom)?;
+        s.serialize_str("outer")
+    }
+}
+
+#[test]
+fn a_value_that_sends_while_it_is_encoded_sends_both_whole() {
+    let _d = deadline(10 * SECS);
+    let (a, b) = pipe().unwrap();
+    a.send(&Relay {
+        conn: &a,
+        text: "inner",
+    })
+    .unwrap();
+    a.send(&"after").unwrap();
+    for want in ["inner", "outer", "after"] {
+        assert_eq!(b.recv_timeout::<String>(T).unwrap(), want);
+    }
+}
+
+/// Sends a goodbye when dropped.
+struct Goodbye(Connection);
+
+impl Drop for Goodbye {
+    fn drop(&mut self) {
+        self.0.send(&"goodbye").unwrap();
+    }
+}
+
+#[test]
+fn a_thread_locals_destructor_can_send() {
+    let _d = deadline(10 * SECS);
+    thread_local! {
+        static LAST_WORDS: std::cell::RefCell<Option<Goodbye>> = const { std::cell::RefCell::new(None) };
+    }
+    let (a, b) = pipe().unwrap();
+    std::thread::spawn(move || {
+        // Registered before the sender's own thread-locals, so destroyed
+        // after them: the goodbye is sent from a thread whose send buffer
+        // is already gone.
+        LAST_WORDS.with(|w| *w.borrow_mut() = Some(Goodbye(a.try_clone().unwrap())));
+        a.send(&"hello").unwrap();
+    })
+    .join()
+    .unwrap();
+    assert_eq!(b.recv_timeout::<String>(T).unwrap(), "hello");
+    assert_eq!(b.recv_timeout::<String>(T).unwrap(), "goodbye");
+}
