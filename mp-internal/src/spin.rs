@@ -70,39 +70,85 @@ pub fn is_useful() -> bool {
 /// alternating blocks, three runs each): value get 1.27-1.30 ->
 /// 1.08-1.09 µs, list append 1.35-1.39 -> 1.16-1.22 µs, the pipe round trip
 /// 0.89 -> 0.89-0.94 µs; the queue's throughput (u64, 1 KiB, 1 MiB) and
-/// ping-pong within noise. Below 2^4 the looks slow the writer down (2^2:
-/// value get 1.1-1.18 µs, list append 1.25-1.33 µs).
+/// ping-pong within noise. A queue's consumer that looks more often slows
+/// its producer down (u64 items: 36-39 -> 32-33 M/s with 2^2).
 const MAX_BACKOFF: u32 = 4;
 
-/// From this round on (about 2 µs into the spin, 207 `pause`s and 16 clock
-/// readings: where 2^6 pauses and a yield from round 8 put it), every round also
-/// offers the CPU to another runnable thread (`sched_yield`, a fraction of
-/// a microsecond when there is none). When the other CPUs are busy with
-/// other work, the peer a waiter spins for may be queued on this very CPU:
-/// spinning out the whole budget then held up every hand-off by it (a
-/// manager call took 300 µs instead of 1.3), where a yield lets the peer
-/// answer at once.
-const YIELD_AFTER: u32 = 16;
+/// The longest pause between looks in [`until_answer`]: 2^2 `pause`s
+/// (35 ns on the bench machine).
+///
+/// A waiter for the answer to its request (the reply of a round trip)
+/// expects one message, and every nanosecond it lets that message wait
+/// unseen is a nanosecond of the round trip. Looks every 2^4 pauses put
+/// the arrival on a lattice 0.15-0.17 µs wide (the pauses, the look, a
+/// clock reading), so that a change of a few tens of nanoseconds on either
+/// side moved a round trip by a whole step either way. Measured against
+/// 2^4 with a reading every round (2-vCPU VM, the two builds run in turn):
+/// the pipe's u64 round trip 0.95-1.02 -> 0.80-0.89 µs in blocks of 2000,
+/// criterion's `pipe/roundtrip/u64` 854-966 -> 806-875 ns; the queue's
+/// throughput and ping-pong, the semaphore ping-pong and `Value`'s
+/// contended increments (which keep [`until`]) within noise.
+const MAX_BACKOFF_ANSWER: u32 = 2;
+
+/// Rounds per reading of the clock in [`until_answer`]: a reading (20-40
+/// ns in a VM) between every two looks would space them out by half again.
+/// ([`until`] reads it every round: its looks are spaced out anyway, and
+/// fewer readings there made the looks of a queue's ping-pong come sooner
+/// and the ping-pong slower, 280 -> 315 ns.)
+const CLOCK_EVERY_ANSWER: u32 = 8;
+
+/// From about 2 µs into the spin (where 2^6 pauses and a yield from round
+/// 8 put it), every round also offers the CPU to another runnable thread
+/// (`sched_yield`, a fraction of a microsecond when there is none). When
+/// the other CPUs are busy with other work, the peer a waiter spins for
+/// may be queued on this very CPU: spinning out the whole budget then held
+/// up every hand-off by it (a manager call took 300 µs instead of 1.3),
+/// where a yield lets the peer answer at once.
+const YIELD_AFTER: Duration = Duration::from_micros(2);
 
 /// Polls `ready` for about `limit` (not sleeping, announcing nothing, but
 /// yielding the CPU between looks after the first few microseconds); true
 /// as soon as it holds. On one CPU it looks once: the peer could not act
 /// while we looked again ([`is_useful`]).
-pub fn until(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
+///
+/// For waits on a stream of items (a queue's consumer or producer, a lock):
+/// the looks back off to one every 2^4 pauses, so that a burst can pile up
+/// between them. A wait for the answer to a request is [`until_answer`].
+pub fn until(limit: Duration, ready: impl FnMut() -> bool) -> bool {
+    until_paced(MAX_BACKOFF, 1, limit, ready)
+}
+
+/// [`until`] for the answer to a request (the reply of a round trip): the
+/// looks come every 2^2 pauses at most.
+pub fn until_answer(limit: Duration, ready: impl FnMut() -> bool) -> bool {
+    until_paced(MAX_BACKOFF_ANSWER, CLOCK_EVERY_ANSWER, limit, ready)
+}
+
+/// Looks every 2^`max_backoff` pauses at most, reading the clock every
+/// `clock_every` rounds.
+fn until_paced(
+    max_backoff: u32,
+    clock_every: u32,
+    limit: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> bool {
     if !is_useful() {
         return ready();
     }
-    let start = Instant::now();
+    // The clock starts at the first reading (after the first round, or a
+    // few in).
+    let mut start = None;
+    let mut yielding = false;
     let mut round = 0u32;
     loop {
         // Exponential backoff between looks: a waiter that polled the very
         // line its peer is about to write would turn every message into a
         // cache-line ping-pong. Looking less often lets a few messages pile
         // up, which then go through in a burst.
-        for _ in 0..1u32 << round.min(MAX_BACKOFF) {
+        for _ in 0..1u32 << round.min(max_backoff) {
             std::hint::spin_loop();
         }
-        if round >= YIELD_AFTER {
+        if yielding {
             // The peer may be waiting for this very CPU (the others busy
             // with other work): let it run rather than spin it out.
             std::thread::yield_now();
@@ -111,8 +157,13 @@ pub fn until(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
             return true;
         }
         round += 1;
-        if start.elapsed() >= limit {
-            return false;
+        if round % clock_every == 0 {
+            let now = Instant::now();
+            let spun = now.duration_since(*start.get_or_insert(now));
+            if spun >= limit {
+                return false;
+            }
+            yielding = spun >= YIELD_AFTER;
         }
     }
 }

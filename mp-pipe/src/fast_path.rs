@@ -448,7 +448,7 @@ impl FastPath {
             .remaining()
             .map_or(SPIN_FOR, |left| left.min(SPIN_FOR));
         if self.ring_has_entry()
-            || (!spin.is_zero() && mp_internal::spin::until(spin, || self.ring_has_entry()))
+            || (!spin.is_zero() && mp_internal::spin::until_answer(spin, || self.ring_has_entry()))
         {
             return Ok(true);
         }

@@ -259,7 +259,7 @@ impl FastPath {
         let spin = deadline
             .remaining()
             .map_or(spin_for, |left| left.min(spin_for));
-        if !spin.is_zero() && mp_internal::spin::until(spin, arrived) {
+        if !spin.is_zero() && mp_internal::spin::until_answer(spin, arrived) {
             return Ok(true);
         }
         loop {
