@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
+use crossbeam_utils::atomic::AtomicCell;
 use mp_pipe::{Address, Client, Connection};
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +71,10 @@ pub(crate) struct Pool {
     pub(crate) authkey: Option<Vec<u8>>,
     pub(crate) transport: Transport,
     pub(crate) session: SessionId,
+    /// The connection the last call checked in: most calls take it from
+    /// here (one atomic swap each way); `idle` holds the others, which
+    /// concurrent calls opened.
+    hot: AtomicCell<Option<Box<Connection>>>,
     idle: Mutex<Idle>,
     closed: AtomicBool,
 }
@@ -127,6 +132,7 @@ impl Pool {
             authkey: authkey.map(<[u8]>::to_vec),
             transport: transport.clone(),
             session: new_session(),
+            hot: AtomicCell::new(None),
             idle: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
         });
@@ -162,6 +168,7 @@ impl Pool {
 
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
+        drop(self.hot.take());
         self.idle_lock().clear();
     }
 
@@ -215,6 +222,9 @@ impl Pool {
         if self.is_closed() {
             return Err(Error::ManagerClosed);
         }
+        if let Some(conn) = self.hot.take() {
+            return Ok(conn);
+        }
         if let Some(conn) = self.idle_lock().pop() {
             return Ok(conn);
         }
@@ -225,9 +235,17 @@ impl Pool {
         if self.is_closed() {
             return;
         }
+        let Some(other) = self.hot.swap(Some(conn)) else {
+            // A `close` between the look above and the swap may have
+            // emptied the slot before we filled it: look again.
+            if self.is_closed() {
+                drop(self.hot.take());
+            }
+            return;
+        };
         let mut idle = self.idle_lock();
         if idle.len() < MAX_IDLE {
-            idle.push(conn);
+            idle.push(other);
         }
     }
 
@@ -243,9 +261,13 @@ impl Pool {
 
     /// Sends `request` and returns the server's answer. `wait` is how long the
     /// operation may block on the server.
-    pub(crate) fn request(&self, request: &Request, wait: Wait) -> Result<Answer> {
+    pub(crate) fn request(&self, request: Request, wait: Wait) -> Result<Answer> {
         let conn = self.checkout()?;
-        if let Err(e) = conn.send(request) {
+        let sent = conn.send(&request);
+        // The request's buffers are freed while the server works, not after
+        // its answer: a round trip waits for one of the two anyway.
+        drop(request);
+        if let Err(e) = sent {
             return Err(match e {
                 mp_pipe::Error::Encode(e) => {
                     self.checkin(conn);
@@ -345,5 +367,17 @@ impl Link {
     /// The pool as it is, for decisions that must not re-home.
     pub(crate) fn current(&self) -> Option<&Arc<Pool>> {
         (self.pid == mp_process::pid()).then_some(&self.pool)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hot_connection_slot_takes_no_lock() {
+        // `AtomicCell` falls back to a global lock for types it cannot swap
+        // in one instruction: the slot would then cost what it saves.
+        assert!(AtomicCell::<Option<Box<Connection>>>::is_lock_free());
     }
 }

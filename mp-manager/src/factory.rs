@@ -18,7 +18,7 @@ use crate::wire::{Answer, Init, Request, Wait};
 
 impl Manager {
     fn create<P: Proxy>(&self, pool: Arc<Pool>, init: Init) -> Result<P> {
-        match pool.request(&Request::Create(init), Wait::Now)? {
+        match pool.request(Request::Create(init), Wait::Now)? {
             Answer::Created { id, kind, typeid } => Ok(P::from_object_ref(ObjectRef::new(
                 pool, id, kind, typeid, true,
             ))),
@@ -188,7 +188,7 @@ impl Manager {
             typeid: typeid.to_owned(),
             args,
         };
-        match pool.request(&request, Wait::Now)? {
+        match pool.request(request, Wait::Now)? {
             Answer::Created { id, kind, typeid } => {
                 let object = ObjectRef::new(pool, id, kind, typeid, true);
                 check_kind::<P>(&object)?;

@@ -611,7 +611,7 @@ impl Manager {
 
     /// Counters from the server (Python's `_debug_info`).
     pub fn debug_info(&self) -> Result<DebugInfo> {
-        match self.pool().request(&Request::DebugInfo, Wait::Now)? {
+        match self.pool().request(Request::DebugInfo, Wait::Now)? {
             Answer::Info(info) => Ok(info),
             other => Err(unexpected(other)),
         }

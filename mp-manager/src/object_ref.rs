@@ -115,7 +115,7 @@ impl ObjectRef {
         let (pool, rehomed) = state.link.pool();
         if rehomed {
             state.held = pool
-                .request(&Request::IncRef { id: self.0.id }, Wait::Now)
+                .request(Request::IncRef { id: self.0.id }, Wait::Now)
                 .is_ok();
         }
         PoolRef::Rehomed(pool)
@@ -129,7 +129,7 @@ impl ObjectRef {
         op: Op,
         wait: Wait,
     ) -> Result<(&'p Arc<Pool>, Answer)> {
-        let answer = pool.request(&Request::Call { id: self.0.id, op }, wait)?;
+        let answer = pool.request(Request::Call { id: self.0.id, op }, wait)?;
         Ok((pool, answer))
     }
 
@@ -141,7 +141,7 @@ impl ObjectRef {
     /// Runs `op` on the object; `wait` bounds how long it may block.
     pub(crate) fn call(&self, op: Op, wait: Wait) -> Result<(PoolRef<'_>, Answer)> {
         let pool = self.pool();
-        let answer = pool.request(&Request::Call { id: self.0.id, op }, wait)?;
+        let answer = pool.request(Request::Call { id: self.0.id, op }, wait)?;
         Ok((pool, answer))
     }
 
@@ -374,7 +374,7 @@ impl Serialize for ObjectRef {
             // before the receiver decodes). If the manager is gone the
             // receiver gets a proxy that reports it.
             let parked = pool
-                .request(&Request::IncRef { id: self.0.id }, Wait::Now)
+                .request(Request::IncRef { id: self.0.id }, Wait::Now)
                 .is_ok();
             let own = mp_process::current_process().authkey().to_vec();
             let auth = match &pool.authkey {
@@ -425,7 +425,7 @@ impl<'de> Deserialize<'de> for ObjectRef {
             Some((pool, true)) => (pool, true),
             Some((pool, false)) => {
                 let held = pool
-                    .request(&Request::IncRef { id: token.id }, Wait::Now)
+                    .request(Request::IncRef { id: token.id }, Wait::Now)
                     .is_ok();
                 (pool, held)
             }
@@ -453,7 +453,7 @@ impl<'de> Deserialize<'de> for ObjectRef {
                     Some(from) if !stored_elsewhere => Request::Adopt { from, id: token.id },
                     _ => Request::IncRef { id: token.id },
                 };
-                let held = pool.request(&request, Wait::Now).is_ok();
+                let held = pool.request(request, Wait::Now).is_ok();
                 (pool, held)
             }
         };

@@ -10,6 +10,7 @@
 //! postcard, so an adapter that wants mp clients to read what its clients
 //! store writes what a Rust type's postcard encoding would be.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -92,6 +93,7 @@ impl AdapterSession {
             core: &self.core,
             session: self.id,
             conn,
+            discarded: RefCell::default(),
         }
     }
 

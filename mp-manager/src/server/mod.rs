@@ -9,6 +9,7 @@ mod greet;
 mod iterate;
 mod object;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -174,6 +175,9 @@ pub(crate) struct Caller<'a> {
     core: &'a Core,
     session: SessionId,
     conn: &'a Connection,
+    /// Buffers an operation let go of, freed once its reply is sent (see
+    /// [`Caller::discard`]).
+    discarded: RefCell<Vec<Vec<u8>>>,
 }
 
 impl Caller<'_> {
@@ -215,6 +219,19 @@ impl Caller<'_> {
             // An item's refs are held by the item, so they exist.
             let _ = table.session_acquire(self.session, id);
         }
+    }
+
+    /// Frees `bytes` after the reply to this request is sent: the client
+    /// waits for the reply, not for the server's housekeeping.
+    pub(crate) fn discard(&self, bytes: Vec<u8>) {
+        if bytes.capacity() != 0 {
+            self.discarded.borrow_mut().push(bytes);
+        }
+    }
+
+    /// Frees what [`discard`](Caller::discard) kept.
+    fn free_discarded(&self) {
+        self.discarded.borrow_mut().clear();
     }
 
     /// The lock owner identity of `thread` of this client.
@@ -492,8 +509,11 @@ impl Core {
             core: &self,
             session,
             conn: &conn,
+            discarded: RefCell::default(),
         };
         loop {
+            // After the reply to the last request went out.
+            caller.free_discarded();
             let request = match conn.recv::<Request>() {
                 Ok(request) => request,
                 Err(mp_pipe::Error::Decode(e)) => {

@@ -139,8 +139,16 @@ impl Map {
             }
             Op::MapSet(key, item) => {
                 caller.hold(&item.refs)?;
-                if let Some(old) = self.insert(key, item) {
-                    caller.release(old.refs);
+                match self.entries.get_mut(&key) {
+                    Some((_, slot)) => {
+                        let old = std::mem::replace(slot, item);
+                        caller.release(old.refs);
+                        caller.discard(old.bytes);
+                        caller.discard(key);
+                    }
+                    None => {
+                        self.insert(key, item);
+                    }
                 }
                 Answer::Unit
             }
