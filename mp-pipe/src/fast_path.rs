@@ -206,7 +206,7 @@ impl FastPath {
         self.check_peer()?;
         let lane = self.lane(i);
         let _turn = self.writers_turn(lane, sock, deadline)?;
-        let tail = lane.writer.0.tail.load(Ordering::Relaxed);
+        let tail = lane.tail.0.load(Ordering::Relaxed);
         let needed = footprint(payload.len());
         self.wait_for_space(lane, sock, tail, needed, deadline)?;
         let entry = Entry {
@@ -215,7 +215,7 @@ impl FastPath {
         };
         self.segment.write(i, tail, &entry.encode());
         self.segment.write(i, tail + ENTRY_HEAD as u64, payload);
-        lane.writer.0.tail.store(tail + needed, Ordering::Release);
+        lane.tail.0.store(tail + needed, Ordering::Release);
         self.wake_reader(lane, sock)
     }
 
@@ -251,7 +251,7 @@ impl FastPath {
             futex::wait(&w.sock, state, Some(left));
         };
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        let tail = w.tail.load(Ordering::Relaxed);
+        let tail = lane.tail.0.load(Ordering::Relaxed);
         let needed = footprint(SOCKET_ENTRY_LEN as usize);
         self.wait_for_space(lane, sock, tail, needed, deadline)?;
         // Busy before the announcement: a writer that dies in between is
@@ -265,7 +265,7 @@ impl FastPath {
         self.segment.write(i, tail, &entry.encode());
         self.segment
             .write(i, tail + ENTRY_HEAD as u64, &(len as u64).to_le_bytes());
-        w.tail.store(tail + needed, Ordering::Release);
+        lane.tail.0.store(tail + needed, Ordering::Release);
         let mut head = [0u8; FRAME_HEAD];
         head[0] = FRAME_TAG;
         head[1..9].copy_from_slice(&(len as u64).to_le_bytes());
@@ -316,7 +316,7 @@ impl FastPath {
                 // A writer that died before it announced its socket
                 // message left nothing for the reader to settle.
                 if w.sock.load(Ordering::Acquire) == SOCK_BUSY
-                    && w.tail.load(Ordering::Relaxed) <= w.sock_marker.load(Ordering::Relaxed)
+                    && lane.tail.0.load(Ordering::Relaxed) <= w.sock_marker.load(Ordering::Relaxed)
                 {
                     w.sock.store(SOCK_IDLE, Ordering::Release);
                     futex::wake_all(&w.sock);
@@ -410,7 +410,7 @@ impl FastPath {
     pub(crate) fn ring_has_entry(&self) -> bool {
         self.incoming.is_some_and(|i| {
             let lane = self.lane(i);
-            lane.writer.0.tail.load(Ordering::Acquire) != lane.reader.0.head.load(Ordering::Acquire)
+            lane.tail.0.load(Ordering::Acquire) != lane.reader.0.head.load(Ordering::Acquire)
         })
     }
 

@@ -163,10 +163,10 @@ impl FastPath {
                 }
             }
             let head = r.head.load(Ordering::Relaxed);
-            let mut tail = lane.writer.0.tail.load(Ordering::Acquire);
+            let mut tail = lane.tail.0.load(Ordering::Acquire);
             if tail == head {
                 let arrived = self.wait_for_entry(lane, sock, head, deadline)?;
-                tail = lane.writer.0.tail.load(Ordering::Acquire);
+                tail = lane.tail.0.load(Ordering::Acquire);
                 if !arrived && tail == head {
                     self.mark_peer_gone();
                     return Err(Error::Eof);
@@ -250,7 +250,7 @@ impl FastPath {
         head: u64,
         deadline: &Deadline,
     ) -> Result<bool> {
-        let arrived = || lane.writer.0.tail.load(Ordering::Acquire) != head;
+        let arrived = || lane.tail.0.load(Ordering::Acquire) != head;
         let spin_for = if self.rang.swap(false, Ordering::Relaxed) {
             SPIN_AFTER_WAKING
         } else {

@@ -12,8 +12,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use mp_internal::robust_lock::RobustLock;
 
-/// Marks an initialised segment ("mppipe01").
-pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"mppipe01");
+/// Marks an initialised segment ("mppipe02": the lane layout with `tail`
+/// on a line of its own).
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"mppipe02");
 
 /// A lane's socket state ([`WriterSide::sock`]): no socket message in
 /// progress.
@@ -33,8 +34,6 @@ pub(crate) struct Line<T>(pub(crate) T);
 /// What the writers of a lane share (under `lock`).
 #[derive(Debug, Default)]
 pub(crate) struct WriterSide {
-    /// Ring bytes published so far (stream position; only grows).
-    pub(crate) tail: AtomicU64,
     pub(crate) lock: RobustLock,
     /// `SOCK_*`: a futex word, writers that wait for the reader to settle
     /// a torn or cancelled socket message sleep on it.
@@ -62,6 +61,12 @@ pub(crate) struct ReaderSide {
 /// One direction of a pipe.
 #[derive(Debug, Default)]
 pub(crate) struct Lane {
+    /// Ring bytes published so far (stream position; only grows; written
+    /// under the writers' lock). A line of its own: readers poll it, and
+    /// a line they poll costs whoever writes it next a fetch from their
+    /// cache, which for the lock's line was every send, before anything
+    /// was written.
+    pub(crate) tail: Line<AtomicU64>,
     pub(crate) writer: Line<WriterSide>,
     pub(crate) reader: Line<ReaderSide>,
     /// Readers sleeping on the socket (in `recv`, `poll` or `wait`): a
