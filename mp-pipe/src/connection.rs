@@ -232,7 +232,18 @@ impl Connection {
     /// If the message is longer than `buf`, the error
     /// [`Error::BufferTooShort`] carries the whole message.
     pub fn recv_bytes_into(&self, buf: &mut [u8]) -> Result<usize> {
-        self.with_message(&Deadline::never(), |bytes, _fds| {
+        self.recv_into(buf, &Deadline::never())
+    }
+
+    /// Like [`recv_bytes_into`](Connection::recv_bytes_into), giving up with
+    /// [`Error::Timeout`] after `timeout` (which loses nothing, as with
+    /// [`recv_timeout`](Connection::recv_timeout)).
+    pub fn recv_bytes_into_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<usize> {
+        self.recv_into(buf, &Deadline::after(timeout))
+    }
+
+    fn recv_into(&self, buf: &mut [u8], deadline: &Deadline) -> Result<usize> {
+        self.with_message(deadline, |bytes, _fds| {
             let bytes = bytes.as_slice();
             if bytes.len() > buf.len() {
                 return Err(Error::BufferTooShort(bytes.to_vec()));

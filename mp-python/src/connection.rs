@@ -182,6 +182,15 @@ impl PyConnection {
         Ok(self.conn.recv_bytes_into(buf)?)
     }
 
+    /// Like [`recv_bytes_into`](PyConnection::recv_bytes_into), giving up
+    /// after `timeout`.
+    pub fn recv_bytes_into_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<usize> {
+        let deadline = Instant::now() + timeout;
+        self.sleep_until_readable(Some(deadline))?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        Ok(self.conn.recv_bytes_into_timeout(buf, left)?)
+    }
+
     /// Whether a message (or end of file) can be received without
     /// blocking, waiting up to `timeout` (Python's `poll`).
     pub fn poll(&self, timeout: Duration) -> Result<bool> {

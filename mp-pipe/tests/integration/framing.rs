@@ -111,6 +111,29 @@ fn recv_bytes_into_reports_a_short_buffer_with_the_whole_message() {
 }
 
 #[test]
+fn recv_bytes_into_times_out_and_loses_nothing() {
+    let _d = deadline(10 * SECS);
+    // Both paths: a pipe's shared ring, and a plain socket pair.
+    let (ring_a, ring_b) = pipe().unwrap();
+    let (sock_a, sock_b) = UnixStream::pair().unwrap();
+    for (a, b) in [
+        (ring_a, ring_b),
+        (Connection::from(sock_a), Connection::from(sock_b)),
+    ] {
+        let mut buf = [0u8; 8];
+        let started = Instant::now();
+        assert!(matches!(
+            b.recv_bytes_into_timeout(&mut buf, SECS / 10),
+            Err(Error::Timeout)
+        ));
+        assert!(started.elapsed() >= SECS / 10);
+        a.send_bytes(b"late").unwrap();
+        assert_eq!(b.recv_bytes_into_timeout(&mut buf, T).unwrap(), 4);
+        assert_eq!(&buf[..4], b"late");
+    }
+}
+
+#[test]
 fn a_message_that_does_not_decode_is_consumed_and_the_stream_goes_on() {
     let _d = deadline(10 * SECS);
     let (a, b) = pipe().unwrap();

@@ -108,6 +108,11 @@ fn exchange(conn: &PyConnection, py: &mut Script, context: &str) {
         "{context}: Python's poll with nothing sent"
     );
     assert!(!conn.poll(Duration::from_millis(20)).unwrap());
+    let mut buf = [0u8; 8];
+    let err = conn
+        .recv_bytes_into_timeout(&mut buf, Duration::from_millis(20))
+        .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Timeout), "{context}: {err}");
     let reply = Reply {
         name: "mp".into(),
         values: vec![0.5, f64::INFINITY],
