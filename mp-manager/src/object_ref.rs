@@ -123,25 +123,21 @@ impl ObjectRef {
 
     /// Runs `op` on the object through `pool` (this process's pool, from
     /// [`pool`](ObjectRef::pool)); `wait` bounds how long it may block.
-    pub(crate) fn call_on<'p>(
-        &self,
-        pool: &'p Arc<Pool>,
-        op: Op,
-        wait: Wait,
-    ) -> Result<(&'p Arc<Pool>, Answer)> {
-        let answer = pool.request(Request::Call { id: self.0.id, op }, wait)?;
-        Ok((pool, answer))
+    pub(crate) fn call_on(&self, pool: &Pool, op: Op, wait: Wait) -> Result<Answer> {
+        pool.request(Request::Call { id: self.0.id, op }, wait)
     }
 
     /// Runs a non-blocking `op` through `pool`.
-    pub(crate) fn op_on<'p>(&self, pool: &'p Arc<Pool>, op: Op) -> Result<(&'p Arc<Pool>, Answer)> {
+    pub(crate) fn op_on(&self, pool: &Pool, op: Op) -> Result<Answer> {
         self.call_on(pool, op, Wait::Now)
     }
 
-    /// Runs `op` on the object; `wait` bounds how long it may block.
+    /// Runs `op` on the object; `wait` bounds how long it may block. The
+    /// pool it went through comes back with the answer (for decoding what
+    /// the answer refers to).
     pub(crate) fn call(&self, op: Op, wait: Wait) -> Result<(PoolRef<'_>, Answer)> {
         let pool = self.pool();
-        let answer = pool.request(Request::Call { id: self.0.id, op }, wait)?;
+        let answer = self.call_on(&pool, op, wait)?;
         Ok((pool, answer))
     }
 
@@ -187,7 +183,7 @@ impl ObjectRef {
         T: Serialize + DeserializeOwned,
     {
         let pool = self.pool();
-        let mut current = match self.op_on(&pool, read)?.1 {
+        let mut current = match self.op_on(&pool, read)? {
             Answer::MaybeItem(item) => item,
             Answer::Item(item) => Some(item),
             other => return Err(unexpected(other)),
@@ -200,7 +196,7 @@ impl ObjectRef {
                 .transpose()?;
             let result = f(&mut value);
             let new = value.as_ref().map(|v| encode_item(&pool, v)).transpose()?;
-            match self.op_on(&pool, swap(expected, new)?)?.1 {
+            match self.op_on(&pool, swap(expected, new)?)? {
                 Answer::Swapped(Ok(old)) => {
                     // The replaced value's holds came back to us: let them go.
                     if let Some(old) = old {

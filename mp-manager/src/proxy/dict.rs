@@ -54,8 +54,7 @@ where
     V: Serialize + DeserializeOwned,
 {
     fn maybe(&self, pool: &Arc<Pool>, op: Op) -> Result<Option<V>> {
-        let (pool, answer) = self.object.op_on(pool, op)?;
-        maybe_value(pool, answer)
+        maybe_value(pool, self.object.op_on(pool, op)?)
     }
 
     /// Runs the op `make` builds of the encoded `key` and `value`.
@@ -71,7 +70,7 @@ where
     {
         let pool = self.object.pool();
         let (key, item) = encode_entry(&pool, key, value)?;
-        let answer = self.object.op_on(&pool, make(key, item))?.1;
+        let answer = self.object.op_on(&pool, make(key, item))?;
         Ok((pool, answer))
     }
 
@@ -130,7 +129,7 @@ where
     {
         let pool = self.object.pool();
         let key = encode_key(&pool, key)?;
-        boolean(self.object.op_on(&pool, Op::MapContains(key))?.1)
+        boolean(self.object.op_on(&pool, Op::MapContains(key))?)
     }
 
     /// The keys, in insertion order.
@@ -196,7 +195,7 @@ where
                 Ok((key.into(), item))
             })
             .collect::<Result<_>>()?;
-        unit(self.object.op_on(&pool, Op::MapUpdate(pairs))?.1)
+        unit(self.object.op_on(&pool, Op::MapUpdate(pairs))?)
     }
 
     /// The value for `key`, inserting `default` first if it is missing
@@ -211,8 +210,8 @@ where
         let pool = self.object.pool();
         let (key, item) = encode_entry(&pool, key, default)?;
         match self.object.op_on(&pool, Op::MapSetDefault(key, item))? {
-            (pool, Answer::Item(item)) => decode_item(pool, item),
-            (_, other) => Err(unexpected(other)),
+            Answer::Item(item) => decode_item(&pool, item),
+            other => Err(unexpected(other)),
         }
     }
 
@@ -264,8 +263,8 @@ where
             .object
             .op_on(pool, Op::MapArith(key, arith(op, delta)?))?
         {
-            (_, Answer::Item(item)) => decode_exact(&item.bytes),
-            (_, other) => Err(unexpected(other)),
+            Answer::Item(item) => decode_exact(&item.bytes),
+            other => Err(unexpected(other)),
         }
     }
 

@@ -59,7 +59,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     {
         let pool = self.object.pool();
         let item = encode_item(&pool, value)?;
-        unit(self.object.op_on(&pool, Op::SeqPush(item))?.1)
+        unit(self.object.op_on(&pool, Op::SeqPush(item))?)
     }
 
     /// Adds every item at the end, atomically (no other call lands in between).
@@ -73,7 +73,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
             .into_iter()
             .map(|v| encode_item(&pool, v.borrow()))
             .collect::<Result<_>>()?;
-        unit(self.object.op_on(&pool, Op::SeqExtend(items))?.1)
+        unit(self.object.op_on(&pool, Op::SeqExtend(items))?)
     }
 
     /// A copy of the item at `index` ([`Error::IndexOutOfRange`](crate::Error::IndexOutOfRange)
@@ -94,7 +94,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     {
         let pool = self.object.pool();
         let item = encode_item(&pool, value)?;
-        unit(self.object.op_on(&pool, Op::SeqSet(index as u64, item))?.1)
+        unit(self.object.op_on(&pool, Op::SeqSet(index as u64, item))?)
     }
 
     /// Inserts `value` before `index` (at the end if `index` is past it, as
@@ -107,8 +107,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
         let item = encode_item(&pool, value)?;
         unit(
             self.object
-                .op_on(&pool, Op::SeqInsert(index as u64, item))?
-                .1,
+                .op_on(&pool, Op::SeqInsert(index as u64, item))?,
         )
     }
 
@@ -138,7 +137,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     {
         let pool = self.object.pool();
         let key = encode_key(&pool, value)?;
-        boolean(self.object.op_on(&pool, Op::SeqRemove(key))?.1)
+        boolean(self.object.op_on(&pool, Op::SeqRemove(key))?)
     }
 
     /// The position of the first item equal to `value`.
@@ -148,7 +147,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     {
         let pool = self.object.pool();
         let key = encode_key(&pool, value)?;
-        match self.object.op_on(&pool, Op::SeqIndex(key))?.1 {
+        match self.object.op_on(&pool, Op::SeqIndex(key))? {
             Answer::Count(i) => Ok(Some(to_usize(i))),
             Answer::Unit => Ok(None),
             other => Err(unexpected(other)),
@@ -162,7 +161,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
     {
         let pool = self.object.pool();
         let key = encode_key(&pool, value)?;
-        count(self.object.op_on(&pool, Op::SeqCount(key))?.1).map(to_usize)
+        count(self.object.op_on(&pool, Op::SeqCount(key))?).map(to_usize)
     }
 
     /// Whether an item equals `value` (Python's `value in list`).
@@ -247,8 +246,7 @@ impl<T: Serialize + DeserializeOwned> ListProxy<T> {
                 .collect::<Result<_>>()?;
             if boolean(
                 self.object
-                    .op_on(&pool, Op::SeqReplace { version, items })?
-                    .1,
+                    .op_on(&pool, Op::SeqReplace { version, items })?,
             )? {
                 return Ok(result);
             }

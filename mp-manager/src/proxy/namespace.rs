@@ -58,9 +58,9 @@ impl Namespace {
         let pool = self.object.pool();
         let key = encode_key(&pool, name)?;
         match self.object.op_on(&pool, Op::MapGet(key))? {
-            (pool, Answer::MaybeItem(Some(item))) => decode_item(pool, item).map(Some),
-            (_, Answer::MaybeItem(None)) => Ok(None),
-            (_, other) => Err(unexpected(other)),
+            Answer::MaybeItem(Some(item)) => decode_item(&pool, item).map(Some),
+            Answer::MaybeItem(None) => Ok(None),
+            other => Err(unexpected(other)),
         }
     }
 
@@ -70,7 +70,7 @@ impl Namespace {
     pub fn set<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<()> {
         let pool = self.object.pool();
         let (key, item) = encode_entry(&pool, name, value)?;
-        unit(self.object.op_on(&pool, Op::MapSet(key, item))?.1)
+        unit(self.object.op_on(&pool, Op::MapSet(key, item))?)
     }
 
     /// Removes attribute `name` (Python's `del ns.name`); `false` if it was
@@ -80,14 +80,14 @@ impl Namespace {
         let pool = self.object.pool();
         let key = encode_key(&pool, name)?;
         match self.object.op_on(&pool, Op::MapRemove(key))? {
-            (pool, Answer::MaybeItem(old)) => {
+            Answer::MaybeItem(old) => {
                 let present = old.is_some();
                 if let Some(old) = old {
-                    decode_with(pool, old.refs, || Ok(()))?;
+                    decode_with(&pool, old.refs, || Ok(()))?;
                 }
                 Ok(present)
             }
-            (_, other) => Err(unexpected(other)),
+            other => Err(unexpected(other)),
         }
     }
 
@@ -96,7 +96,7 @@ impl Namespace {
     pub fn contains(&self, name: &str) -> Result<bool> {
         let pool = self.object.pool();
         let key = encode_key(&pool, name)?;
-        boolean(self.object.op_on(&pool, Op::MapContains(key))?.1)
+        boolean(self.object.op_on(&pool, Op::MapContains(key))?)
     }
 
     /// The attribute names, in the order they were first set.
@@ -126,7 +126,6 @@ impl Namespace {
         match self
             .object
             .op_on(&pool, Op::MapArith(key, arith(op, delta)?))?
-            .1
         {
             Answer::Item(item) => decode_exact(&item.bytes),
             other => Err(unexpected(other)),

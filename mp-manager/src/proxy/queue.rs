@@ -49,7 +49,7 @@ macro_rules! queue_methods {
         {
             let pool = self.object.pool();
             let item = encode_item(&pool, value)?;
-            unit(self.object.call_on(&pool, Op::QPut(item, wait), wait)?.1)
+            unit(self.object.call_on(&pool, Op::QPut(item, wait), wait)?)
         }
 
         /// Takes the front item, waiting until there is one.

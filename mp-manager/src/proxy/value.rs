@@ -59,7 +59,7 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
     {
         let pool = self.object.pool();
         let item = encode_item(&pool, value)?;
-        unit(self.object.op_on(&pool, Op::ValSet(item))?.1)
+        unit(self.object.op_on(&pool, Op::ValSet(item))?)
     }
 
     /// Replaces the value and returns the old one, atomically.
@@ -70,8 +70,8 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
         let pool = self.object.pool();
         let item = encode_item(&pool, value)?;
         match self.object.op_on(&pool, Op::ValSwap(item))? {
-            (pool, Answer::Item(item)) => decode_item(pool, item),
-            (_, other) => Err(unexpected(other)),
+            Answer::Item(item) => decode_item(&pool, item),
+            other => Err(unexpected(other)),
         }
     }
 
@@ -85,9 +85,9 @@ impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
             .object
             .op_on(&pool, Op::ValCompareSwap { expected, new })?
         {
-            (pool, Answer::Swapped(Ok(Some(old)))) => decode_item(pool, old).map(Ok),
-            (pool, Answer::Swapped(Err(Some(now)))) => decode_item(pool, now).map(Err),
-            (_, other) => Err(unexpected(other)),
+            Answer::Swapped(Ok(Some(old))) => decode_item(&pool, old).map(Ok),
+            Answer::Swapped(Err(Some(now))) => decode_item(&pool, now).map(Err),
+            other => Err(unexpected(other)),
         }
     }
 
@@ -174,7 +174,7 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
     {
         let pool = self.object.pool();
         let item = encode_item(&pool, value)?;
-        unit(self.object.op_on(&pool, Op::SeqSet(index as u64, item))?.1)
+        unit(self.object.op_on(&pool, Op::SeqSet(index as u64, item))?)
     }
 
     /// The length.
@@ -239,21 +239,21 @@ impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
             .collect::<Result<_>>()?;
         loop {
             let version = match self.object.op_on(&pool, Op::SeqSnapshot)? {
-                (pool, Answer::Versioned { version, items }) => {
+                Answer::Versioned { version, items } => {
                     decode_with(
-                        pool,
+                        &pool,
                         items.into_iter().flat_map(|i| i.refs).collect(),
                         || Ok(()),
                     )?;
                     version
                 }
-                (_, other) => return Err(unexpected(other)),
+                other => return Err(unexpected(other)),
             };
             let op = Op::SeqReplace {
                 version,
                 items: items.clone(),
             };
-            if boolean(self.object.op_on(&pool, op)?.1)? {
+            if boolean(self.object.op_on(&pool, op)?)? {
                 return Ok(());
             }
         }
