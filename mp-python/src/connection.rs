@@ -133,10 +133,16 @@ impl PyConnection {
 
     /// Like [`recv_bytes`](PyConnection::recv_bytes), giving up after `timeout`.
     pub fn recv_bytes_timeout(&self, timeout: Duration) -> Result<Vec<u8>> {
+        let left = self.sleep_at_most(timeout)?;
+        Ok(self.conn.recv_bytes_timeout(left)?)
+    }
+
+    /// [`sleep_until_readable`](Self::sleep_until_readable) for up to
+    /// `timeout`; returns what is left of it for the receive.
+    fn sleep_at_most(&self, timeout: Duration) -> Result<Duration> {
         let deadline = Instant::now() + timeout;
         self.sleep_until_readable(Some(deadline))?;
-        let left = deadline.saturating_duration_since(Instant::now());
-        Ok(self.conn.recv_bytes_timeout(left)?)
+        Ok(deadline.saturating_duration_since(Instant::now()))
     }
 
     /// Sleeps until a message (or end of file) can be read, or `deadline`
@@ -185,9 +191,7 @@ impl PyConnection {
     /// Like [`recv_bytes_into`](PyConnection::recv_bytes_into), giving up
     /// after `timeout`.
     pub fn recv_bytes_into_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<usize> {
-        let deadline = Instant::now() + timeout;
-        self.sleep_until_readable(Some(deadline))?;
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = self.sleep_at_most(timeout)?;
         Ok(self.conn.recv_bytes_into_timeout(buf, left)?)
     }
 
